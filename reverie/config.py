@@ -1,0 +1,115 @@
+"""Project settings: `reverie.toml` in the project folder, overridden by environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PACKAGE_ROOT / "sql"
+DEPLOYMENTS_DIR = PACKAGE_ROOT / "deployments"
+CONFIG_FILE = "reverie.toml"
+
+
+class ConfigError(ValueError):
+    """A reverie.toml that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    base_url: str | None = None  # None: start the embedded model
+    api_key: str | None = None
+    model: str | None = None
+    max_turns: int = 6
+    max_tokens: int = 400
+    timeout_seconds: float = 120.0
+    top_k: int = 5  # candidates handed to the analyst per cycle
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url is None
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    baseline_weeks: int = 4  # same-weekday history that makes the expected value
+    noise_days: int = 56  # earlier days that tell how noisy a series is
+    min_history: int = 7  # days with a baseline needed before a series can fire
+    min_abs_z: float = 4.0  # robust z-score of the relative change against that noise
+    min_rel_change: float = 0.2
+    min_volume: float = 20.0  # smallest baseline (or ratio denominator) worth alerting on
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    name: str = "reverie"
+    landing_dir: Path = Path("landing")
+    warehouse: Path = Path(".reverie/warehouse.duckdb")
+    briefs_dir: Path = Path(".reverie/briefs")
+    # a period counts as complete once the source watermark is this close to its end
+    completeness_grace_minutes: int = 15
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    detect: DetectSettings = field(default_factory=DetectSettings)
+
+    @property
+    def labels_file(self) -> Path:
+        return self.landing_dir / "labels.jsonl"
+
+
+def _section(data: dict, name: str, path: Path) -> dict:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return value
+
+
+def _build(cls, values: dict, section: str, path: Path):
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown field(s) in [{section}]: {', '.join(unknown)}")
+    defaults = cls()
+    typed = {}
+    for key, value in values.items():
+        default = getattr(defaults, key)
+        try:
+            typed[key] = value if default is None else type(default)(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: [{section}] {key} = {value!r} is not a {type(default).__name__}") from exc
+    return cls(**typed)
+
+
+def load_settings(project_dir: str | Path = ".") -> Settings:
+    """Read reverie.toml (if present) and apply OPENAI_BASE_URL / OPENAI_API_KEY / REVERIE_MODEL."""
+    root = Path(project_dir).resolve()
+    path = root / CONFIG_FILE
+    data: dict = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    project = _section(data, "project", path)
+    llm_values = dict(_section(data, "llm", path))
+    for env, key in (("OPENAI_BASE_URL", "base_url"), ("OPENAI_API_KEY", "api_key"), ("REVERIE_MODEL", "model")):
+        if os.environ.get(env):
+            llm_values[key] = os.environ[env]
+    llm = _build(LLMSettings, llm_values, "llm", path)
+    detect = _build(DetectSettings, _section(data, "detect", path), "detect", path)
+    paths = _section(data, "paths", path)
+    unknown = sorted(set(paths) - {"landing", "warehouse", "briefs"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown field(s) in [paths]: {', '.join(unknown)}")
+    return Settings(
+        project_dir=root,
+        name=str(project.get("name", root.name)),
+        landing_dir=root / paths.get("landing", "landing"),
+        warehouse=root / paths.get("warehouse", ".reverie/warehouse.duckdb"),
+        briefs_dir=root / paths.get("briefs", ".reverie/briefs"),
+        completeness_grace_minutes=int(project.get("completeness_grace_minutes", 15)),
+        llm=llm,
+        detect=detect,
+    )
