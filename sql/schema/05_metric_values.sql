@@ -1,0 +1,14 @@
+-- Metrics in long form; dimension 'overall' / member 'all' is the total per period.
+create table if not exists metric_values (
+    metric        varchar not null,
+    grain         varchar not null,
+    period_start  date not null,
+    dimension     varchar not null,
+    member        varchar not null,
+    value         double,
+    numerator     double,   -- ratios only
+    denominator   double,   -- ratios only
+    complete      boolean not null,
+    cycle_id      varchar not null,
+    primary key (metric, grain, period_start, dimension, member)
+);

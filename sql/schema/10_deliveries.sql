@@ -1,0 +1,8 @@
+-- What was delivered where, and for which insights.
+create table if not exists deliveries (
+    cycle_id      varchar not null,
+    channel       varchar not null,   -- brief_file | prefect_artifact | apprise URL scheme
+    target        varchar not null,
+    fingerprints  varchar[],
+    delivered_at  timestamp not null
+);
