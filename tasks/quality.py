@@ -1,0 +1,100 @@
+"""Quality gate: validate each newly loaded batch with great-expectations; an error quarantines it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from prefect import get_run_logger, task
+
+from tasks.warehouse import connect, transaction
+
+
+@dataclass(frozen=True)
+class Check:
+    expectation: str  # a great_expectations.expectations class name
+    column: str | None
+    severity: str  # error quarantines the batch; warning only reports
+    kwargs: dict
+
+
+# The demo events suite. Declared suites next to sources come with the quality-gate issue.
+EVENTS_SUITE = (
+    Check("ExpectColumnValuesToNotBeNull", "event_id", "error", {}),
+    Check("ExpectColumnValuesToBeUnique", "event_id", "error", {}),
+    Check("ExpectColumnValuesToNotBeNull", "event_time", "error", {}),
+    Check("ExpectColumnValuesToBeInSet", "event_type", "error", {"value_set": ["session", "signup", "order"]}),
+    Check("ExpectColumnValuesToBeInSet", "status", "error", {"value_set": ["paid", "failed", "refunded"]}),
+    Check("ExpectColumnValuesToBeBetween", "amount", "warning", {"min_value": 0, "max_value": 100_000}),
+)
+
+
+def _validator(suite_name: str, checks: tuple[Check, ...]):
+    """An ephemeral great-expectations context with one pandas asset and the suite (imported lazily: ~5 s)."""
+    import great_expectations as gx
+
+    # GE pins some of its loggers to INFO; a clean cycle log wants only its warnings
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas("reverie").add_dataframe_asset(suite_name)
+    batch_definition = asset.add_batch_definition_whole_dataframe("batch")
+    suite = gx.ExpectationSuite(name=suite_name)
+    for check in checks:
+        kwargs = dict(check.kwargs, column=check.column) if check.column else dict(check.kwargs)
+        suite.add_expectation(getattr(gx.expectations, check.expectation)(**kwargs, meta={"severity": check.severity}))
+
+    def validate(frame):
+        return batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="SUMMARY")
+
+    return validate
+
+
+@task(name="quality-gate")
+def run_quality_gate(warehouse: str, source: str, cycle_id: str) -> dict:
+    """Validate the batches loaded this cycle; quarantine those with an error-level failure."""
+    logger = get_run_logger()
+    table = f"raw_{source}"
+    with connect(warehouse) as con:
+        batches = [b for (b,) in con.execute(
+            "select file from batches where source = ? and cycle_id = ? and status = 'loaded' order by file",
+            [source, cycle_id]).fetchall()]
+        if not batches:
+            return {"passed": 0, "failed": 0, "quarantined": 0, "warnings": 0, "batches": []}
+        validate = _validator(source, EVENTS_SUITE)
+        passed = failed = warnings = 0
+        quarantined: list[dict] = []
+        for batch in batches:
+            frame = con.execute(f"select * exclude (_batch) from {table} where _batch = ?", [batch]).df()
+            result = validate(frame)
+            rows, reasons = [], []
+            for r in result.results:
+                config = r.expectation_config
+                severity = (config.meta or {}).get("severity", "error")
+                stats = r.result or {}
+                column = config.kwargs.get("column")
+                rows.append([cycle_id, source, source, batch, config.type, column, severity, bool(r.success),
+                             stats.get("element_count"), stats.get("unexpected_count"),
+                             json.dumps(stats.get("partial_unexpected_list", [])[:5], default=str), datetime.now()])
+                if not r.success:
+                    if severity == "error":
+                        reasons.append(f"{config.type} on {column}: {stats.get('unexpected_count', '?')} unexpected")
+                    else:
+                        warnings += 1
+            with transaction(con):
+                con.executemany(f"insert into quality_results values ({', '.join('?' * 12)})", rows)
+                if reasons:
+                    con.execute("update batches set status = 'quarantined', reason = ? where source = ? and file = ?",
+                                ["; ".join(reasons), source, batch])
+            if reasons:
+                failed += 1
+                quarantined.append({"batch": batch, "reasons": reasons})
+                logger.warning("quality: quarantined %s: %s", batch, "; ".join(reasons))
+            else:
+                passed += 1
+    logger.info("quality %s: %d batch(es) passed, %d quarantined, %d warning(s)", source, passed, failed, warnings)
+    return {"passed": passed, "failed": failed, "quarantined": len(quarantined), "warnings": warnings,
+            "batches": quarantined}
