@@ -1,0 +1,77 @@
+"""Deliver: the brief, as a markdown file and a Prefect markdown artifact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.warehouse import connect, rows_as_dicts, transaction
+
+SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
+BRIEF_ITEMS = 15
+
+
+def _cell(text) -> str:
+    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], quarantined: list[dict],
+                 metrics_rows: int) -> str:
+    """The brief as markdown: what changed, what the analyst thinks, what data was held back."""
+    lines = [f"# reverie brief — {project}", "",
+             f"Cycle `{cycle_id}` · data up to {watermark or 'n/a'} · {metrics_rows} metric values refreshed", ""]
+    analyst = [i for i in insights if not i["source"].startswith("detector:")]
+    detected = [i for i in insights if i["source"].startswith("detector:")]
+    lines += ["## What changed", ""]
+    if detected:
+        lines += ["| severity | insight | score | id |", "|---|---|---|---|"]
+        lines += [f"| {i['severity']} | {_cell(i['title'])} | {i['score']:.2f} | `{i['id']}` |" for i in detected]
+    else:
+        lines.append("Nothing unusual in the new data.")
+    lines += ["", "## The analyst's notes", ""]
+    if analyst:
+        for i in analyst:
+            lines += [f"- **{_cell(i['title'])}** ({i['kind']}, {i['severity']}) — {_cell(i['body'])} "
+                      f"_[{i['source']}, `{i['id']}`]_"]
+    else:
+        lines.append("No grounded notes from the analyst this cycle.")
+    lines += ["", "## Data held back", ""]
+    if quarantined:
+        lines += [f"- `{Path(q['file']).name}` ({q['source']}): {_cell(q['reason'])}" for q in quarantined]
+    else:
+        lines.append("No batch was quarantined.")
+    return "\n".join(lines) + "\n"
+
+
+@task(name="deliver")
+def deliver_brief(warehouse: str, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int) -> dict:
+    """Write the brief for this cycle and publish it as a Prefect artifact."""
+    logger = get_run_logger()
+    with connect(warehouse) as con:
+        insights = rows_as_dicts(con.execute(
+            f"""select id, kind, title, body, severity, score, source, fingerprint from memory
+                where status = 'active' and (cycle_id = ? or id in (
+                    select memory_id from memory_history where cycle_id = ? and change = 'confirm'))
+                order by {SEVERITY_ORDER}, score desc nulls last limit ?""", [cycle_id, cycle_id, BRIEF_ITEMS]))
+        quarantined = rows_as_dicts(con.execute(
+            "select source, file, reason from batches where status = 'quarantined' and cycle_id = ?", [cycle_id]))
+        watermark = con.execute("select max(watermark) from source_state").fetchone()[0]
+        markdown = render_brief(project, cycle_id, watermark, insights, quarantined, metrics_rows)
+        folder = Path(briefs_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{cycle_id}.md"
+        path.write_text(markdown)
+        (folder / "latest.md").write_text(markdown)
+        artifact_id = create_markdown_artifact(key="reverie-brief", markdown=markdown,
+                                               description=f"reverie brief for cycle {cycle_id}")
+        fingerprints = [i["fingerprint"] for i in insights]
+        now = datetime.now()
+        with transaction(con):
+            con.execute("insert into deliveries values (?, 'brief_file', ?, ?, ?)", [cycle_id, str(path), fingerprints, now])
+            con.execute("insert into deliveries values (?, 'prefect_artifact', ?, ?, ?)",
+                        [cycle_id, str(artifact_id), fingerprints, now])
+    logger.info("deliver: brief with %d insight(s) at %s", len(insights), path)
+    return {"sent": 0, "brief": str(path), "insights": len(insights)}

@@ -1,0 +1,133 @@
+"""Memory: consolidate a cycle's insights into the bi-temporal insight store, never deleting anything."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+from prefect import get_run_logger, task
+
+from tasks.warehouse import connect, rows_as_dicts, transaction
+
+MEMORY_COLUMNS = (
+    "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
+    "score", "status", "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
+    "supersedes", "superseded_by", "related_ids", "evidence", "source", "cycle_id", "flow_run_id", "feedback",
+)
+
+
+def fingerprint(kind: str, metric: str | None, dimension: str | None, member: str | None, period) -> str:
+    """One subject, one active row: kind | metric | slice | period."""
+    return "|".join(str(x) for x in (kind, metric or "", f"{dimension or ''}={member or ''}", period or ""))
+
+
+def _slice(dimension: str, member: str) -> str:
+    return "overall" if dimension == "overall" else f"{dimension} {member}"
+
+
+def _from_candidate(c: dict, watermark) -> dict:
+    """A detector candidate as a memory item, phrased deterministically."""
+    change = 100 * c["magnitude"]
+    severity = "info" if c["favourable"] != "bad" else ("critical" if abs(c["magnitude"]) >= 0.5 else "warning")
+    return {
+        "kind": c["kind"], "metric": c["metric"], "dimension": c["dimension"], "member": c["member"],
+        "period_start": c["period_start"], "severity": severity, "score": c["score"],
+        "title": f"{c['metric']} {c['direction']} {abs(change):.1f}% ({_slice(c['dimension'], c['member'])}) on {c['period_start']}",
+        "body": (f"{c['metric']} was {c['observed']:.2f} against a same-weekday baseline of {c['expected']:.2f} "
+                 f"({change:+.1f}%, {c['favourable']} for the business)."),
+        "related_ids": [c["candidate_id"]],
+        "evidence": {"queries": [c["evidence_sql"]], "observed": c["observed"], "expected": c["expected"],
+                     "watermark": watermark},
+        "source": f"detector:{c['detector']}", "observed": c["observed"],
+    }
+
+
+def _from_agent(a: dict, watermark) -> dict:
+    """An accepted analyst insight as a memory item."""
+    evidence = json.loads(a["evidence"]) if isinstance(a["evidence"], str) else a["evidence"]
+    return {
+        "kind": a["kind"], "metric": a["metric"], "dimension": a["dimension"], "member": a["member"],
+        "period_start": a["period_start"], "severity": a["severity"], "score": None,
+        "title": a["title"], "body": a["body"], "related_ids": list(a["candidate_ids"]),
+        "evidence": {"queries": [e["query"] for e in evidence], "verified": evidence, "watermark": watermark},
+        "source": a["source"], "observed": None,
+    }
+
+
+def _history(con, memory_id: str, change: str, cycle_id: str, now, field=None, old=None, new=None) -> None:
+    con.execute("insert into memory_history values (?, ?, ?, ?, ?, ?, ?)",
+                [memory_id, change, field, old, new, now, cycle_id])
+
+
+def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
+    memory_id = f"mem-{uuid.uuid4().hex[:12]}"
+    row = {
+        **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": memory_id, "fingerprint": fp, "status": "active",
+        "valid_from": item["period_start"], "valid_to": item["period_start"], "recorded_at": now,
+        "first_seen": now, "last_confirmed": now, "supersedes": supersedes,
+        "evidence": json.dumps(item["evidence"], default=str), "cycle_id": cycle_id, "flow_run_id": flow_run_id,
+    }
+    con.execute(f"insert into memory ({', '.join(MEMORY_COLUMNS)}) values ({', '.join('?' * len(MEMORY_COLUMNS))})",
+                [row[c] for c in MEMORY_COLUMNS])
+    _history(con, memory_id, "insert", cycle_id, now, new=item["title"])
+    return memory_id
+
+
+def _same_value(existing: dict, item: dict) -> bool:
+    if item["observed"] is None:
+        return True  # analyst text: the same subject again confirms it
+    old = json.loads(existing["evidence"]).get("observed")
+    return old is not None and abs(old - item["observed"]) <= 1e-9 * max(1.0, abs(old))
+
+
+@task(name="consolidate")
+def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
+    """Merge this cycle's candidates and analyst insights into memory: insert, confirm or supersede."""
+    logger = get_run_logger()
+    counts = {"added": 0, "confirmed": 0, "superseded": 0, "expired": 0}
+    now = datetime.now()
+    with connect(warehouse) as con, transaction(con):
+        watermark = con.execute("select max(watermark) from source_state").fetchone()[0]
+        items = [_from_candidate(c, watermark) for c in rows_as_dicts(con.execute(
+            "select * from candidates where cycle_id = ? order by rank", [cycle_id]))]
+        items += [_from_agent(a, watermark) for a in rows_as_dicts(con.execute(
+            "select * from agent_insights where cycle_id = ? order by written_at", [cycle_id]))]
+        for item in items:
+            fp = fingerprint(item["kind"], item["metric"], item["dimension"], item["member"], item["period_start"])
+            existing = rows_as_dicts(con.execute(
+                "select id, evidence, title from memory where fingerprint = ? and status = 'active'", [fp]))
+            if not existing:
+                _insert(con, item, fp, cycle_id, flow_run_id, now)
+                counts["added"] += 1
+            elif _same_value(existing[0], item):
+                con.execute("update memory set last_confirmed = ? where id = ?", [now, existing[0]["id"]])
+                _history(con, existing[0]["id"], "confirm", cycle_id, now)
+                counts["confirmed"] += 1
+            else:
+                old_id = existing[0]["id"]
+                new_id = _insert(con, item, fp, cycle_id, flow_run_id, now, supersedes=old_id)
+                con.execute("update memory set status = 'superseded', closed_at = ?, superseded_by = ? where id = ?",
+                            [now, new_id, old_id])
+                _history(con, old_id, "supersede", cycle_id, now, "status", "active", f"superseded by {new_id}")
+                counts["superseded"] += 1
+    logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(superseded)d superseded", counts)
+    return counts
+
+
+def list_memory(warehouse, status: str = "active", kind: str | None = None, limit: int = 50) -> list[dict]:
+    """Memory items for people and the CLI: most severe and highest scored first."""
+    with connect(warehouse) as con:
+        items = rows_as_dicts(con.execute(
+            """select id, kind, title, body, status, severity, score, metric, dimension, member,
+                      strftime(period_start, '%Y-%m-%d') as period, source, cycle_id, flow_run_id,
+                      strftime(recorded_at, '%Y-%m-%dT%H:%M:%S') as recorded_at,
+                      strftime(last_confirmed, '%Y-%m-%dT%H:%M:%S') as last_confirmed, evidence
+               from memory
+               where ($status = 'all' or status = $status) and ($kind is null or kind = $kind)
+               order by case severity when 'critical' then 0 when 'warning' then 1 else 2 end,
+                        score desc nulls last, recorded_at desc
+               limit $limit""", {"status": status, "kind": kind, "limit": limit}))
+    for item in items:
+        item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
+    return items
