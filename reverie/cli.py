@@ -1,0 +1,260 @@
+"""The `reverie` command line. Every reporting command takes --json and then prints one JSON object on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reverie.config import CONFIG_FILE, ConfigError, load_settings
+
+app = typer.Typer(help="Sleep-time compute for data teams.", no_args_is_help=True, add_completion=False)
+memory_app = typer.Typer(help="Read the insight memory.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+DEMO_DAYS = 90
+
+CONFIG_TEMPLATE = """\
+# reverie project settings. Every field is optional; the values shown are the defaults.
+
+[project]
+name = "{name}"
+# a day counts as complete once the data reaches this close to its end
+# completeness_grace_minutes = 15
+
+[paths]
+# landing = "landing"                       # where new data arrives (day-partitioned Parquet)
+# warehouse = ".reverie/warehouse.duckdb"   # reverie's DuckDB file: your data, metrics and memory
+# briefs = ".reverie/briefs"
+
+[llm]
+# Leave base_url unset to use the embedded model (no key, no network). Any OpenAI-compatible
+# endpoint works; OPENAI_BASE_URL, OPENAI_API_KEY and REVERIE_MODEL override these.
+# base_url = "http://localhost:11434/v1"
+# model = "llama3.1"
+# max_turns = 6
+# max_tokens = 400
+# timeout_seconds = 120.0
+# top_k = 5                                 # candidates the analyst reads per cycle
+
+[detect]
+# baseline_weeks = 4                        # same-weekday history behind the expected value
+# noise_days = 56                           # earlier days that tell how noisy a series is
+# min_history = 7
+# min_abs_z = 4.0
+# min_rel_change = 0.2
+# min_volume = 20.0
+"""
+
+
+def _emit(payload: dict, as_json: bool, human) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    else:
+        human(payload)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings(project_dir: Path = Path(".")):
+    try:
+        return load_settings(project_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Project folder.")] = Path("."),
+         as_json: JsonFlag = False) -> None:
+    """Scaffold reverie.toml and the landing folder."""
+    payload = scaffold(directory)
+    _emit(payload, as_json, lambda p: out.print(
+        f"{'created' if p['created'] else 'kept existing'} {p['config']}; landing folder: {p['landing']}"))
+
+
+def scaffold(directory: Path) -> dict:
+    """Create reverie.toml (unless there is one) and the folders a project needs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / CONFIG_FILE
+    created = not config.exists()
+    if created:
+        config.write_text(CONFIG_TEMPLATE.format(name=directory.resolve().name))
+    settings = _settings(directory)
+    settings.landing_dir.mkdir(parents=True, exist_ok=True)
+    return {"config": str(config.resolve()), "created": created, "landing": str(settings.landing_dir)}
+
+
+def _generate(days: int, start: date | None, seed: int | None, scale: float | None, as_json: bool) -> dict:
+    from reverie.generator import generate
+
+    settings = _settings()
+    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=as_json) as progress:
+        bar = progress.add_task("days", total=days)
+        try:
+            return generate(settings.landing_dir, days, start=start, seed=seed, scale=scale,
+                            on_day=lambda _: progress.advance(bar))
+        except ValueError as exc:
+            _fail(str(exc))
+
+
+@app.command(name="generate")
+def generate_command(
+    days: Annotated[int, typer.Option("--days", help="Days to append.")] = 30,
+    start: Annotated[Optional[str], typer.Option("--start", help="First day (YYYY-MM-DD) of a new stream.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    scale: Annotated[Optional[float], typer.Option("--scale", help="Volume multiplier (1 = ~4,400 events a day).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Append demo e-commerce events (day-partitioned Parquet) to the landing folder."""
+    try:
+        first = date.fromisoformat(start) if start else None
+    except ValueError:
+        _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
+    payload = _generate(days, first, seed, scale, as_json)
+    _emit(payload, as_json, lambda p: out.print(
+        f"generated {p['rows']:,} events for {p['first_day']} .. {p['last_day']} in {p['landing']} "
+        f"({p['planted_events']} planted events in labels.jsonl)"))
+
+
+def run_cycle(project_dir: Path, full_refresh: bool = False) -> dict:
+    """One sleep cycle as a local Prefect flow run; a failed run still yields a summary."""
+    from flows.sleep_cycle import sleep_cycle
+
+    started = time.monotonic()
+    state = sleep_cycle(project_dir=str(project_dir), full_refresh=full_refresh, return_state=True)
+    if state.is_completed():
+        # the cycle's own seconds exclude starting Prefect (the ephemeral API takes several seconds)
+        return {**state.result(), "wall_seconds": round(time.monotonic() - started, 2)}
+    try:
+        state.result()
+        error = state.message
+    except Exception as exc:  # the flow's own exception: report it, the traceback is in the flow run's logs
+        error = f"{type(exc).__name__}: {exc}"
+    return {"cycle_id": None, "flow_run_id": str(state.state_details.flow_run_id), "status": "failed",
+            "warehouse": str(_settings(project_dir).warehouse), "stages": {}, "error": error,
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+STAGE_LINES = {
+    "ingest": lambda s: f"{s['files']} new file(s), {s['rows']:,} rows" + (f", {len(s['failed'])} failed" if s["failed"] else ""),
+    "quality": lambda s: f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)",
+    "metrics": lambda s: f"{s['rows']:,} values for {s['metrics']} metrics" + (f" from {s['since']}" if s["since"] else ""),
+    "detect": lambda s: f"{s['candidates']} candidate(s)",
+    "reflect": lambda s: (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
+                          f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
+                          + (f", {s['status']}: {s.get('error')}" if s["status"] == "degraded" else "") + ")"),
+    "memory": lambda s: f"{s['added']} added, {s['confirmed']} confirmed, {s['superseded']} superseded",
+    "deliver": lambda s: f"brief at {s['brief']}",
+}
+
+
+def print_cycle(result: dict) -> None:
+    colour = {"completed": "green", "degraded": "yellow", "failed": "red"}[result["status"]]
+    out.print(f"[bold]sleep cycle[/] {result['cycle_id'] or ''} · flow run {result['flow_run_id']} · "
+              f"[{colour}]{result['status']}[/] in {result['seconds']:.1f} s", highlight=False)
+    if result.get("error"):
+        out.print(f"[red]{result['error']}[/]", highlight=False)
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("stage")
+    table.add_column("result")
+    table.add_column("seconds", justify="right")
+    for name, stage in result["stages"].items():
+        table.add_row(name, STAGE_LINES[name](stage), f"{stage['seconds']:.1f}")
+    out.print(table)
+
+
+def _top_memories(warehouse: Path, limit: int) -> list[dict]:
+    from tasks.memory import list_memory
+
+    return list_memory(warehouse, status="active", limit=limit)
+
+
+@app.command()
+def run(full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Recompute every metric period.")] = False,
+        as_json: JsonFlag = False) -> None:
+    """Run one sleep cycle as a local flow run."""
+    settings = _settings()
+    result = run_cycle(settings.project_dir, full_refresh)
+    _emit(result, as_json, print_cycle)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data for a new project (default {DEMO_DAYS}).")] = DEMO_DAYS,
+         as_json: JsonFlag = False) -> None:
+    """Set up a demo project here if there is none, land new data and run one sleep cycle."""
+    from reverie.generator import read_state
+
+    started = time.monotonic()
+    setup = scaffold(Path("."))
+    settings = _settings()
+    # a new project gets `days` of history; every later demo lands one more night
+    new_days = days if read_state(settings.landing_dir) is None else 1
+    generated = _generate(new_days, None, None, None, as_json)
+    generated["seconds"] = round(time.monotonic() - started, 2)
+    result = run_cycle(settings.project_dir)
+    result["setup"] = {"config": setup["config"], "created": setup["created"], "generate": generated}
+    result["total_seconds"] = round(time.monotonic() - started, 2)
+
+    def human(r: dict) -> None:
+        g = r["setup"]["generate"]
+        out.print(f"[bold]demo data[/] {g['rows']:,} events for {g['first_day']} .. {g['last_day']} "
+                  f"({g['planted_events']} planted events) in {g['seconds']:.1f} s", highlight=False)
+        print_cycle(r)
+        memories = _top_memories(settings.warehouse, 5)
+        if memories:
+            out.print("[bold]top of memory[/]")
+            for m in memories:
+                out.print(f"  [{m['severity']}] {m['title']}  [dim]({m['id']}, {m['source']})[/]", highlight=False)
+        overhead = r["total_seconds"] - g["seconds"] - r["seconds"]
+        out.print(f"total {r['total_seconds']:.1f} s = demo data {g['seconds']:.1f} s + Prefect start-up and "
+                  f"bookkeeping {overhead:.1f} s + cycle {r['seconds']:.1f} s", highlight=False)
+        out.print(f"next: [bold]reverie memory list[/] · brief: {r['stages'].get('deliver', {}).get('brief', 'n/a')}",
+                  highlight=False)
+
+    _emit(result, as_json, human)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@memory_app.command("list")
+def memory_list(
+    status: Annotated[str, typer.Option("--status", help="active, superseded, retracted, expired or all.")] = "active",
+    kind: Annotated[Optional[str], typer.Option("--kind")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List insights in memory, most severe and highest scored first."""
+    from tasks.memory import list_memory
+
+    settings = _settings()
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}: run `reverie run` or `reverie demo` first")
+    items = list_memory(settings.warehouse, status=status, kind=kind, limit=limit)
+
+    def human(payload: dict) -> None:
+        table = Table(box=None, header_style="bold")
+        for column in ("id", "kind", "severity", "title", "source"):
+            table.add_column(column)
+        for m in payload["items"]:
+            table.add_row(m["id"], m["kind"], m["severity"], m["title"], m["source"])
+        out.print(table)
+        out.print(f"{len(payload['items'])} item(s)")
+
+    _emit({"items": items}, as_json, human)
