@@ -1,0 +1,55 @@
+"""One Prefect test harness per session, in a temporary PREFECT_HOME, and small generated projects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+# Before Prefect is imported: task caches and the harness database live under PREFECT_HOME and would
+# otherwise leak between test sessions. The LLM environment must not leak in from the developer's shell.
+PREFECT_HOME = Path(tempfile.mkdtemp(prefix="reverie-tests-prefect-"))
+os.environ["PREFECT_HOME"] = str(PREFECT_HOME)
+for variable in ("PREFECT_API_URL", "PREFECT_PROFILE", "OPENAI_BASE_URL", "OPENAI_API_KEY", "REVERIE_MODEL"):
+    os.environ.pop(variable, None)
+
+import reverie  # noqa: E402,F401  (sets reverie's Prefect defaults)
+from reverie.config import load_settings  # noqa: E402
+from reverie.generator import generate  # noqa: E402
+from tests.scripted_llm import ScriptedLLM  # noqa: E402
+
+START = date(2026, 1, 5)  # a Monday
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+    shutil.rmtree(PREFECT_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def scripted_llm():
+    server = ScriptedLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    """A project folder with reverie.toml and `days` of generated demo events."""
+
+    def make(days: int = 56, seed: int = 7, scale: float = 0.3, base_url: str | None = None, toml: str = ""):
+        llm = f'[llm]\nbase_url = "{base_url}"\nmodel = "scripted-analyst"\ntimeout_seconds = 5.0\n' if base_url else ""
+        (tmp_path / "reverie.toml").write_text(f'[project]\nname = "test"\n{llm}{toml}')
+        settings = load_settings(tmp_path)
+        generate(settings.landing_dir, days, start=START, seed=seed, scale=scale)
+        return settings
+
+    return make

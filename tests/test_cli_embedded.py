@@ -1,0 +1,82 @@
+"""The README's first command, for real: `reverie demo` on the embedded model, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REVERIE = str(Path(sys.executable).parent / "reverie")
+
+
+def reverie(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([REVERIE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def llama_servers(parent: int) -> list[int]:
+    """Pids of llama-cpp-python servers whose parent is `parent`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if "llama_cpp.server" in cmdline and ppid == parent:
+            found.append(int(proc.name))
+    return found
+
+
+def test_demo_runs_a_clean_cycle_on_the_embedded_model_and_memory_lists_it(tmp_path):
+    first = reverie("demo", "--days", "45", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for stream in (first.stdout, first.stderr):
+        assert "Traceback" not in stream and "| ERROR" not in stream and "database is locked" not in stream
+    result = json.loads(first.stdout)  # one JSON object, nothing else, on stdout
+    assert result["status"] == "completed"
+    assert result["stages"]["metrics"]["rows"] > 0
+    reflect = result["stages"]["reflect"]
+    assert reflect["model"] == "smollm2-135m-instruct" and reflect["calls"] >= 1 and reflect["prompt_tokens"] > 0
+    assert reflect["written"] + reflect["rejected"] >= 1  # the tiny model did write; the grounding check judged it
+    assert (tmp_path / "reverie.toml").exists() and Path(result["stages"]["deliver"]["brief"]).exists()
+
+    listed = reverie("memory", "list", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)["items"]
+    assert items and all(i["flow_run_id"] == result["flow_run_id"] for i in items)
+    assert {"id", "kind", "title", "status", "severity", "metric", "period", "cycle_id", "flow_run_id"} <= set(items[0])
+
+    again = reverie("demo", "--json", cwd=tmp_path)  # a later demo lands one more night
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = json.loads(again.stdout)
+    assert second["stages"]["ingest"]["files"] == 1 and second["cycle_id"] != result["cycle_id"]
+
+    human = reverie("memory", "list", cwd=tmp_path)
+    assert human.returncode == 0 and "item(s)" in human.stdout
+
+
+def test_ctrl_c_stops_the_embedded_model_server(tmp_path):
+    process = subprocess.Popen([REVERIE, "demo", "--days", "45"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (servers := llama_servers(process.pid)):
+            assert process.poll() is None and time.monotonic() < deadline, "the embedded server never started"
+            time.sleep(0.2)
+        time.sleep(3)  # let it load the model and start answering
+        process.send_signal(signal.SIGINT)  # only to reverie, as if its own handler had to clean up
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 15
+        while any(Path(f"/proc/{pid}").exists() for pid in servers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                       for pid in servers)
+    finally:
+        process.kill()
