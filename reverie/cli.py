@@ -159,8 +159,16 @@ STAGE_LINES = {
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
                           + (f", {s['status']}: {s.get('error')}" if s["status"] == "degraded" else "") + ")"),
     "memory": lambda s: f"{s['added']} added, {s['confirmed']} confirmed, {s['superseded']} superseded",
-    "deliver": lambda s: f"brief at {s['brief']}",
+    "deliver": lambda s: f"brief at {_relative(s['brief'])}",
 }
+
+
+def _relative(path: str) -> str:
+    """A path relative to the working folder when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
 
 
 def print_cycle(result: dict) -> None:
@@ -193,6 +201,9 @@ def run(full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Recom
     _emit(result, as_json, print_cycle)
     if result["status"] == "failed":
         raise typer.Exit(1)
+    if result["stages"]["ingest"]["watermark"] is None:
+        err.print(f"no data yet in {settings.landing_dir / 'events'}: drop day-partitioned Parquet files there, "
+                  "or run `reverie generate --days 60` for demo data", highlight=False)
 
 
 @app.command()
@@ -225,8 +236,7 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
         overhead = r["total_seconds"] - g["seconds"] - r["seconds"]
         out.print(f"total {r['total_seconds']:.1f} s = demo data {g['seconds']:.1f} s + Prefect start-up and "
                   f"bookkeeping {overhead:.1f} s + cycle {r['seconds']:.1f} s", highlight=False)
-        out.print(f"next: [bold]reverie memory list[/] · brief: {r['stages'].get('deliver', {}).get('brief', 'n/a')}",
-                  highlight=False)
+        out.print("next: [bold]reverie memory list[/], or read the brief above", highlight=False)
 
     _emit(result, as_json, human)
     if result["status"] == "failed":

@@ -14,7 +14,7 @@ from prefect import get_run_logger, task
 
 from reverie.config import PACKAGE_ROOT, LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
-from tasks.grounding import ungrounded
+from tasks.grounding import display_number, ungrounded
 from tasks.warehouse import connect, rows_as_dicts, transaction
 
 PROMPTS_DIR = PACKAGE_ROOT / "prompts"
@@ -58,8 +58,8 @@ def describe_candidates(candidates: list[dict]) -> str:
     for c in candidates:
         where = "overall" if c["dimension"] == "overall" else f"{c['dimension']}={c['member']}"
         lines.append(
-            f"- {c['candidate_id']}: {c['metric']} ({where}) on {c['period_start']}: observed {c['observed']:.2f}, "
-            f"expected {c['expected']:.2f}, change {100 * c['magnitude']:+.1f}% ({c['direction']}, {c['favourable']} for the business)"
+            f"- {c['candidate_id']}: {c['metric']} ({where}) on {c['period_start']}: observed {display_number(c['observed'])}, "
+            f"expected {display_number(c['expected'])}, change {100 * c['magnitude']:+.1f}% ({c['direction']}, {c['favourable']} for the business)"
         )
     return "\n".join(lines)
 

@@ -11,6 +11,11 @@ NUMBER = re.compile(r"(?<![\w.])([-+]?\d[\d,]*(?:\.\d+)?)\s*(%|k\b|K\b|M\b|m\b|b
 SCALE = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "bn": 1e9}
 
 
+def display_number(value: float) -> str:
+    """A metric value as people and the analyst see it: 1,234.50 or 0.0312."""
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
+
+
 def numbers_in(text: str) -> list[tuple[str, float, float]]:
     """(as written, value, rounding tolerance) for every number in the text, dates excluded."""
     found = []

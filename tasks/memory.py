@@ -8,6 +8,7 @@ from datetime import datetime
 
 from prefect import get_run_logger, task
 
+from tasks.grounding import display_number
 from tasks.warehouse import connect, rows_as_dicts, transaction
 
 MEMORY_COLUMNS = (
@@ -34,7 +35,8 @@ def _from_candidate(c: dict, watermark) -> dict:
         "kind": c["kind"], "metric": c["metric"], "dimension": c["dimension"], "member": c["member"],
         "period_start": c["period_start"], "severity": severity, "score": c["score"],
         "title": f"{c['metric']} {c['direction']} {abs(change):.1f}% ({_slice(c['dimension'], c['member'])}) on {c['period_start']}",
-        "body": (f"{c['metric']} was {c['observed']:.2f} against a same-weekday baseline of {c['expected']:.2f} "
+        "body": (f"{c['metric']} was {display_number(c['observed'])} against a same-weekday baseline of "
+                 f"{display_number(c['expected'])} "
                  f"({change:+.1f}%, {c['favourable']} for the business)."),
         "related_ids": [c["candidate_id"]],
         "evidence": {"queries": [c["evidence_sql"]], "observed": c["observed"], "expected": c["expected"],

@@ -64,6 +64,7 @@ def run_quality_gate(warehouse: str, source: str, cycle_id: str) -> dict:
             [source, cycle_id]).fetchall()]
         if not batches:
             return {"passed": 0, "failed": 0, "quarantined": 0, "warnings": 0, "batches": []}
+        logger.info("quality %s: validating %d new batch(es) with great-expectations", source, len(batches))
         validate = _validator(source, EVENTS_SUITE)
         passed = failed = warnings = 0
         quarantined: list[dict] = []
