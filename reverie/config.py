@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,27 @@ class DetectSettings:
     min_volume: float = 20.0  # smallest baseline (or ratio denominator) worth alerting on
 
 
+SOURCE_FORMATS = ("parquet", "csv", "duckdb")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Where one source's data lands and which column carries its event time."""
+    name: str
+    format: str = "parquet"  # parquet | csv: one batch per file; duckdb: a table, read past its watermark
+    path: str | None = None  # parquet/csv: a glob, relative to the project folder
+    time_column: str = "event_time"
+    database: str | None = None  # duckdb: another DuckDB file (omit for a table in the warehouse itself)
+    table: str | None = None  # duckdb: the table to read
+    delimiter: str = ","  # csv
+    suite: str | None = None  # the quality suite its batches must pass
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw_{self.name}"
+
+
 @dataclass(frozen=True)
 class Settings:
     project_dir: Path
@@ -51,6 +73,10 @@ class Settings:
     briefs_dir: Path = Path(".reverie/briefs")
     # a period counts as complete once the source watermark is this close to its end
     completeness_grace_minutes: int = 15
+    lookback_days: int = 1  # late rows: recompute this many days before the first touched day
+    sources: dict[str, SourceSettings] = field(default_factory=dict)
+    models_dir: Path = Path("models")
+    metrics_dir: Path = Path("metrics")
     llm: LLMSettings = field(default_factory=LLMSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
 
@@ -71,7 +97,7 @@ def _build(cls, values: dict, section: str, path: Path):
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown field(s) in [{section}]: {', '.join(unknown)}")
-    defaults = cls()
+    defaults = cls(name="") if cls is SourceSettings else cls()
     typed = {}
     for key, value in values.items():
         default = getattr(defaults, key)
@@ -80,6 +106,25 @@ def _build(cls, values: dict, section: str, path: Path):
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{path}: [{section}] {key} = {value!r} is not a {type(default).__name__}") from exc
     return cls(**typed)
+
+
+def _sources(data: dict, path: Path) -> dict[str, SourceSettings]:
+    sources = {}
+    for name, values in _section(data, "sources", path).items():
+        where = f"sources.{name}"
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{where}] must be a table")
+        if not IDENTIFIER.match(name):
+            raise ConfigError(f"{path}: [{where}]: a source name must be a SQL identifier (letters, digits, _)")
+        source = _build(SourceSettings, {"name": name, **values}, where, path)
+        if source.format not in SOURCE_FORMATS:
+            raise ConfigError(f"{path}: [{where}] format = {source.format!r}: use one of {', '.join(SOURCE_FORMATS)}")
+        if source.format in ("parquet", "csv") and not source.path:
+            raise ConfigError(f"{path}: [{where}] needs path (a glob of {source.format} files)")
+        if source.format == "duckdb" and not source.table:
+            raise ConfigError(f"{path}: [{where}] needs table")
+        sources[name] = source
+    return sources
 
 
 def load_settings(project_dir: str | Path = ".") -> Settings:
@@ -100,7 +145,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
     llm = _build(LLMSettings, llm_values, "llm", path)
     detect = _build(DetectSettings, _section(data, "detect", path), "detect", path)
     paths = _section(data, "paths", path)
-    unknown = sorted(set(paths) - {"landing", "warehouse", "briefs"})
+    unknown = sorted(set(paths) - {"landing", "warehouse", "briefs", "models", "metrics"})
     if unknown:
         raise ConfigError(f"{path}: unknown field(s) in [paths]: {', '.join(unknown)}")
     return Settings(
@@ -110,6 +155,10 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         warehouse=root / paths.get("warehouse", ".reverie/warehouse.duckdb"),
         briefs_dir=root / paths.get("briefs", ".reverie/briefs"),
         completeness_grace_minutes=int(project.get("completeness_grace_minutes", 15)),
+        lookback_days=int(project.get("lookback_days", 1)),
+        sources=_sources(data, path),
+        models_dir=root / paths.get("models", "models"),
+        metrics_dir=root / paths.get("metrics", "metrics"),
         llm=llm,
         detect=detect,
     )
