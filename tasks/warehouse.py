@@ -44,6 +44,13 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("commit")
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether a table or view of that name exists in the warehouse."""
+    return con.execute("select count(*) from duckdb_tables() where table_name = $n and database_name = current_database() "
+                       "union all select count(*) from duckdb_views() where view_name = $n and not internal",
+                       {"n": name}).fetchall() != [(0,), (0,)]
+
+
 def rows_as_dicts(relation: duckdb.DuckDBPyConnection) -> list[dict]:
     """Fetch a query result as a list of dicts."""
     names = [d[0] for d in relation.description]
