@@ -1,113 +1,266 @@
-"""Metrics: build staging views, then recompute the metric values of the periods touched by new data."""
+"""Metrics: declared in YAML, computed by one SQL template, recomputed only for the periods new data touched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+import hashlib
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
-from prefect import get_run_logger, task
+import duckdb
+import polars as pl
+import yaml
+from prefect import task
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reverie.config import SQL_DIR
+from reverie.config import SourceSettings
+from tasks.logs import run_logger
+from tasks.models import Lineage, ModelError, build_models
 from tasks.warehouse import connect, sql_file, transaction
 
-FULL_HISTORY = date(1900, 1, 1)
+FULL_HISTORY = datetime(1900, 1, 1)
+Grain = Literal["hour", "day", "week", "month"]
+Aggregation = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    description: str
-    measure: str  # sum | ratio
-    favourability: str  # up | down | neutral: which direction is good
-    dimensions: tuple[str, ...]
-    facts_sql: str
-    path: Path
+class MetricError(ValueError):
+    """A metric declaration that cannot be used; the message names the file and the field."""
 
-    def rollup_sql(self) -> str:
-        """The metric's facts rolled up to day values per dimension member (sql/metrics/_rollup.sql)."""
-        case = " ".join(f"when grouping({d}) = 0 then '{d}'" for d in self.dimensions)
-        member = " ".join(f"when grouping({d}) = 0 then {d}" for d in self.dimensions)
-        sets = ", ".join(["(period_start)"] + [f"(period_start, {d})" for d in self.dimensions])
-        return sql_file("metrics/_rollup.sql").format(
-            facts=self.facts_sql, metric=self.name, measure=self.measure,
-            dimension_case=f"case {case} else 'overall' end", member=f"case {member} else 'all' end",
-            grouping_sets=sets,
+
+class Measure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agg: Aggregation
+    expr: str | None = Field(None, description="column or SQL expression; count counts rows without one")
+    filter: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_expr(self):
+        if self.expr is None and self.agg != "count":
+            raise ValueError(f"{self.agg} needs expr (the column or expression to aggregate)")
+        return self
+
+    def sql(self) -> str:
+        target = {"count": self.expr or "*", "count_distinct": f"distinct {self.expr}"}.get(self.agg, self.expr)
+        function = {"count_distinct": "count"}.get(self.agg, self.agg)
+        aggregate = f"{function}({target})"
+        return f"({aggregate} filter (where {self.filter}))::double" if self.filter else f"{aggregate}::double"
+
+
+class Ratio(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    numerator: Measure
+    denominator: Measure
+
+
+class Goal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: float
+    grain: Grain = "month"
+
+
+class MetricSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    model: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="a source or a model in models/")
+    time_column: str
+    measure: Measure | None = None
+    ratio: Ratio | None = None
+    grains: list[Grain] = Field(default_factory=lambda: ["day"], min_length=1)
+    dimensions: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    favourability: Literal["up", "down", "neutral"] = "neutral"
+    goal: Goal | None = None
+    path: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _one_measure(self):
+        if (self.measure is None) == (self.ratio is None):
+            raise ValueError("declare exactly one of measure or ratio")
+        if len(set(self.dimensions)) != len(self.dimensions):
+            raise ValueError("dimensions are listed twice")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "ratio" if self.ratio else self.measure.agg
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+    def sql(self, grain: str) -> str:
+        """The metric at one grain, from sql/metrics/metric.sql."""
+        dims = self.dimensions
+        case = " ".join(f"when grouping({d}) = 0 then '{d}'" for d in dims)
+        member = " ".join(f"when grouping({d}) = 0 then cast({d} as varchar)" for d in dims)
+        numerator = self.ratio.numerator.sql() if self.ratio else self.measure.sql()
+        denominator = self.ratio.denominator.sql() if self.ratio else "null::double"
+        return sql_file("metrics/metric.sql").format(
+            model=self.model, time_column=self.time_column, filter=self.filter or "true", grain=grain,
+            dimension_case=f"case {case} else 'overall' end" if dims else "'overall'",
+            member_case=f"case {member} else 'all' end" if dims else "'all'",
+            numerator=numerator, denominator=denominator,
+            grouping_sets=", ".join(["(period_start)"] + [f"(period_start, {d})" for d in dims]),
+            metric=self.name,
+            value="numerator / nullif(denominator, 0)" if self.ratio else "numerator",
+            ratio_numerator="numerator" if self.ratio else "null::double",
+            ratio_denominator="denominator" if self.ratio else "null::double",
         )
 
 
-def _header(path: Path) -> dict[str, str]:
-    """The `-- key: value` lines at the top of a SQL file."""
-    meta = {}
-    for line in path.read_text().splitlines():
-        if not line.startswith("--"):
-            break
-        key, sep, value = line[2:].partition(":")
-        if sep:
-            meta[key.strip()] = value.strip()
-    return meta
+def _location(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"])
 
 
-def load_metrics(folder: Path = SQL_DIR / "metrics") -> list[Metric]:
-    """Every metric file in sql/metrics (files starting with _ are templates)."""
-    metrics = []
-    for path in sorted(folder.glob("[!_]*.sql")):
-        meta = _header(path)
-        missing = [k for k in ("metric", "measure", "favourability", "dimensions") if k not in meta]
-        if missing:
-            raise ValueError(f"{path}: header is missing {', '.join(missing)}")
-        if meta["measure"] not in ("sum", "ratio"):
-            raise ValueError(f"{path}: measure must be sum or ratio, not {meta['measure']!r}")
-        if meta["favourability"] not in ("up", "down", "neutral"):
-            raise ValueError(f"{path}: favourability must be up, down or neutral, not {meta['favourability']!r}")
-        dims = tuple(d.strip() for d in meta["dimensions"].split(",") if d.strip())
-        metrics.append(Metric(meta["metric"], meta.get("description", ""), meta["measure"], meta["favourability"],
-                              dims, path.read_text(), path))
-    return metrics
+def load_metric_specs(folder: Path) -> list[MetricSpec]:
+    """Every metric declared in folder/*.yml (and *.yaml); errors name the file, the metric and the field."""
+    specs: list[MetricSpec] = []
+    seen: dict[str, str] = {}
+    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
+    for path in files:
+        try:
+            document = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise MetricError(f"{path}: not valid YAML: {exc}") from exc
+        entries = document.get("metrics") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            raise MetricError(f"{path}: expected a top-level 'metrics:' list")
+        for i, entry in enumerate(entries):
+            label = f"metrics[{i}]" + (f" ({entry['name']})" if isinstance(entry, dict) and "name" in entry else "")
+            try:
+                spec = MetricSpec.model_validate({**entry, "path": str(path)} if isinstance(entry, dict) else entry)
+            except ValidationError as exc:
+                problems = "; ".join(f"{_location(e) or 'metric'}: {e['msg']}" for e in exc.errors())
+                raise MetricError(f"{path}: {label}: {problems}") from exc
+            if spec.name in seen:
+                raise MetricError(f"{path}: {label}: duplicate name '{spec.name}', already declared in {seen[spec.name]}")
+            seen[spec.name] = str(path)
+            specs.append(spec)
+    return specs
 
 
-def _build_staging(con) -> None:
-    for path in sorted((SQL_DIR / "staging").glob("*.sql")):
-        con.execute(f"create or replace view {path.stem} as {path.read_text()}")
+def check_columns(con, spec: MetricSpec) -> None:
+    """Bind every column and expression of a metric against its model; errors name the field."""
+    columns = {name: kind for name, kind, *_ in con.execute(f"describe select * from {spec.model}").fetchall()}
+    where = f"{spec.path}: metric '{spec.name}'"
+    if spec.time_column not in columns:
+        raise MetricError(f"{where}: time_column '{spec.time_column}' is not a column of {spec.model} "
+                          f"(columns: {', '.join(columns)})")
+    for dimension in spec.dimensions:
+        if dimension not in columns:
+            raise MetricError(f"{where}: dimensions: '{dimension}' is not a column of {spec.model}")
+    measures = {"measure": spec.measure} if spec.measure else {"ratio.numerator": spec.ratio.numerator,
+                                                                  "ratio.denominator": spec.ratio.denominator}
+    checks = {f"{k}.expr": m.expr for k, m in measures.items() if m.expr}
+    checks |= {f"{k}.filter": m.filter for k, m in measures.items() if m.filter}
+    if spec.filter:
+        checks["filter"] = spec.filter
+    for field, expression in checks.items():
+        try:
+            con.execute(f"select {expression} from {spec.model} limit 0")
+        except Exception as exc:
+            raise MetricError(f"{where}: {field} '{expression}': {str(exc).splitlines()[0]}") from exc
 
 
-def _recompute_from(con, cycle_id: str, lookback_days: int) -> date | None:
-    """The first day touched by batches loaded or quarantined this cycle, minus the late-data lookback."""
-    first = con.execute("select min(first_event)::date from batches where cycle_id = ?", [cycle_id]).fetchone()[0]
-    return None if first is None else first - timedelta(days=lookback_days)
+def _touched_since(con, cycle_id: str, sources: set[str], lookback_days: int) -> datetime | None:
+    """The first moment touched by batches of these sources loaded or quarantined this cycle, minus the lookback."""
+    if not sources:
+        return None
+    first = con.execute(f"select min(first_event) from batches where cycle_id = ? and source in "
+                        f"({', '.join('?' * len(sources))})", [cycle_id, *sorted(sources)]).fetchone()[0]
+    if first is None:
+        return None
+    first_day = first.date() if isinstance(first, datetime) else first
+    return datetime.combine(first_day - timedelta(days=lookback_days), datetime.min.time())
+
+
+def _watermark(con, sources: set[str]) -> datetime | None:
+    """How far the data of these sources reaches: the laggard decides."""
+    if not sources:
+        return None
+    return con.execute(f"select min(watermark) from source_state where source in ({', '.join('?' * len(sources))})",
+                       sorted(sources)).fetchone()[0]
+
+
+def _refresh_metric(con, spec: MetricSpec, lineage: Lineage, cycle_id: str, full_refresh: bool, lookback_days: int,
+                    grace_minutes: int) -> tuple[int, datetime | None]:
+    """Recompute one metric from the first touched period (its whole history when new or redefined)."""
+    sources = lineage.sources_of(spec.model)
+    known = con.execute("select fingerprint from metrics where name = ?", [spec.name]).fetchone()
+    redefined = known is None or known[0] != spec.fingerprint()
+    since = FULL_HISTORY if (full_refresh or redefined) else _touched_since(con, cycle_id, sources, lookback_days)
+    con.execute("insert or replace into metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [spec.name, spec.description, spec.kind, spec.favourability, spec.grains, spec.dimensions,
+                 spec.goal.model_dump_json() if spec.goal else None, spec.path, spec.fingerprint()])
+    if since is None:
+        return 0, None
+    if redefined or full_refresh:
+        con.execute("delete from metric_values where metric = ?", [spec.name])
+    watermark = _watermark(con, sources)
+    rows = 0
+    for grain in spec.grains:
+        period = con.execute(f"select date_trunc('{grain}', ?::timestamp)", [since]).fetchone()[0]
+        con.execute("delete from metric_values where metric = ? and grain = ? and period_start >= ?",
+                    [spec.name, grain, period])
+        rows += con.execute(
+            f"""insert into metric_values
+                select m.*,
+                       coalesce(m.period_start + interval 1 {grain} <= $watermark + to_minutes($grace), false) as complete,
+                       $cycle_id as cycle_id
+                from ({spec.sql(grain)}) as m""",
+            {"since": period, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id},
+        ).fetchone()[0]
+    return rows, since
+
+
+def metric_summary(con) -> pl.DataFrame:
+    """Each metric's latest complete day (overall) against the same weekday a week before, as polars."""
+    daily = con.execute("""select metric, period_start as day, value from metric_values
+                           where grain = 'day' and dimension = 'overall' and complete""").pl()
+    latest = daily.group_by("metric").agg(pl.col("day").max()).join(daily, on=["metric", "day"])
+    week_before = daily.select("metric", (pl.col("day") + pl.duration(days=7)).alias("day"),
+                               pl.col("value").alias("week_before"))
+    return (latest.join(week_before, on=["metric", "day"], how="left")
+            .with_columns((pl.col("value") / pl.col("week_before") - 1).alias("change"))
+            .sort("metric"))
 
 
 @task(name="metrics")
-def refresh_metrics(warehouse: str, cycle_id: str, full_refresh: bool = False, lookback_days: int = 1,
-                    grace_minutes: int = 15) -> dict:
-    """Recompute metric values from the first touched day on, all metrics in one transaction."""
-    logger = get_run_logger()
-    metrics = load_metrics()
+def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
+                    metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15) -> dict:
+    """Build the models, then recompute every valid metric in one transaction; a broken metric fails alone."""
+    logger = run_logger()
+    errors: list[str] = []
+    try:
+        specs = load_metric_specs(Path(metrics_dir))
+    except MetricError as exc:
+        logger.warning("metrics: %s", exc)
+        return {"rows": 0, "metrics": 0, "since": None, "errors": [str(exc)]}
+    refreshed, rows, first_since = 0, 0, None
     with connect(warehouse) as con:
-        if not con.execute("select count(*) from information_schema.tables where table_name = 'raw_events'").fetchone()[0]:
-            logger.info("metrics: no data ingested yet")
-            return {"rows": 0, "metrics": 0, "since": None}
-        _build_staging(con)
-        since = FULL_HISTORY if full_refresh else _recompute_from(con, cycle_id, lookback_days)
-        if since is None:
-            logger.info("metrics: no new data, nothing to recompute")
-            return {"rows": 0, "metrics": len(metrics), "since": None}
-        watermark = con.execute("select max(watermark) from source_state").fetchone()[0]
-        rows = 0
-        with transaction(con):
-            for metric in metrics:
-                con.execute("insert or replace into metrics values (?, ?, ?, ?, ?, ?)",
-                            [metric.name, metric.description, metric.measure, metric.favourability,
-                             list(metric.dimensions), str(metric.path.relative_to(SQL_DIR.parent))])
-                con.execute("delete from metric_values where metric = ? and period_start >= ?", [metric.name, since])
-                con.execute(
-                    f"""insert into metric_values
-                        select m.*,
-                               m.period_start + interval 1 day <= $watermark + to_minutes($grace) as complete,
-                               $cycle_id as cycle_id
-                        from ({metric.rollup_sql()}) as m""",
-                    {"since": since, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id},
-                )
-            rows = con.execute("select count(*) from metric_values where cycle_id = ?", [cycle_id]).fetchone()[0]
-    logger.info("metrics: %d metric(s), %d rows recomputed from %s", len(metrics), rows, since)
-    return {"rows": rows, "metrics": len(metrics), "since": since.isoformat()}
+        try:
+            lineage = build_models(con, sources, Path(models_dir))
+        except ModelError as exc:
+            logger.warning("metrics: %s", exc)
+            return {"rows": 0, "metrics": len(specs), "since": None, "errors": [str(exc)]}
+        for spec in specs:
+            if not lineage.sources_of(spec.model):
+                continue  # its sources have no data yet
+            try:
+                check_columns(con, spec)
+                with transaction(con):  # per metric: a failure keeps that metric's earlier values intact
+                    count, since = _refresh_metric(con, spec, lineage, cycle_id, full_refresh, lookback_days,
+                                                   grace_minutes)
+            except (MetricError, duckdb.Error) as exc:
+                message = str(exc) if isinstance(exc, MetricError) else f"{spec.path}: metric '{spec.name}': {exc}"
+                errors.append(message)
+                logger.warning("metrics: %s", message)
+                continue
+            refreshed += 1
+            rows += count
+            if since is not None and (first_since is None or since < first_since):
+                first_since = since
+    logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
+                f" from {first_since:%Y-%m-%d}" if first_since else "")
+    return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
+            "errors": errors}

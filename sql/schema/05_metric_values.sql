@@ -2,7 +2,7 @@
 create table if not exists metric_values (
     metric        varchar not null,
     grain         varchar not null,
-    period_start  date not null,
+    period_start  timestamp not null,  -- the start of the hour, day, week (Monday) or month
     dimension     varchar not null,
     member        varchar not null,
     value         double,

@@ -1,0 +1,77 @@
+"""Models: sources as views, then the project's SQL models (models/*.sql) in dependency order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from reverie.config import SQL_DIR, SourceSettings
+from tasks.warehouse import sql_file, table_exists
+
+RESERVED = {path.stem.split("_", 1)[1] for path in (SQL_DIR / "schema").glob("*.sql")}
+
+
+class ModelError(ValueError):
+    """A model that cannot be built; the message names its file."""
+
+
+@dataclass
+class Lineage:
+    """Which sources each view reads, directly or through other models."""
+    reads: dict[str, set[str]] = field(default_factory=dict)
+    sources: set[str] = field(default_factory=set)
+
+    def sources_of(self, name: str) -> set[str]:
+        if name in self.sources:
+            return {name}
+        return set().union(*(self.sources_of(n) for n in self.reads.get(name, ()))) if name in self.reads else set()
+
+
+def referenced_tables(sql: str, where: str) -> set[str]:
+    """The tables and views a query reads, without its own CTEs."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise ModelError(f"{where}: {exc}") from exc
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
+
+
+def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> Lineage:
+    """(Re)create one view per source with data, then every model, each after the views it reads."""
+    lineage = Lineage()
+    for source in sources.values():
+        if source.name in RESERVED:
+            raise ModelError(f"source '{source.name}': the name is one of reverie's own tables; choose another")
+        if table_exists(con, source.raw_table):
+            con.execute(f"create or replace view {source.name} as "
+                        + sql_file("staging/source.sql").format(raw_table=source.raw_table, source=source.name))
+            lineage.sources.add(source.name)
+    pending = {path.stem: path for path in sorted(models_dir.glob("*.sql"))} if models_dir.is_dir() else {}
+    for name, path in pending.items():
+        if name in RESERVED or name in sources:
+            raise ModelError(f"{path}: the model name '{name}' is taken by a source or one of reverie's tables")
+        lineage.reads[name] = referenced_tables(path.read_text(), str(path))
+    built: set[str] = set()
+    while pending:
+        ready = [n for n in pending if lineage.reads[n] <= built | lineage.sources | _existing(con, lineage.reads[n])]
+        if not ready:
+            missing = {n: sorted(lineage.reads[n] - built - lineage.sources) for n in pending}
+            raise ModelError("; ".join(f"{pending[n]}: reads {', '.join(m)}, which is neither a source with data nor "
+                                       "a model" for n, m in missing.items()))
+        for name in ready:
+            try:
+                con.execute(f"create or replace view {name} as {pending[name].read_text()}")
+            except Exception as exc:
+                raise ModelError(f"{pending[name]}: {exc}") from exc
+            built.add(name)
+            del pending[name]
+    return lineage
+
+
+def _existing(con, names: set[str]) -> set[str]:
+    """Tables that already exist in the warehouse (a model may read a table loaded by other tools)."""
+    return {n for n in names if table_exists(con, n)}
