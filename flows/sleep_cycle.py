@@ -6,7 +6,7 @@ import time
 import uuid
 from datetime import datetime
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from reverie.config import load_settings
@@ -19,14 +19,26 @@ from tasks.metrics import refresh_metrics
 from tasks.quality import run_quality_gate
 from tasks.warehouse import finish_cycle, start_cycle
 
-SOURCE = "events"
-
 
 def timed(stage, *args, **kwargs) -> dict:
     """Run one stage task and add its wall time to its summary."""
     started = time.monotonic()
     summary = stage(*args, **kwargs)
     return {**summary, "seconds": round(time.monotonic() - started, 2)}
+
+
+def combined(per_source: dict[str, dict], **empty) -> dict:
+    """One stage's summaries over all sources: counts added up, lists joined, each source kept."""
+    total: dict = {**empty, "sources": per_source}
+    for summary in per_source.values():
+        for key, value in summary.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+            elif isinstance(value, list):
+                total[key] = total.get(key, []) + value
+    if "watermark" in total:
+        total["watermark"] = max((s["watermark"] for s in per_source.values() if s["watermark"]), default=None)
+    return total
 
 
 @flow(name="sleep-cycle")
@@ -36,21 +48,29 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
     warehouse = str(settings.warehouse)
     cycle_id = f"c{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_id = str(flow_run.id) if flow_run.id else None
+    if not settings.sources:
+        get_run_logger().warning("no sources declared in %s/reverie.toml", settings.project_dir)
     started = time.monotonic()
     start_cycle(warehouse, cycle_id, run_id)
     stages: dict[str, dict] = {}
     status = "failed"
     try:
-        stages["ingest"] = timed(ingest_source, warehouse, str(settings.landing_dir), SOURCE, cycle_id)
-        stages["quality"] = timed(run_quality_gate, warehouse, SOURCE, cycle_id)
-        stages["metrics"] = timed(refresh_metrics, warehouse, cycle_id, full_refresh,
-                                  grace_minutes=settings.completeness_grace_minutes)
+        stages["ingest"] = combined({name: timed(ingest_source, warehouse, str(settings.project_dir), source, cycle_id,
+                                                 settings.lookback_days) for name, source in settings.sources.items()},
+                                    files=0, rows=0, failed=[], watermark=None, seconds=0)
+        stages["quality"] = combined({name: timed(run_quality_gate, warehouse, source, cycle_id)
+                                      for name, source in settings.sources.items()},
+                                     passed=0, failed=0, quarantined=0, warnings=0, unchecked=0, batches=[], seconds=0)
+        stages["metrics"] = timed(refresh_metrics, warehouse, cycle_id, settings.sources, str(settings.models_dir),
+                                  str(settings.metrics_dir), full_refresh, settings.lookback_days,
+                                  settings.completeness_grace_minutes)
         stages["detect"] = timed(detect_candidates, warehouse, cycle_id, stages["metrics"]["since"], settings.detect)
         stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(settings.warehouse.parent / "logs"))
         stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id)
         stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
                                   stages["metrics"]["rows"])
-        degraded = stages["ingest"]["failed"] or stages["reflect"]["status"] == "degraded"
+        degraded = (stages["ingest"].get("failed") or stages["metrics"]["errors"]
+                    or stages["reflect"]["status"] == "degraded")
         status = "degraded" if degraded else "completed"
     finally:
         seconds = round(time.monotonic() - started, 2)

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reverie.config import CONFIG_FILE, ConfigError, load_settings
+from reverie.config import ConfigError, load_settings
+from reverie.project import scaffold
 
 app = typer.Typer(help="Sleep-time compute for data teams.", no_args_is_help=True, add_completion=False)
 memory_app = typer.Typer(help="Read the insight memory.", no_args_is_help=True)
@@ -25,37 +26,6 @@ err = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DEMO_DAYS = 90
 
-CONFIG_TEMPLATE = """\
-# reverie project settings. Every field is optional; the values shown are the defaults.
-
-[project]
-name = "{name}"
-# a day counts as complete once the data reaches this close to its end
-# completeness_grace_minutes = 15
-
-[paths]
-# landing = "landing"                       # where new data arrives (day-partitioned Parquet)
-# warehouse = ".reverie/warehouse.duckdb"   # reverie's DuckDB file: your data, metrics and memory
-# briefs = ".reverie/briefs"
-
-[llm]
-# Leave base_url unset to use the embedded model (no key, no network). Any OpenAI-compatible
-# endpoint works; OPENAI_BASE_URL, OPENAI_API_KEY and REVERIE_MODEL override these.
-# base_url = "http://localhost:11434/v1"
-# model = "llama3.1"
-# max_turns = 6
-# max_tokens = 400
-# timeout_seconds = 120.0
-# top_k = 5                                 # candidates the analyst reads per cycle
-
-[detect]
-# baseline_weeks = 4                        # same-weekday history behind the expected value
-# noise_days = 56                           # earlier days that tell how noisy a series is
-# min_history = 7
-# min_abs_z = 4.0
-# min_rel_change = 0.2
-# min_volume = 20.0
-"""
 
 
 def _emit(payload: dict, as_json: bool, human) -> None:
@@ -80,22 +50,14 @@ def _settings(project_dir: Path = Path(".")):
 @app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Project folder.")] = Path("."),
          as_json: JsonFlag = False) -> None:
-    """Scaffold reverie.toml and the landing folder."""
-    payload = scaffold(directory)
+    """Scaffold reverie.toml, an example model and example metrics (existing files are kept)."""
+    try:
+        payload = scaffold(directory)
+    except ConfigError as exc:
+        _fail(str(exc))
     _emit(payload, as_json, lambda p: out.print(
-        f"{'created' if p['created'] else 'kept existing'} {p['config']}; landing folder: {p['landing']}"))
-
-
-def scaffold(directory: Path) -> dict:
-    """Create reverie.toml (unless there is one) and the folders a project needs."""
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / CONFIG_FILE
-    created = not config.exists()
-    if created:
-        config.write_text(CONFIG_TEMPLATE.format(name=directory.resolve().name))
-    settings = _settings(directory)
-    settings.landing_dir.mkdir(parents=True, exist_ok=True)
-    return {"config": str(config.resolve()), "created": created, "landing": str(settings.landing_dir)}
+        f"{p['project']}: created {', '.join(p['created']) or 'nothing (all files exist)'}; "
+        "declare sources in reverie.toml and metrics in metrics/*.yml", highlight=False))
 
 
 def _generate(days: int, start: date | None, seed: int | None, scale: float | None, as_json: bool) -> dict:
@@ -151,9 +113,12 @@ def run_cycle(project_dir: Path, full_refresh: bool = False) -> dict:
 
 
 STAGE_LINES = {
-    "ingest": lambda s: f"{s['files']} new file(s), {s['rows']:,} rows" + (f", {len(s['failed'])} failed" if s["failed"] else ""),
-    "quality": lambda s: f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)",
-    "metrics": lambda s: f"{s['rows']:,} values for {s['metrics']} metrics" + (f" from {s['since']}" if s["since"] else ""),
+    "ingest": lambda s: (f"{s['files']} new batch(es), {s['rows']:,} rows"
+                         + "".join(f"\n[red]failed: {f['error']}[/]" for f in s["failed"])),
+    "quality": lambda s: (f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)"
+                          + (f", {s['unchecked']} without a suite" if s["unchecked"] else "")),
+    "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metrics" + (f" from {s['since']}" if s["since"] else "")
+                          + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
     "detect": lambda s: f"{s['candidates']} candidate(s)",
     "reflect": lambda s: (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
@@ -201,9 +166,12 @@ def run(full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Recom
     _emit(result, as_json, print_cycle)
     if result["status"] == "failed":
         raise typer.Exit(1)
-    if result["stages"]["ingest"]["watermark"] is None:
-        err.print(f"no data yet in {settings.landing_dir / 'events'}: drop day-partitioned Parquet files there, "
-                  "or run `reverie generate --days 60` for demo data", highlight=False)
+    if not settings.sources:
+        err.print(f"no sources declared in {settings.project_dir / 'reverie.toml'}: add a [sources.NAME] table "
+                  "(`reverie init` writes an example)", highlight=False)
+    elif result["stages"]["ingest"]["watermark"] is None:
+        err.print("no data yet: land files where [sources.*] path points, or run `reverie generate --days 60` "
+                  "for demo data", highlight=False)
 
 
 @app.command()
@@ -213,14 +181,17 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
     from reverie.generator import read_state
 
     started = time.monotonic()
-    setup = scaffold(Path("."))
+    try:
+        setup = scaffold(Path("."))
+    except ConfigError as exc:
+        _fail(str(exc))
     settings = _settings()
     # a new project gets `days` of history; every later demo lands one more night
     new_days = days if read_state(settings.landing_dir) is None else 1
     generated = _generate(new_days, None, None, None, as_json)
     generated["seconds"] = round(time.monotonic() - started, 2)
     result = run_cycle(settings.project_dir)
-    result["setup"] = {"config": setup["config"], "created": setup["created"], "generate": generated}
+    result["setup"] = {"project": setup["project"], "created": setup["created"], "generate": generated}
     result["total_seconds"] = round(time.monotonic() - started, 2)
 
     def human(r: dict) -> None:

@@ -7,8 +7,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from prefect import get_run_logger, task
+from prefect import task
 
+from reverie.config import SourceSettings
+from tasks.logs import run_logger
 from tasks.warehouse import connect, transaction
 
 
@@ -20,8 +22,8 @@ class Check:
     kwargs: dict
 
 
-# The demo events suite. Declared suites next to sources come with the quality-gate issue.
-EVENTS_SUITE = (
+# Suites by name; a source names its suite in reverie.toml. Declared suites come with the quality-gate issue.
+DEMO_EVENTS = (
     Check("ExpectColumnValuesToNotBeNull", "event_id", "error", {}),
     Check("ExpectColumnValuesToBeUnique", "event_id", "error", {}),
     Check("ExpectColumnValuesToNotBeNull", "event_time", "error", {}),
@@ -29,6 +31,7 @@ EVENTS_SUITE = (
     Check("ExpectColumnValuesToBeInSet", "status", "error", {"value_set": ["paid", "failed", "refunded"]}),
     Check("ExpectColumnValuesToBeBetween", "amount", "warning", {"min_value": 0, "max_value": 100_000}),
 )
+SUITES = {"demo_events": DEMO_EVENTS}
 
 
 def _validator(suite_name: str, checks: tuple[Check, ...]):
@@ -54,18 +57,24 @@ def _validator(suite_name: str, checks: tuple[Check, ...]):
 
 
 @task(name="quality-gate")
-def run_quality_gate(warehouse: str, source: str, cycle_id: str) -> dict:
+def run_quality_gate(warehouse: str, source_settings: SourceSettings, cycle_id: str) -> dict:
     """Validate the batches loaded this cycle; quarantine those with an error-level failure."""
-    logger = get_run_logger()
-    table = f"raw_{source}"
+    logger = run_logger()
+    source, table = source_settings.name, source_settings.raw_table
+    summary = {"passed": 0, "failed": 0, "quarantined": 0, "warnings": 0, "unchecked": 0, "batches": []}
     with connect(warehouse) as con:
         batches = [b for (b,) in con.execute(
             "select file from batches where source = ? and cycle_id = ? and status = 'loaded' order by file",
             [source, cycle_id]).fetchall()]
         if not batches:
-            return {"passed": 0, "failed": 0, "quarantined": 0, "warnings": 0, "batches": []}
+            return summary
+        if source_settings.suite not in SUITES:
+            if source_settings.suite:
+                logger.warning("quality %s: unknown suite %r (known: %s); batches pass unchecked",
+                               source, source_settings.suite, ", ".join(SUITES))
+            return {**summary, "unchecked": len(batches)}
         logger.info("quality %s: validating %d new batch(es) with great-expectations", source, len(batches))
-        validate = _validator(source, EVENTS_SUITE)
+        validate = _validator(source_settings.suite, SUITES[source_settings.suite])
         passed = failed = warnings = 0
         quarantined: list[dict] = []
         for batch in batches:
@@ -77,7 +86,7 @@ def run_quality_gate(warehouse: str, source: str, cycle_id: str) -> dict:
                 severity = (config.meta or {}).get("severity", "error")
                 stats = r.result or {}
                 column = config.kwargs.get("column")
-                rows.append([cycle_id, source, source, batch, config.type, column, severity, bool(r.success),
+                rows.append([cycle_id, source_settings.suite, source, batch, config.type, column, severity, bool(r.success),
                              stats.get("element_count"), stats.get("unexpected_count"),
                              json.dumps(stats.get("partial_unexpected_list", [])[:5], default=str), datetime.now()])
                 if not r.success:
@@ -97,5 +106,5 @@ def run_quality_gate(warehouse: str, source: str, cycle_id: str) -> dict:
             else:
                 passed += 1
     logger.info("quality %s: %d batch(es) passed, %d quarantined, %d warning(s)", source, passed, failed, warnings)
-    return {"passed": passed, "failed": failed, "quarantined": len(quarantined), "warnings": warnings,
+    return {**summary, "passed": passed, "failed": failed, "quarantined": len(quarantined), "warnings": warnings,
             "batches": quarantined}

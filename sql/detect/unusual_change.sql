@@ -55,7 +55,7 @@ flagged as (
 )
 
 select
-    'cand-' || substr(md5(concat_ws('|', $cycle_id, metric, grain, dimension, member, period_start)), 1, 12) as candidate_id,
+    'cand-' || substr(md5(concat_ws('|', $cycle_id, metric, grain, dimension, member, period_start::date)), 1, 12) as candidate_id,
     $cycle_id as cycle_id,
     'unusual_change' as detector,
     'anomaly' as kind,
@@ -63,7 +63,7 @@ select
     grain,
     dimension,
     member,
-    period_start,
+    period_start::date as period_start,
     value as observed,
     expected,
     relative_change as magnitude,
@@ -79,6 +79,6 @@ select
     format(
         'select period_start, value from metric_values where metric = ''{}'' and grain = ''{}'' and dimension = ''{}'' and member = ''{}'' and dayofweek(period_start) = {} and period_start between date ''{}'' - interval {} week and date ''{}'' order by period_start',
         metric, grain, dimension, replace(member, '''', ''''''), dayofweek(period_start),
-        period_start, $baseline_weeks, period_start
+        period_start::date, $baseline_weeks, period_start::date
     ) as evidence_sql
 from flagged
