@@ -10,10 +10,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 import openai
-from prefect import get_run_logger, task
+from prefect import task
 
 from reverie.config import PACKAGE_ROOT, LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
+from tasks.logs import run_logger
 from tasks.grounding import display_number, ungrounded
 from tasks.warehouse import connect, rows_as_dicts, transaction
 
@@ -200,7 +201,7 @@ def _store(warehouse: str, cycle_id: str, model: str | None, run: Investigation)
 @task(name="reflect")
 def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) -> dict:
     """Let the analyst investigate the top candidates; an unreachable LLM degrades the cycle, it does not fail it."""
-    logger = get_run_logger()
+    logger = run_logger()
     with connect(warehouse) as con:
         candidates = _top_candidates(con, cycle_id, settings.top_k)
         watermark = con.execute("select max(watermark) from source_state").fetchone()[0]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from tasks.logs import run_logger
+from tasks.grounding import display_number
+from tasks.metrics import metric_summary
 from tasks.warehouse import connect, rows_as_dicts, transaction
 
 SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
@@ -18,11 +21,20 @@ def _cell(text) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
+def _change(change: float | None) -> str:
+    return "n/a" if change is None else f"{100 * change:+.1f}%"
+
+
 def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], quarantined: list[dict],
-                 metrics_rows: int) -> str:
-    """The brief as markdown: what changed, what the analyst thinks, what data was held back."""
+                 metrics_rows: int, key_metrics: list[dict]) -> str:
+    """The brief as markdown: key metrics, what changed, what the analyst thinks, what data was held back."""
     lines = [f"# reverie brief — {project}", "",
              f"Cycle `{cycle_id}` · data up to {watermark or 'n/a'} · {metrics_rows} metric values refreshed", ""]
+    if key_metrics:
+        lines += ["## Key metrics (latest complete day)", "", "| metric | day | value | vs. a week before |", "|---|---|---|---|"]
+        lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {display_number(m['value'])} | "
+                  f"{_change(m['change'])} |" for m in key_metrics]
+        lines.append("")
     analyst = [i for i in insights if not i["source"].startswith("detector:")]
     detected = [i for i in insights if i["source"].startswith("detector:")]
     lines += ["## What changed", ""]
@@ -49,7 +61,7 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], q
 @task(name="deliver")
 def deliver_brief(warehouse: str, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int) -> dict:
     """Write the brief for this cycle and publish it as a Prefect artifact."""
-    logger = get_run_logger()
+    logger = run_logger()
     with connect(warehouse) as con:
         insights = rows_as_dicts(con.execute(
             f"""select id, kind, title, body, severity, score, source, fingerprint from memory
@@ -59,7 +71,8 @@ def deliver_brief(warehouse: str, cycle_id: str, project: str, briefs_dir: str, 
         quarantined = rows_as_dicts(con.execute(
             "select source, file, reason from batches where status = 'quarantined' and cycle_id = ?", [cycle_id]))
         watermark = con.execute("select max(watermark) from source_state").fetchone()[0]
-        markdown = render_brief(project, cycle_id, watermark, insights, quarantined, metrics_rows)
+        key_metrics = metric_summary(con).to_dicts()
+        markdown = render_brief(project, cycle_id, watermark, insights, quarantined, metrics_rows, key_metrics)
         folder = Path(briefs_dir)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{cycle_id}.md"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from reverie.config import DetectSettings
+from tasks.logs import run_logger
 from tasks.warehouse import connect, sql_file, transaction
 
 DETECTORS = ("unusual_change",)
@@ -15,7 +16,7 @@ DETECTORS = ("unusual_change",)
 @task(name="detect")
 def detect_candidates(warehouse: str, cycle_id: str, since: str | None, settings: DetectSettings) -> dict:
     """Run every detector over the periods recomputed this cycle and store ranked candidates."""
-    logger = get_run_logger()
+    logger = run_logger()
     if since is None:
         return {"candidates": 0, "by_detector": {}}
     params = {"cycle_id": cycle_id, "since": since, **asdict(settings)}

@@ -6,8 +6,9 @@ import json
 import uuid
 from datetime import datetime
 
-from prefect import get_run_logger, task
+from prefect import task
 
+from tasks.logs import run_logger
 from tasks.grounding import display_number
 from tasks.warehouse import connect, rows_as_dicts, transaction
 
@@ -86,7 +87,7 @@ def _same_value(existing: dict, item: dict) -> bool:
 @task(name="consolidate")
 def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
     """Merge this cycle's candidates and analyst insights into memory: insert, confirm or supersede."""
-    logger = get_run_logger()
+    logger = run_logger()
     counts = {"added": 0, "confirmed": 0, "superseded": 0, "expired": 0}
     now = datetime.now()
     with connect(warehouse) as con, transaction(con):
