@@ -20,6 +20,7 @@ for variable in ("PREFECT_API_URL", "PREFECT_PROFILE", "OPENAI_BASE_URL", "OPENA
 import reverie  # noqa: E402,F401  (sets reverie's Prefect defaults)
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
+from reverie.project import scaffold  # noqa: E402
 from tests.scripted_llm import ScriptedLLM  # noqa: E402
 
 START = date(2026, 1, 5)  # a Monday
@@ -43,11 +44,13 @@ def scripted_llm():
 
 @pytest.fixture
 def make_project(tmp_path):
-    """A project folder with reverie.toml and `days` of generated demo events."""
+    """A project folder scaffolded like `reverie init`, with `days` of generated demo events."""
 
     def make(days: int = 56, seed: int = 7, scale: float = 0.3, base_url: str | None = None, toml: str = ""):
-        llm = f'[llm]\nbase_url = "{base_url}"\nmodel = "scripted-analyst"\ntimeout_seconds = 5.0\n' if base_url else ""
-        (tmp_path / "reverie.toml").write_text(f'[project]\nname = "test"\n{llm}{toml}')
+        scaffold(tmp_path)
+        config = tmp_path / "reverie.toml"
+        llm = f'base_url = "{base_url}"\nmodel = "scripted-analyst"\ntimeout_seconds = 5.0\n' if base_url else ""
+        config.write_text(config.read_text().replace("[llm]\n", f"[llm]\n{llm}", 1) + toml)
         settings = load_settings(tmp_path)
         generate(settings.landing_dir, days, start=START, seed=seed, scale=scale)
         return settings

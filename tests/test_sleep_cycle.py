@@ -66,6 +66,7 @@ def test_a_cycle_computes_metrics_writes_grounded_memory_with_provenance(make_pr
     assert result["status"] == "completed", result
     stages = result["stages"]
     assert stages["ingest"]["files"] == 56 and stages["quality"]["quarantined"] == 0
+    assert stages["metrics"]["metrics"] == 7 and stages["metrics"]["errors"] == []
     assert stages["metrics"]["rows"] > 0 and stages["detect"]["candidates"] > 0
     expected_reflect = {"written": 1, "rejected": 1, "prompt_tokens": 300, "completion_tokens": 60, "calls": 3,
                         "status": "ok", "model": "scripted-analyst"}
@@ -76,8 +77,8 @@ def test_a_cycle_computes_metrics_writes_grounded_memory_with_provenance(make_pr
     landing = settings.landing_dir / "events"
     expected = duckdb.sql(f"""select event_time::date, round(sum(amount), 6) from read_parquet('{landing}/*/*.parquet')
                               where event_type = 'order' and status = 'paid' group by 1 order by 1""").fetchall()
-    computed = query(settings, """select period_start, round(value, 6) from metric_values where metric = 'revenue'
-                                  and dimension = 'overall' order by 1""")
+    computed = query(settings, """select period_start::date, round(value, 6) from metric_values where metric = 'revenue'
+                                  and grain = 'day' and dimension = 'overall' order by 1""")
     assert computed == expected
     conversion = query(settings, """select count(*) from metric_values where metric = 'conversion_rate'
                                     and not (value between 0 and 1 and numerator <= denominator)""")
@@ -139,7 +140,8 @@ def test_rerun_on_same_data_adds_nothing_and_new_day_is_incremental(make_project
     third = run_cycle(settings.project_dir)
     assert third["stages"]["ingest"]["files"] == 1
     # one new day plus the one-day lookback, for every metric and slice
-    recomputed = query(settings, "select count(distinct period_start) from metric_values where cycle_id = ?", [third["cycle_id"]])
+    recomputed = query(settings, "select count(distinct period_start) from metric_values where cycle_id = ? and grain = 'day'",
+                       [third["cycle_id"]])
     assert recomputed == [(2,)]
     assert first["cycle_id"] != third["cycle_id"]
 

@@ -1,0 +1,216 @@
+"""The metrics layer: declarations, incremental refresh equal to a full rebuild, your own sources, bad input."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from reverie.cli import run_cycle
+from reverie.generator import generate
+from tasks.metrics import MetricError, check_columns, load_metric_specs
+
+VALUES = "select * exclude (cycle_id) from metric_values order by metric, grain, period_start, dimension, member"
+
+
+def query(settings, sql: str, params=None):
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+METRIC = """\
+    metrics:
+      - name: revenue
+        model: orders
+        time_column: created_at
+        measure: {agg: sum, expr: amount}
+        dimensions: [country]
+"""
+
+
+@pytest.mark.parametrize("text, message", [
+    (METRIC.replace("agg: sum", "agg: total"), r"metrics\[0\] \(revenue\): measure.agg: Input should be 'sum'"),
+    (METRIC.replace("        time_column: created_at\n", ""), r"metrics\[0\] \(revenue\): time_column: Field required"),
+    (METRIC.replace("measure: {agg: sum, expr: amount}", "measure: {agg: sum}"), r"sum needs expr"),
+    (METRIC + "        ratio: {numerator: {agg: count}, denominator: {agg: count}}\n", r"exactly one of measure or ratio"),
+    (METRIC.replace("dimensions", "dimension"), r"dimension: Extra inputs are not permitted"),
+    (METRIC + "        grains: [fortnight]\n", r"grains.0: Input should be 'hour', 'day', 'week' or 'month'"),
+    ("metrics: [\n", r"not valid YAML"),
+    ("revenue: {}\n", r"expected a top-level 'metrics:' list"),
+])
+def test_bad_declarations_name_the_file_metric_and_field(tmp_path, text, message):
+    path = write(tmp_path / "metrics" / "shop.yml", text)
+    with pytest.raises(MetricError, match=message) as info:
+        load_metric_specs(tmp_path / "metrics")
+    assert str(path) in str(info.value)
+
+
+def test_duplicate_names_across_files_name_both(tmp_path):
+    write(tmp_path / "metrics" / "a.yml", METRIC)
+    write(tmp_path / "metrics" / "b.yml", METRIC)
+    with pytest.raises(MetricError, match=r"b.yml: metrics\[0\] \(revenue\): duplicate name 'revenue', already declared in .*a.yml"):
+        load_metric_specs(tmp_path / "metrics")
+
+
+@pytest.mark.parametrize("change, message", [
+    (("time_column: created_at", "time_column: created"), r"time_column 'created' is not a column of orders"),
+    (("dimensions: [country]", "dimensions: [region]"), r"dimensions: 'region' is not a column of orders"),
+    (("expr: amount", "expr: amont * 2"), r"measure.expr 'amont \* 2': .*amont"),
+])
+def test_unknown_columns_are_caught_before_anything_is_computed(tmp_path, change, message):
+    write(tmp_path / "metrics" / "shop.yml", METRIC.replace(*change))
+    (spec,) = load_metric_specs(tmp_path / "metrics")
+    con = duckdb.connect()
+    con.execute("create table orders (created_at timestamp, amount double, country varchar)")
+    with pytest.raises(MetricError, match=message):
+        check_columns(con, spec)
+
+
+def test_incremental_refresh_with_late_rows_equals_a_full_rebuild(make_project, scripted_llm):
+    settings = make_project(days=30, scale=0.1, base_url=scripted_llm.base_url)
+    run_cycle(settings.project_dir)
+    generate(settings.landing_dir, 4)
+    run_cycle(settings.project_dir)
+    # late rows: a second file for a day ingested three cycles ago
+    day = settings.landing_dir / "events" / "date=2026-01-20"
+    duckdb.sql(f"""copy (select * replace (event_id || '-late' as event_id, event_time + interval 1 minute as event_time)
+                         from read_parquet('{day}/part-0.parquet', hive_partitioning = false) using sample 40 percent (bernoulli, 7))
+                   to '{day}/part-late.parquet' (format parquet)""")
+    generate(settings.landing_dir, 1)
+    late = run_cycle(settings.project_dir)
+    assert late["stages"]["ingest"]["files"] == 2 and late["stages"]["metrics"]["since"] == "2026-01-19"
+    incremental = query(settings, VALUES)
+
+    full = run_cycle(settings.project_dir, full_refresh=True)
+    assert full["stages"]["metrics"]["since"] == "1900-01-01"
+    assert query(settings, VALUES) == incremental
+
+    # and equal to hand-written queries over the landing files, at every grain
+    landing = settings.landing_dir / "events"
+    for grain in ("day", "week", "month"):
+        expected = duckdb.sql(f"""
+            select date_trunc('{grain}', event_time)::timestamp, sum(amount)
+            from read_parquet('{landing}/*/*.parquet', hive_partitioning = false)
+            where event_type = 'order' and status = 'paid' group by 1 order by 1""").fetchall()
+        computed = query(settings, f"""select period_start, value from metric_values where metric = 'revenue'
+                                       and grain = '{grain}' and dimension = 'overall' order by 1""")
+        assert [(p, round(v, 6)) for p, v in computed] == [(p, round(v, 6)) for p, v in expected], grain
+
+
+def test_a_partial_period_is_flagged_and_never_detected_on(make_project, scripted_llm):
+    settings = make_project(days=45, scale=0.1, base_url=scripted_llm.base_url)
+    last = settings.landing_dir / "events" / "date=2026-02-18" / "part-0.parquet"
+    duckdb.sql(f"""copy (select * from read_parquet('{last}', hive_partitioning = false)
+                         where event_time < timestamp '2026-02-18 12:00') to '{last}.tmp' (format parquet)""")
+    Path(f"{last}.tmp").replace(last)
+    run_cycle(settings.project_dir)
+    flags = dict(query(settings, """select grain || ' ' || strftime(period_start, '%Y-%m-%d'), bool_and(complete)
+                                    from metric_values where metric = 'sessions' group by all"""))
+    assert flags["day 2026-02-18"] is False and flags["day 2026-02-17"] is True
+    assert flags["week 2026-02-16"] is False and flags["week 2026-02-09"] is True
+    assert flags["month 2026-02-01"] is False and flags["month 2026-01-01"] is True
+    assert query(settings, "select count(*) from candidates where period_start = '2026-02-18'") == [(0,)]
+
+
+def _own_project(tmp_path: Path, base_url: str) -> Path:
+    """The README's bring-your-own-data steps: a CSV source, a DuckDB table source, metrics in YAML."""
+    write(tmp_path / "reverie.toml", f"""\
+        [sources.spend]
+        format = "csv"
+        path = "exports/spend_*.csv"
+        time_column = "day"
+
+        [sources.accounts]
+        format = "duckdb"
+        database = "crm.duckdb"
+        table = "accounts"
+        time_column = "updated_at"
+
+        [llm]
+        base_url = "{base_url}"
+        """)
+    write(tmp_path / "metrics" / "marketing.yml", """\
+        metrics:
+          - name: ad_spend
+            model: spend
+            time_column: day
+            measure: {agg: sum, expr: cost}
+            dimensions: [channel]
+            favourability: down
+          - name: active_accounts
+            model: accounts
+            time_column: updated_at
+            measure: {agg: count_distinct, expr: account_id}
+            grains: [day, month]
+            dimensions: [plan]
+            favourability: up
+        """)
+    for i in range(3):
+        day = datetime(2026, 3, 1) + timedelta(days=i)
+        rows = "".join(f"{day:%Y-%m-%d},{channel},{10 * (i + 1) + k}.5\n" for k, channel in enumerate(["search", "social"]))
+        write(tmp_path / "exports" / f"spend_{day:%Y%m%d}.csv", "day,channel,cost\n" + rows)
+    with duckdb.connect(str(tmp_path / "crm.duckdb")) as crm:
+        crm.execute("create table accounts (account_id int, plan varchar, updated_at timestamp)")
+        crm.execute("""insert into accounts values (1, 'pro', '2026-03-01 10:00'), (2, 'free', '2026-03-01 11:00'),
+                       (1, 'pro', '2026-03-02 09:00'), (3, 'pro', '2026-03-02 12:00')""")
+    return tmp_path
+
+
+def test_your_own_csv_and_duckdb_sources_with_late_rows(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    settings = load_settings(project)
+    first = run_cycle(project)
+    assert first["status"] == "completed", first
+    assert first["stages"]["metrics"]["metrics"] == 2
+    assert query(settings, """select period_start::date::varchar, member, value from metric_values
+                              where metric = 'ad_spend' and dimension = 'channel' and period_start = '2026-03-03'
+                              order by member""") == [("2026-03-03", "search", 30.5), ("2026-03-03", "social", 31.5)]
+    # new and late rows in the CRM table, within the one-day lookback of its watermark
+    with duckdb.connect(str(project / "crm.duckdb")) as crm:
+        crm.execute("insert into accounts values (4, 'free', '2026-03-02 08:00'), (5, 'pro', '2026-03-03 09:00')")
+    second = run_cycle(project)
+    assert second["stages"]["ingest"]["sources"]["accounts"]["rows"] == 4  # re-read from 2026-03-01 12:00 on
+    counts = query(settings, """select period_start::date::varchar, value from metric_values
+                                where metric = 'active_accounts' and grain = 'day' and dimension = 'overall' order by 1""")
+    assert counts == [("2026-03-01", 2.0), ("2026-03-02", 3.0), ("2026-03-03", 1.0)]
+
+
+def test_bad_batches_fail_alone_with_a_clear_error_and_keep_earlier_values(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    settings = load_settings(project)
+    run_cycle(project)
+    before = query(settings, VALUES)
+    exports = project / "exports"
+    write(exports / "spend_20260304.csv", "day,channel,cost\n2026-03-04,search,cheap\n")  # wrong type
+    write(exports / "spend_20260305.csv", "day,channel\n2026-03-05,search\n")  # a column went missing
+    write(exports / "spend_20260306.csv", "day,channel,cost,currency\n2026-03-06,search,3.5,EUR\n")  # drift
+    write(exports / "spend_20260307.csv", "day,channel,cost\n")  # empty
+    write(exports / "spend_20260302.csv", "\x00\x01 not a csv \xff")  # a replaced file that is now unreadable
+    with duckdb.connect(str(project / "crm.duckdb")) as crm:
+        crm.execute("alter table accounts rename column plan to tier")  # the table drifted too
+
+    result = run_cycle(project)
+    assert result["status"] == "degraded"
+    errors = {Path(f["file"]).name: f["error"] for f in result["stages"]["ingest"]["failed"]}
+    assert "column 'cost' is VARCHAR, expected DOUBLE" in errors["spend_20260304.csv"]
+    assert "column 'cost' is missing (expected DOUBLE)" in errors["spend_20260305.csv"]
+    assert "unexpected column 'currency' (VARCHAR)" in errors["spend_20260306.csv"]
+    assert "the file has no rows" in errors["spend_20260307.csv"]
+    assert "spend_20260302.csv" in errors["spend_20260302.csv"]
+    assert "column 'plan' is missing" in errors["crm.duckdb: table accounts"]
+    assert all(str(project) in f["file"] for f in result["stages"]["ingest"]["failed"])
+    assert query(settings, "select source, status from source_state order by 1") == [("accounts", "failed"), ("spend", "failed")]
+    assert query(settings, VALUES) == before  # nothing computed before was lost
