@@ -1,0 +1,181 @@
+"""Metrics refresh benchmark: reverie's full and incremental refresh against hand-written DuckDB queries.
+
+    uv run python bench/metrics_refresh.py                    # 1M and 10M events
+    uv run python bench/metrics_refresh.py --events 1M,10M,100M --json
+
+For each size: 365 days of demo events (`reverie generate --scale`), every demo metric with all its
+dimensions at day grain. It reports, measured in the same process:
+  full / hand   reverie's full refresh against one hand-written DuckDB query per metric (target <= 1.3)
+  incr / full   refreshing after one more day is appended, against a full refresh (target <= 0.05)
+  peak RSS      the process's peak resident memory (each size runs in its own process)
+Timings are the median of --repeat runs, taken alternately so both sides see the same machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from reverie.config import load_settings  # noqa: E402
+from reverie.generator import generate  # noqa: E402
+from reverie.project import scaffold  # noqa: E402
+from tasks.ingest import ingest_source  # noqa: E402
+from tasks.metrics import load_metric_specs, refresh_metrics  # noqa: E402
+from tasks.warehouse import connect  # noqa: E402
+
+DAYS = 365
+EVENTS_PER_SCALE = 4_270_000  # 365 days at --scale 1
+PAID = "event_type = 'order' and status = 'paid'"
+
+# One query per metric, written by hand: the same values reverie computes, straight from the staging model.
+HAND_WRITTEN = {
+    "sessions": ("count(*)", "event_type = 'session'", "country, channel, device", None),
+    "signups": ("count(*)", "event_type = 'signup'", "country, channel", None),
+    "orders": ("count(*) filter (where status = 'paid')", "event_type = 'order'", "country, channel, device, category", None),
+    "revenue": ("sum(amount) filter (where status = 'paid')", "event_type = 'order'", "country, channel, device, category", None),
+    "average_order_value": ("avg(amount) filter (where status = 'paid')", "event_type = 'order'", "country, category", None),
+    "conversion_rate": (f"count(*) filter (where {PAID})", "event_type in ('session', 'order')", "country, channel, device",
+                        "count(*) filter (where event_type = 'session')"),
+    "refund_rate": ("count(*) filter (where status = 'refunded')", "event_type = 'order'", "country, channel, device, category",
+                    "count(*)"),
+}
+
+
+def hand_query(metric: str) -> str:
+    value, where, dims, denominator = HAND_WRITTEN[metric]
+    sets = ", ".join(["(day)"] + [f"(day, {d})" for d in dims.split(", ")])
+    return f"""
+        select day, {value} {'/ nullif(' + denominator + ', 0)' if denominator else ''} as value
+        from (select event_time::date as day, * from stg_events where {where})
+        group by grouping sets ({sets})"""
+
+
+def run_hand(warehouse: Path) -> float:
+    with connect(warehouse) as con:
+        started = time.perf_counter()
+        for metric in HAND_WRITTEN:
+            con.execute(f"create or replace table bench_hand_{metric} as {hand_query(metric)}")
+        return time.perf_counter() - started
+
+
+def different_metrics(warehouse: Path) -> list[str]:
+    """Metrics whose hand-written result differs from reverie's in row count or total (a sanity check)."""
+    different = []
+    with connect(warehouse) as con:
+        for metric in HAND_WRITTEN:
+            hand = con.execute(f"select count(*), sum(value) from bench_hand_{metric}").fetchone()
+            ours = con.execute("select count(*), sum(value) from metric_values where metric = ? and grain = 'day'",
+                               [metric]).fetchone()
+            if hand[0] != ours[0] or abs(hand[1] - ours[1]) > 1e-6 * abs(ours[1]):
+                different.append(metric)
+    return different
+
+
+def run_reverie(settings, cycle_id: str, full: bool) -> tuple[float, dict]:
+    started = time.perf_counter()
+    result = refresh_metrics.fn(str(settings.warehouse), cycle_id, settings.sources, str(settings.models_dir),
+                                str(settings.metrics_dir), full_refresh=full)
+    return time.perf_counter() - started, result
+
+
+def ingest(settings, cycle_id: str) -> float:
+    started = time.perf_counter()
+    for source in settings.sources.values():
+        ingest_source.fn(str(settings.warehouse), str(settings.project_dir), source, cycle_id)
+    return time.perf_counter() - started
+
+
+def day_grain_only(settings) -> None:
+    """The benchmark's metrics: every demo metric with all its dimensions, at day grain."""
+    path = settings.metrics_dir / "shop.yml"
+    document = yaml.safe_load(path.read_text())
+    for metric in document["metrics"]:
+        metric["grains"] = ["day"]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert {s.name for s in load_metric_specs(settings.metrics_dir)} == set(HAND_WRITTEN)
+
+
+def one_size(events: int, repeat: int, workdir: Path) -> dict:
+    project = workdir / f"bench-{events}"
+    scaffold(project)
+    settings = load_settings(project)
+    day_grain_only(settings)
+    scale = events / EVENTS_PER_SCALE
+    started = time.perf_counter()
+    generated = generate(settings.landing_dir, DAYS, start=date(2025, 1, 1), seed=1, scale=scale)
+    generate_s = time.perf_counter() - started
+    ingest_s = ingest(settings, "bench-load")
+    first_s, first = run_reverie(settings, "bench-load", full=True)  # warms caches; also the first build
+    full, hand = [], []
+    for i in range(repeat):
+        full.append(run_reverie(settings, f"bench-full-{i}", full=True)[0])
+        hand.append(run_hand(settings.warehouse))
+    mismatched = different_metrics(settings.warehouse)
+    generate(settings.landing_dir, 1)
+    ingest(settings, "bench-incremental")
+    incremental_s, incremental = run_reverie(settings, "bench-incremental", full=False)
+    full_s, hand_s = statistics.median(full), statistics.median(hand)
+    return {
+        "events": generated["rows"], "days": DAYS, "metrics": first["metrics"], "values": first["rows"],
+        "generate_s": round(generate_s, 2), "ingest_s": round(ingest_s, 2),
+        "full_refresh_s": round(full_s, 3), "hand_written_s": round(hand_s, 3), "full_over_hand": round(full_s / hand_s, 3),
+        "incremental_s": round(incremental_s, 3), "incremental_values": incremental["rows"],
+        "incremental_over_full": round(incremental_s / full_s, 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "mismatched": mismatched,
+    }
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    factor = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("KM")) * factor)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", default="1M,10M", help="comma-separated sizes, e.g. 1M,10M,100M")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=None, help="where to build the projects (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one, args.repeat, args.workdir)))
+        return
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reverie-bench-"))
+    rows = []
+    for size in [parse_size(s) for s in args.events.split(",")]:
+        out = subprocess.run([sys.executable, __file__, "--one", str(size), "--repeat", str(args.repeat),
+                              "--workdir", str(workdir)], capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    if args.json:
+        print(json.dumps({"benchmark": "metrics_refresh", "machine": machine, "results": rows}))
+        return
+    print(f"metrics refresh · {machine['cpus']} cores · {machine['platform']}")
+    header = ("events", "values", "full s", "hand s", "full/hand", "incr s", "incr/full", "ingest s", "peak RSS MB")
+    print(" | ".join(f"{h:>11}" for h in header))
+    for r in rows:
+        cells = (f"{r['events']:,}", f"{r['values']:,}", r["full_refresh_s"], r["hand_written_s"], r["full_over_hand"],
+                 r["incremental_s"], r["incremental_over_full"], r["ingest_s"], r["peak_rss_mb"])
+        print(" | ".join(f"{c:>11}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()
