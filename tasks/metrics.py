@@ -141,25 +141,39 @@ def load_metric_specs(folder: Path) -> list[MetricSpec]:
 
 def check_columns(con, spec: MetricSpec) -> None:
     """Bind every column and expression of a metric against its model; errors name the field."""
-    columns = {name: kind for name, kind, *_ in con.execute(f"describe select * from {spec.model}").fetchall()}
-    where = f"{spec.path}: metric '{spec.name}'"
-    if spec.time_column not in columns:
-        raise MetricError(f"{where}: time_column '{spec.time_column}' is not a column of {spec.model} "
-                          f"(columns: {', '.join(columns)})")
-    for dimension in spec.dimensions:
-        if dimension not in columns:
-            raise MetricError(f"{where}: dimensions: '{dimension}' is not a column of {spec.model}")
+    checks = {"time_column": spec.time_column, **{f"dimensions.{d}": d for d in spec.dimensions}}
     measures = {"measure": spec.measure} if spec.measure else {"ratio.numerator": spec.ratio.numerator,
                                                                   "ratio.denominator": spec.ratio.denominator}
-    checks = {f"{k}.expr": m.expr for k, m in measures.items() if m.expr}
+    checks |= {f"{k}.expr": m.expr for k, m in measures.items() if m.expr}
     checks |= {f"{k}.filter": m.filter for k, m in measures.items() if m.filter}
     if spec.filter:
         checks["filter"] = spec.filter
+    try:  # one query binds them all; only when it fails is each bound alone to name the culprit
+        con.execute(f"select {', '.join(f'({e})' for e in checks.values())} from {spec.model} limit 0")
+        return
+    except duckdb.Error:
+        pass
+    where = f"{spec.path}: metric '{spec.name}'"
+    columns = [name for name, *_ in con.execute(f"describe select * from {spec.model}").fetchall()]
     for field, expression in checks.items():
+        if field == "time_column" or field.startswith("dimensions."):
+            if expression not in columns:
+                name = field.split(".")[0]
+                raise MetricError(f"{where}: {name}: '{expression}' is not a column of {spec.model} "
+                                  f"(columns: {', '.join(columns)})")
+            continue
         try:
             con.execute(f"select {expression} from {spec.model} limit 0")
-        except Exception as exc:
+        except duckdb.Error as exc:
             raise MetricError(f"{where}: {field} '{expression}': {str(exc).splitlines()[0]}") from exc
+    raise MetricError(f"{where}: its columns and expressions do not bind together against {spec.model}")
+
+
+def period_start(moment: datetime, grain: str) -> datetime:
+    """The start of the hour, day, week (Monday) or month that holds `moment`, like DuckDB's date_trunc."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    return {"hour": hour, "day": day, "week": day - timedelta(days=day.weekday()), "month": day.replace(day=1)}[grain]
 
 
 def _touched_since(con, cycle_id: str, sources: set[str], lookback_days: int) -> datetime | None:
@@ -182,24 +196,23 @@ def _watermark(con, sources: set[str]) -> datetime | None:
                        sorted(sources)).fetchone()[0]
 
 
-def _refresh_metric(con, spec: MetricSpec, lineage: Lineage, cycle_id: str, full_refresh: bool, lookback_days: int,
-                    grace_minutes: int) -> tuple[int, datetime | None]:
+def _refresh_metric(con, spec: MetricSpec, touched: datetime | None, watermark: datetime | None, cycle_id: str,
+                    full_refresh: bool, grace_minutes: int) -> tuple[int, datetime | None]:
     """Recompute one metric from the first touched period (its whole history when new or redefined)."""
-    sources = lineage.sources_of(spec.model)
-    known = con.execute("select fingerprint from metrics where name = ?", [spec.name]).fetchone()
+    known = con.execute("select fingerprint, definition from metrics where name = ?", [spec.name]).fetchone()
     redefined = known is None or known[0] != spec.fingerprint()
-    since = FULL_HISTORY if (full_refresh or redefined) else _touched_since(con, cycle_id, sources, lookback_days)
-    con.execute("insert or replace into metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [spec.name, spec.description, spec.kind, spec.favourability, spec.grains, spec.dimensions,
-                 spec.goal.model_dump_json() if spec.goal else None, spec.path, spec.fingerprint()])
+    since = FULL_HISTORY if (full_refresh or redefined) else touched
+    if known != (spec.fingerprint(), spec.path):
+        con.execute("insert or replace into metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [spec.name, spec.description, spec.kind, spec.favourability, spec.grains, spec.dimensions,
+                     spec.goal.model_dump_json() if spec.goal else None, spec.path, spec.fingerprint()])
     if since is None:
         return 0, None
     if redefined or full_refresh:
         con.execute("delete from metric_values where metric = ?", [spec.name])
-    watermark = _watermark(con, sources)
     rows = 0
     for grain in spec.grains:
-        period = con.execute(f"select date_trunc('{grain}', ?::timestamp)", [since]).fetchone()[0]
+        period = period_start(since, grain)
         con.execute("delete from metric_values where metric = ? and grain = ? and period_start >= ?",
                     [spec.name, grain, period])
         rows += con.execute(
@@ -236,30 +249,50 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
     except MetricError as exc:
         logger.warning("metrics: %s", exc)
         return {"rows": 0, "metrics": 0, "since": None, "errors": [str(exc)]}
-    refreshed, rows, first_since = 0, 0, None
+    rows, first_since = 0, None
+    by_sources: dict[frozenset, tuple] = {}
     with connect(warehouse) as con:
         try:
             lineage = build_models(con, sources, Path(models_dir))
         except ModelError as exc:
             logger.warning("metrics: %s", exc)
             return {"rows": 0, "metrics": len(specs), "since": None, "errors": [str(exc)]}
+        ready = []
         for spec in specs:
-            if not lineage.sources_of(spec.model):
+            sources = frozenset(lineage.sources_of(spec.model))
+            if not sources:
                 continue  # its sources have no data yet
+            if sources not in by_sources:  # metrics on the same sources share these two look-ups
+                by_sources[sources] = (_touched_since(con, cycle_id, sources, lookback_days), _watermark(con, sources))
             try:
                 check_columns(con, spec)
-                with transaction(con):  # per metric: a failure keeps that metric's earlier values intact
-                    count, since = _refresh_metric(con, spec, lineage, cycle_id, full_refresh, lookback_days,
-                                                   grace_minutes)
-            except (MetricError, duckdb.Error) as exc:
-                message = str(exc) if isinstance(exc, MetricError) else f"{spec.path}: metric '{spec.name}': {exc}"
-                errors.append(message)
-                logger.warning("metrics: %s", message)
+            except MetricError as exc:
+                errors.append(str(exc))
                 continue
-            refreshed += 1
-            rows += count
-            if since is not None and (first_since is None or since < first_since):
-                first_since = since
+            ready.append((spec, by_sources[sources]))
+
+        def refresh(spec, lookups):
+            return _refresh_metric(con, spec, *lookups, cycle_id, full_refresh, grace_minutes)
+
+        try:
+            with transaction(con):  # the usual case: every metric, one commit
+                results = [(spec, refresh(spec, lookups)) for spec, lookups in ready]
+        except duckdb.Error:
+            # one failed while computing: redo them one by one, so the others land and it keeps its old values
+            results = []
+            for spec, lookups in ready:
+                try:
+                    with transaction(con):
+                        results.append((spec, refresh(spec, lookups)))
+                except duckdb.Error as exc:
+                    errors.append(f"{spec.path}: metric '{spec.name}': {exc}")
+    for message in errors:
+        logger.warning("metrics: %s", message)
+    for spec, (count, since) in results:
+        rows += count
+        if since is not None and (first_since is None or since < first_since):
+            first_since = since
+    refreshed = len(results)
     logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
                 f" from {first_since:%Y-%m-%d}" if first_since else "")
     return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,

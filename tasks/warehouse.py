@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,14 +20,20 @@ def sql_file(relative: str) -> str:
     return (SQL_DIR / relative).read_text()
 
 
+_SCHEMA_IN_PLACE: set[tuple[str, int]] = set()
+
+
 @contextmanager
 def connect(warehouse: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection to the warehouse, with reverie's schema in place."""
     Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse))
     try:
-        for ddl in sorted((SQL_DIR / "schema").glob("*.sql")):
-            con.execute(ddl.read_text())
+        identity = (str(Path(warehouse).resolve()), os.stat(warehouse).st_ino)
+        if identity not in _SCHEMA_IN_PLACE:  # once per process and file: tasks connect often
+            for ddl in sorted((SQL_DIR / "schema").glob("*.sql")):
+                con.execute(ddl.read_text())
+            _SCHEMA_IN_PLACE.add(identity)
         yield con
     finally:
         con.close()

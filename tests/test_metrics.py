@@ -62,7 +62,7 @@ def test_duplicate_names_across_files_name_both(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (("time_column: created_at", "time_column: created"), r"time_column 'created' is not a column of orders"),
+    (("time_column: created_at", "time_column: created"), r"time_column: 'created' is not a column of orders"),
     (("dimensions: [country]", "dimensions: [region]"), r"dimensions: 'region' is not a column of orders"),
     (("expr: amount", "expr: amont * 2"), r"measure.expr 'amont \* 2': .*amont"),
 ])
@@ -90,6 +90,9 @@ def test_incremental_refresh_with_late_rows_equals_a_full_rebuild(make_project, 
     assert late["stages"]["ingest"]["files"] == 2 and late["stages"]["metrics"]["since"] == "2026-01-19"
     incremental = query(settings, VALUES)
 
+    duplicates = """select count(*) from (select metric, grain, period_start, dimension, member from metric_values
+                                         group by all having count(*) > 1)"""
+    assert query(settings, duplicates) == [(0,)]
     full = run_cycle(settings.project_dir, full_refresh=True)
     assert full["stages"]["metrics"]["since"] == "1900-01-01"
     assert query(settings, VALUES) == incremental
@@ -214,3 +217,25 @@ def test_bad_batches_fail_alone_with_a_clear_error_and_keep_earlier_values(tmp_p
     assert all(str(project) in f["file"] for f in result["stages"]["ingest"]["failed"])
     assert query(settings, "select source, status from source_state order by 1") == [("accounts", "failed"), ("spend", "failed")]
     assert query(settings, VALUES) == before  # nothing computed before was lost
+
+
+def test_a_metric_failing_while_computing_fails_alone(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    settings = load_settings(project)
+    run_cycle(project)
+    spend = "select period_start, dimension, member, value from metric_values where metric = 'ad_spend' order by all"
+    before = query(settings, spend)
+    with (project / "metrics" / "marketing.yml").open("a") as f:  # binds fine, fails on the first row it casts
+        f.write("  - name: channel_number\n    model: spend\n    time_column: day\n"
+                "    measure: {agg: sum, expr: cast(channel as integer)}\n")
+    (project / "exports" / "spend_20260304.csv").write_text("day,channel,cost\n2026-03-04,search,40.5\n")
+    result = run_cycle(project)
+    assert result["status"] == "degraded"
+    (error,) = result["stages"]["metrics"]["errors"]
+    assert "marketing.yml: metric 'channel_number'" in error and "Conversion Error" in error
+    assert result["stages"]["metrics"]["metrics"] == 2
+    after = query(settings, spend)
+    assert set(before) < set(after)  # the new day landed; nothing before it changed
+    assert query(settings, "select count(*) from metric_values where metric = 'channel_number'") == [(0,)]
