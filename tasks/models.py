@@ -41,7 +41,11 @@ def referenced_tables(sql: str, where: str) -> set[str]:
 
 
 def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> Lineage:
-    """(Re)create one view per source with data, then every model, each after the views it reads."""
+    """(Re)create one view per source with data, then every model, each after the views it reads.
+
+    Models that read a declared source with no data yet wait for it; a name that is neither a source,
+    a model nor a table is an error naming the model's file.
+    """
     lineage = Lineage()
     for source in sources.values():
         if source.name in RESERVED:
@@ -56,6 +60,11 @@ def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> L
             raise ModelError(f"{path}: the model name '{name}' is taken by a source or one of reverie's tables")
         lineage.reads[name] = referenced_tables(path.read_text(), str(path))
     built: set[str] = set()
+    waiting = set(sources) - lineage.sources  # declared sources with no data yet, and models that read them
+    while stalled := [n for n in pending if lineage.reads[n] & waiting]:
+        waiting.update(stalled)
+        for name in stalled:
+            del pending[name]
     while pending:
         ready = [n for n in pending if lineage.reads[n] <= built | lineage.sources | _existing(con, lineage.reads[n])]
         if not ready:

@@ -239,3 +239,39 @@ def test_a_metric_failing_while_computing_fails_alone(tmp_path, scripted_llm):
     after = query(settings, spend)
     assert set(before) < set(after)  # the new day landed; nothing before it changed
     assert query(settings, "select count(*) from metric_values where metric = 'channel_number'") == [(0,)]
+
+
+def test_models_wait_for_sources_without_data_and_unknown_names_are_errors(tmp_path):
+    from reverie.config import SourceSettings
+    from tasks.models import ModelError, build_models
+
+    con = duckdb.connect()
+    con.execute("create table batches (source varchar, file varchar, status varchar)")
+    con.execute("create table raw_orders as select 1 as id, now()::timestamp as created_at, 'f' as _batch")
+    sources = {name: SourceSettings(name=name, path="x") for name in ("orders", "events")}
+    write(tmp_path / "models" / "stg_events.sql", "select * from events")
+    write(tmp_path / "models" / "daily_events.sql", "with d as (select * from stg_events) select * from d")
+    write(tmp_path / "models" / "stg_orders.sql", "with o as (select * from orders) select id from o")
+    lineage = build_models(con, sources, tmp_path / "models")
+    assert lineage.sources == {"orders"} and lineage.sources_of("stg_orders") == {"orders"}
+    assert lineage.sources_of("daily_events") == set()  # waits for events' first data
+    write(tmp_path / "models" / "broken.sql", "select * from stg_ordres")
+    with pytest.raises(ModelError, match=r"broken.sql: reads stg_ordres, which is neither a source with data nor a model"):
+        build_models(con, sources, tmp_path / "models")
+
+
+def test_an_integer_column_that_starts_carrying_decimals_is_widened(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    for path in (project / "exports").glob("*.csv"):  # whole numbers only: the CSV reader infers BIGINT
+        path.write_text(path.read_text().replace(".5", ""))
+    run_cycle(project)
+    write(project / "exports" / "spend_20260304.csv", "day,channel,cost\n2026-03-04,search,2.25\n")
+    result = run_cycle(project)
+    assert result["stages"]["ingest"]["failed"] == []
+    settings = load_settings(project)
+    assert query(settings, "select data_type from information_schema.columns where table_name = 'raw_spend' "
+                           "and column_name = 'cost'") == [("DOUBLE",)]
+    assert query(settings, """select value from metric_values where metric = 'ad_spend' and grain = 'day'
+                              and dimension = 'overall' and period_start = '2026-03-04'""") == [(2.25,)]
