@@ -117,7 +117,8 @@ STAGE_LINES = {
                          + "".join(f"\n[red]failed: {f['error']}[/]" for f in s["failed"])),
     "quality": lambda s: (f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)"
                           + (f", {s['unchecked']} without a suite" if s["unchecked"] else "")),
-    "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metrics" + (f" from {s['since']}" if s["since"] else "")
+    "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
+                          + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
     "detect": lambda s: f"{s['candidates']} candidate(s)",
     "reflect": lambda s: (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "

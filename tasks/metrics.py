@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reverie.config import SourceSettings
 from tasks.logs import run_logger
-from tasks.models import Lineage, ModelError, build_models
+from tasks.models import ModelError, build_models
 from tasks.warehouse import connect, sql_file, transaction
 
 FULL_HISTORY = datetime(1900, 1, 1)
@@ -42,8 +42,9 @@ class Measure(BaseModel):
     def sql(self) -> str:
         target = {"count": self.expr or "*", "count_distinct": f"distinct {self.expr}"}.get(self.agg, self.expr)
         function = {"count_distinct": "count"}.get(self.agg, self.agg)
-        aggregate = f"{function}({target})"
-        return f"({aggregate} filter (where {self.filter}))::double" if self.filter else f"{aggregate}::double"
+        aggregate = f"{function}({target})" + (f" filter (where {self.filter})" if self.filter else "")
+        # a sum over no rows is 0 (no sales that day), an average over no rows is unknown
+        return f"coalesce({aggregate}, 0)::double" if self.agg == "sum" else f"({aggregate})::double"
 
 
 class Ratio(BaseModel):
@@ -196,10 +197,9 @@ def _watermark(con, sources: set[str]) -> datetime | None:
                        sorted(sources)).fetchone()[0]
 
 
-def _refresh_metric(con, spec: MetricSpec, touched: datetime | None, watermark: datetime | None, cycle_id: str,
-                    full_refresh: bool, grace_minutes: int) -> tuple[int, datetime | None]:
+def _refresh_metric(con, spec: MetricSpec, known: tuple | None, touched: datetime | None, watermark: datetime | None,
+                    cycle_id: str, full_refresh: bool, grace_minutes: int) -> tuple[int, datetime | None]:
     """Recompute one metric from the first touched period (its whole history when new or redefined)."""
-    known = con.execute("select fingerprint, definition from metrics where name = ?", [spec.name]).fetchone()
     redefined = known is None or known[0] != spec.fingerprint()
     since = FULL_HISTORY if (full_refresh or redefined) else touched
     if known != (spec.fingerprint(), spec.path):
@@ -271,8 +271,11 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
                 continue
             ready.append((spec, by_sources[sources]))
 
+        catalogue = {name: (fingerprint, definition) for name, fingerprint, definition in
+                     con.execute("select name, fingerprint, definition from metrics").fetchall()}
+
         def refresh(spec, lookups):
-            return _refresh_metric(con, spec, *lookups, cycle_id, full_refresh, grace_minutes)
+            return _refresh_metric(con, spec, catalogue.get(spec.name), *lookups, cycle_id, full_refresh, grace_minutes)
 
         try:
             with transaction(con):  # the usual case: every metric, one commit
@@ -288,7 +291,7 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
                     errors.append(f"{spec.path}: metric '{spec.name}': {exc}")
     for message in errors:
         logger.warning("metrics: %s", message)
-    for spec, (count, since) in results:
+    for _, (count, since) in results:
         rows += count
         if since is not None and (first_since is None or since < first_since):
             first_since = since
