@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import openai
@@ -115,8 +115,7 @@ def _write_insight(args: dict, by_id: dict[str, dict], model: str, run: Investig
     return "stored"
 
 
-def investigate(llm: LLM, candidates: list[dict], cycle_id: str, watermark: str, settings: LLMSettings,
-                run: Investigation) -> None:
+def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, run: Investigation) -> None:
     """The tool-calling loop: up to max_turns model calls, ending when the model calls finish or stops calling tools."""
     by_id = {c["candidate_id"]: c for c in candidates}
     messages: list[dict] = [
@@ -215,7 +214,7 @@ def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) 
         with open_llm(settings, Path(log_dir)) as llm:
             summary["model"] = llm.model
             logger.info("reflect: %s investigates %d candidate(s)", llm.model, len(candidates))
-            investigate(llm, candidates, cycle_id, str(watermark), settings, run)
+            investigate(llm, candidates, str(watermark), settings, run)
         summary["status"] = "ok"
     except (LLMUnavailable, openai.APIError) as exc:
         summary["status"] = "degraded"
