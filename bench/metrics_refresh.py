@@ -7,7 +7,7 @@ For each size: 365 days of demo events (`reverie generate --scale`), every demo 
 dimensions at day grain. It reports, measured in the same process:
   full / hand   reverie's full refresh against one hand-written DuckDB query per metric (target <= 1.3)
   incr / full   refreshing after one more day is appended, against a full refresh (target <= 0.05)
-  peak RSS      the process's peak resident memory (each size runs in its own process)
+  peak RSS      the peak resident memory of the process that refreshes (data is built in another one)
 Timings are the median of --repeat runs, taken alternately so both sides see the same machine state.
 """
 
@@ -110,17 +110,23 @@ def day_grain_only(settings) -> None:
     assert {s.name for s in load_metric_specs(settings.metrics_dir)} == set(HAND_WRITTEN)
 
 
-def one_size(events: int, repeat: int, workdir: Path) -> dict:
+def prepare(events: int, workdir: Path) -> dict:
+    """365 days of events, ingested: done in a process of its own, so the timings below start clean."""
     project = workdir / f"bench-{events}"
     scaffold(project)
     settings = load_settings(project)
     day_grain_only(settings)
-    scale = events / EVENTS_PER_SCALE
     started = time.perf_counter()
-    generated = generate(settings.landing_dir, DAYS, start=date(2025, 1, 1), seed=1, scale=scale)
+    generated = generate(settings.landing_dir, DAYS, start=date(2025, 1, 1), seed=1, scale=events / EVENTS_PER_SCALE)
     generate_s = time.perf_counter() - started
-    ingest_s = ingest(settings, "bench-load")
-    first_s, first = run_reverie(settings, "bench-load", full=True)  # warms caches; also the first build
+    return {"project": str(project), "events": generated["rows"], "generate_s": round(generate_s, 2),
+            "ingest_s": round(ingest(settings, "bench-load"), 2)}
+
+
+def measure(project: Path, repeat: int) -> dict:
+    """Full refresh against the hand-written queries, then one more day and an incremental refresh."""
+    settings = load_settings(project)
+    _, first = run_reverie(settings, "bench-load", full=True)  # warms caches, builds the catalogue
     full, hand = [], []
     for i in range(repeat):
         full.append(run_reverie(settings, f"bench-full-{i}", full=True)[0])
@@ -131,14 +137,18 @@ def one_size(events: int, repeat: int, workdir: Path) -> dict:
     incremental_s, incremental = run_reverie(settings, "bench-incremental", full=False)
     full_s, hand_s = statistics.median(full), statistics.median(hand)
     return {
-        "events": generated["rows"], "days": DAYS, "metrics": first["metrics"], "values": first["rows"],
-        "generate_s": round(generate_s, 2), "ingest_s": round(ingest_s, 2),
+        "days": DAYS, "metrics": first["metrics"], "values": first["rows"],
         "full_refresh_s": round(full_s, 3), "hand_written_s": round(hand_s, 3), "full_over_hand": round(full_s / hand_s, 3),
         "incremental_s": round(incremental_s, 3), "incremental_values": incremental["rows"],
         "incremental_over_full": round(incremental_s / full_s, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "mismatched": mismatched,
     }
+
+
+def in_subprocess(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def parse_size(text: str) -> int:
@@ -153,17 +163,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="where to build the projects (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
+    parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)  # internal: build one size's data
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: time one prepared project
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one_size(args.one, args.repeat, args.workdir)))
+    if args.prepare:
+        print(json.dumps(prepare(args.prepare, args.workdir)))
+        return
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.repeat)))
         return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reverie-bench-"))
     rows = []
     for size in [parse_size(s) for s in args.events.split(",")]:
-        out = subprocess.run([sys.executable, __file__, "--one", str(size), "--repeat", str(args.repeat),
-                              "--workdir", str(workdir)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        prepared = in_subprocess("--prepare", str(size), "--workdir", str(workdir))
+        os.sync()  # the data just written must not be flushed to disk while the refresh is timed
+        rows.append({**prepared, **in_subprocess("--measure", prepared["project"], "--repeat", str(args.repeat))})
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     if args.json:
         print(json.dumps({"benchmark": "metrics_refresh", "machine": machine, "results": rows}))
