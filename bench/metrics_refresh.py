@@ -163,8 +163,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="where to build the projects (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)  # internal: build one size's data
-    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: time one prepared project
+    parser.add_argument("--prepare", type=int, metavar="EVENTS", help="only build one size's project under --workdir")
+    parser.add_argument("--measure", type=Path, metavar="PROJECT", help="only time an already built project")
     args = parser.parse_args()
     if args.prepare:
         print(json.dumps(prepare(args.prepare, args.workdir)))
