@@ -80,10 +80,6 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
 
-    @property
-    def labels_file(self) -> Path:
-        return self.landing_dir / "labels.jsonl"
-
 
 def _section(data: dict, name: str, path: Path) -> dict:
     value = data.get(name, {})
