@@ -22,12 +22,13 @@ class BatchError(ValueError):
     """A batch that cannot be loaded; the message names the file and the column."""
 
 
-def _reader(source: SourceSettings) -> str:
-    """The table function that reads one landed file of this source, as SQL with one `?` for the path."""
+def _reader(source: SourceSettings, many: bool = False) -> str:
+    """The table function that reads landed files of this source, as SQL with one `?` for the path (or list)."""
+    options = "hive_partitioning = false" + (", filename = true, union_by_name = true" if many else "")
     if source.format == "csv":
         delimiter = source.delimiter.replace("'", "''")
-        return f"read_csv(?, header = true, delim = '{delimiter}', hive_partitioning = false)"
-    return "read_parquet(?, hive_partitioning = false)"
+        return f"read_csv(?, header = true, delim = '{delimiter}', {options})"
+    return f"read_parquet(?, {options})"
 
 
 def _family(duckdb_type: str) -> str:
@@ -69,13 +70,18 @@ def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, st
     return widen
 
 
-def _record_batch(con, source: SourceSettings, batch: str, size: int, modified: datetime, cycle_id: str) -> int:
-    count, first, last = con.execute(
-        f"select count(*), min({source.time_column}), max({source.time_column}) from {source.raw_table} where _batch = ?",
-        [batch]).fetchone()
-    con.execute("insert or replace into batches values (?, ?, ?, ?, ?, ?, ?, 'loaded', null, ?, ?)",
-                [source.name, batch, size, modified, count, first, last, cycle_id, datetime.now()])
-    return count
+def _record_batches(con, source: SourceSettings, batches: list[tuple[str, int, datetime]], cycle_id: str) -> list[int]:
+    """Remember each (batch, size, modified) just loaded, with its row count and time range, in one scan."""
+    stats = {batch: (count, first, last) for batch, count, first, last in con.execute(
+        f"""select _batch, count(*), min({source.time_column}), max({source.time_column}) from {source.raw_table}
+            where _batch in (select unnest(?::varchar[])) group by _batch""", [[b for b, _, _ in batches]]).fetchall()}
+    counts = []
+    for batch, size, modified in batches:
+        count, first, last = stats.get(batch, (0, None, None))
+        con.execute("insert or replace into batches values (?, ?, ?, ?, ?, ?, ?, 'loaded', null, ?, ?)",
+                    [source.name, batch, size, modified, count, first, last, cycle_id, datetime.now()])
+        counts.append(count)
+    return counts
 
 
 def _load(con, source: SourceSettings, batch: str, relation_sql: str, params: list, where: str,
@@ -99,7 +105,7 @@ def _load(con, source: SourceSettings, batch: str, relation_sql: str, params: li
             con.execute(f"delete from {table} where {source.time_column} >= ?", [replace_since])
         con.execute(f"delete from {table} where _batch = ?", [batch])
         con.execute(f"insert into {table} by name select *, ?::varchar as _batch from {relation_sql}", [batch, *params])
-        count = _record_batch(con, source, batch, size, modified, cycle_id)
+        (count,) = _record_batches(con, source, [(batch, size, modified)], cycle_id)
         if count == 0 and replace_since is None:
             raise BatchError(f"{where}: the file has no rows")
     return count
@@ -110,15 +116,46 @@ def _landed_files(project_dir: Path, source: SourceSettings) -> list[Path]:
     return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
 
 
+def _load_all(con, source: SourceSettings, new: list[tuple[Path, tuple]], cycle_id: str) -> int:
+    """Every new file in one insert, all or nothing; raises if any file is not fit to load."""
+    shapes = [_columns(con, _reader(source), [str(path)]) for path, _ in new]
+    if any(shape != shapes[0] for shape in shapes):
+        raise BatchError("the new files differ in their columns")
+    widen = check_schema(con, source, str(new[0][0]), shapes[0])
+    files = [str(path) for path, _ in new]
+    table = source.raw_table
+    with transaction(con):
+        if not table_exists(con, table):
+            con.execute(f"create table {table} as select *, ''::varchar as _batch from {_reader(source)} limit 0", [files[0]])
+        for column in widen:
+            con.execute(f'alter table {table} alter column "{column}" type double')
+        con.execute(f"delete from {table} where _batch in (select unnest(?::varchar[]))", [files])
+        con.execute(f"insert into {table} by name select * exclude (filename), filename as _batch "
+                    f"from {_reader(source, many=True)}", [files])
+        counts = _record_batches(con, source, [(str(path), *signature) for path, signature in new], cycle_id)
+        if 0 in counts:
+            raise BatchError("a new file has no rows")
+    return sum(counts)
+
+
 def _ingest_files(con, project_dir: Path, source: SourceSettings, cycle_id: str, logger) -> tuple[list, list, int]:
     seen = {f: (size, mtime) for f, size, mtime in con.execute(
         "select file, size_bytes, modified_at from batches where source = ?", [source.name]).fetchall()}
-    loaded, failed, rows = [], [], 0
+    new = []
     for path in _landed_files(project_dir, source):
         stat = path.stat()
         signature = (stat.st_size, datetime.fromtimestamp(stat.st_mtime))
-        if seen.get(str(path)) == signature:
-            continue
+        if seen.get(str(path)) != signature:
+            new.append((path, signature))
+    if len(new) > 1:
+        # One insert for all: appending file by file leaves partly filled row groups, which DuckDB then
+        # spends seconds compacting at every later checkpoint (measured at 100M rows).
+        try:
+            return [str(path) for path, _ in new], [], _load_all(con, source, new, cycle_id)
+        except Exception:
+            pass  # rolled back: load them one by one, so a bad file is found, named and skipped alone
+    loaded, failed, rows = [], [], 0
+    for path, signature in new:
         try:
             rows += _load(con, source, str(path), _reader(source), [str(path)], str(path), *signature, cycle_id)
         except Exception as exc:  # one bad file must not stop the others
