@@ -16,7 +16,7 @@ from reverie.config import PACKAGE_ROOT, LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
 from tasks.logs import run_logger
 from tasks.grounding import display_number, ungrounded
-from tasks.warehouse import connect, rows_as_dicts, transaction
+from tasks.warehouse import connect, data_watermark, rows_as_dicts, transaction
 
 PROMPTS_DIR = PACKAGE_ROOT / "prompts"
 MAX_INSIGHTS = 3
@@ -203,7 +203,7 @@ def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) 
     logger = run_logger()
     with connect(warehouse) as con:
         candidates = _top_candidates(con, cycle_id, settings.top_k)
-        watermark = con.execute("select max(watermark) from source_state").fetchone()[0]
+        watermark = data_watermark(con)
     summary = {"written": 0, "rejected": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0,
                "status": "skipped", "model": None}
     if not candidates:

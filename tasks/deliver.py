@@ -10,10 +10,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from tasks.logs import run_logger
 from tasks.grounding import display_number
+from tasks.memory import SEVERITY_ORDER
 from tasks.metrics import metric_summary
-from tasks.warehouse import connect, rows_as_dicts, transaction
+from tasks.warehouse import connect, data_watermark, rows_as_dicts, transaction
 
-SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
 BRIEF_ITEMS = 15
 
 
@@ -70,7 +70,7 @@ def deliver_brief(warehouse: str, cycle_id: str, project: str, briefs_dir: str, 
                 order by {SEVERITY_ORDER}, score desc nulls last limit ?""", [cycle_id, cycle_id, BRIEF_ITEMS]))
         quarantined = rows_as_dicts(con.execute(
             "select source, file, reason from batches where status = 'quarantined' and cycle_id = ?", [cycle_id]))
-        watermark = con.execute("select max(watermark) from source_state").fetchone()[0]
+        watermark = data_watermark(con)
         key_metrics = metric_summary(con).to_dicts()
         markdown = render_brief(project, cycle_id, watermark, insights, quarantined, metrics_rows, key_metrics)
         folder = Path(briefs_dir)

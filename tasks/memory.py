@@ -10,8 +10,9 @@ from prefect import task
 
 from tasks.logs import run_logger
 from tasks.grounding import display_number
-from tasks.warehouse import connect, rows_as_dicts, transaction
+from tasks.warehouse import connect, data_watermark, rows_as_dicts, transaction
 
+SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
 MEMORY_COLUMNS = (
     "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
     "score", "status", "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
@@ -91,7 +92,7 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
     counts = {"added": 0, "confirmed": 0, "superseded": 0, "expired": 0}
     now = datetime.now()
     with connect(warehouse) as con, transaction(con):
-        watermark = con.execute("select max(watermark) from source_state").fetchone()[0]
+        watermark = data_watermark(con)
         items = [_from_candidate(c, watermark) for c in rows_as_dicts(con.execute(
             "select * from candidates where cycle_id = ? order by rank", [cycle_id]))]
         items += [_from_agent(a, watermark) for a in rows_as_dicts(con.execute(
@@ -122,14 +123,13 @@ def list_memory(warehouse, status: str = "active", kind: str | None = None, limi
     """Memory items for people and the CLI: most severe and highest scored first."""
     with connect(warehouse) as con:
         items = rows_as_dicts(con.execute(
-            """select id, kind, title, body, status, severity, score, metric, dimension, member,
+            f"""select id, kind, title, body, status, severity, score, metric, dimension, member,
                       strftime(period_start, '%Y-%m-%d') as period, source, cycle_id, flow_run_id,
                       strftime(recorded_at, '%Y-%m-%dT%H:%M:%S') as recorded_at,
                       strftime(last_confirmed, '%Y-%m-%dT%H:%M:%S') as last_confirmed, evidence
                from memory
                where ($status = 'all' or status = $status) and ($kind is null or kind = $kind)
-               order by case severity when 'critical' then 0 when 'warning' then 1 else 2 end,
-                        score desc nulls last, recorded_at desc
+               order by {SEVERITY_ORDER}, score desc nulls last, recorded_at desc
                limit $limit""", {"status": status, "kind": kind, "limit": limit}))
     for item in items:
         item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None

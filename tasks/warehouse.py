@@ -58,6 +58,11 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
                        {"n": name}).fetchall() != [(0,), (0,)]
 
 
+def data_watermark(con: duckdb.DuckDBPyConnection):
+    """How far the ingested data reaches, over all sources."""
+    return con.execute("select max(watermark) from source_state").fetchone()[0]
+
+
 def rows_as_dicts(relation: duckdb.DuckDBPyConnection) -> list[dict]:
     """Fetch a query result as a list of dicts."""
     names = [d[0] for d in relation.description]
