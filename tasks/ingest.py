@@ -111,28 +111,33 @@ def _load(con, source: SourceSettings, batch: str, relation_sql: str, params: li
     return count
 
 
-def _landed_files(project_dir: Path, source: SourceSettings) -> list[Path]:
+def _landed_files(project_dir: Path, source: SourceSettings) -> dict[str, Path]:
+    """The files of a source by batch name: their path relative to the project, so the folder can move."""
     pattern = os.path.join(project_dir, source.path)
-    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    return {os.path.relpath(path, project_dir) if not os.path.isabs(source.path) else str(path): path for path in paths}
 
 
-def _load_all(con, source: SourceSettings, new: list[tuple[Path, tuple]], cycle_id: str) -> int:
+def _load_all(con, source: SourceSettings, new: list[tuple[str, Path, tuple]], cycle_id: str) -> int:
     """Every new file in one insert, all or nothing; raises if any file is not fit to load."""
-    shapes = [_columns(con, _reader(source), [str(path)]) for path, _ in new]
+    shapes = [_columns(con, _reader(source), [str(path)]) for _, path, _ in new]
     if any(shape != shapes[0] for shape in shapes):
         raise BatchError("the new files differ in their columns")
-    widen = check_schema(con, source, str(new[0][0]), shapes[0])
-    files = [str(path) for path, _ in new]
+    widen = check_schema(con, source, str(new[0][1]), shapes[0])
+    files, batches = [str(path) for _, path, _ in new], [batch for batch, _, _ in new]
     table = source.raw_table
     with transaction(con):
         if not table_exists(con, table):
             con.execute(f"create table {table} as select *, ''::varchar as _batch from {_reader(source)} limit 0", [files[0]])
         for column in widen:
             con.execute(f'alter table {table} alter column "{column}" type double')
-        con.execute(f"delete from {table} where _batch in (select unnest(?::varchar[]))", [files])
-        con.execute(f"insert into {table} by name select * exclude (filename), filename as _batch "
-                    f"from {_reader(source, many=True)}", [files])
-        counts = _record_batches(con, source, [(str(path), *signature) for path, signature in new], cycle_id)
+        con.execute(f"delete from {table} where _batch in (select unnest(?::varchar[]))", [batches])
+        con.execute(f"""insert into {table} by name
+                        select landed.* exclude (filename), named.batch as _batch
+                        from {_reader(source, many=True)} as landed
+                        join (select unnest(?::varchar[]) as filename, unnest(?::varchar[]) as batch) as named
+                        using (filename)""", [files, files, batches])
+        counts = _record_batches(con, source, [(batch, *signature) for batch, _, signature in new], cycle_id)
         if 0 in counts:
             raise BatchError("a new file has no rows")
     return sum(counts)
@@ -142,28 +147,28 @@ def _ingest_files(con, project_dir: Path, source: SourceSettings, cycle_id: str,
     seen = {f: (size, mtime) for f, size, mtime in con.execute(
         "select file, size_bytes, modified_at from batches where source = ?", [source.name]).fetchall()}
     new = []
-    for path in _landed_files(project_dir, source):
+    for batch, path in _landed_files(project_dir, source).items():
         stat = path.stat()
         signature = (stat.st_size, datetime.fromtimestamp(stat.st_mtime))
-        if seen.get(str(path)) != signature:
-            new.append((path, signature))
+        if seen.get(batch) != signature:
+            new.append((batch, path, signature))
     if len(new) > 1:
         # One insert for all: appending file by file leaves partly filled row groups, which DuckDB then
         # spends seconds compacting at every later checkpoint (measured at 100M rows).
         try:
-            return [str(path) for path, _ in new], [], _load_all(con, source, new, cycle_id)
+            return [batch for batch, _, _ in new], [], _load_all(con, source, new, cycle_id)
         except Exception:
             pass  # rolled back: load them one by one, so a bad file is found, named and skipped alone
     loaded, failed, rows = [], [], 0
-    for path, signature in new:
+    for batch, path, signature in new:
         try:
-            rows += _load(con, source, str(path), _reader(source), [str(path)], str(path), *signature, cycle_id)
+            rows += _load(con, source, batch, _reader(source), [str(path)], str(path), *signature, cycle_id)
         except Exception as exc:  # one bad file must not stop the others
             message = str(exc) if isinstance(exc, BatchError) else f"{path}: {type(exc).__name__}: {exc}"
-            failed.append({"file": str(path), "error": message})
+            failed.append({"file": batch, "error": message})
             logger.warning("ingest %s: skipped %s", source.name, message)
             continue
-        loaded.append(str(path))
+        loaded.append(batch)
     return loaded, failed, rows
 
 

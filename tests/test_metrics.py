@@ -214,7 +214,7 @@ def test_bad_batches_fail_alone_with_a_clear_error_and_keep_earlier_values(tmp_p
     assert "the file has no rows" in errors["spend_20260307.csv"]
     assert "spend_20260302.csv" in errors["spend_20260302.csv"]
     assert "column 'plan' is missing" in errors["crm.duckdb: table accounts"]
-    assert all(str(project) in f["file"] for f in result["stages"]["ingest"]["failed"])
+    assert all(str(project) in f["error"] for f in result["stages"]["ingest"]["failed"])  # the whole path, to act on
     assert query(settings, "select source, status from source_state order by 1") == [("accounts", "failed"), ("spend", "failed")]
     assert query(settings, VALUES) == before  # nothing computed before was lost
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -135,6 +136,12 @@ def test_rerun_on_same_data_adds_nothing_and_new_day_is_incremental(make_project
     assert query(settings, "select count(*) from memory where status = 'active'")[0][0] == active
     assert query(settings, "select * exclude (cycle_id) from metric_values order by all") == values
 
+    # a project folder that moved (or was copied with its warehouse) is the same project: nothing is loaded twice
+    moved = settings.project_dir.parent / f"{settings.project_dir.name}-moved"
+    shutil.copytree(settings.project_dir, moved)
+    elsewhere = run_cycle(moved)
+    assert elsewhere["stages"]["ingest"]["files"] == 0 and elsewhere["stages"]["metrics"]["rows"] == 0
+
     generate(settings.landing_dir, 1)
     scripted_llm.script(finish)
     third = run_cycle(settings.project_dir)
@@ -179,5 +186,5 @@ def test_an_unreadable_file_fails_alone(make_project, scripted_llm):
     result = run_cycle(settings.project_dir)
     assert result["status"] == "degraded"
     assert result["stages"]["ingest"]["files"] == 29
-    assert [f["file"] for f in result["stages"]["ingest"]["failed"]] == [str(broken)]
+    assert [f["file"] for f in result["stages"]["ingest"]["failed"]] == [str(broken.relative_to(settings.project_dir))]
     assert query(settings, "select status, error like '%part-0.parquet%' from source_state") == [("failed", True)]
