@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -40,7 +41,10 @@ class Measure(BaseModel):
         return self
 
     def sql(self) -> str:
-        target = {"count": self.expr or "*", "count_distinct": f"distinct {self.expr}"}.get(self.agg, self.expr)
+        # sums and averages add exact decimals (9 places): a floating-point total depends on the order in which
+        # DuckDB's threads add rows up, and an incremental refresh must equal a full one to the last digit
+        target = {"count": self.expr or "*", "count_distinct": f"distinct {self.expr}", "sum": f"({self.expr})::decimal(38, 9)",
+                  "avg": f"({self.expr})::decimal(38, 9)"}.get(self.agg, self.expr)
         function = {"count_distinct": "count"}.get(self.agg, self.agg)
         aggregate = f"{function}({target})" + (f" filter (where {self.filter})" if self.filter else "")
         # a sum over no rows is 0 (no sales that day), an average over no rows is unknown
@@ -120,7 +124,7 @@ def load_metric_specs(folder: Path) -> list[MetricSpec]:
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
     for path in files:
         try:
-            document = yaml.safe_load(path.read_text()) or {}
+            document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError as exc:
             raise MetricError(f"{path}: not valid YAML: {exc}") from exc
         entries = document.get("metrics") if isinstance(document, dict) else None
@@ -197,33 +201,40 @@ def _watermark(con, sources: set[str]) -> datetime | None:
                        sorted(sources)).fetchone()[0]
 
 
-def _refresh_metric(con, spec: MetricSpec, known: tuple | None, touched: datetime | None, watermark: datetime | None,
-                    cycle_id: str, full_refresh: bool, grace_minutes: int) -> tuple[int, datetime | None]:
-    """Recompute one metric from the first touched period (its whole history when new or redefined)."""
-    redefined = known is None or known[0] != spec.fingerprint()
-    since = FULL_HISTORY if (full_refresh or redefined) else touched
+def _since(con, spec: MetricSpec, known: tuple | None, touched: datetime | None, full_refresh: bool) -> datetime | None:
+    """Where a metric's recomputation starts (its whole history when new or redefined); keeps the catalogue current."""
     if known != (spec.fingerprint(), spec.path):
         con.execute("insert or replace into metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [spec.name, spec.description, spec.kind, spec.favourability, spec.grains, spec.dimensions,
                      spec.goal.model_dump_json() if spec.goal else None, spec.path, spec.fingerprint()])
-    if since is None:
-        return 0, None
-    if redefined or full_refresh:
-        con.execute("delete from metric_values where metric = ?", [spec.name])
+    redefined = known is None or known[0] != spec.fingerprint()
+    return FULL_HISTORY if (full_refresh or redefined) else touched
+
+
+def _recompute(con, planned: list[tuple[MetricSpec, datetime, datetime | None]], cycle_id: str, grace_minutes: int) -> int:
+    """Replace metric values from each metric's start: one delete and one insert per shared start, watermark and grain."""
+    rebuilt = [spec.name for spec, since, _ in planned if since == FULL_HISTORY]
+    if rebuilt:  # grains no longer declared go too
+        con.execute("delete from metric_values where metric in (select unnest(?::varchar[]))", [rebuilt])
+    together: dict[tuple, list[MetricSpec]] = defaultdict(list)
+    for spec, since, watermark in planned:
+        for grain in spec.grains:
+            together[(period_start(since, grain), watermark, grain)].append(spec)
     rows = 0
-    for grain in spec.grains:
-        period = period_start(since, grain)
-        con.execute("delete from metric_values where metric = ? and grain = ? and period_start >= ?",
-                    [spec.name, grain, period])
+    for (period, watermark, grain), specs in together.items():
+        con.execute("delete from metric_values where grain = ? and period_start >= ? and metric in "
+                    "(select unnest(?::varchar[]))", [grain, period, [spec.name for spec in specs]])
+        # one statement for many metrics: DuckDB plans it once, which is most of the cost of a small refresh
+        union = "\nunion all\n".join(f"({spec.sql(grain)})" for spec in specs)
         rows += con.execute(
             f"""insert into metric_values
                 select m.*,
                        coalesce(m.period_start + interval 1 {grain} <= $watermark + to_minutes($grace), false) as complete,
                        $cycle_id as cycle_id
-                from ({spec.sql(grain)}) as m""",
+                from ({union}) as m""",
             {"since": period, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id},
         ).fetchone()[0]
-    return rows, since
+    return rows
 
 
 def metric_summary(con) -> pl.DataFrame:
@@ -249,7 +260,6 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
     except MetricError as exc:
         logger.warning("metrics: %s", exc)
         return {"rows": 0, "metrics": 0, "since": None, "errors": [str(exc)]}
-    rows, first_since = 0, None
     by_sources: dict[frozenset, tuple] = {}
     with connect(warehouse) as con:
         try:
@@ -274,28 +284,29 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
         catalogue = {name: (fingerprint, definition) for name, fingerprint, definition in
                      con.execute("select name, fingerprint, definition from metrics").fetchall()}
 
-        def refresh(spec, lookups):
-            return _refresh_metric(con, spec, catalogue.get(spec.name), *lookups, cycle_id, full_refresh, grace_minutes)
+        def refresh(batch: list) -> tuple[int, list[datetime]]:
+            planned = [(spec, _since(con, spec, catalogue.get(spec.name), touched, full_refresh), watermark)
+                       for spec, (touched, watermark) in batch]
+            planned = [plan for plan in planned if plan[1] is not None]
+            return _recompute(con, planned, cycle_id, grace_minutes), [since for _, since, _ in planned]
 
         try:
             with transaction(con):  # the usual case: every metric, one commit
-                results = [(spec, refresh(spec, lookups)) for spec, lookups in ready]
+                outcomes, refreshed = [refresh(ready)], len(ready)
         except duckdb.Error:
             # one failed while computing: redo them one by one, so the others land and it keeps its old values
-            results = []
+            outcomes, refreshed = [], 0
             for spec, lookups in ready:
                 try:
                     with transaction(con):
-                        results.append((spec, refresh(spec, lookups)))
+                        outcomes.append(refresh([(spec, lookups)]))
+                    refreshed += 1
                 except duckdb.Error as exc:
                     errors.append(f"{spec.path}: metric '{spec.name}': {exc}")
     for message in errors:
         logger.warning("metrics: %s", message)
-    for _, (count, since) in results:
-        rows += count
-        if since is not None and (first_since is None or since < first_since):
-            first_since = since
-    refreshed = len(results)
+    rows = sum(count for count, _ in outcomes)
+    first_since = min((since for _, starts in outcomes for since in starts), default=None)
     logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
                 f" from {first_since:%Y-%m-%d}" if first_since else "")
     return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
