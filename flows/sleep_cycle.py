@@ -58,18 +58,20 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
         stages["ingest"] = combined({name: timed(ingest_source, warehouse, str(settings.project_dir), source, cycle_id,
                                                  settings.lookback_days) for name, source in settings.sources.items()},
                                     files=0, rows=0, failed=[], watermark=None, seconds=0)
-        stages["quality"] = combined({name: timed(run_quality_gate, warehouse, source, cycle_id)
+        stages["quality"] = combined({name: timed(run_quality_gate, warehouse, source, cycle_id,
+                                                  str(settings.quality_dir))
                                       for name, source in settings.sources.items()},
-                                     passed=0, failed=0, quarantined=0, warnings=0, unchecked=0, batches=[], seconds=0)
+                                     passed=0, failed=0, quarantined=0, warnings=0, unchecked=0, batches=[], errors=[],
+                                     seconds=0)
         stages["metrics"] = timed(refresh_metrics, warehouse, cycle_id, settings.sources, str(settings.models_dir),
                                   str(settings.metrics_dir), full_refresh, settings.lookback_days,
-                                  settings.completeness_grace_minutes)
+                                  settings.completeness_grace_minutes, str(settings.quality_dir))
         stages["detect"] = timed(detect_candidates, warehouse, cycle_id, stages["metrics"]["since"], settings.detect)
         stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(settings.warehouse.parent / "logs"))
         stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id)
         stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
                                   stages["metrics"]["rows"])
-        degraded = (stages["ingest"].get("failed") or stages["metrics"]["errors"]
+        degraded = (stages["ingest"].get("failed") or stages["quality"]["errors"] or stages["metrics"]["errors"]
                     or stages["reflect"]["status"] == "degraded")
         status = "degraded" if degraded else "completed"
     finally:

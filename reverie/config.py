@@ -77,6 +77,7 @@ class Settings:
     sources: dict[str, SourceSettings] = field(default_factory=dict)
     models_dir: Path = Path("models")
     metrics_dir: Path = Path("metrics")
+    quality_dir: Path = Path("quality")
     llm: LLMSettings = field(default_factory=LLMSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
 
@@ -141,7 +142,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
     llm = _build(LLMSettings, llm_values, "llm", path)
     detect = _build(DetectSettings, _section(data, "detect", path), "detect", path)
     paths = _section(data, "paths", path)
-    unknown = sorted(set(paths) - {"landing", "warehouse", "briefs", "models", "metrics"})
+    unknown = sorted(set(paths) - {"landing", "warehouse", "briefs", "models", "metrics", "quality"})
     if unknown:
         raise ConfigError(f"{path}: unknown field(s) in [paths]: {', '.join(unknown)}")
     return Settings(
@@ -155,6 +156,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         sources=_sources(data, path),
         models_dir=root / paths.get("models", "models"),
         metrics_dir=root / paths.get("metrics", "metrics"),
+        quality_dir=root / paths.get("quality", "quality"),
         llm=llm,
         detect=detect,
     )

@@ -1,4 +1,4 @@
-"""A reverie project folder: reverie.toml, models/, metrics/ and the landing folder."""
+"""A reverie project folder: reverie.toml, models/, metrics/, quality/ and the landing folder."""
 
 from __future__ import annotations
 

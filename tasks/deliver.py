@@ -12,7 +12,7 @@ from tasks.logs import run_logger
 from tasks.grounding import display_number
 from tasks.memory import SEVERITY_ORDER
 from tasks.metrics import metric_summary
-from tasks.warehouse import connect, data_watermark, rows_as_dicts, transaction
+from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 BRIEF_ITEMS = 15
 
@@ -25,9 +25,9 @@ def _change(change: float | None) -> str:
     return "n/a" if change is None else f"{100 * change:+.1f}%"
 
 
-def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], quarantined: list[dict],
+def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], findings: list[dict],
                  metrics_rows: int, key_metrics: list[dict]) -> str:
-    """The brief as markdown: key metrics, what changed, what the analyst thinks, what data was held back."""
+    """The brief as markdown: key metrics, what changed, what the analyst thinks, the data's quality."""
     lines = [f"# reverie brief — {project}", "",
              f"Cycle `{cycle_id}` · data up to {watermark or 'n/a'} · {metrics_rows} metric values refreshed", ""]
     if key_metrics:
@@ -50,11 +50,15 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], q
                       f"_[{i['source']}, `{i['id']}`]_"]
     else:
         lines.append("No grounded notes from the analyst this cycle.")
-    lines += ["", "## Data held back", ""]
-    if quarantined:
-        lines += [f"- `{Path(q['file']).name}` ({q['source']}): {_cell(q['reason'])}" for q in quarantined]
+    lines += ["", "## Data quality", ""]
+    if findings:
+        for f in findings:
+            what = ("metric " + f["batch"] if f["source"] == "metrics" else
+                    f"source {f['source']}" if f["batch"] == "(source)" else f"`{f['batch']}` ({f['source']})")
+            verdict = "**held back**" if f["held_back"] else "warning"
+            lines.append(f"- {verdict} — {what}: {_cell(f['reasons'])}")
     else:
-        lines.append("No batch was quarantined.")
+        lines.append("Every new batch passed its checks.")
     return "\n".join(lines) + "\n"
 
 
@@ -65,14 +69,13 @@ def deliver_brief(warehouse: str, cycle_id: str, project: str, briefs_dir: str, 
     with connect(warehouse) as con:
         insights = rows_as_dicts(con.execute(
             f"""select id, kind, title, body, severity, score, source, fingerprint from memory
-                where status = 'active' and (cycle_id = ? or id in (
+                where status = 'active' and kind <> 'data_quality' and (cycle_id = ? or id in (
                     select memory_id from memory_history where cycle_id = ? and change = 'confirm'))
                 order by {SEVERITY_ORDER}, score desc nulls last limit ?""", [cycle_id, cycle_id, BRIEF_ITEMS]))
-        quarantined = rows_as_dicts(con.execute(
-            "select source, file, reason from batches where status = 'quarantined' and cycle_id = ?", [cycle_id]))
+        findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
         watermark = data_watermark(con)
         key_metrics = metric_summary(con).to_dicts()
-        markdown = render_brief(project, cycle_id, watermark, insights, quarantined, metrics_rows, key_metrics)
+        markdown = render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics)
         folder = Path(briefs_dir)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{cycle_id}.md"

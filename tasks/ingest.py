@@ -167,6 +167,9 @@ def _ingest_files(con, project_dir: Path, source: SourceSettings, cycle_id: str,
             message = str(exc) if isinstance(exc, BatchError) else f"{path}: {type(exc).__name__}: {exc}"
             failed.append({"file": batch, "error": message})
             logger.warning("ingest %s: skipped %s", source.name, message)
+            if batch not in seen:  # remembered, so it is reported once and tried again only when it changes
+                con.execute("insert or replace into batches values (?, ?, ?, ?, 0, null, null, 'rejected', ?, ?, ?)",
+                            [source.name, batch, *signature, message, cycle_id, datetime.now()])
             continue
         loaded.append(batch)
     return loaded, failed, rows

@@ -10,7 +10,7 @@ from prefect import task
 
 from tasks.logs import run_logger
 from tasks.grounding import display_number
-from tasks.warehouse import connect, data_watermark, rows_as_dicts, transaction
+from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
 MEMORY_COLUMNS = (
@@ -59,6 +59,41 @@ def _from_agent(a: dict, watermark) -> dict:
     }
 
 
+def _from_quality(f: dict, watermark) -> dict:
+    """A quality finding (a held-back or suspicious batch, a stale source, a metric failing its sanity check)."""
+    if f["source"] == "metrics":
+        subject, dimension, metric = f"metric {f['batch']}", "metric", f["batch"]
+        outcome = "kept its earlier values" if f["held_back"] else "warning"
+    elif f["batch"] == "(source)":
+        subject, dimension, metric, outcome = f"source {f['source']}", "source", None, "warning"
+    else:
+        subject, dimension, metric = f"{f['source']}: {f['batch']}", "batch", None
+        outcome = "held back" if f["held_back"] else "used, with a warning"
+    return {
+        "kind": "data_quality", "metric": metric, "dimension": dimension,
+        "member": f["source"] if dimension == "source" else f["batch"], "period_start": f["period_start"],
+        "severity": "critical" if f["held_back"] else "warning", "score": None,
+        "title": f"{subject} — {outcome}: {f['reasons'].split('; ')[0]}", "body": f["reasons"],
+        "related_ids": [], "evidence": {"checks": list(f["checks"]), "watermark": watermark,
+                                        "queries": ["select * from quality_results where cycle_id = '<cycle>' and batch = "
+                                                    f"'{f['batch']}'"]},
+        "source": "quality-gate", "observed": None,
+    }
+
+
+def _resolve_fixed_batches(con, cycle_id: str, now) -> int:
+    """A batch held back before that passed this cycle (fixed or replaced): its data_quality item is closed."""
+    fixed = con.execute(
+        """select m.id from memory m
+           join batches b on m.dimension = 'batch' and b.file = m.member
+           where m.kind = 'data_quality' and m.status = 'active' and m.cycle_id <> ?
+             and b.cycle_id = ? and b.status = 'loaded'""", [cycle_id, cycle_id]).fetchall()
+    for (memory_id,) in fixed:
+        con.execute("update memory set status = 'expired', closed_at = ? where id = ?", [now, memory_id])
+        _history(con, memory_id, "expire", cycle_id, now, "status", "active", "the batch passed the gate")
+    return len(fixed)
+
+
 def _history(con, memory_id: str, change: str, cycle_id: str, now, field=None, old=None, new=None) -> None:
     con.execute("insert into memory_history values (?, ?, ?, ?, ?, ?, ?)",
                 [memory_id, change, field, old, new, now, cycle_id])
@@ -97,6 +132,9 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
             "select * from candidates where cycle_id = ? order by rank", [cycle_id]))]
         items += [_from_agent(a, watermark) for a in rows_as_dicts(con.execute(
             "select * from agent_insights where cycle_id = ? order by written_at", [cycle_id]))]
+        items += [_from_quality(f, watermark) for f in rows_as_dicts(con.execute(
+            sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))]
+        counts["expired"] += _resolve_fixed_batches(con, cycle_id, now)
         for item in items:
             fp = fingerprint(item["kind"], item["metric"], item["dimension"], item["member"], item["period_start"])
             existing = rows_as_dicts(con.execute(
@@ -115,7 +153,7 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
                             [now, new_id, old_id])
                 _history(con, old_id, "supersede", cycle_id, now, "status", "active", f"superseded by {new_id}")
                 counts["superseded"] += 1
-    logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(superseded)d superseded", counts)
+    logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(superseded)d superseded, %(expired)d expired", counts)
     return counts
 
 

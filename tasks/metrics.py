@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from reverie.config import SourceSettings
 from tasks.logs import run_logger
 from tasks.models import ModelError, build_models
+from tasks.quality import MetricCheck, QualityConfig, QualityError, load_quality
 from tasks.warehouse import connect, sql_file, transaction
 
 FULL_HISTORY = datetime(1900, 1, 1)
@@ -237,6 +239,36 @@ def _recompute(con, planned: list[tuple[MetricSpec, datetime, datetime | None]],
     return rows
 
 
+def sanity_outcomes(con, spec: MetricSpec, checks: list[MetricCheck], cycle_id: str) -> list[dict]:
+    """The declared sanity checks on a metric's values just recomputed (range) and on its whole series (gaps)."""
+    outcomes = []
+    for check in checks:
+        if check.check == "between":
+            total, outside, sample = con.execute(sql_file("quality/metric_out_of_range.sql"), {
+                "metric": spec.name, "cycle_id": cycle_id, "min": check.min, "max": check.max}).fetchone()
+            low, high = ("" if b is None else f"{b:g}" for b in (check.min, check.max))
+            message = f"{outside:,} of {total:,} values outside [{low}, {high}]: {'; '.join(sample or [])}"
+        else:
+            missing = con.execute(sql_file("quality/missing_periods.sql"), {"metric": spec.name}).fetchall()
+            total, outside, sample = None, len(missing), [f"{g} {p:%Y-%m-%d}" for g, p in missing[:5]]
+            message = f"no value for {outside} period(s): {', '.join(sample)}{' …' if outside > 5 else ''}"
+        outcomes.append({"metric": spec.name, "check": check.check, "severity": check.severity, "success": not outside,
+                         "total": total, "unexpected": outside, "sample": sample or [], "message": message if outside else None})
+    return outcomes
+
+
+def _save_sanity(con, cycle_id: str, outcomes: list[dict]) -> None:
+    if not outcomes:
+        return
+    with transaction(con):
+        con.executemany(
+            """insert into quality_results (cycle_id, suite, source, batch, expectation, column_name, severity, success,
+                   element_count, unexpected_count, sample, checked_at, message)
+               values (?, 'metrics', 'metrics', ?, ?, null, ?, ?, ?, ?, ?, now(), ?)""",
+            [[cycle_id, o["metric"], o["check"], o["severity"], o["success"], o["total"], o["unexpected"],
+              json.dumps(o["sample"]), o["message"]] for o in outcomes])
+
+
 def metric_summary(con) -> pl.DataFrame:
     """Each metric's latest complete day (overall) against the same weekday a week before, as polars."""
     daily = con.execute("""select metric, period_start as day, value from metric_values
@@ -251,8 +283,12 @@ def metric_summary(con) -> pl.DataFrame:
 
 @task(name="metrics")
 def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
-                    metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15) -> dict:
-    """Build the models, then recompute every valid metric in one transaction; a broken metric fails alone."""
+                    metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
+                    quality_dir: str | None = None) -> dict:
+    """Build the models, then recompute every valid metric in one transaction; a broken metric fails alone.
+
+    Declared sanity checks run on the new values before they are committed: an error keeps the metric's old values.
+    """
     logger = run_logger()
     errors: list[str] = []
     try:
@@ -260,6 +296,10 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
     except MetricError as exc:
         logger.warning("metrics: %s", exc)
         return {"rows": 0, "metrics": 0, "since": None, "errors": [str(exc)]}
+    try:
+        quality = load_quality(Path(quality_dir)) if quality_dir else QualityConfig()
+    except QualityError:
+        quality = QualityConfig()  # the quality gate reports the broken file; metrics are computed unchecked
     by_sources: dict[frozenset, tuple] = {}
     with connect(warehouse) as con:
         try:
@@ -284,16 +324,24 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
         catalogue = {name: (fingerprint, definition) for name, fingerprint, definition in
                      con.execute("select name, fingerprint, definition from metrics").fetchall()}
 
+        sanity: dict[str, list[dict]] = {}
+
         def refresh(batch: list) -> tuple[int, list[datetime]]:
             planned = [(spec, _since(con, spec, catalogue.get(spec.name), touched, full_refresh), watermark)
                        for spec, (touched, watermark) in batch]
             planned = [plan for plan in planned if plan[1] is not None]
-            return _recompute(con, planned, cycle_id, grace_minutes), [since for _, since, _ in planned]
+            rows = _recompute(con, planned, cycle_id, grace_minutes)
+            for spec, _, _ in planned:
+                sanity[spec.name] = sanity_outcomes(con, spec, quality.metric_checks_for(spec.name), cycle_id)
+                broken = [o["message"] for o in sanity[spec.name] if not o["success"] and o["severity"] == "error"]
+                if broken:
+                    raise MetricError(f"{spec.path}: metric '{spec.name}': failed its sanity check: {'; '.join(broken)}")
+            return rows, [since for _, since, _ in planned]
 
         try:
             with transaction(con):  # the usual case: every metric, one commit
                 outcomes, refreshed = [refresh(ready)], len(ready)
-        except duckdb.Error:
+        except (duckdb.Error, MetricError):
             # one failed while computing: redo them one by one, so the others land and it keeps its old values
             outcomes, refreshed = [], 0
             for spec, lookups in ready:
@@ -301,8 +349,11 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
                     with transaction(con):
                         outcomes.append(refresh([(spec, lookups)]))
                     refreshed += 1
+                except MetricError as exc:
+                    errors.append(str(exc))
                 except duckdb.Error as exc:
                     errors.append(f"{spec.path}: metric '{spec.name}': {exc}")
+        _save_sanity(con, cycle_id, [o for outcomes_of in sanity.values() for o in outcomes_of])
     for message in errors:
         logger.warning("metrics: %s", message)
     rows = sum(count for count, _ in outcomes)

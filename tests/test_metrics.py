@@ -77,6 +77,11 @@ def test_unknown_columns_are_caught_before_anything_is_computed(tmp_path, change
 
 def test_incremental_refresh_with_late_rows_equals_a_full_rebuild(make_project, scripted_llm):
     settings = make_project(days=30, scale=0.1, base_url=scripted_llm.base_url)
+    # late rows are welcome here: without the demo suite's freshness and volume checks, which would hold back
+    # a small file for a day three weeks behind the data
+    suite = settings.quality_dir / "demo.yml"
+    suite.write_text("\n".join(line for line in suite.read_text().splitlines()
+                               if "check: freshness" not in line and "check: volume" not in line))
     run_cycle(settings.project_dir)
     generate(settings.landing_dir, 4)
     run_cycle(settings.project_dir)

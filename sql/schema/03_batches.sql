@@ -7,7 +7,7 @@ create table if not exists batches (
     rows          bigint not null,
     first_event   timestamp,
     last_event    timestamp,
-    status        varchar not null,   -- loaded | quarantined
+    status        varchar not null,   -- loaded | quarantined (failed the quality gate) | rejected (could not be loaded)
     reason        varchar,
     cycle_id      varchar not null,
     loaded_at     timestamp not null,

@@ -1,4 +1,5 @@
--- One row per expectation per validated batch.
+-- One row per check per validated batch (batch '(source)': a result about the whole source,
+-- source 'metrics': a sanity check of a metric's values).
 create table if not exists quality_results (
     cycle_id          varchar not null,
     suite             varchar not null,
@@ -11,5 +12,7 @@ create table if not exists quality_results (
     element_count     bigint,
     unexpected_count  bigint,
     sample            json,
-    checked_at        timestamp not null
+    checked_at        timestamp not null,
+    message           varchar             -- why it failed, in words
 );
+alter table quality_results add column if not exists message varchar;  -- warehouses made before it

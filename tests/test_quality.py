@@ -1,0 +1,168 @@
+"""The quality gate: declared suites, quarantine with reasons, metric sanity, memory and the brief."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from reverie.cli import run_cycle
+from reverie.generator import generate
+from tasks.quality import QualityError, load_quality
+from tests.scripted_llm import tool_call
+
+DIRTY = {  # day -> (how the day's file is spoiled, words the reason must contain)
+    "2026-02-04": ("if(event_type = 'order', null, event_id) as event_id", "have no event_id"),
+    "2026-02-05": ("if(event_type = 'signup', 'dup-1', event_id) as event_id", "repeat a event_id value"),
+    "2026-02-06": ("if(event_type = 'order', amount * 1e6, amount) as amount", "have amount outside [0, 100000]"),
+    "2026-02-07": ("if(event_type = 'order' and hash(event_id) % 5 = 0, 'chargeback', status) as status", "outside paid, failed, refunded"),
+}
+DROPPED = "2026-02-08"  # a volume drop: one row in ten arrived
+CLEAN = "2026-02-09"
+STALE = "2026-01-12"  # a new file for a day weeks behind the data
+
+
+def finish(request):
+    return tool_call("finish", {"summary": "nothing to add"})
+
+
+def query(settings, sql: str, params=None):
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def day_file(settings, day: str, name: str = "part-0.parquet") -> Path:
+    return settings.landing_dir / "events" / f"date={day}" / name
+
+
+def rewrite(path: Path, select: str, source: Path | None = None) -> None:
+    duckdb.sql(f"copy (select {select} from read_parquet('{source or path}', hive_partitioning = false)) "
+               f"to '{path}.tmp' (format parquet)")
+    Path(f"{path}.tmp").replace(path)
+
+
+@pytest.fixture
+def dirty_cycle(make_project, scripted_llm, tmp_path_factory):
+    """30 clean days in one cycle, then 6 new days of which 5 are dirty, a stale file and an empty file."""
+    settings = make_project(days=30, scale=0.1, base_url=scripted_llm.base_url)
+    scripted_llm.script(finish)
+    first = run_cycle(settings.project_dir)
+    before = query(settings, "select period_start, value from metric_values where metric = 'sessions' and grain = 'day' "
+                             "and dimension = 'overall' order by 1")
+    generate(settings.landing_dir, 6)
+    originals = tmp_path_factory.mktemp("originals")
+    for day, (spoil, _) in DIRTY.items():
+        shutil.copy(day_file(settings, day), originals / f"{day}.parquet")
+        rewrite(day_file(settings, day), f"* replace ({spoil})")
+    duckdb.sql(f"""copy (select * from read_parquet('{day_file(settings, DROPPED)}', hive_partitioning = false)
+                         where hash(event_id) % 10 = 0) to '{day_file(settings, DROPPED)}.tmp' (format parquet)""")
+    Path(f"{day_file(settings, DROPPED)}.tmp").replace(day_file(settings, DROPPED))
+    rewrite(day_file(settings, STALE, "part-resent.parquet"), "* replace (event_id || '-resent' as event_id)",
+            source=day_file(settings, STALE))
+    duckdb.sql(f"""copy (select * from read_parquet('{day_file(settings, CLEAN)}', hive_partitioning = false) limit 0)
+                   to '{day_file(settings, CLEAN, "part-empty.parquet")}' (format parquet)""")
+    scripted_llm.script(finish)
+    result = run_cycle(settings.project_dir)
+    return settings, first, before, result, originals
+
+
+def test_each_kind_of_dirty_batch_is_quarantined_with_a_reason_and_kept_out_of_metrics(dirty_cycle):
+    settings, first, before, result, _ = dirty_cycle
+    assert first["stages"]["quality"]["quarantined"] == 0
+    reasons = {Path(b["batch"]).parent.name.removeprefix("date=") + "/" + Path(b["batch"]).name: " ".join(b["reasons"])
+               for b in result["stages"]["quality"]["batches"]}
+    for day, (_, words) in DIRTY.items():
+        assert words in reasons.pop(f"{day}/part-0.parquet")
+    assert "volume:" in reasons.pop(f"{DROPPED}/part-0.parquet")
+    assert "stale:" in reasons.pop(f"{STALE}/part-resent.parquet")
+    assert reasons == {}
+    assert result["stages"]["quality"]["passed"] == 1  # the clean day
+
+    # the empty file could not be loaded: remembered as rejected with its reason, not retried until it changes
+    assert query(settings, "select status, reason like '%has no rows%' from batches where file like '%part-empty%'") == \
+        [("rejected", True)]
+
+    # nothing of a held-back batch reaches a metric: its days have no values, the stale day kept its old ones
+    held = [*DIRTY, DROPPED]
+    assert query(settings, "select count(*) from metric_values where grain = 'day' and strftime(period_start, '%Y-%m-%d') "
+                           "in (select unnest(?::varchar[]))", [held]) == [(0,)]
+    after = dict(query(settings, "select period_start, value from metric_values where metric = 'sessions' "
+                                 "and grain = 'day' and dimension = 'overall'"))
+    assert all(after[day] == value for day, value in before)
+    assert query(settings, "select count(*) from metric_values where grain = 'day' and period_start = ?", [CLEAN])[0][0] > 0
+
+    # kept with samples, remembered as data_quality items, and in the brief
+    sample = query(settings, """select sample from quality_results where expectation = 'in_set' and column_name = 'status'
+                                and not success""")
+    assert "chargeback" in sample[0][0]
+    items = query(settings, "select member, severity, title from memory where kind = 'data_quality' and dimension = 'batch'")
+    assert {Path(m).parent.name for m, _, _ in items} == {f"date={d}" for d in [*held, STALE, CLEAN]}
+    assert all(severity == "critical" for _, severity, _ in items)
+    brief = Path(result["stages"]["deliver"]["brief"]).read_text()
+    assert brief.count("**held back**") == 7 and "have no event_id" in brief and "has no rows" in brief
+    # the gap the quarantine left is reported by the metric sanity check, as a warning
+    gaps = query(settings, "select message from quality_results where source = 'metrics' and batch = 'sessions' "
+                           "and expectation = 'no_missing_periods' and not success")
+    assert "day 2026-02-04" in gaps[0][0]
+    assert result["status"] == "degraded"  # the empty file failed to load
+
+
+def test_a_fixed_batch_is_picked_up_by_the_next_cycle(dirty_cycle, scripted_llm):
+    settings, _, _, _, originals = dirty_cycle
+    fixed = day_file(settings, "2026-02-04")
+    shutil.copy(originals / "2026-02-04.parquet", fixed)
+    scripted_llm.script(finish)
+    result = run_cycle(settings.project_dir)
+    assert result["stages"]["ingest"]["files"] == 1 and result["stages"]["quality"]["quarantined"] == 0
+    assert query(settings, "select status from batches where file like '%2026-02-04%'") == [("loaded",)]
+    assert query(settings, "select count(*) from metric_values where grain = 'day' and period_start = '2026-02-04'")[0][0] > 0
+    assert query(settings, """select status from memory where kind = 'data_quality' and member like '%2026-02-04%'""") == \
+        [("expired",)]
+
+
+def test_a_metric_failing_its_sanity_check_keeps_its_earlier_values(make_project, scripted_llm):
+    settings = make_project(days=20, scale=0.1, base_url=scripted_llm.base_url)
+    scripted_llm.script(finish)
+    run_cycle(settings.project_dir)
+    before = query(settings, "select * from metric_values where metric = 'conversion_rate' order by all")
+    suite = settings.quality_dir / "demo.yml"
+    suite.write_text(suite.read_text() + "  - {check: between, metrics: [conversion_rate], max: 0.001}\n")
+    generate(settings.landing_dir, 1)
+    scripted_llm.script(finish)
+    result = run_cycle(settings.project_dir)
+    assert result["status"] == "degraded"
+    assert any("conversion_rate" in e and "sanity" in e and "outside [, 0.001]" in e for e in result["stages"]["metrics"]["errors"])
+    assert query(settings, "select * from metric_values where metric = 'conversion_rate' order by all") == before
+    assert query(settings, "select count(*) from metric_values where metric = 'orders' and cycle_id = ?",
+                 [result["cycle_id"]])[0][0] > 0  # the others were published
+    titles = query(settings, "select title from memory where kind = 'data_quality' and metric = 'conversion_rate'")
+    assert "kept its earlier values" in titles[0][0]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("suites:\n  s:\n    - {check: not_null}\n", "suites.s[0]: not_null needs column"),
+    ("suites:\n  s:\n    - {check: maybe, column: a}\n", "suites.s[0]: check: Input should be"),
+    ("suites:\n  s:\n    - {check: in_set, column: a, values: [x], severity: fatal}\n", "suites.s[0]: severity"),
+    ("metrics:\n  - {check: between, metrics: [orders]}\n", "metrics[0]: "),
+    ("suites: [a, b]\n", "suites: expected a mapping"),
+])
+def test_quality_declarations_are_checked_with_errors_naming_file_and_field(tmp_path, text, words):
+    (tmp_path / "q.yml").write_text(text)
+    with pytest.raises(QualityError) as error:
+        load_quality(tmp_path)
+    assert str(tmp_path / "q.yml") in str(error.value) and words in str(error.value)
+
+
+def test_a_broken_suite_degrades_the_cycle_and_says_why(make_project, scripted_llm):
+    settings = make_project(days=10, scale=0.1, base_url=scripted_llm.base_url)
+    suite = settings.quality_dir / "demo.yml"
+    suite.write_text(suite.read_text().replace("- {check: not_null, column: event_time}",
+                                               "- {check: expectation, expectation: ExpectNoSuchThing, column: event_time}"))
+    scripted_llm.script(finish)
+    result = run_cycle(settings.project_dir)
+    assert result["status"] == "degraded"
+    [error] = result["stages"]["quality"]["errors"]
+    assert "demo.yml: suites.demo_events[" in error and "ExpectNoSuchThing" in error
+    assert result["stages"]["quality"]["unchecked"] == 10
