@@ -16,7 +16,7 @@ from reverie.config import PACKAGE_ROOT, LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
 from tasks.logs import run_logger
 from tasks.grounding import display_number, ungrounded
-from tasks.warehouse import connect, data_watermark, rows_as_dicts, transaction
+from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 PROMPTS_DIR = PACKAGE_ROOT / "prompts"
 MAX_INSIGHTS = 3
@@ -115,12 +115,21 @@ def _write_insight(args: dict, by_id: dict[str, dict], model: str, run: Investig
     return "stored"
 
 
-def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, run: Investigation) -> None:
+def describe_findings(findings: list[dict]) -> str:
+    """This cycle's data-quality findings, for the analyst: data held back may explain a change."""
+    if not findings:
+        return "none: every new batch passed its checks."
+    return "\n".join(f"- {'held back' if f['held_back'] else 'warning'}: {f['source']} {f['batch']}: {f['reasons']}"
+                     for f in findings[:10])
+
+
+def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, run: Investigation,
+                quality: str = "none") -> None:
     """The tool-calling loop: up to max_turns model calls, ending when the model calls finish or stops calling tools."""
     by_id = {c["candidate_id"]: c for c in candidates}
     messages: list[dict] = [
         {"role": "system", "content": prompt("analyst_system")},
-        {"role": "user", "content": prompt("analyst_task", watermark=watermark,
+        {"role": "user", "content": prompt("analyst_task", watermark=watermark, quality=quality,
                                            candidates=describe_candidates(candidates), max_insights=MAX_INSIGHTS)},
     ]
     tools = tool_schemas(list(by_id))
@@ -204,6 +213,7 @@ def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) 
     with connect(warehouse) as con:
         candidates = _top_candidates(con, cycle_id, settings.top_k)
         watermark = data_watermark(con)
+        findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
     summary = {"written": 0, "rejected": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0,
                "status": "skipped", "model": None}
     if not candidates:
@@ -214,7 +224,7 @@ def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) 
         with open_llm(settings, Path(log_dir)) as llm:
             summary["model"] = llm.model
             logger.info("reflect: %s investigates %d candidate(s)", llm.model, len(candidates))
-            investigate(llm, candidates, str(watermark), settings, run)
+            investigate(llm, candidates, str(watermark), settings, run, describe_findings(findings))
         summary["status"] = "ok"
     except (LLMUnavailable, openai.APIError) as exc:
         summary["status"] = "degraded"

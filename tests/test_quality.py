@@ -28,6 +28,13 @@ def finish(request):
     return tool_call("finish", {"summary": "nothing to add"})
 
 
+def finish_noting_the_prompt(seen: list):
+    def step(request):
+        seen.append(request["messages"][1]["content"])
+        return finish(request)
+    return step
+
+
 def query(settings, sql: str, params=None):
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
@@ -63,8 +70,11 @@ def dirty_cycle(make_project, scripted_llm, tmp_path_factory):
             source=day_file(settings, STALE))
     duckdb.sql(f"""copy (select * from read_parquet('{day_file(settings, CLEAN)}', hive_partitioning = false) limit 0)
                    to '{day_file(settings, CLEAN, "part-empty.parquet")}' (format parquet)""")
-    scripted_llm.script(finish)
+    prompts: list[str] = []
+    scripted_llm.script(finish_noting_the_prompt(prompts))
     result = run_cycle(settings.project_dir)
+    # the analyst is told what was held back: it may explain a change
+    assert prompts and "held back: events landing/events/date=2026-02-04/part-0.parquet" in prompts[0]
     return settings, first, before, result, originals
 
 
