@@ -160,3 +160,15 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         llm=llm,
         detect=detect,
     )
+
+
+def yaml_files(folder: Path, error: type[Exception]):
+    """(path, document) for each folder/*.yml and *.yaml, sorted; a file that is not YAML raises `error` naming it."""
+    import yaml
+
+    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
+    for path in files:
+        try:
+            yield path, yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        except yaml.YAMLError as exc:
+            raise error(f"{path}: not valid YAML: {exc}") from exc

@@ -11,11 +11,10 @@ from typing import Literal
 
 import duckdb
 import polars as pl
-import yaml
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reverie.config import SourceSettings
+from reverie.config import SourceSettings, yaml_files
 from tasks.logs import run_logger
 from tasks.models import ModelError, build_models
 from tasks.quality import MetricCheck, QualityConfig, QualityError, load_quality
@@ -123,12 +122,7 @@ def load_metric_specs(folder: Path) -> list[MetricSpec]:
     """Every metric declared in folder/*.yml (and *.yaml); errors name the file, the metric and the field."""
     specs: list[MetricSpec] = []
     seen: dict[str, str] = {}
-    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
-    for path in files:
-        try:
-            document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-        except yaml.YAMLError as exc:
-            raise MetricError(f"{path}: not valid YAML: {exc}") from exc
+    for path, document in yaml_files(folder, MetricError):
         entries = document.get("metrics") if isinstance(document, dict) else None
         if not isinstance(entries, list):
             raise MetricError(f"{path}: expected a top-level 'metrics:' list")

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
-import yaml
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reverie.config import SourceSettings
+from reverie.config import SourceSettings, yaml_files
 from tasks.logs import run_logger
 from tasks.warehouse import connect, rows_as_dicts, sql_file, transaction
 
@@ -117,12 +116,7 @@ def _problems(exc: ValidationError) -> str:
 def load_quality(folder: Path) -> QualityConfig:
     """Every suite and metric check declared in folder/*.yml; errors name the file, the suite and the field."""
     config = QualityConfig()
-    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
-    for path in files:
-        try:
-            document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-        except yaml.YAMLError as exc:
-            raise QualityError(f"{path}: not valid YAML: {exc}") from exc
+    for path, document in yaml_files(folder, QualityError):
         if not isinstance(document, dict) or set(document) - {"suites", "metrics"}:
             raise QualityError(f"{path}: expected top-level 'suites:' and/or 'metrics:'")
         suites = document.get("suites") or {}
