@@ -25,7 +25,7 @@ COUNTRIES = {"US": 0.35, "DE": 0.15, "GB": 0.15, "FR": 0.12, "BR": 0.13, "IN": 0
 CHANNELS = {"organic": 0.40, "paid_search": 0.25, "social": 0.15, "email": 0.10, "referral": 0.10}
 DEVICES = {"mobile": 0.55, "desktop": 0.38, "tablet": 0.07}
 CATEGORIES = {"electronics": 0.25, "apparel": 0.30, "home": 0.20, "beauty": 0.15, "sports": 0.10}
-MEAN_AMOUNT = {"electronics": 180.0, "apparel": 60.0, "home": 90.0, "beauty": 35.0, "sports": 75.0}
+MEAN_AMOUNT = {"electronics": 300.0, "apparel": 60.0, "home": 90.0, "beauty": 35.0, "sports": 75.0}
 WEEKDAY_FACTOR = np.array([1.00, 1.02, 1.03, 1.00, 0.95, 0.80, 0.85])  # Monday first
 SESSIONS_PER_DAY = 10000
 TREND_PER_DAY = 0.0005
@@ -60,8 +60,8 @@ class PlantedEvent:
     end: date  # inclusive; price_change has no end and keeps the new level
     dimension: str
     member: str
-    metrics: tuple[str, ...]
-    direction: str
+    metrics: tuple[str, ...]  # every demo metric the event moves in that slice ...
+    directions: tuple[str, ...]  # ... and which way each one moves
     description: str
 
     def active(self, day: date) -> bool:
@@ -69,7 +69,8 @@ class PlantedEvent:
 
     def label(self) -> dict:
         row = asdict(self)
-        row.update(start=self.start.isoformat(), end=self.end.isoformat(), metrics=list(self.metrics))
+        row.update(start=self.start.isoformat(), end=self.end.isoformat(), metrics=list(self.metrics),
+                   directions=list(self.directions))
         return row
 
 
@@ -97,19 +98,23 @@ def planted_events(seed: int, start: date, until_day: int) -> list[PlantedEvent]
         if kind == "payment_outage":
             member = str(rng.choice(list(COUNTRIES)))
             events.append(PlantedEvent(kind, first, first, "country", member, ("orders", "revenue", "conversion_rate"),
-                                       "down", f"payment provider outage in {member}: most payments fail"))
+                                       ("down", "down", "down"), f"payment provider outage in {member}: most payments fail"))
         elif kind == "channel_surge":
             member = str(rng.choice(["social", "referral", "email"]))
-            events.append(PlantedEvent(kind, first, first + timedelta(days=1), "channel", member, ("sessions", "conversion_rate"),
-                                       "up", f"traffic surge from {member} (low-intent visitors)"))
+            # 2.5x the visitors converting at 40% of the usual rate: as many orders as usual, a lower rate
+            events.append(PlantedEvent(kind, first, first + timedelta(days=1), "channel", member,
+                                       ("sessions", "signups", "conversion_rate"), ("up", "up", "down"),
+                                       f"traffic surge from {member} (low-intent visitors)"))
         elif kind == "refund_spike":
             member = str(rng.choice(list(CATEGORIES)))
-            events.append(PlantedEvent(kind, first, first + timedelta(days=2), "category", member, ("refund_rate",),
-                                       "up", f"refund spike in {member} (faulty batch)"))
+            # refunded orders are not paid: orders, revenue and (overall) conversion fall with it
+            events.append(PlantedEvent(kind, first, first + timedelta(days=2), "category", member,
+                                       ("refund_rate", "orders", "revenue", "conversion_rate"), ("up", "down", "down", "down"),
+                                       f"refund spike in {member} (faulty batch)"))
         else:
             member = str(rng.choice(list(CATEGORIES)))
-            events.append(PlantedEvent(kind, first, date.max, "category", member, ("revenue",),
-                                       "up", f"price increase of 25% in {member}"))
+            events.append(PlantedEvent(kind, first, date.max, "category", member, ("revenue", "average_order_value"),
+                                       ("up", "up"), f"price increase of 25% in {member}"))
         day += int(rng.integers(*EVENT_GAP_DAYS))
         i += 1
     return events
