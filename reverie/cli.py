@@ -120,7 +120,7 @@ STAGE_LINES = {
     "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
                           + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
-    "detect": lambda s: f"{s['candidates']} candidate(s)",
+    "detect": lambda s: f"{s.get('findings', 0)} finding(s) in {s['candidates']} candidate(s)",
     "reflect": lambda s: (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
                           + (f", {s['status']}: {s.get('error')}" if s["status"] == "degraded" else "") + ")"),

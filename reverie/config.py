@@ -39,8 +39,18 @@ class DetectSettings:
     noise_days: int = 56  # earlier days that tell how noisy a series is
     min_history: int = 7  # days with a baseline needed before a series can fire
     min_abs_z: float = 4.0  # robust z-score of the relative change against that noise
-    min_rel_change: float = 0.2
+    min_rel_change: float = 0.2  # (half that for weeks and months, which move less)
+    pop_min_z: float = 5.0  # period over period compares two noisy periods, not one against a baseline
     min_volume: float = 20.0  # smallest baseline (or ratio denominator) worth alerting on
+    record_days: int = 365  # a record is the highest or lowest value over this many days
+    record_margin: float = 0.1  # ... and beats the previous one by at least this much
+    trend_min_change: float = 0.1  # smallest level shift a changepoint must show ...
+    trend_min_z: float = 3.5  # ... and how sure: two weeks after against two weeks before, in noise units
+    trend_penalty: float = 6.0  # changepoint penalty, in units of log(days) x noise variance
+    trend_lookback_days: int = 35  # changepoints are confirmed this long after they happen
+    concentration_share: float = 0.5  # "a few members carry this share of the total" ...
+    concentration_members: float = 0.25  # ... where a few is at most this fraction of the members
+    goal_tolerance: float = 0.05  # pace to goal: projected this far off the goal is news
 
 
 SOURCE_FORMATS = ("parquet", "csv", "duckdb")

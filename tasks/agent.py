@@ -54,13 +54,16 @@ def tool_schemas(candidate_ids: list[str]) -> list[dict]:
 
 
 def describe_candidates(candidates: list[dict]) -> str:
-    """One line per candidate, with every number the analyst may use."""
+    """One line per candidate, with every number the analyst may use, what it was compared with and what drove it."""
     lines = []
     for c in candidates:
         where = "overall" if c["dimension"] == "overall" else f"{c['dimension']}={c['member']}"
+        drivers = json.loads(c["drivers"]) if isinstance(c.get("drivers"), str) else c.get("drivers")
+        led = f"; led by {drivers['lead']['dimension']}={drivers['lead']['member']}" if drivers else ""
         lines.append(
             f"- {c['candidate_id']}: {c['metric']} ({where}) on {c['period_start']}: observed {display_number(c['observed'])}, "
             f"expected {display_number(c['expected'])}, change {100 * c['magnitude']:+.1f}% ({c['direction']}, {c['favourable']} for the business)"
+            f" [{c['kind']}: against {c['comparison']}{led}]"
         )
     return "\n".join(lines)
 

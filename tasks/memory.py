@@ -25,24 +25,21 @@ def fingerprint(kind: str, metric: str | None, dimension: str | None, member: st
     return "|".join(str(x) for x in (kind, metric or "", f"{dimension or ''}={member or ''}", period or ""))
 
 
-def _slice(dimension: str, member: str) -> str:
-    return "overall" if dimension == "overall" else f"{dimension} {member}"
-
-
 def _from_candidate(c: dict, watermark) -> dict:
-    """A detector candidate as a memory item, phrased deterministically."""
-    change = 100 * c["magnitude"]
+    """A detector candidate as a memory item: its headline, what it was compared with, what drove it."""
     severity = "info" if c["favourable"] != "bad" else ("critical" if abs(c["magnitude"]) >= 0.5 else "warning")
+    drivers = json.loads(c["drivers"]) if isinstance(c["drivers"], str) else c["drivers"]
+    seen_by = ", ".join(c["detectors"] or [c["detector"]])
+    body = f"Compared with {c['comparison']}; {c['favourable']} for the business. Seen by: {seen_by}."
+    if drivers:
+        lead = drivers["lead"]
+        body += f" Led by {lead['dimension']} {lead['member']}."
     return {
         "kind": c["kind"], "metric": c["metric"], "dimension": c["dimension"], "member": c["member"],
         "period_start": c["period_start"], "severity": severity, "score": c["score"],
-        "title": f"{c['metric']} {c['direction']} {abs(change):.1f}% ({_slice(c['dimension'], c['member'])}) on {c['period_start']}",
-        "body": (f"{c['metric']} was {display_number(c['observed'])} against a same-weekday baseline of "
-                 f"{display_number(c['expected'])} "
-                 f"({change:+.1f}%, {c['favourable']} for the business)."),
-        "related_ids": [c["candidate_id"]],
+        "title": c["headline"], "body": body, "related_ids": [c["candidate_id"]],
         "evidence": {"queries": [c["evidence_sql"]], "observed": c["observed"], "expected": c["expected"],
-                     "watermark": watermark},
+                     "drivers": drivers, "watermark": watermark},
         "source": f"detector:{c['detector']}", "observed": c["observed"],
     }
 

@@ -1,9 +1,9 @@
--- Deterministic insights of one cycle, ranked by score.
+-- Deterministic insights of one cycle, one row per underlying change, ranked by score.
 create table if not exists candidates (
     candidate_id  varchar primary key,
     cycle_id      varchar not null,
-    detector      varchar not null,
-    kind          varchar not null,
+    detector      varchar not null,   -- the detector of the headline finding
+    kind          varchar not null,   -- the insight type: unusual_change, period_over_period, trend_change, ...
     metric        varchar not null,
     grain         varchar not null,
     dimension     varchar not null,
@@ -18,3 +18,10 @@ create table if not exists candidates (
     rank          integer not null,
     evidence_sql  varchar not null
 );
+-- warehouses made before the detector catalogue
+alter table candidates add column if not exists period_end date;
+alter table candidates add column if not exists comparison varchar;   -- what expected is: "median of the same weekday, 4 weeks", ...
+alter table candidates add column if not exists headline varchar;     -- one sentence, every number from observed/expected
+alter table candidates add column if not exists detectors varchar[];  -- every detector that saw this change
+alter table candidates add column if not exists drivers json;         -- per dimension: members' contributions, mix and rate
+alter table candidates add column if not exists related json;         -- the other findings merged into this one

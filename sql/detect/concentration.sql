@@ -1,0 +1,56 @@
+-- Concentration: in a complete month, a few members of a dimension carry at least
+-- $concentration_share of an additive metric — "a few" being at most $concentration_members of
+-- the members (so never one of two). Ratios and averages do not add up across members: skipped.
+with shares as (
+    select
+        v.metric,
+        v.dimension,
+        v.member,
+        v.period_start,
+        v.value / sum(v.value) over slice as share,
+        count(*) over slice as members,
+        sum(v.value) over slice as total,
+        row_number() over (partition by v.metric, v.dimension, v.period_start order by v.value desc, v.member) as position
+    from metric_values v
+    join metrics m on m.name = v.metric
+    where v.grain = 'month' and v.complete and v.dimension <> 'overall' and v.value > 0 and isfinite(v.value)
+      and m.measure in ('sum', 'count', 'count_distinct')
+      and v.period_start + interval 1 month > $since
+    window slice as (partition by v.metric, v.dimension, v.period_start)
+),
+
+carried as (
+    select
+        *,
+        sum(share) over (partition by metric, dimension, period_start order by position) as cumulative_share,
+        string_agg(member, ', ') over (partition by metric, dimension, period_start order by position) as top_members
+    from shares
+),
+
+smallest_set as (
+    select *
+    from carried
+    where cumulative_share >= $concentration_share
+      and cumulative_share - share < $concentration_share
+)
+
+select
+    'concentration' as detector,
+    metric,
+    'month' as grain,
+    dimension,
+    top_members as member,
+    period_start::date as period_start,
+    (period_start + interval 1 month - interval 1 day)::date as period_end,
+    cumulative_share as observed,
+    position / members as expected,
+    format('the share {} of {} members would carry if it were spread evenly', position, members) as comparison,
+    (cumulative_share - $concentration_share) / 0.05 as strength,
+    format(
+        'select member, value, value / sum(value) over () as share, sum(value) over (order by value desc, member rows unbounded preceding) / sum(value) over () as cumulative_share from metric_values where metric = ''{}'' and grain = ''month'' and dimension = ''{}'' and period_start = timestamp ''{}'' and value > 0 order by value desc, member',
+        metric, dimension, period_start
+    ) as evidence_sql
+from smallest_set
+where position <= $concentration_members * members
+  and members >= 3
+  and total >= $min_volume

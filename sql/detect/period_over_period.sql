@@ -1,0 +1,80 @@
+-- Period over period: a complete day, week or month against the one before it (a day against the
+-- same weekday a week earlier, so weekly seasonality does not fire). Months of additive metrics
+-- compare daily averages, so a 31-day month is not news after a 30-day one. A change must be large
+-- and unusual for the series (robust z against its earlier changes: in units of sampling noise for
+-- counts and ratios, on a log scale otherwise and for months), and the period compared with must
+-- itself be ordinary: the week after a one-day outage is a recovery, not a surge.
+with series as (
+    select
+        v.*,
+        m.measure,
+        case v.grain when 'month' then v.period_start - interval 1 month else v.period_start - interval 7 day end
+            as previous_start,
+        if(m.measure in ('sum', 'count', 'count_distinct') and v.grain = 'month',
+           v.value / day(last_day(v.period_start)), v.value) as comparable
+    from metric_values v
+    join metrics m on m.name = v.metric
+    where v.grain in ('day', 'week', 'month') and v.complete and isfinite(v.value)
+),
+
+changes as (
+    select
+        cur.*,
+        prev.value as previous,
+        log_change(cur.measure, cur.comparable, prev.comparable, cur.denominator) as change,
+        if(cur.grain = 'month', log_change(cur.measure, cur.comparable, prev.comparable, cur.denominator),
+           stable_change(cur.measure, cur.value, prev.value, cur.numerator, cur.denominator)) as deviation,
+        if(cur.grain = 'month', 0.01, least_noise(cur.measure)) as least_noise
+    from series cur
+    join series prev
+      on prev.metric = cur.metric and prev.grain = cur.grain and prev.dimension = cur.dimension
+     and prev.member = cur.member and prev.period_start = cur.previous_start
+),
+
+with_noise as (
+    select
+        *,
+        greatest(1.4826 * median(abs(deviation)) over earlier, least_noise) as noise,
+        count(deviation) over earlier as noise_points
+    from changes
+    window earlier as (
+        partition by metric, grain, dimension, member
+        order by period_start
+        rows between $noise_days preceding and 1 preceding
+    )
+),
+
+judged as (
+    select
+        cur.*,
+        abs(cur.deviation) / cur.noise as abs_z,
+        abs(prev.deviation) / prev.noise as previous_abs_z
+    from with_noise cur
+    left join with_noise prev
+      on prev.metric = cur.metric and prev.grain = cur.grain and prev.dimension = cur.dimension
+     and prev.member = cur.member and prev.period_start = cur.previous_start
+)
+
+select
+    'period_over_period' as detector,
+    metric,
+    grain,
+    dimension,
+    member,
+    period_start::date as period_start,
+    (period_start + period_length(grain) - interval 1 day)::date as period_end,
+    value as observed,
+    previous as expected,
+    case grain when 'day' then 'the same weekday a week earlier' else 'the previous ' || grain end as comparison,
+    sign(deviation) * abs_z as strength,
+    format(
+        'select period_start, value from metric_values where metric = ''{}'' and grain = ''{}'' and dimension = ''{}'' and member = ''{}'' and period_start in (timestamp ''{}'', timestamp ''{}'') order by period_start',
+        metric, grain, dimension, replace(member, '''', ''''''), previous_start, period_start
+    ) as evidence_sql
+from judged
+where period_start + period_length(grain) > $since
+  and noise_points >= if(grain = 'month', 3, $min_history)
+  and abs_z >= $pop_min_z
+  and abs(exp(change) - 1) >= $min_rel_change * if(grain = 'day', 1, 0.5)  -- sums of many days move less
+  and coalesce(previous_abs_z, 0) < $min_abs_z
+  and coalesce(denominator, abs(previous)) >= $min_volume

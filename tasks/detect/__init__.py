@@ -1,0 +1,127 @@
+"""Detect: the deterministic insight catalogue over metric_values, merged into ranked candidates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+from prefect import task
+
+from reverie.config import DetectSettings
+from tasks.detect.ranking import CHANGE_DETECTORS, headline, judged, merged
+from tasks.detect.trend import WINDOW_DAYS, trend_changes
+from tasks.logs import run_logger
+from tasks.warehouse import connect, rows_as_dicts, sql_file, transaction
+
+SQL_DETECTORS = ("unusual_change", "period_over_period", "record", "concentration", "pace_to_goal")
+DETECTORS = (*SQL_DETECTORS, "trend_change")
+DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
+CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",
+                     "period_start", "period_end", "observed", "expected", "magnitude", "direction", "favourable",
+                     "score", "rank", "evidence_sql", "comparison", "headline", "detectors", "drivers", "related")
+
+
+def _bound(sql: str, params: dict) -> dict:
+    """Only the parameters a query names (DuckDB refuses the others)."""
+    named = set(re.findall(r"\$(\w+)", sql))
+    return {k: v for k, v in params.items() if k in named}
+
+
+def run_detector(con, detector: str, since: date, settings: DetectSettings, as_of: date | None = None) -> list[dict]:
+    """One detector's raw findings for periods that ended on or after `since` (data up to `as_of`, default all)."""
+    if detector == "trend_change":
+        return trend_changes(con, since, settings)
+    sql = sql_file(f"detect/{detector}.sql")
+    params = {"since": datetime.combine(since, datetime.min.time()), "as_of": as_of, **asdict(settings)}
+    return rows_as_dicts(con.execute(sql, _bound(sql, params)))
+
+
+def findings(con, since: date, settings: DetectSettings, as_of: date | None = None) -> list[dict]:
+    """Every detector's findings for periods that ended on or after `since`, judged and scored."""
+    raw = [f for detector in DETECTORS for f in run_detector(con, detector, since, settings, as_of)]
+    favourability = dict(con.execute("select name, favourability from metrics").fetchall())
+    return [judged(f, favourability.get(f["metric"], "neutral")) for f in raw if f["expected"] is not None]
+
+
+def _compared_periods(c: dict, settings: DetectSettings) -> tuple[list[datetime], list[datetime]]:
+    """The periods a change covers and the ones it is measured against, for working out its drivers."""
+    start = datetime.combine(c["period_start"], datetime.min.time())
+    step = relativedelta(months=1) if c["grain"] == "month" else timedelta(days=7)
+    match c["detector"]:
+        case "trend_change":
+            return ([start + timedelta(days=i) for i in range(WINDOW_DAYS)],
+                    [start - timedelta(days=i) for i in range(1, WINDOW_DAYS + 1)])
+        case "period_over_period":
+            return [start], [start - step]
+        case _:
+            return [start], [start - k * step for k in range(1, settings.baseline_weeks + 1)]
+
+
+def drivers(con, c: dict, measure: str, settings: DetectSettings) -> dict | None:
+    """Which members of each dimension carried a change of the whole business (mix and rate for ratios)."""
+    if c["dimension"] != "overall" or c["detector"] not in CHANGE_DETECTORS or measure not in DRIVEN_MEASURES:
+        return None
+    current, baseline = _compared_periods(c, settings)
+    grain = "day" if c["detector"] == "trend_change" else c["grain"]
+    parts = rows_as_dicts(con.execute(sql_file("detect/drivers.sql"), {
+        "metric": c["metric"], "grain": grain, "current": current, "baseline": baseline, "ratio": measure == "ratio"}))
+    dimensions = []
+    for dimension in dict.fromkeys(p["dimension"] for p in parts):
+        members = [p for p in parts if p["dimension"] == dimension]
+        change = sum(p["contribution"] for p in members)
+        along = sorted((p for p in members if p["contribution"] * change > 0), key=lambda p: -abs(p["contribution"]))
+        against = sorted((p for p in members if p["contribution"] * change < 0), key=lambda p: -abs(p["contribution"]))
+        entry = {"dimension": dimension, "change": change,
+                 "drivers": [_part(p) for p in along[:3]], "detractors": [_part(p) for p in against[:1]]}
+        if measure == "ratio":
+            mix, rate = sum(p["mix"] for p in members), sum(p["rate"] for p in members)
+            entry |= {"mix": mix, "rate": rate, "explained_by": "mix" if abs(mix) > abs(rate) else "rate"}
+        dimensions.append(entry)
+    led = [d for d in dimensions if d["drivers"]]
+    if not led:
+        return None
+    lead = max(led, key=lambda d: min(d["drivers"][0]["share_of_change"] or 0, 1.0))
+    return {"lead": {"dimension": lead["dimension"], "member": lead["drivers"][0]["member"],
+                     "share_of_change": lead["drivers"][0]["share_of_change"]},
+            "dimensions": sorted(dimensions, key=lambda d: d is not lead)}
+
+
+def _part(p: dict) -> dict:
+    return {k: p[k] for k in ("member", "observed", "expected", "contribution", "share_of_change", "mix", "rate")
+            if p[k] is not None or k in ("observed", "expected")}
+
+
+def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of: date | None = None) -> list[dict]:
+    """This cycle's ranked candidates: findings merged per underlying change, with drivers and a headline."""
+    measures = dict(con.execute("select name, measure from metrics").fetchall())
+    ranked = merged(findings(con, since, settings, as_of))
+    for rank, c in enumerate(ranked, start=1):
+        key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
+        c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],
+                 cycle_id=cycle_id, kind=c["detector"], rank=rank, headline=headline(c),
+                 drivers=drivers(con, c, measures.get(c["metric"], ""), settings))
+    return ranked
+
+
+@task(name="detect")
+def detect_candidates(warehouse: str, cycle_id: str, since: str | None, settings: DetectSettings) -> dict:
+    """Run the detector catalogue over the periods recomputed this cycle and store ranked candidates."""
+    logger = run_logger()
+    if since is None:
+        return {"candidates": 0, "findings": 0, "by_detector": {}}
+    with connect(warehouse) as con, transaction(con):
+        found = candidates(con, cycle_id, date.fromisoformat(since), settings)
+        con.execute("delete from candidates where cycle_id = ?", [cycle_id])
+        for c in found:
+            row = {**c, "drivers": json.dumps(c["drivers"], default=str),
+                   "related": json.dumps(c["related"], default=str)}
+            con.execute(f"insert into candidates ({', '.join(CANDIDATE_COLUMNS)}) values "
+                        f"({', '.join('?' * len(CANDIDATE_COLUMNS))})", [row[k] for k in CANDIDATE_COLUMNS])
+    by_detector = {d: sum(1 for c in found for f in [c, *c["related"]] if f["detector"] == d) for d in DETECTORS}
+    findings_total = sum(by_detector.values())
+    logger.info("detect: %d finding(s) since %s, merged into %d candidate(s)", findings_total, since, len(found))
+    return {"candidates": len(found), "findings": findings_total, "by_detector": by_detector}

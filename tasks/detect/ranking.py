@@ -1,0 +1,99 @@
+"""Ranking: score each finding, merge findings of one underlying change, phrase the headline."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from tasks.grounding import display_number
+
+# detectors whose findings describe a change in a metric, and so can describe the same change
+CHANGE_DETECTORS = ("unusual_change", "period_over_period", "record", "trend_change")
+# how much a finding of each type is worth to a reader, other things equal
+TYPE_WEIGHT = {"unusual_change": 1.0, "trend_change": 1.0, "period_over_period": 0.9, "pace_to_goal": 0.9,
+               "record": 0.8, "concentration": 0.4}
+AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
+
+
+def judged(finding: dict, favourability: str) -> dict:
+    """A detector's finding with magnitude, direction, favourability and score."""
+    observed, expected = finding["observed"], finding["expected"]
+    # from zero (no refunds in a usual week) the relative change is unbounded: counted as +100%
+    magnitude = observed / expected - 1 if expected else (1.0 if observed > 0 else -1.0 if observed < 0 else 0.0)
+    direction = "up" if observed >= expected else "down"
+    if favourability == "neutral" or finding["detector"] == "concentration":
+        favourable = "neutral"
+    else:
+        favourable = "good" if (direction == "up") == (favourability == "up") else "bad"
+    strength = finding["strength"] or 0.0
+    score = (0.5 * (1 - math.exp(-abs(strength) / 8)) + 0.5 * min(abs(magnitude), 1.0))
+    score *= TYPE_WEIGHT[finding["detector"]] * (1.0 if finding["dimension"] == "overall" else 0.8)
+    return {**finding, "magnitude": magnitude, "direction": direction, "favourable": favourable, "score": score}
+
+
+def _same_change(head: dict, other: dict) -> bool:
+    """Whether two findings describe one underlying change: same metric and direction, overlapping periods,
+    and either one is the whole business, or they slice by different dimensions (US and mobile, not US and DE)."""
+    if head["detector"] not in CHANGE_DETECTORS or other["detector"] not in CHANGE_DETECTORS:
+        return False
+    if head["metric"] != other["metric"] or head["direction"] != other["direction"]:
+        return False
+    if other["period_start"] > head["period_end"] or head["period_start"] > other["period_end"]:
+        return False
+    return ("overall" in (head["dimension"], other["dimension"]) or head["dimension"] != other["dimension"]
+            or head["member"] == other["member"])
+
+
+def merged(findings: list[dict]) -> list[dict]:
+    """One candidate per underlying change: its headline finding (the whole business when it moved, else the
+    strongest), the detectors that saw it, the other findings in `related`; highest score first."""
+    groups: list[list[dict]] = []
+    for finding in sorted(findings, key=lambda f: -f["score"]):
+        for group in groups:
+            if _same_change(group[0], finding):
+                group.append(finding)
+                break
+        else:
+            groups.append([finding])
+    candidates = []
+    for group in groups:
+        overall = [f for f in group if f["dimension"] == "overall"]
+        head = overall[0] if overall else group[0]
+        detectors = sorted({f["detector"] for f in group})
+        score = min(1.0, max(f["score"] for f in group) + AGREEMENT_BONUS * (len(detectors) - 1))
+        candidates.append({**head, "score": score, "detectors": detectors,
+                           "related": [f for f in group if f is not head]})
+    return sorted(candidates, key=lambda c: -c["score"])
+
+
+def _slice(c: dict) -> str:
+    return "overall" if c["dimension"] == "overall" else f"{c['dimension']} {c['member']}"
+
+
+def _period(c: dict) -> str:
+    start: date = c["period_start"]
+    return {"day": f"on {start}", "week": f"in the week of {start}", "month": f"in {start:%B %Y}"}.get(
+        c["grain"], f"from {start}")
+
+
+def headline(c: dict) -> str:
+    """One sentence for people and the analyst; every number in it is observed, expected or their change."""
+    observed, expected = display_number(c["observed"]), display_number(c["expected"])
+    change = f"{100 * c['magnitude']:+.1f}%" if c["expected"] else "from zero"
+    metric, where = c["metric"], _slice(c)
+    match c["detector"]:
+        case "record":
+            kind = "high" if c["direction"] == "up" else "low"
+            return f"{metric} ({where}) set a record {kind} {_period(c)}: {observed} against {c['comparison']}, {expected} ({change})."
+        case "trend_change":
+            return (f"{metric} ({where}) moved to a new level from {c['period_start']}: {observed} a day against "
+                    f"{expected} a day before ({change}).")
+        case "concentration":
+            return (f"{c['member']} carry {100 * c['observed']:.1f}% of {metric} by {c['dimension']} {_period(c)} "
+                    f"({c['comparison']}: {100 * c['expected']:.1f}%).")
+        case "pace_to_goal":
+            side = "ahead of" if c["direction"] == "up" else "behind"
+            return f"{metric} is on pace for {observed} {_period(c)}, {side} its goal of {expected} ({change})."
+        case _:
+            size = f"{abs(100 * c['magnitude']):.1f}%" if c["expected"] else "from zero"
+            return f"{metric} {c['direction']} {size} ({where}) {_period(c)}: {observed} against {c['comparison']}, {expected}."

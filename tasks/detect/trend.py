@@ -1,0 +1,94 @@
+"""Trend change: where a daily series moved to a new level, found by changepoint detection (ruptures)."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date, timedelta
+
+import numpy as np
+import ruptures
+from scipy.ndimage import median_filter
+
+from reverie.config import DetectSettings
+
+SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
+WINDOW_DAYS = 14  # before and after a changepoint, compared as two full weeks
+
+
+def _daily_series(con) -> tuple[list[tuple[str, str, str]], list[date], np.ndarray, np.ndarray]:
+    """Every complete daily series as rows of one matrix (series x days); missing days are NaN."""
+    rows = con.execute(
+        """select metric, dimension, member, period_start::date as day, value, coalesce(denominator, abs(value)) as volume
+           from metric_values where grain = 'day' and complete and isfinite(value)""").fetchnumpy()
+    if len(rows["day"]) == 0:
+        return [], [], np.empty((0, 0)), np.empty((0, 0))
+    keys = list(zip(rows["metric"], rows["dimension"], rows["member"]))
+    series = sorted(set(keys))
+    index = {key: i for i, key in enumerate(series)}
+    day = rows["day"].astype("datetime64[D]")
+    first, last = day.min(), day.max()
+    days = np.arange(first, last + np.timedelta64(1, "D"), dtype="datetime64[D]")
+    values = np.full((len(series), len(days)), np.nan)
+    volume = np.full_like(values, np.nan)
+    row = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
+    col = (day - first).astype(np.int64)
+    values[row, col] = rows["value"]
+    volume[row, col] = rows["volume"]
+    return series, [d.item() for d in days], values, volume
+
+
+def _deseasonalised(values: np.ndarray, days: list[date]) -> np.ndarray:
+    """Each value relative to the median of its weekday in its series, spikes replaced by the local median."""
+    weekday = np.array([d.weekday() for d in days])
+    relative = np.full_like(values, np.nan)
+    for w in range(7):
+        on = weekday == w
+        typical = np.nanmedian(values[:, on], axis=1, keepdims=True)
+        relative[:, on] = values[:, on] / np.where(typical == 0, np.nan, typical)
+    filled = np.where(np.isnan(relative), np.nanmedian(relative, axis=1, keepdims=True), relative)
+    local = median_filter(filled, size=(1, SEGMENT_DAYS), mode="nearest")
+    spread = 1.4826 * np.nanmedian(np.abs(filled - local), axis=1, keepdims=True)
+    spikes = np.abs(filled - local) > 4 * np.maximum(spread, 1e-9)  # one-off days are unusual changes, not trends
+    return np.where(spikes, local, filled)
+
+
+def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
+    """Level shifts confirmed since `since` (a changepoint needs a week of data after it to be seen)."""
+    series, days, values, volume = _daily_series(con)
+    if not series or len(days) < 4 * WINDOW_DAYS:
+        return []
+    with warnings.catch_warnings():  # a series with no value on some weekday: NaN there, skipped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        clean = _deseasonalised(values, days)
+        noise = 1.4826 * np.nanmedian(np.abs(np.diff(clean, axis=1)), axis=1) / np.sqrt(2)
+    earliest = since - timedelta(days=settings.trend_lookback_days)
+    penalty = settings.trend_penalty * np.log(len(days))
+    found = []
+    for i, (metric, dimension, member) in enumerate(series):
+        observed_days = ~np.isnan(values[i])
+        if observed_days.sum() < 4 * WINDOW_DAYS or np.nanmedian(volume[i]) < settings.min_volume or noise[i] <= 0:
+            continue
+        signal = (clean[i] / noise[i]).reshape(-1, 1)
+        breaks = ruptures.KernelCPD(kernel="linear", min_size=SEGMENT_DAYS).fit(signal).predict(pen=penalty)[:-1]
+        for at in breaks:
+            if at < WINDOW_DAYS or at + WINDOW_DAYS > len(days) or days[at] < earliest:
+                continue
+            before, after = np.nanmean(values[i, at - WINDOW_DAYS:at]), np.nanmean(values[i, at:at + WINDOW_DAYS])
+            shift = np.nanmean(clean[i, at:at + WINDOW_DAYS]) - np.nanmean(clean[i, at - WINDOW_DAYS:at])
+            z = shift / (noise[i] * np.sqrt(2 / WINDOW_DAYS))
+            if before <= 0 or abs(after / before - 1) < settings.trend_min_change or abs(z) < settings.trend_min_z:
+                continue
+            start, end = days[at], days[at] + timedelta(days=WINDOW_DAYS - 1)
+            found.append({
+                "detector": "trend_change", "metric": metric, "grain": "day", "dimension": dimension, "member": member,
+                "period_start": start, "period_end": end, "observed": float(after), "expected": float(before),
+                "comparison": f"the daily average of the {WINDOW_DAYS} days before",
+                "strength": float(z),
+                "evidence_sql": (
+                    "select avg(value) filter (where period_start >= timestamp '{s}') as daily_average_after, "
+                    "avg(value) filter (where period_start < timestamp '{s}') as daily_average_before "
+                    "from metric_values where metric = '{m}' and grain = 'day' and dimension = '{d}' and member = '{b}' "
+                    "and complete and period_start between timestamp '{s}' - interval {w} day and timestamp '{e}'"
+                ).format(s=start, e=end, m=metric, d=dimension, b=member.replace("'", "''"), w=WINDOW_DAYS),
+            })
+    return found

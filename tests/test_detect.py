@@ -1,0 +1,176 @@
+"""The detector catalogue on real DuckDB files: planted events, guards, drivers, merging, evidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from reverie.config import DetectSettings, load_settings
+from reverie.generator import LABELS_FILE, generate
+from reverie.project import scaffold
+from tasks.detect import candidates
+from tasks.ingest import ingest_source
+from tasks.metrics import refresh_metrics
+from tasks.warehouse import connect
+
+START = date(2025, 1, 6)  # a Monday
+WEEKDAY = np.array([1.0, 1.02, 1.03, 1.0, 0.95, 0.6, 0.65])  # strong weekends: seasonality that must not fire
+
+
+@pytest.fixture(scope="module")
+def demo_year(tmp_path_factory):
+    """180 days of the demo shop through the real ingest and refresh, and its labels."""
+    project = tmp_path_factory.mktemp("detect") / "shop"
+    scaffold(project)
+    settings = load_settings(project)
+    generate(settings.landing_dir, 180, start=START, seed=3, scale=1.0)
+    for source in settings.sources.values():
+        ingest_source.fn(str(settings.warehouse), str(project), source, "load")
+    refresh_metrics.fn(str(settings.warehouse), "load", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
+    labels = [json.loads(line) for line in (settings.landing_dir / LABELS_FILE).read_text().splitlines()]
+    with connect(settings.warehouse) as con:
+        found = candidates(con, "test", START, DetectSettings())
+    return settings, labels, found
+
+
+def _describes(finding: dict, label: dict) -> bool:
+    effects = dict(zip(label["metrics"], label["directions"]))
+    start = date.fromisoformat(label["start"])
+    end = min(date.fromisoformat(label["end"]), start + timedelta(days=35))
+    slice_ok = finding["dimension"] in ("overall", label["dimension"]) or finding["dimension"] != label["dimension"]
+    if finding["dimension"] == label["dimension"]:
+        slice_ok = finding["member"] == label["member"]
+    return (effects.get(finding["metric"]) == finding["direction"] and slice_ok
+            and finding["period_start"] <= end and finding["period_end"] >= start - timedelta(days=7))
+
+
+def test_every_planted_event_is_found_and_most_candidates_are_planted(demo_year):
+    _, labels, found = demo_year
+    assert len(labels) >= 8
+    every_finding = [f for c in found for f in (c, *c["related"])]
+    for label in labels:
+        assert any(_describes(f, label) for f in every_finding), label
+    changes = [c for c in found if c["kind"] not in ("concentration", "pace_to_goal")]
+    planted = [c for c in changes if any(_describes(c, label) for label in labels)]
+    assert len(planted) / len(changes) >= 0.6, [c["headline"] for c in changes if c not in planted][:10]
+
+
+def test_one_change_is_one_candidate_with_its_detectors_slices_and_drivers(demo_year):
+    _, labels, found = demo_year
+    outages = [label for label in labels if label["kind"] == "payment_outage"]
+    for outage in outages:
+        day = date.fromisoformat(outage["start"])
+        orders = [c for c in found if c["metric"] == "orders" and c["period_start"] == day and c["direction"] == "down"]
+        assert len(orders) == 1, outage  # the overall drop, the country's drop and other slices: one candidate
+        c = orders[0]
+        country = [f for f in (c, *c["related"]) if (f["dimension"], f["member"]) == ("country", outage["member"])]
+        assert len(country) >= 1 and c["favourable"] == "bad" and str(day) in c["headline"]
+    # a change of the whole business names the planted slice as what drove it
+    led = [(c, label) for label in labels for c in found
+           if c["dimension"] == "overall" and c["drivers"] and _describes(c, label)
+           and label["dimension"] in [d["dimension"] for d in c["drivers"]["dimensions"]]]
+    assert len(led) >= 3
+    for c, label in led:
+        assert (c["drivers"]["lead"]["dimension"], c["drivers"]["lead"]["member"]) == (label["dimension"], label["member"])
+        assert c["drivers"]["lead"]["share_of_change"] > 0.5 and len(c["detectors"]) >= 2
+    assert [x["rank"] for x in found] == list(range(1, len(found) + 1))
+    assert [x["score"] for x in found] == sorted((x["score"] for x in found), reverse=True)
+    assert 0 <= min(x["score"] for x in found) and max(x["score"] for x in found) <= 1
+
+
+def test_every_candidate_carries_evidence_that_reproduces_its_numbers(demo_year):
+    settings, _, found = demo_year
+    kinds = {c["kind"] for c in found} | {f["detector"] for c in found for f in c["related"]}
+    assert {"unusual_change", "period_over_period", "record", "trend_change", "concentration", "pace_to_goal"} <= kinds
+    with connect(settings.warehouse) as con:
+        for f in [*found, *(r for c in found for r in c["related"])][:400]:
+            values = [v for row in con.execute(f["evidence_sql"]).fetchall() for v in row if isinstance(v, float | int)]
+            assert any(v == pytest.approx(f["observed"]) for v in values), f
+            assert {"metric", "dimension", "member", "period_start", "expected", "magnitude", "direction",
+                    "favourable", "score"} <= set(f)
+
+
+def test_the_planted_concentration_and_the_goal_are_reported(demo_year):
+    _, _, found = demo_year
+    concentration = [c for c in found if c["kind"] == "concentration"]
+    assert concentration and {(c["metric"], c["dimension"], c["member"]) for c in concentration} == {
+        ("revenue", "category", "electronics")}
+    assert all(c["observed"] > 0.5 for c in concentration)
+    pace = [c for c in found if c["kind"] == "pace_to_goal"]
+    assert len(pace) == 1 and pace[0]["metric"] == "revenue" and pace[0]["expected"] == 1_000_000
+    up = pace[0]["observed"] > pace[0]["expected"]
+    assert (pace[0]["direction"], pace[0]["favourable"]) == (("up", "good") if up else ("down", "bad"))
+    assert abs(pace[0]["magnitude"]) >= DetectSettings().goal_tolerance
+
+
+# --- hand-made series: guards and mix versus rate ----------------------------------------------------
+
+def _warehouse(tmp_path, rows: list[tuple], catalogue: list[tuple]) -> str:
+    path = str(tmp_path / "warehouse.duckdb")
+    with connect(path) as con:
+        con.executemany("insert into metric_values values (?, 'day', ?, ?, ?, ?, ?, ?, ?, 'test')", rows)
+        con.executemany("insert into metrics values (?, null, ?, ?, ['day'], [], null, 'test', 'test')", catalogue)
+    return path
+
+
+def _days(n: int) -> list[datetime]:
+    return [datetime.combine(START + timedelta(days=i), datetime.min.time()) for i in range(n)]
+
+
+def test_weekly_seasonality_noise_partial_days_and_small_slices_do_not_fire(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, day in enumerate(_days(120)):
+        level = 5000 * WEEKDAY[day.weekday()]
+        rows.append(("visits", day, "overall", "all", float(rng.poisson(level)), None, None, True))
+        # a tiny slice doubling is not news; a huge partial day is not a finished day
+        rows.append(("visits", day, "country", "LU", float(rng.poisson(4) * (3 if i == 100 else 1)), None, None, True))
+    rows.append(("visits", _days(121)[-1], "overall", "all", 20000.0, None, None, False))
+    path = _warehouse(tmp_path, rows, [("visits", "count", "up")])
+    with connect(path) as con:
+        assert candidates(con, "test", START, DetectSettings()) == []
+
+
+def test_a_drop_in_a_ratio_caused_by_mix_is_told_apart_from_a_drop_in_rates(tmp_path):
+    """Every channel converts as before; more traffic from the weak channel lowers the overall rate."""
+    rng = np.random.default_rng(1)
+    rows = []
+    days = _days(70)
+    for i, day in enumerate(days):
+        sessions = {"search": 1000, "social": 1000} if i < 69 else {"search": 1000, "social": 4000}
+        rates = {"search": 0.10, "social": 0.02}
+        num_total = den_total = 0.0
+        for channel, n in sessions.items():
+            den = float(rng.poisson(n))
+            num = float(rng.binomial(int(den), rates[channel]))
+            rows.append(("conversion", day, "channel", channel, num / den, num, den, True))
+            num_total, den_total = num_total + num, den_total + den
+        rows.append(("conversion", day, "overall", "all", num_total / den_total, num_total, den_total, True))
+    path = _warehouse(tmp_path, rows, [("conversion", "ratio", "up")])
+    with connect(path) as con:
+        found = candidates(con, "test", days[-1].date(), DetectSettings())
+    overall = [c for c in found if c["metric"] == "conversion" and c["dimension"] == "overall"]
+    assert len(overall) == 1 and overall[0]["direction"] == "down" and overall[0]["favourable"] == "bad"
+    channel = overall[0]["drivers"]["dimensions"][0]
+    assert channel["dimension"] == "channel" and channel["explained_by"] == "mix"
+    assert abs(channel["mix"]) > 3 * abs(channel["rate"])
+    for member in channel["drivers"]:  # neither channel's own rate moved: its part is mix
+        assert abs(member["rate"]) < 0.25 * abs(member["mix"])
+
+
+def test_a_level_shift_is_found_as_a_trend_change_where_it_happened(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = []
+    days = _days(120)
+    for i, day in enumerate(days):
+        level = 3000 * WEEKDAY[day.weekday()] * (1.4 if i >= 80 else 1.0)
+        rows.append(("signups", day, "overall", "all", float(rng.poisson(level)), None, None, True))
+    path = _warehouse(tmp_path, rows, [("signups", "count", "up")])
+    with connect(path) as con:
+        found = candidates(con, "test", days[100].date(), DetectSettings())
+    trend = [f for c in found for f in (c, *c["related"]) if f["detector"] == "trend_change"]
+    assert len(trend) == 1 and abs((trend[0]["period_start"] - days[80].date()).days) <= 3
+    assert trend[0]["direction"] == "up" and trend[0]["observed"] / trend[0]["expected"] == pytest.approx(1.4, abs=0.08)
