@@ -165,7 +165,9 @@ def generate_day(seed: int, scale: float, start: date, day_index: int, events: l
     cat_idx = rng.choice(len(cats), m, p=cat_p)
     category = np.array(cats)[cat_idx]
     price = np.array([MEAN_AMOUNT[c] for c in cats])[cat_idx]
-    price = np.where(_affected(events, day, "price_change", category), 1.25 * price, price)
+    # each price increase in force multiplies the category's prices again: two of them are +56%
+    increases = sum(_affected([e], day, "price_change", category).astype(int) for e in events if e.kind == "price_change")
+    price = price * 1.25 ** increases
     amount = np.round(price * rng.lognormal(-0.08, 0.4, m), 2)
     order_country = country[ordered]
     failed_p = np.where(_affected(events, day, "payment_outage", order_country), 0.9, FAILED_RATE)
