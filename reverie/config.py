@@ -41,11 +41,12 @@ class DetectSettings:
     min_abs_z: float = 4.0  # robust z-score of the relative change against that noise
     min_rel_change: float = 0.2  # (half that for weeks and months, which move less)
     pop_min_z: float = 5.0  # period over period compares two noisy periods, not one against a baseline
+    member_extra_z: float = 1.0  # a sum or average in one member of a dimension needs this much more z
     min_volume: float = 20.0  # smallest baseline (or ratio denominator) worth alerting on
     record_days: int = 365  # a record is the highest or lowest value over this many days
     record_margin: float = 0.1  # ... and beats the previous one by at least this much
     trend_min_change: float = 0.1  # smallest level shift a changepoint must show ...
-    trend_min_z: float = 3.5  # ... and how sure: two weeks after against two weeks before, in noise units
+    trend_min_z: float = 4.0  # ... and how sure: two weeks after against two weeks before, in noise units
     trend_penalty: float = 6.0  # changepoint penalty, in units of log(days) x noise variance
     trend_lookback_days: int = 35  # changepoints are confirmed this long after they happen
     concentration_share: float = 0.5  # "a few members carry this share of the total" ...

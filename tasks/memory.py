@@ -9,7 +9,6 @@ from datetime import datetime
 from prefect import task
 
 from tasks.logs import run_logger
-from tasks.grounding import display_number
 from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"

@@ -2,8 +2,11 @@
 -- same weekday a week earlier, so weekly seasonality does not fire). Months of additive metrics
 -- compare daily averages, so a 31-day month is not news after a 30-day one. A change must be large
 -- and unusual for the series (robust z against its earlier changes: in units of sampling noise for
--- counts and ratios, on a log scale otherwise and for months), and the period compared with must
--- itself be ordinary: the week after a one-day outage is a recovery, not a surge.
+-- counts and ratios, on a log scale otherwise and for months; one member of a dimension needs
+-- $member_extra_z more), the period compared with must itself
+-- be ordinary, and the new value must also stand apart, as clearly, from the median of the last
+-- four periods (for days: the same weekday): the week after an outage or a surge is a return to
+-- normal.
 with series as (
     select
         v.*,
@@ -15,6 +18,18 @@ with series as (
     from metric_values v
     join metrics m on m.name = v.metric
     where v.grain in ('day', 'week', 'month') and v.complete and isfinite(v.value)
+      and v.period_start >= $since - ($noise_days + 7) * period_length(v.grain)  -- all the history a new period needs
+),
+
+with_usual as (
+    select
+        *,
+        median(comparable) over (
+            partition by metric, grain, dimension, member, if(grain = 'day', dayofweek(period_start), 0)
+            order by period_start
+            rows between 4 preceding and 1 preceding
+        ) as usual
+    from series
 ),
 
 changes as (
@@ -22,10 +37,12 @@ changes as (
         cur.*,
         prev.value as previous,
         log_change(cur.measure, cur.comparable, prev.comparable, cur.denominator) as change,
+        if(cur.grain = 'month', log_change(cur.measure, cur.comparable, cur.usual, cur.denominator),
+           stable_change(cur.measure, cur.value, cur.usual, cur.numerator, cur.denominator)) as deviation_from_usual,
         if(cur.grain = 'month', log_change(cur.measure, cur.comparable, prev.comparable, cur.denominator),
            stable_change(cur.measure, cur.value, prev.value, cur.numerator, cur.denominator)) as deviation,
         if(cur.grain = 'month', 0.01, least_noise(cur.measure)) as least_noise
-    from series cur
+    from with_usual cur
     join series prev
       on prev.metric = cur.metric and prev.grain = cur.grain and prev.dimension = cur.dimension
      and prev.member = cur.member and prev.period_start = cur.previous_start
@@ -34,7 +51,8 @@ changes as (
 with_noise as (
     select
         *,
-        greatest(1.4826 * median(abs(deviation)) over earlier, least_noise) as noise,
+        if(grain <> 'month' and sampling_only(measure, previous, denominator), sqrt(2),  -- two samples compared
+           greatest(1.4826 * median(abs(deviation)) over earlier, least_noise)) as noise,
         count(deviation) over earlier as noise_points
     from changes
     window earlier as (
@@ -73,8 +91,10 @@ select
     ) as evidence_sql
 from judged
 where period_start + period_length(grain) > $since
-  and noise_points >= if(grain = 'month', 3, $min_history)
-  and abs_z >= $pop_min_z
+  and noise_points >= if(grain = 'month', 6, $min_history)  -- half a year of monthly changes before a month can fire
+  and abs_z >= $pop_min_z + if(dimension = 'overall', 0, $member_extra_z)
+  and sign(deviation_from_usual) = sign(deviation)
+  and abs(deviation_from_usual) / noise >= $pop_min_z + if(dimension = 'overall', 0, $member_extra_z)
   and abs(exp(change) - 1) >= $min_rel_change * if(grain = 'day', 1, 0.5)  -- sums of many days move less
   and coalesce(previous_abs_z, 0) < $min_abs_z
   and coalesce(denominator, abs(previous)) >= $min_volume

@@ -3,15 +3,31 @@
 -- absolute deviation over its last $noise_days periods, relative to its median) when that is
 -- larger — after enough history to mean something (8 weeks of days, 8 weeks, 6 months). The
 -- margin keeps a slow trend, and the spread a small noisy slice, from setting a "record" every week.
-with periods as (
+-- A record must also be unusual: at least $min_abs_z spreads away from the recent median (one
+-- member of a dimension: $member_extra_z more, as for unusual changes). Months of additive metrics
+-- compare daily averages: a 31-day month is not a record for having one more day.
+with comparable as (
+    select
+        v.* replace (if(m.measure in ('sum', 'count', 'count_distinct') and v.grain = 'month',
+                        v.value / day(last_day(v.period_start)), v.value) as value),
+        v.value as total,
+        m.measure
+    from metric_values v
+    join metrics m on m.name = v.metric
+    where complete and grain in ('day', 'week', 'month') and isfinite(value)
+      and period_start >= $since - greatest(to_days($record_days), ($noise_days + 1) * period_length(grain))
+          - period_length(grain)  -- all the history a new period needs
+),
+
+periods as (
     select
         *,
         max(value) over earlier as previous_high,
         min(value) over earlier as previous_low,
         count(value) over earlier as history,
-        1.4826 * mad(value) over recent / nullif(abs(median(value) over recent), 0) as spread
-    from metric_values
-    where complete and grain in ('day', 'week', 'month') and isfinite(value)
+        1.4826 * mad(value) over recent / nullif(abs(median(value) over recent), 0) as spread,
+        median(value) over recent as usual
+    from comparable
     window earlier as (
         partition by metric, grain, dimension, member
         order by period_start
@@ -33,6 +49,8 @@ records as (
         end as record
     from periods
     where history >= case grain when 'day' then 56 when 'week' then 8 else 6 end
+      and abs(value / nullif(usual, 0) - 1)
+          >= spread * ($min_abs_z + if(dimension = 'overall', 0, $member_extra_z))
 )
 
 select
@@ -45,11 +63,12 @@ select
     (period_start + period_length(grain) - interval 1 day)::date as period_end,
     value as observed,
     if(record = 'high', previous_high, previous_low) as expected,
-    format('the {} of the previous {} days', if(record = 'high', 'highest', 'lowest'), $record_days) as comparison,
+    format('the {} {} of the previous {} days', if(record = 'high', 'highest', 'lowest'),
+           if(total <> value, 'daily average of a month', 'value'), $record_days) as comparison,
     (value / if(record = 'high', previous_high, previous_low) - 1) / $record_margin as strength,
     format(
-        'select max(value) filter (where period_start < timestamp ''{2}'') as previous_high, min(value) filter (where period_start < timestamp ''{2}'') as previous_low, max(value) filter (where period_start = timestamp ''{2}'') as value from metric_values where metric = ''{0}'' and grain = ''{1}'' and dimension = ''{3}'' and member = ''{4}'' and complete and period_start between timestamp ''{2}'' - interval {5} day and timestamp ''{2}''',
-        metric, grain, period_start, dimension, replace(member, '''', ''''''), $record_days
+        'with periods as (select period_start, value / if({6}, day(last_day(period_start)), 1) as value from metric_values where metric = ''{0}'' and grain = ''{1}'' and dimension = ''{3}'' and member = ''{4}'' and complete and period_start between timestamp ''{2}'' - interval {5} day and timestamp ''{2}'') select max(value) filter (where period_start < timestamp ''{2}'') as previous_high, min(value) filter (where period_start < timestamp ''{2}'') as previous_low, max(value) filter (where period_start = timestamp ''{2}'') as value from periods',
+        metric, grain, period_start, dimension, replace(member, '''', ''''''), $record_days, total <> value
     ) as evidence_sql
 from records
 where record is not null

@@ -1,12 +1,15 @@
 -- Unusual change: a complete day far from the median of the same weekday in the previous weeks.
 -- Comparing like weekdays keeps weekly seasonality from firing. How far is "far" is learned per
 -- series: the typical deviation of its earlier days from their own baselines (median absolute
--- deviation), in units of sampling noise for counts and ratios, on a log scale otherwise.
+-- deviation), in units of sampling noise for counts and ratios, on a log scale otherwise. One
+-- member of a dimension needs $member_extra_z more than the whole business: there are many
+-- members, so many more chances for noise to look unusual.
 with day_values as (
     select v.*, m.measure
     from metric_values v
     join metrics m on m.name = v.metric
     where v.grain = 'day' and v.complete and isfinite(v.value)
+      and v.period_start >= $since - to_days($noise_days + 7 * $baseline_weeks + 7)  -- all the history a new day needs
 ),
 
 with_history as (
@@ -33,7 +36,8 @@ baselined as (
 with_noise as (
     select
         *,
-        greatest(1.4826 * median(abs(deviation)) over earlier_days, least_noise(measure)) as noise,
+        if(sampling_only(measure, expected, denominator), 1.0,
+           greatest(1.4826 * median(abs(deviation)) over earlier_days, least_noise(measure))) as noise,
         count(deviation) over earlier_days as noise_points
     from baselined
     window earlier_days as (
@@ -63,6 +67,6 @@ select
 from with_noise
 where period_start >= $since
   and noise_points >= $min_history
-  and abs(deviation) / noise >= $min_abs_z
+  and abs(deviation) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z)
   and abs(exp(change) - 1) >= $min_rel_change  -- with the floor: from 0 to 5 refunds is a change
   and coalesce(denominator, abs(expected)) >= $min_volume

@@ -21,19 +21,30 @@ create or replace macro log_change(measure, value, expected, denominator) as
           / greatest(expected, change_floor(measure, expected, denominator))),
        null);
 
--- A change in units of sampling noise, for counts and for ratios of counts: on the square-root
--- scale a Poisson count has a spread of one whatever its size (Anscombe: 2 sqrt(x + 3/8)), so 10
--- refunds in 28 orders where one is usual is news (4.1), 3 is not (1.5), and none where 5 are
--- usual is not either (-3.3); a log scale cannot tell these apart. Other measures (sums,
--- averages) change on the log scale.
+-- A change in units of sampling noise, for counts and for ratios of counts: the signed deviance
+-- residual of a Poisson count x against its expected value l (the statistic of Poisson regression),
+-- which stays accurate in the tails of small counts: 10 refunds in 28 orders where one is usual is
+-- news (5.6), 3 is not (1.6), and none where 5 are usual is not either (-3.2). Other measures
+-- (sums, averages) change on the log scale.
+create or replace macro deviance_residual(x, l) as
+    sign(x - greatest(l, 0.5)) * sqrt(greatest(0, 2 * (
+        if(x > 0, x * ln(x / greatest(l, 0.5)), 0) - (x - greatest(l, 0.5)))));
+
 create or replace macro stable_change(measure, value, expected, numerator, denominator) as
     case
         when measure in ('count', 'count_distinct') and value >= 0 and expected >= 0
-            then 2 * (sqrt(value + 0.375) - sqrt(expected + 0.375))
+            then deviance_residual(value, expected)
         when measure = 'ratio' and numerator >= 0 and denominator > 0 and expected >= 0
-            then 2 * (sqrt(numerator + 0.375) - sqrt(denominator * expected + 0.375))
+            then deviance_residual(numerator, denominator * expected)
         else log_change(measure, value, expected, denominator)
     end;
+
+-- Whether a count (or a ratio's numerator) is expected to be so small that sampling alone is its
+-- noise: a median absolute deviation of a few discrete values (0, 1, 2 refunds) is not a measure
+-- of spread, and inflates it about twofold.
+create or replace macro sampling_only(measure, expected, denominator) as
+    (measure in ('count', 'count_distinct') and expected < 10)
+    or (measure = 'ratio' and denominator * expected < 10);
 
 -- The least noise a series of `measure` can have on that scale: one sampling unit for counts and
 -- ratios (their history may be too short or too quiet to show it), 1% otherwise.

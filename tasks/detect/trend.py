@@ -13,13 +13,15 @@ from reverie.config import DetectSettings
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
 WINDOW_DAYS = 14  # before and after a changepoint, compared as two full weeks
+HISTORY_DAYS = 140  # read before the earliest changepoint that can still be reported
 
 
-def _daily_series(con) -> tuple[list[tuple[str, str, str]], list[date], np.ndarray, np.ndarray]:
-    """Every complete daily series as rows of one matrix (series x days); missing days are NaN."""
+def _daily_series(con, since: date) -> tuple[list[tuple[str, str, str]], list[date], np.ndarray, np.ndarray]:
+    """Every complete daily series from `since` on as rows of one matrix (series x days); missing days are NaN."""
     rows = con.execute(
         """select metric, dimension, member, period_start::date as day, value, coalesce(denominator, abs(value)) as volume
-           from metric_values where grain = 'day' and complete and isfinite(value)""").fetchnumpy()
+           from metric_values where grain = 'day' and complete and isfinite(value) and period_start >= ?""",
+        [since]).fetchnumpy()
     if len(rows["day"]) == 0:
         return [], [], np.empty((0, 0)), np.empty((0, 0))
     keys = list(zip(rows["metric"], rows["dimension"], rows["member"]))
@@ -54,19 +56,21 @@ def _deseasonalised(values: np.ndarray, days: list[date]) -> np.ndarray:
 
 def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
     """Level shifts confirmed since `since` (a changepoint needs a week of data after it to be seen)."""
-    series, days, values, volume = _daily_series(con)
+    earliest = since - timedelta(days=settings.trend_lookback_days)
+    series, days, values, volume = _daily_series(con, earliest - timedelta(days=HISTORY_DAYS))
     if not series or len(days) < 4 * WINDOW_DAYS:
         return []
     with warnings.catch_warnings():  # a series with no value on some weekday: NaN there, skipped below
         warnings.simplefilter("ignore", RuntimeWarning)
         clean = _deseasonalised(values, days)
         noise = 1.4826 * np.nanmedian(np.abs(np.diff(clean, axis=1)), axis=1) / np.sqrt(2)
-    earliest = since - timedelta(days=settings.trend_lookback_days)
     penalty = settings.trend_penalty * np.log(len(days))
     found = []
     for i, (metric, dimension, member) in enumerate(series):
         observed_days = ~np.isnan(values[i])
         if observed_days.sum() < 4 * WINDOW_DAYS or np.nanmedian(volume[i]) < settings.min_volume or noise[i] <= 0:
+            continue
+        if np.mean(values[i, observed_days] == 0) > 0.1:  # mostly a few refunds a week: no level to shift
             continue
         signal = (clean[i] / noise[i]).reshape(-1, 1)
         breaks = ruptures.KernelCPD(kernel="linear", min_size=SEGMENT_DAYS).fit(signal).predict(pen=penalty)[:-1]
