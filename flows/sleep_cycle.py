@@ -72,7 +72,7 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
         stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
                                   stages["metrics"]["rows"])
         degraded = (stages["ingest"].get("failed") or stages["quality"]["errors"] or stages["metrics"]["errors"]
-                    or stages["reflect"]["status"] == "degraded")
+                    or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded")
         status = "degraded" if degraded else "completed"
     finally:
         seconds = round(time.monotonic() - started, 2)

@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
+import duckdb
 from dateutil.relativedelta import relativedelta
 from prefect import task
 
@@ -40,9 +41,18 @@ def run_detector(con, detector: str, since: date, settings: DetectSettings, as_o
     return rows_as_dicts(con.execute(sql, _bound(sql, params)))
 
 
-def findings(con, since: date, settings: DetectSettings, as_of: date | None = None) -> list[dict]:
-    """Every detector's findings for periods that ended on or after `since`, judged and scored."""
-    raw = [f for detector in DETECTORS for f in run_detector(con, detector, since, settings, as_of)]
+def findings(con, since: date, settings: DetectSettings, as_of: date | None = None,
+             errors: list[str] | None = None) -> list[dict]:
+    """Every detector's findings for periods that ended on or after `since`, judged and scored.
+    With `errors`, a detector that fails is noted there and the others still run."""
+    raw = []
+    for detector in DETECTORS:
+        try:
+            raw += run_detector(con, detector, since, settings, as_of)
+        except (duckdb.Error, ValueError, ArithmeticError) as exc:
+            if errors is None:
+                raise
+            errors.append(f"{detector}: {exc}")
     favourability = dict(con.execute("select name, favourability from metrics").fetchall())
     return [judged(f, favourability.get(f["metric"], "neutral")) for f in raw if f["expected"] is not None]
 
@@ -95,10 +105,11 @@ def _part(p: dict) -> dict:
             if p[k] is not None or k in ("observed", "expected")}
 
 
-def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of: date | None = None) -> list[dict]:
+def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of: date | None = None,
+               errors: list[str] | None = None) -> list[dict]:
     """This cycle's ranked candidates: findings merged per underlying change, with drivers and a headline."""
     measures = dict(con.execute("select name, measure from metrics").fetchall())
-    ranked = merged(findings(con, since, settings, as_of))
+    ranked = merged(findings(con, since, settings, as_of, errors))
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
         c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],
@@ -112,9 +123,13 @@ def detect_candidates(warehouse: str, cycle_id: str, since: str | None, settings
     """Run the detector catalogue over the periods recomputed this cycle and store ranked candidates."""
     logger = run_logger()
     if since is None:
-        return {"candidates": 0, "findings": 0, "by_detector": {}}
+        return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": []}
+    errors: list[str] = []
+    with connect(warehouse) as con:
+        found = candidates(con, cycle_id, date.fromisoformat(since), settings, errors=errors)
+    for error in errors:
+        logger.error("detect: %s", error)
     with connect(warehouse) as con, transaction(con):
-        found = candidates(con, cycle_id, date.fromisoformat(since), settings)
         con.execute("delete from candidates where cycle_id = ?", [cycle_id])
         for c in found:
             row = {**c, "drivers": json.dumps(c["drivers"], default=str),
@@ -124,4 +139,4 @@ def detect_candidates(warehouse: str, cycle_id: str, since: str | None, settings
     by_detector = {d: sum(1 for c in found for f in [c, *c["related"]] if f["detector"] == d) for d in DETECTORS}
     findings_total = sum(by_detector.values())
     logger.info("detect: %d finding(s) since %s, merged into %d candidate(s)", findings_total, since, len(found))
-    return {"candidates": len(found), "findings": findings_total, "by_detector": by_detector}
+    return {"candidates": len(found), "findings": findings_total, "by_detector": by_detector, "errors": errors}
