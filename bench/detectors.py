@@ -9,7 +9,7 @@ ingest, metric refresh and detectors (all periods, as if every day were new). Th
 what it planted in `labels.jsonl`: a payment outage in a country, a traffic surge in a channel, a
 refund spike or a price increase in a category, with every metric each one moves and which way.
 A finding matches a label when its metric moved the labelled way, its period overlaps the event
-(a price increase: its first 35 days), and its slice is the event's, the whole business, or
+(a price increase: its first 35 days; one in the last two weeks of data is not judged), and its slice is the event's, the whole business, or
 another dimension (an outage in the US also lowers mobile orders). Everything else — weekly
 seasonality, trend, noise — must not fire: a finding that matches no label is a false positive.
   concentration  truth from the generator's design: electronics carries more than half of revenue
@@ -101,10 +101,13 @@ def build(seed: int, days: int, scale: float, workdir: Path) -> Path:
 
 # --- matching findings to labels -----------------------------------------------------------------
 
-def read_labels(project: Path) -> list[dict]:
+def read_labels(project: Path, last_day: date) -> list[dict]:
+    """The planted events the data can show: a price increase needs two weeks after it to be told from noise."""
     labels = []
     for line in (project / "landing" / generator.LABELS_FILE).read_text().splitlines():
         label = json.loads(line)
+        if label["kind"] == "price_change" and date.fromisoformat(label["start"]) > last_day - timedelta(days=14):
+            continue
         label["start"] = date.fromisoformat(label["start"])
         end = date.fromisoformat(label["end"])
         label["window_end"] = label["start"] + timedelta(days=PRICE_WINDOW_DAYS) if end == date.max else end
@@ -171,8 +174,10 @@ class Tally:
 
 def evaluate(project: Path, tally: Tally, settings: DetectSettings) -> None:
     """Judge one seed's findings, merged candidates, concentration and pace against the labels."""
-    labels = read_labels(project)
     warehouse = load_settings(project).warehouse
+    with connect(warehouse) as con:
+        last_day = con.execute("select max(period_start)::date from metric_values where grain = 'day'").fetchone()[0]
+    labels = read_labels(project, last_day)
     with connect(warehouse) as con:
         merged = candidates(con, "bench", START, settings)
         months = [m for (m,) in con.execute(
@@ -183,10 +188,10 @@ def evaluate(project: Path, tally: Tally, settings: DetectSettings) -> None:
                 as_of = month.replace(day=day)
                 for f in run_detector(con, "pace_to_goal", as_of, settings, as_of):
                     pace[(f["metric"], month, day)] = f
-        actual = dict(((metric, month), (value, goal)) for metric, month, value, goal in con.execute(
+        actual = {(metric, month): (value, goal) for metric, month, value, goal in con.execute(
             """select v.metric, v.period_start::date, v.value, (m.goal ->> 'value')::double
                from metric_values v join metrics m on m.name = v.metric
-               where v.grain = 'month' and v.dimension = 'overall' and v.complete and m.goal is not null""").fetchall())
+               where v.grain = 'month' and v.dimension = 'overall' and v.complete and m.goal is not null""").fetchall()}
 
     findings = [f for c in merged for f in (c, *c["related"])]
     changes = [f for f in findings if f["detector"] not in ("concentration", "pace_to_goal")]
