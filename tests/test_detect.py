@@ -68,6 +68,11 @@ def test_one_change_is_one_candidate_with_its_detectors_slices_and_drivers(demo_
         c = orders[0]
         country = [f for f in (c, *c["related"]) if (f["dimension"], f["member"]) == ("country", outage["member"])]
         assert len(country) >= 1 and c["favourable"] == "bad" and str(day) in c["headline"]
+    for spike in [label for label in labels if label["kind"] == "refund_spike"]:  # three days, one change
+        start, end = date.fromisoformat(spike["start"]), date.fromisoformat(spike["end"])
+        refunds = [c for c in found if c["metric"] == "refund_rate" and c["direction"] == "up"
+                   and c["period_start"] <= end and c["period_end"] >= start]
+        assert len(refunds) == 1, [c["headline"] for c in refunds]
     # a change of the whole business names the planted slice as what drove it
     led = [(c, label) for label in labels for c in found
            if c["dimension"] == "overall" and c["drivers"] and _describes(c, label)

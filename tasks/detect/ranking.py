@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 from tasks.grounding import display_number
 
@@ -31,14 +31,13 @@ def judged(finding: dict, favourability: str) -> dict:
     return {**finding, "magnitude": magnitude, "direction": direction, "favourable": favourable, "score": score}
 
 
-def _same_change(head: dict, other: dict) -> bool:
-    """Whether two findings describe one underlying change: same metric and direction, overlapping periods,
-    and either one is the whole business, or they slice by different dimensions (US and mobile, not US and DE)."""
-    if head["detector"] not in CHANGE_DETECTORS or other["detector"] not in CHANGE_DETECTORS:
-        return False
-    if head["metric"] != other["metric"] or head["direction"] != other["direction"]:
-        return False
-    if other["period_start"] > head["period_end"] or head["period_start"] > other["period_end"]:
+def _same_change(group: list[dict], other: dict) -> bool:
+    """Whether a finding describes the group's change (same metric and direction, already checked): within a
+    day of the group's periods (a three-day spike is one change), and in the whole business, or slicing by
+    another dimension than the group's strongest finding (US and mobile, not US and DE)."""
+    head = group[0]
+    first, last = min(f["period_start"] for f in group), max(f["period_end"] for f in group)
+    if other["period_start"] > last + timedelta(days=1) or first > other["period_end"] + timedelta(days=1):
         return False
     return ("overall" in (head["dimension"], other["dimension"]) or head["dimension"] != other["dimension"]
             or head["member"] == other["member"])
@@ -48,13 +47,22 @@ def merged(findings: list[dict]) -> list[dict]:
     """One candidate per underlying change: its headline finding (the whole business when it moved, else the
     strongest), the detectors that saw it, the other findings in `related`; highest score first."""
     groups: list[list[dict]] = []
+    by_subject: dict[tuple, list[list[dict]]] = {}  # changes of one metric in one direction
     for finding in sorted(findings, key=lambda f: -f["score"]):
-        for group in groups:
-            if _same_change(group[0], finding):
-                group.append(finding)
-                break
-        else:
+        if finding["detector"] not in CHANGE_DETECTORS:
             groups.append([finding])
+            continue
+        same = by_subject.setdefault((finding["metric"], finding["direction"]), [])
+        joined = [g for g in same if _same_change(g, finding)]
+        if not joined:
+            same.append([finding])
+            groups.append(same[-1])
+            continue
+        joined[0].append(finding)
+        for other in joined[1:]:  # the finding bridges two groups (the middle day of three): one change
+            joined[0].extend(other)
+            same[:] = [g for g in same if g is not other]
+            groups[:] = [g for g in groups if g is not other]
     candidates = []
     for group in groups:
         overall = [f for f in group if f["dimension"] == "overall"]
