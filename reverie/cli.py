@@ -225,10 +225,7 @@ def memory_list(
     """List insights in memory, most severe and highest scored first."""
     from tasks.memory import list_memory
 
-    settings = _settings()
-    if not settings.warehouse.exists():
-        _fail(f"no warehouse at {settings.warehouse}: run `reverie run` or `reverie demo` first")
-    items = list_memory(settings.warehouse, status=status, kind=kind, limit=limit)
+    items = list_memory(_warehouse_or_fail(), status=status, kind=kind, limit=limit)
 
     def human(payload: dict) -> None:
         table = Table(box=None, header_style="bold")
@@ -240,3 +237,124 @@ def memory_list(
         out.print(f"{len(payload['items'])} item(s)")
 
     _emit({"items": items}, as_json, human)
+
+
+def _warehouse_or_fail():
+    settings = _settings()
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}: run `reverie run` or `reverie demo` first")
+    return settings.warehouse
+
+
+@memory_app.command("search")
+def memory_search(
+    text: Annotated[str, typer.Argument(help="Words to look for in titles and bodies.")],
+    metric: Annotated[Optional[str], typer.Option("--metric")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind")] = None,
+    status: Annotated[str, typer.Option("--status", help="active, superseded, retracted, expired or all.")] = "active",
+    since: Annotated[Optional[str], typer.Option("--since", help="Periods from this day (YYYY-MM-DD).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Periods up to this day (YYYY-MM-DD).")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search memory by relevance (BM25 over title and body), within filters."""
+    from tasks.memory_search import search_memory
+
+    warehouse = _warehouse_or_fail()
+    try:
+        first, last = (date.fromisoformat(d) if d else None for d in (since, until))
+    except ValueError as exc:
+        _fail(f"--since/--until: {exc}")
+    items = search_memory(warehouse, text, metric=metric, kind=kind, status=status, since=first, until=last,
+                          limit=limit)
+
+    def human(payload: dict) -> None:
+        table = Table(box=None, header_style="bold")
+        for column in ("id", "relevance", "kind", "status", "title"):
+            table.add_column(column)
+        for m in payload["items"]:
+            table.add_row(m["id"], f"{m['relevance']:.2f}", m["kind"], m["status"], m["title"])
+        out.print(table)
+        out.print(f"{len(payload['items'])} item(s)")
+
+    _emit({"query": text, "items": items}, as_json, human)
+
+
+@memory_app.command("show")
+def memory_show(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-...).")], as_json: JsonFlag = False) -> None:
+    """One insight, whole: evidence, provenance, feedback and its history."""
+    from tasks.memory import show_memory
+
+    item = show_memory(_warehouse_or_fail(), memory_id)
+    if item is None:
+        _fail(f"no memory item {memory_id}")
+
+    def human(m: dict) -> None:
+        out.print(f"[bold]{m['title']}[/]", highlight=False)
+        if m["body"]:
+            out.print(m["body"], highlight=False)
+        for key in ("id", "kind", "status", "severity", "score", "metric", "dimension", "member", "period_start",
+                    "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
+                    "supersedes", "superseded_by", "source", "cycle_id", "flow_run_id", "feedback"):
+            if m[key] is not None:
+                out.print(f"  {key}: {m[key]}", highlight=False)
+        for query in (m["evidence"] or {}).get("queries", []):
+            out.print(f"  evidence: {query}", highlight=False)
+        _print_history(m["history"])
+
+    _emit(item, as_json, human)
+
+
+def _print_history(history: list[dict]) -> None:
+    for h in history:
+        change = f"{h['field']}: {h['old_value']} -> {h['new_value']}" if h["field"] else (h["new_value"] or "")
+        out.print(f"  {h['changed_at']}  {h['change']:<10} {change}  [dim]{h['cycle_id'] or ''}[/]", highlight=False)
+
+
+@memory_app.command("history")
+def memory_history_command(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-...).")],
+                           as_json: JsonFlag = False) -> None:
+    """Every change to one insight: inserted, confirmed, superseded, expired, feedback."""
+    from tasks.memory import memory_history
+    from tasks.warehouse import connect
+
+    with connect(_warehouse_or_fail()) as con:
+        if not con.execute("select count(*) from memory where id = ?", [memory_id]).fetchone()[0]:
+            _fail(f"no memory item {memory_id}")
+        history = memory_history(con, memory_id)
+    _emit({"id": memory_id, "history": history}, as_json, lambda p: _print_history(p["history"]))
+
+
+@memory_app.command("feedback")
+def memory_feedback(
+    memory_id: Annotated[str, typer.Argument(help="A memory id (mem-...).")],
+    verdict: Annotated[str, typer.Argument(help="useful or noise.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Say whether an insight was useful or noise: later ones of the same kind and subject rank accordingly."""
+    from tasks.memory import give_feedback
+
+    try:
+        result = give_feedback(_warehouse_or_fail(), memory_id, verdict)
+    except KeyError:
+        _fail(f"no memory item {memory_id}")
+    except ValueError as exc:
+        _fail(str(exc))
+    _emit(result, as_json, lambda r: out.print(f"{r['id']}: {r['feedback']}", highlight=False))
+
+
+@memory_app.command("export")
+def memory_export(
+    path: Annotated[Path, typer.Argument(help="A .jsonl or .parquet file to write.")],
+    status: Annotated[str, typer.Option("--status", help="active, superseded, retracted, expired or all.")] = "all",
+    as_json: JsonFlag = False,
+) -> None:
+    """Export memory items, every column, to JSON lines or Parquet."""
+    from tasks.memory import export_memory
+
+    try:
+        rows = export_memory(_warehouse_or_fail(), path, status)
+    except ValueError as exc:
+        _fail(str(exc))
+    _emit({"path": str(path), "items": rows}, as_json,
+          lambda r: out.print(f"{r['items']} item(s) written to {r['path']}", highlight=False))

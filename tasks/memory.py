@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 from prefect import task
 
 from tasks.logs import run_logger
+from tasks.memory_search import rebuild_index
 from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
@@ -150,6 +152,10 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
                 _history(con, old_id, "supersede", cycle_id, now, "status", "active", f"superseded by {new_id}")
                 counts["superseded"] += 1
     logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(superseded)d superseded, %(expired)d expired", counts)
+    try:
+        rebuild_index(warehouse)
+    except (OSError, ValueError) as exc:  # search rebuilds it when it finds it behind
+        logger.warning("memory: search index not rebuilt: %s", exc)
     return counts
 
 
@@ -168,3 +174,55 @@ def list_memory(warehouse, status: str = "active", kind: str | None = None, limi
     for item in items:
         item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
     return items
+
+
+FEEDBACK = ("useful", "noise")
+
+
+def show_memory(warehouse, memory_id: str) -> dict | None:
+    """One memory item, whole, with its history and the items it supersedes or is superseded by."""
+    with connect(warehouse) as con:
+        rows = rows_as_dicts(con.execute("select * from memory where id = ?", [memory_id]))
+        if not rows:
+            return None
+        item = rows[0]
+        item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
+        item["history"] = memory_history(con, memory_id)
+    return item
+
+
+def memory_history(con, memory_id: str) -> list[dict]:
+    """Every change to one item, oldest first."""
+    return rows_as_dicts(con.execute(
+        """select change, field, old_value, new_value, strftime(changed_at, '%Y-%m-%dT%H:%M:%S') as changed_at, cycle_id
+           from memory_history where memory_id = ? order by changed_at, rowid""", [memory_id]))
+
+
+def give_feedback(warehouse, memory_id: str, feedback: str) -> dict:
+    """Mark an item useful or noise: later candidates of the same kind and subject rank higher or lower."""
+    if feedback not in FEEDBACK:
+        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, not {feedback!r}")
+    with connect(warehouse) as con, transaction(con):
+        rows = con.execute("select feedback from memory where id = ?", [memory_id]).fetchall()
+        if not rows:
+            raise KeyError(memory_id)
+        con.execute("update memory set feedback = ? where id = ?", [feedback, memory_id])
+        _history(con, memory_id, "feedback", None, datetime.now(), "feedback", rows[0][0], feedback)
+    return {"id": memory_id, "feedback": feedback, "previous": rows[0][0]}
+
+
+STATUSES = ("active", "superseded", "retracted", "expired")
+
+
+def export_memory(warehouse, path: Path, status: str = "all") -> int:
+    """Write memory items to JSON lines (.jsonl) or Parquet (.parquet), chosen by the file's suffix."""
+    formats = {".jsonl": "format json", ".parquet": "format parquet"}
+    if path.suffix not in formats:
+        raise ValueError(f"{path}: export writes .jsonl or .parquet files")
+    if status != "all" and status not in STATUSES:
+        raise ValueError(f"status must be all or one of {', '.join(STATUSES)}, not {status!r}")
+    where = "" if status == "all" else f"where status = '{status}'"  # checked above: COPY takes no parameters
+    with connect(warehouse) as con:
+        con.execute(f"""copy (select * from memory {where} order by recorded_at, id)
+                        to '{str(path).replace("'", "''")}' ({formats[path.suffix]})""")
+        return con.execute(f"select count(*) from memory {where}").fetchone()[0]

@@ -13,7 +13,7 @@ from dateutil.relativedelta import relativedelta
 from prefect import task
 
 from reverie.config import DetectSettings
-from tasks.detect.ranking import CHANGE_DETECTORS, headline, judged, merged
+from tasks.detect.ranking import CHANGE_DETECTORS, headline, judged, merged, with_feedback
 from tasks.detect.trend import WINDOW_DAYS, trend_changes
 from tasks.logs import run_logger
 from tasks.warehouse import connect, rows_as_dicts, sql_file, transaction
@@ -109,7 +109,10 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
                errors: list[str] | None = None) -> list[dict]:
     """This cycle's ranked candidates: findings merged per underlying change, with drivers and a headline."""
     measures = dict(con.execute("select name, measure from metrics").fetchall())
-    ranked = merged(findings(con, since, settings, as_of, errors))
+    verdicts = {tuple(row[:4]): row[4] for row in con.execute(
+        """select kind, metric, dimension, member, feedback from memory where feedback is not null
+           qualify row_number() over (partition by kind, metric, dimension, member order by recorded_at desc) = 1""").fetchall()}
+    ranked = with_feedback(merged(findings(con, since, settings, as_of, errors)), verdicts)
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
         c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],

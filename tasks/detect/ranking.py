@@ -13,6 +13,7 @@ CHANGE_DETECTORS = ("unusual_change", "period_over_period", "record", "trend_cha
 TYPE_WEIGHT = {"unusual_change": 1.0, "trend_change": 1.0, "period_over_period": 0.9, "pace_to_goal": 0.9,
                "record": 0.8, "concentration": 0.4}
 AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
+FEEDBACK_WEIGHT = {"useful": 1.25, "noise": 0.5}  # people's verdict on earlier insights of the same kind and subject
 
 
 def judged(finding: dict, favourability: str) -> dict:
@@ -71,6 +72,16 @@ def merged(findings: list[dict]) -> list[dict]:
         score = min(1.0, max(f["score"] for f in group) + AGREEMENT_BONUS * (len(detectors) - 1))
         candidates.append({**head, "score": score, "detectors": detectors,
                            "related": [f for f in group if f is not head]})
+    return sorted(candidates, key=lambda c: -c["score"])
+
+
+def with_feedback(candidates: list[dict], verdicts: dict[tuple, str]) -> list[dict]:
+    """Scores weighed by the latest feedback on memory of the same kind, metric and slice; highest first."""
+    for c in candidates:
+        verdict = verdicts.get((c["detector"], c["metric"], c["dimension"], c["member"]))
+        if verdict:
+            c["score"] = min(1.0, c["score"] * FEEDBACK_WEIGHT[verdict])
+            c["feedback"] = verdict
     return sorted(candidates, key=lambda c: -c["score"])
 
 

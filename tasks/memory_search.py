@@ -1,0 +1,116 @@
+"""Memory search: a tantivy full-text index of the memory table, ranked by BM25, with filters.
+
+The memory table is the truth; the index is derived from it (each hit carries the fields a result
+shows, so a search reads no rows) and rebuilt whenever memory changed
+(every change appends to memory_history, so its row count is the memory's version). Each build goes
+to a folder of its own and is marked complete last, so a reader never sees half an index and a
+crash mid-build leaves the previous one in place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import tantivy
+
+from tasks.warehouse import connect, rows_as_dicts
+
+INDEX_FOLDER = "memory-index"
+COMPLETE = "complete"
+TEXT_FIELDS = ["title", "body"]
+SHOWN = ("id", "kind", "title", "body", "status", "severity", "score", "metric", "dimension", "member",
+         "strftime(period_start, '%Y-%m-%d') as period", "period_start", "source", "cycle_id", "feedback")
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("title", stored=False)
+    builder.add_text_field("body", stored=False)
+    for exact in ("kind", "metric", "status"):
+        builder.add_text_field(exact, stored=False, tokenizer_name="raw")
+    builder.add_date_field("period", indexed=True, fast=True)
+    builder.add_text_field("item", stored=True, tokenizer_name="raw")  # what a hit shows: no second read
+    return builder.build()
+
+
+def _version(con) -> int:
+    return con.execute("select count(*) from memory_history").fetchone()[0]
+
+
+def _folder(warehouse: Path, version: int) -> Path:
+    return Path(warehouse).parent / INDEX_FOLDER / f"v{version}"
+
+
+def rebuild_index(warehouse: str | Path) -> Path:
+    """Index every memory item (all statuses) as of now; older builds are removed."""
+    with connect(warehouse) as con:
+        version = _version(con)
+        rows = rows_as_dicts(con.execute(
+            f"""select {', '.join(SHOWN)}, coalesce(body, '') as text from memory"""))
+    folder = _folder(Path(warehouse), version)
+    if (folder / COMPLETE).exists():
+        return folder
+    building = folder.with_name(f"{folder.name}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    schema = _schema()
+    index = tantivy.Index(schema, path=str(building))
+    writer = index.writer(heap_size=64_000_000, num_threads=1)
+    for row in rows:
+        period = row.pop("period_start")
+        fields = {"id": row["id"], "kind": row["kind"], "metric": row["metric"] or "", "status": row["status"],
+                  "title": row["title"], "body": row.pop("text"), "item": json.dumps(row, default=str)}
+        if period is not None:
+            fields["period"] = datetime.combine(period, datetime.min.time())
+        writer.add_document(tantivy.Document(**fields))
+    writer.commit()
+    writer.wait_merging_threads()
+    (building / COMPLETE).touch()
+    shutil.rmtree(folder, ignore_errors=True)
+    building.rename(folder)
+    for old in folder.parent.iterdir():
+        if old != folder and not old.name.endswith(".building"):
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+_OPEN: dict[Path, tantivy.Index] = {}  # opened indexes, per build folder: opening one costs more than a search
+
+
+def _index(warehouse: Path, version: int) -> tantivy.Index:
+    folder = _folder(warehouse, version)
+    if not (folder / COMPLETE).exists():
+        folder = rebuild_index(warehouse)
+    if folder not in _OPEN:
+        _OPEN.clear()
+        _OPEN[folder] = tantivy.Index.open(str(folder))
+    return _OPEN[folder]
+
+
+def search_memory(warehouse: str | Path, text: str, metric: str | None = None, kind: str | None = None,
+                  status: str = "active", since: date | None = None, until: date | None = None,
+                  limit: int = 20) -> list[dict]:
+    """Memory items matching `text` in title or body, most relevant first, within the filters."""
+    warehouse = Path(warehouse)
+    with connect(warehouse) as con:
+        version = _version(con)
+    index = _index(warehouse, version)
+    schema = index.schema
+    words = re.sub(r"[^\w.%-]+", " ", text).strip()  # plain words: no field:value or quote syntax from users
+    query = index.parse_query(words, TEXT_FIELDS) if words else tantivy.Query.all_query()
+    must = [(tantivy.Occur.Must, query)]
+    for field, value in (("metric", metric), ("kind", kind), ("status", None if status == "all" else status)):
+        if value:
+            must.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, field, value)))
+    if since or until:
+        low = datetime.combine(since or date.min, datetime.min.time())
+        high = datetime.combine(until or date(9999, 12, 31), datetime.min.time())
+        must.append((tantivy.Occur.Must, tantivy.Query.range_query(schema, "period", tantivy.FieldType.Date, low, high)))
+    searcher = index.searcher()
+    hits = searcher.search(tantivy.Query.boolean_query(must), limit).hits
+    return [{**json.loads(searcher.doc(address)["item"][0]), "relevance": round(score, 4)} for score, address in hits]
