@@ -68,7 +68,7 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
                                   settings.completeness_grace_minutes, str(settings.quality_dir))
         stages["detect"] = timed(detect_candidates, warehouse, cycle_id, stages["metrics"]["since"], settings.detect)
         stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(settings.warehouse.parent / "logs"))
-        stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id)
+        stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id, stages["metrics"]["since"], settings.memory)
         stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
                                   stages["metrics"]["rows"])
         degraded = (stages["ingest"].get("failed") or stages["quality"]["errors"] or stages["metrics"]["errors"]

@@ -124,7 +124,9 @@ STAGE_LINES = {
     "reflect": lambda s: (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
                           + (f", {s['status']}: {s.get('error')}" if s["status"] == "degraded" else "") + ")"),
-    "memory": lambda s: f"{s['added']} added, {s['confirmed']} confirmed, {s['superseded']} superseded",
+    "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s.get('merged', 0)} merged, "
+                         f"{s['superseded']} superseded, {s.get('contradicted', 0)} contradicted, "
+                         f"{s['expired']} expired"),
     "deliver": lambda s: f"brief at {_relative(s['brief'])}",
 }
 

@@ -54,6 +54,12 @@ class DetectSettings:
     goal_tolerance: float = 0.05  # pace to goal: projected this far off the goal is news
 
 
+@dataclass(frozen=True)
+class MemorySettings:
+    ttl_days: int = 90  # an insight not confirmed for this long expires
+    near_duplicate: float = 90.0  # analyst notes this similar (0-100, rapidfuzz token set ratio) are one note
+
+
 SOURCE_FORMATS = ("parquet", "csv", "duckdb")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -91,6 +97,7 @@ class Settings:
     quality_dir: Path = Path("quality")
     llm: LLMSettings = field(default_factory=LLMSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
 
 
 def _section(data: dict, name: str, path: Path) -> dict:
@@ -152,6 +159,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
             llm_values[key] = os.environ[env]
     llm = _build(LLMSettings, llm_values, "llm", path)
     detect = _build(DetectSettings, _section(data, "detect", path), "detect", path)
+    memory = _build(MemorySettings, _section(data, "memory", path), "memory", path)
     paths = _section(data, "paths", path)
     unknown = sorted(set(paths) - {"landing", "warehouse", "briefs", "models", "metrics", "quality"})
     if unknown:
@@ -170,6 +178,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         quality_dir=root / paths.get("quality", "quality"),
         llm=llm,
         detect=detect,
+        memory=memory,
     )
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 from prefect import task
+from rapidfuzz import fuzz
 
+from reverie.config import MemorySettings
 from tasks.logs import run_logger
 from tasks.memory_search import rebuild_index
 from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
@@ -37,7 +40,7 @@ def _from_candidate(c: dict, watermark) -> dict:
         body += f" Led by {lead['dimension']} {lead['member']}."
     return {
         "kind": c["kind"], "metric": c["metric"], "dimension": c["dimension"], "member": c["member"],
-        "period_start": c["period_start"], "severity": severity, "score": c["score"],
+        "period_start": c["period_start"], "period_end": c["period_end"], "severity": severity, "score": c["score"],
         "title": c["headline"], "body": body, "related_ids": [c["candidate_id"]],
         "evidence": {"queries": [c["evidence_sql"]], "observed": c["observed"], "expected": c["expected"],
                      "drivers": drivers, "watermark": watermark},
@@ -101,7 +104,7 @@ def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, no
     memory_id = f"mem-{uuid.uuid4().hex[:12]}"
     row = {
         **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": memory_id, "fingerprint": fp, "status": "active",
-        "valid_from": item["period_start"], "valid_to": item["period_start"], "recorded_at": now,
+        "valid_from": item["period_start"], "valid_to": item.get("period_end") or item["period_start"], "recorded_at": now,
         "first_seen": now, "last_confirmed": now, "supersedes": supersedes,
         "evidence": json.dumps(item["evidence"], default=str), "cycle_id": cycle_id, "flow_run_id": flow_run_id,
     }
@@ -113,17 +116,76 @@ def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, no
 
 def _same_value(existing: dict, item: dict) -> bool:
     if item["observed"] is None:
-        return True  # analyst text: the same subject again confirms it
+        return True  # a quality finding: the same batch or metric again confirms it
     old = json.loads(existing["evidence"]).get("observed")
     return old is not None and abs(old - item["observed"]) <= 1e-9 * max(1.0, abs(old))
 
 
+def _direction(evidence: dict) -> str | None:
+    observed, expected = evidence.get("observed"), evidence.get("expected")
+    if observed is None or expected is None:
+        return None
+    return "up" if observed >= expected else "down"
+
+
+def _close(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
+    con.execute("update memory set status = ?, closed_at = ? where id = ?", [status, now, memory_id])
+    _history(con, memory_id, change, cycle_id, now, "status", "active", reason)
+
+
+def _near_duplicate(con, item: dict, threshold: float) -> dict | None:
+    """An active analyst note of the same kind and metric saying nearly the same thing (rapidfuzz)."""
+    notes = rows_as_dicts(con.execute(
+        """select id, title, related_ids from memory
+           where status = 'active' and kind = ? and metric is not distinct from ?
+             and source not like 'detector:%' and source <> 'quality-gate'""", [item["kind"], item["metric"]]))
+    scored = [(fuzz.token_set_ratio(item["title"], n["title"]), n) for n in notes]
+    best = max(scored, key=lambda pair: pair[0], default=(0, None))
+    return best[1] if best[0] >= threshold else None
+
+
+def _evidence_changed(con, since: date) -> list[tuple[str, str]]:
+    """Detector insights about periods recomputed this cycle (a month back, for weeks and months) whose evidence
+    no longer returns what they say — the data was corrected upstream — with why. Read before the write
+    transaction: a query that fails here must not abort it."""
+    changed = []
+    for memory_id, raw in con.execute(
+            """select id, evidence from memory
+               where status = 'active' and source like 'detector:%' and period_start >= ?""",
+            [since - timedelta(days=31)]).fetchall():
+        evidence = json.loads(raw)
+        try:
+            returned = [v for row in con.execute(evidence["queries"][0]).fetchall() for v in row
+                        if isinstance(v, int | float) and not isinstance(v, bool)]
+        except duckdb.Error as exc:
+            changed.append((memory_id, f"its evidence query fails now: {str(exc).splitlines()[0]}"))
+            continue
+        observed = evidence["observed"]
+        if not any(abs(v - observed) <= 1e-9 * max(1.0, abs(observed)) for v in returned):
+            changed.append((memory_id, "its evidence no longer holds after the data changed"))
+    return changed
+
+
+def _unconfirmed(con, ttl_days: int, cycle_id: str, now) -> int:
+    """Insights nobody confirmed for `ttl_days` expire."""
+    old = con.execute("""select id from memory where status = 'active' and kind <> 'data_quality'
+                         and last_confirmed < ?""", [now - timedelta(days=ttl_days)]).fetchall()
+    for (memory_id,) in old:
+        _close(con, memory_id, "expired", "expire", f"not confirmed for {ttl_days} days", cycle_id, now)
+    return len(old)
+
+
 @task(name="consolidate")
-def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
-    """Merge this cycle's candidates and analyst insights into memory: insert, confirm or supersede."""
+def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None, since: str | None = None,
+                settings: MemorySettings | None = None) -> dict:
+    """Merge this cycle's insights into memory — insert, confirm, merge, supersede, retract, expire — in one
+    transaction: a crash leaves memory as it was."""
     logger = run_logger()
-    counts = {"added": 0, "confirmed": 0, "superseded": 0, "expired": 0}
+    settings = settings or MemorySettings()
+    counts = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "expired": 0}
     now = datetime.now()
+    with connect(warehouse) as con:
+        changed = _evidence_changed(con, date.fromisoformat(since)) if since else []
     with connect(warehouse) as con, transaction(con):
         watermark = data_watermark(con)
         items = [_from_candidate(c, watermark) for c in rows_as_dicts(con.execute(
@@ -135,6 +197,19 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
         counts["expired"] += _resolve_fixed_batches(con, cycle_id, now)
         for item in items:
             fp = fingerprint(item["kind"], item["metric"], item["dimension"], item["member"], item["period_start"])
+            if not item["source"].startswith("detector:") and item["source"] != "quality-gate":
+                # analyst text: one note per thing said, however often it is said
+                note = _near_duplicate(con, item, settings.near_duplicate)
+                if note is None:
+                    _insert(con, item, fp, cycle_id, flow_run_id, now)
+                    counts["added"] += 1
+                    continue
+                related = sorted(set(note["related_ids"] or []) | set(item["related_ids"]))
+                con.execute("update memory set last_confirmed = ?, related_ids = ? where id = ?", [now, related, note["id"]])
+                same = note["title"] == item["title"]
+                _history(con, note["id"], "confirm" if same else "merge", cycle_id, now, new=None if same else item["title"])
+                counts["confirmed" if same else "merged"] += 1
+                continue
             existing = rows_as_dicts(con.execute(
                 "select id, evidence, title from memory where fingerprint = ? and status = 'active'", [fp]))
             if not existing:
@@ -144,14 +219,27 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None) -> dict:
                 con.execute("update memory set last_confirmed = ? where id = ?", [now, existing[0]["id"]])
                 _history(con, existing[0]["id"], "confirm", cycle_id, now)
                 counts["confirmed"] += 1
-            else:
+            else:  # a newer value for the same subject; if it now points the other way, the old one was wrong
                 old_id = existing[0]["id"]
+                flipped = _direction(json.loads(existing[0]["evidence"])) not in (None, _direction(item["evidence"]))
                 new_id = _insert(con, item, fp, cycle_id, flow_run_id, now, supersedes=old_id)
-                con.execute("update memory set status = 'superseded', closed_at = ?, superseded_by = ? where id = ?",
-                            [now, new_id, old_id])
-                _history(con, old_id, "supersede", cycle_id, now, "status", "active", f"superseded by {new_id}")
-                counts["superseded"] += 1
-    logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(superseded)d superseded, %(expired)d expired", counts)
+                con.execute("update memory set superseded_by = ? where id = ?", [new_id, old_id])
+                if flipped:
+                    _close(con, old_id, "retracted", "contradict", f"contradicted by {new_id}", cycle_id, now)
+                    counts["contradicted"] += 1
+                else:
+                    _close(con, old_id, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
+                    counts["superseded"] += 1
+        # still active and not found again this cycle with the same value (superseded ones are closed already)
+        still = {i for (i,) in con.execute("select id from memory where status = 'active' and last_confirmed < ?",
+                                           [now]).fetchall()}
+        for memory_id, reason in changed:
+            if memory_id in still:
+                _close(con, memory_id, "expired", "expire", reason, cycle_id, now)
+                counts["expired"] += 1
+        counts["expired"] += _unconfirmed(con, settings.ttl_days, cycle_id, now)
+    logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(merged)d merged, %(superseded)d superseded, "
+                "%(contradicted)d contradicted, %(expired)d expired", counts)
     try:
         rebuild_index(warehouse)
     except (OSError, ValueError) as exc:  # search rebuilds it when it finds it behind

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -14,6 +20,7 @@ from tasks.detect import candidates
 from tasks.warehouse import connect
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +125,121 @@ def test_the_search_index_follows_memory(remembered, monkeypatch):
     cli(remembered, monkeypatch, "memory", "search", "revenue")
     after = folders()
     assert len(after) == 1 and after != before
+
+
+# --- consolidation ---------------------------------------------------------------------------------
+
+def _candidate(cycle_id: str, member: str, observed: float, expected: float = 100.0, day: str = "2026-02-02") -> dict:
+    from tasks.detect import CANDIDATE_COLUMNS
+
+    row = dict.fromkeys(CANDIDATE_COLUMNS)
+    row.update(candidate_id=f"cand-{cycle_id}-{member}", cycle_id=cycle_id, detector="unusual_change",
+               kind="unusual_change", metric="orders", grain="day", dimension="country", member=member,
+               period_start=day, period_end=day, observed=observed, expected=expected,
+               magnitude=observed / expected - 1, direction="up" if observed >= expected else "down",
+               favourable="good" if observed >= expected else "bad", score=0.5, rank=1,
+               evidence_sql=f"select {observed} as value", comparison="a test baseline",
+               headline=f"orders moved in {member}: {observed} against {expected}", detectors=["unusual_change"])
+    return row
+
+
+def _write(warehouse, table: str, rows: list[dict]) -> None:
+    with connect(warehouse) as con:
+        for row in rows:
+            con.execute(f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})", list(row.values()))
+
+
+def _note(cycle_id: str, title: str) -> dict:
+    return {"insight_id": f"ins-{cycle_id}", "cycle_id": cycle_id, "kind": "hypothesis", "title": title, "body": None,
+            "severity": "info", "metric": "refund_rate", "dimension": None, "member": None, "period_start": None,
+            "candidate_ids": [f"cand-{cycle_id}"], "evidence": "[]", "source": "scripted-analyst",
+            "written_at": datetime.now()}
+
+
+def test_consolidation_confirms_merges_supersedes_contradicts_and_expires(tmp_path):
+    from tasks.memory import consolidate
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write(warehouse, "candidates", [_candidate("c1", "US", 200.0), _candidate("c1", "DE", 150.0)])
+    assert consolidate.fn(str(warehouse), "c1", None)["added"] == 2
+    # the same cycle again adds nothing; a newer value supersedes; the other way round contradicts
+    assert consolidate.fn(str(warehouse), "c1", None)["confirmed"] == 2
+    _write(warehouse, "candidates", [_candidate("c2", "US", 210.0), _candidate("c2", "DE", 60.0)])
+    counts = consolidate.fn(str(warehouse), "c2", None)
+    assert (counts["superseded"], counts["contradicted"], counts["added"]) == (1, 1, 0)
+    rows = memory_rows(warehouse, "select member, status, supersedes is not null, superseded_by is not null "
+                                  "from memory where kind = 'unusual_change' order by member, recorded_at")
+    assert rows == [("DE", "retracted", False, True), ("DE", "active", True, False),
+                    ("US", "superseded", False, True), ("US", "active", True, False)]
+    changes = memory_rows(warehouse, "select change, new_value from memory_history where change in ('contradict', 'supersede')")
+    assert {c for c, _ in changes} == {"contradict", "supersede"} and all(v.startswith(("contradicted by", "superseded by"))
+                                                                         for _, v in changes)
+
+    # an analyst note saying nearly the same thing again is merged into the first
+    _write(warehouse, "agent_insights", [_note("c3", "Refunds rise in weeks when the courier delivers late")])
+    consolidate.fn(str(warehouse), "c3", None)
+    _write(warehouse, "agent_insights", [_note("c4", "Refunds rise in weeks when the courier delivers late.")])
+    assert consolidate.fn(str(warehouse), "c4", None)["merged"] == 1
+    notes = memory_rows(warehouse, "select id, related_ids from memory where kind = 'hypothesis'")
+    assert len(notes) == 1 and sorted(notes[0][1]) == ["cand-c3", "cand-c4"]
+
+    # nothing confirmed it for longer than the TTL: it expires, with the reason in its history
+    with connect(warehouse) as con:
+        con.execute("update memory set last_confirmed = last_confirmed - interval 91 day where kind = 'hypothesis'")
+    assert consolidate.fn(str(warehouse), "c5", None)["expired"] == 1
+    assert memory_rows(warehouse, f"select status from memory where id = '{notes[0][0]}'") == [("expired",)]
+    assert memory_rows(warehouse, f"select new_value from memory_history where memory_id = '{notes[0][0]}' "
+                                  "and change = 'expire'") == [("not confirmed for 90 days",)]
+    assert memory_rows(warehouse, "select count(*) from memory") == [(5,)]  # nothing was ever deleted
+
+
+def memory_rows(warehouse, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_process_killed_mid_consolidation_leaves_memory_as_it_was(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])
+    from tasks.memory import consolidate
+
+    consolidate.fn(str(warehouse), "c1", None)
+    _write(warehouse, "candidates", [_candidate("big", f"M{i:05d}", 100.0 + i, day="2026-02-03") for i in range(4000)])
+    before = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
+    script = ("import sys\nfrom tasks.memory import consolidate\nprint('consolidating', flush=True)\n"
+              f"consolidate.fn({str(warehouse)!r}, 'big', None)\nprint('done', flush=True)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert child.stdout.readline().strip() == "consolidating"
+    time.sleep(2.0)  # well inside: 4,000 items take longer than this
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    after = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
+    assert after == before
+
+
+def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    settings = make_project(base_url="http://127.0.0.1:9/v1")  # nothing listens: detector insights only
+    run_cycle(settings.project_dir)
+    memory_id, day = memory_rows(settings.warehouse, """select id, period_start from memory
+        where status = 'active' and source = 'detector:unusual_change' order by score desc limit 1""")[0]
+    # the day is sent again, corrected: an ordinary day (the same weekday a week before, moved to this day)
+    landing = settings.landing_dir / "events"
+    ordinary = pq.read_table(landing / f"date={day - timedelta(days=7)}" / "part-0.parquet")
+    moved = ordinary.set_column(ordinary.schema.get_field_index("event_time"), "event_time",
+                                pc.add(ordinary["event_time"], pa.scalar(timedelta(days=7), pa.duration("us"))))
+    pq.write_table(moved, landing / f"date={day}" / "part-0.parquet")
+
+    second = run_cycle(settings.project_dir)
+    assert second["stages"]["ingest"]["files"] == 1 and second["stages"]["memory"]["expired"] >= 1
+    assert memory_rows(settings.warehouse, f"select status, closed_at is not null from memory where id = '{memory_id}'") \
+        == [("expired", True)]
+    assert memory_rows(settings.warehouse, f"""select change, new_value from memory_history
+                                               where memory_id = '{memory_id}' order by changed_at""")[-1] == \
+        ("expire", "its evidence no longer holds after the data changed")
+    subjects = memory_rows(settings.warehouse, "select fingerprint, count(*) from memory where status = 'active' "
+                                               "group by all having count(*) > 1")
+    assert subjects == []  # one active row per subject
