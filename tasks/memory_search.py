@@ -23,7 +23,8 @@ INDEX_FOLDER = "memory-index"
 COMPLETE = "complete"
 TEXT_FIELDS = ["title", "body"]
 SHOWN = ("id", "kind", "title", "body", "status", "severity", "score", "metric", "dimension", "member",
-         "strftime(period_start, '%Y-%m-%d') as period", "period_start", "source", "cycle_id", "feedback")
+         "strftime(period_start, '%Y-%m-%d') as period", "period_start", "source", "cycle_id", "flow_run_id",
+         "feedback")
 
 
 def _schema() -> tantivy.Schema:

@@ -61,6 +61,8 @@ def test_search_ranks_by_relevance_within_filters(remembered, monkeypatch):
                     "and kind = 'unusual_change' order by score desc limit 1")[0]
     found = cli(remembered, monkeypatch, "memory", "search", f"{metric} {member}")["items"]
     assert found and found[0]["title"] == title  # the item naming both words comes first
+    assert {"id", "kind", "title", "status", "severity", "metric", "period", "cycle_id", "flow_run_id"} <= set(found[0])
+    assert found[0]["flow_run_id"]
     assert [f["relevance"] for f in found] == sorted((f["relevance"] for f in found), reverse=True)
 
     only = cli(remembered, monkeypatch, "memory", "search", metric, "--metric", metric, "--kind", "unusual_change")["items"]
