@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import openai
@@ -14,8 +14,10 @@ from prefect import task
 
 from reverie.config import PACKAGE_ROOT, LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
-from tasks.logs import run_logger
 from tasks.grounding import display_number, ungrounded
+from tasks.logs import run_logger
+from tasks.memory_search import search_memory
+from tasks.sandbox import SandboxError, run_query
 from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 PROMPTS_DIR = PACKAGE_ROOT / "prompts"
@@ -30,26 +32,47 @@ def prompt(name: str, **values) -> str:
     return text.format(**values) if values else text
 
 
-def tool_schemas(candidate_ids: list[str]) -> list[dict]:
-    """The analyst's tools; candidate ids are an enum so a constrained decoder cannot invent one."""
+EVIDENCE = {"type": "array", "items": {"type": "string"}, "maxItems": 3,
+            "description": "SELECT queries whose results contain every number you write; re-run when you write."}
+
+
+def _tool(name: str, description: str, properties: dict, required: list[str]) -> dict:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+        "type": "object", "properties": properties, "required": required}}}
+
+
+def tool_schemas(candidate_ids: list[str], investigate: bool = True) -> list[dict]:
+    """The analyst's tools; candidate ids are an enum so a constrained decoder cannot invent one. Without
+    `investigate` (the embedded model), only write_insight and finish."""
+    write = _tool("write_insight", "Store one insight in memory. Every number in title and body must be returned by "
+                                   "its evidence queries or be a value of the cited candidates.", {
+        "kind": {"type": "string", "enum": INSIGHT_KINDS},
+        "title": {"type": "string", "maxLength": 120, "description": "One line."},
+        "body": {"type": "string", "maxLength": 500, "description": "Two or three sentences."},
+        "severity": {"type": "string", "enum": SEVERITIES},
+        "candidate_ids": {"type": "array", "items": {"type": "string", "enum": candidate_ids}, "maxItems": 5},
+        **({"evidence_queries": EVIDENCE, "memory_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 5}}
+           if investigate else {}),
+    }, ["kind", "title", "body", "severity", "candidate_ids"])
+    finish = _tool("finish", "End the investigation.", {"summary": {"type": "string"}}, ["summary"])
+    if not investigate:
+        return [write, finish]
     return [
-        {"type": "function", "function": {
-            "name": "write_insight",
-            "description": "Store one insight in memory. Every number in title and body must come from the cited candidates.",
-            "parameters": {"type": "object", "properties": {
-                "kind": {"type": "string", "enum": INSIGHT_KINDS},
-                "title": {"type": "string", "maxLength": 120, "description": "One line."},
-                "body": {"type": "string", "maxLength": 500, "description": "Two or three sentences."},
-                "severity": {"type": "string", "enum": SEVERITIES},
-                "candidate_ids": {"type": "array", "items": {"type": "string", "enum": candidate_ids},
-                                  "minItems": 1, "maxItems": 5},
-            }, "required": ["kind", "title", "body", "severity", "candidate_ids"]},
-        }},
-        {"type": "function", "function": {
-            "name": "finish",
-            "description": "End the investigation.",
-            "parameters": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]},
-        }},
+        _tool("run_sql", "Run one read-only SELECT on the warehouse (tables: metric_values, metrics, candidates, "
+                         "memory, quality_results, batches); at most 200 rows.", {"sql": {"type": "string"}}, ["sql"]),
+        _tool("describe_metric", "A metric's definition and its last 14 days overall.",
+              {"metric": {"type": "string"}}, ["metric"]),
+        _tool("search_memory", "Search what reverie already knows (insights from earlier cycles).",
+              {"query": {"type": "string"}, "metric": {"type": "string"}}, ["query"]),
+        write,
+        _tool("update_insight", "Replace an insight in memory with a corrected one (it is kept, superseded).", {
+            "memory_id": {"type": "string"}, "title": {"type": "string", "maxLength": 120},
+            "body": {"type": "string", "maxLength": 500}, "evidence_queries": EVIDENCE},
+            ["memory_id", "title", "body"]),
+        _tool("retract_insight", "Withdraw an insight in memory that the data no longer supports.",
+              {"memory_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 300}},
+              ["memory_id", "reason"]),
+        finish,
     ]
 
 
@@ -70,10 +93,12 @@ def describe_candidates(candidates: list[dict]) -> str:
 
 @dataclass
 class Investigation:
-    """What one analyst run produced and cost."""
+    """What one analyst run produced and cost, and what it may touch."""
+    warehouse: str = ""
     written: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     calls: list[dict] = field(default_factory=list)
+    tool_calls: int = 0
     finished: bool = False
 
     @property
@@ -85,37 +110,139 @@ class Investigation:
         return sum(c["completion_tokens"] or 0 for c in self.calls)
 
 
+def _evidence(run: Investigation, queries: list, cited: list[dict]) -> tuple[list[float], set[date], list[dict]]:
+    """The values an insight may quote: its evidence queries, re-run now in the sandbox, and its candidates."""
+    values: list[float] = []
+    dates = {c["period_start"] for c in cited}
+    verified = [{"candidate_id": c["candidate_id"], "query": c["evidence_sql"], "observed": c["observed"],
+                 "expected": c["expected"]} for c in cited]
+    for c in cited:
+        values += [v for v in (c["observed"], c["expected"], 100 * c["magnitude"], c["observed"] - c["expected"])
+                   if v is not None]
+    for sql in queries:
+        result = run_query(run.warehouse, str(sql))  # SandboxError: the insight is rejected with its message
+        values += result.values()
+        dates |= {v if isinstance(v, date) else v.date() for row in result.rows for v in row if isinstance(v, date)}
+        verified.append({"query": str(sql), "values": result.values()[:50]})
+    return values, dates, verified
+
+
+def _check(args: dict, run: Investigation, cited: list[dict], known: dict | None = None) -> tuple[str | None, list]:
+    """Why an insight cannot be stored (None if it can), and its verified evidence."""
+    title, body = str(args.get("title", "")).strip(), str(args.get("body", "")).strip()
+    queries = args.get("evidence_queries") or []
+    if not title:
+        return "empty title", []
+    if not isinstance(queries, list):
+        return "evidence_queries must be a list of SELECT queries", []
+    if not cited and not queries and not known:
+        return "cites no candidate, evidence query or memory", []
+    try:
+        values, dates, verified = _evidence(run, queries, cited)
+    except SandboxError as exc:
+        return f"an evidence query failed: {exc}", []
+    bad = ungrounded(f"{title}\n{body}", values, dates)
+    if bad:
+        return f"numbers not found in the cited evidence: {', '.join(bad)}", []
+    return None, verified
+
+
+def _reject(run: Investigation, args: dict, reason: str) -> str:
+    run.rejected.append({"title": str(args.get("title", "")).strip(), "body": str(args.get("body", "")).strip(),
+                         "reason": reason})
+    return f"rejected: {reason}"
+
+
+def _memory_item(run: Investigation, memory_id) -> dict | None:
+    with connect(run.warehouse) as con:
+        rows = rows_as_dicts(con.execute("""select id, kind, metric, dimension, member, period_start, severity, status
+                                            from memory where id = ? and status = 'active' and kind <> 'data_quality'""",
+                                         [str(memory_id)]))
+    return rows[0] if rows else None
+
+
 def _write_insight(args: dict, by_id: dict[str, dict], model: str, run: Investigation) -> str:
     """Check one write_insight call; keep it if grounded, record the rejection if not."""
     cited = [by_id[i] for i in args.get("candidate_ids") or [] if i in by_id]
-    title, body = str(args.get("title", "")).strip(), str(args.get("body", "")).strip()
-    reason = None
-    if not cited:
-        reason = "cites no known candidate"
-    elif not title:
-        reason = "empty title"
-    elif args.get("kind") not in INSIGHT_KINDS:
-        reason = f"unknown kind {args.get('kind')!r}"
-    else:
-        values = [v for c in cited for v in (c["observed"], c["expected"], 100 * c["magnitude"],
-                                              c["observed"] - c["expected"]) if v is not None]
-        bad = ungrounded(f"{title}\n{body}", values, {c["period_start"] for c in cited})
-        if bad:
-            reason = f"numbers not found in the cited evidence: {', '.join(bad)}"
+    if args.get("kind") not in INSIGHT_KINDS:
+        return _reject(run, args, f"unknown kind {args.get('kind')!r}")
+    memories = [m for m in (_memory_item(run, i) for i in (args.get("memory_ids") or [])[:5]) if m]
+    reason, verified = _check(args, run, cited, memories[0] if memories else None)
     if reason:
-        run.rejected.append({"title": title, "body": body, "reason": reason})
-        return f"rejected: {reason}"
-    first = cited[0]
+        return _reject(run, args, reason)
+    subject = cited[0] if cited else (memories[0] if memories else {})
     run.written.append({
-        "insight_id": f"ins-{uuid.uuid4().hex[:12]}", "kind": args["kind"], "title": title[:200], "body": body,
-        "severity": args.get("severity") if args.get("severity") in SEVERITIES else "info",
-        "metric": first["metric"], "dimension": first["dimension"], "member": first["member"],
-        "period_start": first["period_start"], "candidate_ids": [c["candidate_id"] for c in cited],
-        "evidence": [{"candidate_id": c["candidate_id"], "query": c["evidence_sql"],
-                      "observed": c["observed"], "expected": c["expected"]} for c in cited],
-        "source": model,
+        "insight_id": f"ins-{uuid.uuid4().hex[:12]}", "kind": args["kind"], "title": str(args["title"]).strip()[:200],
+        "body": str(args.get("body", "")).strip(), "severity": args.get("severity") if args.get("severity") in SEVERITIES else "info",
+        "metric": subject.get("metric"), "dimension": subject.get("dimension"), "member": subject.get("member"),
+        "period_start": subject.get("period_start"),
+        "candidate_ids": [c["candidate_id"] for c in cited] + [m["id"] for m in memories],
+        "evidence": verified, "source": model, "supersedes": None, "retracts": None,
     })
     return "stored"
+
+
+def _update_insight(args: dict, model: str, run: Investigation) -> str:
+    """A corrected insight replacing one in memory, checked like a new one."""
+    old = _memory_item(run, args.get("memory_id"))
+    if old is None:
+        return _reject(run, args, f"no active insight {args.get('memory_id')!r} to update")
+    reason, verified = _check(args, run, [], old)
+    if reason:
+        return _reject(run, args, reason)
+    run.written.append({
+        "insight_id": f"ins-{uuid.uuid4().hex[:12]}", "kind": old["kind"], "title": str(args["title"]).strip()[:200],
+        "body": str(args.get("body", "")).strip(), "severity": old["severity"], "metric": old["metric"],
+        "dimension": old["dimension"], "member": old["member"], "period_start": old["period_start"],
+        "candidate_ids": [old["id"]], "evidence": verified, "source": model, "supersedes": old["id"], "retracts": None,
+    })
+    return "stored"
+
+
+def _retract_insight(args: dict, model: str, run: Investigation) -> str:
+    """Withdraw an insight in memory; consolidation closes it with the reason."""
+    old = _memory_item(run, args.get("memory_id"))
+    reason = str(args.get("reason", "")).strip()
+    if old is None or not reason:
+        return _reject(run, {"title": f"retract {args.get('memory_id')}"},
+                       "no active insight with that id" if old is None else "a retraction needs a reason")
+    run.written.append({
+        "insight_id": f"ins-{uuid.uuid4().hex[:12]}", "kind": "retraction", "title": reason[:200], "body": None,
+        "severity": "info", "metric": old["metric"], "dimension": old["dimension"], "member": old["member"],
+        "period_start": old["period_start"], "candidate_ids": [old["id"]], "evidence": [], "source": model,
+        "supersedes": None, "retracts": old["id"],
+    })
+    return "retracted"
+
+
+def _run_sql(args: dict, run: Investigation) -> str:
+    try:
+        result = run_query(run.warehouse, str(args.get("sql", "")))
+    except SandboxError as exc:
+        return f"error: {exc}"
+    lines = [" | ".join(result.columns)] + [" | ".join("" if v is None else str(v) for v in row) for row in result.rows[:50]]
+    more = f"\n({len(result.rows)} rows{', more not shown' if result.truncated or len(result.rows) > 50 else ''})"
+    return "\n".join(lines) + more
+
+
+def _describe_metric(args: dict, run: Investigation) -> str:
+    name = str(args.get("metric", ""))
+    try:
+        definition = run_query(run.warehouse, "select name, description, measure, favourability, grains, dimensions, goal "
+                                              f"from metrics where name = '{name.replace(chr(39), chr(39) * 2)}'")
+    except SandboxError as exc:
+        return f"error: {exc}"
+    if not definition.rows:
+        return f"error: no metric {name!r}"
+    recent = _run_sql({"sql": f"select period_start::date as day, value from metric_values where metric = "
+                              f"'{name.replace(chr(39), chr(39) * 2)}' and grain = 'day' and dimension = 'overall' "
+                              "order by period_start desc limit 14"}, run)
+    return "\n".join(f"{c}: {v}" for c, v in zip(definition.columns, definition.rows[0])) + "\nlast 14 days:\n" + recent
+
+
+def _search_memory(args: dict, run: Investigation) -> str:
+    found = search_memory(run.warehouse, str(args.get("query", "")), metric=args.get("metric") or None, limit=5)
+    return "\n".join(f"- {m['id']} ({m['kind']}, {m['status']}): {m['title']}" for m in found) or "nothing found"
 
 
 def describe_findings(findings: list[dict]) -> str:
@@ -128,19 +255,22 @@ def describe_findings(findings: list[dict]) -> str:
 
 def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, run: Investigation,
                 quality: str = "none") -> None:
-    """The tool-calling loop: up to max_turns model calls, ending when the model calls finish or stops calling tools."""
+    """The tool-calling loop, within the cycle's budgets of turns, tool calls and tokens; it ends when the model
+    calls finish or stops calling tools."""
     by_id = {c["candidate_id"]: c for c in candidates}
     messages: list[dict] = [
         {"role": "system", "content": prompt("analyst_system")},
         {"role": "user", "content": prompt("analyst_task", watermark=watermark, quality=quality,
                                            candidates=describe_candidates(candidates), max_insights=MAX_INSIGHTS)},
     ]
-    tools = tool_schemas(list(by_id))
     # llama.cpp's "auto" tool mode ignores max_tokens for arguments, so the embedded model is asked for
-    # one write_insight call per turn instead; any other endpoint chooses its tools itself.
+    # one write_insight call per turn instead; any other endpoint investigates with every tool.
+    tools = tool_schemas(list(by_id), investigate=not llm.embedded)
     tool_choice = {"type": "function", "function": {"name": "write_insight"}} if llm.embedded else "auto"
     turns = min(settings.max_turns, MAX_INSIGHTS) if llm.embedded else settings.max_turns
     for _ in range(turns):
+        if run.prompt_tokens + run.completion_tokens >= settings.max_cycle_tokens:
+            break
         started = time.monotonic()
         try:
             response = llm.client.chat.completions.create(
@@ -157,10 +287,24 @@ def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMS
         if not tool_calls:
             break
         for call in tool_calls:
-            result = _run_tool(call.function.name, call.function.arguments, by_id, llm.model, run)
+            run.tool_calls += 1
+            if run.tool_calls > settings.max_tool_calls:
+                result = "error: the tool-call budget of this cycle is spent; call finish"
+            else:
+                result = _run_tool(call.function.name, call.function.arguments, by_id, llm.model, run)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        if run.finished:
+        if run.finished or run.tool_calls > settings.max_tool_calls:
             break
+
+
+TOOLS = {
+    "run_sql": lambda args, by_id, model, run: _run_sql(args, run),
+    "describe_metric": lambda args, by_id, model, run: _describe_metric(args, run),
+    "search_memory": lambda args, by_id, model, run: _search_memory(args, run),
+    "write_insight": _write_insight,
+    "update_insight": lambda args, by_id, model, run: _update_insight(args, model, run),
+    "retract_insight": lambda args, by_id, model, run: _retract_insight(args, model, run),
+}
 
 
 def _run_tool(name: str, arguments: str, by_id: dict[str, dict], model: str, run: Investigation) -> str:
@@ -171,12 +315,12 @@ def _run_tool(name: str, arguments: str, by_id: dict[str, dict], model: str, run
             raise ValueError("arguments must be a JSON object")
     except ValueError as exc:
         return f"error: arguments are not valid JSON ({exc})"
-    if name == "write_insight":
-        return _write_insight(args, by_id, model, run)
     if name == "finish":
         run.finished = True
         return "done"
-    return f"error: unknown tool {name!r}; use write_insight or finish"
+    if name not in TOOLS:
+        return f"error: unknown tool {name!r}; use one of {', '.join([*TOOLS, 'finish'])}"
+    return TOOLS[name](args, by_id, model, run)
 
 
 def _ledger_row(model: str, usage, seconds: float, outcome: str) -> dict:
@@ -196,10 +340,12 @@ def _store(warehouse: str, cycle_id: str, model: str | None, run: Investigation)
     with connect(warehouse) as con, transaction(con):
         for ins in run.written:
             con.execute(
-                "insert into agent_insights values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                """insert into agent_insights (insight_id, cycle_id, kind, title, body, severity, metric, dimension,
+                   member, period_start, candidate_ids, evidence, source, written_at, supersedes, retracts)
+                   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [ins["insight_id"], cycle_id, ins["kind"], ins["title"], ins["body"], ins["severity"], ins["metric"],
                  ins["dimension"], ins["member"], ins["period_start"], ins["candidate_ids"],
-                 json.dumps(ins["evidence"], default=str), ins["source"], now])
+                 json.dumps(ins["evidence"], default=str), ins["source"], now, ins["supersedes"], ins["retracts"]])
         for rej in run.rejected:
             con.execute("insert into insight_rejections values (?, ?, ?, ?, ?, ?)",
                         [cycle_id, model or "", rej["title"], rej["body"], rej["reason"], now])
@@ -222,7 +368,7 @@ def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) 
     if not candidates:
         logger.info("reflect: no candidates this cycle, nothing to investigate")
         return summary
-    run = Investigation()
+    run = Investigation(warehouse=warehouse)
     try:
         with open_llm(settings, Path(log_dir)) as llm:
             summary["model"] = llm.model

@@ -31,7 +31,9 @@ def numbers_in(text: str) -> list[tuple[str, float, float]]:
 def ungrounded(text: str, allowed_values: list[float], allowed_dates: set[date]) -> list[str]:
     """The numbers and dates in `text` that match no allowed value (sign-insensitive, within rounding)."""
     problems = [d for d in ISO_DATE.findall(text) if date.fromisoformat(d) not in allowed_dates]
+    as_percent = [100 * v for v in allowed_values]  # a ratio of 0.0312 may be written 3.12%
     for literal, value, tolerance in numbers_in(text):
-        if not any(abs(abs(value) - abs(v)) <= max(tolerance, 0.005 * abs(v)) for v in allowed_values):
+        candidates = allowed_values + as_percent if literal.endswith("%") else allowed_values
+        if not any(abs(abs(value) - abs(v)) <= max(tolerance, 0.005 * abs(v)) for v in candidates):
             problems.append(literal)
     return problems

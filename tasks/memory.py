@@ -56,7 +56,7 @@ def _from_agent(a: dict, watermark) -> dict:
         "period_start": a["period_start"], "severity": a["severity"], "score": None,
         "title": a["title"], "body": a["body"], "related_ids": list(a["candidate_ids"]),
         "evidence": {"queries": [e["query"] for e in evidence], "verified": evidence, "watermark": watermark},
-        "source": a["source"], "observed": None,
+        "source": a["source"], "observed": None, "supersedes": a.get("supersedes"), "retracts": a.get("retracts"),
     }
 
 
@@ -144,6 +144,20 @@ def _near_duplicate(con, item: dict, threshold: float) -> dict | None:
     return best[1] if best[0] >= threshold else None
 
 
+def _correct(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now) -> str:
+    """The analyst withdrew an item (retracted, with its reason) or replaced it (the new one supersedes it)."""
+    target = item["retracts"] or item["supersedes"]
+    if not con.execute("select count(*) from memory where id = ? and status = 'active'", [target]).fetchone()[0]:
+        return "ignored"  # closed meanwhile
+    if item["retracts"]:
+        _close(con, target, "retracted", "retract", f"{item['source']}: {item['title']}", cycle_id, now)
+        return "retracted"
+    new_id = _insert(con, item, fp, cycle_id, flow_run_id, now, supersedes=target)
+    con.execute("update memory set superseded_by = ? where id = ?", [new_id, target])
+    _close(con, target, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
+    return "superseded"
+
+
 def _evidence_changed(con, since: date) -> list[tuple[str, str]]:
     """Detector insights about periods recomputed this cycle (a month back, for weeks and months) whose evidence
     no longer returns what they say — the data was corrected upstream — with why. Read before the write
@@ -182,7 +196,8 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None, since: s
     transaction: a crash leaves memory as it was."""
     logger = run_logger()
     settings = settings or MemorySettings()
-    counts = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "expired": 0}
+    counts = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "retracted": 0,
+              "expired": 0, "ignored": 0}
     now = datetime.now()
     with connect(warehouse) as con:
         changed = _evidence_changed(con, date.fromisoformat(since)) if since else []
@@ -198,7 +213,10 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None, since: s
         for item in items:
             fp = fingerprint(item["kind"], item["metric"], item["dimension"], item["member"], item["period_start"])
             if not item["source"].startswith("detector:") and item["source"] != "quality-gate":
-                # analyst text: one note per thing said, however often it is said
+                # analyst text: a retraction or a correction of something in memory, else one note per thing said
+                if item.get("retracts") or item.get("supersedes"):
+                    counts[_correct(con, item, fp, cycle_id, flow_run_id, now)] += 1
+                    continue
                 note = _near_duplicate(con, item, settings.near_duplicate)
                 if note is None:
                     _insert(con, item, fp, cycle_id, flow_run_id, now)

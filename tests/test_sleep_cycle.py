@@ -87,7 +87,8 @@ def test_a_cycle_computes_metrics_writes_grounded_memory_with_provenance(make_pr
 
     # the real openai client sent tools over HTTP, with the key only in its header
     request = scripted_llm.requests[0]
-    assert {t["function"]["name"] for t in request["tools"]} == {"write_insight", "finish"}
+    assert {t["function"]["name"] for t in request["tools"]} == {
+        "run_sql", "describe_metric", "search_memory", "write_insight", "update_insight", "retract_insight", "finish"}
     assert request["tool_choice"] == "auto" and request["model"] == "scripted-analyst"
     assert scripted_llm.headers[0]["authorization"] == f"Bearer {SECRET}"
 

@@ -15,3 +15,6 @@ create table if not exists agent_insights (
     source         varchar not null,    -- model name
     written_at     timestamp not null
 );
+-- the analyst's corrections: a row replacing (supersedes) or withdrawing (retracts) a memory item
+alter table agent_insights add column if not exists supersedes varchar;
+alter table agent_insights add column if not exists retracts varchar;
