@@ -27,8 +27,9 @@ class LLMSettings:
     max_tokens: int = 400
     timeout_seconds: float = 120.0
     top_k: int = 5  # candidates handed to the analyst per cycle
-    max_tool_calls: int = 20  # per cycle: run_sql, write_insight, ... together
-    max_cycle_tokens: int = 40000  # prompt + completion tokens per cycle; the analyst stops when they are spent
+    max_tool_calls: int = 20  # per analyst and cycle: run_sql, write_insight, ... together
+    max_cycle_tokens: int = 40000  # prompt + completion tokens per analyst and cycle; it stops when they are spent
+    analysts: int = 1  # analysts at once, each on its own group of metrics with its own budget
 
     @property
     def embedded(self) -> bool:

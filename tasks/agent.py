@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import openai
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reverie.config import PACKAGE_ROOT, LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
@@ -100,6 +102,7 @@ class Investigation:
     calls: list[dict] = field(default_factory=list)
     tool_calls: int = 0
     finished: bool = False
+    error: str | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -282,10 +285,18 @@ def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMS
         run.calls.append(_ledger_row(llm.model, response.usage, time.monotonic() - started, "ok"))
         message = response.choices[0].message
         tool_calls = message.tool_calls or []
+        if not tool_calls:  # a server without tool calling may still answer with the call as JSON text
+            written = _calls_in_text(message.content or "")
+            messages.append({"role": "assistant", "content": message.content or ""})
+            for name, arguments in written:
+                run.tool_calls += 1
+                result = _run_tool(name, arguments, by_id, llm.model, run)
+                messages.append({"role": "user", "content": f"Result of {name}: {result}"})
+            if not written or run.finished:
+                break
+            continue
         messages.append({"role": "assistant", "content": message.content or "",
                          "tool_calls": [tc.model_dump(include={"id", "type", "function"}) for tc in tool_calls]})
-        if not tool_calls:
-            break
         for call in tool_calls:
             run.tool_calls += 1
             if run.tool_calls > settings.max_tool_calls:
@@ -297,6 +308,22 @@ def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMS
             break
 
 
+def _calls_in_text(content: str) -> list[tuple[str, str]]:
+    """Tool calls written as JSON in a reply's text ({"name": ..., "arguments": {...}}, one or a list)."""
+    start = min((i for i in (content.find("{"), content.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        return []
+    try:
+        parsed, _ = json.JSONDecoder().raw_decode(content[start:])
+    except ValueError:
+        return []
+    calls = parsed if isinstance(parsed, list) else [parsed]
+    return [(str(c.get("name") or c.get("tool")), json.dumps(c.get("arguments") or c.get("parameters") or {}))
+            for c in calls if isinstance(c, dict) and (c.get("name") or c.get("tool"))]
+
+
+# analysts run in threads; DuckDB allows one configuration per file in a process at a time (the sandbox is read-only)
+WAREHOUSE_LOCK = threading.Lock()
 TOOLS = {
     "run_sql": lambda args, by_id, model, run: _run_sql(args, run),
     "describe_metric": lambda args, by_id, model, run: _describe_metric(args, run),
@@ -320,7 +347,8 @@ def _run_tool(name: str, arguments: str, by_id: dict[str, dict], model: str, run
         return "done"
     if name not in TOOLS:
         return f"error: unknown tool {name!r}; use one of {', '.join([*TOOLS, 'finish'])}"
-    return TOOLS[name](args, by_id, model, run)
+    with WAREHOUSE_LOCK:
+        return TOOLS[name](args, by_id, model, run)
 
 
 def _ledger_row(model: str, usage, seconds: float, outcome: str) -> dict:
@@ -355,9 +383,31 @@ def _store(warehouse: str, cycle_id: str, model: str | None, run: Investigation)
                          call["latency_seconds"], call["outcome"], now])
 
 
+def metric_groups(candidates: list[dict], analysts: int) -> list[list[dict]]:
+    """Candidates split into at most `analysts` groups, a metric's candidates always together, the groups even."""
+    by_metric: dict[str, list[dict]] = {}
+    for c in candidates:
+        by_metric.setdefault(c["metric"], []).append(c)
+    groups: list[list[dict]] = [[] for _ in range(max(1, min(analysts, len(by_metric))))]
+    for members in sorted(by_metric.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [sorted(g, key=lambda c: c["rank"]) for g in groups if g]
+
+
+@task(name="analyse", cache_policy=NO_CACHE)
+def analyse(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, quality: str,
+            run: Investigation) -> None:
+    """One analyst over one group of metrics, with its own budget; an unreachable LLM is noted, not raised."""
+    try:
+        investigate(llm, candidates, watermark, settings, run, quality)
+    except openai.APIError as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+
+
 @task(name="reflect")
 def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) -> dict:
-    """Let the analyst investigate the top candidates; an unreachable LLM degrades the cycle, it does not fail it."""
+    """Let the analysts investigate the top candidates — one per group of metrics, `[llm] analysts` of them at
+    once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it."""
     logger = run_logger()
     with connect(warehouse) as con:
         candidates = _top_candidates(con, cycle_id, settings.top_k)
@@ -368,22 +418,33 @@ def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) 
     if not candidates:
         logger.info("reflect: no candidates this cycle, nothing to investigate")
         return summary
-    run = Investigation(warehouse=warehouse)
+    groups = metric_groups(candidates, settings.analysts)
+    runs = [Investigation(warehouse=warehouse) for _ in groups]
     try:
         with open_llm(settings, Path(log_dir)) as llm:
             summary["model"] = llm.model
-            logger.info("reflect: %s investigates %d candidate(s)", llm.model, len(candidates))
-            investigate(llm, candidates, str(watermark), settings, run, describe_findings(findings))
-        summary["status"] = "ok"
-    except (LLMUnavailable, openai.APIError) as exc:
+            logger.info("reflect: %d analyst(s) on %s investigate %d candidate(s)", len(groups), llm.model,
+                        len(candidates))
+            futures = [analyse.submit(llm, group, str(watermark), settings, describe_findings(findings), run)
+                       for group, run in zip(groups, runs)]
+            for future in futures:
+                future.wait()
+        errors = [run.error for run in runs if run.error]
+        summary["status"] = "degraded" if errors else "ok"
+        if errors:
+            summary["error"] = errors[0]
+    except LLMUnavailable as exc:
         summary["status"] = "degraded"
         summary["error"] = f"{type(exc).__name__}: {exc}"
+    if summary["status"] == "degraded":
         logger.warning("reflect: LLM unavailable (%s); deterministic insights are still written", summary["error"])
+    run = Investigation(warehouse=warehouse, written=[w for r in runs for w in r.written],
+                        rejected=[j for r in runs for j in r.rejected], calls=[c for r in runs for c in r.calls])
     _store(warehouse, cycle_id, summary["model"], run)
     for rej in run.rejected:
         logger.info("reflect: rejected %r: %s", rej["title"][:80], rej["reason"])
     summary.update(written=len(run.written), rejected=len(run.rejected), prompt_tokens=run.prompt_tokens,
-                   completion_tokens=run.completion_tokens, calls=len(run.calls))
+                   completion_tokens=run.completion_tokens, calls=len(run.calls), analysts=len(groups))
     logger.info("reflect: %d insight(s) written, %d rejected, %d+%d tokens", summary["written"], summary["rejected"],
                 summary["prompt_tokens"], summary["completion_tokens"])
     return summary

@@ -160,3 +160,44 @@ def test_a_429_is_retried_and_a_timeout_degrades_the_cycle(make_project, scripte
     assert second["status"] == "degraded" and "APITimeoutError" in second["stages"]["reflect"]["error"]
     assert Path(second["stages"]["deliver"]["brief"]).exists()  # the cycle went on: memory and the brief
     assert query(settings, "select outcome from llm_calls order by called_at desc limit 1") == [("error: APITimeoutError",)]
+
+
+def test_analysts_fan_out_over_groups_of_metrics_and_write_into_one_memory(make_project, scripted_llm):
+    settings = make_project(base_url=scripted_llm.base_url)
+    configure(settings, analysts=2, top_k=8)
+
+    def respond(request):  # each analyst: one insight on its first candidate, then finish
+        if not tool_results(request):
+            top = candidates_in(request)[0]
+            return tool_call("write_insight", {"kind": "pattern", "title": f"{top['metric']} moved on {top['period']}",
+                                               "body": "", "severity": "info", "candidate_ids": [top["id"]]})
+        return tool_call("finish", {"summary": "done"})
+
+    scripted_llm.script(*[respond] * 8)
+    result = run_cycle(settings.project_dir)
+    reflect = result["stages"]["reflect"]
+    assert result["status"] == "completed" and reflect["analysts"] == 2 and reflect["written"] == 2
+    first_requests = [r for r in scripted_llm.requests if not tool_results(r)]
+    metrics = [{c["metric"] for c in candidates_in(r)} for r in first_requests]
+    assert len(metrics) == 2 and not metrics[0] & metrics[1]  # each analyst had its own metrics
+    assert reflect["calls"] == 4 and query(settings, "select count(*) from llm_calls") == [(4,)]
+    titles = [t for (t,) in query(settings, "select title from memory where source = 'scripted-analyst'")]
+    assert len(titles) == 2 and len({t.split()[0] for t in titles}) == 2
+
+
+def test_a_server_without_tool_calling_can_answer_with_the_call_as_json_text(make_project, scripted_llm):
+    settings = make_project(base_url=scripted_llm.base_url)
+
+    def as_text(request):
+        top = candidates_in(request)[0]
+        call = {"name": "write_insight", "arguments": {
+            "kind": "question", "title": f"Why did {top['metric']} move on {top['period']}?", "body": "",
+            "severity": "info", "candidate_ids": [top["id"]]}}
+        return {"role": "assistant", "content": f"Here is my call:\n```json\n{json.dumps(call)}\n```"}
+
+    scripted_llm.script(as_text, lambda request: {"role": "assistant",
+                                                  "content": '{"name": "finish", "arguments": {"summary": "ok"}}'})
+    result = run_cycle(settings.project_dir)
+    assert result["stages"]["reflect"]["written"] == 1 and result["stages"]["reflect"]["calls"] == 2
+    assert scripted_llm.requests[1]["messages"][-1]["content"] == "Result of write_insight: stored"
+    assert query(settings, "select kind from memory where source = 'scripted-analyst'") == [("question",)]
