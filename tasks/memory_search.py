@@ -102,7 +102,8 @@ def search_memory(warehouse: str | Path, text: str, metric: str | None = None, k
         version = _version(con)
     index = _index(warehouse, version)
     schema = index.schema
-    words = re.sub(r"[^\w.%-]+", " ", text).strip()  # plain words: no field:value or quote syntax from users
+    # plain lowercase words: no field:value, quotes, +/- or AND/OR/NOT/IN/TO from users (the index is lowercase)
+    words = re.sub(r"[^\w.]+", " ", text).lower().strip()
     query = index.parse_query(words, TEXT_FIELDS) if words else tantivy.Query.all_query()
     must = [(tantivy.Occur.Must, query)]
     for field, value in (("metric", metric), ("kind", kind), ("status", None if status == "all" else status)):

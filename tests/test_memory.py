@@ -72,6 +72,8 @@ def test_search_ranks_by_relevance_within_filters(remembered, monkeypatch):
     assert on_the_day and {f["period"] for f in on_the_day} == {period}
     assert cli(remembered, monkeypatch, "memory", "search", "nothing-like-this-anywhere")["items"] == []
     assert cli(remembered, monkeypatch, "memory", "search", 'conversion: "rate (DE')["query"]  # odd input is words
+    for operators in ("orders IN US", "NOT revenue", "revenue AND -orders TO +x"):  # the parser's words are words too
+        assert "items" in cli(remembered, monkeypatch, "memory", "search", operators)
     assert cli(remembered, monkeypatch, "memory", "search", metric, "--status", "expired")["items"] == []
 
 
