@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -49,6 +47,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
 
 from reverie import generator
 from reverie.config import DetectSettings, load_settings
@@ -366,7 +366,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = [] if args.speed_only else accuracy(seeds, args.days, args.scale, workdir)
     timing = speed(workdir, args.repeat)
-    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    machine = report.machine()
     if args.json:
         print(json.dumps({"benchmark": "detectors", "machine": machine, "seeds": seeds, "days": args.days,
                           "scale": args.scale, "accuracy": rows, "speed": timing}, default=str))
@@ -374,10 +374,8 @@ def main() -> None:
     if rows:
         print(f"detector accuracy · seeds {args.seeds} · {args.days} days · scale {args.scale}")
         header = ("type", "findings", "true pos", "labels", "found", "precision", "recall")
-        print(" | ".join(f"{h:>18}" for h in header))
-        for r in rows:
-            print(" | ".join(f"{r[k]!s:>18}" for k in ("type", "findings", "true_positives", "labels", "found",
-                                                              "precision", "recall")))
+        keys = ("type", "findings", "true_positives", "labels", "found", "precision", "recall")
+        report.print_table(header, [tuple(r[k] for k in keys) for r in rows], width=18)
     print(f"\ndetector speed · {machine['cpus']} cores · {timing['series']:,} series · {timing['metric_values']:,} metric values")
     print(f"full year {timing['full_year_s']} s ({timing['full_year_candidates']} candidates) · "
           f"one new day {timing['one_new_day_s']} s ({timing['one_new_day_candidates']} candidates)")

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -27,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
 
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> None:
     result = {"insights": args.insights, "made_up_numbers": lies, "caught": caught,
               "caught_share": round(caught / lies, 3), "honest_insights": honest, "wrongly_refused": refused,
               "wrongly_refused_share": round(refused / honest, 3), "ms_per_check": round(1000 * seconds / args.insights, 1)}
-    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    machine = report.machine()
     if args.json:
         print(json.dumps({"benchmark": "grounding", "machine": machine, "result": result}))
         return

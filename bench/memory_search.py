@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -29,6 +27,8 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
 
 from tasks.memory_search import rebuild_index, search_memory  # noqa: E402
 from tasks.warehouse import connect  # noqa: E402
@@ -156,17 +156,14 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reverie-bench-memory-"))
     rows = [measure(int(n), args.queries, workdir) for n in args.memories.split(",")]
-    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    machine = report.machine()
     if args.json:
         print(json.dumps({"benchmark": "memory_search", "machine": machine, "results": rows}))
         return
     print(f"memory search · {machine['cpus']} cores · {machine['platform']}")
     header = ("memories", "index s", "p50 ms", "p95 ms", "max ms", "FTS p50 ms", "FTS p95 ms", "p95 / FTS")
-    print(" | ".join(f"{h:>11}" for h in header))
-    for r in rows:
-        cells = (f"{r['memories']:,}", r["index_s"], r["p50_ms"], r["p95_ms"], r["max_ms"], r["duckdb_fts_p50_ms"],
-                 r["duckdb_fts_p95_ms"], r["p95_over_duckdb_fts"])
-        print(" | ".join(f"{c!s:>11}" for c in cells))
+    report.print_table(header, [(f"{r['memories']:,}", r["index_s"], r["p50_ms"], r["p95_ms"], r["max_ms"],
+                                 r["duckdb_fts_p50_ms"], r["duckdb_fts_p95_ms"], r["p95_over_duckdb_fts"]) for r in rows])
 
 
 if __name__ == "__main__":

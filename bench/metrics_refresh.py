@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
 
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
@@ -179,17 +180,15 @@ def main() -> None:
         prepared = in_subprocess("--prepare", str(size), "--workdir", str(workdir))
         os.sync()  # the data just written must not be flushed to disk while the refresh is timed
         rows.append({**prepared, **in_subprocess("--measure", prepared["project"], "--repeat", str(args.repeat))})
-    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    machine = report.machine()
     if args.json:
         print(json.dumps({"benchmark": "metrics_refresh", "machine": machine, "results": rows}))
         return
     print(f"metrics refresh · {machine['cpus']} cores · {machine['platform']}")
     header = ("events", "values", "full s", "hand s", "full/hand", "incr s", "incr/full", "ingest s", "peak RSS MB")
-    print(" | ".join(f"{h:>11}" for h in header))
-    for r in rows:
-        cells = (f"{r['events']:,}", f"{r['values']:,}", r["full_refresh_s"], r["hand_written_s"], r["full_over_hand"],
-                 r["incremental_s"], r["incremental_over_full"], r["ingest_s"], r["peak_rss_mb"])
-        print(" | ".join(f"{c:>11}" for c in cells))
+    report.print_table(header, [(f"{r['events']:,}", f"{r['values']:,}", r["full_refresh_s"], r["hand_written_s"],
+                                 r["full_over_hand"], r["incremental_s"], r["incremental_over_full"], r["ingest_s"],
+                                 r["peak_rss_mb"]) for r in rows])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_refresh import ROOT, ingest, parse_size, prepare, run_reverie  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from tasks.quality import run_quality_gate  # noqa: E402
@@ -91,17 +92,15 @@ def main() -> None:
         prepared = prepare(size, workdir)
         os.sync()
         rows.append({**prepared, **measure_in_subprocess(prepared["project"], args.repeat)})
-    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    machine = report.machine()
     if args.json:
         print(json.dumps({"benchmark": "quality_gate", "machine": machine, "results": rows}))
         return
     print(f"quality gate · {machine['cpus']} cores · {machine['platform']}")
     header = ("events", "batches", "gate s", "s / Mrows", "refresh s", "gate/refresh", "day gate s", "day refresh s")
-    print(" | ".join(f"{h:>12}" for h in header))
-    for r in rows:
-        cells = (f"{r['events']:,}", r["batches"], r["gate_s"], r["gate_s_per_million_rows"], r["full_refresh_s"],
-                 r["gate_over_refresh"], r["day_gate_s"], r["day_refresh_s"])
-        print(" | ".join(f"{c:>12}" for c in cells))
+    report.print_table(header, [(f"{r['events']:,}", r["batches"], r["gate_s"], r["gate_s_per_million_rows"],
+                                 r["full_refresh_s"], r["gate_over_refresh"], r["day_gate_s"], r["day_refresh_s"])
+                                for r in rows], width=12)
 
 
 def measure_in_subprocess(project: str, repeat: int) -> dict:

@@ -230,16 +230,16 @@ def _run_sql(args: dict, run: Investigation) -> str:
 
 def _describe_metric(args: dict, run: Investigation) -> str:
     name = str(args.get("metric", ""))
+    quoted = "'" + name.replace("'", "''") + "'"  # the sandbox takes no parameters
     try:
         definition = run_query(run.warehouse, "select name, description, measure, favourability, grains, dimensions, goal "
-                                              f"from metrics where name = '{name.replace(chr(39), chr(39) * 2)}'")
+                                              f"from metrics where name = {quoted}")
     except SandboxError as exc:
         return f"error: {exc}"
     if not definition.rows:
         return f"error: no metric {name!r}"
-    recent = _run_sql({"sql": f"select period_start::date as day, value from metric_values where metric = "
-                              f"'{name.replace(chr(39), chr(39) * 2)}' and grain = 'day' and dimension = 'overall' "
-                              "order by period_start desc limit 14"}, run)
+    recent = _run_sql({"sql": f"select period_start::date as day, value from metric_values where metric = {quoted} "
+                              "and grain = 'day' and dimension = 'overall' order by period_start desc limit 14"}, run)
     return "\n".join(f"{c}: {v}" for c, v in zip(definition.columns, definition.rows[0])) + "\nlast 14 days:\n" + recent
 
 
