@@ -79,7 +79,7 @@ def embedded_server(log_dir: Path) -> Iterator[str]:
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / "embedded-llm.log"
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "reverie.embedded_server",
         "--model", str(weights), "--model_alias", EMBEDDED_MODEL,
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", str(EMBEDDED_CONTEXT), "--n_threads", str(os.cpu_count() or 2),

@@ -19,7 +19,7 @@ def reverie(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedPr
 
 
 def llama_servers(parent: int) -> list[int]:
-    """Pids of llama-cpp-python servers whose parent is `parent`."""
+    """Pids of the embedded model servers whose parent is `parent`."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -29,7 +29,7 @@ def llama_servers(parent: int) -> list[int]:
             ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if "llama_cpp.server" in cmdline and ppid == parent:
+        if "reverie.embedded_server" in cmdline and ppid == parent:
             found.append(int(proc.name))
     return found
 
