@@ -1,16 +1,29 @@
-"""The analyst's SQL sandbox: one read-only SELECT at a time, no files, no network, bounded rows and time.
+"""The analyst's SQL sandbox: one read-only SELECT at a time, no files, no network, bounded rows, time and memory.
 
-Two locks, so that one failing is not enough: the statement is parsed (sqlglot) and must be a single
-query that only reads tables — no ATTACH, INSTALL, LOAD, COPY, PRAGMA, SET, DDL or DML, no function
-that reads files or URLs — and it runs on a connection of its own, opened read-only with external
-access disabled and its configuration locked.
+Two locks, and each stops every escape on its own (tests try each lock alone):
+
+1. The statement (`check_statement`), parsed with sqlglot, must be one query that reads only the
+   warehouse's own tables and views, named from an allowlist, and its own CTEs: no file or URL in
+   FROM, no table function but `range`/`generate_series`/`unnest`, no catalog view or function that
+   shows settings or paths, no ATTACH, INSTALL, LOAD, COPY, PRAGMA, SET, DDL or DML.
+2. The connection (`sandbox_connection` and `fetch`): read-only, external access off and the local
+   file system disabled after the file is open, extension autoloading off, no spilling, a memory
+   limit, the catalog functions and views that show paths or settings shadowed, configuration locked;
+   and a result that shows a path of this machine (the warehouse's folder, the working folder, the
+   home folder) is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -19,12 +32,21 @@ from sqlglot import exp
 
 MAX_ROWS = 200
 TIME_LIMIT_SECONDS = 5.0
-# table functions and scalar functions that reach outside the warehouse or its settings
-FORBIDDEN_FUNCTIONS = {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
-                       "read_ndjson", "read_text", "read_blob", "glob", "query", "query_table", "sniff_csv",
-                       "parquet_metadata", "parquet_schema", "iceberg_scan", "delta_scan", "sqlite_scan",
-                       "postgres_scan", "mysql_scan", "current_setting", "getenv", "duckdb_secrets",
-                       "duckdb_settings", "duckdb_extensions", "which_secret"}
+MEMORY_LIMIT = "512MB"
+PURE_TABLE_FUNCTIONS = {"range", "generate_series", "unnest"}  # make rows from their arguments, read nothing
+CATALOG_VIEWS = {("information_schema", "tables"), ("information_schema", "columns")}  # names and types, no paths
+# functions that reach outside the warehouse's tables: files, URLs, settings, secrets, the catalog's paths
+FORBIDDEN_FUNCTIONS = {"current_setting", "getenv", "query", "query_table", "glob", "sniff_csv", "which_secret",
+                       "json_execute_serialized_sql", "checkpoint", "force_checkpoint", "summary", "iceberg_scan",
+                       "delta_scan", "sqlite_scan", "postgres_scan", "mysql_scan", "arrow_scan", "pandas_scan",
+                       "python_map_function", "seq_scan", "repeat_row", "test_all_types", "test_vector_types"}
+FORBIDDEN_PREFIXES = ("read_", "duckdb_", "pragma_", "parquet_", "enable_", "disable_", "sqlite_", "pg_")
+# shadowed on the sandbox connection: what shows the warehouse's path, the settings or the home folder
+SHADOWED_TABLE_FUNCTIONS = ("duckdb_databases", "duckdb_settings", "duckdb_extensions", "duckdb_secrets",
+                            "duckdb_temporary_files", "duckdb_external_file_cache", "duckdb_logs",
+                            "pragma_database_size", "pragma_platform", "pragma_user_agent")
+SHADOWED_VIEWS = ("pragma_database_list", "pg_settings", "duckdb_logs_parsed")
+SHADOWED_SCALARS = {"current_setting": 1, "getenv": 1}
 
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" notes: refused below anyway
@@ -34,20 +56,62 @@ class SandboxError(ValueError):
     """A statement the sandbox refuses or that failed; the message goes back to the model."""
 
 
+def is_number(value) -> bool:
+    """Whether DuckDB returned a number: any integer (HUGEINT, unsigned), DECIMAL or finite float; not a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    return math.isfinite(value)
+
+
 @dataclass
 class QueryResult:
     columns: list[str]
     rows: list[tuple]
     truncated: bool
+    types: list[str] = field(default_factory=list)  # DuckDB's type of each column
+    schema: dict[str, dict[str, str]] = field(default_factory=dict)  # the warehouse's tables and their columns
 
     def values(self) -> list[float]:
         """Every number the query returned (for checking the numbers an insight quotes)."""
-        return [float(v) for row in self.rows for v in row
-                if isinstance(v, int | float) and not isinstance(v, bool)]
+        return [float(v) for row in self.rows for v in row if is_number(v)]
+
+    def dates(self) -> set[date]:
+        """Every date the query returned, from DATE, TIMESTAMP or TIMESTAMPTZ columns alike."""
+        return {v if type(v) is date else v.date() for row in self.rows for v in row if isinstance(v, date)}
 
 
-def check_statement(sql: str) -> exp.Query:
-    """The statement, parsed, if it is one read-only query; else why not."""
+def _function_name(node: exp.Expression) -> str:
+    name = node.name if isinstance(node, exp.Anonymous) else ""
+    if not name and isinstance(node, exp.Func):
+        name = node.sql_name()
+    return name.lower()
+
+
+def _forbidden(name: str) -> bool:
+    return name in FORBIDDEN_FUNCTIONS or name.startswith(FORBIDDEN_PREFIXES)
+
+
+def _check_table(table: exp.Table, ctes: set[str], tables: set[str]) -> None:
+    """A FROM item: one of the warehouse's tables, a CTE, or a table function that reads nothing."""
+    if isinstance(table.this, exp.Func):
+        name = _function_name(table.this)
+        if isinstance(table.this, exp.GenerateSeries | exp.Unnest) or name in PURE_TABLE_FUNCTIONS:
+            return
+        raise SandboxError(f"{name or 'that table function'}() is not available: the analyst reads the "
+                           "warehouse's tables only")
+    if not isinstance(table.this, exp.Identifier):
+        raise SandboxError("reading files is not available: the analyst reads the warehouse's tables only")
+    name, schema = table.name.lower(), table.db.lower()
+    if (schema, name) in CATALOG_VIEWS and not table.catalog:
+        return
+    if table.catalog or schema not in ("", "main") or (name not in tables and not (name in ctes and not schema)):
+        shown = ".".join(part for part in (table.catalog, table.db, table.name) if part)
+        raise SandboxError(f"no table {shown!r} here: the analyst reads the warehouse's tables only "
+                           f"({', '.join(sorted(tables)) or 'none'})")
+
+
+def check_statement(sql: str, tables: set[str] | frozenset[str]) -> exp.Query:
+    """The statement, parsed, if it is one read-only query over `tables` (lowercase names) and its CTEs; else why not."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except sqlglot.errors.SqlglotError as exc:
@@ -57,38 +121,100 @@ def check_statement(sql: str) -> exp.Query:
     statement = statements[0]
     if not isinstance(statement, exp.Query):
         raise SandboxError(f"only SELECT queries may run here, not {statement.key.upper()}")
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
     for node in statement.walk():
-        if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Drop | exp.Create | exp.Alter | exp.Command):
+        if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Drop | exp.Create | exp.Alter | exp.Command
+                      | exp.Copy | exp.Attach | exp.Pragma | exp.Set):
             raise SandboxError(f"only SELECT queries may run here, not {node.key.upper()}")
-        name = node.name.lower() if isinstance(node, exp.Func | exp.Anonymous) and node.name else ""
-        if isinstance(node, exp.Func) and not name:
-            name = node.sql_name().lower()
-        if name in FORBIDDEN_FUNCTIONS:
-            raise SandboxError(f"{name}() is not available: the analyst reads the warehouse's tables only")
-        if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
-            raise SandboxError("reading files is not available: the analyst reads the warehouse's tables only")
+        if isinstance(node, exp.Table):
+            _check_table(node, ctes, tables)
+        elif isinstance(node, exp.Func) and _forbidden(_function_name(node)):
+            raise SandboxError(f"{_function_name(node)}() is not available: the analyst reads the warehouse's "
+                               "tables only")
     return statement
 
 
-def run_query(warehouse: str | Path, sql: str, max_rows: int = MAX_ROWS,
-              time_limit: float = TIME_LIMIT_SECONDS) -> QueryResult:
-    """Run one checked query on a read-only, offline connection; at most `max_rows` rows, `time_limit` seconds."""
-    check_statement(sql)
-    con = duckdb.connect(str(warehouse), read_only=True,
-                         config={"enable_external_access": False, "autoload_known_extensions": False,
-                                 "autoinstall_known_extensions": False})
+def _private_paths(warehouse: Path) -> list[str]:
+    """Paths whose appearance in a result means the query reached outside the data."""
+    paths = {str(warehouse.resolve().parent), str(Path.cwd().resolve()), os.path.expanduser("~")}
+    return sorted(p for p in paths if len(p) > 1)
+
+
+@contextmanager
+def sandbox_connection(warehouse: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only, offline, memory-bounded connection whose catalog shows no paths and whose settings are locked."""
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True,
+                             config={"enable_external_access": False, "autoload_known_extensions": False,
+                                     "autoinstall_known_extensions": False, "memory_limit": MEMORY_LIMIT,
+                                     "temp_directory": ""})
+    except duckdb.Error as exc:  # missing, or held by a writer in another process
+        raise SandboxError(f"the warehouse cannot be read now: {str(exc).splitlines()[0]}") from exc
+    try:
+        con.execute("set disabled_filesystems = 'LocalFileSystem'")  # the warehouse is open; nothing else will be
+        for name in SHADOWED_TABLE_FUNCTIONS:
+            con.execute(f"create temp macro {name}() as table select null as hidden where false")
+        for name in SHADOWED_VIEWS:
+            con.execute(f"create temp view {name} as select null as hidden where false")
+        for name, arity in SHADOWED_SCALARS.items():
+            con.execute(f"create temp macro {name}({', '.join(f'a{i}' for i in range(arity))}) as null")
+        con.execute("set lock_configuration = true")
+        yield con
+    finally:
+        con.close()
+
+
+def warehouse_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The warehouse's own tables and views, lowercase: what the analyst may read."""
+    return frozenset(name.lower() for (name,) in con.execute(
+        """select table_name from duckdb_tables() where database_name = current_database() and not temporary
+           union select view_name from duckdb_views() where database_name = current_database() and not internal
+             and not temporary""").fetchall())
+
+
+def warehouse_schema(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Column names and types of every table and view in the warehouse (for tracing evidence to its columns)."""
+    schema: dict[str, dict[str, str]] = {}
+    for table, column, kind in con.execute(
+            """select table_name, column_name, data_type from duckdb_columns()
+               where database_name = current_database() order by table_name, column_index""").fetchall():
+        schema.setdefault(table.lower(), {})[column] = kind
+    return schema
+
+
+def _shows_a_path(value, paths: list[str]) -> bool:
+    text = value if isinstance(value, str) else str(value) if isinstance(value, list | dict | tuple) else ""
+    return any(p in text for p in paths)
+
+
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: str | Path, max_rows: int = MAX_ROWS,
+          time_limit: float = TIME_LIMIT_SECONDS) -> QueryResult:
+    """Run a statement on a sandbox connection: at most `max_rows` rows and `time_limit` seconds, and no result that
+    shows a path of this machine."""
     timer = threading.Timer(time_limit, con.interrupt)
     try:
-        con.execute("set lock_configuration = true")
         timer.start()
         relation = con.execute(sql)
-        rows = relation.fetchmany(max_rows + 1)
+        rows = relation.fetchmany(max_rows + 1) if relation.description else []
         columns = [d[0] for d in relation.description or []]
+        types = [str(d[1]) for d in relation.description or []]
     except duckdb.InterruptException as exc:
         raise SandboxError(f"the query ran longer than {time_limit:g} s and was stopped") from exc
     except duckdb.Error as exc:
         raise SandboxError(str(exc).splitlines()[0]) from exc
     finally:
         timer.cancel()
-        con.close()
-    return QueryResult(columns, rows[:max_rows], len(rows) > max_rows)
+    paths = _private_paths(Path(warehouse))
+    if any(_shows_a_path(v, paths) for row in rows for v in row):
+        raise SandboxError("the result shows a file path of this machine: the analyst reads data only")
+    return QueryResult(columns, rows[:max_rows], len(rows) > max_rows, types)
+
+
+def run_query(warehouse: str | Path, sql: str, max_rows: int = MAX_ROWS,
+              time_limit: float = TIME_LIMIT_SECONDS) -> QueryResult:
+    """Check one query against the warehouse's tables and run it in the sandbox."""
+    with sandbox_connection(warehouse) as con:
+        check_statement(sql, warehouse_tables(con))
+        result = fetch(con, sql, warehouse, max_rows, time_limit)
+        result.schema = warehouse_schema(con)
+        return result

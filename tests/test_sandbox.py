@@ -1,56 +1,147 @@
-"""The analyst's SQL sandbox on a real warehouse file: what it refuses, what it runs, its limits."""
+"""The analyst's SQL sandbox on a real warehouse file: each of its two locks alone stops every escape; limits hold."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import duckdb
 import pytest
 
-from tasks.sandbox import MAX_ROWS, SandboxError, run_query
+from tasks.sandbox import MAX_ROWS, SandboxError, check_statement, fetch, run_query, sandbox_connection
 from tasks.warehouse import connect
 
-HOSTILE = [
-    ("select 1; select 2", "exactly one statement"),
-    ("select * from memory; drop table memory", "exactly one statement"),
-    ("drop table memory", "not DROP"),
-    ("delete from memory", "not DELETE"),
-    ("update memory set title = 'x'", "not UPDATE"),
-    ("insert into memory (id) values ('x')", "not INSERT"),
-    ("create table t as select 1", "not CREATE"),
-    ("attach 'other.duckdb'", "not ATTACH"),
-    ("install httpfs", "not INSTALL"),
-    ("load httpfs", "only SELECT"),
-    ("copy memory to '/tmp/stolen.csv'", "not COPY"),
-    ("pragma show_tables", "not PRAGMA"),
-    ("set enable_external_access = true", "not SET"),
-    ("call pragma_version()", "only SELECT"),
-    ("select * from read_csv('/etc/passwd')", "Cannot access file"),
-    ("select * from read_text('/etc/hostname')", "read_text() is not available"),
-    ("select * from glob('/etc/*')", "glob() is not available"),
-    ("select (select count(*) from glob('/etc/*'))", "glob() is not available"),
-    ("select * from 'https://example.com/x.csv'", "Cannot access file"),
-    ("select getenv('HOME')", "getenv() is not available"),
-    ("select current_setting('enable_external_access')", "current_setting() is not available"),
-    ("select * from duckdb_settings()", "duckdb_settings() is not available"),
-    ("select from where", "not valid SQL"),
+TABLES = {"orders", "memory"}
+
+# every way out we know of: files, URLs, other databases, extensions, settings, catalog paths, writes
+ESCAPES = [
+    "select 1; select 2",
+    "select * from memory; drop table memory",
+    "drop table memory",
+    "delete from memory",
+    "update memory set title = 'x'",
+    "insert into memory (id) values ('x')",
+    "create table t as select 1",
+    "attach '{dir}/evil.duckdb' as evil",
+    "install httpfs",
+    "load httpfs",
+    "copy memory to '{dir}/stolen.csv'",
+    "copy (select * from memory) to '{dir}/stolen.parquet' (format parquet)",
+    "export database '{dir}/exported'",
+    "pragma database_list",
+    "pragma show_tables",
+    "set enable_external_access = true",
+    "reset lock_configuration",
+    "call pragma_version()",
+    "select * from read_csv('/etc/passwd')",
+    "select * from read_csv_auto('/etc/passwd')",
+    "select * from read_text('/etc/hostname')",
+    "select * from read_blob('{warehouse}')",
+    "select * from read_json_objects('/etc/hostname')",
+    "select * from read_parquet('{warehouse}')",
+    "select * from parquet_file_metadata('{warehouse}')",
+    "select * from parquet_schema('{warehouse}')",
+    "select * from sniff_csv('/etc/passwd')",
+    "select * from glob('/etc/*')",
+    "select (select count(*) from glob('/etc/*'))",
+    "select * from '/etc/passwd'",
+    "select * from \"/etc/passwd\"",
+    "select * from '{warehouse}'",
+    "select * from 'https://example.com/x.csv'",
+    "select * from 'http://127.0.0.1:9/x.parquet'",
+    "with t as (select * from read_csv('/etc/passwd')) select * from t",
+    "select * from orders where id in (select 1 from read_text('/etc/hostname'))",
+    "select * from orders /* */ union all select * from read_text('/etc/hostname')",
+    "select * from duckdb_databases()",
+    "select * from system.main.duckdb_databases()",
+    "select path from duckdb_databases()",
+    "select * from pragma_database_list",
+    "select * from system.main.pragma_database_list",
+    "select * from duckdb_settings()",
+    "select * from system.main.duckdb_settings()",
+    "select * from pg_settings",
+    "select * from duckdb_extensions()",
+    "select * from duckdb_secrets()",
+    "select * from duckdb_temporary_files()",
+    "select current_setting('temp_directory')",
+    "select system.main.current_setting('secret_directory')",
+    "select current_setting('allowed_paths')",
+    "select getenv('HOME')",
+    "select * from query('select * from read_text(''/etc/hostname'')')",
+    "select * from query_table('memory')",
+    "select * from which_secret('s3://x', 's3')",
+    "select * from json_execute_serialized_sql('{{}}')",
 ]
+NOT_SQL = "select from where"
 
 
 @pytest.fixture
 def warehouse(tmp_path):
     path = tmp_path / "warehouse.duckdb"
-    with connect(path) as con:
+    with connect(path) as con:  # reverie's schema, one memory row to protect, and some data
         con.execute("create table orders as select range as id, range % 7 as day from range(1000)")
+        con.execute("""insert into memory (id, fingerprint, kind, title, severity, status, recorded_at, first_seen,
+                       last_confirmed, source, cycle_id) values ('mem-1', 'f', 'pattern', 'kept', 'info', 'active',
+                       now(), now(), now(), 'test', 'c0')""")
     return path
 
 
-@pytest.mark.parametrize(("sql", "reason"), HOSTILE)
-def test_anything_but_one_reading_query_is_refused_with_a_reason(warehouse, sql, reason):
-    with pytest.raises(SandboxError, match=reason.replace("(", r"\(").replace(")", r"\)")):
-        run_query(warehouse, sql)
-    assert run_query(warehouse, "select count(*) from orders").rows == [(1000,)]  # nothing changed
-    assert not (warehouse.parent / "stolen.csv").exists()
+def statement(template: str, warehouse: Path) -> str:
+    return template.format(dir=warehouse.parent, warehouse=warehouse)
 
 
-def test_queries_run_with_a_row_limit_and_a_time_limit(warehouse):
+def untouched(warehouse: Path) -> None:
+    """The memory row is still there as it was, and no file appeared beside the warehouse."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select id, title from memory").fetchall() == [("mem-1", "kept")]
+    assert sorted(os.listdir(warehouse.parent)) == ["warehouse.duckdb"]
+
+
+def private(warehouse: Path) -> list[str]:
+    """What no result may show: the warehouse's folder, the working folder, the home folder, a file's content."""
+    return [str(warehouse.parent), str(Path.cwd()), os.path.expanduser("~"), "root:x:0", Path("/etc/hostname").read_text().strip()]
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+def test_the_statement_check_alone_refuses_every_escape(warehouse, template):
+    with pytest.raises(SandboxError):
+        check_statement(statement(template, warehouse), TABLES)
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+def test_the_connection_alone_stops_every_escape(warehouse, template):
+    """The statement check is skipped: what runs must fail, or show nothing private and change nothing."""
+    with sandbox_connection(warehouse) as con:
+        try:
+            result = fetch(con, statement(template, warehouse), warehouse)
+        except SandboxError:
+            result = None
+    if result is not None:
+        shown = repr(result.rows)
+        assert not any(secret in shown for secret in private(warehouse)), shown
+    untouched(warehouse)
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+def test_both_locks_together_refuse_with_a_reason(warehouse, template):
+    with pytest.raises(SandboxError) as refused:
+        run_query(warehouse, statement(template, warehouse))
+    assert str(refused.value)
+    untouched(warehouse)
+
+
+def test_the_warehouse_tables_and_its_catalog_of_columns_are_readable(warehouse):
+    assert run_query(warehouse, "select count(*) from orders").rows == [(1000,)]
+    assert run_query(warehouse, "select count(*) from main.orders").rows == [(1000,)]
+    assert run_query(warehouse, "with d as (select day from orders) select max(day) from d").rows == [(6,)]
+    assert run_query(warehouse, "select * from range(3)").rows == [(0,), (1,), (2,)]
+    columns = run_query(warehouse, "select column_name from information_schema.columns where table_name = 'orders'")
+    assert columns.rows == [("id",), ("day",)]
+    with pytest.raises(SandboxError, match="not valid SQL"):
+        run_query(warehouse, NOT_SQL)
+
+
+def test_queries_run_with_a_row_limit_a_time_limit_and_a_memory_limit(warehouse):
     result = run_query(warehouse, "with d as (select day, count(*) as n from orders group by day) select * from d order by day")
     assert result.columns == ["day", "n"] and len(result.rows) == 7 and not result.truncated
     assert result.values()[:2] == [0.0, 143.0]
@@ -58,3 +149,14 @@ def test_queries_run_with_a_row_limit_and_a_time_limit(warehouse):
     assert len(many.rows) == MAX_ROWS and many.truncated
     with pytest.raises(SandboxError, match="longer than 1 s"):
         run_query(warehouse, "select count(*) from range(100000000000) a, range(10) b", time_limit=1)
+    with pytest.raises(SandboxError, match="Out of Memory"):
+        run_query(warehouse, "select list(range) from range(200000000)")
+
+
+def test_every_numeric_and_temporal_type_duckdb_returns_counts_as_evidence(warehouse):
+    result = run_query(warehouse, """select 1.5::decimal(18, 3) as dec, 2::hugeint as huge, 3::ubigint as unsigned,
+        4::utinyint as tiny, 5.25::float as f, 6.5::double as d, true as flag, 'x' as word, 'nan'::double as nan,
+        date '2026-01-05' as day, timestamp '2026-01-06 13:00' as ts, timestamptz '2026-01-07 10:00:00+00' as tz
+        from orders limit 1""")
+    assert result.values() == [1.5, 2.0, 3.0, 4.0, 5.25, 6.5]  # booleans, words and NaN are not numbers
+    assert {d.isoformat() for d in result.dates()} == {"2026-01-05", "2026-01-06", "2026-01-07"}
