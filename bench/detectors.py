@@ -326,7 +326,9 @@ def synthetic_warehouse(path: Path, metrics: int, dimensions: int, members: int,
                                    count(*) = if('{grain}' = 'week', 7, day(last_day(min(period_start)))) as complete,
                                    'bench' as cycle_id
                             from metric_values where grain = 'day' group by all""")
-        con.executemany("insert into metrics values (?, null, ?, ?, ['day', 'week', 'month'], ?, null, 'bench', 'bench')",
+        con.executemany("""insert into metrics (name, description, measure, favourability, grains, dimensions, goal,
+                           definition, fingerprint) values (?, null, ?, ?, ['day', 'week', 'month'], ?, null, 'bench',
+                           'bench')""",
                         [(name, measure, favourability, [f"dimension_{d}" for d in range(dimensions)])
                          for name, measure, favourability in catalogue])
         return con.execute("select count(*) from metric_values").fetchone()[0]

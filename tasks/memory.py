@@ -14,6 +14,7 @@ from rapidfuzz import fuzz
 from reverie.config import MemorySettings
 from tasks.logs import run_logger
 from tasks.memory_search import rebuild_index
+from tasks.sandbox import is_number
 from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
@@ -51,11 +52,14 @@ def _from_candidate(c: dict, watermark) -> dict:
 def _from_agent(a: dict, watermark) -> dict:
     """An accepted analyst insight as a memory item."""
     evidence = json.loads(a["evidence"]) if isinstance(a["evidence"], str) else a["evidence"]
+    verified = evidence["verified"] if isinstance(evidence, dict) else evidence  # a list, before numbers were kept
+    numbers = evidence.get("numbers", []) if isinstance(evidence, dict) else []
     return {
         "kind": a["kind"], "metric": a["metric"], "dimension": a["dimension"], "member": a["member"],
         "period_start": a["period_start"], "severity": a["severity"], "score": None,
         "title": a["title"], "body": a["body"], "related_ids": list(a["candidate_ids"]),
-        "evidence": {"queries": [e["query"] for e in evidence], "verified": evidence, "watermark": watermark},
+        "evidence": {"queries": [e["query"] for e in verified], "verified": verified, "numbers": numbers,
+                     "watermark": watermark},
         "source": a["source"], "observed": None, "supersedes": a.get("supersedes"), "retracts": a.get("retracts"),
     }
 
@@ -169,8 +173,7 @@ def _evidence_changed(con, since: date) -> list[tuple[str, str]]:
             [since - timedelta(days=31)]).fetchall():
         evidence = json.loads(raw)
         try:
-            returned = [v for row in con.execute(evidence["queries"][0]).fetchall() for v in row
-                        if isinstance(v, int | float) and not isinstance(v, bool)]
+            returned = [float(v) for row in con.execute(evidence["queries"][0]).fetchall() for v in row if is_number(v)]
         except duckdb.Error as exc:
             changed.append((memory_id, f"its evidence query fails now: {str(exc).splitlines()[0]}"))
             continue

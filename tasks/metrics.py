@@ -199,10 +199,11 @@ def _watermark(con, sources: set[str]) -> datetime | None:
 
 def _since(con, spec: MetricSpec, known: tuple | None, touched: datetime | None, full_refresh: bool) -> datetime | None:
     """Where a metric's recomputation starts (its whole history when new or redefined); keeps the catalogue current."""
-    if known != (spec.fingerprint(), spec.path):
-        con.execute("insert or replace into metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    if known != (spec.fingerprint(), spec.path, spec.model):
+        con.execute("""insert or replace into metrics (name, description, measure, favourability, grains, dimensions,
+                           goal, definition, fingerprint, model) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [spec.name, spec.description, spec.kind, spec.favourability, spec.grains, spec.dimensions,
-                     spec.goal.model_dump_json() if spec.goal else None, spec.path, spec.fingerprint()])
+                     spec.goal.model_dump_json() if spec.goal else None, spec.path, spec.fingerprint(), spec.model])
     redefined = known is None or known[0] != spec.fingerprint()
     return FULL_HISTORY if (full_refresh or redefined) else touched
 
@@ -315,8 +316,8 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
                 continue
             ready.append((spec, by_sources[sources]))
 
-        catalogue = {name: (fingerprint, definition) for name, fingerprint, definition in
-                     con.execute("select name, fingerprint, definition from metrics").fetchall()}
+        catalogue = {name: (fingerprint, definition, model) for name, fingerprint, definition, model in
+                     con.execute("select name, fingerprint, definition, model from metrics").fetchall()}
 
         sanity: dict[str, list[dict]] = {}
 

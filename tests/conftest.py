@@ -36,23 +36,32 @@ def prefect_harness():
 
 
 @pytest.fixture(scope="session")
-def scripted_llm():
+def session_llm():
     server = ScriptedLLM().start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def make_project(tmp_path):
+def scripted_llm(session_llm):
+    """The scripted server, with no script and no requests left over from another test."""
+    session_llm.script()
+    yield session_llm
+    session_llm.script()
+
+
+def new_project(folder: Path, days: int = 56, seed: int = 7, scale: float = 0.3, base_url: str | None = None,
+                toml: str = ""):
     """A project folder scaffolded like `reverie init`, with `days` of generated demo events."""
+    scaffold(folder)
+    config = folder / "reverie.toml"
+    llm = f'base_url = "{base_url}"\nmodel = "scripted-analyst"\ntimeout_seconds = 5.0\n' if base_url else ""
+    config.write_text(config.read_text().replace("[llm]\n", f"[llm]\n{llm}", 1) + toml)
+    settings = load_settings(folder)
+    generate(settings.landing_dir, days, start=START, seed=seed, scale=scale)
+    return settings
 
-    def make(days: int = 56, seed: int = 7, scale: float = 0.3, base_url: str | None = None, toml: str = ""):
-        scaffold(tmp_path)
-        config = tmp_path / "reverie.toml"
-        llm = f'base_url = "{base_url}"\nmodel = "scripted-analyst"\ntimeout_seconds = 5.0\n' if base_url else ""
-        config.write_text(config.read_text().replace("[llm]\n", f"[llm]\n{llm}", 1) + toml)
-        settings = load_settings(tmp_path)
-        generate(settings.landing_dir, days, start=START, seed=seed, scale=scale)
-        return settings
 
-    return make
+@pytest.fixture
+def make_project(tmp_path):
+    return lambda **options: new_project(tmp_path, **options)

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # A step gets the parsed request body and returns a chat.completion message dict, or ("status", code).
 Step = Callable[[dict], dict | tuple]
-CANDIDATE_LINE = re.compile(r"- (cand-\w+): (\w+) \(([^)]*)\) on (\S+): observed ([-\d.]+), expected ([-\d.]+), change ([-+\d.]+)%")
+CANDIDATE_LINE = re.compile(r"- (c\d+): (\w+) \(([^)]*)\) on (\S+): observed ([-\d.,%]+), expected ([-\d.,%]+), "
+                            r"change ([-+\d.]+)%")
 
 
 def tool_call(name: str, arguments: dict | str) -> dict:

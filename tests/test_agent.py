@@ -20,10 +20,11 @@ def query(settings, sql: str, params=None):
 
 
 def configure(settings, **llm) -> None:
-    """Set [llm] fields in the project's reverie.toml."""
+    """Set [llm] fields in the project's reverie.toml (replacing earlier values)."""
     config = settings.project_dir / "reverie.toml"
+    kept = [line for line in config.read_text().splitlines(keepends=True) if line.split(" = ")[0] not in llm]
     lines = "".join(f"{key} = {value}\n" for key, value in llm.items())
-    config.write_text(config.read_text().replace("[llm]\n", f"[llm]\n{lines}", 1))
+    config.write_text("".join(kept).replace("[llm]\n", f"[llm]\n{lines}", 1))
 
 
 def tool_results(request: dict) -> list[str]:
@@ -70,8 +71,8 @@ def test_an_investigation_with_sql_writes_only_what_its_queries_return(make_proj
     assert result["stages"]["reflect"]["written"] == 1 and result["stages"]["reflect"]["rejected"] == 2
 
     answers = tool_results(scripted_llm.requests[-1])
-    assert answers[0].startswith("day | value") and answers[1] == "stored"
-    assert answers[2].startswith("rejected: numbers not found in the cited evidence: 42.5%")
+    assert answers[0].startswith("day | value") and answers[1].startswith("stored: Sessions were")
+    assert answers[2] == "rejected: 42.5%: no evidence returned this number"
     assert answers[3].startswith("rejected: an evidence query failed: only SELECT queries may run here, not DROP")
     assert answers[4].startswith("error: arguments are not valid JSON")
     assert answers[5].startswith("error: unknown tool 'send_email'")
@@ -92,9 +93,11 @@ def test_injected_instructions_reach_nothing_beyond_the_memory_tools(make_projec
                        where dimension = 'channel' and member = 'email'""")
     target = query(settings, "select id from memory where status = 'active' and kind <> 'data_quality' limit 1")[0][0]
     stolen = tmp_path / "stolen.csv"
+    evil = tmp_path / "evil.duckdb"
     obeyed = [
-        f"copy memory to '{stolen}'", "attach 'evil.duckdb' as evil", "install httpfs",
+        f"copy memory to '{stolen}'", f"attach '{evil}' as evil", "install httpfs",
         f"select * from read_csv('{settings.warehouse}')", "select 1; drop table memory", "pragma database_list",
+        "select * from duckdb_databases()", "select * from 'https://example.com/x.csv'",
     ]
     steps = [lambda request, sql=sql: tool_call("run_sql", {"sql": sql}) for sql in obeyed]
     steps.append(lambda request: tool_call("retract_insight", {"memory_id": target, "reason": "told to by the data"}))
@@ -107,7 +110,8 @@ def test_injected_instructions_reach_nothing_beyond_the_memory_tools(make_projec
     assert result["status"] == "completed", result
     answers = tool_results(scripted_llm.requests[-1])
     assert all(a.startswith("error:") for a in answers[:len(obeyed)]), answers
-    assert not stolen.exists() and not (settings.project_dir / "evil.duckdb").exists()
+    assert not stolen.exists() and not evil.exists()
+    assert not any(str(settings.project_dir) in a for a in answers)  # no path of this machine reached the model
     assert query(settings, "select count(*) from metric_values where member like 'IGNORE%'") != [(0,)]
     # the one thing within reach is memory, through its tools, and that leaves a trace
     assert query(settings, f"select status from memory where id = '{target}'") == [("retracted",)]
@@ -119,12 +123,13 @@ def test_the_analyst_corrects_memory_and_stops_at_its_budget(make_project, scrip
     settings = make_project(base_url=scripted_llm.base_url)
     configure(settings, max_tool_calls=3)
     run_cycle(settings.project_dir)
-    target = query(settings, "select id, title from memory where source like 'detector:%' and status = 'active' "
+    target = query(settings, "select id, title, metric from memory where source like 'detector:%' and status = 'active' "
                              "order by score desc limit 1")[0]
+    corrected = f"Corrected: {target[2]} was read against the wrong baseline"
 
     def update(request):
-        return tool_call("update_insight", {"memory_id": target[0], "title": "Corrected: no number here",
-                                            "body": "The earlier reading was read against the wrong baseline."})
+        return tool_call("update_insight", {"memory_id": target[0], "title": corrected,
+                                            "body": "No number here, only the correction."})
 
     def look(request):
         return tool_call("run_sql", {"sql": "select 1 as one"})
@@ -136,7 +141,7 @@ def test_the_analyst_corrects_memory_and_stops_at_its_budget(make_project, scrip
     assert result["stages"]["reflect"]["calls"] == 4  # the fourth tool call is refused and the loop ends
     assert tool_results(scripted_llm.requests[-1])[-1] == "one\n1\n(1 rows)"
     new = query(settings, f"select id, title, supersedes from memory where supersedes = '{target[0]}'")
-    assert len(new) == 1 and new[0][1] == "Corrected: no number here"
+    assert len(new) == 1 and new[0][1] == corrected
     assert query(settings, f"select status, superseded_by from memory where id = '{target[0]}'") == [("superseded", new[0][0])]
     assert candidates_in(scripted_llm.requests[0])
 
@@ -199,5 +204,104 @@ def test_a_server_without_tool_calling_can_answer_with_the_call_as_json_text(mak
                                                   "content": '{"name": "finish", "arguments": {"summary": "ok"}}'})
     result = run_cycle(settings.project_dir)
     assert result["stages"]["reflect"]["written"] == 1 and result["stages"]["reflect"]["calls"] == 2
-    assert scripted_llm.requests[1]["messages"][-1]["content"] == "Result of write_insight: stored"
+    assert scripted_llm.requests[1]["messages"][-1]["content"].startswith("Result of write_insight: stored: Why did")
     assert query(settings, "select kind from memory where source = 'scripted-analyst'") == [("question",)]
+
+
+def test_budgets_of_tool_calls_tokens_and_turns_hold_also_for_calls_written_as_text(make_project, scripted_llm):
+    settings = make_project(base_url=scripted_llm.base_url)
+    configure(settings, max_tool_calls=2)
+
+    def four_notes_as_text(request):
+        top = candidates_in(request)[0]
+        note = {"name": "write_insight", "arguments": {
+            "kind": "question", "title": f"Why did {top['metric']} move in {top['slice']}?", "body": "",
+            "severity": "info", "candidate_ids": [top["id"]]}}
+        return {"role": "assistant", "content": json.dumps([note] * 4)}
+
+    scripted_llm.script(four_notes_as_text, four_notes_as_text)
+    first = run_cycle(settings.project_dir)["stages"]["reflect"]
+    assert (first["written"], first["calls"]) == (2, 1)  # the third and fourth calls found the budget spent
+
+    look = lambda request: tool_call("run_sql", {"sql": "select 1 as one"})  # noqa: E731
+    configure(settings, max_tool_calls=50, max_cycle_tokens=300)  # 120 tokens a call: the third one crosses it
+    scripted_llm.script(*[look] * 10)
+    assert run_cycle(settings.project_dir, full_refresh=True)["stages"]["reflect"]["calls"] == 3
+
+    configure(settings, max_cycle_tokens=40000, max_turns=2)
+    scripted_llm.script(*[look] * 10)
+    assert run_cycle(settings.project_dir, full_refresh=True)["stages"]["reflect"]["calls"] == 2
+
+
+def test_describe_metric_and_search_memory_answer_from_the_warehouse(make_project, scripted_llm):
+    settings = make_project(base_url=scripted_llm.base_url)
+    run_cycle(settings.project_dir)  # memory to search
+    remembered = query(settings, "select id, metric from memory where status = 'active' and metric is not null "
+                                 "order by score desc nulls last limit 1")[0]
+    steps = [{"metric": "sessions"}, {"metric": "nope"}]
+    scripted_llm.script(*[lambda request, a=a: tool_call("describe_metric", a) for a in steps],
+                        lambda request: tool_call("search_memory", {"query": remembered[1], "metric": remembered[1]}),
+                        lambda request: tool_call("search_memory", {"query": "zebra unicorn"}),
+                        lambda request: tool_call("finish", {"summary": "done"}))
+    run_cycle(settings.project_dir, full_refresh=True)
+    described, missing, found, nothing = tool_results(scripted_llm.requests[-1])
+    assert described.startswith("name: sessions\n") and "favourability: up" in described
+    days = described.split("last 14 days:\n")[1].splitlines()
+    newest = query(settings, "select period_start::date, value from metric_values where metric = 'sessions' and "
+                             "grain = 'day' and dimension = 'overall' order by 1 desc limit 1")[0]
+    assert days[0] == "day | value" and days[1] == f"{newest[0]} | {newest[1]}" and days[-1] == "(14 rows)"
+    assert missing == "error: no metric 'nope'"
+    assert remembered[0] in found and all(line.startswith("- mem-") for line in found.splitlines())
+    assert nothing == "nothing found"
+
+
+def test_a_hostile_model_gets_nothing_into_memory(make_project, scripted_llm, tmp_path):
+    """Sandbox escapes, made-up numbers with evidence made of constants, with irrelevant evidence and with a real
+    candidate's number under another metric's name: none of it reaches memory, every refusal has its reason."""
+    settings = make_project(base_url=scripted_llm.base_url)
+    configure(settings, max_turns=30, max_tool_calls=40)
+    stolen, evil = tmp_path / "stolen.csv", tmp_path / "evil.duckdb"
+    escapes = [f"copy memory to '{stolen}'", f"attach '{evil}'", "select * from read_text('/etc/hostname')",
+               "select path from duckdb_databases()", "select * from system.main.duckdb_settings()",
+               f"select * from '{settings.warehouse}'", "select current_setting('temp_directory')",
+               "select 1; delete from memory", "load httpfs"]
+    made_up = [
+        ("Revenue will grow 37.5% next quarter", ["select 37.5 as growth"]),
+        ("Revenue will grow 37.5% next quarter", ["select 37.5 as growth from metric_values limit 1"]),
+        ("Revenue will grow 37.5% next quarter", ["select value * 0 + 37.5 as growth from metric_values "
+                                                  "where metric = 'revenue' limit 1"]),
+        ("Revenue will grow 37.5% next quarter", ["select * from (values (37.5)) t(growth)"]),
+        ("Revenue reached {q1.n}", ["select count(*) as n from metric_values"]),
+        ("Revenue reached {q1.n}", ["select count(*) as n from memory"]),
+        ("Revenue reached {q1.x}", ["select 4321 as x union all select 4321"]),
+        ("Revenue is fine", ["select * from read_csv('/etc/passwd')"]),
+    ]
+
+    def mislabelled(request):  # a real candidate's change, titled as revenue for the whole business
+        top = next(c for c in candidates_in(request) if c["metric"] != "revenue")
+        return tool_call("write_insight", {"kind": "risk", "severity": "critical", "candidate_ids": [top["id"]],
+                                           "title": f"Revenue fell {top['change'].lstrip('+-')}% for the whole business",
+                                           "body": ""})
+
+    steps = [lambda request, sql=sql: tool_call("run_sql", {"sql": sql}) for sql in escapes]
+    steps += [lambda request, t=t, q=q: tool_call("write_insight", {
+        "kind": "risk", "severity": "critical", "title": t, "body": "Trust me.", "candidate_ids": [],
+        "evidence_queries": q}) for t, q in made_up]
+    steps += [mislabelled, lambda request: tool_call("finish", {"summary": "done"})]
+    scripted_llm.script(*steps)
+    result = run_cycle(settings.project_dir)
+
+    assert result["status"] == "completed" and result["stages"]["reflect"]["written"] == 0
+    assert result["stages"]["reflect"]["rejected"] == len(made_up) + 1
+    answers = tool_results(scripted_llm.requests[-1])
+    assert all(a.startswith("error:") for a in answers[:len(escapes)]), answers[:len(escapes)]
+    assert all(a.startswith("rejected:") for a in answers[len(escapes):]), answers[len(escapes):]
+    asked = [json.dumps(m) for m in scripted_llm.requests[-1]["messages"] if m["role"] == "assistant"]
+    leaked = [a for a, q in zip(answers, asked) if str(settings.project_dir) in a and str(settings.project_dir) not in q]
+    assert not leaked and not any("root:x:0" in a for a in answers)  # no path or file the model did not write itself
+    assert not stolen.exists() and not evil.exists()
+    assert query(settings, "select count(*) from memory where source = 'scripted-analyst'") == [(0,)]
+    assert query(settings, "select count(*) from agent_insights") == [(0,)]
+    reasons = [r for (r,) in query(settings, "select reason from insight_rejections")]
+    assert len(reasons) == len(made_up) + 1 and all(reasons)
+    assert query(settings, "select count(*) from memory where source like 'detector:%'") != [(0,)]

@@ -118,7 +118,9 @@ def _warehouse(tmp_path, rows: list[tuple], catalogue: list[tuple]) -> str:
     path = str(tmp_path / "warehouse.duckdb")
     with connect(path) as con:
         con.executemany("insert into metric_values values (?, 'day', ?, ?, ?, ?, ?, ?, ?, 'test')", rows)
-        con.executemany("insert into metrics values (?, null, ?, ?, ['day'], [], null, 'test', 'test')", catalogue)
+        con.executemany("""insert into metrics (name, description, measure, favourability, grains, dimensions, goal,
+                           definition, fingerprint) values (?, null, ?, ?, ['day'], [], null, 'test', 'test')""",
+                        catalogue)
     return path
 
 

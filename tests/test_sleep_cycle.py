@@ -19,11 +19,11 @@ SECRET = "sk-test-do-not-store-0123456789"
 
 
 def grounded_insight(request: dict) -> dict:
-    """Quotes the observed value and change of the top candidate, as reverie showed them."""
+    """Quotes the observed value and change of the top candidate, as reverie showed them, naming its slice."""
     top = candidates_in(request)[0]
     return tool_call("write_insight", {
         "kind": "risk", "severity": "warning", "candidate_ids": [top["id"]],
-        "title": f"{top['metric']} moved {top['change']}% on {top['period']}",
+        "title": f"{top['metric']} ({top['slice']}) moved {top['change']}% on {top['period']}",
         "body": f"It was {top['observed']} against an expected {top['expected']}. Worth a look.",
     })
 
@@ -134,6 +134,17 @@ def test_rerun_on_same_data_adds_nothing_and_new_day_is_incremental(make_project
     again = run_cycle(settings.project_dir)
     assert again["status"] == "completed"
     assert again["stages"]["ingest"]["files"] == 0 and again["stages"]["metrics"]["rows"] == 0
+    assert query(settings, "select count(*) from memory where status = 'active'")[0][0] == active
+    assert query(settings, "select * exclude (cycle_id) from metric_values order by all") == values
+
+    # the same data recomputed from scratch: every candidate is found again, and memory only confirms it
+    scripted_llm.script(finish)
+    full = run_cycle(settings.project_dir, full_refresh=True)
+    assert full["stages"]["metrics"]["rows"] == len(values)
+    assert full["stages"]["detect"]["candidates"] == first["stages"]["detect"]["candidates"] > 0
+    memory = full["stages"]["memory"]
+    assert memory["added"] == 0 and memory["superseded"] == 0 and memory["expired"] == 0
+    assert memory["confirmed"] >= full["stages"]["detect"]["candidates"]
     assert query(settings, "select count(*) from memory where status = 'active'")[0][0] == active
     assert query(settings, "select * exclude (cycle_id) from metric_values order by all") == values
 

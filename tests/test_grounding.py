@@ -1,0 +1,172 @@
+"""Grounding on a real warehouse: evidence must read the data, numbers must be what the words say, references render.
+
+One cycle builds the warehouse (metrics, candidates); each test hands the analyst's write_insight tool
+one call, as the model would, and reads the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from reverie.cli import run_cycle
+from tasks.agent import Investigation, _run_tool, analyse
+from tasks.evidence import load_catalog
+from tasks.warehouse import rows_as_dicts
+from tests.conftest import new_project
+
+REVENUE_DAY = ("select period_start, value from metric_values where metric = 'revenue' and grain = 'day' "
+               "and dimension = 'overall' order by period_start desc limit 3")
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    settings = new_project(tmp_path_factory.mktemp("grounding"), base_url="http://127.0.0.1:9/v1")
+    run_cycle(settings.project_dir)  # nothing listens at the LLM's address: detector candidates only
+    return str(settings.warehouse)
+
+
+@pytest.fixture(scope="module")
+def candidates(warehouse):
+    with duckdb.connect(warehouse, read_only=True) as con:
+        rows = rows_as_dicts(con.execute("select * from candidates order by rank"))
+    return {f"c{i}": c for i, c in enumerate(rows, start=1)}
+
+
+def write(warehouse: str, candidates: dict, title: str, body: str = "", cite: tuple = (), queries: tuple = ()) -> tuple[str, Investigation]:
+    """One write_insight call through the analyst's tool dispatcher: its answer and what was kept."""
+    run = Investigation(warehouse=warehouse)
+    run.catalog = load_catalog(warehouse)
+    arguments = {"kind": "pattern", "severity": "info", "title": title, "body": body, "candidate_ids": list(cite),
+                 "evidence_queries": list(queries)}
+    return _run_tool("write_insight", json.dumps(arguments), candidates, "test-model", run), run
+
+
+def first_sliced(candidates: dict) -> str:
+    return next(a for a, c in candidates.items() if c["dimension"] != "overall")
+
+
+@pytest.mark.parametrize("evidence", [
+    "select 37.5::double as x, 4321 as y",
+    "select * from (values (37.5, 4321)) t(x, y)",
+    "select range * 0 + 37.5 as x, 4321 as y from range(2)",
+    "with t as (select 37.5 as x, 4321 as y) select x, y from t",
+    "select 37.5 as x, 4321 as y from metric_values where metric = 'revenue' limit 1",
+    "select max(37.5) as x, min(4321) as y from metric_values where metric = 'revenue'",
+    "select 37.5 as x, 4321 as y union all select value, value from metric_values where metric = 'revenue'",
+    "select value * 0 + 37.5 as x, value - value + 4321 as y from metric_values where metric = 'revenue' limit 1",
+    "select coalesce(null, 37.5) as x, if(value > 0, 4321, 0) as y from metric_values where metric = 'revenue' limit 1",
+    "select x, y from metric_values, (select 37.5 as x, 4321 as y) c where metric = 'revenue' limit 1",
+])
+def test_evidence_made_of_constants_grounds_nothing(warehouse, candidates, evidence):
+    answer, run = write(warehouse, candidates, "Revenue will grow 37.5%", "Because 4,321 customers said so.",
+                        queries=(evidence,))
+    assert answer.startswith("rejected:") and not run.written
+    assert "37.5%" in answer and "4,321" in answer
+
+
+def test_evidence_that_reads_another_metric_or_no_metric_is_refused(warehouse, candidates):
+    answer, _ = write(warehouse, candidates, "Revenue rows: {q1.n}", queries=("select count(*) as n from metric_values",))
+    assert "q1 does not read revenue" in answer
+    answer, _ = write(warehouse, candidates, "Revenue was {q1.value}",
+                      queries=("select value from metric_values where metric = 'orders' and dimension = 'overall' limit 1",))
+    assert "q1 does not read revenue" in answer and "it is orders for the whole business" in answer
+    answer, _ = write(warehouse, candidates, "Revenue had {q1.n} batches", queries=("select count(*) as n from batches",))
+    assert answer.startswith("rejected:")  # reverie's own bookkeeping is nobody's metric
+
+
+def test_words_must_name_the_metric_and_slice_their_numbers_come_from(warehouse, candidates):
+    alias = first_sliced(candidates)
+    c = candidates[alias]
+    other = next(m for m in ("revenue", "orders", "sessions") if m != c["metric"])
+    # a real candidate's number, titled as another metric for the whole business: the review's failure
+    answer, run = write(warehouse, candidates, f"{other} changed {{{alias}.change}} on {{{alias}.period}}", cite=(alias,))
+    assert answer.startswith("rejected:") and not run.written
+    assert f"it is {c['metric']} for {c['member']}" in answer and "the text does not name" in answer
+    answer, _ = write(warehouse, candidates, f"{c['metric']} changed {{{alias}.change}} on {{{alias}.period}}",
+                      cite=(alias,))
+    assert f"the text does not name {c['member']}" in answer
+    answer, run = write(warehouse, candidates, f"{c['metric']} in {c['member']} changed {{{alias}.change}} on {{{alias}.period}}",
+                        cite=(alias,))
+    assert answer.startswith("stored:") and run.written
+
+
+def test_a_sentence_about_a_date_takes_the_value_of_that_date(warehouse, candidates):
+    answer, _ = write(warehouse, candidates, "Revenue on {q1[2].period_start} was {q1.value}", queries=(REVENUE_DAY,))
+    assert "not for the date(s) the text names" in answer
+    answer, run = write(warehouse, candidates, "Revenue on {q1[2].period_start} was {q1[2].value}", queries=(REVENUE_DAY,))
+    assert answer.startswith("stored:")
+    with duckdb.connect(warehouse, read_only=True) as con:
+        day, value = con.execute(REVENUE_DAY).fetchall()[1]
+    assert run.written[0]["title"] == f"Revenue on {day:%Y-%m-%d} was {value:,.2f}"
+
+
+def test_references_render_and_every_number_keeps_its_cell(warehouse, candidates):
+    alias, c = next(iter(candidates.items()))
+    where = "overall" if c["dimension"] == "overall" else f"{c['dimension']} {c['member']}"
+    series = (f"select period_start, value from metric_values where metric = '{c['metric']}' and grain = 'day' "
+              f"and dimension = '{c['dimension']}' and member = '{c['member']}' order by period_start desc limit 3")
+    answer, run = write(warehouse, candidates, f"{{{alias}.metric}} ({{{alias}.slice}}) {{{alias}.direction}} "
+                        f"{{{alias}.change}} on {{{alias}.period}}", "On {q1.period_start} it was {q1.value}.",
+                        cite=(alias,), queries=(series,))
+    assert answer.startswith("stored:"), answer
+    insight = run.written[0]
+    assert insight["title"] == (f"{c['metric']} ({where}) {c['direction']} {abs(100 * c['magnitude']):.1f}% on "
+                                f"{c['period_start']:%Y-%m-%d}")
+    assert "{" not in insight["body"]
+    numbers = insight["evidence"]["numbers"]
+    assert [n["from"] for n in numbers] == [alias, "q1"]
+    assert numbers[0]["candidate_id"] == c["candidate_id"] and numbers[0]["column"] == "change"
+    assert numbers[1]["row"] == 1 and numbers[1]["column"] == "value" and numbers[1]["query"] == series
+
+
+@pytest.mark.parametrize(("title", "reason"), [
+    ("Revenue was {q2.value}", "there is no q2"),
+    ("Revenue was {q1.amount}", "q1 has no 'amount'"),
+    ("Revenue was {q1[9].value}", "q1 returned 3 row(s); rows count from 1"),
+    ("Revenue was {q1[0].value}", "rows count from 1"),
+    ("Revenue was {value}", "is not a reference"),
+])
+def test_a_reference_to_nothing_is_refused_with_what_there_is(warehouse, candidates, title, reason):
+    answer, _ = write(warehouse, candidates, title, queries=(REVENUE_DAY,))
+    assert answer.startswith("rejected:") and reason in answer
+
+
+def test_decimal_and_timestamp_evidence_grounds_numbers_and_dates(warehouse, candidates):
+    with duckdb.connect(warehouse, read_only=True) as con:
+        day, value = con.execute(REVENUE_DAY).fetchone()
+    decimal = REVENUE_DAY.replace("select period_start, value", "select period_start::timestamptz as day, "
+                                                               "value::decimal(18, 2) as value")
+    answer, _ = write(warehouse, candidates, f"Revenue on {day:%Y-%m-%d} was {value:,.2f}", queries=(decimal,))
+    assert answer.startswith("stored:"), answer
+    huge = "select sum(value)::hugeint as total from metric_values where metric = 'revenue' and dimension = 'overall' and grain = 'day'"
+    with duckdb.connect(warehouse, read_only=True) as con:
+        total = con.execute(huge).fetchone()[0]
+    answer, _ = write(warehouse, candidates, f"Revenue added up to {total:,} over the period", queries=(huge,))
+    assert answer.startswith("stored:"), answer
+
+
+def test_an_impossible_date_is_rejected_not_a_crash(warehouse, candidates):
+    answer, run = write(warehouse, candidates, "Revenue on 2026-02-30 was {q1.value}", queries=(REVENUE_DAY,))
+    assert answer.startswith("rejected:") and "2026-02-30 is not a date" in answer and not run.written
+
+
+def test_arguments_of_the_wrong_type_go_back_to_the_model(warehouse, candidates):
+    run = Investigation(warehouse=warehouse)
+    run.catalog = load_catalog(warehouse)
+    answer = _run_tool("write_insight", json.dumps({"kind": "risk", "title": "x", "body": "", "severity": "info",
+                                                    "candidate_ids": 5}), candidates, "m", run)
+    assert answer == "error: candidate_ids must be a list of strings"
+
+
+def test_an_analyst_that_fails_is_reported_not_swallowed(tmp_path, scripted_llm):
+    from reverie.config import LLMSettings
+    from reverie.llm import open_llm
+
+    run = Investigation(warehouse=str(tmp_path / "gone.duckdb"))  # the warehouse vanished under it
+    settings = LLMSettings(base_url=scripted_llm.base_url, model="scripted-analyst")
+    with open_llm(settings, tmp_path) as llm:
+        analyse.fn(llm, [], "2026-01-01", settings, "none", run)
+    assert run.error.startswith("the analyst failed: SandboxError: the warehouse cannot be read now")
