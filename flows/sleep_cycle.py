@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from reverie.config import load_settings
+from reverie.llm import warm_llm
 from tasks.agent import reflect
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
@@ -54,28 +55,32 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
     start_cycle(warehouse, cycle_id, run_id)
     stages: dict[str, dict] = {}
     status = "failed"
-    try:
-        stages["ingest"] = combined({name: timed(ingest_source, warehouse, str(settings.project_dir), source, cycle_id,
-                                                 settings.lookback_days) for name, source in settings.sources.items()},
-                                    files=0, rows=0, failed=[], watermark=None, seconds=0)
-        stages["quality"] = combined({name: timed(run_quality_gate, warehouse, source, cycle_id,
-                                                  str(settings.quality_dir))
-                                      for name, source in settings.sources.items()},
-                                     passed=0, failed=0, quarantined=0, warnings=0, unchecked=0, batches=[], errors=[],
-                                     seconds=0)
-        stages["metrics"] = timed(refresh_metrics, warehouse, cycle_id, settings.sources, str(settings.models_dir),
-                                  str(settings.metrics_dir), full_refresh, settings.lookback_days,
-                                  settings.completeness_grace_minutes, str(settings.quality_dir))
-        stages["detect"] = timed(detect_candidates, warehouse, cycle_id, stages["metrics"]["since"], settings.detect)
-        stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(settings.warehouse.parent / "logs"))
-        stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id, stages["metrics"]["since"], settings.memory)
-        stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
-                                  stages["metrics"]["rows"])
-        degraded = (stages["ingest"].get("failed") or stages["quality"]["errors"] or stages["metrics"]["errors"]
-                    or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded")
-        status = "degraded" if degraded else "completed"
-    finally:
-        seconds = round(time.monotonic() - started, 2)
-        finish_cycle(warehouse, cycle_id, status, stages, seconds)
+    log_dir = settings.warehouse.parent / "logs"
+    sources = settings.sources.items()
+    with warm_llm(settings.llm, log_dir):  # the embedded model loads while the data stages run
+        try:
+            stages["ingest"] = combined(
+                {name: timed(ingest_source, warehouse, str(settings.project_dir), source, cycle_id,
+                             settings.lookback_days) for name, source in sources},
+                files=0, rows=0, failed=[], watermark=None, seconds=0)
+            stages["quality"] = combined(
+                {name: timed(run_quality_gate, warehouse, source, cycle_id, str(settings.quality_dir))
+                 for name, source in sources},
+                passed=0, failed=0, quarantined=0, warnings=0, unchecked=0, batches=[], errors=[], seconds=0)
+            stages["metrics"] = timed(refresh_metrics, warehouse, cycle_id, settings.sources, str(settings.models_dir),
+                                      str(settings.metrics_dir), full_refresh, settings.lookback_days,
+                                      settings.completeness_grace_minutes, str(settings.quality_dir))
+            since = stages["metrics"]["since"]
+            stages["detect"] = timed(detect_candidates, warehouse, cycle_id, since, settings.detect)
+            stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(log_dir))
+            stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id, since, settings.memory)
+            stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
+                                      stages["metrics"]["rows"])
+            degraded = (stages["ingest"].get("failed") or stages["quality"]["errors"] or stages["metrics"]["errors"]
+                        or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded")
+            status = "degraded" if degraded else "completed"
+        finally:
+            seconds = round(time.monotonic() - started, 2)
+            finish_cycle(warehouse, cycle_id, status, stages, seconds)
     return {"cycle_id": cycle_id, "flow_run_id": run_id, "status": status, "warehouse": warehouse,
             "stages": stages, "seconds": seconds}

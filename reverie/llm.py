@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import httpx
 import openai
 
 from reverie.config import LLMSettings
+from reverie.prompts import embedded_prompt
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_CONTEXT = 8192
@@ -57,58 +59,109 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_until_ready(base_url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LLMUnavailable(f"the embedded model server exited with code {process.returncode}; see {log}")
+class EmbeddedServer:
+    """llama-cpp-python's OpenAI-compatible server on a free loopback port, started without waiting for it."""
+
+    def __init__(self, log_dir: Path) -> None:
+        weights = embedded_weights()
+        port = _free_port()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = log_dir / "embedded-llm.log"
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        command = [
+            sys.executable, "-m", "reverie.embedded_server",
+            "--model", str(weights), "--model_alias", EMBEDDED_MODEL,
+            "--host", "127.0.0.1", "--port", str(port),
+            "--n_ctx", str(EMBEDDED_CONTEXT), "--n_threads", str(os.cpu_count() or 2),
+            # llama.cpp's grammar-constrained tool calling for ChatML models
+            "--chat_format", "chatml-function-calling",
+        ]
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self._ready = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self) -> str:
+        """Its base URL once it answers; LLMUnavailable if it exits or stays silent for STARTUP_TIMEOUT_SECONDS."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self._ready:
+            if self.process.poll() is not None:
+                raise LLMUnavailable(f"the embedded model server exited with code {self.process.returncode}; "
+                                     f"see {self.log}")
+            if time.monotonic() > deadline:
+                raise LLMUnavailable(f"the embedded model server did not answer within {STARTUP_TIMEOUT_SECONDS} s; "
+                                     f"see {self.log}")
+            try:
+                self._ready = httpx.get(f"{self.base_url}/models", timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                pass
+            if not self._ready:
+                time.sleep(0.1)
+        return self.base_url
+
+    def prime(self, text: str) -> None:
+        """Have the server read `text` now (a prompt's shared beginning), so the calls that start with it later
+        only read what follows (llama.cpp keeps the last prompt's cache). Best effort, on a thread."""
+        def read() -> None:
+            try:
+                httpx.post(f"{self.wait_ready()}/chat/completions", timeout=60.0, json={
+                    "model": EMBEDDED_MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": text}]})
+            except (LLMUnavailable, httpx.HTTPError):
+                pass  # the analyst's own call reports a server that does not answer
+
+        threading.Thread(target=read, name="embedded-llm-prime", daemon=True).start()
+
+    def stop(self) -> None:
+        self.process.terminate()
         try:
-            if httpx.get(f"{base_url}/models", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise LLMUnavailable(f"the embedded model server did not answer within {STARTUP_TIMEOUT_SECONDS} s; see {log}")
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_warm: EmbeddedServer | None = None  # started ahead by warm_llm, used by open_llm in the same process
 
 
 @contextmanager
-def embedded_server(log_dir: Path) -> Iterator[str]:
-    """Run llama-cpp-python's OpenAI-compatible server on loopback; yields its base URL."""
-    weights = embedded_weights()
-    port = _free_port()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / "embedded-llm.log"
-    command = [
-        sys.executable, "-m", "reverie.embedded_server",
-        "--model", str(weights), "--model_alias", EMBEDDED_MODEL,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(EMBEDDED_CONTEXT), "--n_threads", str(os.cpu_count() or 2),
-        # llama.cpp's grammar-constrained tool calling for ChatML models
-        "--chat_format", "chatml-function-calling",
-    ]
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}/v1"
+def warm_llm(settings: LLMSettings, log_dir: Path) -> Iterator[None]:
+    """Start the embedded model now, without waiting, so it loads — and reads the shared part of the analyst's
+    prompt — while other work runs (Prefect starting, the data stages); stopped when the block ends, also on
+    errors and Ctrl-C. Nothing to do for a remote endpoint."""
+    global _warm
+    if not settings.embedded or (_warm is not None and _warm.alive()):
+        yield
+        return
     try:
-        _wait_until_ready(base_url, process, log)
-        yield base_url
+        server = EmbeddedServer(log_dir)
+    except LLMUnavailable:  # open_llm says so when the analyst needs it
+        yield
+        return
+    _warm = server
+    server.prime(embedded_prompt())
+    try:
+        yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _warm = None
+        server.stop()
 
 
 @contextmanager
 def open_llm(settings: LLMSettings, log_dir: Path) -> Iterator[LLM]:
-    """The configured endpoint, or the embedded model for the duration of the block."""
+    """The configured endpoint, or the embedded model (the one warm_llm started, else one for this block)."""
     if not settings.embedded:
         client = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key or "not-needed",
                                timeout=settings.timeout_seconds, max_retries=2)
         yield LLM(client, settings.model or "gpt-4o-mini", settings.base_url, embedded=False)
         return
-    with embedded_server(log_dir) as base_url:
+    warm = _warm if _warm is not None and _warm.alive() else None
+    server = warm or EmbeddedServer(log_dir)
+    try:
+        base_url = server.wait_ready()
         client = openai.OpenAI(base_url=base_url, api_key="embedded", timeout=settings.timeout_seconds, max_retries=0)
         yield LLM(client, settings.model or EMBEDDED_MODEL, base_url, embedded=True)
+    finally:
+        if warm is None:
+            server.stop()

@@ -210,6 +210,11 @@ def _history_outcomes(con, source: str, cycle_id: str, checks: list[Check], now:
     return outcomes
 
 
+def preload() -> None:
+    """Import great-expectations ahead of the gate (~5 s), e.g. while Prefect's API starts."""
+    import great_expectations  # noqa: F401
+
+
 def _validator(checks: list[Check], where: str):
     """An ephemeral great-expectations context, one pandas asset and the suite (imported lazily: ~5 s)."""
     import great_expectations as gx
