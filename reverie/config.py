@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PACKAGE_ROOT / "sql"
@@ -30,6 +32,8 @@ class LLMSettings:
     max_tool_calls: int = 20  # per analyst and cycle: run_sql, write_insight, ... together
     max_cycle_tokens: int = 40000  # prompt + completion tokens per analyst and cycle; it stops when they are spent
     analysts: int = 1  # analysts at once, each on its own group of metrics with its own budget
+    AT_LEAST: ClassVar[dict] = {"max_turns": 1, "max_tokens": 1, "timeout_seconds": 0.1, "top_k": 1,
+                                "max_tool_calls": 1, "max_cycle_tokens": 1, "analysts": 1}
 
     @property
     def embedded(self) -> bool:
@@ -55,12 +59,36 @@ class DetectSettings:
     concentration_share: float = 0.5  # "a few members carry this share of the total" ...
     concentration_members: float = 0.25  # ... where a few is at most this fraction of the members
     goal_tolerance: float = 0.05  # pace to goal: projected this far off the goal is news
+    AT_LEAST: ClassVar[dict] = {"baseline_weeks": 1, "noise_days": 1, "min_history": 1, "record_days": 1,
+                                "trend_lookback_days": 1, "trend_penalty": 0.1}
+    AT_MOST: ClassVar[dict] = {"concentration_share": 1, "concentration_members": 1}
 
 
 @dataclass(frozen=True)
 class MemorySettings:
     ttl_days: int = 90  # an insight not confirmed for this long expires
     near_duplicate: float = 90.0  # analyst notes this similar (0-100, rapidfuzz token set ratio) are one note
+    AT_LEAST: ClassVar[dict] = {"ttl_days": 1}
+    AT_MOST: ClassVar[dict] = {"near_duplicate": 100}
+
+
+@dataclass(frozen=True)
+class ProjectSection:
+    """[project] in reverie.toml."""
+    name: str | None = None  # default: the folder's name
+    completeness_grace_minutes: int = 15  # a period counts as complete once the data reaches this close to its end
+    lookback_days: int = 1  # late rows: recompute this many days before the first touched day
+
+
+@dataclass(frozen=True)
+class PathsSection:
+    """[paths] in reverie.toml, relative to the project folder."""
+    landing: str = "landing"
+    warehouse: str = ".reverie/warehouse.duckdb"
+    briefs: str = ".reverie/briefs"
+    models: str = "models"
+    metrics: str = "metrics"
+    quality: str = "quality"
 
 
 SOURCE_FORMATS = ("parquet", "csv", "duckdb")
@@ -110,19 +138,39 @@ def _section(data: dict, name: str, path: Path) -> dict:
     return value
 
 
+SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory")
+
+
+def _typed(value, kind: str, where: str):
+    """A setting's value, checked against its declared type: whole numbers, finite numbers, text."""
+    if "int" in kind:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} = {value!r} is not a whole number")
+    elif "float" in kind:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{where} = {value!r} is not a number")
+        value = float(value)
+    elif "str" in kind and not isinstance(value, str):
+        raise ConfigError(f"{where} = {value!r} is not text")
+    return value
+
+
 def _build(cls, values: dict, section: str, path: Path):
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
+    """A settings section from its TOML table: unknown fields, wrong types and values out of range named."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"{path}: unknown field(s) in [{section}]: {', '.join(unknown)}")
-    defaults = cls(name="") if cls is SourceSettings else cls()
+        raise ConfigError(f"{path}: unknown field(s) in [{section}]: {', '.join(unknown)} "
+                          f"(known: {', '.join(known)})")
     typed = {}
     for key, value in values.items():
-        default = getattr(defaults, key)
-        try:
-            typed[key] = value if default is None else type(default)(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}: [{section}] {key} = {value!r} is not a {type(default).__name__}") from exc
+        where = f"{path}: [{section}] {key}"
+        typed[key] = value = _typed(value, str(known[key].type), where)
+        if isinstance(value, int | float):
+            low, high = getattr(cls, "AT_LEAST", {}).get(key, 0), getattr(cls, "AT_MOST", {}).get(key)
+            if value < low or (high is not None and value > high):
+                bounds = f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
+                raise ConfigError(f"{where} = {value!r}: must be {bounds}")
     return cls(**typed)
 
 
@@ -134,6 +182,8 @@ def _sources(data: dict, path: Path) -> dict[str, SourceSettings]:
             raise ConfigError(f"{path}: [{where}] must be a table")
         if not IDENTIFIER.match(name):
             raise ConfigError(f"{path}: [{where}]: a source name must be a SQL identifier (letters, digits, _)")
+        if "name" in values:
+            raise ConfigError(f"{path}: [{where}] name: a source is named by its table, [sources.{name}]")
         source = _build(SourceSettings, {"name": name, **values}, where, path)
         if source.format not in SOURCE_FORMATS:
             raise ConfigError(f"{path}: [{where}] format = {source.format!r}: use one of {', '.join(SOURCE_FORMATS)}")
@@ -155,33 +205,30 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-    project = _section(data, "project", path)
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    project = _build(ProjectSection, _section(data, "project", path), "project", path)
+    paths = _build(PathsSection, _section(data, "paths", path), "paths", path)
     llm_values = dict(_section(data, "llm", path))
     for env, key in (("OPENAI_BASE_URL", "base_url"), ("OPENAI_API_KEY", "api_key"), ("REVERIE_MODEL", "model")):
         if os.environ.get(env):
             llm_values[key] = os.environ[env]
-    llm = _build(LLMSettings, llm_values, "llm", path)
-    detect = _build(DetectSettings, _section(data, "detect", path), "detect", path)
-    memory = _build(MemorySettings, _section(data, "memory", path), "memory", path)
-    paths = _section(data, "paths", path)
-    unknown = sorted(set(paths) - {"landing", "warehouse", "briefs", "models", "metrics", "quality"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown field(s) in [paths]: {', '.join(unknown)}")
     return Settings(
         project_dir=root,
-        name=str(project.get("name", root.name)),
-        landing_dir=root / paths.get("landing", "landing"),
-        warehouse=root / paths.get("warehouse", ".reverie/warehouse.duckdb"),
-        briefs_dir=root / paths.get("briefs", ".reverie/briefs"),
-        completeness_grace_minutes=int(project.get("completeness_grace_minutes", 15)),
-        lookback_days=int(project.get("lookback_days", 1)),
+        name=project.name or root.name,
+        landing_dir=root / paths.landing,
+        warehouse=root / paths.warehouse,
+        briefs_dir=root / paths.briefs,
+        completeness_grace_minutes=project.completeness_grace_minutes,
+        lookback_days=project.lookback_days,
         sources=_sources(data, path),
-        models_dir=root / paths.get("models", "models"),
-        metrics_dir=root / paths.get("metrics", "metrics"),
-        quality_dir=root / paths.get("quality", "quality"),
-        llm=llm,
-        detect=detect,
-        memory=memory,
+        models_dir=root / paths.models,
+        metrics_dir=root / paths.metrics,
+        quality_dir=root / paths.quality,
+        llm=_build(LLMSettings, llm_values, "llm", path),
+        detect=_build(DetectSettings, _section(data, "detect", path), "detect", path),
+        memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),
     )
 
 

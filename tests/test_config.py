@@ -19,10 +19,29 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[llm]\nbase_ur = "x"\n', r"unknown field\(s\) in \[llm\]: base_ur"),
-    ('[detect]\nmin_abs_z = "high"\n', r"\[detect\] min_abs_z = 'high' is not a float"),
+    ('[llm]\nbase_ur = "x"\n', r"unknown field\(s\) in \[llm\]: base_ur \(known: base_url, "),
+    ('[detect]\nmin_abs_z = "high"\n', r"\[detect\] min_abs_z = 'high' is not a number"),
     ('[paths]\nlandng = "x"\n', r"unknown field\(s\) in \[paths\]: landng"),
+    ('[paths]\nlanding = 5\n', r"\[paths\] landing = 5 is not text"),
     ('[llm\n', r"reverie.toml"),
+    ('[project]\nlookback_days = "two"\n', r"\[project\] lookback_days = 'two' is not a whole number"),
+    ('[project]\ncompleteness_grace_minutes = 7.5\n', r"\[project\] completeness_grace_minutes = 7.5 is not a whole number"),
+    ('[project]\nname = 3\n', r"\[project\] name = 3 is not text"),
+    ('[project]\nnmae = "shop"\n', r"unknown field\(s\) in \[project\]: nmae"),
+    ('[detcet]\nmin_abs_z = 3.0\n', r"unknown section\(s\): detcet"),
+    ('top_k = 3\n', r"unknown section\(s\): top_k"),
+    ('[sources.events]\nname = "drop table x"\npath = "a/*.csv"\nformat = "csv"\n',
+     r"\[sources.events\] name: a source is named by its table"),
+    ('[sources.events]\npath = "a/*.csv"\nformat = "csv"\nbogus = 1\n', r"unknown field\(s\) in \[sources.events\]: bogus"),
+    ('[llm]\nmax_turns = -1\n', r"\[llm\] max_turns = -1: must be at least 1"),
+    ('[llm]\ntop_k = 2.5\n', r"\[llm\] top_k = 2.5 is not a whole number"),
+    ('[llm]\nanalysts = true\n', r"\[llm\] analysts = True is not a whole number"),
+    ('[llm]\ntimeout_seconds = 0\n', r"\[llm\] timeout_seconds = 0.0: must be at least 0.1"),
+    ('[detect]\nmin_abs_z = -4.0\n', r"\[detect\] min_abs_z = -4.0: must be at least 0"),
+    ('[detect]\nmin_abs_z = nan\n', r"\[detect\] min_abs_z = nan is not a number"),
+    ('[detect]\nconcentration_share = 1.5\n', r"concentration_share = 1.5: must be at least 0 and at most 1"),
+    ('[memory]\nttl_days = 0\n', r"\[memory\] ttl_days = 0: must be at least 1"),
+    ('[project]\nlookback_days = -2\n', r"\[project\] lookback_days = -2: must be at least 0"),
 ])
 def test_bad_config_names_the_file_and_the_field(tmp_path, text, message):
     (tmp_path / "reverie.toml").write_text(text)
