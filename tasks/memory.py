@@ -12,6 +12,7 @@ from prefect import task
 from rapidfuzz import fuzz
 
 from reverie.config import MemorySettings
+from reverie.faults import fault_point
 from tasks.logs import run_logger
 from tasks.memory_search import rebuild_index
 from tasks.sandbox import is_number
@@ -259,6 +260,7 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None, since: s
                 _close(con, memory_id, "expired", "expire", reason, cycle_id, now)
                 counts["expired"] += 1
         counts["expired"] += _unconfirmed(con, settings.ttl_days, cycle_id, now)
+        fault_point("consolidate:before-commit")  # every change written, none committed
     logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(merged)d merged, %(superseded)d superseded, "
                 "%(contradicted)d contradicted, %(expired)d expired", counts)
     try:

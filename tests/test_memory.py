@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -208,18 +208,19 @@ def test_a_process_killed_mid_consolidation_leaves_memory_as_it_was(tmp_path):
     from tasks.memory import consolidate
 
     consolidate.fn(str(warehouse), "c1", None)
-    _write(warehouse, "candidates", [_candidate("big", f"M{i:05d}", 100.0 + i, day="2026-02-03") for i in range(4000)])
+    _write(warehouse, "candidates", [_candidate("big", f"M{i:05d}", 100.0 + i, day="2026-02-03") for i in range(400)])
     before = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
-    script = ("import sys\nfrom tasks.memory import consolidate\nprint('consolidating', flush=True)\n"
-              f"consolidate.fn({str(warehouse)!r}, 'big', None)\nprint('done', flush=True)\n")
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert child.stdout.readline().strip() == "consolidating"
-    time.sleep(2.0)  # well inside: 4,000 items take longer than this
+    script = f"from tasks.memory import consolidate\nconsolidate.fn({str(warehouse)!r}, 'big', None)\n"
+    child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                             env={**os.environ, "REVERIE_FAULT_POINT": "consolidate:before-commit"})
+    # the child waits at the fault point, inside the transaction, with all 400 items written and none committed
+    assert child.stderr.readline().strip() == "reverie: fault point reached: consolidate:before-commit"
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     after = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
     assert after == before
+    assert consolidate.fn(str(warehouse), "big", None)["added"] == 400  # and the same work, redone, lands whole
 
 
 def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):
