@@ -329,6 +329,10 @@ def memory_show(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-
                 out.print(f"  {key}: {m[key]}", highlight=False)
         for query in (m["evidence"] or {}).get("queries", []):
             out.print(f"  evidence: {query}", highlight=False)
+        for n in (m["evidence"] or {}).get("numbers", []):  # where each number in the text comes from
+            where = (f"row {n['row']}, {n['column']} of: {n['query']}" if n.get("row")
+                     else f"{n['column']} of candidate {n.get('candidate_id')}")
+            out.print(f"  number {n['text']} = {n['value']:g}, {where}", highlight=False)
         _print_history(m["history"])
 
     _emit(item, as_json, human)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import duckdb
 
-from reverie.cli import run_cycle
+from typer.testing import CliRunner
+
+from reverie.cli import app, run_cycle
 from tests.scripted_llm import candidates_in, tool_call
 
 SQL = ("select period_start::date as day, value from metric_values where metric = 'sessions' and grain = 'day' "
@@ -32,7 +34,7 @@ def tool_results(request: dict) -> list[str]:
     return [m["content"] for m in request["messages"] if m["role"] == "tool"]
 
 
-def test_an_investigation_with_sql_writes_only_what_its_queries_return(make_project, scripted_llm):
+def test_an_investigation_with_sql_writes_only_what_its_queries_return(make_project, scripted_llm, monkeypatch):
     settings = make_project(base_url=scripted_llm.base_url)
     configure(settings, max_turns=8)
 
@@ -77,9 +79,15 @@ def test_an_investigation_with_sql_writes_only_what_its_queries_return(make_proj
     assert answers[4].startswith("error: arguments are not valid JSON")
     assert answers[5].startswith("error: unknown tool 'send_email'")
 
-    title, raw = query(settings, "select title, evidence from memory where source = 'scripted-analyst'")[0]
+    memory_id, title, raw = query(settings, "select id, title, evidence from memory where source = 'scripted-analyst'")[0]
     evidence = json.loads(raw)
     assert title.startswith("Sessions were") and evidence["queries"] == [SQL] and evidence["verified"][0]["values"]
+    day, value = answers[0].splitlines()[1].split(" | ")
+    assert [(n["text"], n["from"], n["row"], n["column"], n["query"]) for n in evidence["numbers"]] == [
+        (f"{float(value):,.0f}", "q1", 1, "value", SQL)]
+    monkeypatch.chdir(settings.project_dir)  # `reverie memory show` says where the number comes from
+    shown = CliRunner().invoke(app, ["memory", "show", memory_id]).output
+    assert f"number {float(value):,.0f} = {float(value):g}, row 1, value of: {SQL}" in shown
     assert query(settings, "select count(*) from insight_rejections") == [(2,)]
     assert query(settings, "select count(*) from memory") != [(0,)]  # the hostile query dropped nothing
 
