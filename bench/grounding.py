@@ -1,15 +1,19 @@
 """Grounding benchmark: how many made-up numbers the verifier catches, and how many true ones it refuses.
 
-    uv run python bench/grounding.py                  # 400 insights
-    uv run python bench/grounding.py --insights 2000 --json
+    uv run python bench/grounding.py                  # 400 insights of each kind
+    uv run python bench/grounding.py --insights 1000 --json
 
-A real warehouse (60 days of demo data, ingested and refreshed) and a scripted liar: each insight
-quotes two to four numbers that an evidence query returns — written the ways people write them
-(1,234.56, 1.2k, 3.4M, 12.5% for a ratio of 0.125, rounded, dates) — and half of the insights also
-quote one number that is not there (the true value moved by 2% to 60%, up or down, or a number from
-nowhere). Every insight goes through the analyst's own check (evidence queries re-run in the
-sandbox, then every number matched). Reported: the share of made-up numbers caught (insights
-rejected for them) and the share of honest insights wrongly rejected.
+A real warehouse (60 days of demo data, ingested and refreshed) and a scripted liar. Honest insights
+quote two to four values an evidence query returns, each with its day, written the ways people write
+them (1,234.56, 1.2k, 3.4M, 12.5% for a ratio of 0.125), or by reference ({q1[2].value}). Lies, one
+kind per insight, each otherwise honest:
+  made_up     one number that is not there (a true value moved by 2% to 60%, or a number from nowhere);
+  constant    a made-up number, with an evidence query that returns it as a constant in one of six
+              shapes (a literal, VALUES, range(), a CTE, a constant column over a real table, data x 0 + n);
+  mislabelled a true value of another metric, and that metric's query as evidence too;
+  wrong_day   a true value of this metric, said to be another day's.
+Every insight goes through the analyst's own tool (evidence re-run in the sandbox, every number traced
+and matched). Reported per kind: the share caught; for honest insights, the share wrongly refused.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
 from tasks.agent import Investigation, _check  # noqa: E402
+from tasks.evidence import load_catalog  # noqa: E402
+from tasks.sandbox import run_query  # noqa: E402
 from tasks.ingest import ingest_source  # noqa: E402
 from tasks.metrics import refresh_metrics  # noqa: E402
 
@@ -55,9 +61,51 @@ def made_up(value: float, rng: random.Random) -> str:
     return written(moved, rng)
 
 
+CONSTANTS = [  # evidence that returns a number of its own: {n} is the made-up value
+    "select {n} as value",
+    "select * from (values ({n})) t(value)",
+    "select range * 0 + {n} as value from range(1)",
+    "with t as (select {n} as value) select value from t",
+    "select {n} as value from metric_values where metric = '{metric}' limit 1",
+    "select value * 0 + {n} as value from metric_values where metric = '{metric}' limit 1",
+]
+
+
+def insight(kind: str, metric: str, rows: list, other: tuple, rng: random.Random) -> tuple[str, list[str], bool]:
+    """(title, evidence queries, lying) for one insight of a kind."""
+    query = QUERY.format(metric=metric)
+    picked = rng.sample(range(len(rows)), rng.randint(2, 4))
+    if kind == "reference":
+        return (f"{metric}: " + ", then ".join(f"{{q1[{i + 1}].value}} on {{q1[{i + 1}].day}}" for i in picked),
+                [query], False)
+    parts = [f"{written(rows[i][1], rng)} on {rows[i][0]}" for i in picked]
+    queries = [query]
+    if kind == "made_up":
+        parts.insert(rng.randrange(len(parts) + 1), f"{made_up(rng.choice(rows)[1], rng)} on {rng.choice(rows)[0]}")
+    elif kind == "constant":
+        lie = round(rng.choice(rows)[1] * rng.uniform(1.1, 1.6), 2)
+        parts.append(f"{written(lie, rng)} on {rng.choice(rows)[0]}")
+        queries.append(rng.choice(CONSTANTS).format(n=lie, metric=metric))
+    elif kind == "mislabelled":
+        other_metric, other_rows = other
+        day, value = rng.choice(other_rows)
+        parts.append(f"{written(value, rng)} on {day}")
+        queries.append(QUERY.format(metric=other_metric))
+    elif kind == "wrong_day":
+        i = rng.randrange(len(rows))
+        j = (i + rng.randint(1, len(rows) - 1)) % len(rows)
+        if rows[i][1] == rows[j][1]:
+            return insight(kind, metric, rows, other, rng)
+        parts.append(f"{written(rows[i][1], rng)} on {rows[j][0]}")
+    return f"{metric}: " + ", then ".join(parts), queries, kind != "honest"
+
+
+KINDS = ("honest", "reference", "made_up", "constant", "mislabelled", "wrong_day")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--insights", type=int, default=400)
+    parser.add_argument("--insights", type=int, default=400, help="insights of each kind")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     project = Path(tempfile.mkdtemp(prefix="reverie-bench-grounding-")) / "shop"
@@ -69,40 +117,30 @@ def main() -> None:
     refresh_metrics.fn(str(settings.warehouse), "bench", settings.sources, str(settings.models_dir),
                        str(settings.metrics_dir))
     run = Investigation(warehouse=str(settings.warehouse))
+    run.catalog = load_catalog(settings.warehouse)
     rng = random.Random(7)
     metrics = ["sessions", "orders", "revenue", "conversion_rate", "refund_rate", "signups", "average_order_value"]
-    from tasks.sandbox import run_query
-
-    results = {metric: run_query(settings.warehouse, QUERY.format(metric=metric)) for metric in metrics}
-    lies = caught = honest = refused = 0
+    results = {metric: run_query(settings.warehouse, QUERY.format(metric=metric)).rows for metric in metrics}
+    outcomes = {kind: {"insights": 0, "refused": 0} for kind in KINDS}
     started = time.perf_counter()
-    for i in range(args.insights):
-        metric = rng.choice(metrics)
-        rows = results[metric].rows
-        quoted = [written(v, rng) for _, v in rng.sample(rows, rng.randint(2, 4))]
-        day = rng.choice(rows)[0]
-        lying = i % 2 == 1
-        if lying:
-            quoted.insert(rng.randrange(len(quoted) + 1), made_up(rng.choice(rows)[1], rng))
-        title = f"{metric} on {day}: " + ", then ".join(quoted)
-        reason, _ = _check({"title": title, "body": "", "evidence_queries": [QUERY.format(metric=metric)]}, run, [])
-        if lying:
-            lies += 1
-            caught += reason is not None
-        else:
-            honest += 1
-            refused += reason is not None
+    for i in range(args.insights * len(KINDS)):
+        kind, metric = KINDS[i % len(KINDS)], rng.choice(metrics)
+        other = rng.choice([m for m in metrics if m != metric])
+        title, queries, _ = insight(kind, metric, results[metric], (other, results[other]), rng)
+        reason, _ = _check({"title": title, "body": "", "evidence_queries": queries}, run, {})
+        outcomes[kind]["insights"] += 1
+        outcomes[kind]["refused"] += reason is not None
     seconds = time.perf_counter() - started
-    result = {"insights": args.insights, "made_up_numbers": lies, "caught": caught,
-              "caught_share": round(caught / lies, 3), "honest_insights": honest, "wrongly_refused": refused,
-              "wrongly_refused_share": round(refused / honest, 3), "ms_per_check": round(1000 * seconds / args.insights, 1)}
+    result = {kind: {**o, "share": round(o["refused"] / o["insights"], 3)} for kind, o in outcomes.items()}
+    result["ms_per_check"] = round(1000 * seconds / (args.insights * len(KINDS)), 1)
     machine = report.machine()
     if args.json:
         print(json.dumps({"benchmark": "grounding", "machine": machine, "result": result}))
         return
-    print(f"grounding · {machine['cpus']} cores")
-    for key, value in result.items():
-        print(f"{key:>22}: {value}")
+    print(f"grounding · {machine['cpus']} cores · {result['ms_per_check']} ms a check")
+    report.print_table(("insights", "kind", "refused", "share"),
+                       [(o["insights"], kind, o["refused"], o["share"]) for kind, o in result.items() if kind in KINDS],
+                       width=12)
 
 
 if __name__ == "__main__":

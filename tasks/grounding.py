@@ -22,6 +22,7 @@ SCALE = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "bn": 1e9}
 REFERENCE = re.compile(r"\{+\s*([cq]\d+)\s*(?:\[\s*(\d+)\s*\])?\s*\.\s*(\w+)\s*\}+")
 BRACES = re.compile(r"\{[^{}]*\}")
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+| — ")
+CLAUSE_END = re.compile(r"[,;:]\s+|\s+(?:then|and|but|while|against|versus|vs\.?)\s+")
 OVERALL = "overall"
 
 
@@ -153,13 +154,8 @@ def numbers_in(text: str) -> list[tuple[str, float, float, int, int]]:
 
 def dates_in(text: str) -> tuple[set[date], list[str]]:
     """The dates written in the text (YYYY-MM-DD), and the ones that are not dates at all (2026-02-30)."""
-    valid, impossible = set(), []
-    for literal in ISO_DATE.findall(text):
-        try:
-            valid.add(date.fromisoformat(literal))
-        except ValueError:
-            impossible.append(literal)
-    return valid, impossible
+    found = ISO_DATE.findall(text)
+    return {date.fromisoformat(d) for d in found if _is_date(d)}, [d for d in found if not _is_date(d)]
 
 
 def render(text: str, cells: dict[str, list[Cell]], problems: list[str]) -> tuple[str, list[tuple[int, int, Cell]]]:
@@ -212,13 +208,36 @@ def _resolve(source: str, row: int, column: str, cells: dict[str, list[Cell]], p
     return cell
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
+def _spans(text: str, separator: re.Pattern, offset: int = 0) -> list[tuple[int, int]]:
+    """Where the pieces of `text` between separators start and end (sentences, clauses)."""
     bounds, start = [], 0
-    for match in SENTENCE_END.finditer(text):
-        bounds.append((start, match.start()))
+    for match in separator.finditer(text):
+        bounds.append((offset + start, offset + match.start()))
         start = match.end()
-    bounds.append((start, len(text)))
+    bounds.append((offset + start, offset + len(text)))
     return bounds
+
+
+def _dates_of(position: int, text: str, sentence: tuple[int, int], named: set[date]) -> set[date]:
+    """The date a number at `position` is said to be of: the nearest date in its clause, else its sentence's
+    dates, else every date the text names."""
+    start, end = sentence
+    for a, b in _spans(text[start:end], CLAUSE_END, start):
+        if a <= position < b:
+            found = [(abs(m.start() + a - position), m.group(0)) for m in ISO_DATE.finditer(text[a:b])]
+            valid = [d for _, d in sorted(found) if _is_date(d)]
+            if valid:
+                return {date.fromisoformat(valid[0])}
+    in_sentence = {date.fromisoformat(d) for d in ISO_DATE.findall(text[start:end]) if _is_date(d)}
+    return in_sentence or named
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _agrees(cell: Cell, metrics: set[str], members: set[str], dates: set[date], about: set[str]) -> str | None:
@@ -234,7 +253,7 @@ def _agrees(cell: Cell, metrics: set[str], members: set[str], dates: set[date], 
         return f"it is {cell.about()} ({cell.where()}), but the text does not name {', '.join(sorted(sliced))}"
     if dates and subject.dates and not subject.dates & dates:
         shown = ", ".join(d.isoformat() for d in sorted(subject.dates)[:3])
-        return f"it is the value for {shown} ({cell.where()}), not for the date(s) the text names"
+        return f"it is the value for {shown} ({cell.where()}), not for {', '.join(d.isoformat() for d in sorted(dates))}"
     return None
 
 
@@ -264,11 +283,12 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
     problems += [f"{d} is not a date the evidence returned" for d in sorted(named_dates - returned_dates)]
     members = vocabulary.members_in(text)
     about = about | vocabulary.metrics_in(text)
-    for start, end in _sentences(text):
+    for start, end in _spans(text, SENTENCE_END):
         sentence = text[start:end]
         metrics = vocabulary.metrics_in(sentence)
         for literal, value, tolerance, a, b in numbers_in(sentence):
             a, b = a + start, b + start
+            dates = _dates_of(a, text, (start, end), named_dates)
             referenced = [cell for s, e, cell in spans if s <= a < e]
             candidates = referenced or [c for c in every if c.data and _fits(value, tolerance, literal.endswith("%"), c)]
             if not candidates:
@@ -276,7 +296,7 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
                 problems.append(f"{literal}: a constant of {constant[0].source}, not a value of the data" if constant
                                 else f"{literal}: no evidence returned this number")
                 continue
-            reasons = [_agrees(c, metrics, members, named_dates, about) for c in candidates]
+            reasons = [_agrees(c, metrics, members, dates, about) for c in candidates]
             fitting = [c for c, why in zip(candidates, reasons) if why is None]
             if not fitting:
                 problems.append(f"{literal}: {reasons[0]}")

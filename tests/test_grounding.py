@@ -95,12 +95,20 @@ def test_words_must_name_the_metric_and_slice_their_numbers_come_from(warehouse,
 
 def test_a_sentence_about_a_date_takes_the_value_of_that_date(warehouse, candidates):
     answer, _ = write(warehouse, candidates, "Revenue on {q1[2].period_start} was {q1.value}", queries=(REVENUE_DAY,))
-    assert "not for the date(s) the text names" in answer
+    assert "not for " in answer and "it is the value for" in answer
     answer, run = write(warehouse, candidates, "Revenue on {q1[2].period_start} was {q1[2].value}", queries=(REVENUE_DAY,))
     assert answer.startswith("stored:")
     with duckdb.connect(warehouse, read_only=True) as con:
         day, value = con.execute(REVENUE_DAY).fetchall()[1]
     assert run.written[0]["title"] == f"Revenue on {day:%Y-%m-%d} was {value:,.2f}"
+    with duckdb.connect(warehouse, read_only=True) as con:
+        (day1, value1), (day2, value2) = con.execute(REVENUE_DAY).fetchall()[:2]
+    answer, _ = write(warehouse, candidates, f"Revenue: {value1:,.2f} on {day2:%Y-%m-%d}, then {value2:,.2f} on "
+                                             f"{day1:%Y-%m-%d}", queries=(REVENUE_DAY,))  # each day's value swapped
+    assert answer.startswith("rejected:") and f"it is the value for {day1:%Y-%m-%d}" in answer
+    answer, _ = write(warehouse, candidates, f"Revenue: {value1:,.2f} on {day1:%Y-%m-%d}, then {value2:,.2f} on "
+                                             f"{day2:%Y-%m-%d}", queries=(REVENUE_DAY,))
+    assert answer.startswith("stored:"), answer
 
 
 def test_references_render_and_every_number_keeps_its_cell(warehouse, candidates):
