@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -228,11 +229,15 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
         out.print(f"[bold]demo data[/] {g['rows']:,} events for {g['first_day']} .. {g['last_day']} "
                   f"({g['planted_events']} planted events) in {g['seconds']:.1f} s", highlight=False)
         print_cycle(r)
-        memories = _top_memories(settings.warehouse, 5)
-        if memories:
-            out.print("[bold]top of memory[/]")
-            for m in memories:
-                out.print(f"  [{m['severity']}] {m['title']}  [dim]({m['id']}, {m['source']})[/]", highlight=False)
+        memories = _top_memories(settings.warehouse, 200)
+        notes = [m for m in memories if m["cycle_id"] == r["cycle_id"] and m["source"] != "quality-gate"
+                 and not m["source"].startswith("detector:")]
+        for heading, items in (("top of memory", memories[:5]), ("the analyst's notes this cycle", notes[:3])):
+            if items:
+                out.print(f"[bold]{heading}[/]")
+            for m in items:
+                out.print(f"  \\[{m['severity']}] {escape(m['title'])}  [dim]({m['id']}, {escape(m['source'])})[/]",
+                          highlight=False)
         bookkeeping = r["total_seconds"] - r["ready_seconds"] - r["seconds"]
         out.print(f"total {r['total_seconds']:.1f} s = start-up {r['ready_seconds']:.1f} s (Prefect's API, imports "
                   f"and the demo data at once) + cycle {r['seconds']:.1f} s + Prefect's bookkeeping "
