@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from datetime import date
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -96,6 +98,25 @@ def generate_command(
         f"({p['planted_events']} planted events in labels.jsonl)"))
 
 
+@contextmanager
+def ctrl_c_kept() -> Iterator[None]:
+    """Ctrl-C during the block is not lost: some libraries' optional imports catch every exception, also
+    KeyboardInterrupt, so it is raised again when the block ends."""
+    pressed: list[int] = []
+
+    def interrupt(signum, frame):
+        pressed.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
     """One sleep cycle as a local Prefect flow run; a failed run still yields a summary.
 
@@ -108,7 +129,7 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
     started = time.monotonic()
     with warm_llm(settings.llm, settings.warehouse.parent / "logs"):
         try:
-            with api_starting():
+            with api_starting(), ctrl_c_kept():
                 from flows.sleep_cycle import sleep_cycle
 
                 if any(source.suite for source in settings.sources.values()):
