@@ -6,10 +6,10 @@ import json
 import signal
 import sys
 import time
-from datetime import date
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer

@@ -155,7 +155,7 @@ class Checked:
 def _evidence(run: Investigation, queries: list, cited: dict[str, dict]) -> tuple[dict[str, list[Cell]], list[dict], list[str]]:
     """The cells an insight may quote — its candidates' values and its evidence queries' results, re-run now in the
     sandbox — with what is kept as verified evidence, and why a query cannot be evidence."""
-    measures = run.catalog.measures
+    measures = run.catalog.metrics
     cells = {alias: candidate_cells(alias, c, measures) for alias, c in cited.items()}
     verified = [{"candidate_id": c["candidate_id"], "query": c["evidence_sql"], "observed": c["observed"],
                  "expected": c["expected"]} for c in cited.values()]
@@ -190,13 +190,13 @@ def _check(args: dict, run: Investigation, cited: dict[str, dict], known: dict |
         cells, verified, problems = _evidence(run, queries, cited)
     except SandboxError as exc:
         return f"an evidence query failed: {exc}", None
-    vocabulary = run.catalog.vocabulary
+    catalog = run.catalog
     about = {c["metric"] for c in cited.values()} | ({known["metric"]} if known and known.get("metric") else set())
-    checked = ground(title, body, cells, vocabulary, about)
+    checked = ground(title, body, cells, catalog, about)
     text = f"{checked.title}\n{checked.body}"
-    if about and not any(vocabulary.mentions(text, metric) for metric in about):
+    if about and not any(catalog.mentions(text, metric) for metric in about):
         problems.append(f"the text does not name what it is about ({', '.join(sorted(about))})")
-    about |= vocabulary.metrics_in(text)
+    about |= catalog.metrics_in(text)
     for name in (n for n in cells if n.startswith("q")):
         if about and cells[name] and not _reads_about(cells[name], about):
             problems.append(f"{name} does not read {', '.join(sorted(about))}: filter metric_values by metric, or "
@@ -373,7 +373,7 @@ def investigate(llm: LLM, candidates: list[dict], watermark: str, settings: LLMS
     messages: list[dict] = [
         {"role": "system", "content": prompt("analyst_system")},
         {"role": "user", "content": prompt("analyst_task", watermark=watermark, quality=quality,
-                                           candidates=describe_candidates(by_id, run.catalog.measures),
+                                           candidates=describe_candidates(by_id, run.catalog.metrics),
                                            max_insights=MAX_INSIGHTS)},
     ]
     tools = tool_schemas(list(by_id))
@@ -408,7 +408,7 @@ def _note_each(llm: LLM, by_id: dict[str, dict], settings: LLMSettings, run: Inv
         if _spent(run, settings):
             break
         alone = {"c1": candidate}
-        messages = [{"role": "user", "content": embedded_prompt(describe_candidates(alone, run.catalog.measures))}]
+        messages = [{"role": "user", "content": embedded_prompt(describe_candidates(alone, run.catalog.metrics))}]
         response = _complete(llm, messages, tools, {"type": "function", "function": {"name": "write_insight"}},
                              min(settings.max_tokens, EMBEDDED_MAX_TOKENS), run)
         calls, _ = _calls(response.choices[0].message) if response.choices else ([], False)

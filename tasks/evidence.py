@@ -13,7 +13,7 @@ on that model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 import sqlglot
 from sqlglot import exp
@@ -21,8 +21,8 @@ from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.qualify import qualify
 
 from tasks.grounding import OVERALL, Cell, Subject, Vocabulary
-from tasks.models import RESERVED
-from tasks.sandbox import QueryResult, sandbox_connection
+from tasks.models import RESERVED, ModelError, referenced_tables
+from tasks.sandbox import QueryResult, as_date, sandbox_connection
 
 # reverie's tables whose rows each belong to one metric and one slice
 METRIC_STORES = {"metric_values", "candidates", "memory", "agent_insights"}
@@ -33,15 +33,10 @@ SHIFTS = {0.0, 1.0}
 
 
 @dataclass
-class Catalog:
-    """What evidence is matched against: each metric's measure, the tables it is built from, and the members of slices."""
-    measures: dict[str, str] = field(default_factory=dict)
+class Catalog(Vocabulary):
+    """What evidence is matched against: the metrics (with their measures) and members of slices the words are
+    matched with, and the tables each metric is built from."""
     reads: dict[str, set[str]] = field(default_factory=dict)  # metric -> its model and every table upstream
-    members: set[str] = field(default_factory=set)
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        return Vocabulary(metrics=dict(self.measures), members=set(self.members))
 
     def metrics_reading(self, table: str) -> set[str]:
         return {m for m, tables in self.reads.items() if table in tables}
@@ -53,11 +48,9 @@ def _views(con) -> dict[str, set[str]]:
     for name, sql in con.execute("select view_name, sql from duckdb_views() where database_name = current_database() "
                                  "and not internal and not temporary").fetchall():
         try:
-            tree = sqlglot.parse_one(sql, read="duckdb")
-        except sqlglot.errors.SqlglotError:
+            reads[name.lower()] = {table.lower() for table in referenced_tables(sql, name)}
+        except ModelError:
             continue
-        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-        reads[name.lower()] = {t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes}
     return reads
 
 
@@ -67,7 +60,7 @@ def load_catalog(warehouse) -> Catalog:
     with sandbox_connection(warehouse) as con:
         views = _views(con)
         for name, measure, model in con.execute("select name, measure, model from metrics").fetchall():
-            catalog.measures[name] = measure
+            catalog.metrics[name] = measure
             upstream, pending = set(), [(model or "").lower()]
             while pending:
                 table = pending.pop()
@@ -237,12 +230,6 @@ def trace_columns(sql: str, schema: dict[str, dict[str, str]], count: int) -> li
         return [ColumnTrace(data=False, why=why) for _ in range(count)]
 
 
-def _date(value) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    return value if isinstance(value, date) else None
-
-
 def query_cells(name: str, sql: str, result: QueryResult, catalog: Catalog) -> tuple[list[Cell], list[ColumnTrace]]:
     """Every cell of an evidence query's result, with its subject and whether the data produced it."""
     traces = trace_columns(sql, result.schema, len(result.columns))
@@ -250,7 +237,7 @@ def query_cells(name: str, sql: str, result: QueryResult, catalog: Catalog) -> t
     cells = []
     for index, row in enumerate(result.rows, start=1):
         named = dict(zip(lowered, row))
-        row_dates = frozenset(d for d in map(_date, row) if d)
+        row_dates = frozenset(d for d in map(as_date, row) if d)
         for column, value, trace in zip(result.columns, row, traces):
             cells.append(Cell(value=value, source=name, column=column, row=index, query=sql, data=trace.data,
                               subject=_subject(trace, named, row_dates, catalog),
@@ -289,6 +276,6 @@ def _subject(trace: ColumnTrace, row: dict, row_dates: frozenset[date], catalog:
 def _style(trace: ColumnTrace, row: dict, column: str, catalog: Catalog) -> str:
     """A ratio metric's value reads as a percent."""
     metric = row.get("metric") or next(iter(trace.filters.get("metric", ())), None)
-    if column.lower() in ("value", "observed", "expected") and catalog.measures.get(metric) == "ratio":
+    if column.lower() in ("value", "observed", "expected") and catalog.metrics.get(metric) == "ratio":
         return "percent"
     return "number"

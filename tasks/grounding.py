@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from tasks.sandbox import is_number
+
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 # a number not glued to a word (so ids like c3_48 are not read as numbers), with an optional unit
 NUMBER = re.compile(r"(?<![\w.])([-+]?\d[\d,]*(?:\.\d+)?)\s*(%|k\b|K\b|M\b|m\b|bn\b)?")
@@ -40,7 +42,7 @@ def show(value: Any, style: str = "number") -> str:
         return value.date().isoformat() if value.time() == datetime.min.time() else f"{value:%Y-%m-%d %H:%M}"
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, bool) or not isinstance(value, int | float) and not hasattr(value, "as_tuple"):
+    if not is_number(value):
         return str(value)
     number = float(value)
     if style == "percent":
@@ -75,8 +77,6 @@ class Cell:
 
     @property
     def number(self) -> float | None:
-        from tasks.sandbox import is_number
-
         return float(self.value) if is_number(self.value) else None
 
     def where(self) -> str:
@@ -117,7 +117,7 @@ class Vocabulary:
     def mentions(self, text: str, metric: str) -> bool:
         """Whether the text speaks of a metric, also in plain words: "refunds" for refund_rate."""
         words = [w for w in metric.split("_") if len(w) >= 5]
-        return bool(self.metrics_in(text) & {metric}) or any(
+        return metric in self.metrics_in(text) or any(
             re.search(rf"(?<!\w){re.escape(w)}", text, re.IGNORECASE) for w in words)
 
     def members_in(self, text: str) -> set[str]:
@@ -277,9 +277,7 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
     named_dates, impossible = dates_in(text)
     problems += [f"{d} is not a date" for d in impossible]
     every = [c for own in cells.values() for c in own]
-    returned_dates = {d for c in every if c.data for d in c.subject.dates}
-    returned_dates |= {c.value if type(c.value) is date else c.value.date() for c in every
-                       if c.data and isinstance(c.value, date)}
+    returned_dates = {d for c in every if c.data for d in c.subject.dates}  # a row's dates are its cells' subject
     problems += [f"{d} is not a date the evidence returned" for d in sorted(named_dates - returned_dates)]
     members = vocabulary.members_in(text)
     about = about | vocabulary.metrics_in(text)

@@ -53,14 +53,11 @@ def _from_candidate(c: dict, watermark) -> dict:
 def _from_agent(a: dict, watermark) -> dict:
     """An accepted analyst insight as a memory item."""
     evidence = json.loads(a["evidence"]) if isinstance(a["evidence"], str) else a["evidence"]
-    verified = evidence["verified"] if isinstance(evidence, dict) else evidence  # a list, before numbers were kept
-    numbers = evidence.get("numbers", []) if isinstance(evidence, dict) else []
     return {
         "kind": a["kind"], "metric": a["metric"], "dimension": a["dimension"], "member": a["member"],
         "period_start": a["period_start"], "severity": a["severity"], "score": None,
         "title": a["title"], "body": a["body"], "related_ids": list(a["candidate_ids"]),
-        "evidence": {"queries": [e["query"] for e in verified], "verified": verified, "numbers": numbers,
-                     "watermark": watermark},
+        "evidence": {"queries": [e["query"] for e in evidence["verified"]], **evidence, "watermark": watermark},
         "source": a["source"], "observed": None, "supersedes": a.get("supersedes"), "retracts": a.get("retracts"),
     }
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -63,6 +63,13 @@ def is_number(value) -> bool:
     return math.isfinite(value)
 
 
+def as_date(value) -> date | None:
+    """The date of a DATE, TIMESTAMP or TIMESTAMPTZ value; None for anything else."""
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
 @dataclass
 class QueryResult:
     columns: list[str]
@@ -77,7 +84,7 @@ class QueryResult:
 
     def dates(self) -> set[date]:
         """Every date the query returned, from DATE, TIMESTAMP or TIMESTAMPTZ columns alike."""
-        return {v if type(v) is date else v.date() for row in self.rows for v in row if isinstance(v, date)}
+        return {d for row in self.rows for d in map(as_date, row) if d}
 
 
 def _function_name(node: exp.Expression) -> str:

@@ -156,7 +156,8 @@ def _write(warehouse, table: str, rows: list[dict]) -> None:
 def _note(cycle_id: str, title: str) -> dict:
     return {"insight_id": f"ins-{cycle_id}", "cycle_id": cycle_id, "kind": "hypothesis", "title": title, "body": None,
             "severity": "info", "metric": "refund_rate", "dimension": None, "member": None, "period_start": None,
-            "candidate_ids": [f"cand-{cycle_id}"], "evidence": "[]", "source": "scripted-analyst",
+            "candidate_ids": [f"cand-{cycle_id}"], "evidence": '{"verified": [], "numbers": []}',
+            "source": "scripted-analyst",
             "written_at": datetime.now()}
 
 
