@@ -18,8 +18,8 @@ from typing import Any
 from tasks.sandbox import is_number
 
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
-# a number not glued to a word (so ids like c3_48 are not read as numbers), with an optional unit
-NUMBER = re.compile(r"(?<![\w.])([-+]?\d[\d,]*(?:\.\d+)?)\s*(%|k\b|K\b|M\b|m\b|bn\b)?")
+# a number not glued to a word on either side (ids like c3_48, carriers like 9E are not numbers), or with a unit
+NUMBER = re.compile(r"(?<![\w.])([-+]?\d[\d,]*(?:\.\d+)?)(?:\s*(%|k\b|K\b|M\b|m\b|bn\b)|(?!\w))")
 SCALE = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "bn": 1e9}
 REFERENCE = re.compile(r"\{+\s*([cq]\d+)\s*(?:\[\s*(\d+)\s*\])?\s*\.\s*(\w+)\s*\}+")
 BRACES = re.compile(r"\{[^{}]*\}")

