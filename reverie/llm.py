@@ -59,6 +59,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _threads() -> int:
+    """Cores for the embedded model: those other work leaves free (the 1-minute load average), at least one.
+
+    llama.cpp's OpenMP threads wait for each other at every step, so one that another process keeps off its
+    core stalls the rest: a 75-token completion with both cores busy took 4.8–48.7 s on 2 threads and 4.6–10.1 s
+    on 1 (quiet: 1.9 s on 2 threads, 2.5 s on 1)."""
+    cores = os.cpu_count() or 2
+    return max(1, cores - int(os.getloadavg()[0]))
+
+
 class EmbeddedServer:
     """llama-cpp-python's OpenAI-compatible server on a free loopback port, started without waiting for it."""
 
@@ -72,7 +82,7 @@ class EmbeddedServer:
             sys.executable, "-m", "reverie.embedded_server",
             "--model", str(weights), "--model_alias", EMBEDDED_MODEL,
             "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", str(EMBEDDED_CONTEXT), "--n_threads", str(os.cpu_count() or 2),
+            "--n_ctx", str(EMBEDDED_CONTEXT), "--n_threads", str(_threads()),
             # llama.cpp's grammar-constrained tool calling for ChatML models
             "--chat_format", "chatml-function-calling",
         ]
