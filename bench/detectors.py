@@ -49,14 +49,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-
 from reverie import generator
 from reverie.config import DetectSettings, load_settings
 from reverie.project import scaffold
 from tasks.detect import candidates, run_detector
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
-from tasks.warehouse import connect
 
 START = date(2025, 1, 1)
 PRICE_WINDOW_DAYS = 35
@@ -70,7 +68,7 @@ TYPES = ("unusual_change", "period_over_period", "trend_change", "record", "driv
 # --- building a seed's warehouse ---------------------------------------------------------------
 
 def refresh(settings, cycle_id: str) -> None:
-    result = refresh_metrics.fn(str(settings.warehouse), cycle_id, settings.sources, str(settings.models_dir),
+    result = refresh_metrics.fn(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
                                 str(settings.metrics_dir))
     assert not result["errors"], result["errors"]
 
@@ -82,9 +80,9 @@ def build(seed: int, days: int, scale: float, workdir: Path) -> Path:
     settings = load_settings(project)
     generator.generate(settings.landing_dir, days, start=START, seed=seed, scale=scale)
     for source in settings.sources.values():
-        ingest_source.fn(str(settings.warehouse), str(project), source, "bench")
+        ingest_source.fn(settings.warehouse, str(project), source, "bench")
     refresh(settings, "bench")
-    with connect(settings.warehouse) as con:
+    with settings.warehouse.connect() as con:
         medians = dict(con.execute(
             """select metric, median(value) from metric_values
                where grain = 'month' and dimension = 'overall' and complete and metric in ('revenue', 'orders')
@@ -175,10 +173,10 @@ class Tally:
 def evaluate(project: Path, tally: Tally, settings: DetectSettings) -> None:
     """Judge one seed's findings, merged candidates, concentration and pace against the labels."""
     warehouse = load_settings(project).warehouse
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         last_day = con.execute("select max(period_start)::date from metric_values where grain = 'day'").fetchone()[0]
     labels = read_labels(project, last_day)
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         merged = candidates(con, "bench", START, settings)
         months = [m for (m,) in con.execute(
             "select distinct period_start::date from metric_values where grain = 'month' and complete order by 1").fetchall()]
@@ -305,7 +303,7 @@ def synthetic_warehouse(path: Path, metrics: int, dimensions: int, members: int,
         "numerator": pa.array(np.concatenate(columns["numerator"]), from_pandas=True),
         "denominator": pa.array(np.concatenate(columns["denominator"]), from_pandas=True),
     })
-    with connect(path) as con:
+    with path.connect() as con:
         con.register("members", table)
         con.execute("""insert into metric_values by name
                        select *, true as complete, 'bench' as cycle_id from members""")
@@ -342,7 +340,7 @@ def speed(workdir: Path, repeat: int) -> dict:
     timings = {"full_year": [], "one_new_day": []}
     for _ in range(repeat):
         for label, since in (("full_year", START), ("one_new_day", last_day)):
-            with connect(path) as con:
+            with path.connect() as con:
                 started = time.perf_counter()
                 found = candidates(con, "bench", since, settings)
                 timings[label].append(time.perf_counter() - started)

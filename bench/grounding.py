@@ -31,15 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
 from tasks.agent import Investigation, _check  # noqa: E402
 from tasks.evidence import load_catalog  # noqa: E402
-from tasks.sandbox import run_query  # noqa: E402
 from tasks.ingest import ingest_source  # noqa: E402
 from tasks.metrics import refresh_metrics  # noqa: E402
+from tasks.sandbox import run_query  # noqa: E402
 
 QUERY = ("select period_start::date as day, value from metric_values where metric = '{metric}' and grain = 'day' "
          "and dimension = 'overall' order by period_start desc limit 5")
@@ -113,10 +112,10 @@ def main() -> None:
     settings = load_settings(project)
     generate(settings.landing_dir, 60, start=date(2026, 1, 5), seed=3, scale=0.3)
     for source in settings.sources.values():
-        ingest_source.fn(str(settings.warehouse), str(project), source, "bench")
-    refresh_metrics.fn(str(settings.warehouse), "bench", settings.sources, str(settings.models_dir),
+        ingest_source.fn(settings.warehouse, str(project), source, "bench")
+    refresh_metrics.fn(settings.warehouse, "bench", settings.sources, str(settings.models_dir),
                        str(settings.metrics_dir))
-    run = Investigation(warehouse=str(settings.warehouse))
+    run = Investigation(warehouse=settings.warehouse)
     run.catalog = load_catalog(settings.warehouse)
     rng = random.Random(7)
     metrics = ["sessions", "orders", "revenue", "conversion_rate", "refund_rate", "signups", "average_order_value"]

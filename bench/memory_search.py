@@ -29,9 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-
 from tasks.memory_search import rebuild_index, search_memory  # noqa: E402
-from tasks.warehouse import connect  # noqa: E402
 
 METRICS = [f"{base}_{suffix}" for base in ("revenue", "orders", "sessions", "signups", "refunds", "margin", "visits",
                                              "tickets") for suffix in ("total", "web", "app", "retail", "b2b")]
@@ -110,7 +108,7 @@ def percentile(values: list[float], p: float) -> float:
 def measure(n: int, count: int, workdir: Path) -> dict:
     rng = random.Random(n)
     warehouse = workdir / f"memory-{n}" / "warehouse.duckdb"
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         con.register("generated", memories(n, rng))
         con.execute("insert into memory by name select * from generated")
         con.execute("""insert into memory_history select id, 'insert', null, null, title, recorded_at, cycle_id
@@ -130,7 +128,7 @@ def measure(n: int, count: int, workdir: Path) -> dict:
 
     extension = Path(duckdb_extension_fts.__file__).parent / "extensions" / "v1.5.5" / "fts.duckdb_extension"
     theirs = []
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         con.execute(f"load '{extension}'")
         started = time.perf_counter()
         con.execute("pragma create_fts_index('memory', 'id', 'title', 'body', overwrite=1)")

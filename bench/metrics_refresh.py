@@ -31,13 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
 from tasks.ingest import ingest_source  # noqa: E402
 from tasks.metrics import load_metric_specs, refresh_metrics  # noqa: E402
-from tasks.warehouse import connect  # noqa: E402
 
 DAYS = 365
 EVENTS_PER_SCALE = 4_270_000  # 365 days at --scale 1
@@ -69,7 +67,7 @@ def hand_query(metric: str) -> str:
 def run_hand(warehouse: Path) -> float:
     """The hand-written job, timed like reverie's refresh: open the warehouse, compute and store, close."""
     started = time.perf_counter()
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         for metric in HAND_WRITTEN:
             con.execute(f"create or replace table bench_hand_{metric} as {hand_query(metric)}")
     return time.perf_counter() - started
@@ -78,7 +76,7 @@ def run_hand(warehouse: Path) -> float:
 def different_metrics(warehouse: Path) -> list[str]:
     """Metrics whose hand-written result differs from reverie's in row count or total (a sanity check)."""
     different = []
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         for metric in HAND_WRITTEN:
             hand = con.execute(f"select count(*), sum(value) from bench_hand_{metric}").fetchone()
             ours = con.execute("select count(*), sum(value) from metric_values where metric = ? and grain = 'day'",
@@ -90,7 +88,7 @@ def different_metrics(warehouse: Path) -> list[str]:
 
 def run_reverie(settings, cycle_id: str, full: bool) -> tuple[float, dict]:
     started = time.perf_counter()
-    result = refresh_metrics.fn(str(settings.warehouse), cycle_id, settings.sources, str(settings.models_dir),
+    result = refresh_metrics.fn(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
                                 str(settings.metrics_dir), full_refresh=full)
     return time.perf_counter() - started, result
 
@@ -98,7 +96,7 @@ def run_reverie(settings, cycle_id: str, full: bool) -> tuple[float, dict]:
 def ingest(settings, cycle_id: str) -> float:
     started = time.perf_counter()
     for source in settings.sources.values():
-        ingest_source.fn(str(settings.warehouse), str(settings.project_dir), source, cycle_id)
+        ingest_source.fn(settings.warehouse, str(settings.project_dir), source, cycle_id)
     return time.perf_counter() - started
 
 

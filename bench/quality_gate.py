@@ -32,19 +32,18 @@ from bench import report  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from tasks.quality import run_quality_gate  # noqa: E402
-from tasks.warehouse import connect  # noqa: E402
 
 
 def run_gate(settings, cycle_id: str) -> tuple[float, dict]:
     started = time.perf_counter()
-    result = {name: run_quality_gate.fn(str(settings.warehouse), source, cycle_id, str(settings.quality_dir))
+    result = {name: run_quality_gate.fn(settings.warehouse, source, cycle_id, str(settings.quality_dir))
               for name, source in settings.sources.items()}
     return time.perf_counter() - started, result["events"]
 
 
 def forget_checks(settings) -> None:
     """As if the gate had never run: so each repeat checks the same batches from scratch."""
-    with connect(settings.warehouse) as con:
+    with settings.warehouse.connect() as con:
         con.execute("delete from quality_results")
         con.execute("update batches set status = 'loaded', reason = null")
 
@@ -54,7 +53,7 @@ def measure(project: Path, repeat: int) -> dict:
     started = time.perf_counter()
     import great_expectations  # noqa: F401  (the gate imports it lazily; timed apart)
     import_s = time.perf_counter() - started
-    with connect(settings.warehouse) as con:
+    with settings.warehouse.connect() as con:
         rows = con.execute("select sum(rows) from batches where cycle_id = 'bench-load'").fetchone()[0]
     gate, refresh = [], []
     for i in range(repeat):

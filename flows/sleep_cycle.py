@@ -12,13 +12,13 @@ from prefect.runtime import flow_run
 from reverie.config import load_settings
 from reverie.llm import warm_llm
 from tasks.agent import reflect
+from tasks.cycles import finish_cycle, start_cycle
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
 from tasks.ingest import ingest_source
 from tasks.memory import consolidate
 from tasks.metrics import refresh_metrics
 from tasks.quality import run_quality_gate
-from tasks.warehouse import finish_cycle, start_cycle
 
 
 def timed(stage, *args, **kwargs) -> dict:
@@ -46,7 +46,7 @@ def combined(per_source: dict[str, dict], **empty) -> dict:
 def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
     """One sleep cycle over the project in `project_dir`; returns the run summary of the CLI contract."""
     settings = load_settings(project_dir)
-    warehouse = str(settings.warehouse)
+    warehouse = settings.warehouse
     cycle_id = f"c{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_id = str(flow_run.id) if flow_run.id else None
     if not settings.sources:
@@ -55,7 +55,7 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
     start_cycle(warehouse, cycle_id, run_id)
     stages: dict[str, dict] = {}
     status = "failed"
-    log_dir = settings.warehouse.parent / "logs"
+    log_dir = warehouse.folder / "logs"
     sources = settings.sources.items()
     with warm_llm(settings.llm, log_dir):  # the embedded model loads while the data stages run
         try:
@@ -82,5 +82,5 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
         finally:
             seconds = round(time.monotonic() - started, 2)
             finish_cycle(warehouse, cycle_id, status, stages, seconds)
-    return {"cycle_id": cycle_id, "flow_run_id": run_id, "status": status, "warehouse": warehouse,
+    return {"cycle_id": cycle_id, "flow_run_id": run_id, "status": status, "warehouse": str(warehouse.path),
             "stages": stages, "seconds": seconds}

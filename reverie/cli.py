@@ -15,7 +15,13 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from reverie.config import CONFIG_FILE, ConfigError, load_settings
@@ -127,7 +133,7 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
 
     settings = _settings(project_dir)
     started = time.monotonic()
-    with warm_llm(settings.llm, settings.warehouse.parent / "logs"):
+    with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
         try:
             with api_starting(), ctrl_c_kept():
                 from flows.sleep_cycle import sleep_cycle
@@ -198,10 +204,10 @@ def print_cycle(result: dict) -> None:
     out.print(table)
 
 
-def _top_memories(warehouse: Path, limit: int) -> list[dict]:
+def _top_memories(limit: int) -> list[dict]:
     from tasks.memory import list_memory
 
-    return list_memory(warehouse, status="active", limit=limit)
+    return list_memory(_warehouse_or_fail(), status="active", limit=limit)
 
 
 @app.command()
@@ -250,7 +256,7 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
         out.print(f"[bold]demo data[/] {g['rows']:,} events for {g['first_day']} .. {g['last_day']} "
                   f"({g['planted_events']} planted events) in {g['seconds']:.1f} s", highlight=False)
         print_cycle(r)
-        memories = _top_memories(settings.warehouse, 200)
+        memories = _top_memories(200)
         notes = [m for m in memories if m["cycle_id"] == r["cycle_id"] and m["source"] != "quality-gate"
                  and not m["source"].startswith("detector:")]
         for heading, items in (("top of memory", memories[:5]), ("the analyst's notes this cycle", notes[:3])):
@@ -296,7 +302,7 @@ def memory_list(
 
 def _warehouse_or_fail():
     settings = _settings()
-    if not settings.warehouse.exists():
+    if not settings.warehouse.path.exists():
         _fail(f"no warehouse at {settings.warehouse}: run `reverie run` or `reverie demo` first")
     return settings.warehouse
 
@@ -375,12 +381,10 @@ def memory_history_command(memory_id: Annotated[str, typer.Argument(help="A memo
                            as_json: JsonFlag = False) -> None:
     """Every change to one insight: inserted, confirmed, superseded, expired, feedback."""
     from tasks.memory import memory_history
-    from tasks.warehouse import connect
 
-    with connect(_warehouse_or_fail()) as con:
-        if not con.execute("select count(*) from memory where id = ?", [memory_id]).fetchone()[0]:
-            _fail(f"no memory item {memory_id}")
-        history = memory_history(con, memory_id)
+    history = memory_history(_warehouse_or_fail(), memory_id)
+    if history is None:
+        _fail(f"no memory item {memory_id}")
     _emit({"id": memory_id, "history": history}, as_json, lambda p: _print_history(p["history"]))
 
 

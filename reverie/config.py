@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = PACKAGE_ROOT / "sql"
-DEPLOYMENTS_DIR = PACKAGE_ROOT / "deployments"
+from reverie.warehouse import Warehouse
+
 CONFIG_FILE = "reverie.toml"
 
 
@@ -117,7 +116,7 @@ class Settings:
     project_dir: Path
     name: str = "reverie"
     landing_dir: Path = Path("landing")
-    warehouse: Path = Path(".reverie/warehouse.duckdb")
+    warehouse: Warehouse = Warehouse(Path(".reverie/warehouse.duckdb"))
     briefs_dir: Path = Path(".reverie/briefs")
     # a period counts as complete once the source watermark is this close to its end
     completeness_grace_minutes: int = 15
@@ -218,7 +217,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         project_dir=root,
         name=project.name or root.name,
         landing_dir=root / paths.landing,
-        warehouse=root / paths.warehouse,
+        warehouse=Warehouse(root / paths.warehouse),
         briefs_dir=root / paths.briefs,
         completeness_grace_minutes=project.completeness_grace_minutes,
         lookback_days=project.lookback_days,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from reverie.config import PACKAGE_ROOT
-
-PROMPTS_DIR = PACKAGE_ROOT / "prompts"
+from reverie.paths import PROMPTS_DIR
 
 
 def prompt(name: str, **values) -> str:

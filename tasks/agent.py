@@ -17,12 +17,18 @@ from prefect.cache_policies import NO_CACHE
 from reverie.config import LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
 from reverie.prompts import embedded_prompt, prompt
+from reverie.warehouse import (
+    Warehouse,
+    data_watermark,
+    rows_as_dicts,
+    sql_file,
+    transaction,
+)
 from tasks.evidence import Catalog, load_catalog, query_cells
 from tasks.grounding import Cell, Subject, ground, show
 from tasks.logs import run_logger
 from tasks.memory_search import search_memory
 from tasks.sandbox import SandboxError, run_query
-from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 MAX_INSIGHTS = 3
 EMBEDDED_INSIGHTS = 1  # the embedded model writes about the top candidate: reflect stays under a third of a cycle
@@ -125,7 +131,7 @@ def candidate_cells(alias: str, c: dict, measures: dict[str, str]) -> list[Cell]
 @dataclass
 class Investigation:
     """What one analyst run produced and cost, and what it may touch."""
-    warehouse: str = ""
+    warehouse: Warehouse | None = None
     written: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     calls: list[dict] = field(default_factory=list)
@@ -214,7 +220,7 @@ def _reject(run: Investigation, args: dict, reason: str) -> str:
 
 
 def _memory_item(run: Investigation, memory_id) -> dict | None:
-    with connect(run.warehouse) as con:
+    with run.warehouse.connect() as con:
         rows = rows_as_dicts(con.execute("""select id, kind, metric, dimension, member, period_start, severity, status
                                             from memory where id = ? and status = 'active' and kind <> 'data_quality'""",
                                          [str(memory_id)]))
@@ -498,10 +504,10 @@ def _top_candidates(con, cycle_id: str, top_k: int) -> list[dict]:
         "select * from candidates where cycle_id = ? order by rank limit ?", [cycle_id, top_k]))
 
 
-def _store(warehouse: str, cycle_id: str, model: str | None, run: Investigation) -> None:
+def _store(warehouse: Warehouse, cycle_id: str, model: str | None, run: Investigation) -> None:
     """Accepted insights, rejections and the ledger, in one transaction."""
     now = datetime.now()
-    with connect(warehouse) as con, transaction(con):
+    with warehouse.connect() as con, transaction(con):
         for ins in run.written:
             con.execute(
                 """insert into agent_insights (insight_id, cycle_id, kind, title, body, severity, metric, dimension,
@@ -545,11 +551,11 @@ def analyse(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSetti
 
 
 @task(name="reflect")
-def reflect(warehouse: str, cycle_id: str, settings: LLMSettings, log_dir: str) -> dict:
+def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str) -> dict:
     """Let the analysts investigate the top candidates — one per group of metrics, `[llm] analysts` of them at
     once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it."""
     logger = run_logger()
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         candidates = _top_candidates(con, cycle_id, settings.top_k)
         watermark = data_watermark(con)
         findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))

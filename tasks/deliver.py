@@ -8,11 +8,17 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.logs import run_logger
+from reverie.warehouse import (
+    Warehouse,
+    data_watermark,
+    rows_as_dicts,
+    sql_file,
+    transaction,
+)
 from tasks.grounding import display_number
+from tasks.logs import run_logger
 from tasks.memory import SEVERITY_ORDER
 from tasks.metrics import metric_summary
-from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 BRIEF_ITEMS = 15
 
@@ -63,10 +69,10 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
 
 
 @task(name="deliver")
-def deliver_brief(warehouse: str, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int) -> dict:
+def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int) -> dict:
     """Write the brief for this cycle and publish it as a Prefect artifact."""
     logger = run_logger()
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         insights = rows_as_dicts(con.execute(
             f"""select id, kind, title, body, severity, score, source, fingerprint from memory
                 where status = 'active' and kind <> 'data_quality' and (cycle_id = ? or id in (

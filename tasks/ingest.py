@@ -10,8 +10,8 @@ from pathlib import Path
 from prefect import task
 
 from reverie.config import SourceSettings
+from reverie.warehouse import Warehouse, table_exists, transaction
 from tasks.logs import run_logger
-from tasks.warehouse import connect, table_exists, transaction
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 FLOAT_TYPES = {"FLOAT", "DOUBLE"}
@@ -207,10 +207,10 @@ def _ingest_table(con, project_dir: Path, source: SourceSettings, cycle_id: str,
 
 
 @task(name="ingest")
-def ingest_source(warehouse: str, project_dir: str, source: SourceSettings, cycle_id: str, lookback_days: int = 1) -> dict:
+def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings, cycle_id: str, lookback_days: int = 1) -> dict:
     """Load what is new in one source; a bad batch fails alone and leaves what was loaded before intact."""
     logger = run_logger()
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         if source.format == "duckdb":
             loaded, failed, rows = _ingest_table(con, Path(project_dir), source, cycle_id, lookback_days, logger)
         else:

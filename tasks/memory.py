@@ -13,10 +13,16 @@ from rapidfuzz import fuzz
 
 from reverie.config import MemorySettings
 from reverie.faults import fault_point
+from reverie.warehouse import (
+    Warehouse,
+    data_watermark,
+    rows_as_dicts,
+    sql_file,
+    transaction,
+)
 from tasks.logs import run_logger
 from tasks.memory_search import rebuild_index
 from tasks.sandbox import is_number
-from tasks.warehouse import connect, data_watermark, rows_as_dicts, sql_file, transaction
 
 SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
 MEMORY_COLUMNS = (
@@ -191,7 +197,7 @@ def _unconfirmed(con, ttl_days: int, cycle_id: str, now) -> int:
 
 
 @task(name="consolidate")
-def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None, since: str | None = None,
+def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, since: str | None = None,
                 settings: MemorySettings | None = None) -> dict:
     """Merge this cycle's insights into memory — insert, confirm, merge, supersede, retract, expire — in one
     transaction: a crash leaves memory as it was."""
@@ -200,9 +206,9 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None, since: s
     counts = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "retracted": 0,
               "expired": 0, "ignored": 0}
     now = datetime.now()
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         changed = _evidence_changed(con, date.fromisoformat(since)) if since else []
-    with connect(warehouse) as con, transaction(con):
+    with warehouse.connect() as con, transaction(con):
         watermark = data_watermark(con)
         items = [_from_candidate(c, watermark) for c in rows_as_dicts(con.execute(
             "select * from candidates where cycle_id = ? order by rank", [cycle_id]))]
@@ -267,9 +273,9 @@ def consolidate(warehouse: str, cycle_id: str, flow_run_id: str | None, since: s
     return counts
 
 
-def list_memory(warehouse, status: str = "active", kind: str | None = None, limit: int = 50) -> list[dict]:
+def list_memory(warehouse: Warehouse, status: str = "active", kind: str | None = None, limit: int = 50) -> list[dict]:
     """Memory items for people and the CLI: most severe and highest scored first."""
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         items = rows_as_dicts(con.execute(
             f"""select id, kind, title, body, status, severity, score, metric, dimension, member,
                       strftime(period_start, '%Y-%m-%d') as period, source, cycle_id, flow_run_id,
@@ -287,30 +293,37 @@ def list_memory(warehouse, status: str = "active", kind: str | None = None, limi
 FEEDBACK = ("useful", "noise")
 
 
-def show_memory(warehouse, memory_id: str) -> dict | None:
+def show_memory(warehouse: Warehouse, memory_id: str) -> dict | None:
     """One memory item, whole, with its history and the items it supersedes or is superseded by."""
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         rows = rows_as_dicts(con.execute("select * from memory where id = ?", [memory_id]))
         if not rows:
             return None
         item = rows[0]
         item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
-        item["history"] = memory_history(con, memory_id)
+        item["history"] = _history_of(con, memory_id)
     return item
 
 
-def memory_history(con, memory_id: str) -> list[dict]:
-    """Every change to one item, oldest first."""
+def memory_history(warehouse: Warehouse, memory_id: str) -> list[dict] | None:
+    """Every change to one item, oldest first; None when there is no such item."""
+    with warehouse.connect() as con:
+        if not con.execute("select count(*) from memory where id = ?", [memory_id]).fetchone()[0]:
+            return None
+        return _history_of(con, memory_id)
+
+
+def _history_of(con, memory_id: str) -> list[dict]:
     return rows_as_dicts(con.execute(
         """select change, field, old_value, new_value, strftime(changed_at, '%Y-%m-%dT%H:%M:%S') as changed_at, cycle_id
            from memory_history where memory_id = ? order by changed_at, rowid""", [memory_id]))
 
 
-def give_feedback(warehouse, memory_id: str, feedback: str) -> dict:
+def give_feedback(warehouse: Warehouse, memory_id: str, feedback: str) -> dict:
     """Mark an item useful or noise: later candidates of the same kind and subject rank higher or lower."""
     if feedback not in FEEDBACK:
         raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, not {feedback!r}")
-    with connect(warehouse) as con, transaction(con):
+    with warehouse.connect() as con, transaction(con):
         rows = con.execute("select feedback from memory where id = ?", [memory_id]).fetchall()
         if not rows:
             raise KeyError(memory_id)
@@ -322,7 +335,7 @@ def give_feedback(warehouse, memory_id: str, feedback: str) -> dict:
 STATUSES = ("active", "superseded", "retracted", "expired")
 
 
-def export_memory(warehouse, path: Path, status: str = "all") -> int:
+def export_memory(warehouse: Warehouse, path: Path, status: str = "all") -> int:
     """Write memory items to JSON lines (.jsonl) or Parquet (.parquet), chosen by the file's suffix."""
     formats = {".jsonl": "format json", ".parquet": "format parquet"}
     if path.suffix not in formats:
@@ -330,7 +343,7 @@ def export_memory(warehouse, path: Path, status: str = "all") -> int:
     if status != "all" and status not in STATUSES:
         raise ValueError(f"status must be all or one of {', '.join(STATUSES)}, not {status!r}")
     where = "" if status == "all" else f"where status = '{status}'"  # checked above: COPY takes no parameters
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         con.execute(f"""copy (select * from memory {where} order by recorded_at, id)
                         to '{str(path).replace("'", "''")}' ({formats[path.suffix]})""")
         return con.execute(f"select count(*) from memory {where}").fetchone()[0]

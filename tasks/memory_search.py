@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tantivy
 
-from tasks.warehouse import connect, rows_as_dicts
+from reverie.warehouse import Warehouse, rows_as_dicts
 
 INDEX_FOLDER = "memory-index"
 COMPLETE = "complete"
@@ -43,17 +43,17 @@ def _version(con) -> int:
     return con.execute("select count(*) from memory_history").fetchone()[0]
 
 
-def _folder(warehouse: Path, version: int) -> Path:
-    return Path(warehouse).parent / INDEX_FOLDER / f"v{version}"
+def _folder(warehouse: Warehouse, version: int) -> Path:
+    return warehouse.folder / INDEX_FOLDER / f"v{version}"
 
 
-def rebuild_index(warehouse: str | Path) -> Path:
+def rebuild_index(warehouse: Warehouse) -> Path:
     """Index every memory item (all statuses) as of now; older builds are removed."""
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         version = _version(con)
         rows = rows_as_dicts(con.execute(
             f"""select {', '.join(SHOWN)}, coalesce(body, '') as text from memory"""))
-    folder = _folder(Path(warehouse), version)
+    folder = _folder(warehouse, version)
     if (folder / COMPLETE).exists():
         return folder
     building = folder.with_name(f"{folder.name}.building")
@@ -83,7 +83,7 @@ def rebuild_index(warehouse: str | Path) -> Path:
 _OPEN: dict[Path, tantivy.Index] = {}  # opened indexes, per build folder: opening one costs more than a search
 
 
-def _index(warehouse: Path, version: int) -> tantivy.Index:
+def _index(warehouse: Warehouse, version: int) -> tantivy.Index:
     folder = _folder(warehouse, version)
     if not (folder / COMPLETE).exists():
         folder = rebuild_index(warehouse)
@@ -93,12 +93,11 @@ def _index(warehouse: Path, version: int) -> tantivy.Index:
     return _OPEN[folder]
 
 
-def search_memory(warehouse: str | Path, text: str, metric: str | None = None, kind: str | None = None,
+def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, kind: str | None = None,
                   status: str = "active", since: date | None = None, until: date | None = None,
                   limit: int = 20) -> list[dict]:
     """Memory items matching `text` in title or body, most relevant first, within the filters."""
-    warehouse = Path(warehouse)
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         version = _version(con)
     index = _index(warehouse, version)
     schema = index.schema

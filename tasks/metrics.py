@@ -15,10 +15,10 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reverie.config import SourceSettings, yaml_files
+from reverie.warehouse import Warehouse, sql_file, transaction
 from tasks.logs import run_logger
 from tasks.models import ModelError, build_models
 from tasks.quality import MetricCheck, QualityConfig, QualityError, load_quality
-from tasks.warehouse import connect, sql_file, transaction
 
 FULL_HISTORY = datetime(1900, 1, 1)
 Grain = Literal["hour", "day", "week", "month"]
@@ -277,7 +277,7 @@ def metric_summary(con) -> pl.DataFrame:
 
 
 @task(name="metrics")
-def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
+def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
                     metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
                     quality_dir: str | None = None) -> dict:
     """Build the models, then recompute every valid metric in one transaction; a broken metric fails alone.
@@ -296,7 +296,7 @@ def refresh_metrics(warehouse: str, cycle_id: str, sources: dict[str, SourceSett
     except QualityError:
         quality = QualityConfig()  # the quality gate reports the broken file; metrics are computed unchecked
     by_sources: dict[frozenset, tuple] = {}
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         try:
             lineage = build_models(con, sources, Path(models_dir))
         except ModelError as exc:

@@ -8,10 +8,10 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from reverie.config import SQL_DIR, SourceSettings
-from tasks.warehouse import sql_file, table_exists
+from reverie.config import SourceSettings
+from reverie.warehouse import own_tables, quoted, render, table_exists
 
-RESERVED = {path.stem.split("_", 1)[1] for path in (SQL_DIR / "schema").glob("*.sql")}
+RESERVED = own_tables()
 
 
 class ModelError(ValueError):
@@ -51,8 +51,9 @@ def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> L
         if source.name in RESERVED:
             raise ModelError(f"source '{source.name}': the name is one of reverie's own tables; choose another")
         if table_exists(con, source.raw_table):
-            con.execute(f"create or replace view {source.name} as "
-                        + sql_file("staging/source.sql").format(raw_table=source.raw_table, source=source.name))
+            con.execute(f"create or replace view {quoted(source.name)} as "
+                        + render("staging/source.sql", identifiers={"raw_table": source.raw_table},
+                                 literals={"source": source.name}))
             lineage.sources.add(source.name)
     pending = {path.stem: path for path in sorted(models_dir.glob("*.sql"))} if models_dir.is_dir() else {}
     for name, path in pending.items():

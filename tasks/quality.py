@@ -17,8 +17,8 @@ from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reverie.config import SourceSettings, yaml_files
+from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
 from tasks.logs import run_logger
-from tasks.warehouse import connect, rows_as_dicts, sql_file, transaction
 
 ROW_CHECKS = {  # reverie's names for the great-expectations expectations people use most
     "not_null": "ExpectColumnValuesToNotBeNull",
@@ -324,12 +324,12 @@ def _publish(source: str, outcomes: list[Outcome]) -> None:
 
 
 @task(name="quality-gate")
-def run_quality_gate(warehouse: str, source_settings: SourceSettings, cycle_id: str, quality_dir: str) -> dict:
+def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycle_id: str, quality_dir: str) -> dict:
     """Check the batches loaded this cycle against the source's suite; quarantine those with an error."""
     logger = run_logger()
     source, table, suite_name = source_settings.name, source_settings.raw_table, source_settings.suite
     summary = {"passed": 0, "failed": 0, "quarantined": 0, "warnings": 0, "unchecked": 0, "batches": [], "errors": []}
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         batches = rows_as_dicts(con.execute(
             "select file, rows from batches where source = ? and cycle_id = ? and status = 'loaded' order by file",
             [source, cycle_id]))

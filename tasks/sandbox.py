@@ -30,6 +30,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from reverie.warehouse import Warehouse
+
 MAX_ROWS = 200
 TIME_LIMIT_SECONDS = 5.0
 MEMORY_LIMIT = "512MB"
@@ -148,10 +150,10 @@ def _private_paths(warehouse: Path) -> list[str]:
 
 
 @contextmanager
-def sandbox_connection(warehouse: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def sandbox_connection(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only, offline, memory-bounded connection whose catalog shows no paths and whose settings are locked."""
     try:
-        con = duckdb.connect(str(warehouse), read_only=True,
+        con = duckdb.connect(str(warehouse.path), read_only=True,
                              config={"enable_external_access": False, "autoload_known_extensions": False,
                                      "autoinstall_known_extensions": False, "memory_limit": MEMORY_LIMIT,
                                      "temp_directory": ""})
@@ -194,7 +196,7 @@ def _shows_a_path(value, paths: list[str]) -> bool:
     return any(p in text for p in paths)
 
 
-def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: str | Path, max_rows: int = MAX_ROWS,
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: Warehouse, max_rows: int = MAX_ROWS,
           time_limit: float = TIME_LIMIT_SECONDS) -> QueryResult:
     """Run a statement on a sandbox connection: at most `max_rows` rows and `time_limit` seconds, and no result that
     shows a path of this machine."""
@@ -211,13 +213,13 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: str | Path, max_r
         raise SandboxError(str(exc).splitlines()[0]) from exc
     finally:
         timer.cancel()
-    paths = _private_paths(Path(warehouse))
+    paths = _private_paths(warehouse.path)
     if any(_shows_a_path(v, paths) for row in rows for v in row):
         raise SandboxError("the result shows a file path of this machine: the analyst reads data only")
     return QueryResult(columns, rows[:max_rows], len(rows) > max_rows, types)
 
 
-def run_query(warehouse: str | Path, sql: str, max_rows: int = MAX_ROWS,
+def run_query(warehouse: Warehouse, sql: str, max_rows: int = MAX_ROWS,
               time_limit: float = TIME_LIMIT_SECONDS) -> QueryResult:
     """Check one query against the warehouse's tables and run it in the sandbox."""
     with sandbox_connection(warehouse) as con:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import duckdb
-
 from typer.testing import CliRunner
 
 from reverie.cli import app, run_cycle

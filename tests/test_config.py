@@ -7,7 +7,7 @@ from reverie.config import ConfigError, load_settings
 
 def test_defaults_without_a_file_use_the_embedded_model(tmp_path):
     settings = load_settings(tmp_path)
-    assert settings.llm.embedded and settings.warehouse == tmp_path / ".reverie" / "warehouse.duckdb"
+    assert settings.llm.embedded and settings.warehouse.path == tmp_path / ".reverie" / "warehouse.duckdb"
 
 
 def test_environment_overrides_the_file(tmp_path, monkeypatch):

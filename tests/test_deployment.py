@@ -1,11 +1,15 @@
 """deployments/prefect.yaml, read with Prefect's own model of that file, so a typo cannot land."""
 
 import yaml
-from prefect.cli.deploy._models import DeploymentConfig, PrefectYamlModel, RawScheduleConfig
+from prefect.cli.deploy._models import (
+    DeploymentConfig,
+    PrefectYamlModel,
+    RawScheduleConfig,
+)
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.flows import load_flow_from_entrypoint
 
-from reverie.config import DEPLOYMENTS_DIR, PACKAGE_ROOT
+from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
 
 
 def _raw() -> dict:

@@ -11,10 +11,10 @@ import pytest
 from reverie.config import DetectSettings, load_settings
 from reverie.generator import LABELS_FILE, generate
 from reverie.project import scaffold
+from reverie.warehouse import Warehouse
 from tasks.detect import candidates
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
-from tasks.warehouse import connect
 
 START = date(2025, 1, 6)  # a Monday
 WEEKDAY = np.array([1.0, 1.02, 1.03, 1.0, 0.95, 0.6, 0.65])  # strong weekends: seasonality that must not fire
@@ -28,10 +28,10 @@ def demo_year(tmp_path_factory):
     settings = load_settings(project)
     generate(settings.landing_dir, 180, start=START, seed=3, scale=1.0)
     for source in settings.sources.values():
-        ingest_source.fn(str(settings.warehouse), str(project), source, "load")
-    refresh_metrics.fn(str(settings.warehouse), "load", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
+        ingest_source.fn(settings.warehouse, str(project), source, "load")
+    refresh_metrics.fn(settings.warehouse, "load", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
     labels = [json.loads(line) for line in (settings.landing_dir / LABELS_FILE).read_text().splitlines()]
-    with connect(settings.warehouse) as con:
+    with settings.warehouse.connect() as con:
         found = candidates(con, "test", START, DetectSettings())
     return settings, labels, found
 
@@ -91,7 +91,7 @@ def test_every_candidate_carries_evidence_that_reproduces_its_numbers(demo_year)
     settings, _, found = demo_year
     kinds = {c["kind"] for c in found} | {f["detector"] for c in found for f in c["related"]}
     assert {"unusual_change", "period_over_period", "record", "trend_change", "concentration", "pace_to_goal"} <= kinds
-    with connect(settings.warehouse) as con:
+    with settings.warehouse.connect() as con:
         for f in [*found, *(r for c in found for r in c["related"])][:400]:
             values = [v for row in con.execute(f["evidence_sql"]).fetchall() for v in row if isinstance(v, float | int)]
             assert any(v == pytest.approx(f["observed"]) for v in values), f
@@ -116,7 +116,7 @@ def test_the_planted_concentration_and_the_goal_are_reported(demo_year):
 
 def _warehouse(tmp_path, rows: list[tuple], catalogue: list[tuple]) -> str:
     path = str(tmp_path / "warehouse.duckdb")
-    with connect(path) as con:
+    with Warehouse(path).connect() as con:
         con.executemany("insert into metric_values values (?, 'day', ?, ?, ?, ?, ?, ?, ?, 'test')", rows)
         con.executemany("""insert into metrics (name, description, measure, favourability, grains, dimensions, goal,
                            definition, fingerprint) values (?, null, ?, ?, ['day'], [], null, 'test', 'test')""",
@@ -138,7 +138,7 @@ def test_weekly_seasonality_noise_partial_days_and_small_slices_do_not_fire(tmp_
         rows.append(("visits", day, "country", "LU", float(rng.poisson(4) * (3 if i == 100 else 1)), None, None, True))
     rows.append(("visits", _days(121)[-1], "overall", "all", 20000.0, None, None, False))
     path = _warehouse(tmp_path, rows, [("visits", "count", "up")])
-    with connect(path) as con:
+    with Warehouse(path).connect() as con:
         assert candidates(con, "test", START, DetectSettings()) == []
 
 
@@ -158,7 +158,7 @@ def test_a_drop_in_a_ratio_caused_by_mix_is_told_apart_from_a_drop_in_rates(tmp_
             num_total, den_total = num_total + num, den_total + den
         rows.append(("conversion", day, "overall", "all", num_total / den_total, num_total, den_total, True))
     path = _warehouse(tmp_path, rows, [("conversion", "ratio", "up")])
-    with connect(path) as con:
+    with Warehouse(path).connect() as con:
         found = candidates(con, "test", days[-1].date(), DetectSettings())
     overall = [c for c in found if c["metric"] == "conversion" and c["dimension"] == "overall"]
     assert len(overall) == 1 and overall[0]["direction"] == "down" and overall[0]["favourable"] == "bad"
@@ -177,7 +177,7 @@ def test_a_level_shift_is_found_as_a_trend_change_where_it_happened(tmp_path):
         level = 3000 * WEEKDAY[day.weekday()] * (1.4 if i >= 80 else 1.0)
         rows.append(("signups", day, "overall", "all", float(rng.poisson(level)), None, None, True))
     path = _warehouse(tmp_path, rows, [("signups", "count", "up")])
-    with connect(path) as con:
+    with Warehouse(path).connect() as con:
         found = candidates(con, "test", days[100].date(), DetectSettings())
     trend = [f for c in found for f in (c, *c["related"]) if f["detector"] == "trend_change"]
     assert len(trend) == 1 and abs((trend[0]["period_start"] - days[80].date()).days) <= 3
@@ -190,7 +190,7 @@ def test_a_failing_detector_is_reported_and_the_others_still_run(tmp_path):
     rows = [("visits", day, "overall", "all", float(rng.poisson(4000 * WEEKDAY[day.weekday()]) * (3 if i == 89 else 1)),
              None, None, True) for i, day in enumerate(days)]
     path = _warehouse(tmp_path, rows, [("visits", "count", "up")])
-    with connect(path) as con:  # a catalogue edited by hand: pace to goal cannot read this goal
+    with Warehouse(path).connect() as con:  # a catalogue edited by hand: pace to goal cannot read this goal
         con.execute("""update metrics set goal = '{"value": "lots", "grain": "month"}'""")
         errors: list[str] = []
         found = candidates(con, "test", days[-1].date(), DetectSettings(), errors=errors)

@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 from reverie.cli import run_cycle
+from reverie.warehouse import Warehouse, rows_as_dicts
 from tasks.agent import Investigation, _run_tool, analyse
 from tasks.evidence import load_catalog
 from tasks.grounding import numbers_in
-from tasks.warehouse import rows_as_dicts
 from tests.conftest import new_project
 
 REVENUE_DAY = ("select period_start, value from metric_values where metric = 'revenue' and grain = 'day' "
@@ -26,17 +26,17 @@ REVENUE_DAY = ("select period_start, value from metric_values where metric = 're
 def warehouse(tmp_path_factory):
     settings = new_project(tmp_path_factory.mktemp("grounding"), base_url="http://127.0.0.1:9/v1")
     run_cycle(settings.project_dir)  # nothing listens at the LLM's address: detector candidates only
-    return str(settings.warehouse)
+    return settings.warehouse
 
 
 @pytest.fixture(scope="module")
 def candidates(warehouse):
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = rows_as_dicts(con.execute("select * from candidates order by rank"))
     return {f"c{i}": c for i, c in enumerate(rows, start=1)}
 
 
-def write(warehouse: str, candidates: dict, title: str, body: str = "", cite: tuple = (), queries: tuple = ()) -> tuple[str, Investigation]:
+def write(warehouse: Warehouse, candidates: dict, title: str, body: str = "", cite: tuple = (), queries: tuple = ()) -> tuple[str, Investigation]:
     """One write_insight call through the analyst's tool dispatcher: its answer and what was kept."""
     run = Investigation(warehouse=warehouse)
     run.catalog = load_catalog(warehouse)
@@ -99,10 +99,10 @@ def test_a_sentence_about_a_date_takes_the_value_of_that_date(warehouse, candida
     assert "not for " in answer and "it is the value for" in answer
     answer, run = write(warehouse, candidates, "Revenue on {q1[2].period_start} was {q1[2].value}", queries=(REVENUE_DAY,))
     assert answer.startswith("stored:")
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         day, value = con.execute(REVENUE_DAY).fetchall()[1]
     assert run.written[0]["title"] == f"Revenue on {day:%Y-%m-%d} was {value:,.2f}"
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         (day1, value1), (day2, value2) = con.execute(REVENUE_DAY).fetchall()[:2]
     answer, _ = write(warehouse, candidates, f"Revenue: {value1:,.2f} on {day2:%Y-%m-%d}, then {value2:,.2f} on "
                                              f"{day1:%Y-%m-%d}", queries=(REVENUE_DAY,))  # each day's value swapped
@@ -144,14 +144,14 @@ def test_a_reference_to_nothing_is_refused_with_what_there_is(warehouse, candida
 
 
 def test_decimal_and_timestamp_evidence_grounds_numbers_and_dates(warehouse, candidates):
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         day, value = con.execute(REVENUE_DAY).fetchone()
     decimal = REVENUE_DAY.replace("select period_start, value", "select period_start::timestamptz as day, "
                                                                "value::decimal(18, 2) as value")
     answer, _ = write(warehouse, candidates, f"Revenue on {day:%Y-%m-%d} was {value:,.2f}", queries=(decimal,))
     assert answer.startswith("stored:"), answer
     huge = "select sum(value)::hugeint as total from metric_values where metric = 'revenue' and dimension = 'overall' and grain = 'day'"
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         total = con.execute(huge).fetchone()[0]
     answer, _ = write(warehouse, candidates, f"Revenue added up to {total:,} over the period", queries=(huge,))
     assert answer.startswith("stored:"), answer
@@ -180,7 +180,7 @@ def test_an_analyst_that_fails_is_reported_not_swallowed(tmp_path, scripted_llm)
     from reverie.config import LLMSettings
     from reverie.llm import open_llm
 
-    run = Investigation(warehouse=str(tmp_path / "gone.duckdb"))  # the warehouse vanished under it
+    run = Investigation(warehouse=Warehouse(tmp_path / "gone.duckdb"))  # the warehouse vanished under it
     settings = LLMSettings(base_url=scripted_llm.base_url, model="scripted-analyst")
     with open_llm(settings, tmp_path) as llm:
         analyse.fn(llm, [], "2026-01-01", settings, "none", run)

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from reverie.cli import app, run_cycle
+from reverie.warehouse import Warehouse
 from tasks.detect import candidates
-from tasks.warehouse import connect
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def remembered(tmp_path_factory):
     """A project after one cycle (no LLM reachable: the detectors' insights only)."""
-    from tests.conftest import START
     from reverie.config import load_settings
     from reverie.generator import generate
     from reverie.project import scaffold
+    from tests.conftest import START
 
     project = tmp_path_factory.mktemp("memory") / "shop"
     scaffold(project)
@@ -89,7 +89,7 @@ def test_show_history_feedback_and_export(remembered, monkeypatch, tmp_path):
     assert [h["change"] for h in history] == ["insert", "feedback"] and history[-1]["new_value"] == "noise"
 
     # feedback weighs later candidates of the same kind and subject
-    with connect(remembered.warehouse) as con:
+    with remembered.warehouse.connect() as con:
         again = candidates(con, "again", date(2000, 1, 1), remembered.detect)
     same = [c for c in again if (c["detector"], c["metric"], c["dimension"], c["member"]) == (kind, metric, dimension, member)]
     assert same and all(c["feedback"] == "noise" for c in same)
@@ -121,7 +121,7 @@ def test_the_search_index_follows_memory(remembered, monkeypatch):
     from tasks.memory import give_feedback
     from tasks.memory_search import INDEX_FOLDER
 
-    folders = lambda: sorted(p.name for p in (remembered.warehouse.parent / INDEX_FOLDER).iterdir())  # noqa: E731
+    folders = lambda: sorted(p.name for p in (remembered.warehouse.folder / INDEX_FOLDER).iterdir())  # noqa: E731
     before = folders()
     assert len(before) == 1  # consolidation built it; nothing half-built left behind
     memory_id = memory(remembered, "select id from memory where status = 'active' limit 1")[0][0]
@@ -148,7 +148,7 @@ def _candidate(cycle_id: str, member: str, observed: float, expected: float = 10
 
 
 def _write(warehouse, table: str, rows: list[dict]) -> None:
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         for row in rows:
             con.execute(f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})", list(row.values()))
 
@@ -164,13 +164,13 @@ def _note(cycle_id: str, title: str) -> dict:
 def test_consolidation_confirms_merges_supersedes_contradicts_and_expires(tmp_path):
     from tasks.memory import consolidate
 
-    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0), _candidate("c1", "DE", 150.0)])
-    assert consolidate.fn(str(warehouse), "c1", None)["added"] == 2
+    assert consolidate.fn(warehouse, "c1", None)["added"] == 2
     # the same cycle again adds nothing; a newer value supersedes; the other way round contradicts
-    assert consolidate.fn(str(warehouse), "c1", None)["confirmed"] == 2
+    assert consolidate.fn(warehouse, "c1", None)["confirmed"] == 2
     _write(warehouse, "candidates", [_candidate("c2", "US", 210.0), _candidate("c2", "DE", 60.0)])
-    counts = consolidate.fn(str(warehouse), "c2", None)
+    counts = consolidate.fn(warehouse, "c2", None)
     assert (counts["superseded"], counts["contradicted"], counts["added"]) == (1, 1, 0)
     rows = memory_rows(warehouse, "select member, status, supersedes is not null, superseded_by is not null "
                                   "from memory where kind = 'unusual_change' order by member, recorded_at")
@@ -182,16 +182,16 @@ def test_consolidation_confirms_merges_supersedes_contradicts_and_expires(tmp_pa
 
     # an analyst note saying nearly the same thing again is merged into the first
     _write(warehouse, "agent_insights", [_note("c3", "Refunds rise in weeks when the courier delivers late")])
-    consolidate.fn(str(warehouse), "c3", None)
+    consolidate.fn(warehouse, "c3", None)
     _write(warehouse, "agent_insights", [_note("c4", "Refunds rise in weeks when the courier delivers late.")])
-    assert consolidate.fn(str(warehouse), "c4", None)["merged"] == 1
+    assert consolidate.fn(warehouse, "c4", None)["merged"] == 1
     notes = memory_rows(warehouse, "select id, related_ids from memory where kind = 'hypothesis'")
     assert len(notes) == 1 and sorted(notes[0][1]) == ["cand-c3", "cand-c4"]
 
     # nothing confirmed it for longer than the TTL: it expires, with the reason in its history
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         con.execute("update memory set last_confirmed = last_confirmed - interval 91 day where kind = 'hypothesis'")
-    assert consolidate.fn(str(warehouse), "c5", None)["expired"] == 1
+    assert consolidate.fn(warehouse, "c5", None)["expired"] == 1
     assert memory_rows(warehouse, f"select status from memory where id = '{notes[0][0]}'") == [("expired",)]
     assert memory_rows(warehouse, f"select new_value from memory_history where memory_id = '{notes[0][0]}' "
                                   "and change = 'expire'") == [("not confirmed for 90 days",)]
@@ -204,14 +204,15 @@ def memory_rows(warehouse, sql: str) -> list[tuple]:
 
 
 def test_a_process_killed_mid_consolidation_leaves_memory_as_it_was(tmp_path):
-    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])
     from tasks.memory import consolidate
 
-    consolidate.fn(str(warehouse), "c1", None)
+    consolidate.fn(warehouse, "c1", None)
     _write(warehouse, "candidates", [_candidate("big", f"M{i:05d}", 100.0 + i, day="2026-02-03") for i in range(400)])
     before = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
-    script = f"from tasks.memory import consolidate\nconsolidate.fn({str(warehouse)!r}, 'big', None)\n"
+    script = (f"from reverie.warehouse import Warehouse\nfrom tasks.memory import consolidate\n"
+              f"consolidate.fn(Warehouse({str(warehouse)!r}), 'big', None)\n")
     child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, cwd=ROOT,
                              env={**os.environ, "REVERIE_FAULT_POINT": "consolidate:before-commit"})
     # the child waits at the fault point, inside the transaction, with all 400 items written and none committed
@@ -221,7 +222,7 @@ def test_a_process_killed_mid_consolidation_leaves_memory_as_it_was(tmp_path):
     assert child.returncode == -signal.SIGKILL
     after = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
     assert after == before
-    assert consolidate.fn(str(warehouse), "big", None)["added"] == 400  # and the same work, redone, lands whole
+    assert consolidate.fn(warehouse, "big", None)["added"] == 400  # and the same work, redone, lands whole
 
 
 def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):

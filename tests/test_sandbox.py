@@ -8,8 +8,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.sandbox import MAX_ROWS, SandboxError, check_statement, fetch, run_query, sandbox_connection
-from tasks.warehouse import connect
+from reverie.warehouse import Warehouse
+from tasks.sandbox import (
+    MAX_ROWS,
+    SandboxError,
+    check_statement,
+    fetch,
+    run_query,
+    sandbox_connection,
+)
 
 TABLES = {"orders", "memory"}
 
@@ -77,29 +84,29 @@ NOT_SQL = "select from where"
 
 @pytest.fixture
 def warehouse(tmp_path):
-    path = tmp_path / "warehouse.duckdb"
-    with connect(path) as con:  # reverie's schema, one memory row to protect, and some data
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:  # reverie's schema, one memory row to protect, and some data
         con.execute("create table orders as select range as id, range % 7 as day from range(1000)")
         con.execute("""insert into memory (id, fingerprint, kind, title, severity, status, recorded_at, first_seen,
                        last_confirmed, source, cycle_id) values ('mem-1', 'f', 'pattern', 'kept', 'info', 'active',
                        now(), now(), now(), 'test', 'c0')""")
-    return path
+    return warehouse
 
 
-def statement(template: str, warehouse: Path) -> str:
-    return template.format(dir=warehouse.parent, warehouse=warehouse)
+def statement(template: str, warehouse: Warehouse) -> str:
+    return template.format(dir=warehouse.folder, warehouse=warehouse)
 
 
-def untouched(warehouse: Path) -> None:
+def untouched(warehouse: Warehouse) -> None:
     """The memory row is still there as it was, and no file appeared beside the warehouse."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select id, title from memory").fetchall() == [("mem-1", "kept")]
-    assert sorted(os.listdir(warehouse.parent)) == ["warehouse.duckdb"]
+    assert sorted(os.listdir(warehouse.folder)) == ["warehouse.duckdb"]
 
 
-def private(warehouse: Path) -> list[str]:
+def private(warehouse: Warehouse) -> list[str]:
     """What no result may show: the warehouse's folder, the working folder, the home folder, a file's content."""
-    return [str(warehouse.parent), str(Path.cwd()), os.path.expanduser("~"), "root:x:0", Path("/etc/hostname").read_text().strip()]
+    return [str(warehouse.folder), str(Path.cwd()), os.path.expanduser("~"), "root:x:0", Path("/etc/hostname").read_text().strip()]
 
 
 @pytest.mark.parametrize("template", ESCAPES)

@@ -1,12 +1,12 @@
 -- A source as models see it: every landed row except those of quarantined batches.
--- The braced names are filled in per source by tasks/models.py.
+-- The raw table and the source's name are filled in, quoted, per source by tasks/models.py (a view takes no parameters).
 with landed as (
-    select * from {raw_table}
+    select * from {{ raw_table }}
 ),
 
 loaded_batches as (
     select file from batches
-    where source = '{source}' and status = 'loaded'
+    where source = {{ source }} and status = 'loaded'
 )
 
 select landed.* exclude (_batch)

@@ -13,10 +13,16 @@ from dateutil.relativedelta import relativedelta
 from prefect import task
 
 from reverie.config import DetectSettings
-from tasks.detect.ranking import CHANGE_DETECTORS, headline, judged, merged, with_feedback
+from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
+from tasks.detect.ranking import (
+    CHANGE_DETECTORS,
+    headline,
+    judged,
+    merged,
+    with_feedback,
+)
 from tasks.detect.trend import WINDOW_DAYS, trend_changes
 from tasks.logs import run_logger
-from tasks.warehouse import connect, rows_as_dicts, sql_file, transaction
 
 SQL_DETECTORS = ("unusual_change", "period_over_period", "record", "concentration", "pace_to_goal")
 DETECTORS = (*SQL_DETECTORS, "trend_change")
@@ -122,17 +128,17 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
 
 
 @task(name="detect")
-def detect_candidates(warehouse: str, cycle_id: str, since: str | None, settings: DetectSettings) -> dict:
+def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, settings: DetectSettings) -> dict:
     """Run the detector catalogue over the periods recomputed this cycle and store ranked candidates."""
     logger = run_logger()
     if since is None:
         return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": []}
     errors: list[str] = []
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         found = candidates(con, cycle_id, date.fromisoformat(since), settings, errors=errors)
     for error in errors:
         logger.error("detect: %s", error)
-    with connect(warehouse) as con, transaction(con):
+    with warehouse.connect() as con, transaction(con):
         con.execute("delete from candidates where cycle_id = ?", [cycle_id])
         for c in found:
             row = {**c, "drivers": json.dumps(c["drivers"], default=str),

@@ -15,6 +15,3 @@ create table if not exists agent_insights (
     source         varchar not null,    -- model name
     written_at     timestamp not null
 );
--- the analyst's corrections: a row replacing (supersedes) or withdrawing (retracts) a memory item
-alter table agent_insights add column if not exists supersedes varchar;
-alter table agent_insights add column if not exists retracts varchar;

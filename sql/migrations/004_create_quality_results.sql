@@ -15,4 +15,3 @@ create table if not exists quality_results (
     checked_at        timestamp not null,
     message           varchar             -- why it failed, in words
 );
-alter table quality_results add column if not exists message varchar;  -- warehouses made before it

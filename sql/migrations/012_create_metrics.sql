@@ -10,4 +10,3 @@ create table if not exists metrics (
     definition     varchar not null,     -- the YAML file it is declared in
     fingerprint    varchar not null      -- changes when the declaration changes: then it is rebuilt in full
 );
-alter table metrics add column if not exists model varchar;  -- the source or model it is computed from

@@ -1,0 +1,28 @@
+"""Cycle bookkeeping: when a sleep cycle began, how it ended."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from prefect import task
+
+from reverie.warehouse import Warehouse
+
+
+@task(name="start-cycle")
+def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) -> None:
+    """Record that a sleep cycle has begun."""
+    with warehouse.connect() as con:
+        con.execute("insert into cycles (cycle_id, flow_run_id, started_at) values ($cycle_id, $flow_run_id, $now)",
+                    {"cycle_id": cycle_id, "flow_run_id": flow_run_id, "now": datetime.now()})
+
+
+@task(name="finish-cycle")
+def finish_cycle(warehouse: Warehouse, cycle_id: str, status: str, stages: dict, seconds: float) -> None:
+    """Record how a sleep cycle ended."""
+    with warehouse.connect() as con:
+        con.execute("update cycles set finished_at = $now, status = $status, stages = $stages, seconds = $seconds "
+                    "where cycle_id = $cycle_id",
+                    {"now": datetime.now(), "status": status, "stages": json.dumps(stages, default=str),
+                     "seconds": seconds, "cycle_id": cycle_id})

@@ -1,0 +1,64 @@
+"""The warehouse handle: migrations on new and old files, the lock named, SQL files filled one way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from reverie.warehouse import SqlTemplateError, Warehouse, WarehouseBusy, own_tables, quoted, render
+
+MIGRATIONS = 17
+
+
+def test_a_new_warehouse_gets_every_migration_once(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with warehouse.connect() as con:
+        versions = [v for (v,) in con.execute("select version from schema_migrations order by version").fetchall()]
+    assert len(versions) == MIGRATIONS and versions[0] == "001_create_cycles"
+    with duckdb.connect(str(warehouse)) as con:
+        assert {t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()} == own_tables()
+
+
+def test_a_warehouse_made_before_migrations_were_recorded_is_brought_up_to_date(tmp_path):
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:  # the candidates table as the first releases made it, with a row
+        con.execute("""create table candidates (candidate_id varchar primary key, cycle_id varchar not null,
+                       detector varchar not null, kind varchar not null, metric varchar not null, grain varchar not null,
+                       dimension varchar not null, member varchar not null, period_start date not null, observed double,
+                       expected double, magnitude double, direction varchar, favourable varchar, score double not null,
+                       rank integer not null, evidence_sql varchar not null)""")
+        con.execute("insert into candidates values ('c1', 'old', 'record', 'record', 'm', 'day', 'overall', 'all', "
+                    "'2025-01-01', 2, 1, 1, 'up', 'good', 0.5, 1, 'select 1')")
+    with Warehouse(path).connect() as con:
+        columns = {c for (c,) in con.execute("select column_name from duckdb_columns() where table_name = 'candidates'").fetchall()}
+        assert {"headline", "drivers", "related", "period_end"} <= columns
+        assert con.execute("select candidate_id from candidates").fetchall() == [("c1",)]
+        assert con.execute("select count(*) from schema_migrations").fetchone()[0] == MIGRATIONS
+
+
+def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with warehouse.connect():
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; con = duckdb.connect({str(warehouse)!r}); "
+                               "print('holding', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(WarehouseBusy, match=rf"w.duckdb is in use by another process \(PID {holder.pid}\)"):
+            with warehouse.connect():
+                pass
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_sql_files_take_quoted_identifiers_and_must_match_their_placeholders():
+    assert quoted('odd "name"') == '"odd ""name"""'
+    sql = render("staging/source.sql", identifiers={"raw_table": 'raw_x"; drop table memory; --'},
+                 literals={"source": "it's"})
+    assert '"raw_x""; drop table memory; --"' in sql and "source = 'it''s'" in sql and "{{" not in sql
+    with pytest.raises(SqlTemplateError, match="sql/staging/source.sql: placeholders"):
+        render("staging/source.sql", identifiers={"raw_table": "raw_x"})
