@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from tasks.memory_search import rebuild_index, search_memory  # noqa: E402
+from reverie.memory.search import rebuild_index, search_memory  # noqa: E402
 
 METRICS = [f"{base}_{suffix}" for base in ("revenue", "orders", "sessions", "signups", "refunds", "margin", "visits",
                                              "tickets") for suffix in ("total", "web", "app", "retail", "b2b")]

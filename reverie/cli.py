@@ -205,7 +205,7 @@ def print_cycle(result: dict) -> None:
 
 
 def _top_memories(limit: int) -> list[dict]:
-    from tasks.memory import list_memory
+    from reverie.memory.store import list_memory
 
     return list_memory(_warehouse_or_fail(), status="active", limit=limit)
 
@@ -284,7 +284,7 @@ def memory_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List insights in memory, most severe and highest scored first."""
-    from tasks.memory import list_memory
+    from reverie.memory.store import list_memory
 
     items = list_memory(_warehouse_or_fail(), status=status, kind=kind, limit=limit)
 
@@ -319,7 +319,7 @@ def memory_search(
     as_json: JsonFlag = False,
 ) -> None:
     """Search memory by relevance (BM25 over title and body), within filters."""
-    from tasks.memory_search import search_memory
+    from reverie.memory.search import search_memory
 
     warehouse = _warehouse_or_fail()
     try:
@@ -344,7 +344,7 @@ def memory_search(
 @memory_app.command("show")
 def memory_show(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-...).")], as_json: JsonFlag = False) -> None:
     """One insight, whole: evidence, provenance, feedback and its history."""
-    from tasks.memory import show_memory
+    from reverie.memory.store import show_memory
 
     item = show_memory(_warehouse_or_fail(), memory_id)
     if item is None:
@@ -380,7 +380,7 @@ def _print_history(history: list[dict]) -> None:
 def memory_history_command(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-...).")],
                            as_json: JsonFlag = False) -> None:
     """Every change to one insight: inserted, confirmed, superseded, expired, feedback."""
-    from tasks.memory import memory_history
+    from reverie.memory.store import memory_history
 
     history = memory_history(_warehouse_or_fail(), memory_id)
     if history is None:
@@ -395,7 +395,7 @@ def memory_feedback(
     as_json: JsonFlag = False,
 ) -> None:
     """Say whether an insight was useful or noise: later ones of the same kind and subject rank accordingly."""
-    from tasks.memory import give_feedback
+    from reverie.memory.store import give_feedback
 
     try:
         result = give_feedback(_warehouse_or_fail(), memory_id, verdict)
@@ -413,7 +413,7 @@ def memory_export(
     as_json: JsonFlag = False,
 ) -> None:
     """Export memory items, every column, to JSON lines or Parquet."""
-    from tasks.memory import export_memory
+    from reverie.memory.store import export_memory
 
     try:
         rows = export_memory(_warehouse_or_fail(), path, status)

@@ -24,11 +24,11 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from tasks.evidence import Catalog, load_catalog, query_cells
-from tasks.grounding import Cell, Subject, ground, show
-from tasks.logs import run_logger
-from tasks.memory_search import search_memory
-from tasks.sandbox import SandboxError, run_query
+from reverie.analyst.evidence import Catalog, load_catalog, query_cells
+from reverie.analyst.grounding import Cell, Subject, ground, show
+from reverie.logs import run_logger
+from reverie.memory.search import search_memory
+from reverie.analyst.sandbox import SandboxError, run_query
 
 MAX_INSIGHTS = 3
 EMBEDDED_INSIGHTS = 1  # the embedded model writes about the top candidate: reflect stays under a third of a cycle

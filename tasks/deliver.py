@@ -15,9 +15,9 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from tasks.grounding import display_number
-from tasks.logs import run_logger
-from tasks.memory import SEVERITY_ORDER
+from reverie.analyst.grounding import display_number
+from reverie.logs import run_logger
+from reverie.memory.store import SEVERITY_ORDER
 from tasks.metrics import metric_summary
 
 BRIEF_ITEMS = 15

@@ -11,7 +11,7 @@ from prefect import task
 
 from reverie.config import SourceSettings
 from reverie.warehouse import Warehouse, table_exists, transaction
-from tasks.logs import run_logger
+from reverie.logs import run_logger
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 FLOAT_TYPES = {"FLOAT", "DOUBLE"}

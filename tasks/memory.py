@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 from prefect import task
@@ -20,11 +19,11 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from tasks.logs import run_logger
-from tasks.memory_search import rebuild_index
-from tasks.sandbox import is_number
+from reverie.logs import run_logger
+from reverie.memory.search import rebuild_index
+from reverie.memory.store import record_change
+from reverie.analyst.sandbox import is_number
 
-SEVERITY_ORDER = "case severity when 'critical' then 0 when 'warning' then 1 else 2 end"
 MEMORY_COLUMNS = (
     "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
     "score", "status", "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
@@ -99,13 +98,8 @@ def _resolve_fixed_batches(con, cycle_id: str, now) -> int:
              and b.cycle_id = ? and b.status = 'loaded'""", [cycle_id, cycle_id]).fetchall()
     for (memory_id,) in fixed:
         con.execute("update memory set status = 'expired', closed_at = ? where id = ?", [now, memory_id])
-        _history(con, memory_id, "expire", cycle_id, now, "status", "active", "the batch passed the gate")
+        record_change(con, memory_id, "expire", cycle_id, now, "status", "active", "the batch passed the gate")
     return len(fixed)
-
-
-def _history(con, memory_id: str, change: str, cycle_id: str, now, field=None, old=None, new=None) -> None:
-    con.execute("insert into memory_history values (?, ?, ?, ?, ?, ?, ?)",
-                [memory_id, change, field, old, new, now, cycle_id])
 
 
 def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
@@ -118,7 +112,7 @@ def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, no
     }
     con.execute(f"insert into memory ({', '.join(MEMORY_COLUMNS)}) values ({', '.join('?' * len(MEMORY_COLUMNS))})",
                 [row[c] for c in MEMORY_COLUMNS])
-    _history(con, memory_id, "insert", cycle_id, now, new=item["title"])
+    record_change(con, memory_id, "insert", cycle_id, now, new=item["title"])
     return memory_id
 
 
@@ -138,7 +132,7 @@ def _direction(evidence: dict) -> str | None:
 
 def _close(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
     con.execute("update memory set status = ?, closed_at = ? where id = ?", [status, now, memory_id])
-    _history(con, memory_id, change, cycle_id, now, "status", "active", reason)
+    record_change(con, memory_id, change, cycle_id, now, "status", "active", reason)
 
 
 def _near_duplicate(con, item: dict, threshold: float) -> dict | None:
@@ -232,7 +226,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                 related = sorted(set(note["related_ids"] or []) | set(item["related_ids"]))
                 con.execute("update memory set last_confirmed = ?, related_ids = ? where id = ?", [now, related, note["id"]])
                 same = note["title"] == item["title"]
-                _history(con, note["id"], "confirm" if same else "merge", cycle_id, now, new=None if same else item["title"])
+                record_change(con, note["id"], "confirm" if same else "merge", cycle_id, now, new=None if same else item["title"])
                 counts["confirmed" if same else "merged"] += 1
                 continue
             existing = rows_as_dicts(con.execute(
@@ -242,7 +236,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                 counts["added"] += 1
             elif _same_value(existing[0], item):
                 con.execute("update memory set last_confirmed = ? where id = ?", [now, existing[0]["id"]])
-                _history(con, existing[0]["id"], "confirm", cycle_id, now)
+                record_change(con, existing[0]["id"], "confirm", cycle_id, now)
                 counts["confirmed"] += 1
             else:  # a newer value for the same subject; if it now points the other way, the old one was wrong
                 old_id = existing[0]["id"]
@@ -271,79 +265,3 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
     except (OSError, ValueError) as exc:  # search rebuilds it when it finds it behind
         logger.warning("memory: search index not rebuilt: %s", exc)
     return counts
-
-
-def list_memory(warehouse: Warehouse, status: str = "active", kind: str | None = None, limit: int = 50) -> list[dict]:
-    """Memory items for people and the CLI: most severe and highest scored first."""
-    with warehouse.connect() as con:
-        items = rows_as_dicts(con.execute(
-            f"""select id, kind, title, body, status, severity, score, metric, dimension, member,
-                      strftime(period_start, '%Y-%m-%d') as period, source, cycle_id, flow_run_id,
-                      strftime(recorded_at, '%Y-%m-%dT%H:%M:%S') as recorded_at,
-                      strftime(last_confirmed, '%Y-%m-%dT%H:%M:%S') as last_confirmed, evidence
-               from memory
-               where ($status = 'all' or status = $status) and ($kind is null or kind = $kind)
-               order by {SEVERITY_ORDER}, score desc nulls last, recorded_at desc
-               limit $limit""", {"status": status, "kind": kind, "limit": limit}))
-    for item in items:
-        item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
-    return items
-
-
-FEEDBACK = ("useful", "noise")
-
-
-def show_memory(warehouse: Warehouse, memory_id: str) -> dict | None:
-    """One memory item, whole, with its history and the items it supersedes or is superseded by."""
-    with warehouse.connect() as con:
-        rows = rows_as_dicts(con.execute("select * from memory where id = ?", [memory_id]))
-        if not rows:
-            return None
-        item = rows[0]
-        item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
-        item["history"] = _history_of(con, memory_id)
-    return item
-
-
-def memory_history(warehouse: Warehouse, memory_id: str) -> list[dict] | None:
-    """Every change to one item, oldest first; None when there is no such item."""
-    with warehouse.connect() as con:
-        if not con.execute("select count(*) from memory where id = ?", [memory_id]).fetchone()[0]:
-            return None
-        return _history_of(con, memory_id)
-
-
-def _history_of(con, memory_id: str) -> list[dict]:
-    return rows_as_dicts(con.execute(
-        """select change, field, old_value, new_value, strftime(changed_at, '%Y-%m-%dT%H:%M:%S') as changed_at, cycle_id
-           from memory_history where memory_id = ? order by changed_at, rowid""", [memory_id]))
-
-
-def give_feedback(warehouse: Warehouse, memory_id: str, feedback: str) -> dict:
-    """Mark an item useful or noise: later candidates of the same kind and subject rank higher or lower."""
-    if feedback not in FEEDBACK:
-        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK)}, not {feedback!r}")
-    with warehouse.connect() as con, transaction(con):
-        rows = con.execute("select feedback from memory where id = ?", [memory_id]).fetchall()
-        if not rows:
-            raise KeyError(memory_id)
-        con.execute("update memory set feedback = ? where id = ?", [feedback, memory_id])
-        _history(con, memory_id, "feedback", None, datetime.now(), "feedback", rows[0][0], feedback)
-    return {"id": memory_id, "feedback": feedback, "previous": rows[0][0]}
-
-
-STATUSES = ("active", "superseded", "retracted", "expired")
-
-
-def export_memory(warehouse: Warehouse, path: Path, status: str = "all") -> int:
-    """Write memory items to JSON lines (.jsonl) or Parquet (.parquet), chosen by the file's suffix."""
-    formats = {".jsonl": "format json", ".parquet": "format parquet"}
-    if path.suffix not in formats:
-        raise ValueError(f"{path}: export writes .jsonl or .parquet files")
-    if status != "all" and status not in STATUSES:
-        raise ValueError(f"status must be all or one of {', '.join(STATUSES)}, not {status!r}")
-    where = "" if status == "all" else f"where status = '{status}'"  # checked above: COPY takes no parameters
-    with warehouse.connect() as con:
-        con.execute(f"""copy (select * from memory {where} order by recorded_at, id)
-                        to '{str(path).replace("'", "''")}' ({formats[path.suffix]})""")
-        return con.execute(f"select count(*) from memory {where}").fetchone()[0]

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reverie.config import SourceSettings, yaml_files
 from reverie.warehouse import Warehouse, sql_file, transaction
-from tasks.logs import run_logger
-from tasks.models import ModelError, build_models
+from reverie.logs import run_logger
+from reverie.models import ModelError, build_models
 from tasks.quality import MetricCheck, QualityConfig, QualityError, load_quality
 
 FULL_HISTORY = datetime(1900, 1, 1)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reverie.config import SourceSettings, yaml_files
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
-from tasks.logs import run_logger
+from reverie.logs import run_logger
 
 ROW_CHECKS = {  # reverie's names for the great-expectations expectations people use most
     "not_null": "ExpectColumnValuesToNotBeNull",

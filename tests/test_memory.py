@@ -118,8 +118,8 @@ def test_clear_errors_for_unknown_ids_and_bad_values(remembered, monkeypatch, tm
 
 
 def test_the_search_index_follows_memory(remembered, monkeypatch):
-    from tasks.memory import give_feedback
-    from tasks.memory_search import INDEX_FOLDER
+    from reverie.memory.store import give_feedback
+    from reverie.memory.search import INDEX_FOLDER
 
     folders = lambda: sorted(p.name for p in (remembered.warehouse.folder / INDEX_FOLDER).iterdir())  # noqa: E731
     before = folders()

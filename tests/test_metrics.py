@@ -248,7 +248,7 @@ def test_a_metric_failing_while_computing_fails_alone(tmp_path, scripted_llm):
 
 def test_models_wait_for_sources_without_data_and_unknown_names_are_errors(tmp_path):
     from reverie.config import SourceSettings
-    from tasks.models import ModelError, build_models
+    from reverie.models import ModelError, build_models
 
     con = duckdb.connect()
     con.execute("create table batches (source varchar, file varchar, status varchar)")

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from reverie.warehouse import Warehouse
-from tasks.sandbox import (
+from reverie.analyst.sandbox import (
     MAX_ROWS,
     SandboxError,
     check_statement,

@@ -1,5 +1,5 @@
 -- A source as models see it: every landed row except those of quarantined batches.
--- The raw table and the source's name are filled in, quoted, per source by tasks/models.py (a view takes no parameters).
+-- The raw table and the source's name are filled in, quoted, per source by reverie/models.py (a view takes no parameters).
 with landed as (
     select * from {{ raw_table }}
 ),

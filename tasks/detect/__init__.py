@@ -22,7 +22,7 @@ from tasks.detect.ranking import (
     with_feedback,
 )
 from tasks.detect.trend import WINDOW_DAYS, trend_changes
-from tasks.logs import run_logger
+from reverie.logs import run_logger
 
 SQL_DETECTORS = ("unusual_change", "period_over_period", "record", "concentration", "pace_to_goal")
 DETECTORS = (*SQL_DETECTORS, "trend_change")

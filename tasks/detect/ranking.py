@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from tasks.grounding import display_number
+from reverie.analyst.grounding import display_number
 
 # detectors whose findings describe a change in a metric, and so can describe the same change
 CHANGE_DETECTORS = ("unusual_change", "period_over_period", "record", "trend_change")

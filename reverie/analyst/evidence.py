@@ -20,9 +20,9 @@ from sqlglot import exp
 from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.qualify import qualify
 
-from tasks.grounding import OVERALL, Cell, Subject, Vocabulary
-from tasks.models import RESERVED, ModelError, referenced_tables
-from tasks.sandbox import QueryResult, as_date, sandbox_connection
+from reverie.analyst.grounding import OVERALL, Cell, Subject, Vocabulary
+from reverie.models import RESERVED, ModelError, referenced_tables
+from reverie.analyst.sandbox import QueryResult, as_date, sandbox_connection
 
 # reverie's tables whose rows each belong to one metric and one slice
 METRIC_STORES = {"metric_values", "candidates", "memory", "agent_insights"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from tasks.sandbox import is_number
+from reverie.analyst.sandbox import is_number
 
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 # a number not glued to a word on either side (ids like c3_48, carriers like 9E are not numbers), or with a unit

@@ -1,0 +1,1 @@
+"""The insight memory: reading, searching and marking what the cycles remembered."""
