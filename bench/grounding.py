@@ -31,14 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
+from reverie.analyst.evidence import load_catalog  # noqa: E402
+from reverie.analyst.sandbox import run_query  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
 from tasks.agent import Investigation, _check  # noqa: E402
-from reverie.analyst.evidence import load_catalog  # noqa: E402
 from tasks.ingest import ingest_source  # noqa: E402
 from tasks.metrics import refresh_metrics  # noqa: E402
-from reverie.analyst.sandbox import run_query  # noqa: E402
 
 QUERY = ("select period_start::date as day, value from metric_values where metric = '{metric}' and grain = 'day' "
          "and dimension = 'overall' order by period_start desc limit 5")

@@ -14,8 +14,13 @@ import openai
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reverie.analyst.evidence import Catalog, load_catalog, query_cells
+from reverie.analyst.grounding import Cell, Subject, ground, show
+from reverie.analyst.sandbox import SandboxError, run_query
 from reverie.config import LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
+from reverie.logs import run_logger
+from reverie.memory.search import search_memory
 from reverie.prompts import embedded_prompt, prompt
 from reverie.warehouse import (
     Warehouse,
@@ -24,11 +29,6 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from reverie.analyst.evidence import Catalog, load_catalog, query_cells
-from reverie.analyst.grounding import Cell, Subject, ground, show
-from reverie.logs import run_logger
-from reverie.memory.search import search_memory
-from reverie.analyst.sandbox import SandboxError, run_query
 
 MAX_INSIGHTS = 3
 EMBEDDED_INSIGHTS = 1  # the embedded model writes about the top candidate: reflect stays under a third of a cycle

@@ -8,6 +8,9 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from reverie.analyst.grounding import display_number
+from reverie.logs import run_logger
+from reverie.memory.store import SEVERITY_ORDER
 from reverie.warehouse import (
     Warehouse,
     data_watermark,
@@ -15,9 +18,6 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from reverie.analyst.grounding import display_number
-from reverie.logs import run_logger
-from reverie.memory.store import SEVERITY_ORDER
 from tasks.metrics import metric_summary
 
 BRIEF_ITEMS = 15

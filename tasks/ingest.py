@@ -10,8 +10,8 @@ from pathlib import Path
 from prefect import task
 
 from reverie.config import SourceSettings
-from reverie.warehouse import Warehouse, table_exists, transaction
 from reverie.logs import run_logger
+from reverie.warehouse import Warehouse, table_exists, transaction
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 FLOAT_TYPES = {"FLOAT", "DOUBLE"}

@@ -10,8 +10,12 @@ import duckdb
 from prefect import task
 from rapidfuzz import fuzz
 
+from reverie.analyst.sandbox import is_number
 from reverie.config import MemorySettings
 from reverie.faults import fault_point
+from reverie.logs import run_logger
+from reverie.memory.search import rebuild_index
+from reverie.memory.store import record_change
 from reverie.warehouse import (
     Warehouse,
     data_watermark,
@@ -19,10 +23,6 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from reverie.logs import run_logger
-from reverie.memory.search import rebuild_index
-from reverie.memory.store import record_change
-from reverie.analyst.sandbox import is_number
 
 MEMORY_COLUMNS = (
     "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",

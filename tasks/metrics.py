@@ -15,9 +15,9 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reverie.config import SourceSettings, yaml_files
-from reverie.warehouse import Warehouse, sql_file, transaction
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
+from reverie.warehouse import Warehouse, sql_file, transaction
 from tasks.quality import MetricCheck, QualityConfig, QualityError, load_quality
 
 FULL_HISTORY = datetime(1900, 1, 1)

@@ -17,8 +17,8 @@ from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reverie.config import SourceSettings, yaml_files
-from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
 from reverie.logs import run_logger
+from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
 
 ROW_CHECKS = {  # reverie's names for the great-expectations expectations people use most
     "not_null": "ExpectColumnValuesToNotBeNull",

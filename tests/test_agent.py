@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 from typer.testing import CliRunner
 
-from reverie.cli import app, run_cycle
+from flows.local_run import run_cycle
+from reverie.cli import app
 from tests.scripted_llm import candidates_in, tool_call
 
 SQL = ("select period_start::date as day, value from metric_values where metric = 'sessions' and grain = 'day' "

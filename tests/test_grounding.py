@@ -11,11 +11,11 @@ import json
 import duckdb
 import pytest
 
-from reverie.cli import run_cycle
-from reverie.warehouse import Warehouse, rows_as_dicts
-from tasks.agent import Investigation, _run_tool, analyse
+from flows.local_run import run_cycle
 from reverie.analyst.evidence import load_catalog
 from reverie.analyst.grounding import numbers_in
+from reverie.warehouse import Warehouse, rows_as_dicts
+from tasks.agent import Investigation, _run_tool, analyse
 from tests.conftest import new_project
 
 REVENUE_DAY = ("select period_start, value from metric_values where metric = 'revenue' and grain = 'day' "

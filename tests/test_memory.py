@@ -15,7 +15,8 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from reverie.cli import app, run_cycle
+from flows.local_run import run_cycle
+from reverie.cli import app
 from reverie.warehouse import Warehouse
 from tasks.detect import candidates
 
@@ -118,8 +119,8 @@ def test_clear_errors_for_unknown_ids_and_bad_values(remembered, monkeypatch, tm
 
 
 def test_the_search_index_follows_memory(remembered, monkeypatch):
-    from reverie.memory.store import give_feedback
     from reverie.memory.search import INDEX_FOLDER
+    from reverie.memory.store import give_feedback
 
     folders = lambda: sorted(p.name for p in (remembered.warehouse.folder / INDEX_FOLDER).iterdir())  # noqa: E731
     before = folders()

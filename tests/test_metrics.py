@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reverie.cli import run_cycle
+from flows.local_run import run_cycle
 from reverie.generator import generate
 from tasks.metrics import MetricError, check_columns, load_metric_specs
 

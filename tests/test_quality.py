@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reverie.cli import run_cycle
+from flows.local_run import run_cycle
 from reverie.generator import generate
 from tasks.quality import QualityError, load_quality
 from tests.scripted_llm import tool_call

@@ -8,7 +8,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reverie.warehouse import Warehouse
 from reverie.analyst.sandbox import (
     MAX_ROWS,
     SandboxError,
@@ -17,6 +16,7 @@ from reverie.analyst.sandbox import (
     run_query,
     sandbox_connection,
 )
+from reverie.warehouse import Warehouse
 
 TABLES = {"orders", "memory"}
 

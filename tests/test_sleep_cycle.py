@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 
-from reverie.cli import run_cycle
+from flows.local_run import run_cycle
 from reverie.generator import generate
 from tests.scripted_llm import candidates_in, tool_call
 

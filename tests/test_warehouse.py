@@ -8,7 +8,14 @@ import sys
 import duckdb
 import pytest
 
-from reverie.warehouse import SqlTemplateError, Warehouse, WarehouseBusy, own_tables, quoted, render
+from reverie.warehouse import (
+    SqlTemplateError,
+    Warehouse,
+    WarehouseBusy,
+    own_tables,
+    quoted,
+    render,
+)
 
 MIGRATIONS = 17
 

@@ -21,8 +21,8 @@ from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.qualify import qualify
 
 from reverie.analyst.grounding import OVERALL, Cell, Subject, Vocabulary
-from reverie.models import RESERVED, ModelError, referenced_tables
 from reverie.analyst.sandbox import QueryResult, as_date, sandbox_connection
+from reverie.models import RESERVED, ModelError, referenced_tables
 
 # reverie's tables whose rows each belong to one metric and one slice
 METRIC_STORES = {"metric_values", "candidates", "memory", "agent_insights"}

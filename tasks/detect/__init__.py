@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from prefect import task
 
 from reverie.config import DetectSettings
+from reverie.logs import run_logger
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
 from tasks.detect.ranking import (
     CHANGE_DETECTORS,
@@ -22,7 +23,6 @@ from tasks.detect.ranking import (
     with_feedback,
 )
 from tasks.detect.trend import WINDOW_DAYS, trend_changes
-from reverie.logs import run_logger
 
 SQL_DETECTORS = ("unusual_change", "period_over_period", "record", "concentration", "pace_to_goal")
 DETECTORS = (*SQL_DETECTORS, "trend_change")
