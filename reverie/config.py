@@ -231,6 +231,8 @@ def _deliver(data: dict, path: Path) -> DeliverSettings:
         table = values.get(name, {})
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [{where}] must be a table")
+        if table and not fields(channel.Options):
+            raise ConfigError(f"{path}: [{where}]: the {name} channel has no options")
         try:
             options[name] = _build(channel.Options, table, where, path)
         except OptionError as exc:
