@@ -43,7 +43,7 @@ def message(brief: Brief, top_items: int) -> dict:
                        "score": item.score} for item in top]}
 
 
-class _Without(logging.Filter):
+class _WithoutSecret(logging.Filter):
     """Drops log records that contain a secret."""
 
     def __init__(self, secret: str) -> None:
@@ -57,7 +57,7 @@ class _Without(logging.Filter):
 @contextmanager
 def _unlogged(secret: str) -> Iterator[None]:
     """httpx logs every request's full URL at INFO; with the root logger at INFO that would put the URL in the logs."""
-    quiet = _Without(secret)
+    quiet = _WithoutSecret(secret)
     logger = logging.getLogger("httpx")
     logger.addFilter(quiet)
     try:
@@ -87,7 +87,7 @@ class Webhook(Channel):
             raise ChannelError(f"environment variable {options.url_env} does not hold an http(s) URL")
         target = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
         try:
-            with _unlogged(url):
+            with _unlogged(str(parsed)):  # as httpx writes it in its log line
                 response = httpx.post(parsed, json=message(brief, options.top_items), timeout=options.timeout_seconds)
         except httpx.TimeoutException as exc:  # the exception's text may quote the URL: only its type is kept
             raise ChannelError(f"{target} did not answer within {options.timeout_seconds:g} s "
