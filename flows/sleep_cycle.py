@@ -75,9 +75,10 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
             stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(log_dir))
             stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id, since, settings.memory)
             stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
-                                      stages["metrics"]["rows"])
+                                      stages["metrics"]["rows"], settings.deliver)
             degraded = (stages["ingest"].get("failed") or stages["quality"]["errors"] or stages["metrics"]["errors"]
-                        or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded")
+                        or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded"
+                        or stages["deliver"]["errors"])
             status = "degraded" if degraded else "completed"
         finally:
             seconds = round(time.monotonic() - started, 2)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
+from reverie.channels import CHANNELS, OptionError, UnknownChannel, channel_class
 from reverie.warehouse import Warehouse
 
 CONFIG_FILE = "reverie.toml"
@@ -90,6 +91,13 @@ class PathsSection:
     quality: str = "quality"
 
 
+@dataclass(frozen=True)
+class DeliverSettings:
+    """[deliver] in reverie.toml: the channels a brief goes through, in order, and each channel's options."""
+    channels: tuple[str, ...] = ("brief_file", "prefect_artifact")
+    options: dict[str, object] = field(default_factory=dict)  # channel name -> its Options, from [deliver.<name>]
+
+
 SOURCE_FORMATS = ("parquet", "csv", "duckdb")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -128,6 +136,7 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
+    deliver: DeliverSettings = field(default_factory=DeliverSettings)
 
 
 def _section(data: dict, name: str, path: Path) -> dict:
@@ -137,7 +146,7 @@ def _section(data: dict, name: str, path: Path) -> dict:
     return value
 
 
-SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory")
+SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory", "deliver")
 
 
 def _typed(value, kind: str, where: str):
@@ -194,6 +203,41 @@ def _sources(data: dict, path: Path) -> dict[str, SourceSettings]:
     return sources
 
 
+def _deliver(data: dict, path: Path) -> DeliverSettings:
+    """[deliver]: known channel names, each once, brief_file among them; [deliver.<name>] checked by its channel."""
+    values = dict(_section(data, "deliver", path))
+    names = values.pop("channels", list(DeliverSettings.channels))
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"{path}: [deliver] channels must be a list of channel names, e.g. [\"brief_file\", \"webhook\"]")
+    for name in names:
+        try:
+            channel_class(name)
+        except UnknownChannel as exc:
+            raise ConfigError(f"{path}: [deliver] {exc}") from None
+    unknown = sorted(set(values) - set(CHANNELS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown field(s) in [deliver]: {', '.join(unknown)} "
+                          f"(known: channels, and a table per channel: {', '.join(CHANNELS)})")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{path}: [deliver] channels: {', '.join(repeated)} listed more than once")
+    if "brief_file" not in names:  # the summary, the CLI and every notification point to the brief's file
+        raise ConfigError(f"{path}: [deliver] channels must include brief_file")
+    options = {}
+    for name, channel in CHANNELS.items():
+        where = f"deliver.{name}"
+        table = values.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{where}] must be a table")
+        if table and not fields(channel.Options):
+            raise ConfigError(f"{path}: [{where}]: the {name} channel has no options")
+        try:
+            options[name] = _build(channel.Options, table, where, path)
+        except OptionError as exc:
+            raise ConfigError(f"{path}: [{where}] {exc}") from None
+    return DeliverSettings(channels=tuple(names), options=options)
+
+
 def load_settings(project_dir: str | Path = ".") -> Settings:
     """Read reverie.toml (if present) and apply OPENAI_BASE_URL / OPENAI_API_KEY / REVERIE_MODEL."""
     root = Path(project_dir).resolve()
@@ -228,6 +272,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         llm=_build(LLMSettings, llm_values, "llm", path),
         detect=_build(DetectSettings, _section(data, "detect", path), "detect", path),
         memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),
+        deliver=_deliver(data, path),
     )
 
 

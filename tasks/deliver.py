@@ -1,4 +1,4 @@
-"""Deliver: the brief, as a markdown file and a Prefect markdown artifact."""
+"""Deliver: render the brief and send it through the configured channels (reverie.channels)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ from datetime import datetime
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
 
 from reverie.analyst.grounding import display_number
+from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, build_channel
+from reverie.config import DeliverSettings
 from reverie.logs import run_logger
 from reverie.memory.store import SEVERITY_ORDER
-from reverie.warehouse import (
-    Warehouse,
-    data_watermark,
-    rows_as_dicts,
-    sql_file,
-    transaction,
-)
+from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
 from tasks.metrics import metric_summary
 
 BRIEF_ITEMS = 15
@@ -69,9 +64,11 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
 
 
 @task(name="deliver")
-def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int) -> dict:
-    """Write the brief for this cycle and publish it as a Prefect artifact."""
+def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int,
+                  settings: DeliverSettings | None = None) -> dict:
+    """Render the brief for this cycle and send it through each configured channel; a failing channel is reported."""
     logger = run_logger()
+    settings = settings or DeliverSettings()
     with warehouse.connect() as con:
         insights = rows_as_dicts(con.execute(
             f"""select id, kind, title, body, severity, score, source, fingerprint from memory
@@ -81,19 +78,24 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
         findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
         watermark = data_watermark(con)
         key_metrics = metric_summary(con).to_dicts()
-        markdown = render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics)
-        folder = Path(briefs_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{cycle_id}.md"
-        path.write_text(markdown)
-        (folder / "latest.md").write_text(markdown)
-        artifact_id = create_markdown_artifact(key="reverie-brief", markdown=markdown,
-                                               description=f"reverie brief for cycle {cycle_id}")
-        fingerprints = [i["fingerprint"] for i in insights]
-        now = datetime.now()
-        with transaction(con):
-            con.execute("insert into deliveries values (?, 'brief_file', ?, ?, ?)", [cycle_id, str(path), fingerprints, now])
-            con.execute("insert into deliveries values (?, 'prefect_artifact', ?, ?, ?)",
-                        [cycle_id, str(artifact_id), fingerprints, now])
-    logger.info("deliver: brief with %d insight(s) at %s", len(insights), path)
-    return {"sent": 0, "brief": str(path), "insights": len(insights)}
+    brief = Brief(project=project, cycle_id=cycle_id,
+                  markdown=render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics),
+                  items=tuple(BriefItem(id=i["id"], kind=i["kind"], title=i["title"], severity=i["severity"],
+                                        score=i["score"], fingerprint=i["fingerprint"]) for i in insights),
+                  briefs_dir=Path(briefs_dir))
+    targets: dict[str, str] = {}
+    errors: list[str] = []
+    for name in settings.channels:
+        try:
+            targets[name] = build_channel(name, settings.options.get(name)).send(brief)
+        except Exception as exc:  # one channel's failure must not keep the brief from the others
+            reason = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
+            errors.append(f"{name}: {reason}")
+            logger.warning("deliver: %s failed: %s", name, reason)
+    now = datetime.now()
+    with warehouse.connect() as con, transaction(con):
+        for name, target in targets.items():
+            con.execute("insert into deliveries values (?, ?, ?, ?, ?)", [cycle_id, name, target, brief.fingerprints, now])
+    logger.info("deliver: brief with %d insight(s) at %s", len(insights), brief.path)
+    return {"sent": sum(CHANNELS[name].notifies for name in targets), "brief": str(brief.path),
+            "insights": len(insights), "channels": targets, "errors": errors}

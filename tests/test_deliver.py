@@ -1,0 +1,299 @@
+"""Delivery channels: today's brief file and artifact by default, a webhook over real HTTP, failures that degrade."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+from prefect.client.orchestration import get_client
+
+from flows.local_run import run_cycle
+from reverie.channels import (
+    CHANNELS,
+    Brief,
+    BriefItem,
+    ChannelError,
+    UnknownChannel,
+    build_channel,
+)
+from reverie.channels.webhook import Webhook, WebhookOptions
+from reverie.config import ConfigError, DeliverSettings, load_settings
+from reverie.project import scaffold
+from tests.scripted_llm import tool_call
+
+DAYS = 35
+TOKEN = "T0KEN-do-not-store-5c1f9e"  # the secret part of a webhook URL, as in Slack's or Teams' hooks
+URL_ENV = "REVERIE_TEST_WEBHOOK_URL"
+MEMORY_ID = re.compile(r"mem-[0-9a-f]{12}")
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records every POST and answers with `status`."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.messages: list[dict] = []
+        self.paths: list[str] = []
+        self.content_types: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.paths.append(self.path)
+                receiver.content_types.append(self.headers["content-type"])
+                receiver.messages.append(json.loads(body))
+                self.send_response(receiver.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks/{TOKEN}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+class Recorded(logging.Handler):
+    """Keeps every message it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def http_log():
+    """Everything httpx and httpcore log, at DEBUG, as someone debugging a webhook would turn it on."""
+    recorded = Recorded()
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(recorded)
+    yield recorded.messages
+    for logger, level in zip(loggers, levels):
+        logger.removeHandler(recorded)
+        logger.setLevel(level)
+
+
+def stored_logs(*flow_run_ids: str) -> str:
+    """What Prefect stored of these flow runs' logs, their task runs' included."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(flow_run_ids))))
+    return "\n".join(log.message for log in asyncio.run(read()))
+
+
+def finish(request: dict) -> dict:
+    return tool_call("finish", {"summary": "done"})
+
+
+def project_delivering(make_project, scripted_llm, deliver: str = ""):
+    """A generated project whose [deliver] section holds `deliver`, with an analyst that only finishes."""
+    settings = make_project(days=DAYS, base_url=scripted_llm.base_url)
+    config = settings.project_dir / "reverie.toml"
+    config.write_text(config.read_text().replace("[deliver]\n", f"[deliver]\n{deliver}", 1))
+    scripted_llm.script(finish, finish)
+    return settings
+
+
+def query(settings, sql: str, params=None):
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def everything_stored(settings) -> str:
+    """Every row of every table in the warehouse, as text."""
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        tables = [t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()]
+        return "\n".join(str(con.execute(f"select * from {table}").fetchall()) for table in tables)
+
+
+def latest_artifact(key: str):
+    async def read():
+        async with get_client() as client:
+            return await client.read_latest_artifacts()
+    return next(a for a in asyncio.run(read()) if a.key == key)
+
+
+def test_by_default_the_brief_is_a_file_and_a_prefect_artifact_each_recorded_in_deliveries(make_project, scripted_llm):
+    settings = project_delivering(make_project, scripted_llm)
+
+    result = run_cycle(settings.project_dir)
+
+    assert result["status"] == "completed", result
+    cycle_id, deliver = result["cycle_id"], result["stages"]["deliver"]
+    path = settings.briefs_dir / f"{cycle_id}.md"
+    assert (deliver["brief"], deliver["sent"], deliver["errors"]) == (str(path), 0, [])
+    markdown = path.read_text()
+    assert markdown.startswith(f"# reverie brief — {settings.name}\n") and f"Cycle `{cycle_id}`" in markdown
+    assert (settings.briefs_dir / "latest.md").read_text() == markdown
+    artifact = latest_artifact("reverie-brief")
+    assert artifact.data == markdown and artifact.description == f"reverie brief for cycle {cycle_id}"
+    assert deliver["channels"] == {"brief_file": str(path), "prefect_artifact": str(artifact.latest_id)}
+
+    ids = set(MEMORY_ID.findall(markdown))
+    assert len(ids) == deliver["insights"] > 0
+    fingerprints = query(settings, "select list(fingerprint order by fingerprint) from memory where list_contains(?, id)",
+                         [sorted(ids)])[0][0]
+    rows = query(settings, "select channel, target, list_sort(fingerprints) from deliveries where cycle_id = ? "
+                           "order by channel", [cycle_id])
+    assert rows == [("brief_file", str(path), fingerprints), ("prefect_artifact", str(artifact.latest_id), fingerprints)]
+
+
+def test_a_webhook_receives_one_json_message_per_cycle_naming_the_insights(make_project, scripted_llm, receiver,
+                                                                           monkeypatch, http_log):
+    monkeypatch.setenv(URL_ENV, receiver.url)
+    settings = project_delivering(make_project, scripted_llm, 'channels = ["brief_file", "prefect_artifact", "webhook"]\n'
+                                                              f'[deliver.webhook]\nurl_env = "{URL_ENV}"\ntop_items = 2\n')
+
+    first = run_cycle(settings.project_dir)
+
+    assert first["status"] == "completed", first
+    deliver = first["stages"]["deliver"]
+    target = f"127.0.0.1:{receiver.port}"
+    assert (deliver["sent"], deliver["errors"], deliver["channels"]["webhook"]) == (1, [], target)
+    assert receiver.paths == [f"/hooks/{TOKEN}"] and receiver.content_types == ["application/json"]
+    [message] = receiver.messages
+    assert (message["project"], message["cycle_id"], message["brief"]) == (settings.name, first["cycle_id"], deliver["brief"])
+    in_brief = set(MEMORY_ID.findall(Path(deliver["brief"]).read_text()))
+    items = message["items"]
+    assert len(items) == 2 and len(items) + message["more"] == deliver["insights"] > 2
+    assert {item["id"] for item in items} <= in_brief
+    ranks = [SEVERITY_RANK[item["severity"]] for item in items]
+    assert ranks == sorted(ranks)  # the most severe first
+    assert all(item["id"] in message["text"] and item["title"] in message["text"] for item in items)
+
+    second = run_cycle(settings.project_dir)
+
+    assert second["stages"]["deliver"]["sent"] == 1
+    assert [m["cycle_id"] for m in receiver.messages] == [first["cycle_id"], second["cycle_id"]]
+    assert query(settings, "select cycle_id, target from deliveries where channel = 'webhook' order by delivered_at") == [
+        (first["cycle_id"], target), (second["cycle_id"], target)]
+    # the URL's path is its secret: it reached the receiver and nothing else
+    assert TOKEN not in everything_stored(settings)
+    assert http_log and TOKEN not in "\n".join(http_log)
+    logs = stored_logs(first["flow_run_id"], second["flow_run_id"])
+    assert "deliver: brief with" in logs and TOKEN not in logs
+    assert TOKEN not in json.dumps([first, second])
+
+
+@pytest.mark.parametrize("failure", ["answers 500", "is not listening"])
+def test_a_failing_webhook_degrades_the_deliver_stage_and_the_other_channels_still_deliver(
+        make_project, scripted_llm, receiver, monkeypatch, http_log, failure):
+    if failure == "answers 500":
+        receiver.status = 500
+        monkeypatch.setenv(URL_ENV, receiver.url)
+        expected = f"webhook: 127.0.0.1:{receiver.port} answered HTTP 500"
+    else:
+        monkeypatch.setenv(URL_ENV, f"http://127.0.0.1:9/hooks/{TOKEN}")  # discard port: nothing listens
+        expected = "webhook: cannot reach 127.0.0.1:9 (ConnectError)"
+    # listed first: the channels after it still run
+    settings = project_delivering(make_project, scripted_llm, 'channels = ["webhook", "brief_file", "prefect_artifact"]\n'
+                                                              f'[deliver.webhook]\nurl_env = "{URL_ENV}"\n')
+
+    result = run_cycle(settings.project_dir)
+
+    assert result["status"] == "degraded"
+    deliver = result["stages"]["deliver"]
+    assert (deliver["errors"], deliver["sent"]) == ([expected], 0)
+    assert set(deliver["channels"]) == {"brief_file", "prefect_artifact"}
+    assert Path(deliver["brief"]).exists() and (settings.briefs_dir / "latest.md").exists()
+    assert query(settings, "select channel from deliveries order by channel") == [("brief_file",), ("prefect_artifact",)]
+    logs = stored_logs(result["flow_run_id"])
+    assert f"deliver: webhook failed: {expected.removeprefix('webhook: ')}" in logs
+    assert len(receiver.messages) == (1 if failure == "answers 500" else 0)  # no retries behind the cycle's back
+    assert TOKEN not in everything_stored(settings)
+    assert TOKEN not in logs and TOKEN not in "\n".join(http_log) and TOKEN not in json.dumps(result)
+
+
+def a_brief(folder: Path, items: int = 2) -> Brief:
+    return Brief(project="shop", cycle_id="c1", markdown="# brief\n", briefs_dir=folder,
+                 items=tuple(BriefItem(id=f"mem-{n:012x}", kind="anomaly", title=f"revenue moved {n}", severity="warning",
+                                       score=0.5, fingerprint=f"fp{n}") for n in range(items)))
+
+
+def test_a_webhook_without_its_url_names_the_variable_and_never_echoes_a_bad_value(tmp_path, monkeypatch):
+    channel = Webhook(WebhookOptions(url_env=URL_ENV))
+    monkeypatch.delenv(URL_ENV, raising=False)
+    with pytest.raises(ChannelError, match=f"^environment variable {URL_ENV} is not set \\(\\[deliver.webhook\\] url_env\\)$"):
+        channel.send(a_brief(tmp_path))
+    monkeypatch.setenv(URL_ENV, f"hooks.example.com/{TOKEN}")  # no scheme: not a URL httpx can post to
+    with pytest.raises(ChannelError, match=f"^environment variable {URL_ENV} does not hold an http\\(s\\) URL$"):
+        channel.send(a_brief(tmp_path))
+
+
+def test_the_factory_builds_registered_channels_and_names_an_unknown_one(tmp_path):
+    assert set(CHANNELS) == {"brief_file", "prefect_artifact", "webhook"}
+    assert build_channel("webhook").options == WebhookOptions()
+    assert build_channel("brief_file").send(a_brief(tmp_path)) == str(tmp_path / "c1.md")
+    with pytest.raises(UnknownChannel, match=r"^channels: 'slack' is not one of brief_file, prefect_artifact, webhook$"):
+        build_channel("slack")
+
+
+def test_deliver_defaults_to_the_brief_file_and_the_prefect_artifact(tmp_path):
+    assert load_settings(tmp_path).deliver.channels == DeliverSettings().channels == ("brief_file", "prefect_artifact")
+
+
+def test_the_templates_deliver_examples_are_the_defaults(tmp_path):
+    scaffold(tmp_path)
+    config = tmp_path / "reverie.toml"
+    head, deliver = config.read_text().split("[deliver]\n")
+    config.write_text(head + "[deliver]\n" + re.sub(r"(?m)^# (?=\[|\w+ = )", "", deliver))
+    settings = load_settings(tmp_path).deliver
+    assert settings.channels == DeliverSettings().channels and settings.options["webhook"] == WebhookOptions()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[deliver]\nchannels = ["brief_file", "slack"]\n',
+     r"\[deliver\] channels: 'slack' is not one of brief_file, prefect_artifact, webhook$"),
+    (f'[deliver]\nchannels = ["brief_file", "https://hooks.example.com/{TOKEN}"]\n',
+     r"\[deliver\] channels: an entry is not one of brief_file, prefect_artifact, webhook$"),
+    ('[deliver]\nchannels = "brief_file"\n', r"\[deliver\] channels must be a list of channel names"),
+    ('[deliver]\nchannels = ["prefect_artifact"]\n', r"\[deliver\] channels must include brief_file$"),
+    ('[deliver]\nchannels = ["brief_file", "webhook", "webhook"]\n', r"\[deliver\] channels: webhook listed more than once"),
+    ('[deliver.slack]\nurl_env = "SLACK"\n', r"unknown field\(s\) in \[deliver\]: slack \(known: channels, and a table"),
+    ('[deliver]\nbrief_file = 3\n', r"\[deliver.brief_file\] must be a table"),
+    ('[deliver.prefect_artifact]\nkey = "x"\n', r"\[deliver.prefect_artifact\]: the prefect_artifact channel has no options"),
+    ('[deliver.webhook]\nurl = "x"\n', r"unknown field\(s\) in \[deliver.webhook\]: url \(known: url_env, timeout_seconds, top_items\)"),
+    ('[deliver.webhook]\ntimeout_seconds = 0\n', r"\[deliver.webhook\] timeout_seconds = 0.0: must be at least 0.1"),
+    ('[deliver.webhook]\ntop_items = "all"\n', r"\[deliver.webhook\] top_items = 'all' is not a whole number"),
+    (f'[deliver.webhook]\nurl_env = "https://hooks.example.com/{TOKEN}"\n',
+     r"\[deliver.webhook\] url_env: not the name of an environment variable"),
+])
+def test_bad_deliver_config_names_the_file_and_the_field_and_never_echoes_a_url(tmp_path, text, message):
+    (tmp_path / "reverie.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / 'reverie.toml'}: ") and TOKEN not in str(info.value)
