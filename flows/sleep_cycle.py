@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from prefect import flow, get_run_logger
@@ -11,6 +12,7 @@ from prefect.runtime import flow_run
 
 from reverie.config import load_settings
 from reverie.llm import warm_llm
+from reverie.summaries import CycleSummary, Stages, degraded, ingest_total, quality_total
 from tasks.agent import reflect
 from tasks.cycles import finish_cycle, start_cycle
 from tasks.deliver import deliver_brief
@@ -21,29 +23,15 @@ from tasks.metrics import refresh_metrics
 from tasks.quality import run_quality_gate
 
 
-def timed(stage, *args, **kwargs) -> dict:
+def timed(stage: Callable[..., dict], **parameters) -> dict:
     """Run one stage task and add its wall time to its summary."""
     started = time.monotonic()
-    summary = stage(*args, **kwargs)
+    summary = stage(**parameters)
     return {**summary, "seconds": round(time.monotonic() - started, 2)}
 
 
-def combined(per_source: dict[str, dict], **empty) -> dict:
-    """One stage's summaries over all sources: counts added up, lists joined, each source kept."""
-    total: dict = {**empty, "sources": per_source}
-    for summary in per_source.values():
-        for key, value in summary.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                total[key] = total.get(key, 0) + value
-            elif isinstance(value, list):
-                total[key] = total.get(key, []) + value
-    if "watermark" in total:
-        total["watermark"] = max((s["watermark"] for s in per_source.values() if s["watermark"]), default=None)
-    return total
-
-
 @flow(name="sleep-cycle")
-def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
+def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> CycleSummary:
     """One sleep cycle over the project in `project_dir`; returns the run summary of the CLI contract."""
     settings = load_settings(project_dir)
     warehouse = settings.warehouse
@@ -52,36 +40,37 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
     if not settings.sources:
         get_run_logger().warning("no sources declared in %s/reverie.toml", settings.project_dir)
     started = time.monotonic()
-    start_cycle(warehouse, cycle_id, run_id)
-    stages: dict[str, dict] = {}
+    start_cycle(warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id)
+    stages: Stages = {}
     status = "failed"
     log_dir = warehouse.folder / "logs"
-    sources = settings.sources.items()
+    sources = settings.sources.values()
     with warm_llm(settings.llm, log_dir):  # the embedded model loads while the data stages run
         try:
-            stages["ingest"] = combined(
-                {name: timed(ingest_source, warehouse, str(settings.project_dir), source, cycle_id,
-                             settings.lookback_days) for name, source in sources},
-                files=0, rows=0, failed=[], watermark=None, seconds=0)
-            stages["quality"] = combined(
-                {name: timed(run_quality_gate, warehouse, source, cycle_id, str(settings.quality_dir))
-                 for name, source in sources},
-                passed=0, failed=0, quarantined=0, warnings=0, unchecked=0, batches=[], errors=[], seconds=0)
-            stages["metrics"] = timed(refresh_metrics, warehouse, cycle_id, settings.sources, str(settings.models_dir),
-                                      str(settings.metrics_dir), full_refresh, settings.lookback_days,
-                                      settings.completeness_grace_minutes, str(settings.quality_dir))
-            since = stages["metrics"]["since"]
-            stages["detect"] = timed(detect_candidates, warehouse, cycle_id, since, settings.detect)
-            stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(log_dir))
-            stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id, since, settings.memory)
-            stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
-                                      stages["metrics"]["rows"], settings.deliver)
-            degraded = (stages["ingest"].get("failed") or stages["quality"]["errors"] or stages["metrics"]["errors"]
-                        or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded"
-                        or stages["deliver"]["errors"])
-            status = "degraded" if degraded else "completed"
+            stages["ingest"] = ingest_total({source.name: timed(
+                ingest_source, warehouse=warehouse, project_dir=str(settings.project_dir), source=source,
+                cycle_id=cycle_id, lookback_days=settings.lookback_days) for source in sources})
+            stages["quality"] = quality_total({source.name: timed(
+                run_quality_gate, warehouse=warehouse, source_settings=source, cycle_id=cycle_id,
+                quality_dir=str(settings.quality_dir)) for source in sources})
+            stages["metrics"] = timed(
+                refresh_metrics, warehouse=warehouse, cycle_id=cycle_id, sources=settings.sources,
+                models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir), full_refresh=full_refresh,
+                lookback_days=settings.lookback_days, grace_minutes=settings.completeness_grace_minutes,
+                quality_dir=str(settings.quality_dir))
+            since = stages["metrics"]["since"]  # the first period recomputed: what is new to detect and remember
+            stages["detect"] = timed(detect_candidates, warehouse=warehouse, cycle_id=cycle_id, since=since,
+                                     settings=settings.detect)
+            stages["reflect"] = timed(reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm,
+                                      log_dir=str(log_dir))
+            stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
+                                     since=since, settings=settings.memory)
+            stages["deliver"] = timed(deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
+                                      briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
+                                      settings=settings.deliver)
+            status = "degraded" if degraded(stages) else "completed"
         finally:
             seconds = round(time.monotonic() - started, 2)
-            finish_cycle(warehouse, cycle_id, status, stages, seconds)
-    return {"cycle_id": cycle_id, "flow_run_id": run_id, "status": status, "warehouse": str(warehouse.path),
+            finish_cycle(warehouse=warehouse, cycle_id=cycle_id, status=status, stages=stages, seconds=seconds)
+    return {"cycle_id": cycle_id, "flow_run_id": run_id, "status": status, "warehouse": str(warehouse),
             "stages": stages, "seconds": seconds}

@@ -1,0 +1,149 @@
+"""What each stage of a sleep cycle reports: the records behind the `stages` object of the CLI's JSON contract.
+
+Fields may be added; renaming or dropping one breaks the contract (see the README)."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class FailedBatch(TypedDict):
+    file: str
+    error: str  # names the file and the column
+
+
+class IngestSummary(TypedDict):
+    """One source's ingest."""
+    source: str
+    files: int
+    rows: int
+    failed: list[FailedBatch]
+    watermark: str | None
+    seconds: NotRequired[float]
+
+
+class QualitySummary(TypedDict):
+    """One source's quality gate."""
+    passed: int
+    failed: int
+    quarantined: int
+    warnings: int
+    unchecked: int
+    batches: list[dict]  # {batch, reasons} of each quarantined batch
+    errors: list[str]
+    seconds: NotRequired[float]
+
+
+class IngestTotal(TypedDict):
+    files: int
+    rows: int
+    failed: list[FailedBatch]
+    watermark: str | None
+    sources: dict[str, IngestSummary]
+    seconds: float
+
+
+class QualityTotal(TypedDict):
+    passed: int
+    failed: int
+    quarantined: int
+    warnings: int
+    unchecked: int
+    batches: list[dict]
+    errors: list[str]
+    sources: dict[str, QualitySummary]
+    seconds: float
+
+
+class MetricsSummary(TypedDict):
+    rows: int
+    metrics: int
+    since: str | None  # the first period recomputed: what detect and memory look at
+    errors: list[str]
+    seconds: NotRequired[float]
+
+
+class DetectSummary(TypedDict):
+    candidates: int
+    findings: int
+    by_detector: dict[str, int]
+    errors: list[str]
+    seconds: NotRequired[float]
+
+
+class ReflectSummary(TypedDict):
+    written: int
+    rejected: int
+    prompt_tokens: int
+    completion_tokens: int
+    model: str | None
+    status: str  # ok | degraded | skipped
+    error: NotRequired[str]
+    calls: NotRequired[int]
+    analysts: NotRequired[int]
+    seconds: NotRequired[float]
+
+
+class MemorySummary(TypedDict):
+    added: int
+    confirmed: int
+    merged: int
+    superseded: int
+    contradicted: int
+    retracted: int
+    expired: int
+    ignored: int  # analyst notes about items that are no longer active
+    seconds: NotRequired[float]
+
+
+class DeliverSummary(TypedDict):
+    sent: int  # notifications that reached people
+    brief: str  # the brief's markdown file
+    insights: int
+    channels: dict[str, str]  # channel -> where it went
+    errors: list[str]
+    seconds: NotRequired[float]
+
+
+class Stages(TypedDict, total=False):
+    ingest: IngestTotal
+    quality: QualityTotal
+    metrics: MetricsSummary
+    detect: DetectSummary
+    reflect: ReflectSummary
+    memory: MemorySummary
+    deliver: DeliverSummary
+
+
+class CycleSummary(TypedDict):
+    cycle_id: str | None
+    flow_run_id: str | None
+    status: str  # completed | degraded | failed
+    warehouse: str
+    stages: Stages
+    seconds: float
+
+
+def ingest_total(per_source: dict[str, IngestSummary]) -> IngestTotal:
+    """Every source's ingest as one: counts added, failures listed, the furthest watermark."""
+    summaries = per_source.values()
+    return {"files": sum(s["files"] for s in summaries), "rows": sum(s["rows"] for s in summaries),
+            "failed": [f for s in summaries for f in s["failed"]],
+            "watermark": max((s["watermark"] for s in summaries if s["watermark"]), default=None),
+            "sources": per_source, "seconds": round(sum(s.get("seconds", 0) for s in summaries), 2)}
+
+
+def quality_total(per_source: dict[str, QualitySummary]) -> QualityTotal:
+    """Every source's quality gate as one: counts added, quarantined batches and errors listed."""
+    summaries = per_source.values()
+    counts = {key: sum(s[key] for s in summaries) for key in ("passed", "failed", "quarantined", "warnings", "unchecked")}
+    return {**counts, "batches": [b for s in summaries for b in s["batches"]],  # type: ignore[typeddict-item]
+            "errors": [e for s in summaries for e in s["errors"]], "sources": per_source,
+            "seconds": round(sum(s.get("seconds", 0) for s in summaries), 2)}
+
+
+def degraded(stages: Stages) -> bool:
+    """Whether any stage lost something this cycle: a batch, a suite, a metric, a detector, the analyst, a channel."""
+    return bool(stages["ingest"]["failed"] or stages["quality"]["errors"] or stages["metrics"]["errors"]
+                or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded"
+                or stages["deliver"]["errors"])
