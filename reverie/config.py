@@ -101,7 +101,7 @@ SOURCE_FIELDS = ("format", "time_column", "suite")  # every source has these; it
 class SourceSettings:
     """Where one source's data lands and which column carries its event time."""
     name: str
-    format: str = "parquet"  # a key of reverie.sources.FORMATS: parquet, csv, duckdb
+    format: str = "parquet"  # a key of reverie.sources.FORMATS: parquet, csv, duckdb, jsonl
     time_column: str = "event_time"
     suite: str | None = None  # the quality suite its batches must pass
     options: object | None = None  # the format's own fields (path, delimiter, database, table, ...): its Options

@@ -103,12 +103,14 @@ class SourceFormat(ABC):
 # The format modules build on the classes above, so they are imported after them.
 from reverie.sources.csv import CsvFiles  # noqa: E402
 from reverie.sources.duckdb_table import DuckDBTable  # noqa: E402
+from reverie.sources.jsonl import JsonLinesFiles  # noqa: E402
 from reverie.sources.parquet import ParquetFiles  # noqa: E402
 
 FORMATS: dict[str, type[SourceFormat]] = {
     "parquet": ParquetFiles,
     "csv": CsvFiles,
     "duckdb": DuckDBTable,
+    "jsonl": JsonLinesFiles,
 }
 
 
