@@ -141,8 +141,12 @@ SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory")
 
 
 def _typed(value, kind: str, where: str):
-    """A setting's value, checked against its declared type: whole numbers, finite numbers, text."""
-    if "int" in kind:
+    """A setting's value, checked against its declared type: lists, tables, whole numbers, finite numbers, text."""
+    if kind.startswith(("list", "dict")):  # a format option's items are checked by its Options
+        container, name = (list, "a list") if kind.startswith("list") else (dict, "a table")
+        if not isinstance(value, container):
+            raise ConfigError(f"{where} = {value!r} is not {name}")
+    elif "int" in kind:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} = {value!r} is not a whole number")
     elif "float" in kind:

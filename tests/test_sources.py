@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import pytest
 
 from reverie.config import ConfigError, load_settings
-from reverie.sources import FORMATS, Reading, UnknownFormat, build_format
+from reverie.sources import FORMATS, Reading, UnknownFormat, build_format, quote_text
+from reverie.sources.csv import CsvFiles, CsvOptions
 from tasks.ingest import ingest_source
 
 
@@ -168,3 +171,32 @@ def test_a_bad_jsonl_file_fails_alone_named_and_is_reported_once(tmp_path):
           mtime=1_770_000_100)
     fixed = ingest_source.fn(str(settings.warehouse), str(tmp_path), source, "c3")
     assert (fixed["files"], fixed["rows"], fixed["failed"]) == (1, 1, [])
+
+
+@dataclass(frozen=True)
+class NullableCsvOptions(CsvOptions):
+    null_strings: list[str] = field(default_factory=list)
+    KIND: ClassVar[str] = "csv"
+
+
+class NullableCsvFiles(CsvFiles):
+    """A format made here the way the next one will be made: options in its Options, their use in its reader."""
+    Options = NullableCsvOptions
+
+    def reader_options(self) -> list[str]:
+        return [*super().reader_options(), f"nullstr = [{', '.join(map(quote_text, self.options.null_strings))}]"]
+
+
+def test_a_new_format_is_one_class_and_one_registry_entry(tmp_path, monkeypatch):
+    monkeypatch.setitem(FORMATS, "csv_with_nulls", NullableCsvFiles)
+    config = '[sources.spend]\nformat = "csv_with_nulls"\npath = "spend_*.csv"\ntime_column = "day"\n'
+    (tmp_path / "reverie.toml").write_text(config + 'null_strings = "NA"\n')
+    with pytest.raises(ConfigError, match=r"\[sources.spend\] null_strings = 'NA' is not a list"):
+        load_settings(tmp_path)
+
+    (tmp_path / "reverie.toml").write_text(config + 'null_strings = ["NA", "-"]\n')
+    write(tmp_path / "spend_1.csv", "day,cost\n2026-03-01,NA\n2026-03-02,-\n2026-03-03,4.5\n")
+    settings = load_settings(tmp_path)
+    result = ingest_source.fn(str(settings.warehouse), str(tmp_path), settings.sources["spend"], "c1")
+    assert (result["files"], result["rows"]) == (1, 3)
+    assert query(settings, "select cost from raw_spend order by day") == [(None,), (None,), (4.5,)]
