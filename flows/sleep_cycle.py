@@ -12,7 +12,13 @@ from prefect.runtime import flow_run
 
 from reverie.config import load_settings
 from reverie.llm import warm_llm
-from reverie.summaries import CycleSummary, Stages, degraded, ingest_total, quality_total
+from reverie.summaries import (
+    CycleSummary,
+    Stages,
+    degraded,
+    ingest_total,
+    quality_total,
+)
 from tasks.agent import reflect
 from tasks.cycles import finish_cycle, start_cycle
 from tasks.deliver import deliver_brief

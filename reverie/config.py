@@ -6,11 +6,13 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
-from reverie.channels import CHANNELS, OptionError, UnknownChannel, channel_class
+from reverie import sources as source_formats
+from reverie.channels import CHANNELS, UnknownChannel, channel_class
+from reverie.options import OptionError
 from reverie.warehouse import Warehouse
 
 CONFIG_FILE = "reverie.toml"
@@ -98,21 +100,18 @@ class DeliverSettings:
     options: dict[str, object] = field(default_factory=dict)  # channel name -> its Options, from [deliver.<name>]
 
 
-SOURCE_FORMATS = ("parquet", "csv", "duckdb")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SOURCE_FIELDS = ("format", "time_column", "suite")  # every source has these; its other fields are its format's
 
 
 @dataclass(frozen=True)
 class SourceSettings:
     """Where one source's data lands and which column carries its event time."""
     name: str
-    format: str = "parquet"  # parquet | csv: one batch per file; duckdb: a table, read past its watermark
-    path: str | None = None  # parquet/csv: a glob, relative to the project folder
+    format: str = "parquet"  # a key of reverie.sources.FORMATS: parquet, csv, duckdb, jsonl
     time_column: str = "event_time"
-    database: str | None = None  # duckdb: another DuckDB file (omit for a table in the warehouse itself)
-    table: str | None = None  # duckdb: the table to read
-    delimiter: str = ","  # csv
     suite: str | None = None  # the quality suite its batches must pass
+    options: object | None = None  # the format's own fields (path, delimiter, database, table, ...): its Options
 
     @property
     def raw_table(self) -> str:
@@ -150,8 +149,12 @@ SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory", "deliver")
 
 
 def _typed(value, kind: str, where: str):
-    """A setting's value, checked against its declared type: whole numbers, finite numbers, text."""
-    if "int" in kind:
+    """A setting's value, checked against its declared type: lists, tables, whole numbers, finite numbers, text."""
+    if kind.startswith(("list", "dict")):  # a format option's items are checked by its Options
+        container, name = (list, "a list") if kind.startswith("list") else (dict, "a table")
+        if not isinstance(value, container):
+            raise ConfigError(f"{where} = {value!r} is not {name}")
+    elif "int" in kind:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} = {value!r} is not a whole number")
     elif "float" in kind:
@@ -183,6 +186,7 @@ def _build(cls, values: dict, section: str, path: Path):
 
 
 def _sources(data: dict, path: Path) -> dict[str, SourceSettings]:
+    """[sources.<name>]: the fields every source has, and the rest built and checked by its format's Options."""
     sources = {}
     for name, values in _section(data, "sources", path).items():
         where = f"sources.{name}"
@@ -192,14 +196,23 @@ def _sources(data: dict, path: Path) -> dict[str, SourceSettings]:
             raise ConfigError(f"{path}: [{where}]: a source name must be a SQL identifier (letters, digits, _)")
         if "name" in values:
             raise ConfigError(f"{path}: [{where}] name: a source is named by its table, [sources.{name}]")
-        source = _build(SourceSettings, {"name": name, **values}, where, path)
-        if source.format not in SOURCE_FORMATS:
-            raise ConfigError(f"{path}: [{where}] format = {source.format!r}: use one of {', '.join(SOURCE_FORMATS)}")
-        if source.format in ("parquet", "csv") and not source.path:
-            raise ConfigError(f"{path}: [{where}] needs path (a glob of {source.format} files)")
-        if source.format == "duckdb" and not source.table:
-            raise ConfigError(f"{path}: [{where}] needs table")
-        sources[name] = source
+        format_name = _typed(values.get("format", SourceSettings.format), "str", f"{path}: [{where}] format")
+        try:
+            options_class = source_formats.format_class(name, format_name).Options
+        except source_formats.UnknownFormat as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        known = [*SOURCE_FIELDS, *(f.name for f in fields(options_class))]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{path}: unknown field(s) in [{where}]: {', '.join(unknown)} "
+                              f"(known for format {format_name}: {', '.join(known)})")
+        try:
+            options = _build(options_class, {k: v for k, v in values.items() if k not in SOURCE_FIELDS}, where, path)
+        except OptionError as exc:
+            raise ConfigError(f"{path}: [{where}] {exc}") from None
+        source = _build(SourceSettings, {"name": name, **{k: v for k, v in values.items() if k in SOURCE_FIELDS}},
+                        where, path)
+        sources[name] = replace(source, options=options)
     return sources
 
 

@@ -12,7 +12,13 @@ from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, build_cha
 from reverie.config import DeliverSettings
 from reverie.logs import run_logger
 from reverie.memory.store import SEVERITY_ORDER
-from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
+from reverie.warehouse import (
+    Warehouse,
+    data_watermark,
+    rows_as_dicts,
+    sql_file,
+    transaction,
+)
 from tasks.metrics import metric_summary
 
 BRIEF_ITEMS = 15

@@ -253,7 +253,7 @@ def test_models_wait_for_sources_without_data_and_unknown_names_are_errors(tmp_p
     con = duckdb.connect()
     con.execute("create table batches (source varchar, file varchar, status varchar)")
     con.execute("create table raw_orders as select 1 as id, now()::timestamp as created_at, 'f' as _batch")
-    sources = {name: SourceSettings(name=name, path="x") for name in ("orders", "events")}
+    sources = {name: SourceSettings(name=name) for name in ("orders", "events")}
     write(tmp_path / "models" / "stg_events.sql", "select * from events")
     write(tmp_path / "models" / "daily_events.sql", "with d as (select * from stg_events) select * from d")
     write(tmp_path / "models" / "stg_orders.sql", "with o as (select * from orders) select id from o")

@@ -47,10 +47,6 @@ class UnknownChannel(ValueError):
     """A channel name that is not in CHANNELS."""
 
 
-class OptionError(ValueError):
-    """A channel option that cannot work; the message names the field."""
-
-
 @dataclass(frozen=True)
 class NoOptions:
     """The options of a channel that has none."""

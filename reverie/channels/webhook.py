@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Iterator
 from typing import ClassVar
 
-from reverie.channels import Brief, Channel, ChannelError, OptionError
+from reverie.channels import Brief, Channel, ChannelError
+from reverie.options import OptionError
 
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

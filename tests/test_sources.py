@@ -1,0 +1,203 @@
+"""Source formats: every registered format finds, reads and describes its batches; jsonl end to end through ingest."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pytest
+
+from reverie.config import ConfigError, load_settings
+from reverie.sources import FORMATS, Reading, UnknownFormat, build_format
+from reverie.sources.csv import CsvFiles, CsvOptions
+from reverie.warehouse import literal
+from tasks.ingest import ingest_source
+
+
+def write(path: Path, text: str, mtime: int = 1_770_000_000) -> Path:
+    """A landed file with a fixed mtime, so only a real change gives it a new signature."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def query(settings, sql: str) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+# One tiny landing per registered format: two rows, event_time and amount; returns its [sources.*] fields.
+
+def parquet_landing(folder: Path) -> str:
+    for day in (1, 2):
+        (folder / "landing").mkdir(exist_ok=True)
+        duckdb.sql(f"copy (select timestamp '2026-03-0{day} 10:00' as event_time, {day} as amount) "
+                   f"to '{folder}/landing/day{day}.parquet' (format parquet)")
+    return 'format = "parquet"\npath = "landing/*.parquet"'
+
+
+def csv_landing(folder: Path) -> str:
+    for day in (1, 2):
+        write(folder / "landing" / f"day{day}.csv", f"event_time;amount\n2026-03-0{day} 10:00:00;{day}\n")
+    return 'format = "csv"\npath = "landing/*.csv"\ndelimiter = ";"'
+
+
+def jsonl_landing(folder: Path) -> str:
+    for day in (1, 2):
+        write(folder / "landing" / f"day{day}.jsonl", f'{{"event_time": "2026-03-0{day} 10:00:00", "amount": {day}}}\n')
+    return 'format = "jsonl"\npath = "landing/*.jsonl"'
+
+
+def duckdb_landing(folder: Path) -> str:
+    with duckdb.connect(str(folder / "crm.duckdb")) as crm:
+        crm.execute("create table events as select * from (values (timestamp '2026-03-01 10:00', 1), "
+                    "(timestamp '2026-03-02 10:00', 2)) as t(event_time, amount)")
+    return 'format = "duckdb"\ndatabase = "crm.duckdb"\ntable = "events"'
+
+
+LANDINGS = {"parquet": parquet_landing, "csv": csv_landing, "jsonl": jsonl_landing, "duckdb": duckdb_landing}
+ROWS = {("2026-03-01 10:00:00", 1), ("2026-03-02 10:00:00", 2)}
+
+
+def test_every_registered_format_has_a_landing_to_be_tested_on():
+    assert set(LANDINGS) == set(FORMATS)
+
+
+@pytest.mark.parametrize("format_name", sorted(FORMATS))
+def test_a_format_finds_reads_and_describes_its_batches(tmp_path, format_name):
+    fields_text = LANDINGS[format_name](tmp_path)
+    (tmp_path / "reverie.toml").write_text(f"[sources.things]\n{fields_text}\n")
+    source = load_settings(tmp_path).sources["things"]
+    source_format = build_format(source.name, source.format, source.options)
+    reading = Reading(source=source.name, time_column="event_time", project_dir=tmp_path, cycle_id="c1")
+
+    batches = source_format.discover(reading)
+    assert batches and len({batch.name for batch in batches}) == len(batches)
+    # found again unchanged, a batch keeps its signature: nothing is reloaded for nothing
+    assert [b.signature for b in source_format.discover(reading)] == [b.signature for b in batches]
+    con = duckdb.connect()
+    with source_format.opened(con, reading):
+        one_by_one = set()
+        for batch in batches:
+            described = source_format.describe(con, batch)
+            assert set(described) == {"event_time", "amount"} and described["event_time"].startswith("TIMESTAMP")
+            relation = source_format.read(batch)
+            one_by_one |= {(batch.name, str(t), a) for t, a in con.execute(
+                f"select event_time, amount from {relation.sql}", relation.params).fetchall()}
+        together = source_format.read_together(batches)
+        read_together = {(b, str(t), a) for b, t, a in con.execute(
+            f"select _batch, event_time, amount from {together.sql}", together.params).fetchall()}
+    assert read_together == one_by_one
+    assert {(t, a) for _, t, a in one_by_one} == ROWS
+
+
+def test_an_unknown_format_is_named_with_the_known_ones(tmp_path):
+    (tmp_path / "reverie.toml").write_text('[sources.events]\nformat = "xml"\npath = "landing/*.xml"\n')
+    known = "source 'events': format 'xml' is not one of parquet, csv, duckdb, jsonl"
+    with pytest.raises(ConfigError, match=known) as info:
+        load_settings(tmp_path)
+    assert str(tmp_path / "reverie.toml") in str(info.value)
+    with pytest.raises(UnknownFormat, match=known):
+        build_format("events", "xml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('format = "jsonl"\n', r"\[sources.events\] needs path \(a glob of jsonl files\)"),
+    ('format = "jsonl"\npath = "a/*.jsonl"\ndelimiter = ","\n',
+     r"unknown field\(s\) in \[sources.events\]: delimiter \(known for format jsonl: format, time_column, suite, path\)"),
+    ('format = "csv"\npath = "a/*.csv"\ndelimiter = 5\n', r"\[sources.events\] delimiter = 5 is not text"),
+    ('format = "duckdb"\ndatabase = "crm.duckdb"\n', r"\[sources.events\] needs table"),
+])
+def test_a_format_checks_its_own_options_and_names_the_field(tmp_path, text, message):
+    (tmp_path / "reverie.toml").write_text(f"[sources.events]\n{text}")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(tmp_path)
+    assert str(tmp_path / "reverie.toml") in str(info.value)
+
+
+def _jsonl_project(folder: Path):
+    (folder / "reverie.toml").write_text('[sources.clicks]\nformat = "jsonl"\npath = "exports/clicks_*.jsonl"\n'
+                                         'time_column = "clicked_at"\n')
+    for day in (1, 2):
+        write(folder / "exports" / f"clicks_0{day}.jsonl",
+              "".join(f'{{"clicked_at": "2026-03-0{day}T{hour:02}:00:00", "page": "/p{hour}", "ms": {hour * 10}}}\n'
+                      for hour in range(3)))
+    settings = load_settings(folder)
+    return settings, settings.sources["clicks"]
+
+
+def test_a_jsonl_source_loads_one_batch_per_file_and_reloads_a_changed_one(tmp_path):
+    settings, source = _jsonl_project(tmp_path)
+    first = ingest_source.fn(settings.warehouse, str(tmp_path), source, "c1")
+    assert (first["files"], first["rows"], first["failed"]) == (2, 6, [])
+    assert first["watermark"] == "2026-03-02T02:00:00"
+    assert query(settings, "select _batch, count(*), max(ms) from raw_clicks group by 1 order by 1") == \
+        [("exports/clicks_01.jsonl", 3, 20), ("exports/clicks_02.jsonl", 3, 20)]
+
+    assert ingest_source.fn(settings.warehouse, str(tmp_path), source, "c2")["files"] == 0  # nothing changed
+
+    write(tmp_path / "exports" / "clicks_02.jsonl", '{"clicked_at": "2026-03-02T09:00:00", "page": "/p9", "ms": 90}\n',
+          mtime=1_770_000_100)
+    third = ingest_source.fn(settings.warehouse, str(tmp_path), source, "c3")
+    assert (third["files"], third["rows"], third["watermark"]) == (1, 1, "2026-03-02T09:00:00")
+    assert query(settings, "select page from raw_clicks where _batch = 'exports/clicks_02.jsonl'") == [("/p9",)]
+    assert query(settings, "select count(*) from raw_clicks") == [(4,)]
+
+
+def test_a_bad_jsonl_file_fails_alone_named_and_is_reported_once(tmp_path):
+    settings, source = _jsonl_project(tmp_path)
+    exports = tmp_path / "exports"
+    write(exports / "clicks_03.jsonl", '{"clicked_at": "2026-03-03T10:00:00", "page": "/p1", "ms": 5\n')  # cut short
+    write(exports / "clicks_04.jsonl", '{"when": "2026-03-04T10:00:00", "page": "/p1", "ms": 5}\n')
+
+    result = ingest_source.fn(settings.warehouse, str(tmp_path), source, "c1")
+    assert (result["files"], result["rows"]) == (2, 6)  # the good files, loaded one by one
+    errors = {failure["file"]: failure["error"] for failure in result["failed"]}
+    assert set(errors) == {"exports/clicks_03.jsonl", "exports/clicks_04.jsonl"}
+    assert errors["exports/clicks_03.jsonl"].startswith(str(exports / "clicks_03.jsonl"))
+    assert "Malformed JSON" in errors["exports/clicks_03.jsonl"]
+    assert errors["exports/clicks_04.jsonl"] == f"{exports / 'clicks_04.jsonl'}: time column 'clicked_at' is missing"
+    assert query(settings, "select file, status from batches where status = 'rejected' order by 1") == \
+        [("exports/clicks_03.jsonl", "rejected"), ("exports/clicks_04.jsonl", "rejected")]
+    assert query(settings, "select status from source_state") == [("failed",)]
+
+    again = ingest_source.fn(settings.warehouse, str(tmp_path), source, "c2")
+    assert (again["files"], again["failed"]) == (0, [])  # unchanged: not tried again, not reported again
+
+    write(exports / "clicks_03.jsonl", '{"clicked_at": "2026-03-03T10:00:00", "page": "/p1", "ms": 5}\n',
+          mtime=1_770_000_100)
+    fixed = ingest_source.fn(settings.warehouse, str(tmp_path), source, "c3")
+    assert (fixed["files"], fixed["rows"], fixed["failed"]) == (1, 1, [])
+
+
+@dataclass(frozen=True)
+class NullableCsvOptions(CsvOptions):
+    null_strings: list[str] = field(default_factory=list)
+    KIND: ClassVar[str] = "csv"
+
+
+class NullableCsvFiles(CsvFiles):
+    """A format made here the way the next one will be made: options in its Options, their use in its reader."""
+    Options = NullableCsvOptions
+
+    def reader_options(self) -> list[str]:
+        return [*super().reader_options(), f"nullstr = [{', '.join(map(literal, self.options.null_strings))}]"]
+
+
+def test_a_new_format_is_one_class_and_one_registry_entry(tmp_path, monkeypatch):
+    monkeypatch.setitem(FORMATS, "csv_with_nulls", NullableCsvFiles)
+    config = '[sources.spend]\nformat = "csv_with_nulls"\npath = "spend_*.csv"\ntime_column = "day"\n'
+    (tmp_path / "reverie.toml").write_text(config + 'null_strings = "NA"\n')
+    with pytest.raises(ConfigError, match=r"\[sources.spend\] null_strings = 'NA' is not a list"):
+        load_settings(tmp_path)
+
+    (tmp_path / "reverie.toml").write_text(config + 'null_strings = ["NA", "-"]\n')
+    write(tmp_path / "spend_1.csv", "day,cost\n2026-03-01,NA\n2026-03-02,-\n2026-03-03,4.5\n")
+    settings = load_settings(tmp_path)
+    result = ingest_source.fn(settings.warehouse, str(tmp_path), settings.sources["spend"], "c1")
+    assert (result["files"], result["rows"]) == (1, 3)
+    assert query(settings, "select cost from raw_spend order by day") == [(None,), (None,), (4.5,)]
