@@ -6,11 +6,12 @@ import json
 from datetime import datetime
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reverie.warehouse import Warehouse
 
 
-@task(name="start-cycle")
+@task(name="start-cycle", cache_policy=NO_CACHE)  # bookkeeping writes: never cached
 def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) -> None:
     """Record that a sleep cycle has begun."""
     with warehouse.connect() as con:
@@ -18,7 +19,7 @@ def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) ->
                     {"cycle_id": cycle_id, "flow_run_id": flow_run_id, "now": datetime.now()})
 
 
-@task(name="finish-cycle")
+@task(name="finish-cycle", cache_policy=NO_CACHE)
 def finish_cycle(warehouse: Warehouse, cycle_id: str, status: str, stages: dict, seconds: float) -> None:
     """Record how a sleep cycle ended."""
     with warehouse.connect() as con:

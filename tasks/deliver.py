@@ -6,12 +6,14 @@ from datetime import datetime
 from pathlib import Path
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reverie.analyst.grounding import display_number
 from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, build_channel
 from reverie.config import DeliverSettings
 from reverie.logs import run_logger
 from reverie.memory.store import SEVERITY_ORDER
+from reverie.summaries import DeliverSummary
 from reverie.warehouse import (
     Warehouse,
     data_watermark,
@@ -69,9 +71,9 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
     return "\n".join(lines) + "\n"
 
 
-@task(name="deliver")
+@task(name="deliver", cache_policy=NO_CACHE)  # it writes and sends: never cached
 def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int,
-                  settings: DeliverSettings | None = None) -> dict:
+                  settings: DeliverSettings | None = None) -> DeliverSummary:
     """Render the brief for this cycle and send it through each configured channel; a failing channel is reported."""
     logger = run_logger()
     settings = settings or DeliverSettings()

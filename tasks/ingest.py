@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
@@ -18,6 +19,7 @@ from reverie.sources import (
     build_format,
     columns,
 )
+from reverie.summaries import IngestSummary
 from reverie.warehouse import Warehouse, quoted, table_exists, transaction
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
@@ -180,8 +182,12 @@ def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list
         return [], failed, 0
 
 
-@task(name="ingest")
-def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings, cycle_id: str, lookback_days: int = 1) -> dict:
+# Tasks that write are never cached. Ingest is retried: it loads only what is new, so a second try after a
+# warehouse held by another process or a file caught mid-copy redoes nothing that landed.
+@task(name="ingest", task_run_name="ingest-{source.name}", cache_policy=NO_CACHE, retries=2,
+      retry_delay_seconds=[2, 10])
+def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings, cycle_id: str,
+                  lookback_days: int = 1) -> IngestSummary:
     """Load what is new in one source; a bad batch fails alone and leaves what was loaded before intact."""
     logger = run_logger()
     with warehouse.connect() as con:

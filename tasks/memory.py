@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from rapidfuzz import fuzz
 
 from reverie.analyst.sandbox import is_number
@@ -16,6 +17,7 @@ from reverie.faults import fault_point
 from reverie.logs import run_logger
 from reverie.memory.search import rebuild_index
 from reverie.memory.store import record_change
+from reverie.summaries import MemorySummary
 from reverie.warehouse import (
     Warehouse,
     data_watermark,
@@ -190,9 +192,9 @@ def _unconfirmed(con, ttl_days: int, cycle_id: str, now) -> int:
     return len(old)
 
 
-@task(name="consolidate")
+@task(name="consolidate", cache_policy=NO_CACHE)  # it writes: never cached
 def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, since: str | None = None,
-                settings: MemorySettings | None = None) -> dict:
+                settings: MemorySettings | None = None) -> MemorySummary:
     """Merge this cycle's insights into memory — insert, confirm, merge, supersede, retract, expire — in one
     transaction: a crash leaves memory as it was."""
     logger = run_logger()

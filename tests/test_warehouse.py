@@ -69,3 +69,26 @@ def test_sql_files_take_quoted_identifiers_and_must_match_their_placeholders():
     assert '"raw_x""; drop table memory; --"' in sql and "source = 'it''s'" in sql and "{{" not in sql
     with pytest.raises(SqlTemplateError, match="sql/staging/source.sql: placeholders"):
         render("staging/source.sql", identifiers={"raw_table": "raw_x"})
+
+
+def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(make_project):
+    from prefect import flow
+
+    from tasks.ingest import ingest_source
+
+    settings = make_project(days=3)
+    with settings.warehouse.connect():
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; con = duckdb.connect({str(settings.warehouse)!r}); "
+                               "print('holding', flush=True); time.sleep(3)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+
+    @flow
+    def ingest_once():
+        return ingest_source(warehouse=settings.warehouse, project_dir=str(settings.project_dir),
+                             source=settings.sources["events"], cycle_id="c1")
+
+    try:
+        assert ingest_once()["files"] == 3  # the first try found the file held; a retry loaded every day
+    finally:
+        holder.wait(timeout=30)
