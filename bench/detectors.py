@@ -133,15 +133,16 @@ def electronics_share(labels: list[dict], month: date) -> float:
     base = {c: generator.CATEGORIES[c] * generator.MEAN_AMOUNT[c] for c in generator.CATEGORIES}
     shares = []
     for day in days:
-        weight = {c: base[c] * 1.25 ** sum(1 for l in labels if l["kind"] == "price_change" and l["member"] == c
-                                           and l["start"] <= day) for c in base}
+        weight = {c: base[c] * 1.25 ** sum(1 for other in labels if other["kind"] == "price_change"
+                                           and other["member"] == c and other["start"] <= day) for c in base}
         shares.append(weight["electronics"] / sum(weight.values()))
     return statistics.fmean(shares)
 
 
 def can_set_record(label: dict, labels: list[dict]) -> bool:
     """A record needs 8 weeks of history, and is set once: the second surge in a channel is not a new high."""
-    earlier = [l for l in labels if l["kind"] == label["kind"] and l["member"] == label["member"] and l["start"] < label["start"]]
+    earlier = [other for other in labels if other["kind"] == label["kind"] and other["member"] == label["member"]
+               and other["start"] < label["start"]]
     return (label["start"] - START).days >= RECORD_HISTORY_DAYS and not earlier
 
 

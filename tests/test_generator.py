@@ -41,7 +41,7 @@ def test_shape_partitions_and_labels(tmp_path):
     assert {"country", "channel", "device", "category", "amount", "status"} <= set(table.column_names)
     labels = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
     assert result["planted_events"] == len(labels) >= 2
-    assert all(START <= date.fromisoformat(l["start"]) <= START + timedelta(days=69) for l in labels)
+    assert all(START <= date.fromisoformat(label["start"]) <= START + timedelta(days=69) for label in labels)
     # weekly seasonality: Saturdays are quieter than Wednesdays
     daily = duckdb.sql(f"""select dayofweek(event_time::date) as dow, count(*) as n
                            from read_parquet('{tmp_path}/events/*/*.parquet') where event_type = 'session'
