@@ -153,9 +153,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether a table or view of that name exists in the warehouse."""
-    return con.execute("select count(*) from duckdb_tables() where table_name = $n and database_name = current_database() "
-                       "union all select count(*) from duckdb_views() where view_name = $n and not internal",
-                       {"n": name}).fetchall() != [(0,), (0,)]
+    return con.execute(sql_file("warehouse/table_exists.sql"), {"name": name}).fetchall() != [(0,), (0,)]
 
 
 def data_watermark(con: duckdb.DuckDBPyConnection):

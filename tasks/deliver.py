@@ -12,7 +12,6 @@ from reverie.analyst.grounding import display_number
 from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, build_channel
 from reverie.config import DeliverSettings
 from reverie.logs import run_logger
-from reverie.memory.store import SEVERITY_ORDER
 from reverie.summaries import DeliverSummary
 from reverie.warehouse import (
     Warehouse,
@@ -78,11 +77,8 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
     logger = run_logger()
     settings = settings or DeliverSettings()
     with warehouse.connect() as con:
-        insights = rows_as_dicts(con.execute(
-            f"""select id, kind, title, body, severity, score, source, fingerprint from memory
-                where status = 'active' and kind <> 'data_quality' and (cycle_id = ? or id in (
-                    select memory_id from memory_history where cycle_id = ? and change = 'confirm'))
-                order by {SEVERITY_ORDER}, score desc nulls last limit ?""", [cycle_id, cycle_id, BRIEF_ITEMS]))
+        insights = rows_as_dicts(con.execute(sql_file("deliver/brief_items.sql"),
+                                             {"cycle_id": cycle_id, "limit": BRIEF_ITEMS}))
         findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
         watermark = data_watermark(con)
         key_metrics = metric_summary(con).to_dicts()
@@ -103,7 +99,9 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
     now = datetime.now()
     with warehouse.connect() as con, transaction(con):
         for name, target in targets.items():
-            con.execute("insert into deliveries values (?, ?, ?, ?, ?)", [cycle_id, name, target, brief.fingerprints, now])
+            con.execute("insert into deliveries values ($cycle_id, $channel, $target, $fingerprints, $now)",
+                        {"cycle_id": cycle_id, "channel": name, "target": target, "fingerprints": brief.fingerprints,
+                         "now": now})
     logger.info("deliver: brief with %d insight(s) at %s", len(insights), brief.path)
     return {"sent": sum(CHANNELS[name].notifies for name in targets), "brief": str(brief.path),
             "insights": len(insights), "channels": targets, "errors": errors}

@@ -20,7 +20,7 @@ from reverie.sources import (
     columns,
 )
 from reverie.summaries import IngestSummary
-from reverie.warehouse import Warehouse, quoted, table_exists, transaction
+from reverie.warehouse import Warehouse, quoted, render, table_exists, transaction
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 FLOAT_TYPES = {"FLOAT", "DOUBLE"}
@@ -64,10 +64,10 @@ def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, st
 
 def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id: str) -> list[int]:
     """Remember each batch just loaded, with its signature, row count and time range, in one scan."""
-    time = quoted(source.time_column)
+    stats_sql = render("ingest/batch_stats.sql", identifiers={"time_column": source.time_column,
+                                                               "raw_table": source.raw_table})
     stats = {batch: (count, first, last) for batch, count, first, last in con.execute(
-        f"""select _batch, count(*), min({time}), max({time}) from {quoted(source.raw_table)}
-            where _batch in (select unnest(?::varchar[])) group by _batch""", [[b.name for b in batches]]).fetchall()}
+        stats_sql, {"batches": [b.name for b in batches]}).fetchall()}
     counts = []
     for batch in batches:
         count, first, last = stats.get(batch.name, (0, None, None))

@@ -93,13 +93,9 @@ def _from_quality(f: dict, watermark) -> dict:
 
 def _resolve_fixed_batches(con, cycle_id: str, now) -> int:
     """A batch held back before that passed this cycle (fixed or replaced): its data_quality item is closed."""
-    fixed = con.execute(
-        """select m.id from memory m
-           join batches b on m.dimension = 'batch' and b.file = m.member
-           where m.kind = 'data_quality' and m.status = 'active' and m.cycle_id <> ?
-             and b.cycle_id = ? and b.status = 'loaded'""", [cycle_id, cycle_id]).fetchall()
+    fixed = con.execute(sql_file("memory/fixed_batch_items.sql"), {"cycle_id": cycle_id}).fetchall()
     for (memory_id,) in fixed:
-        con.execute("update memory set status = 'expired', closed_at = ? where id = ?", [now, memory_id])
+        con.execute("update memory set status = 'expired', closed_at = $now where id = $id", {"now": now, "id": memory_id})
         record_change(con, memory_id, "expire", cycle_id, now, "status", "active", "the batch passed the gate")
     return len(fixed)
 
@@ -112,8 +108,8 @@ def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, no
         "first_seen": now, "last_confirmed": now, "supersedes": supersedes,
         "evidence": json.dumps(item["evidence"], default=str), "cycle_id": cycle_id, "flow_run_id": flow_run_id,
     }
-    con.execute(f"insert into memory ({', '.join(MEMORY_COLUMNS)}) values ({', '.join('?' * len(MEMORY_COLUMNS))})",
-                [row[c] for c in MEMORY_COLUMNS])
+    con.execute(f"insert into memory ({', '.join(MEMORY_COLUMNS)}) values ({', '.join('$' + c for c in MEMORY_COLUMNS)})",
+                {c: row[c] for c in MEMORY_COLUMNS})
     record_change(con, memory_id, "insert", cycle_id, now, new=item["title"])
     return memory_id
 
@@ -133,16 +129,15 @@ def _direction(evidence: dict) -> str | None:
 
 
 def _close(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
-    con.execute("update memory set status = ?, closed_at = ? where id = ?", [status, now, memory_id])
+    con.execute("update memory set status = $status, closed_at = $now where id = $id",
+                {"status": status, "now": now, "id": memory_id})
     record_change(con, memory_id, change, cycle_id, now, "status", "active", reason)
 
 
 def _near_duplicate(con, item: dict, threshold: float) -> dict | None:
     """An active analyst note of the same kind and metric saying nearly the same thing (rapidfuzz)."""
-    notes = rows_as_dicts(con.execute(
-        """select id, title, related_ids from memory
-           where status = 'active' and kind = ? and metric is not distinct from ?
-             and source not like 'detector:%' and source <> 'quality-gate'""", [item["kind"], item["metric"]]))
+    notes = rows_as_dicts(con.execute(sql_file("memory/analyst_notes_like.sql"),
+                                      {"kind": item["kind"], "metric": item["metric"]}))
     scored = [(fuzz.token_set_ratio(item["title"], n["title"]), n) for n in notes]
     best = max(scored, key=lambda pair: pair[0], default=(0, None))
     return best[1] if best[0] >= threshold else None
@@ -151,13 +146,13 @@ def _near_duplicate(con, item: dict, threshold: float) -> dict | None:
 def _correct(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now) -> str:
     """The analyst withdrew an item (retracted, with its reason) or replaced it (the new one supersedes it)."""
     target = item["retracts"] or item["supersedes"]
-    if not con.execute("select count(*) from memory where id = ? and status = 'active'", [target]).fetchone()[0]:
+    if not con.execute("select count(*) from memory where id = $id and status = 'active'", {"id": target}).fetchone()[0]:
         return "ignored"  # closed meanwhile
     if item["retracts"]:
         _close(con, target, "retracted", "retract", f"{item['source']}: {item['title']}", cycle_id, now)
         return "retracted"
     new_id = _insert(con, item, fp, cycle_id, flow_run_id, now, supersedes=target)
-    con.execute("update memory set superseded_by = ? where id = ?", [new_id, target])
+    con.execute("update memory set superseded_by = $new where id = $old", {"new": new_id, "old": target})
     _close(con, target, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
     return "superseded"
 
@@ -167,10 +162,8 @@ def _evidence_changed(con, since: date) -> list[tuple[str, str]]:
     no longer returns what they say — the data was corrected upstream — with why. Read before the write
     transaction: a query that fails here must not abort it."""
     changed = []
-    for memory_id, raw in con.execute(
-            """select id, evidence from memory
-               where status = 'active' and source like 'detector:%' and period_start >= ?""",
-            [since - timedelta(days=31)]).fetchall():
+    for memory_id, raw in con.execute(sql_file("memory/detector_items_since.sql"),
+                                      {"since": since - timedelta(days=31)}).fetchall():
         evidence = json.loads(raw)
         try:
             returned = [float(v) for row in con.execute(evidence["queries"][0]).fetchall() for v in row if is_number(v)]
@@ -185,8 +178,7 @@ def _evidence_changed(con, since: date) -> list[tuple[str, str]]:
 
 def _unconfirmed(con, ttl_days: int, cycle_id: str, now) -> int:
     """Insights nobody confirmed for `ttl_days` expire."""
-    old = con.execute("""select id from memory where status = 'active' and kind <> 'data_quality'
-                         and last_confirmed < ?""", [now - timedelta(days=ttl_days)]).fetchall()
+    old = con.execute(sql_file("memory/unconfirmed_items.sql"), {"before": now - timedelta(days=ttl_days)}).fetchall()
     for (memory_id,) in old:
         _close(con, memory_id, "expired", "expire", f"not confirmed for {ttl_days} days", cycle_id, now)
     return len(old)
@@ -199,7 +191,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
     transaction: a crash leaves memory as it was."""
     logger = run_logger()
     settings = settings or MemorySettings()
-    counts = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "retracted": 0,
+    counts: MemorySummary = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "retracted": 0,
               "expired": 0, "ignored": 0}
     now = datetime.now()
     with warehouse.connect() as con:
@@ -207,9 +199,9 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
     with warehouse.connect() as con, transaction(con):
         watermark = data_watermark(con)
         items = [_from_candidate(c, watermark) for c in rows_as_dicts(con.execute(
-            "select * from candidates where cycle_id = ? order by rank", [cycle_id]))]
+            "select * from candidates where cycle_id = $cycle_id order by rank", {"cycle_id": cycle_id}))]
         items += [_from_agent(a, watermark) for a in rows_as_dicts(con.execute(
-            "select * from agent_insights where cycle_id = ? order by written_at", [cycle_id]))]
+            "select * from agent_insights where cycle_id = $cycle_id order by written_at", {"cycle_id": cycle_id}))]
         items += [_from_quality(f, watermark) for f in rows_as_dicts(con.execute(
             sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))]
         counts["expired"] += _resolve_fixed_batches(con, cycle_id, now)
@@ -226,25 +218,26 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                     counts["added"] += 1
                     continue
                 related = sorted(set(note["related_ids"] or []) | set(item["related_ids"]))
-                con.execute("update memory set last_confirmed = ?, related_ids = ? where id = ?", [now, related, note["id"]])
+                con.execute("update memory set last_confirmed = $now, related_ids = $related where id = $id",
+                            {"now": now, "related": related, "id": note["id"]})
                 same = note["title"] == item["title"]
                 record_change(con, note["id"], "confirm" if same else "merge", cycle_id, now, new=None if same else item["title"])
                 counts["confirmed" if same else "merged"] += 1
                 continue
             existing = rows_as_dicts(con.execute(
-                "select id, evidence, title from memory where fingerprint = ? and status = 'active'", [fp]))
+                "select id, evidence, title from memory where fingerprint = $fp and status = 'active'", {"fp": fp}))
             if not existing:
                 _insert(con, item, fp, cycle_id, flow_run_id, now)
                 counts["added"] += 1
             elif _same_value(existing[0], item):
-                con.execute("update memory set last_confirmed = ? where id = ?", [now, existing[0]["id"]])
+                con.execute("update memory set last_confirmed = $now where id = $id", {"now": now, "id": existing[0]["id"]})
                 record_change(con, existing[0]["id"], "confirm", cycle_id, now)
                 counts["confirmed"] += 1
             else:  # a newer value for the same subject; if it now points the other way, the old one was wrong
                 old_id = existing[0]["id"]
                 flipped = _direction(json.loads(existing[0]["evidence"])) not in (None, _direction(item["evidence"]))
                 new_id = _insert(con, item, fp, cycle_id, flow_run_id, now, supersedes=old_id)
-                con.execute("update memory set superseded_by = ? where id = ?", [new_id, old_id])
+                con.execute("update memory set superseded_by = $new where id = $old", {"new": new_id, "old": old_id})
                 if flipped:
                     _close(con, old_id, "retracted", "contradict", f"contradicted by {new_id}", cycle_id, now)
                     counts["contradicted"] += 1
@@ -252,8 +245,8 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                     _close(con, old_id, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
                     counts["superseded"] += 1
         # still active and not found again this cycle with the same value (superseded ones are closed already)
-        still = {i for (i,) in con.execute("select id from memory where status = 'active' and last_confirmed < ?",
-                                           [now]).fetchall()}
+        still = {i for (i,) in con.execute("select id from memory where status = 'active' and last_confirmed < $now",
+                                           {"now": now}).fetchall()}
         for memory_id, reason in changed:
             if memory_id in still:
                 _close(con, memory_id, "expired", "expire", reason, cycle_id, now)

@@ -1,0 +1,13 @@
+-- What the brief shows: active insights (data quality aside) this cycle added or confirmed, most severe first.
+with touched as (
+    select memory_id from memory_history
+    where cycle_id = $cycle_id and change = 'confirm'
+)
+
+select id, kind, title, body, severity, score, source, fingerprint
+from memory
+where status = 'active'
+    and kind <> 'data_quality'
+    and (cycle_id = $cycle_id or id in (select memory_id from touched))
+order by severity_rank(severity), score desc nulls last
+limit $limit
