@@ -47,7 +47,7 @@ def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, st
                          "expected a TIMESTAMP or DATE")
     if not table_exists(con, source.raw_table):
         return []
-    existing = {k: v for k, v in columns(con, Relation(quoted(source.raw_table), [])).items() if k != "_batch"}
+    existing = {k: v for k, v in columns(con, Relation(quoted(source.raw_table), {})).items() if k != "_batch"}
     problems = [f"column '{c}' is missing (expected {t})" for c, t in existing.items() if c not in incoming]
     problems += [f"unexpected column '{c}' ({t})" for c, t in incoming.items() if c not in existing]
     widen = []
@@ -72,8 +72,10 @@ def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id:
     for batch in batches:
         count, first, last = stats.get(batch.name, (0, None, None))
         size, modified = batch.signature or (0, datetime.now())  # a read without a signature is recorded as of now
-        con.execute("insert or replace into batches values (?, ?, ?, ?, ?, ?, ?, 'loaded', null, ?, ?)",
-                    [source.name, batch.name, size, modified, count, first, last, cycle_id, datetime.now()])
+        con.execute("insert or replace into batches values ($source, $file, $size, $modified, $rows, $first, $last, "
+                    "'loaded', null, $cycle_id, $now)",
+                    {"source": source.name, "file": batch.name, "size": size, "modified": modified, "rows": count,
+                     "first": first, "last": last, "cycle_id": cycle_id, "now": datetime.now()})
         counts.append(count)
     return counts
 
@@ -103,10 +105,11 @@ def _load(con, source: SourceSettings, source_format: SourceFormat, batch: Batch
     with transaction(con):
         table = _prepare_table(con, source, relation, widen)
         if batch.replaces_since is not None:
-            con.execute(f"delete from {table} where {quoted(source.time_column)} >= ?", [batch.replaces_since])
-        con.execute(f"delete from {table} where _batch = ?", [batch.name])
-        con.execute(f"insert into {table} by name select *, ?::varchar as _batch from {relation.sql}",
-                    [batch.name, *relation.params])
+            con.execute(f"delete from {table} where {quoted(source.time_column)} >= $since",
+                        {"since": batch.replaces_since})
+        con.execute(f"delete from {table} where _batch = $batch_name", {"batch_name": batch.name})
+        con.execute(f"insert into {table} by name select *, $batch_name::varchar as _batch from {relation.sql}",
+                    {"batch_name": batch.name, **relation.params})
         (count,) = _record_batches(con, source, [batch], cycle_id)
         if count == 0 and batch.replaces_since is None:
             raise BatchError(f"{batch.where}: the file has no rows")
@@ -121,8 +124,8 @@ def _load_all(con, source: SourceSettings, source_format: SourceFormat, new: lis
     widen = check_schema(con, source, new[0].where, shapes[0])
     with transaction(con):
         table = _prepare_table(con, source, source_format.read(new[0]), widen)
-        con.execute(f"delete from {table} where _batch in (select unnest(?::varchar[]))",
-                    [[batch.name for batch in new]])
+        con.execute(f"delete from {table} where _batch in (select unnest($batch_names::varchar[]))",
+                    {"batch_names": [batch.name for batch in new]})
         together = source_format.read_together(new)
         con.execute(f"insert into {table} by name select * from {together.sql}", together.params)
         counts = _record_batches(con, source, new, cycle_id)
@@ -136,8 +139,11 @@ def _failure(con, source: SourceSettings, batch: Batch, exc: Exception, seen: di
     message = str(exc) if isinstance(exc, BatchError) else f"{batch.where}: {type(exc).__name__}: {exc}"
     if batch.signature is not None and batch.name not in seen:
         # remembered, so it is reported once and tried again only when it changes
-        con.execute("insert or replace into batches values (?, ?, ?, ?, 0, null, null, 'rejected', ?, ?, ?)",
-                    [source.name, batch.name, *batch.signature, message, cycle_id, datetime.now()])
+        size, modified = batch.signature
+        con.execute("insert or replace into batches values ($source, $file, $size, $modified, 0, null, null, "
+                    "'rejected', $reason, $cycle_id, $now)",
+                    {"source": source.name, "file": batch.name, "size": size, "modified": modified, "reason": message,
+                     "cycle_id": cycle_id, "now": datetime.now()})
     return {"file": batch.label, "error": message}
 
 
@@ -167,7 +173,7 @@ def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list
     """Load the batches the source's format finds that were not loaded before, or changed since."""
     source_format = build_format(source.name, source.format, source.options)
     seen = {f: (size, mtime) for f, size, mtime in con.execute(
-        "select file, size_bytes, modified_at from batches where source = ?", [source.name]).fetchall()}
+        "select file, size_bytes, modified_at from batches where source = $source", {"source": source.name}).fetchall()}
     new = [batch for batch in source_format.discover(reading)
            if batch.signature is None or seen.get(batch.name) != batch.signature]
     if not new:
@@ -191,17 +197,17 @@ def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings
     """Load what is new in one source; a bad batch fails alone and leaves what was loaded before intact."""
     logger = run_logger()
     with warehouse.connect() as con:
-        state = con.execute("select watermark from source_state where source = ?", [source.name]).fetchone()
+        state = con.execute("select watermark from source_state where source = $source", {"source": source.name}).fetchone()
         reading = Reading(source=source.name, time_column=source.time_column, project_dir=Path(project_dir),
                           cycle_id=cycle_id, watermark=state[0] if state else None, lookback_days=lookback_days)
         loaded, failed, rows = _ingest(con, source, reading, logger)
-        watermark = con.execute("select max(last_event) from batches where source = ? and status = 'loaded'",
-                                [source.name]).fetchone()[0]
-        con.execute(
-            "insert or replace into source_state values (?, ?, ?, ?, ?, ?, ?)",
-            [source.name, watermark, loaded[-1] if loaded else None, "failed" if failed else "ok",
-             "; ".join(f["error"] for f in failed) or None, datetime.now(), cycle_id],
-        )
+        watermark = con.execute("select max(last_event) from batches where source = $source and status = 'loaded'",
+                                {"source": source.name}).fetchone()[0]
+        con.execute("insert or replace into source_state values ($source, $watermark, $last_file, $status, $error, "
+                    "$now, $cycle_id)",
+                    {"source": source.name, "watermark": watermark, "last_file": loaded[-1] if loaded else None,
+                     "status": "failed" if failed else "ok", "error": "; ".join(f["error"] for f in failed) or None,
+                     "now": datetime.now(), "cycle_id": cycle_id})
     logger.info("ingest %s: %d new batch(es), %d rows, %d failed", source.name, len(loaded), rows, len(failed))
     return {"source": source.name, "files": len(loaded), "rows": rows, "failed": failed,
             "watermark": watermark.isoformat() if watermark else None}

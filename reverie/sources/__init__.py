@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +21,9 @@ class UnknownFormat(ValueError):
 
 
 class Relation(NamedTuple):
-    """What DuckDB reads rows from (a table function or a subquery) and the values of its `?` placeholders."""
+    """What DuckDB reads rows from (a table function or a subquery) and the values of its named parameters."""
     sql: str
-    params: list
+    params: dict[str, object]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,10 +77,14 @@ class SourceFormat(ABC):
 
     def read_together(self, batches: list[Batch]) -> Relation:
         """The rows of several batches at once, each row with its batch's name in `_batch`."""
-        parts = [self.read(batch) for batch in batches]
-        sql = " union all by name ".join(f"select *, ?::varchar as _batch from {part.sql}" for part in parts)
-        params = [value for batch, part in zip(batches, parts) for value in (batch.name, *part.params)]
-        return Relation(f"({sql})", params)
+        selects, params = [], {}
+        for i, batch in enumerate(batches):  # each part's parameters renamed apart: $since of part 2 is $since_2
+            part = self.read(batch)
+            names = "|".join(map(re.escape, part.params)) or "(?!)"
+            sql = re.sub(rf"\$({names})\b", rf"$\g<1>_{i}", part.sql)
+            selects.append(f"select *, $batch_{i}::varchar as _batch from {sql}")
+            params |= {f"{name}_{i}": value for name, value in part.params.items()} | {f"batch_{i}": batch.name}
+        return Relation(f"({' union all by name '.join(selects)})", params)
 
     def describe(self, con, batch: Batch) -> dict[str, str]:
         """Column name -> DuckDB type of one batch."""

@@ -52,8 +52,8 @@ class DuckDBTable(SourceFormat):
             where = f"{self._database(reading)}: table {self.options.table}"
             relation = f"{self._alias(reading)}.{relation}"
         since = reading.watermark - timedelta(days=reading.lookback_days) if reading.watermark else None
-        rows = (Relation(f"(select * from {relation} where {quoted(reading.time_column)} >= ?)", [since]) if since
-                else Relation(f"(select * from {relation})", []))
+        rows = (Relation(f"(select * from {relation} where {quoted(reading.time_column)} >= $since)", {"since": since})
+                if since else Relation(f"(select * from {relation})", {}))
         # the first read (or one after nothing was loaded) replaces every row with a time
         return [TableRead(name=f"{where} @ {reading.cycle_id}", label=where, where=where, signature=None,
                           replaces_since=since or datetime.min, rows=rows)]

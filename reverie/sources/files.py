@@ -39,9 +39,9 @@ class LandedFiles(SourceFormat):
         return []
 
     def reader(self, many: bool = False) -> str:
-        """The table function call, as SQL with one `?` for the path (or list of paths)."""
+        """The table function call, as SQL reading $path (a path, or a list of them)."""
         options = ["hive_partitioning = false", *(["filename = true", "union_by_name = true"] if many else [])]
-        return f"{self.function}(?, {', '.join([*self.reader_options(), *options])})"
+        return f"{self.function}($path, {', '.join([*self.reader_options(), *options])})"
 
     def discover(self, reading: Reading) -> list[Batch]:
         """The files matched now, by their path relative to the project, so the folder can move."""
@@ -57,12 +57,12 @@ class LandedFiles(SourceFormat):
         return batches
 
     def read(self, batch: LandedFile) -> Relation:
-        return Relation(self.reader(), [batch.path])
+        return Relation(self.reader(), {"path": batch.path})
 
     def read_together(self, batches: list[LandedFile]) -> Relation:
         """All the files in one read of DuckDB's reader, each row matched to its file's batch by name."""
         paths = [batch.path for batch in batches]
         return Relation(f"""(select landed.* exclude (filename), named.batch as _batch
                              from {self.reader(many=True)} as landed
-                             join (select unnest(?::varchar[]) as filename, unnest(?::varchar[]) as batch) as named
-                             using (filename))""", [paths, paths, [batch.name for batch in batches]])
+                             join (select unnest($path::varchar[]) as filename, unnest($batches::varchar[]) as batch)
+                                 as named using (filename))""", {"path": paths, "batches": [batch.name for batch in batches]})
