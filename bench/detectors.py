@@ -52,6 +52,7 @@ from bench import report  # noqa: E402
 from reverie import generator
 from reverie.config import DetectSettings, load_settings
 from reverie.project import scaffold
+from reverie.warehouse import Warehouse
 from tasks.detect import candidates, run_detector
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
@@ -304,7 +305,7 @@ def synthetic_warehouse(path: Path, metrics: int, dimensions: int, members: int,
         "numerator": pa.array(np.concatenate(columns["numerator"]), from_pandas=True),
         "denominator": pa.array(np.concatenate(columns["denominator"]), from_pandas=True),
     })
-    with path.connect() as con:
+    with Warehouse(path).connect() as con:
         con.register("members", table)
         con.execute("""insert into metric_values by name
                        select *, true as complete, 'bench' as cycle_id from members""")
@@ -341,7 +342,7 @@ def speed(workdir: Path, repeat: int) -> dict:
     timings = {"full_year": [], "one_new_day": []}
     for _ in range(repeat):
         for label, since in (("full_year", START), ("one_new_day", last_day)):
-            with path.connect() as con:
+            with Warehouse(path).connect() as con:
                 started = time.perf_counter()
                 found = candidates(con, "bench", since, settings)
                 timings[label].append(time.perf_counter() - started)

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
 from reverie.memory.search import rebuild_index, search_memory  # noqa: E402
+from reverie.warehouse import Warehouse  # noqa: E402
 
 METRICS = [f"{base}_{suffix}" for base in ("revenue", "orders", "sessions", "signups", "refunds", "margin", "visits",
                                              "tickets") for suffix in ("total", "web", "app", "retail", "b2b")]
@@ -107,7 +108,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def measure(n: int, count: int, workdir: Path) -> dict:
     rng = random.Random(n)
-    warehouse = workdir / f"memory-{n}" / "warehouse.duckdb"
+    warehouse = Warehouse(workdir / f"memory-{n}" / "warehouse.duckdb")
     with warehouse.connect() as con:
         con.register("generated", memories(n, rng))
         con.execute("insert into memory by name select * from generated")

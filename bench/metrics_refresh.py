@@ -34,6 +34,7 @@ from bench import report  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
+from reverie.warehouse import Warehouse  # noqa: E402
 from tasks.ingest import ingest_source  # noqa: E402
 from tasks.metrics import load_metric_specs, refresh_metrics  # noqa: E402
 
@@ -64,7 +65,7 @@ def hand_query(metric: str) -> str:
         group by grouping sets ({sets})"""
 
 
-def run_hand(warehouse: Path) -> float:
+def run_hand(warehouse: Warehouse) -> float:
     """The hand-written job, timed like reverie's refresh: open the warehouse, compute and store, close."""
     started = time.perf_counter()
     with warehouse.connect() as con:
@@ -73,14 +74,14 @@ def run_hand(warehouse: Path) -> float:
     return time.perf_counter() - started
 
 
-def different_metrics(warehouse: Path) -> list[str]:
+def different_metrics(warehouse: Warehouse) -> list[str]:
     """Metrics whose hand-written result differs from reverie's in row count or total (a sanity check)."""
     different = []
     with warehouse.connect() as con:
         for metric in HAND_WRITTEN:
             hand = con.execute(f"select count(*), sum(value) from bench_hand_{metric}").fetchone()
-            ours = con.execute("select count(*), sum(value) from metric_values where metric = ? and grain = 'day'",
-                               [metric]).fetchone()
+            ours = con.execute("select count(*), sum(value) from metric_values where metric = $metric and grain = 'day'",
+                               {"metric": metric}).fetchone()
             if hand[0] != ours[0] or abs(hand[1] - ours[1]) > 1e-6 * abs(ours[1]):
                 different.append(metric)
     return different
