@@ -18,7 +18,7 @@ from reverie.config import SourceSettings, yaml_files
 from reverie.warehouse import Warehouse, sql_file, transaction
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
-from tasks.quality import MetricCheck, QualityConfig, QualityError, load_quality
+from tasks.quality.declarations import MetricCheck, QualityConfig, QualityError, load_quality
 
 FULL_HISTORY = datetime(1900, 1, 1)
 Grain = Literal["hour", "day", "week", "month"]
