@@ -18,7 +18,7 @@ from reverie.warehouse import (
 from reverie.analyst.grounding import display_number
 from reverie.logs import run_logger
 from reverie.memory.store import SEVERITY_ORDER
-from tasks.metrics import metric_summary
+from tasks.metrics.summary import metric_summary
 
 BRIEF_ITEMS = 15
 

@@ -11,7 +11,7 @@ import pytest
 
 from reverie.cli import run_cycle
 from reverie.generator import generate
-from tasks.metrics import MetricError, check_columns, load_metric_specs
+from tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
 
 VALUES = "select * exclude (cycle_id) from metric_values order by metric, grain, period_start, dimension, member"
 
