@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import duckdb
 
+from reverie.warehouse import quoted, render
 from tasks.quality.declarations import Check, QualityError
 from tasks.quality.results import Outcome
 
@@ -111,12 +112,12 @@ def row_outcomes(con: duckdb.DuckDBPyConnection, table: str, batches: list[dict]
     validate = _validator(checks, where)
     columns = sorted({c.column for c in checks if c.column} | {k for c in checks for k in
                                                                (c.kwargs.get("column_list") or [])})
-    selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    sql = render("quality/batch_rows.sql", identifiers={"raw_table": table},
+                 expressions={"columns": ", ".join(quoted(c) for c in columns) if columns else "*"})
     outcomes = []
     for chunk in _chunks(batches):
         names = [b["file"] for b in chunk]
-        frame = con.execute(f"select {selected}, _batch from {table} where _batch in (select unnest(?::varchar[]))",
-                            [names]).to_arrow_table().to_pandas()  # through Arrow: 3x faster than .df() here
+        frame = con.execute(sql, {"batches": names}).to_arrow_table().to_pandas()  # through Arrow: 3x faster than .df()
         result = validate(frame)
         for r in result.results:
             check = checks[int(r.expectation_config.meta["check"])]

@@ -23,8 +23,8 @@ def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: st
             f"stale: its newest row ({b['last_event']:%Y-%m-%d %H:%M}) is {b['hours_behind']:,.0f} h behind "
             f"the data already loaded ({b['watermark']:%Y-%m-%d %H:%M}); allowed: {check.max_age_hours:g} h"
         ) if stale else ""))
-    newest = con.execute("select max(last_event) from batches where source = ? and status = 'loaded'",
-                         [source]).fetchone()[0]
+    newest = con.execute("select max(last_event) from batches where source = $source and status = 'loaded'",
+                         {"source": source}).fetchone()[0]
     if newest is not None:
         age = (now - newest).total_seconds() / 3600
         old = age > check.max_age_hours

@@ -49,8 +49,8 @@ def save_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, suite: str, sou
         con.execute("insert into quality_results by name select * from new_quality_results")
         con.unregister("new_quality_results")
         for batch, why in reasons.items():
-            con.execute("update batches set status = 'quarantined', reason = ? where source = ? and file = ?",
-                        ["; ".join(why), source, batch])
+            con.execute("update batches set status = 'quarantined', reason = $reason where source = $source "
+                        "and file = $file", {"reason": "; ".join(why), "source": source, "file": batch})
     return reasons
 
 
