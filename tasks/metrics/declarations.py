@@ -10,7 +10,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reverie.config import yaml_files
-from reverie.warehouse import sql_file
+from reverie.warehouse import quoted, render
 
 Grain = Literal["hour", "day", "week", "month"]
 Aggregation = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
@@ -21,6 +21,7 @@ class MetricError(ValueError):
 
 
 class Measure(BaseModel):
+    """An aggregate of a model's rows: sum, count, count_distinct, avg, min or max, optionally filtered."""
     model_config = ConfigDict(extra="forbid")
     agg: Aggregation
     expr: str | None = Field(None, description="column or SQL expression; count counts rows without one")
@@ -32,30 +33,23 @@ class Measure(BaseModel):
             raise ValueError(f"{self.agg} needs expr (the column or expression to aggregate)")
         return self
 
-    def sql(self) -> str:
-        # sums and averages add exact decimals (9 places): a floating-point total depends on the order in which
-        # DuckDB's threads add rows up, and an incremental refresh must equal a full one to the last digit
-        target = {"count": self.expr or "*", "count_distinct": f"distinct {self.expr}", "sum": f"({self.expr})::decimal(38, 9)",
-                  "avg": f"({self.expr})::decimal(38, 9)"}.get(self.agg, self.expr)
-        function = {"count_distinct": "count"}.get(self.agg, self.agg)
-        aggregate = f"{function}({target})" + (f" filter (where {self.filter})" if self.filter else "")
-        # a sum over no rows is 0 (no sales that day), an average over no rows is unknown
-        return f"coalesce({aggregate}, 0)::double" if self.agg == "sum" else f"({aggregate})::double"
-
 
 class Ratio(BaseModel):
+    """One measure divided by another, per period and member."""
     model_config = ConfigDict(extra="forbid")
     numerator: Measure
     denominator: Measure
 
 
 class Goal(BaseModel):
+    """A target value per period of a grain."""
     model_config = ConfigDict(extra="forbid")
     value: float
     grain: Grain = "month"
 
 
 class MetricSpec(BaseModel):
+    """One metric as declared in metrics/*.yml; `path` is the file that declares it."""
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
@@ -85,25 +79,6 @@ class MetricSpec(BaseModel):
     def fingerprint(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
-    def sql(self, grain: str) -> str:
-        """The metric at one grain, from sql/metrics/metric.sql."""
-        dims = self.dimensions
-        case = " ".join(f"when grouping({d}) = 0 then '{d}'" for d in dims)
-        member = " ".join(f"when grouping({d}) = 0 then cast({d} as varchar)" for d in dims)
-        numerator = self.ratio.numerator.sql() if self.ratio else self.measure.sql()
-        denominator = self.ratio.denominator.sql() if self.ratio else "null::double"
-        return sql_file("metrics/metric.sql").format(
-            model=self.model, time_column=self.time_column, filter=self.filter or "true", grain=grain,
-            dimension_case=f"case {case} else 'overall' end" if dims else "'overall'",
-            member_case=f"case {member} else 'all' end" if dims else "'all'",
-            numerator=numerator, denominator=denominator,
-            grouping_sets=", ".join(["(period_start)"] + [f"(period_start, {d})" for d in dims]),
-            metric=self.name,
-            value="numerator / nullif(denominator, 0)" if self.ratio else "numerator",
-            ratio_numerator="numerator" if self.ratio else "null::double",
-            ratio_denominator="denominator" if self.ratio else "null::double",
-        )
-
 
 def _location(error: dict) -> str:
     return ".".join(str(part) for part in error["loc"])
@@ -131,31 +106,35 @@ def load_metric_specs(folder: Path) -> list[MetricSpec]:
     return specs
 
 
+def _bind(con: duckdb.DuckDBPyConnection, model: str, expressions: list[str]) -> duckdb.DuckDBPyConnection:
+    """Expressions bound against a model without reading a row; raises duckdb.Error when one does not fit."""
+    return con.execute(render("metrics/bind_expressions.sql", identifiers={"model": model},
+                              expressions={"expressions": ", ".join(expressions)}))
+
+
 def check_columns(con: duckdb.DuckDBPyConnection, spec: MetricSpec) -> None:
     """Bind every column and expression of a metric against its model; errors name the field."""
-    checks = {"time_column": spec.time_column, **{f"dimensions.{d}": d for d in spec.dimensions}}
+    columns_named = {"time_column": spec.time_column, **{f"dimensions.{d}": d for d in spec.dimensions}}
     measures = {"measure": spec.measure} if spec.measure else {"ratio.numerator": spec.ratio.numerator,
                                                                   "ratio.denominator": spec.ratio.denominator}
-    checks |= {f"{k}.expr": m.expr for k, m in measures.items() if m.expr}
-    checks |= {f"{k}.filter": m.filter for k, m in measures.items() if m.filter}
+    expressions = {f"{k}.expr": m.expr for k, m in measures.items() if m.expr}
+    expressions |= {f"{k}.filter": m.filter for k, m in measures.items() if m.filter}
     if spec.filter:
-        checks["filter"] = spec.filter
+        expressions["filter"] = spec.filter
     try:  # one query binds them all; only when it fails is each bound alone to name the culprit
-        con.execute(f"select {', '.join(f'({e})' for e in checks.values())} from {spec.model} limit 0")
+        _bind(con, spec.model, [quoted(c) for c in columns_named.values()] + [f"({e})" for e in expressions.values()])
         return
     except duckdb.Error:
         pass
     where = f"{spec.path}: metric '{spec.name}'"
-    columns = [name for name, *_ in con.execute(f"describe select * from {spec.model}").fetchall()]
-    for field, expression in checks.items():
-        if field == "time_column" or field.startswith("dimensions."):
-            if expression not in columns:
-                name = field.split(".")[0]
-                raise MetricError(f"{where}: {name}: '{expression}' is not a column of {spec.model} "
-                                  f"(columns: {', '.join(columns)})")
-            continue
+    columns = [name for name, *_ in _bind(con, spec.model, ["*"]).description]
+    for field, column in columns_named.items():
+        if column not in columns:
+            raise MetricError(f"{where}: {field.split('.')[0]}: '{column}' is not a column of {spec.model} "
+                              f"(columns: {', '.join(columns)})")
+    for field, expression in expressions.items():
         try:
-            con.execute(f"select {expression} from {spec.model} limit 0")
+            _bind(con, spec.model, [expression])
         except duckdb.Error as exc:
             raise MetricError(f"{where}: {field} '{expression}': {str(exc).splitlines()[0]}") from exc
     raise MetricError(f"{where}: its columns and expressions do not bind together against {spec.model}")

@@ -30,12 +30,9 @@ def sanity_outcomes(con: duckdb.DuckDBPyConnection, spec: MetricSpec, checks: li
 
 
 def save_sanity_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, outcomes: list[dict]) -> None:
+    """Store the sanity checks' outcomes in quality_results, with the batch checks."""
     if not outcomes:
         return
     with transaction(con):
-        con.executemany(
-            """insert into quality_results (cycle_id, suite, source, batch, expectation, column_name, severity, success,
-                   element_count, unexpected_count, sample, checked_at, message)
-               values (?, 'metrics', 'metrics', ?, ?, null, ?, ?, ?, ?, ?, now(), ?)""",
-            [[cycle_id, o["metric"], o["check"], o["severity"], o["success"], o["total"], o["unexpected"],
-              json.dumps(o["sample"]), o["message"]] for o in outcomes])
+        con.executemany(sql_file("quality/insert_metric_check_results.sql"),
+                        [{**o, "sample": json.dumps(o["sample"]), "cycle_id": cycle_id} for o in outcomes])

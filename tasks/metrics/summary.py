@@ -5,11 +5,12 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from reverie.warehouse import sql_file
+
 
 def metric_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Each metric's latest complete day (overall) against the same weekday a week before, as polars."""
-    daily = con.execute("""select metric, period_start as day, value from metric_values
-                           where grain = 'day' and dimension = 'overall' and complete""").pl()
+    daily = con.execute(sql_file("metrics/complete_daily_values.sql")).pl()
     latest = daily.group_by("metric").agg(pl.col("day").max()).join(daily, on=["metric", "day"])
     week_before = daily.select("metric", (pl.col("day") + pl.duration(days=7)).alias("day"),
                                pl.col("value").alias("week_before"))
