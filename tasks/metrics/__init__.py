@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
@@ -18,7 +19,8 @@ from tasks.metrics.sanity_checks import sanity_outcomes, save_sanity_outcomes
 from tasks.quality.declarations import QualityConfig, QualityError, load_quality
 
 
-@task(name="metrics")
+# no cache, no retries: each run stores values and sanity results; a cache would skip that, a retry store them twice
+@task(name="metrics", cache_policy=NO_CACHE)
 def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
                     metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
                     quality_dir: str | None = None) -> dict:

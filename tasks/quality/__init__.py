@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
@@ -16,7 +17,8 @@ from tasks.quality.history_checks import HISTORY_CHECKS, history_outcomes
 from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes
 
 
-@task(name="quality-gate")
+# no cache, no retries: each run stores results and quarantines; a cache would skip that, a retry store them twice
+@task(name="quality-gate", task_run_name="quality-{source_settings.name}", cache_policy=NO_CACHE)
 def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycle_id: str, quality_dir: str) -> dict:
     """Check the batches loaded this cycle against the source's suite; quarantine those with an error."""
     logger = run_logger()
