@@ -2,9 +2,9 @@
 -- Filled from the metric's declaration by tasks/metrics/refresh.py: the model and time column are
 -- identifiers, the measures, the filter and the dimension lists expressions, the name a literal.
 -- $since and $grain are shared by the metrics refreshed together in one statement.
-with source as (
+with source as (  -- the filter in parentheses: an `or` in it must not reach rows before $since
     select * from {{ model }}
-    where {{ time_column }} >= $since and {{ filter }}
+    where {{ time_column }} >= $since and ({{ filter }})
 ),
 
 bucketed as (
