@@ -36,7 +36,8 @@ from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
 from reverie.warehouse import Warehouse  # noqa: E402
 from tasks.ingest import ingest_source  # noqa: E402
-from tasks.metrics import load_metric_specs, refresh_metrics  # noqa: E402
+from tasks.metrics import refresh_metrics  # noqa: E402
+from tasks.metrics.declarations import load_metric_specs  # noqa: E402
 
 DAYS = 365
 EVENTS_PER_SCALE = 4_270_000  # 365 days at --scale 1

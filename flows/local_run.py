@@ -45,7 +45,7 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
             from flows.sleep_cycle import sleep_cycle
 
             if any(source.suite for source in settings.sources.values()):
-                from tasks.quality import preload
+                from tasks.quality.expectations import preload
 
                 preload()
             prepared = prepare() if prepare else None

@@ -20,7 +20,7 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from tasks.metrics import metric_summary
+from tasks.metrics.summary import metric_summary
 
 BRIEF_ITEMS = 15
 

@@ -11,7 +11,7 @@ import pytest
 
 from flows.local_run import run_cycle
 from reverie.generator import generate
-from tasks.metrics import MetricError, check_columns, load_metric_specs
+from tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
 
 VALUES = "select * exclude (cycle_id) from metric_values order by metric, grain, period_start, dimension, member"
 
@@ -82,6 +82,10 @@ def test_incremental_refresh_with_late_rows_equals_a_full_rebuild(make_project, 
     suite = settings.quality_dir / "demo.yml"
     suite.write_text("\n".join(line for line in suite.read_text().splitlines()
                                if "check: freshness" not in line and "check: volume" not in line))
+    # a filter whose `or` must not reach rows before the periods being recomputed
+    with (settings.metrics_dir / "shop.yml").open("a") as metrics:
+        metrics.write("  - {name: visits, model: stg_events, time_column: event_time, measure: {agg: count},\n"
+                      "     filter: event_type = 'session' or event_type = 'signup'}\n")
     run_cycle(settings.project_dir)
     generate(settings.landing_dir, 4)
     run_cycle(settings.project_dir)

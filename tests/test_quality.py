@@ -10,7 +10,7 @@ import pytest
 
 from flows.local_run import run_cycle
 from reverie.generator import generate
-from tasks.quality import QualityError, load_quality
+from tasks.quality.declarations import QualityError, load_quality
 from tests.scripted_llm import tool_call
 
 DIRTY = {  # day -> (how the day's file is spoiled, words the reason must contain)

@@ -1,13 +1,15 @@
 -- One metric at one grain: its value per period, overall and per dimension member.
--- The braced names are filled in from the metric's declaration by tasks/metrics.py.
-with source as (
-    select * from {model}
-    where {time_column} >= $since and {filter}
+-- Filled from the metric's declaration by tasks/metrics/refresh.py: the model and time column are
+-- identifiers, the measures, the filter and the dimension lists expressions, the name a literal.
+-- $since and $grain are shared by the metrics refreshed together in one statement.
+with source as (  -- the filter in parentheses: an `or` in it must not reach rows before $since
+    select * from {{ model }}
+    where {{ time_column }} >= $since and ({{ filter }})
 ),
 
 bucketed as (
     select
-        date_trunc('{grain}', {time_column})::timestamp as period_start,
+        date_trunc($grain, {{ time_column }})::timestamp as period_start,
         *
     from source
 ),
@@ -15,21 +17,21 @@ bucketed as (
 rolled as (
     select
         period_start,
-        {dimension_case} as dimension,
-        {member_case} as member,
-        {numerator} as numerator,
-        {denominator} as denominator
+        {{ dimension }} as dimension,
+        {{ member }} as member,
+        {{ numerator }} as numerator,
+        {{ denominator }} as denominator
     from bucketed
-    group by grouping sets ({grouping_sets})
+    group by grouping sets ({{ grouping_sets }})
 )
 
 select
-    '{metric}' as metric,
-    '{grain}' as grain,
+    {{ metric }} as metric,
+    $grain as grain,
     period_start,
     dimension,
     coalesce(member, '(missing)') as member,
-    {value} as value,
-    {ratio_numerator} as numerator,
-    {ratio_denominator} as denominator
+    {{ value }} as value,
+    {{ ratio_numerator }} as numerator,
+    {{ ratio_denominator }} as denominator
 from rolled

@@ -1,0 +1,140 @@
+"""Metric declarations: the metrics of metrics/*.yml, validated when they load and bound against their model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reverie.config import yaml_files
+from reverie.warehouse import quoted, render
+
+Grain = Literal["hour", "day", "week", "month"]
+Aggregation = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
+
+
+class MetricError(ValueError):
+    """A metric declaration that cannot be used; the message names the file and the field."""
+
+
+class Measure(BaseModel):
+    """An aggregate of a model's rows: sum, count, count_distinct, avg, min or max, optionally filtered."""
+    model_config = ConfigDict(extra="forbid")
+    agg: Aggregation
+    expr: str | None = Field(None, description="column or SQL expression; count counts rows without one")
+    filter: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_expr(self):
+        if self.expr is None and self.agg != "count":
+            raise ValueError(f"{self.agg} needs expr (the column or expression to aggregate)")
+        return self
+
+
+class Ratio(BaseModel):
+    """One measure divided by another, per period and member."""
+    model_config = ConfigDict(extra="forbid")
+    numerator: Measure
+    denominator: Measure
+
+
+class Goal(BaseModel):
+    """A target value per period of a grain."""
+    model_config = ConfigDict(extra="forbid")
+    value: float
+    grain: Grain = "month"
+
+
+class MetricSpec(BaseModel):
+    """One metric as declared in metrics/*.yml; `path` is the file that declares it."""
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    model: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="a source or a model in models/")
+    time_column: str
+    measure: Measure | None = None
+    ratio: Ratio | None = None
+    grains: list[Grain] = Field(default_factory=lambda: ["day"], min_length=1)
+    dimensions: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    favourability: Literal["up", "down", "neutral"] = "neutral"
+    goal: Goal | None = None
+    path: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _one_measure(self):
+        if (self.measure is None) == (self.ratio is None):
+            raise ValueError("declare exactly one of measure or ratio")
+        if len(set(self.dimensions)) != len(self.dimensions):
+            raise ValueError("dimensions are listed twice")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "ratio" if self.ratio else self.measure.agg
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _location(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"])
+
+
+def load_metric_specs(folder: Path) -> list[MetricSpec]:
+    """Every metric declared in folder/*.yml (and *.yaml); errors name the file, the metric and the field."""
+    specs: list[MetricSpec] = []
+    seen: dict[str, str] = {}
+    for path, document in yaml_files(folder, MetricError):
+        entries = document.get("metrics") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            raise MetricError(f"{path}: expected a top-level 'metrics:' list")
+        for i, entry in enumerate(entries):
+            label = f"metrics[{i}]" + (f" ({entry['name']})" if isinstance(entry, dict) and "name" in entry else "")
+            try:
+                spec = MetricSpec.model_validate({**entry, "path": str(path)} if isinstance(entry, dict) else entry)
+            except ValidationError as exc:
+                problems = "; ".join(f"{_location(e) or 'metric'}: {e['msg']}" for e in exc.errors())
+                raise MetricError(f"{path}: {label}: {problems}") from exc
+            if spec.name in seen:
+                raise MetricError(f"{path}: {label}: duplicate name '{spec.name}', already declared in {seen[spec.name]}")
+            seen[spec.name] = str(path)
+            specs.append(spec)
+    return specs
+
+
+def _bind(con: duckdb.DuckDBPyConnection, model: str, expressions: list[str]) -> duckdb.DuckDBPyConnection:
+    """Expressions bound against a model without reading a row; raises duckdb.Error when one does not fit."""
+    return con.execute(render("metrics/bind_expressions.sql", identifiers={"model": model},
+                              expressions={"expressions": ", ".join(expressions)}))
+
+
+def check_columns(con: duckdb.DuckDBPyConnection, spec: MetricSpec) -> None:
+    """Bind every column and expression of a metric against its model; errors name the field."""
+    columns_named = {"time_column": spec.time_column, **{f"dimensions.{d}": d for d in spec.dimensions}}
+    measures = {"measure": spec.measure} if spec.measure else {"ratio.numerator": spec.ratio.numerator,
+                                                                  "ratio.denominator": spec.ratio.denominator}
+    expressions = {f"{k}.expr": m.expr for k, m in measures.items() if m.expr}
+    expressions |= {f"{k}.filter": m.filter for k, m in measures.items() if m.filter}
+    if spec.filter:
+        expressions["filter"] = spec.filter
+    try:  # one query binds them all; only when it fails is each bound alone to name the culprit
+        _bind(con, spec.model, [quoted(c) for c in columns_named.values()] + [f"({e})" for e in expressions.values()])
+        return
+    except duckdb.Error:
+        pass
+    where = f"{spec.path}: metric '{spec.name}'"
+    columns = [name for name, *_ in _bind(con, spec.model, ["*"]).description]
+    for field, column in columns_named.items():
+        if column not in columns:
+            raise MetricError(f"{where}: {field.split('.')[0]}: '{column}' is not a column of {spec.model} "
+                              f"(columns: {', '.join(columns)})")
+    for field, expression in expressions.items():
+        try:
+            _bind(con, spec.model, [expression])
+        except duckdb.Error as exc:
+            raise MetricError(f"{where}: {field} '{expression}': {str(exc).splitlines()[0]}") from exc
+    raise MetricError(f"{where}: its columns and expressions do not bind together against {spec.model}")

@@ -1,0 +1,109 @@
+"""Metric refresh: recompute values from where new data (or a new definition) starts, many metrics per statement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import duckdb
+
+from reverie.warehouse import literal, quoted, render, sql_file
+from tasks.metrics.declarations import Measure, MetricSpec
+
+FULL_HISTORY = datetime(1900, 1, 1)
+
+
+def measure_sql(measure: Measure) -> str:
+    """A measure as a SQL aggregate that yields a double."""
+    # sums and averages add exact decimals (9 places): a floating-point total depends on the order in which
+    # DuckDB's threads add rows up, and an incremental refresh must equal a full one to the last digit
+    target = {"count": measure.expr or "*", "count_distinct": f"distinct {measure.expr}",
+              "sum": f"({measure.expr})::decimal(38, 9)", "avg": f"({measure.expr})::decimal(38, 9)"
+              }.get(measure.agg, measure.expr)
+    function = {"count_distinct": "count"}.get(measure.agg, measure.agg)
+    aggregate = f"{function}({target})" + (f" filter (where {measure.filter})" if measure.filter else "")
+    # a sum over no rows is 0 (no sales that day), an average over no rows is unknown
+    return f"coalesce({aggregate}, 0)::double" if measure.agg == "sum" else f"({aggregate})::double"
+
+
+def metric_query(spec: MetricSpec) -> str:
+    """The metric at the grain of parameter $grain, from sql/metrics/metric.sql."""
+    dims = [(quoted(d), literal(d)) for d in spec.dimensions]
+    dimension = " ".join(f"when grouping({column}) = 0 then {name}" for column, name in dims)
+    member = " ".join(f"when grouping({column}) = 0 then cast({column} as varchar)" for column, _ in dims)
+    return render("metrics/metric.sql", identifiers={"model": spec.model, "time_column": spec.time_column},
+                  literals={"metric": spec.name}, expressions={
+                      "filter": spec.filter or "true",
+                      "dimension": f"case {dimension} else 'overall' end" if dims else "'overall'",
+                      "member": f"case {member} else 'all' end" if dims else "'all'",
+                      "grouping_sets": ", ".join(["(period_start)"] + [f"(period_start, {column})" for column, _ in dims]),
+                      "numerator": measure_sql(spec.ratio.numerator if spec.ratio else spec.measure),
+                      "denominator": measure_sql(spec.ratio.denominator) if spec.ratio else "null::double",
+                      "value": "numerator / nullif(denominator, 0)" if spec.ratio else "numerator",
+                      "ratio_numerator": "numerator" if spec.ratio else "null::double",
+                      "ratio_denominator": "denominator" if spec.ratio else "null::double",
+                  })
+
+
+def period_start(moment: datetime, grain: str) -> datetime:
+    """The start of the hour, day, week (Monday) or month that holds `moment`, like DuckDB's date_trunc."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    return {"hour": hour, "day": day, "week": day - timedelta(days=day.weekday()), "month": day.replace(day=1)}[grain]
+
+
+def touched_since(con: duckdb.DuckDBPyConnection, cycle_id: str, sources: set[str], lookback_days: int) -> datetime | None:
+    """The first moment touched by batches of these sources loaded or quarantined this cycle, minus the lookback."""
+    if not sources:
+        return None
+    first = con.execute("select min(first_event) from batches where cycle_id = $cycle_id "
+                        "and source in (select unnest($sources::varchar[]))",
+                        {"cycle_id": cycle_id, "sources": sorted(sources)}).fetchone()[0]
+    if first is None:
+        return None
+    first_day = first.date() if isinstance(first, datetime) else first
+    return datetime.combine(first_day - timedelta(days=lookback_days), datetime.min.time())
+
+
+def watermark_of(con: duckdb.DuckDBPyConnection, sources: set[str]) -> datetime | None:
+    """How far the data of these sources reaches: the laggard decides."""
+    if not sources:
+        return None
+    return con.execute("select min(watermark) from source_state where source in (select unnest($sources::varchar[]))",
+                       {"sources": sorted(sources)}).fetchone()[0]
+
+
+def refresh_start(con: duckdb.DuckDBPyConnection, spec: MetricSpec, known: tuple | None, touched: datetime | None,
+                  full_refresh: bool) -> datetime | None:
+    """Where a metric's recomputation starts (its whole history when new or redefined); keeps the catalogue current."""
+    if known != (spec.fingerprint(), spec.path, spec.model):
+        con.execute(sql_file("metrics/record_metric.sql"), {
+            "name": spec.name, "description": spec.description, "measure": spec.kind,
+            "favourability": spec.favourability, "grains": spec.grains, "dimensions": spec.dimensions,
+            "goal": spec.goal.model_dump_json() if spec.goal else None, "definition": spec.path,
+            "fingerprint": spec.fingerprint(), "model": spec.model})
+    redefined = known is None or known[0] != spec.fingerprint()
+    return FULL_HISTORY if (full_refresh or redefined) else touched
+
+
+def recompute(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, datetime, datetime | None]],
+              cycle_id: str, grace_minutes: int) -> int:
+    """Replace metric values from each metric's start: one delete and one insert per shared start, watermark and grain."""
+    rebuilt = [spec.name for spec, since, _ in planned if since == FULL_HISTORY]
+    if rebuilt:  # grains no longer declared go too
+        con.execute("delete from metric_values where metric in (select unnest($metrics::varchar[]))", {"metrics": rebuilt})
+    together: dict[tuple, list[MetricSpec]] = defaultdict(list)
+    for spec, since, watermark in planned:
+        for grain in spec.grains:
+            together[(period_start(since, grain), watermark, grain)].append(spec)
+    rows = 0
+    for (period, watermark, grain), specs in together.items():
+        con.execute("delete from metric_values where grain = $grain and period_start >= $since "
+                    "and metric in (select unnest($metrics::varchar[]))",
+                    {"grain": grain, "since": period, "metrics": [spec.name for spec in specs]})
+        # one statement for many metrics: DuckDB plans it once, which is most of the cost of a small refresh
+        union = "\nunion all\n".join(f"({metric_query(spec)})" for spec in specs)
+        rows += con.execute(render("metrics/insert_metric_values.sql", expressions={"metric_queries": union}), {
+            "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id,
+        }).fetchone()[0]
+    return rows

@@ -1,0 +1,38 @@
+"""Sanity checks of metric values: declared ranges and gaps, judged on the values just recomputed."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from reverie.warehouse import sql_file, transaction
+from tasks.metrics.declarations import MetricSpec
+from tasks.quality.declarations import MetricCheck
+
+
+def sanity_outcomes(con: duckdb.DuckDBPyConnection, spec: MetricSpec, checks: list[MetricCheck], cycle_id: str) -> list[dict]:
+    """The declared sanity checks on a metric's values just recomputed (range) and on its whole series (gaps)."""
+    outcomes = []
+    for check in checks:
+        if check.check == "between":
+            total, outside, sample = con.execute(sql_file("quality/metric_out_of_range.sql"), {
+                "metric": spec.name, "cycle_id": cycle_id, "min": check.min, "max": check.max}).fetchone()
+            low, high = ("" if b is None else f"{b:g}" for b in (check.min, check.max))
+            message = f"{outside:,} of {total:,} values outside [{low}, {high}]: {'; '.join(sample or [])}"
+        else:
+            missing = con.execute(sql_file("quality/missing_periods.sql"), {"metric": spec.name}).fetchall()
+            total, outside, sample = None, len(missing), [f"{g} {p:%Y-%m-%d}" for g, p in missing[:5]]
+            message = f"no value for {outside} period(s): {', '.join(sample)}{' …' if outside > 5 else ''}"
+        outcomes.append({"metric": spec.name, "check": check.check, "severity": check.severity, "success": not outside,
+                         "total": total, "unexpected": outside, "sample": sample or [], "message": message if outside else None})
+    return outcomes
+
+
+def save_sanity_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, outcomes: list[dict]) -> None:
+    """Store the sanity checks' outcomes in quality_results, with the batch checks."""
+    if not outcomes:
+        return
+    with transaction(con):
+        con.executemany(sql_file("quality/insert_metric_check_results.sql"),
+                        [{**o, "sample": json.dumps(o["sample"]), "cycle_id": cycle_id} for o in outcomes])

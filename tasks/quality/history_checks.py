@@ -1,0 +1,62 @@
+"""History checks: freshness and volume of new batches against what reverie remembers of their source, in DuckDB."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+
+from reverie.warehouse import rows_as_dicts, sql_file
+from tasks.quality.declarations import MIN_VOLUME_HISTORY, Check
+from tasks.quality.results import SOURCE_WIDE, Outcome
+
+HISTORY_CHECKS = ("freshness", "volume")
+
+
+def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, check: Check,
+                       now: datetime) -> list[Outcome]:
+    """Each new batch far behind the data already loaded is stale; a source with no recent data gets a warning."""
+    outcomes = []
+    for b in rows_as_dicts(con.execute(sql_file("quality/stale_batches.sql"), {"source": source, "cycle_id": cycle_id})):
+        stale = b["hours_behind"] is not None and b["hours_behind"] > check.max_age_hours
+        outcomes.append(Outcome(b["file"], check, not stale, b["rows"], b["rows"] if stale else 0, message=(
+            f"stale: its newest row ({b['last_event']:%Y-%m-%d %H:%M}) is {b['hours_behind']:,.0f} h behind "
+            f"the data already loaded ({b['watermark']:%Y-%m-%d %H:%M}); allowed: {check.max_age_hours:g} h"
+        ) if stale else ""))
+    newest = con.execute("select max(last_event) from batches where source = $source and status = 'loaded'",
+                         {"source": source}).fetchone()[0]
+    if newest is not None:
+        age = (now - newest).total_seconds() / 3600
+        old = age > check.max_age_hours
+        outcomes.append(Outcome(SOURCE_WIDE, check.model_copy(update={"severity": "warning"}), not old, message=(
+            f"no fresh data: the newest row is from {newest:%Y-%m-%d %H:%M}, {age / 24:,.1f} days ago; "
+            f"allowed: {check.max_age_hours:g} h") if old else ""))
+    return outcomes
+
+
+def volume_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, check: Check) -> list[Outcome]:
+    """Each new batch's rows per hour of data against the median of the batches before it."""
+    outcomes = []
+    params = {"source": source, "cycle_id": cycle_id, "history": check.history}
+    for b in rows_as_dicts(con.execute(sql_file("quality/batch_volume.sql"), params)):
+        if b["history"] < MIN_VOLUME_HISTORY or b["ratio"] is None:
+            continue
+        odd = not check.min_ratio <= b["ratio"] <= check.max_ratio
+        outcomes.append(Outcome(b["file"], check, not odd, b["rows"], b["rows"] if odd else 0, message=(
+            f"volume: {b['rows']:,} rows, {b['rows_per_hour']:,.0f} an hour of data, {b['ratio']:.0%} of the "
+            f"usual {b['usual_per_hour']:,.0f} (median of the {b['history']} batches before it); "
+            f"allowed: {check.min_ratio:.0%}–{check.max_ratio:.0%}"
+        ) if odd else ""))
+    return outcomes
+
+
+def history_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, checks: list[Check],
+                     now: datetime) -> list[Outcome]:
+    """Freshness and volume, computed in DuckDB from what reverie remembers of the source's batches."""
+    outcomes = []
+    for check in checks:
+        if check.check == "freshness":
+            outcomes += freshness_outcomes(con, source, cycle_id, check, now)
+        elif check.check == "volume":
+            outcomes += volume_outcomes(con, source, cycle_id, check)
+    return outcomes
