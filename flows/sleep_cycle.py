@@ -11,7 +11,6 @@ from prefect.runtime import flow_run
 
 from reverie.config import load_settings
 from reverie.llm import warm_llm
-from tasks.agent import reflect
 from tasks.cycles import finish_cycle, start_cycle
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
@@ -19,6 +18,7 @@ from tasks.ingest import ingest_source
 from tasks.memory import consolidate
 from tasks.metrics import refresh_metrics
 from tasks.quality import run_quality_gate
+from tasks.reflect import reflect
 
 
 def timed(stage, *args, **kwargs) -> dict:
