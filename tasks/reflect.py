@@ -42,17 +42,14 @@ def _store(warehouse: Warehouse, cycle_id: str, model: str | None, run: AnalystR
     """Accepted insights, rejections and the ledger, in one transaction."""
     now = datetime.now()
     with warehouse.connect() as con, transaction(con):
+        insert_insight = sql_file("reflect/insert_agent_insight.sql")
         for ins in run.written:
-            con.execute(
-                """insert into agent_insights (insight_id, cycle_id, kind, title, body, severity, metric, dimension,
-                   member, period_start, candidate_ids, evidence, source, written_at, supersedes, retracts)
-                   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [ins["insight_id"], cycle_id, ins["kind"], ins["title"], ins["body"], ins["severity"], ins["metric"],
-                 ins["dimension"], ins["member"], ins["period_start"], ins["candidate_ids"],
-                 json.dumps(ins["evidence"], default=str), ins["source"], now, ins["supersedes"], ins["retracts"]])
+            con.execute(insert_insight, {**ins, "cycle_id": cycle_id, "evidence": json.dumps(ins["evidence"], default=str),
+                                         "written_at": now})
+        insert_rejection = sql_file("reflect/insert_insight_rejection.sql")
         for rej in run.rejected:
-            con.execute("insert into insight_rejections values (?, ?, ?, ?, ?, ?)",
-                        [cycle_id, model or "", rej["title"], rej["body"], rej["reason"], now])
+            con.execute(insert_rejection, {"cycle_id": cycle_id, "source": model or "", "title": rej["title"],
+                                           "body": rej["body"], "reason": rej["reason"], "rejected_at": now})
         record_calls(con, cycle_id, "reflect", run.calls, now)
 
 
@@ -77,7 +74,8 @@ def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir:
     logger = run_logger()
     with warehouse.connect() as con:
         candidates = rows_as_dicts(con.execute(
-            "select * from candidates where cycle_id = ? order by rank limit ?", [cycle_id, settings.top_k]))
+            "select * from candidates where cycle_id = $cycle_id order by rank limit $top_k",
+            {"cycle_id": cycle_id, "top_k": settings.top_k}))
         watermark = data_watermark(con)
         findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
     summary = {"written": 0, "rejected": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0,

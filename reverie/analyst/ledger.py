@@ -6,6 +6,8 @@ from datetime import datetime
 
 import duckdb
 
+from reverie.warehouse import sql_file
+
 
 def ledger_row(model: str, usage, seconds: float, outcome: str) -> dict:
     """One completion's model, tokens (None when the endpoint did not say), latency and outcome."""
@@ -17,7 +19,6 @@ def ledger_row(model: str, usage, seconds: float, outcome: str) -> dict:
 def record_calls(con: duckdb.DuckDBPyConnection, cycle_id: str | None, purpose: str, calls: list[dict],
                  called_at: datetime) -> None:
     """Append ledger rows to llm_calls, inside the caller's transaction."""
+    statement = sql_file("reflect/insert_llm_call.sql")
     for call in calls:
-        con.execute("insert into llm_calls values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [cycle_id, purpose, call["model"], call["prompt_tokens"], call["completion_tokens"],
-                     call["latency_seconds"], call["outcome"], called_at])
+        con.execute(statement, {"cycle_id": cycle_id, "purpose": purpose, **call, "called_at": called_at})

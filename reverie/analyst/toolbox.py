@@ -14,7 +14,7 @@ from reverie.analyst.run import AnalystRun
 from reverie.analyst.sandbox import SandboxError, run_query
 from reverie.analyst.tools import INSIGHT_KINDS, SEVERITIES
 from reverie.memory.search import search_memory
-from reverie.warehouse import rows_as_dicts
+from reverie.warehouse import render, rows_as_dicts, sql_file
 
 # analysts run in threads; DuckDB allows one configuration per file in a process at a time (the sandbox is read-only)
 WAREHOUSE_LOCK = threading.Lock()
@@ -97,9 +97,7 @@ def _reject(run: AnalystRun, args: dict, reason: str) -> str:
 def _memory_item(run: AnalystRun, memory_id) -> dict | None:
     """An active memory item the analyst may cite, update or retract."""
     with run.warehouse.connect() as con:
-        rows = rows_as_dicts(con.execute("""select id, kind, metric, dimension, member, period_start, severity, status
-                                            from memory where id = ? and status = 'active' and kind <> 'data_quality'""",
-                                         [str(memory_id)]))
+        rows = rows_as_dicts(con.execute(sql_file("reflect/active_memory_item.sql"), {"memory_id": str(memory_id)}))
     return rows[0] if rows else None
 
 
@@ -173,16 +171,13 @@ def _run_sql(args: dict, run: AnalystRun) -> str:
 def _describe_metric(args: dict, run: AnalystRun) -> str:
     """A metric's definition and its last 14 days overall, as text."""
     name = str(args.get("metric", ""))
-    quoted = "'" + name.replace("'", "''") + "'"  # the sandbox takes no parameters
     try:
-        definition = run_query(run.warehouse, "select name, description, measure, favourability, grains, dimensions, goal "
-                                              f"from metrics where name = {quoted}")
+        definition = run_query(run.warehouse, render("reflect/metric_definition.sql", literals={"metric": name}))
     except SandboxError as exc:
         return f"error: {exc}"
     if not definition.rows:
         return f"error: no metric {name!r}"
-    recent = _run_sql({"sql": f"select period_start::date as day, value from metric_values where metric = {quoted} "
-                              "and grain = 'day' and dimension = 'overall' order by period_start desc limit 14"}, run)
+    recent = _run_sql({"sql": render("reflect/metric_last_14_days.sql", literals={"metric": name})}, run)
     return "\n".join(f"{c}: {v}" for c, v in zip(definition.columns, definition.rows[0])) + "\nlast 14 days:\n" + recent
 
 
