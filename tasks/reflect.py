@@ -44,8 +44,8 @@ def _store(warehouse: Warehouse, cycle_id: str, model: str | None, run: AnalystR
     with warehouse.connect() as con, transaction(con):
         insert_insight = sql_file("reflect/insert_agent_insight.sql")
         for ins in run.written:
-            con.execute(insert_insight, {**ins, "cycle_id": cycle_id, "evidence": json.dumps(ins["evidence"], default=str),
-                                         "written_at": now})
+            con.execute(insert_insight, {**ins, "cycle_id": cycle_id, "written_at": now,
+                                         "evidence": json.dumps(ins["evidence"], default=str)})
         insert_rejection = sql_file("reflect/insert_insight_rejection.sql")
         for rej in run.rejected:
             con.execute(insert_rejection, {"cycle_id": cycle_id, "source": model or "", "title": rej["title"],
@@ -53,7 +53,16 @@ def _store(warehouse: Warehouse, cycle_id: str, model: str | None, run: AnalystR
         record_calls(con, cycle_id, "reflect", run.calls, now)
 
 
-@task(name="analyst", cache_policy=NO_CACHE)
+def _analyst_run_name(parameters: dict) -> str:
+    """analyst-<the metrics of its group>, so the Prefect UI shows which analyst looked at what."""
+    metrics = dict.fromkeys(c["metric"] for c in parameters.get("candidates") or [])
+    return "-".join(["analyst", *metrics])
+
+
+# NO_CACHE: an analyst's output is the AnalystRun it fills in, not a return value, so a cached run would lose it.
+# No retries: the openai client retries each call; a task retry would run a whole analyst again and write its
+# insights twice.
+@task(name="analyst", task_run_name=_analyst_run_name, cache_policy=NO_CACHE)
 def analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, quality_findings: str,
             run: AnalystRun) -> None:
     """One analyst over one group of metrics, with its own budget; an unreachable LLM or an analyst that fails is
@@ -67,7 +76,8 @@ def analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSetti
         run_logger().debug("analyst failed", exc_info=True)
 
 
-@task(name="reflect")
+# NO_CACHE: reflect writes the warehouse (insights, rejections, the ledger); a cached result would skip the writes.
+@task(name="reflect", cache_policy=NO_CACHE)
 def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str) -> dict:
     """Let the analysts investigate the top candidates — one per group of metrics, `[llm] analysts` of them at
     once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it."""
