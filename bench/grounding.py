@@ -32,11 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
 from reverie.analyst.evidence import load_catalog  # noqa: E402
+from reverie.analyst.run import AnalystRun  # noqa: E402
 from reverie.analyst.sandbox import run_query  # noqa: E402
+from reverie.analyst.toolbox import check_insight  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
-from tasks.agent import Investigation, _check  # noqa: E402
 from tasks.ingest import ingest_source  # noqa: E402
 from tasks.metrics import refresh_metrics  # noqa: E402
 
@@ -115,7 +116,7 @@ def main() -> None:
         ingest_source.fn(settings.warehouse, str(project), source, "bench")
     refresh_metrics.fn(settings.warehouse, "bench", settings.sources, str(settings.models_dir),
                        str(settings.metrics_dir))
-    run = Investigation(warehouse=settings.warehouse)
+    run = AnalystRun(warehouse=settings.warehouse)
     run.catalog = load_catalog(settings.warehouse)
     rng = random.Random(7)
     metrics = ["sessions", "orders", "revenue", "conversion_rate", "refund_rate", "signups", "average_order_value"]
@@ -126,7 +127,7 @@ def main() -> None:
         kind, metric = KINDS[i % len(KINDS)], rng.choice(metrics)
         other = rng.choice([m for m in metrics if m != metric])
         title, queries, _ = insight(kind, metric, results[metric], (other, results[other]), rng)
-        reason, _ = _check({"title": title, "body": "", "evidence_queries": queries}, run, {})
+        reason, _ = check_insight({"title": title, "body": "", "evidence_queries": queries}, run, {})
         outcomes[kind]["insights"] += 1
         outcomes[kind]["refused"] += reason is not None
     seconds = time.perf_counter() - started

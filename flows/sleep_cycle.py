@@ -19,7 +19,6 @@ from reverie.summaries import (
     ingest_total,
     quality_total,
 )
-from tasks.agent import reflect
 from tasks.cycles import finish_cycle, start_cycle
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
@@ -27,6 +26,7 @@ from tasks.ingest import ingest_source
 from tasks.memory import consolidate
 from tasks.metrics import refresh_metrics
 from tasks.quality import run_quality_gate
+from tasks.reflect import reflect
 
 
 def timed(stage: Callable[..., dict], **parameters) -> dict:

@@ -14,8 +14,10 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.analyst.evidence import load_catalog
 from reverie.analyst.grounding import numbers_in
+from reverie.analyst.run import AnalystRun
+from reverie.analyst.toolbox import run_tool
 from reverie.warehouse import Warehouse, rows_as_dicts
-from tasks.agent import Investigation, _run_tool, analyse
+from tasks.reflect import analyst
 from tests.conftest import new_project
 
 REVENUE_DAY = ("select period_start, value from metric_values where metric = 'revenue' and grain = 'day' "
@@ -36,13 +38,13 @@ def candidates(warehouse):
     return {f"c{i}": c for i, c in enumerate(rows, start=1)}
 
 
-def write(warehouse: Warehouse, candidates: dict, title: str, body: str = "", cite: tuple = (), queries: tuple = ()) -> tuple[str, Investigation]:
+def write(warehouse: Warehouse, candidates: dict, title: str, body: str = "", cite: tuple = (), queries: tuple = ()) -> tuple[str, AnalystRun]:
     """One write_insight call through the analyst's tool dispatcher: its answer and what was kept."""
-    run = Investigation(warehouse=warehouse)
+    run = AnalystRun(warehouse=warehouse)
     run.catalog = load_catalog(warehouse)
     arguments = {"kind": "pattern", "severity": "info", "title": title, "body": body, "candidate_ids": list(cite),
                  "evidence_queries": list(queries)}
-    return _run_tool("write_insight", json.dumps(arguments), candidates, "test-model", run), run
+    return run_tool("write_insight", json.dumps(arguments), candidates, "test-model", run), run
 
 
 def first_sliced(candidates: dict) -> str:
@@ -169,10 +171,10 @@ def test_an_impossible_date_is_rejected_not_a_crash(warehouse, candidates):
 
 
 def test_arguments_of_the_wrong_type_go_back_to_the_model(warehouse, candidates):
-    run = Investigation(warehouse=warehouse)
+    run = AnalystRun(warehouse=warehouse)
     run.catalog = load_catalog(warehouse)
-    answer = _run_tool("write_insight", json.dumps({"kind": "risk", "title": "x", "body": "", "severity": "info",
-                                                    "candidate_ids": 5}), candidates, "m", run)
+    answer = run_tool("write_insight", json.dumps({"kind": "risk", "title": "x", "body": "", "severity": "info",
+                                                   "candidate_ids": 5}), candidates, "m", run)
     assert answer == "error: candidate_ids must be a list of strings"
 
 
@@ -180,8 +182,8 @@ def test_an_analyst_that_fails_is_reported_not_swallowed(tmp_path, scripted_llm)
     from reverie.config import LLMSettings
     from reverie.llm import open_llm
 
-    run = Investigation(warehouse=Warehouse(tmp_path / "gone.duckdb"))  # the warehouse vanished under it
+    run = AnalystRun(warehouse=Warehouse(tmp_path / "gone.duckdb"))  # the warehouse vanished under it
     settings = LLMSettings(base_url=scripted_llm.base_url, model="scripted-analyst")
     with open_llm(settings, tmp_path) as llm:
-        analyse.fn(llm, [], "2026-01-01", settings, "none", run)
+        analyst.fn(llm, [], "2026-01-01", settings, "none", run)
     assert run.error.startswith("the analyst failed: SandboxError: the warehouse cannot be read now")

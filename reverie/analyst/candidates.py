@@ -1,0 +1,53 @@
+"""The cycle's candidates as the analyst sees them: one line each under a short id (c1, c2, ...), and what an
+insight citing one may quote."""
+
+from __future__ import annotations
+
+import json
+
+from reverie.analyst.grounding import Cell, Subject, show
+
+
+def slice_name(c: dict) -> str:
+    """A candidate's slice as words: `overall`, or `country DE`."""
+    return "overall" if c["dimension"] == "overall" else f"{c['dimension']} {c['member']}"
+
+
+def describe_candidates(candidates: dict[str, dict], measures: dict[str, str] | None = None) -> str:
+    """One line per candidate under its short id (c1, c2, ...): its values, what it was compared with, what drove it."""
+    lines = []
+    for alias, c in candidates.items():
+        drivers = json.loads(c["drivers"]) if isinstance(c.get("drivers"), str) else c.get("drivers")
+        led = f"; led by {drivers['lead']['dimension']}={drivers['lead']['member']}" if drivers else ""
+        style = "percent" if (measures or {}).get(c["metric"]) == "ratio" else "number"
+        lines.append(
+            f"- {alias}: {c['metric']} ({slice_name(c)}) on {c['period_start']}: observed {show(c['observed'], style)}, "
+            f"expected {show(c['expected'], style)}, change {100 * c['magnitude']:+.1f}% ({c['direction']}, "
+            f"{c['favourable']} for the business) [{c['kind']}: against {c['comparison']}{led}]"
+        )
+    return "\n".join(lines)
+
+
+def candidate_cells(alias: str, c: dict, measures: dict[str, str]) -> list[Cell]:
+    """What an insight citing a candidate may quote: its values and its words, about its metric, slice and period."""
+    subject = Subject(frozenset({c["metric"]}), frozenset({"overall" if c["dimension"] == "overall" else c["member"]}),
+                      frozenset(d for d in (c["period_start"], c.get("period_end")) if d))
+    style = "percent" if measures.get(c["metric"]) == "ratio" else "number"
+    fields = {"observed": (c["observed"], style), "expected": (c["expected"], style),
+              "change": (c["magnitude"], "change"),
+              "difference": (None if c["expected"] is None else c["observed"] - c["expected"], style),
+              "metric": (c["metric"], "number"), "slice": (slice_name(c), "number"),
+              "period": (c["period_start"], "number"), "direction": (c["direction"], "number")}
+    return [Cell(value=value, source=alias, column=name, subject=subject, style=shown, candidate_id=c["candidate_id"],
+                 query=c["evidence_sql"]) for name, (value, shown) in fields.items()]
+
+
+def cited_candidates(args: dict, by_id: dict[str, dict]) -> dict[str, dict]:
+    """The candidates an insight cites, by their short id (c1) or full id, under their short id."""
+    aliases = {c["candidate_id"]: alias for alias, c in by_id.items()}
+    cited = {}
+    for given in args.get("candidate_ids") or []:
+        alias = str(given) if str(given) in by_id else aliases.get(str(given))
+        if alias:
+            cited[alias] = by_id[alias]
+    return cited

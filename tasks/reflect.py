@@ -1,0 +1,127 @@
+"""Reflect: analysts read the cycle's top candidates, investigate, and write grounded insights through their tools."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import openai
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from reverie.analyst.ledger import record_calls
+from reverie.analyst.loop import run_analyst
+from reverie.analyst.run import AnalystRun
+from reverie.config import LLMSettings
+from reverie.llm import LLM, LLMUnavailable, open_llm
+from reverie.logs import run_logger
+from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
+
+
+def describe_findings(findings: list[dict]) -> str:
+    """This cycle's data-quality findings, for the analyst: data held back may explain a change."""
+    if not findings:
+        return "none: every new batch passed its checks."
+    return "\n".join(f"- {'held back' if f['held_back'] else 'warning'}: {f['source']} {f['batch']}: {f['reasons']}"
+                     for f in findings[:10])
+
+
+def metric_groups(candidates: list[dict], analysts: int) -> list[list[dict]]:
+    """Candidates split into at most `analysts` groups, a metric's candidates always together, the groups even."""
+    by_metric: dict[str, list[dict]] = {}
+    for c in candidates:
+        by_metric.setdefault(c["metric"], []).append(c)
+    groups: list[list[dict]] = [[] for _ in range(max(1, min(analysts, len(by_metric))))]
+    for members in sorted(by_metric.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [sorted(g, key=lambda c: c["rank"]) for g in groups if g]
+
+
+def _store(warehouse: Warehouse, cycle_id: str, model: str | None, run: AnalystRun) -> None:
+    """Accepted insights, rejections and the ledger, in one transaction."""
+    now = datetime.now()
+    with warehouse.connect() as con, transaction(con):
+        insert_insight = sql_file("reflect/insert_agent_insight.sql")
+        for ins in run.written:
+            con.execute(insert_insight, {**ins, "cycle_id": cycle_id, "written_at": now,
+                                         "evidence": json.dumps(ins["evidence"], default=str)})
+        insert_rejection = sql_file("reflect/insert_insight_rejection.sql")
+        for rej in run.rejected:
+            con.execute(insert_rejection, {"cycle_id": cycle_id, "source": model or "", "title": rej["title"],
+                                           "body": rej["body"], "reason": rej["reason"], "rejected_at": now})
+        record_calls(con, cycle_id, "reflect", run.calls, now)
+
+
+def _analyst_run_name(parameters: dict) -> str:
+    """analyst-<the metrics of its group>, so the Prefect UI shows which analyst looked at what."""
+    metrics = dict.fromkeys(c["metric"] for c in parameters.get("candidates") or [])
+    return "-".join(["analyst", *metrics])
+
+
+# NO_CACHE: an analyst's output is the AnalystRun it fills in, not a return value, so a cached run would lose it.
+# No retries: the openai client retries each call; a task retry would run a whole analyst again and write its
+# insights twice.
+@task(name="analyst", task_run_name=_analyst_run_name, cache_policy=NO_CACHE)
+def analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, quality_findings: str,
+            run: AnalystRun) -> None:
+    """One analyst over one group of metrics, with its own budget; an unreachable LLM or an analyst that fails is
+    noted (the cycle is degraded), not raised."""
+    try:
+        run_analyst(llm, candidates, watermark, settings, run, quality_findings)
+    except openai.APIError as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug in reverie's own tools must not pass for a quiet night
+        run.error = f"the analyst failed: {type(exc).__name__}: {exc}"
+        run_logger().debug("analyst failed", exc_info=True)
+
+
+# NO_CACHE: reflect writes the warehouse (insights, rejections, the ledger); a cached result would skip the writes.
+@task(name="reflect", cache_policy=NO_CACHE)
+def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str) -> dict:
+    """Let the analysts investigate the top candidates — one per group of metrics, `[llm] analysts` of them at
+    once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it."""
+    logger = run_logger()
+    with warehouse.connect() as con:
+        candidates = rows_as_dicts(con.execute(
+            "select * from candidates where cycle_id = $cycle_id order by rank limit $top_k",
+            {"cycle_id": cycle_id, "top_k": settings.top_k}))
+        watermark = data_watermark(con)
+        findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
+    summary = {"written": 0, "rejected": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0,
+               "status": "skipped", "model": None}
+    if not candidates:
+        logger.info("reflect: no candidates this cycle, nothing to investigate")
+        return summary
+    groups = metric_groups(candidates, settings.analysts)
+    runs = [AnalystRun(warehouse=warehouse) for _ in groups]
+    try:
+        with open_llm(settings, Path(log_dir)) as llm:
+            summary["model"] = llm.model
+            logger.info("reflect: %d analyst(s) on %s investigate %d candidate(s)", len(groups), llm.model,
+                        len(candidates))
+            futures = [analyst.submit(llm, group, str(watermark), settings, describe_findings(findings), run)
+                       for group, run in zip(groups, runs)]
+            for future, run in zip(futures, runs):
+                future.wait()
+                if not future.state.is_completed() and not run.error:
+                    run.error = f"the analyst failed: {future.state.message}"
+        errors = [run.error for run in runs if run.error]
+        summary["status"] = "degraded" if errors else "ok"
+        if errors:
+            summary["error"] = errors[0]
+    except LLMUnavailable as exc:
+        summary["status"] = "degraded"
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+    if summary["status"] == "degraded":
+        logger.warning("reflect: %s; deterministic insights are still written", summary["error"])
+    run = AnalystRun(warehouse=warehouse, written=[w for r in runs for w in r.written],
+                     rejected=[j for r in runs for j in r.rejected], calls=[c for r in runs for c in r.calls])
+    _store(warehouse, cycle_id, summary["model"], run)
+    for rej in run.rejected:
+        logger.info("reflect: rejected %r: %s", rej["title"][:80], rej["reason"])
+    summary.update(written=len(run.written), rejected=len(run.rejected), prompt_tokens=run.prompt_tokens,
+                   completion_tokens=run.completion_tokens, calls=len(run.calls), analysts=len(groups))
+    logger.info("reflect: %d insight(s) written, %d rejected, %d+%d tokens", summary["written"], summary["rejected"],
+                summary["prompt_tokens"], summary["completion_tokens"])
+    return summary
