@@ -16,6 +16,7 @@ from reverie.analyst.run import AnalystRun
 from reverie.config import LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm
 from reverie.logs import run_logger
+from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
 
 
@@ -78,7 +79,7 @@ def analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSetti
 
 # NO_CACHE: reflect writes the warehouse (insights, rejections, the ledger); a cached result would skip the writes.
 @task(name="reflect", cache_policy=NO_CACHE)
-def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str) -> dict:
+def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str) -> ReflectSummary:
     """Let the analysts investigate the top candidates — one per group of metrics, `[llm] analysts` of them at
     once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it."""
     logger = run_logger()

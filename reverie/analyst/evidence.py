@@ -23,6 +23,7 @@ from sqlglot.optimizer.qualify import qualify
 from reverie.analyst.grounding import OVERALL, Cell, Subject, Vocabulary
 from reverie.analyst.sandbox import QueryResult, as_date, sandbox_connection
 from reverie.models import RESERVED, ModelError, referenced_tables
+from reverie.warehouse import sql_file
 
 # reverie's tables whose rows each belong to one metric and one slice
 METRIC_STORES = {"metric_values", "candidates", "memory", "agent_insights"}
@@ -45,8 +46,7 @@ class Catalog(Vocabulary):
 def _views(con) -> dict[str, set[str]]:
     """The tables each view of the warehouse reads (its own CTEs excluded)."""
     reads = {}
-    for name, sql in con.execute("select view_name, sql from duckdb_views() where database_name = current_database() "
-                                 "and not internal and not temporary").fetchall():
+    for name, sql in con.execute(sql_file("analyst/view_definitions.sql")).fetchall():
         try:
             reads[name.lower()] = {table.lower() for table in referenced_tables(sql, name)}
         except ModelError:

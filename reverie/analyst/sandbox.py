@@ -30,7 +30,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from reverie.warehouse import Warehouse
+from reverie.warehouse import Warehouse, sql_file
 
 MAX_ROWS = 200
 TIME_LIMIT_SECONDS = 5.0
@@ -175,18 +175,13 @@ def sandbox_connection(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnecti
 
 def warehouse_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """The warehouse's own tables and views, lowercase: what the analyst may read."""
-    return frozenset(name.lower() for (name,) in con.execute(
-        """select table_name from duckdb_tables() where database_name = current_database() and not temporary
-           union select view_name from duckdb_views() where database_name = current_database() and not internal
-             and not temporary""").fetchall())
+    return frozenset(name.lower() for (name,) in con.execute(sql_file("analyst/readable_tables.sql")).fetchall())
 
 
 def warehouse_schema(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     """Column names and types of every table and view in the warehouse (for tracing evidence to its columns)."""
     schema: dict[str, dict[str, str]] = {}
-    for table, column, kind in con.execute(
-            """select table_name, column_name, data_type from duckdb_columns()
-               where database_name = current_database() order by table_name, column_index""").fetchall():
+    for table, column, kind in con.execute(sql_file("analyst/table_columns.sql")).fetchall():
         schema.setdefault(table.lower(), {})[column] = kind
     return schema
 

@@ -52,7 +52,7 @@ def rebuild_index(warehouse: Warehouse) -> Path:
     with warehouse.connect() as con:
         version = _version(con)
         rows = rows_as_dicts(con.execute(
-            f"""select {', '.join(SHOWN)}, coalesce(body, '') as text from memory"""))
+            f"select {', '.join(SHOWN)}, coalesce(body, '') as text from memory"))  # SHOWN: a constant list
     folder = _folder(warehouse, version)
     if (folder / COMPLETE).exists():
         return folder

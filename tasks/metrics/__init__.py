@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
+from reverie.summaries import MetricsSummary
 from reverie.warehouse import Warehouse, transaction
 from tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
 from tasks.metrics.refresh import recompute, refresh_start, touched_since, watermark_of
@@ -23,7 +24,7 @@ from tasks.quality.declarations import QualityConfig, QualityError, load_quality
 @task(name="metrics", cache_policy=NO_CACHE)
 def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
                     metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
-                    quality_dir: str | None = None) -> dict:
+                    quality_dir: str | None = None) -> MetricsSummary:
     """Build the models, then recompute every valid metric in one transaction; a broken metric fails alone.
 
     Declared sanity checks run on the new values before they are committed: an error keeps the metric's old values.

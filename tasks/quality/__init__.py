@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
+from reverie.summaries import QualitySummary
 from reverie.warehouse import Warehouse, rows_as_dicts
 from tasks.quality.declarations import QualityError, load_quality
 from tasks.quality.expectations import row_outcomes
@@ -19,7 +20,7 @@ from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes
 
 # no cache, no retries: each run stores results and quarantines; a cache would skip that, a retry store them twice
 @task(name="quality-gate", task_run_name="quality-{source_settings.name}", cache_policy=NO_CACHE)
-def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycle_id: str, quality_dir: str) -> dict:
+def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycle_id: str, quality_dir: str) -> QualitySummary:
     """Check the batches loaded this cycle against the source's suite; quarantine those with an error."""
     logger = run_logger()
     source, table, suite_name = source_settings.name, source_settings.raw_table, source_settings.suite
