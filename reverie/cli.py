@@ -130,7 +130,8 @@ STAGE_LINES = {
     "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s.get('merged', 0)} merged, "
                          f"{s['superseded']} superseded, {s.get('contradicted', 0)} contradicted, "
                          f"{s['expired']} expired"),
-    "deliver": lambda s: f"brief at {_relative(s['brief'])}",
+    "deliver": lambda s: (f"brief at {_relative(s['brief'])}" + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
+                          + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
 }
 
 
