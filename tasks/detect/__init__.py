@@ -77,7 +77,7 @@ def drivers(con, c: dict, measure: str, settings: DetectSettings) -> dict | None
         return None
     current, baseline = _compared_periods(c, settings)
     grain = "day" if c["detector"] == "trend_change" else c["grain"]
-    parts = rows_as_dicts(con.execute(sql_file("detect/drivers.sql"), {
+    parts = rows_as_dicts(con.execute(sql_file("drivers/member_contributions.sql"), {
         "metric": c["metric"], "grain": grain, "current": current, "baseline": baseline, "ratio": measure == "ratio"}))
     dimensions = []
     for dimension in dict.fromkeys(p["dimension"] for p in parts):
