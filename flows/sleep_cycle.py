@@ -71,7 +71,8 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> dict:
                                       str(settings.metrics_dir), full_refresh, settings.lookback_days,
                                       settings.completeness_grace_minutes, str(settings.quality_dir))
             since = stages["metrics"]["since"]
-            stages["detect"] = timed(detect_candidates, warehouse, cycle_id, since, settings.detect)
+            stages["detect"] = timed(detect_candidates, warehouse, cycle_id, since, settings.detect,
+                                     detectors_dir=str(settings.detectors_dir))
             stages["reflect"] = timed(reflect, warehouse, cycle_id, settings.llm, str(log_dir))
             stages["memory"] = timed(consolidate, warehouse, cycle_id, run_id, since, settings.memory)
             stages["deliver"] = timed(deliver_brief, warehouse, cycle_id, settings.name, str(settings.briefs_dir),
