@@ -1,0 +1,97 @@
+"""Each detector on its own fixture (tests/detectors/<name>.yaml): metric values in, exactly the findings expected out.
+
+A fixture names its detector and lists the metrics and metric values to load into a fresh warehouse, optional
+[detect] overrides, the day findings count from (`since`) and the findings expected: every other finding fails
+the test, so the rows a detector must stay silent on (weekly seasonality, too little history, small slices) are
+checked as well as the ones it must report. `detectors_dir` loads a project's detectors folder next to reverie's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from dateutil.relativedelta import relativedelta
+
+from reverie.config import DetectSettings
+from tasks.detect.registry import load_detectors
+from tasks.warehouse import connect
+
+FIXTURES = Path(__file__).parent / "detectors"
+FIXTURE_FIELDS = {"detector", "detectors_dir", "settings", "since", "as_of", "metrics", "metric_values", "findings"}
+METRIC_FIELDS = {"name", "measure", "favourability", "goal"}
+SERIES_FIELDS = {"metric", "grain", "dimension", "member", "start", "values", "numerators", "denominators", "complete"}
+FINDING_FIELDS = {"metric", "grain", "dimension", "member", "period_start", "observed", "expected"}
+SLICE = {"grain": "day", "dimension": "overall", "member": "all"}  # what a series or finding is unless it says
+STEP = {"day": timedelta(days=1), "week": timedelta(days=7), "month": relativedelta(months=1)}
+TOLERANCE = 1e-6  # relative: observed and expected are written out by hand, to as many digits as they need
+
+
+def _fixture(path: Path) -> dict:
+    fixture = yaml.safe_load(path.read_text())
+    unknown = set(fixture) - FIXTURE_FIELDS
+    assert not unknown, f"{path}: unknown field(s) {sorted(unknown)} (known: {sorted(FIXTURE_FIELDS)})"
+    assert fixture["findings"], f"{path}: findings: a fixture expects at least one (a detector that finds nothing passes)"
+    for i, metric in enumerate(fixture["metrics"]):
+        assert set(metric) <= METRIC_FIELDS, f"{path}: metrics[{i}]: unknown {sorted(set(metric) - METRIC_FIELDS)}"
+    for i, series in enumerate(fixture["metric_values"]):
+        assert set(series) <= SERIES_FIELDS, f"{path}: metric_values[{i}]: unknown {sorted(set(series) - SERIES_FIELDS)}"
+    for i, finding in enumerate(fixture["findings"]):
+        assert set(finding) <= FINDING_FIELDS, f"{path}: findings[{i}]: unknown {sorted(set(finding) - FINDING_FIELDS)}"
+    return fixture
+
+
+def _rows(series: dict) -> list[tuple]:
+    """metric_values rows of one series: a value per consecutive period from `start`; null is no row that period."""
+    s = {**SLICE, "complete": True, **series}
+    count = len(s["values"])
+    numerators, denominators = s.get("numerators", [None] * count), s.get("denominators", [None] * count)
+    assert len(numerators) == len(denominators) == count, f"{s['metric']}: one numerator and denominator per value"
+    start = datetime.combine(s["start"], datetime.min.time())
+    return [(s["metric"], s["grain"], start + i * STEP[s["grain"]], s["dimension"], s["member"], value,
+             numerator, denominator, s["complete"])
+            for i, (value, numerator, denominator) in enumerate(zip(s["values"], numerators, denominators))
+            if value is not None]
+
+
+def _warehouse(path: Path, fixture: dict) -> None:
+    rows = [row for series in fixture["metric_values"] for row in _rows(series)]
+    with connect(path) as con:
+        con.executemany("insert into metric_values values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'fixture')", rows)
+        for metric in fixture["metrics"]:
+            mine = [r for r in rows if r[0] == metric["name"]]
+            con.execute("""insert into metrics (name, description, measure, favourability, grains, dimensions, goal,
+                           definition, fingerprint) values (?, null, ?, ?, ?, ?, ?, 'fixture', 'fixture')""",
+                        [metric["name"], metric["measure"], metric.get("favourability", "up"),
+                         sorted({r[1] for r in mine}), sorted({r[3] for r in mine} - {"overall"}),
+                         json.dumps(metric["goal"]) if "goal" in metric else None])
+
+
+def _key(finding: dict) -> tuple:
+    f = {**SLICE, **finding}
+    return f["metric"], f["grain"], f["dimension"], f["member"], f["period_start"]
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_a_detector_reports_exactly_the_findings_its_fixture_expects(path, tmp_path):
+    fixture = _fixture(path)
+    detectors_dir = path.parent / fixture["detectors_dir"] if "detectors_dir" in fixture else None
+    detector = load_detectors(detectors_dir)[fixture["detector"]]
+    settings = replace(DetectSettings(), **fixture.get("settings", {}))
+    _warehouse(tmp_path / "warehouse.duckdb", fixture)
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        found = {_key(f): f for f in detector.run(con, fixture["since"], settings, fixture.get("as_of"))}
+    expected = {_key(f): f for f in fixture["findings"]}
+    assert sorted(found) == sorted(expected)
+    for key, want in expected.items():
+        got = found[key]
+        assert (got["observed"], got["expected"]) == (
+            pytest.approx(want["observed"], rel=TOLERANCE), pytest.approx(want["expected"], rel=TOLERANCE)), key
+
+
+def test_every_detector_of_reverie_has_a_fixture():
+    assert set(load_detectors()) <= {p.stem for p in FIXTURES.glob("*.yaml")}
