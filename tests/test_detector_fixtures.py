@@ -9,17 +9,19 @@ checked as well as the ones it must report. `detectors_dir` loads a project's de
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from dateutil.relativedelta import relativedelta
 
-from reverie.config import DetectSettings
+from reverie.config import DetectSettings, load_settings
+from tasks.detect import candidates, detect_candidates
 from tasks.detect.registry import load_detectors
-from tasks.warehouse import connect
+from tasks.warehouse import connect, rows_as_dicts
 
 FIXTURES = Path(__file__).parent / "detectors"
 FIXTURE_FIELDS = {"detector", "detectors_dir", "settings", "since", "as_of", "metrics", "metric_values", "findings"}
@@ -95,3 +97,28 @@ def test_a_detector_reports_exactly_the_findings_its_fixture_expects(path, tmp_p
 
 def test_every_detector_of_reverie_has_a_fixture():
     assert set(load_detectors()) <= {p.stem for p in FIXTURES.glob("*.yaml")}
+
+
+def test_the_example_project_detector_is_picked_up_from_the_project_folder_and_fires_through_candidates(tmp_path):
+    """zero_day dropped into a project's detectors/ (the default [paths] detectors) sees a day no data landed for,
+    which reverie's own detectors cannot: they compare the rows there are."""
+    project = tmp_path / "shop"
+    (project / "detectors").mkdir(parents=True)
+    shutil.copy(FIXTURES / "project" / "zero_day.sql", project / "detectors")
+    settings = load_settings(project)
+    _warehouse(settings.warehouse, _fixture(FIXTURES / "zero_day.yaml"))
+    summary = detect_candidates.fn(str(settings.warehouse), "c1", "2025-02-03", settings.detect,
+                                   detectors_dir=str(settings.detectors_dir))
+    assert summary["by_detector"]["zero_day"] == 3 and summary["errors"] == []
+    with connect(settings.warehouse) as con:
+        stored = rows_as_dicts(con.execute("select * from candidates where cycle_id = 'c1' order by rank"))
+        without_it = candidates(con, "c2", date(2025, 2, 3), settings.detect)
+    missing_day = [c for c in stored if c["period_start"] == date(2025, 2, 5)]
+    assert len(missing_day) == 1
+    c = missing_day[0]
+    assert (c["kind"], c["dimension"], c["observed"], c["favourable"]) == ("zero_day", "overall", 0, "bad")
+    assert "zero_day" in c["detectors"] and c["headline"].startswith("orders down 100.0% (overall) on 2025-02-05")
+    assert json.loads(c["drivers"])["lead"]["member"] == "US"  # the largest country lost the most
+    with connect(settings.warehouse) as con:  # its evidence returns the zero it reports
+        assert 0 in [v for row in con.execute(c["evidence_sql"]).fetchall() for v in row]
+    assert not [f for other in without_it for f in (other, *other["related"]) if f["period_start"] == date(2025, 2, 5)]
