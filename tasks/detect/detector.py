@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import cached_property
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal, get_args
@@ -15,6 +16,9 @@ import yaml
 from reverie.config import DetectSettings
 from tasks.warehouse import rows_as_dicts
 
+# The periods a finding is compared with, over which the drivers of a change are worked out: the period before
+# (a day: the same weekday a week earlier); the same weekday over the previous baseline_weeks weeks (a week or a
+# month: the baseline_weeks weeks or months before); the 14 days after a changepoint against the 14 before; none.
 Baseline = Literal["previous_period", "same_weekday_weeks", "trend_window", "none"]
 BASELINES: tuple[str, ...] = get_args(Baseline)
 STANDARD_PARAMETERS = ("since", "as_of")  # every SQL detector may read these besides its settings
@@ -25,7 +29,7 @@ HEADER = re.compile(r"\A\s*/\*\s*detector:[ \t]*\n(?P<fields>.*?)\*/", re.DOTALL
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 SETTING_NAMES = tuple(f.name for f in fields(DetectSettings))
 
-PythonFinder = Callable[[duckdb.DuckDBPyConnection, date, DetectSettings], list[dict]]
+DetectorFunction = Callable[[duckdb.DuckDBPyConnection, date, DetectSettings], list[dict]]  # (con, since, settings)
 
 
 class DetectorError(ValueError):
@@ -38,11 +42,11 @@ class Detector:
     name: str
     weight: float  # how much a finding of this type is worth to a reader, other things equal
     describes_change: bool  # its findings describe a change in a metric: merged with others' findings of that change
-    baseline: Baseline  # the periods a finding is compared with, which its drivers are worked out over
+    baseline: Baseline  # the periods its findings are compared with (above)
     settings: tuple[str, ...]  # the [detect] settings it reads
     source: Path  # the file that declares it
     sql: str | None = None
-    function: PythonFinder | None = None
+    function: DetectorFunction | None = None
 
     def __post_init__(self) -> None:
         where = str(self.source)
@@ -62,6 +66,8 @@ class Detector:
                                 f"(known: {', '.join(SETTING_NAMES)})")
         if (self.sql is None) == (self.function is None):
             raise DetectorError(f"{where}: a detector is either a query or a Python function")
+        if self.sql is not None:
+            self._check_query()
 
     @classmethod
     def from_sql_file(cls, path: Path) -> Detector:
@@ -87,14 +93,13 @@ class Detector:
         if declared["name"] != path.stem:
             raise DetectorError(f"{path}: name = {declared['name']!r}: a detector is named after its file, {path.stem}")
         settings = declared["settings"]
-        detector = cls(name=declared["name"], weight=declared["weight"], describes_change=declared["describes_change"],
-                       baseline=declared["baseline"], settings=tuple(settings) if isinstance(settings, list) else settings,
-                       source=path, sql=sql)
-        detector._check_parameters()
-        return detector
+        return cls(name=declared["name"], weight=declared["weight"], describes_change=declared["describes_change"],
+                   baseline=declared["baseline"], settings=tuple(settings) if isinstance(settings, list) else settings,
+                   source=path, sql=sql)
 
-    def _check_parameters(self) -> None:
-        """The query is one select, and the `$parameters` it reads are its declared settings and the standard ones."""
+    @cached_property
+    def parameters(self) -> frozenset[str]:
+        """The `$parameters` its query reads (DuckDB refuses a value for any other)."""
         try:
             statements = duckdb.extract_statements(self.sql)
         except duckdb.Error as exc:
@@ -102,7 +107,11 @@ class Detector:
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             raise DetectorError(f"{self.source}: a detector is one select query "
                                 f"(found {len(statements)} statement(s))")
-        read = statements[0].named_parameters
+        return frozenset(statements[0].named_parameters)
+
+    def _check_query(self) -> None:
+        """The query is one select, and the `$parameters` it reads are its declared settings and the standard ones."""
+        read = self.parameters
         undeclared = sorted(read - set(self.settings) - set(STANDARD_PARAMETERS))
         if undeclared:
             raise DetectorError(f"{self.source}: settings: the query reads {', '.join('$' + p for p in undeclared)}, "
@@ -121,8 +130,7 @@ class Detector:
             columns = next((list(f) for f in found if sorted(f) != sorted(FINDING_COLUMNS)), FINDING_COLUMNS)
         else:
             standard = {"since": datetime.combine(since, datetime.min.time()), "as_of": as_of}
-            parameters = {p: standard[p] if p in standard else getattr(settings, p)
-                          for p in duckdb.extract_statements(self.sql)[0].named_parameters}
+            parameters = {p: standard[p] if p in standard else getattr(settings, p) for p in self.parameters}
             result = con.execute(self.sql, parameters)
             columns = [d[0] for d in result.description]
             found = rows_as_dicts(result)

@@ -12,13 +12,13 @@ BUILTIN_SQL_DIR = SQL_DIR / "detect"
 PYTHON_DETECTORS = (TREND_CHANGE,)
 
 
-def load_detectors(project_dir: str | Path | None = None, errors: list[str] | None = None) -> dict[str, Detector]:
-    """Every detector by name: reverie's own, then the project's `*.sql` files in `project_dir` (if it exists).
+def load_detectors(detectors_dir: str | Path | None = None, errors: list[str] | None = None) -> dict[str, Detector]:
+    """Every detector by name: reverie's own, then a project's `*.sql` files in `detectors_dir` (if it exists).
     With `errors`, a project detector that cannot be used is noted there and left out; reverie's own always raise."""
     detectors: dict[str, Detector] = {}
     for detector in (*map(Detector.from_sql_file, sorted(BUILTIN_SQL_DIR.glob("*.sql"))), *PYTHON_DETECTORS):
         _add(detectors, detector)
-    project_files = sorted(Path(project_dir).glob("*.sql")) if project_dir is not None else []
+    project_files = sorted(Path(detectors_dir).glob("*.sql")) if detectors_dir is not None else []
     for path in project_files:
         try:
             _add(detectors, Detector.from_sql_file(path))
