@@ -66,7 +66,7 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> CycleSumm
                 quality_dir=str(settings.quality_dir))
             since = stages["metrics"]["since"]  # the first period recomputed: what is new to detect and remember
             stages["detect"] = timed(detect_candidates, warehouse=warehouse, cycle_id=cycle_id, since=since,
-                                     settings=settings.detect)
+                                     settings=settings.detect, detectors_dir=str(settings.detectors_dir))
             stages["reflect"] = timed(reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm,
                                       log_dir=str(log_dir))
             stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,

@@ -91,6 +91,7 @@ class PathsSection:
     models: str = "models"
     metrics: str = "metrics"
     quality: str = "quality"
+    detectors: str = "detectors"
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class Settings:
     models_dir: Path = Path("models")
     metrics_dir: Path = Path("metrics")
     quality_dir: Path = Path("quality")
+    detectors_dir: Path = Path("detectors")
     llm: LLMSettings = field(default_factory=LLMSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
@@ -282,6 +284,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         models_dir=root / paths.models,
         metrics_dir=root / paths.metrics,
         quality_dir=root / paths.quality,
+        detectors_dir=root / paths.detectors,
         llm=_build(LLMSettings, llm_values, "llm", path),
         detect=_build(DetectSettings, _section(data, "detect", path), "detect", path),
         memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),

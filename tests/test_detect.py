@@ -1,4 +1,5 @@
-"""The detector catalogue on real DuckDB files: planted events, guards, drivers, merging, evidence."""
+"""The detector catalogue on real DuckDB files: planted events, guards, drivers, merging, evidence; detectors'
+headers and a project's own detectors."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from reverie.generator import LABELS_FILE, generate
 from reverie.project import scaffold
 from reverie.warehouse import Warehouse
 from tasks.detect import candidates
+from tasks.detect.detector import DetectorError
+from tasks.detect.registry import BUILTIN_SQL_DIR, load_detectors
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
 
@@ -198,3 +201,65 @@ def test_a_failing_detector_is_reported_and_the_others_still_run(tmp_path):
             candidates(con, "test", days[-1].date(), DetectSettings())
     assert len(errors) == 1 and errors[0].startswith("pace_to_goal:") and "lots" in errors[0]
     assert len(found) == 1 and "unusual_change" in found[0]["detectors"] and found[0]["period_start"] == days[-1].date()
+
+
+# --- the registry: headers checked, a project's detectors next to reverie's ------------------------------------
+
+HEADER = """/* detector:
+name: quiet_day
+weight: 0.5
+describes_change: true
+baseline: same_weekday_weeks
+settings: [min_volume]
+*/
+"""
+QUERY = """select metric, grain, dimension, member, period_start::date as period_start, period_start::date as period_end,
+       value as observed, value as expected, 'itself' as comparison, 0.0 as strength, 'select 1' as evidence_sql
+from metric_values where value < $min_volume and period_start >= $since
+"""
+
+
+@pytest.mark.parametrize("text, message", [
+    (QUERY, r"no detector header: the file must start with /\* detector: \.\.\. \*/"),
+    (HEADER.replace("weight: 0.5\n", "") + QUERY, r"the detector header has no weight"),
+    (HEADER.replace("weight:", "wieght:") + QUERY, r"unknown field\(s\) in the detector header: wieght"),
+    (HEADER.replace("name: quiet_day", "name: calm_day") + QUERY, r"name = 'calm_day': a detector is named after its file"),
+    (HEADER.replace("weight: 0.5", "weight: high") + QUERY, r"weight = 'high': must be a number"),
+    (HEADER.replace("describes_change: true", "describes_change: maybe") + QUERY, r"describes_change = 'maybe'"),
+    (HEADER.replace("same_weekday_weeks", "weekly") + QUERY, r"baseline = 'weekly': use one of previous_period, "),
+    (HEADER.replace("[min_volume]", "[min_volume, min_volum]") + QUERY, r"settings: min_volum not in \[detect\]"),
+    (HEADER + QUERY.replace("$min_volume", "$min_abs_z"),
+     r"settings: the query reads \$min_abs_z, neither declared in settings nor a standard parameter \(\$since, \$as_of\)"),
+    (HEADER.replace("[min_volume]", "[min_volume, noise_days]") + QUERY,
+     r"settings: noise_days declared, but the query never reads \$noise_days"),
+    (HEADER + QUERY + "; delete from metric_values", r"a detector is one select query \(found 2 statement\(s\)\)"),
+    (HEADER.replace("weight: 0.5", "weight: [0.5") + QUERY, r"the detector header is not valid YAML"),
+])
+def test_a_detector_header_that_cannot_be_used_names_the_file_and_the_field(tmp_path, text, message):
+    (tmp_path / "quiet_day.sql").write_text(text)
+    with pytest.raises(DetectorError, match=message) as info:
+        load_detectors(tmp_path)
+    assert str(tmp_path / "quiet_day.sql") in str(info.value)
+
+
+def test_a_project_detector_named_like_one_of_reveries_is_an_error_naming_both_files(tmp_path):
+    (tmp_path / "record.sql").write_text(HEADER.replace("quiet_day", "record") + QUERY)
+    with pytest.raises(DetectorError, match="name = 'record' is already the detector declared in") as info:
+        load_detectors(tmp_path)
+    assert str(tmp_path / "record.sql") in str(info.value) and str(BUILTIN_SQL_DIR / "record.sql") in str(info.value)
+
+
+def test_a_project_detector_that_cannot_be_used_is_reported_and_the_others_still_run(tmp_path):
+    (tmp_path / "quiet_day.sql").write_text(HEADER + QUERY)
+    (tmp_path / "broken_day.sql").write_text(HEADER.replace("quiet_day", "broken_day") + "selec 1")
+    errors: list[str] = []
+    detectors = load_detectors(tmp_path, errors)
+    assert len(errors) == 1 and errors[0].startswith(str(tmp_path / "broken_day.sql")) and "syntax error" in errors[0]
+    assert {"quiet_day", "unusual_change", "trend_change"} <= set(detectors) and "broken_day" not in detectors
+
+
+def test_a_detector_query_must_return_the_columns_of_a_finding(tmp_path):
+    (tmp_path / "quiet_day.sql").write_text(HEADER + QUERY.replace("value as expected", "value as baseline"))
+    detector = load_detectors(tmp_path)["quiet_day"]
+    with Warehouse(tmp_path / "warehouse.duckdb").connect() as con, pytest.raises(DetectorError, match="a detector returns exactly"):
+        detector.run(con, START, DetectSettings())

@@ -1,3 +1,10 @@
+/* detector:
+name: concentration
+weight: 0.4
+describes_change: false
+baseline: none
+settings: [min_volume, concentration_share, concentration_members]
+*/
 -- Concentration: in a complete month, a few members of a dimension carry at least
 -- $concentration_share of an additive metric — "a few" being at most $concentration_members of
 -- the members (so never one of two). Ratios and averages do not add up across members: skipped.
@@ -35,7 +42,6 @@ smallest_set as (
 )
 
 select
-    'concentration' as detector,
     metric,
     'month' as grain,
     dimension,

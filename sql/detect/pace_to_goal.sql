@@ -1,3 +1,10 @@
+/* detector:
+name: pace_to_goal
+weight: 0.9
+describes_change: false
+baseline: none
+settings: [goal_tolerance]
+*/
 -- Pace to goal: for an additive metric with a goal, the current month (or week) so far plus a short
 -- seasonal-naive forecast of its remaining days (each the median of the same weekday over the
 -- last four weeks) against the goal. Reported when the projection misses or beats the goal by at
@@ -59,7 +66,6 @@ forecast as (
 )
 
 select
-    'pace_to_goal' as detector,
     p.metric,
     p.grain,
     'overall' as dimension,

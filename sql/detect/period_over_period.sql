@@ -1,3 +1,10 @@
+/* detector:
+name: period_over_period
+weight: 0.9
+describes_change: true
+baseline: previous_period
+settings: [noise_days, min_history, min_abs_z, min_rel_change, pop_min_z, member_extra_z, min_volume]
+*/
 -- Period over period: a complete day, week or month against the one before it (a day against the
 -- same weekday a week earlier, so weekly seasonality does not fire). Months of additive metrics
 -- compare daily averages, so a 31-day month is not news after a 30-day one. A change must be large
@@ -74,7 +81,6 @@ judged as (
 )
 
 select
-    'period_over_period' as detector,
     metric,
     grain,
     dimension,

@@ -1,3 +1,10 @@
+/* detector:
+name: record
+weight: 0.8
+describes_change: true
+baseline: same_weekday_weeks
+settings: [noise_days, min_abs_z, member_extra_z, min_volume, record_days, record_margin]
+*/
 -- Record high or low: a complete period above the highest (below the lowest) value of the
 -- previous $record_days days by at least $record_margin — or by the series' own spread (median
 -- absolute deviation over its last $noise_days periods, relative to its median) when that is
@@ -54,7 +61,6 @@ records as (
 )
 
 select
-    'record' as detector,
     metric,
     grain,
     dimension,

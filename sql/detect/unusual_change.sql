@@ -1,3 +1,10 @@
+/* detector:
+name: unusual_change
+weight: 1.0
+describes_change: true
+baseline: same_weekday_weeks
+settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, member_extra_z, min_volume]
+*/
 -- Unusual change: a complete day far from the median of the same weekday in the previous weeks.
 -- Comparing like weekdays keeps weekly seasonality from firing. How far is "far" is learned per
 -- series: the typical deviation of its earlier days from their own baselines (median absolute
@@ -48,7 +55,6 @@ with_noise as (
 )
 
 select
-    'unusual_change' as detector,
     metric,
     grain,
     dimension,

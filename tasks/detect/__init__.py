@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from dataclasses import asdict
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 from dateutil.relativedelta import relativedelta
@@ -14,76 +14,70 @@ from prefect import task
 
 from reverie.config import DetectSettings
 from reverie.logs import run_logger
+from reverie.summaries import DetectSummary
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
-from tasks.detect.ranking import (
-    CHANGE_DETECTORS,
-    headline,
-    judged,
-    merged,
-    with_feedback,
-)
-from tasks.detect.trend import WINDOW_DAYS, trend_changes
+from tasks.detect.detector import Detector, DetectorError
+from tasks.detect.ranking import headline, judged, merged, with_feedback
+from tasks.detect.registry import load_detectors
+from tasks.detect.trend import WINDOW_DAYS
 
-SQL_DETECTORS = ("unusual_change", "period_over_period", "record", "concentration", "pace_to_goal")
-DETECTORS = (*SQL_DETECTORS, "trend_change")
 DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
 CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",
                      "period_start", "period_end", "observed", "expected", "magnitude", "direction", "favourable",
                      "score", "rank", "evidence_sql", "comparison", "headline", "detectors", "drivers", "related")
 
 
-def _bound(sql: str, params: dict) -> dict:
-    """Only the parameters a query names (DuckDB refuses the others)."""
-    named = set(re.findall(r"\$(\w+)", sql))
-    return {k: v for k, v in params.items() if k in named}
-
-
-def run_detector(con, detector: str, since: date, settings: DetectSettings, as_of: date | None = None) -> list[dict]:
+def run_detector(con, detector: str, since: date, settings: DetectSettings, as_of: date | None = None,
+                 detectors_dir: str | Path | None = None) -> list[dict]:
     """One detector's raw findings for periods that ended on or after `since` (data up to `as_of`, default all)."""
-    if detector == "trend_change":
-        return trend_changes(con, since, settings)
-    sql = sql_file(f"detect/{detector}.sql")
-    params = {"since": datetime.combine(since, datetime.min.time()), "as_of": as_of, **asdict(settings)}
-    return rows_as_dicts(con.execute(sql, _bound(sql, params)))
+    detectors = load_detectors(detectors_dir)
+    if detector not in detectors:
+        raise DetectorError(f"no detector named {detector!r} (known: {', '.join(detectors)})")
+    return detectors[detector].run(con, since, settings, as_of)
 
 
-def findings(con, since: date, settings: DetectSettings, as_of: date | None = None,
-             errors: list[str] | None = None) -> list[dict]:
+def findings(con, detectors: Mapping[str, Detector], since: date, settings: DetectSettings,
+             as_of: date | None = None, errors: list[str] | None = None) -> list[dict]:
     """Every detector's findings for periods that ended on or after `since`, judged and scored.
     With `errors`, a detector that fails is noted there and the others still run."""
     raw = []
-    for detector in DETECTORS:
+    for detector in detectors.values():
         try:
-            raw += run_detector(con, detector, since, settings, as_of)
+            raw += detector.run(con, since, settings, as_of)
         except (duckdb.Error, ValueError, ArithmeticError) as exc:
             if errors is None:
                 raise
-            errors.append(f"{detector}: {exc}")
+            errors.append(f"{detector.name}: {exc}")
     favourability = dict(con.execute("select name, favourability from metrics").fetchall())
-    return [judged(f, favourability.get(f["metric"], "neutral")) for f in raw if f["expected"] is not None]
+    return [judged(f, favourability.get(f["metric"], "neutral"), detectors[f["detector"]].weight)
+            for f in raw if f["expected"] is not None]
 
 
-def _compared_periods(c: dict, settings: DetectSettings) -> tuple[list[datetime], list[datetime]]:
-    """The periods a change covers and the ones it is measured against, for working out its drivers."""
+def _compared_periods(c: dict, detector: Detector,
+                      settings: DetectSettings) -> tuple[list[datetime], list[datetime]] | None:
+    """The periods a change covers and the ones it is measured against, for working out its drivers (None: the
+    detector compares no periods)."""
     start = datetime.combine(c["period_start"], datetime.min.time())
     step = relativedelta(months=1) if c["grain"] == "month" else timedelta(days=7)
-    match c["detector"]:
-        case "trend_change":
+    match detector.baseline:
+        case "trend_window":
             return ([start + timedelta(days=i) for i in range(WINDOW_DAYS)],
                     [start - timedelta(days=i) for i in range(1, WINDOW_DAYS + 1)])
-        case "period_over_period":
+        case "previous_period":
             return [start], [start - step]
-        case _:
+        case "same_weekday_weeks":
             return [start], [start - k * step for k in range(1, settings.baseline_weeks + 1)]
+    return None
 
 
-def drivers(con, c: dict, measure: str, settings: DetectSettings) -> dict | None:
+def drivers(con, c: dict, detector: Detector, measure: str, settings: DetectSettings) -> dict | None:
     """Which members of each dimension carried a change of the whole business (mix and rate for ratios)."""
-    if c["dimension"] != "overall" or c["detector"] not in CHANGE_DETECTORS or measure not in DRIVEN_MEASURES:
+    compared = _compared_periods(c, detector, settings)
+    if c["dimension"] != "overall" or compared is None or measure not in DRIVEN_MEASURES:
         return None
-    current, baseline = _compared_periods(c, settings)
-    grain = "day" if c["detector"] == "trend_change" else c["grain"]
-    parts = rows_as_dicts(con.execute(sql_file("detect/drivers.sql"), {
+    current, baseline = compared
+    grain = "day" if detector.baseline == "trend_window" else c["grain"]
+    parts = rows_as_dicts(con.execute(sql_file("drivers/member_contributions.sql"), {
         "metric": c["metric"], "grain": grain, "current": current, "baseline": baseline, "ratio": measure == "ratio"}))
     dimensions = []
     for dimension in dict.fromkeys(p["dimension"] for p in parts):
@@ -112,30 +106,35 @@ def _part(p: dict) -> dict:
 
 
 def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of: date | None = None,
-               errors: list[str] | None = None) -> list[dict]:
-    """This cycle's ranked candidates: findings merged per underlying change, with drivers and a headline."""
+               errors: list[str] | None = None, detectors: Mapping[str, Detector] | None = None) -> list[dict]:
+    """This cycle's ranked candidates: findings merged per underlying change, with drivers and a headline
+    (`detectors`: by name, default reverie's own)."""
+    detectors = load_detectors() if detectors is None else detectors
     measures = dict(con.execute("select name, measure from metrics").fetchall())
     verdicts = {tuple(row[:4]): row[4] for row in con.execute(
         """select kind, metric, dimension, member, feedback from memory where feedback is not null
            qualify row_number() over (partition by kind, metric, dimension, member order by recorded_at desc) = 1""").fetchall()}
-    ranked = with_feedback(merged(findings(con, since, settings, as_of, errors)), verdicts)
+    ranked = with_feedback(merged(findings(con, detectors, since, settings, as_of, errors), detectors), verdicts)
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
         c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],
                  cycle_id=cycle_id, kind=c["detector"], rank=rank, headline=headline(c),
-                 drivers=drivers(con, c, measures.get(c["metric"], ""), settings))
+                 drivers=drivers(con, c, detectors[c["detector"]], measures.get(c["metric"], ""), settings))
     return ranked
 
 
 @task(name="detect")
-def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, settings: DetectSettings) -> dict:
-    """Run the detector catalogue over the periods recomputed this cycle and store ranked candidates."""
+def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, settings: DetectSettings,
+                      detectors_dir: str | None = None) -> DetectSummary:
+    """Run the detector catalogue (reverie's and the project's in `detectors_dir`) over the periods recomputed
+    this cycle and store ranked candidates."""
     logger = run_logger()
     if since is None:
         return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": []}
     errors: list[str] = []
+    detectors = load_detectors(detectors_dir, errors)
     with warehouse.connect() as con:
-        found = candidates(con, cycle_id, date.fromisoformat(since), settings, errors=errors)
+        found = candidates(con, cycle_id, date.fromisoformat(since), settings, errors=errors, detectors=detectors)
     for error in errors:
         logger.error("detect: %s", error)
     with warehouse.connect() as con, transaction(con):
@@ -145,7 +144,7 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
                    "related": json.dumps(c["related"], default=str)}
             con.execute(f"insert into candidates ({', '.join(CANDIDATE_COLUMNS)}) values "
                         f"({', '.join('?' * len(CANDIDATE_COLUMNS))})", [row[k] for k in CANDIDATE_COLUMNS])
-    by_detector = {d: sum(1 for c in found for f in [c, *c["related"]] if f["detector"] == d) for d in DETECTORS}
+    by_detector = {d: sum(1 for c in found for f in [c, *c["related"]] if f["detector"] == d) for d in detectors}
     findings_total = sum(by_detector.values())
     logger.info("detect: %d finding(s) since %s, merged into %d candidate(s)", findings_total, since, len(found))
     return {"candidates": len(found), "findings": findings_total, "by_detector": by_detector, "errors": errors}

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 from reverie.analyst.grounding import display_number
+from tasks.detect.detector import Detector
 
-# detectors whose findings describe a change in a metric, and so can describe the same change
-CHANGE_DETECTORS = ("unusual_change", "period_over_period", "record", "trend_change")
-# how much a finding of each type is worth to a reader, other things equal
-TYPE_WEIGHT = {"unusual_change": 1.0, "trend_change": 1.0, "period_over_period": 0.9, "pace_to_goal": 0.9,
-               "record": 0.8, "concentration": 0.4}
 AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
 FEEDBACK_WEIGHT = {"useful": 1.25, "noise": 0.5}  # people's verdict on earlier insights of the same kind and subject
 
 
-def judged(finding: dict, favourability: str) -> dict:
-    """A detector's finding with magnitude, direction, favourability and score."""
+def judged(finding: dict, favourability: str, weight: float) -> dict:
+    """A detector's finding with magnitude, direction, favourability and score (`weight`: its detector's)."""
     observed, expected = finding["observed"], finding["expected"]
     # from zero (no refunds in a usual week) the relative change is unbounded: counted as +100%
     magnitude = observed / expected - 1 if expected else (1.0 if observed > 0 else -1.0 if observed < 0 else 0.0)
@@ -28,7 +25,7 @@ def judged(finding: dict, favourability: str) -> dict:
         favourable = "good" if (direction == "up") == (favourability == "up") else "bad"
     strength = finding["strength"] or 0.0
     score = (0.5 * (1 - math.exp(-abs(strength) / 8)) + 0.5 * min(abs(magnitude), 1.0))
-    score *= TYPE_WEIGHT[finding["detector"]] * (1.0 if finding["dimension"] == "overall" else 0.8)
+    score *= weight * (1.0 if finding["dimension"] == "overall" else 0.8)
     return {**finding, "magnitude": magnitude, "direction": direction, "favourable": favourable, "score": score}
 
 
@@ -44,13 +41,13 @@ def _same_change(group: list[dict], other: dict) -> bool:
             or head["member"] == other["member"])
 
 
-def merged(findings: list[dict]) -> list[dict]:
+def merged(findings: list[dict], detectors: Mapping[str, Detector]) -> list[dict]:
     """One candidate per underlying change: its headline finding (the whole business when it moved, else the
     strongest), the detectors that saw it, the other findings in `related`; highest score first."""
     groups: list[list[dict]] = []
     by_subject: dict[tuple, list[list[dict]]] = {}  # changes of one metric in one direction
     for finding in sorted(findings, key=lambda f: -f["score"]):
-        if finding["detector"] not in CHANGE_DETECTORS:
+        if not detectors[finding["detector"]].describes_change:
             groups.append([finding])
             continue
         same = by_subject.setdefault((finding["metric"], finding["direction"]), [])

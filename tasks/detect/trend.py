@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import warnings
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import ruptures
 from scipy.ndimage import median_filter
 
 from reverie.config import DetectSettings
+from tasks.detect.detector import Detector
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
 WINDOW_DAYS = 14  # before and after a changepoint, compared as two full weeks
@@ -84,7 +86,7 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
                 continue
             start, end = days[at], days[at] + timedelta(days=WINDOW_DAYS - 1)
             found.append({
-                "detector": "trend_change", "metric": metric, "grain": "day", "dimension": dimension, "member": member,
+                "metric": metric, "grain": "day", "dimension": dimension, "member": member,
                 "period_start": start, "period_end": end, "observed": float(after), "expected": float(before),
                 "comparison": f"the daily average of the {WINDOW_DAYS} days before",
                 "strength": float(z),
@@ -96,3 +98,9 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
                 ).format(s=start, e=end, m=metric, d=dimension, b=member.replace("'", "''"), w=WINDOW_DAYS),
             })
     return found
+
+
+TREND_CHANGE = Detector(
+    name="trend_change", weight=1.0, describes_change=True, baseline="trend_window",
+    settings=("trend_lookback_days", "trend_penalty", "trend_min_change", "trend_min_z", "min_volume"),
+    source=Path(__file__), function=trend_changes)

@@ -1,0 +1,140 @@
+"""What a detector is: its metadata (from the header of its SQL file, or declared in Python), checked, and how it runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Literal, get_args
+
+import duckdb
+import yaml
+
+from reverie.config import DetectSettings
+from reverie.warehouse import rows_as_dicts
+
+# The periods a finding is compared with, over which the drivers of a change are worked out: the period before
+# (a day: the same weekday a week earlier); the same weekday over the previous baseline_weeks weeks (a week or a
+# month: the baseline_weeks weeks or months before); the 14 days after a changepoint against the 14 before; none.
+Baseline = Literal["previous_period", "same_weekday_weeks", "trend_window", "none"]
+BASELINES: tuple[str, ...] = get_args(Baseline)
+STANDARD_PARAMETERS = ("since", "as_of")  # every SQL detector may read these besides its settings
+FINDING_COLUMNS = ("metric", "grain", "dimension", "member", "period_start", "period_end", "observed", "expected",
+                   "comparison", "strength", "evidence_sql")
+HEADER_FIELDS = ("name", "weight", "describes_change", "baseline", "settings")
+HEADER = re.compile(r"\A\s*/\*\s*detector:[ \t]*\n(?P<fields>.*?)\*/", re.DOTALL)
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+SETTING_NAMES = tuple(f.name for f in fields(DetectSettings))
+
+DetectorFunction = Callable[[duckdb.DuckDBPyConnection, date, DetectSettings], list[dict]]  # (con, since, settings)
+
+
+class DetectorError(ValueError):
+    """A detector that cannot be used; the message names its file and the field."""
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One detector: what its findings are worth and mean, the settings it reads, and its query or function."""
+    name: str
+    weight: float  # how much a finding of this type is worth to a reader, other things equal
+    describes_change: bool  # its findings describe a change in a metric: merged with others' findings of that change
+    baseline: Baseline  # the periods its findings are compared with (above)
+    settings: tuple[str, ...]  # the [detect] settings it reads
+    source: Path  # the file that declares it
+    sql: str | None = None
+    function: DetectorFunction | None = None
+
+    def __post_init__(self) -> None:
+        where = str(self.source)
+        if not isinstance(self.name, str) or not IDENTIFIER.match(self.name):
+            raise DetectorError(f"{where}: name = {self.name!r}: use lower-case letters, digits and _")
+        if isinstance(self.weight, bool) or not isinstance(self.weight, int | float) or not self.weight >= 0:
+            raise DetectorError(f"{where}: weight = {self.weight!r}: must be a number, at least 0")
+        if not isinstance(self.describes_change, bool):
+            raise DetectorError(f"{where}: describes_change = {self.describes_change!r}: must be true or false")
+        if self.baseline not in BASELINES:
+            raise DetectorError(f"{where}: baseline = {self.baseline!r}: use one of {', '.join(BASELINES)}")
+        if not isinstance(self.settings, tuple) or not all(isinstance(s, str) for s in self.settings):
+            raise DetectorError(f"{where}: settings = {self.settings!r}: must be a list of [detect] setting names")
+        unknown = [s for s in self.settings if s not in SETTING_NAMES]
+        if unknown:
+            raise DetectorError(f"{where}: settings: {', '.join(unknown)} not in [detect] "
+                                f"(known: {', '.join(SETTING_NAMES)})")
+        if (self.sql is None) == (self.function is None):
+            raise DetectorError(f"{where}: a detector is either a query or a Python function")
+        if self.sql is not None:
+            self._check_query()
+
+    @classmethod
+    def from_sql_file(cls, path: Path) -> Detector:
+        """A SQL detector from its file: the `/* detector: ... */` header, checked against the query below it."""
+        sql = path.read_text()
+        header = HEADER.match(sql)
+        if header is None:
+            raise DetectorError(f"{path}: no detector header: the file must start with /* detector: ... */ "
+                                f"declaring {', '.join(HEADER_FIELDS)}")
+        try:
+            declared = yaml.safe_load(header["fields"])
+        except yaml.YAMLError as exc:
+            raise DetectorError(f"{path}: the detector header is not valid YAML: {exc}") from exc
+        if not isinstance(declared, dict):
+            raise DetectorError(f"{path}: the detector header must declare {', '.join(HEADER_FIELDS)}")
+        unknown = sorted(set(declared) - set(HEADER_FIELDS), key=str)
+        if unknown:
+            raise DetectorError(f"{path}: unknown field(s) in the detector header: {', '.join(map(str, unknown))} "
+                                f"(known: {', '.join(HEADER_FIELDS)})")
+        missing = [f for f in HEADER_FIELDS if f not in declared]
+        if missing:
+            raise DetectorError(f"{path}: the detector header has no {', '.join(missing)}")
+        if declared["name"] != path.stem:
+            raise DetectorError(f"{path}: name = {declared['name']!r}: a detector is named after its file, {path.stem}")
+        settings = declared["settings"]
+        return cls(name=declared["name"], weight=declared["weight"], describes_change=declared["describes_change"],
+                   baseline=declared["baseline"], settings=tuple(settings) if isinstance(settings, list) else settings,
+                   source=path, sql=sql)
+
+    @cached_property
+    def parameters(self) -> frozenset[str]:
+        """The `$parameters` its query reads (DuckDB refuses a value for any other)."""
+        try:
+            statements = duckdb.extract_statements(self.sql)
+        except duckdb.Error as exc:
+            raise DetectorError(f"{self.source}: {exc}") from exc
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise DetectorError(f"{self.source}: a detector is one select query "
+                                f"(found {len(statements)} statement(s))")
+        return frozenset(statements[0].named_parameters)
+
+    def _check_query(self) -> None:
+        """The query is one select, and the `$parameters` it reads are its declared settings and the standard ones."""
+        read = self.parameters
+        undeclared = sorted(read - set(self.settings) - set(STANDARD_PARAMETERS))
+        if undeclared:
+            raise DetectorError(f"{self.source}: settings: the query reads {', '.join('$' + p for p in undeclared)}, "
+                                f"neither declared in settings nor a standard parameter "
+                                f"({', '.join('$' + p for p in STANDARD_PARAMETERS)})")
+        unread = [s for s in self.settings if s not in read]
+        if unread:
+            raise DetectorError(f"{self.source}: settings: {', '.join(unread)} declared, "
+                                f"but the query never reads {', '.join('$' + s for s in unread)}")
+
+    def run(self, con: duckdb.DuckDBPyConnection, since: date, settings: DetectSettings,
+            as_of: date | None = None) -> list[dict]:
+        """Its raw findings for periods that ended on or after `since` (SQL detectors: data up to `as_of`, default all)."""
+        if self.function is not None:
+            found = self.function(con, since, settings)
+            columns = next((list(f) for f in found if sorted(f) != sorted(FINDING_COLUMNS)), FINDING_COLUMNS)
+        else:
+            standard = {"since": datetime.combine(since, datetime.min.time()), "as_of": as_of}
+            parameters = {p: standard[p] if p in standard else getattr(settings, p) for p in self.parameters}
+            result = con.execute(self.sql, parameters)
+            columns = [d[0] for d in result.description]
+            found = rows_as_dicts(result)
+        if sorted(columns) != sorted(FINDING_COLUMNS):
+            raise DetectorError(f"{self.source}: a finding has {', '.join(columns)}; "
+                                f"a detector returns exactly {', '.join(FINDING_COLUMNS)}")
+        return [{"detector": self.name, **{column: f[column] for column in FINDING_COLUMNS}} for f in found]

@@ -1,0 +1,37 @@
+"""Where detectors come from: reverie's sql/detect/ files, its Python detectors, and the project's detectors/ folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reverie.paths import SQL_DIR
+from tasks.detect.detector import Detector, DetectorError
+from tasks.detect.trend import TREND_CHANGE
+
+BUILTIN_SQL_DIR = SQL_DIR / "detect"
+PYTHON_DETECTORS = (TREND_CHANGE,)
+
+
+def load_detectors(detectors_dir: str | Path | None = None, errors: list[str] | None = None) -> dict[str, Detector]:
+    """Every detector by name: reverie's own, then a project's `*.sql` files in `detectors_dir` (if it exists).
+    With `errors`, a project detector that cannot be used is noted there and left out; reverie's own always raise."""
+    detectors: dict[str, Detector] = {}
+    for detector in (*map(Detector.from_sql_file, sorted(BUILTIN_SQL_DIR.glob("*.sql"))), *PYTHON_DETECTORS):
+        _add(detectors, detector)
+    project_files = sorted(Path(detectors_dir).glob("*.sql")) if detectors_dir is not None else []
+    for path in project_files:
+        try:
+            _add(detectors, Detector.from_sql_file(path))
+        except DetectorError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+    return detectors
+
+
+def _add(detectors: dict[str, Detector], detector: Detector) -> None:
+    known = detectors.get(detector.name)
+    if known is not None:
+        raise DetectorError(f"{detector.source}: name = {detector.name!r} is already the detector "
+                            f"declared in {known.source}")
+    detectors[detector.name] = detector
