@@ -50,7 +50,10 @@ def render(relative: str, identifiers: dict[str, str] | None = None, literals: d
     parsed and checked by their owner) as they are. Query values travel as DuckDB named parameters ($name)."""
     fills = ({name: quoted(value) for name, value in (identifiers or {}).items()}
              | {name: literal(value) for name, value in (literals or {}).items()} | (expressions or {}))
-    text = sql_file(relative)
+    lines = sql_file(relative).splitlines(keepends=True)
+    while lines and lines[0].startswith("--"):  # the file's header is for its readers, not for the statement
+        lines.pop(0)
+    text = "".join(lines)
     wanted = set(PLACEHOLDER.findall(text))
     if wanted != set(fills):
         raise SqlTemplateError(f"sql/{relative}: placeholders {sorted(wanted)} filled with {sorted(fills)}")

@@ -53,7 +53,10 @@ select
     format('the share {} of {} members would carry if it were spread evenly', position, members) as comparison,
     (cumulative_share - $concentration_share) / 0.05 as strength,
     format(
-        'select member, value, value / sum(value) over () as share, sum(value) over (order by value desc, member rows unbounded preceding) / sum(value) over () as cumulative_share from metric_values where metric = ''{}'' and grain = ''month'' and dimension = ''{}'' and period_start = timestamp ''{}'' and value > 0 order by value desc, member',
+        'select member, value, value / sum(value) over () as share, sum(value) over (order by value desc, member rows unbounded preceding) / sum(value) over () as cumulative_share
+        from metric_values
+        where metric = ''{}'' and grain = ''month'' and dimension = ''{}'' and period_start = timestamp ''{}'' and value > 0
+        order by value desc, member',
         metric, dimension, period_start
     ) as evidence_sql
 from smallest_set

@@ -78,7 +78,12 @@ select
            p.grain, s.elapsed_days, date_diff('day', p.period_start, p.period_end) + 1) as comparison,
     ((s.value + coalesce(f.value, 0)) / p.goal - 1) / $goal_tolerance as strength,
     format(
-        'with days as (select period_start::date as day, value from metric_values where metric = ''{0}'' and grain = ''day'' and dimension = ''overall'' and complete and period_start <= timestamp ''{2}''), so_far as (select sum(value) as value from days where day >= date ''{1}''), rest as (select unnest(generate_series(date ''{2}'' + 1, date ''{3}'', interval 1 day))::date as day), forecast as (select sum((select median(d.value) from days d where dayofweek(d.day) = dayofweek(rest.day) and d.day > date ''{2}'' - 28)) as value from rest) select so_far.value as so_far, coalesce(forecast.value, 0) as forecast, so_far.value + coalesce(forecast.value, 0) as projected from so_far, forecast',
+        'with days as (select period_start::date as day, value from metric_values where metric = ''{0}'' and grain = ''day'' and dimension = ''overall'' and complete and period_start <= timestamp ''{2}''),
+        so_far as (select sum(value) as value from days where day >= date ''{1}''),
+        rest as (select unnest(generate_series(date ''{2}'' + 1, date ''{3}'', interval 1 day))::date as day),
+        forecast as (select sum((select median(d.value) from days d where dayofweek(d.day) = dayofweek(rest.day) and d.day > date ''{2}'' - 28)) as value from rest)
+        select so_far.value as so_far, coalesce(forecast.value, 0) as forecast, so_far.value + coalesce(forecast.value, 0) as projected
+        from so_far, forecast',
         p.metric, p.period_start, p.as_of, p.period_end
     ) as evidence_sql
 from periods p

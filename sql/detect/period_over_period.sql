@@ -92,7 +92,10 @@ select
     case grain when 'day' then 'the same weekday a week earlier' else 'the previous ' || grain end as comparison,
     sign(deviation) * abs_z as strength,
     format(
-        'select period_start, value from metric_values where metric = ''{}'' and grain = ''{}'' and dimension = ''{}'' and member = ''{}'' and period_start in (timestamp ''{}'', timestamp ''{}'') order by period_start',
+        'select period_start, value
+        from metric_values
+        where metric = ''{}'' and grain = ''{}'' and dimension = ''{}'' and member = ''{}'' and period_start in (timestamp ''{}'', timestamp ''{}'')
+        order by period_start',
         metric, grain, dimension, replace(member, '''', ''''''), previous_start, period_start
     ) as evidence_sql
 from judged

@@ -73,7 +73,9 @@ select
            if(total <> value, 'daily average of a month', 'value'), $record_days) as comparison,
     (value / if(record = 'high', previous_high, previous_low) - 1) / $record_margin as strength,
     format(
-        'with periods as (select period_start, value / if({6}, day(last_day(period_start)), 1) as value from metric_values where metric = ''{0}'' and grain = ''{1}'' and dimension = ''{3}'' and member = ''{4}'' and complete and period_start between timestamp ''{2}'' - interval {5} day and timestamp ''{2}'') select max(value) filter (where period_start < timestamp ''{2}'') as previous_high, min(value) filter (where period_start < timestamp ''{2}'') as previous_low, max(value) filter (where period_start = timestamp ''{2}'') as value from periods',
+        'with periods as (select period_start, value / if({6}, day(last_day(period_start)), 1) as value from metric_values where metric = ''{0}'' and grain = ''{1}'' and dimension = ''{3}'' and member = ''{4}'' and complete and period_start between timestamp ''{2}'' - interval {5} day and timestamp ''{2}'')
+        select max(value) filter (where period_start < timestamp ''{2}'') as previous_high, min(value) filter (where period_start < timestamp ''{2}'') as previous_low, max(value) filter (where period_start = timestamp ''{2}'') as value
+        from periods',
         metric, grain, period_start, dimension, replace(member, '''', ''''''), $record_days, total <> value
     ) as evidence_sql
 from records

@@ -66,7 +66,10 @@ select
     format('the median of the same weekday over the previous {} weeks', $baseline_weeks) as comparison,
     deviation / noise as strength,
     format(
-        'select period_start, value from metric_values where metric = ''{}'' and grain = ''day'' and dimension = ''{}'' and member = ''{}'' and dayofweek(period_start) = {} and period_start between date ''{}'' - interval {} week and date ''{}'' order by period_start',
+        'select period_start, value
+        from metric_values
+        where metric = ''{}'' and grain = ''day'' and dimension = ''{}'' and member = ''{}'' and dayofweek(period_start) = {} and period_start between date ''{}'' - interval {} week and date ''{}''
+        order by period_start',
         metric, dimension, replace(member, '''', ''''''), dayofweek(period_start),
         period_start::date, $baseline_weeks, period_start::date
     ) as evidence_sql

@@ -111,9 +111,7 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
     (`detectors`: by name, default reverie's own)."""
     detectors = load_detectors() if detectors is None else detectors
     measures = dict(con.execute("select name, measure from metrics").fetchall())
-    verdicts = {tuple(row[:4]): row[4] for row in con.execute(
-        """select kind, metric, dimension, member, feedback from memory where feedback is not null
-           qualify row_number() over (partition by kind, metric, dimension, member order by recorded_at desc) = 1""").fetchall()}
+    verdicts = {tuple(row[:4]): row[4] for row in con.execute(sql_file("ranking/latest_feedback.sql")).fetchall()}
     ranked = with_feedback(merged(findings(con, detectors, since, settings, as_of, errors), detectors), verdicts)
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
@@ -138,12 +136,12 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
     for error in errors:
         logger.error("detect: %s", error)
     with warehouse.connect() as con, transaction(con):
-        con.execute("delete from candidates where cycle_id = ?", [cycle_id])
+        con.execute("delete from candidates where cycle_id = $cycle_id", {"cycle_id": cycle_id})
         for c in found:
             row = {**c, "drivers": json.dumps(c["drivers"], default=str),
                    "related": json.dumps(c["related"], default=str)}
             con.execute(f"insert into candidates ({', '.join(CANDIDATE_COLUMNS)}) values "
-                        f"({', '.join('?' * len(CANDIDATE_COLUMNS))})", [row[k] for k in CANDIDATE_COLUMNS])
+                        f"({', '.join('$' + k for k in CANDIDATE_COLUMNS)})", {k: row[k] for k in CANDIDATE_COLUMNS})
     by_detector = {d: sum(1 for c in found for f in [c, *c["related"]] if f["detector"] == d) for d in detectors}
     findings_total = sum(by_detector.values())
     logger.info("detect: %d finding(s) since %s, merged into %d candidate(s)", findings_total, since, len(found))

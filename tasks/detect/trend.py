@@ -11,6 +11,7 @@ import ruptures
 from scipy.ndimage import median_filter
 
 from reverie.config import DetectSettings
+from reverie.warehouse import render, sql_file
 from tasks.detect.detector import Detector
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
@@ -20,10 +21,7 @@ HISTORY_DAYS = 140  # read before the earliest changepoint that can still be rep
 
 def _daily_series(con, since: date) -> tuple[list[tuple[str, str, str]], list[date], np.ndarray, np.ndarray]:
     """Every complete daily series from `since` on as rows of one matrix (series x days); missing days are NaN."""
-    rows = con.execute(
-        """select metric, dimension, member, period_start::date as day, value, coalesce(denominator, abs(value)) as volume
-           from metric_values where grain = 'day' and complete and isfinite(value) and period_start >= ?""",
-        [since]).fetchnumpy()
+    rows = con.execute(sql_file("trend/daily_series.sql"), {"since": since}).fetchnumpy()
     if len(rows["day"]) == 0:
         return [], [], np.empty((0, 0)), np.empty((0, 0))
     keys = list(zip(rows["metric"], rows["dimension"], rows["member"]))
@@ -90,12 +88,9 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
                 "period_start": start, "period_end": end, "observed": float(after), "expected": float(before),
                 "comparison": f"the daily average of the {WINDOW_DAYS} days before",
                 "strength": float(z),
-                "evidence_sql": (
-                    "select avg(value) filter (where period_start >= timestamp '{s}') as daily_average_after, "
-                    "avg(value) filter (where period_start < timestamp '{s}') as daily_average_before "
-                    "from metric_values where metric = '{m}' and grain = 'day' and dimension = '{d}' and member = '{b}' "
-                    "and complete and period_start between timestamp '{s}' - interval {w} day and timestamp '{e}'"
-                ).format(s=start, e=end, m=metric, d=dimension, b=member.replace("'", "''"), w=WINDOW_DAYS),
+                "evidence_sql": render("trend/evidence.sql", literals={
+                    "start": str(start), "end": str(end), "metric": metric, "dimension": dimension, "member": member},
+                    expressions={"window_days": str(WINDOW_DAYS)}),
             })
     return found
 
