@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 from dateutil.relativedelta import relativedelta
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reverie.config import DetectSettings
 from reverie.logs import run_logger
@@ -121,7 +122,7 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
     return ranked
 
 
-@task(name="detect")
+@task(name="detect", cache_policy=NO_CACHE)  # it writes this cycle's candidates: never cached
 def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, settings: DetectSettings,
                       detectors_dir: str | None = None) -> DetectSummary:
     """Run the detector catalogue (reverie's and the project's in `detectors_dir`) over the periods recomputed
