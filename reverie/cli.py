@@ -379,8 +379,13 @@ def memory_export(
 
 def main() -> None:
     """The `reverie` command: an unexpected error reaches the user as one line, its traceback goes to a file."""
+    from reverie.warehouse import WarehouseBusy
+
     try:
         app()
+    except WarehouseBusy as exc:  # says who holds it and what to do: nothing more to log
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
     except Exception as exc:  # typer has handled usage errors, Ctrl-C and exits by now
         import tempfile
         import traceback

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -92,3 +93,21 @@ def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(m
         assert ingest_once()["files"] == 3  # the first try found the file held; a retry loaded every day
     finally:
         holder.wait(timeout=30)
+
+
+def test_the_cli_names_the_process_holding_the_warehouse_in_one_line(make_project, monkeypatch):
+    settings = make_project(days=1)
+    with settings.warehouse.connect():
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; con = duckdb.connect({str(settings.warehouse)!r}); "
+                               "print('holding', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        listed = subprocess.run([Path(sys.executable).parent / "reverie", "memory", "list"], cwd=settings.project_dir,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        holder.communicate("", timeout=30)
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr
+    assert f"is in use by another process (PID {holder.pid})" in listed.stderr
+    assert len(listed.stderr.strip().splitlines()) == 1
