@@ -36,7 +36,6 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on
 DEMO_DAYS = 90
 
 
-
 def _emit(payload: dict, as_json: bool, human) -> None:
     if as_json:
         sys.stdout.write(json.dumps(payload, default=str) + "\n")
@@ -102,7 +101,7 @@ def generate_command(
         f"({p['planted_events']} planted events in labels.jsonl)"))
 
 
-def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
+def _run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
     """A local sleep cycle, its start-up failures as one line."""
     from flows.local_run import run_cycle as local_run
     from reverie.prefect_api import PrefectUnavailable
@@ -123,14 +122,15 @@ STAGE_LINES = {
     "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
                           + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
-    "detect": lambda s: f"{s.get('findings', 0)} finding(s) in {s['candidates']} candidate(s)",
+    "detect": lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)",
     "reflect": lambda s: (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
                           + (f", {s['status']}: {s.get('error')}" if s["status"] == "degraded" else "") + ")"),
-    "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s.get('merged', 0)} merged, "
-                         f"{s['superseded']} superseded, {s.get('contradicted', 0)} contradicted, "
+    "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s['merged']} merged, "
+                         f"{s['superseded']} superseded, {s['contradicted']} contradicted, "
                          f"{s['expired']} expired"),
-    "deliver": lambda s: (f"brief at {_relative(s['brief'])}" + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
+    "deliver": lambda s: ((f"brief at {_relative(s['brief'])}" if s["brief"] else "no brief written")
+                          + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
 }
 
@@ -169,7 +169,7 @@ def run(full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Recom
         as_json: JsonFlag = False) -> None:
     """Run one sleep cycle as a local flow run."""
     settings = _settings()
-    result = run_cycle(settings.project_dir, full_refresh)
+    result = _run_cycle(settings.project_dir, full_refresh)
     _emit(result, as_json, print_cycle)
     if result["status"] == "failed":
         raise typer.Exit(1)
@@ -201,7 +201,7 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
         generated = _generate(new_days, None, None, None, as_json)
         return {**generated, "seconds": round(time.monotonic() - generating, 2)}
 
-    result = run_cycle(settings.project_dir, prepare=land)
+    result = _run_cycle(settings.project_dir, prepare=land)
     result["setup"] = {"project": setup["project"], "created": setup["created"], "generate": result.pop("prepared")}
     result["total_seconds"] = round(time.monotonic() - started, 2)
 

@@ -74,7 +74,7 @@ def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> L
                                        "a model" for n, m in missing.items()))
         for name in ready:
             try:
-                con.execute(f"create or replace view {name} as {pending[name].read_text()}")
+                con.execute(f"create or replace view {quoted(name)} as {pending[name].read_text()}")
             except Exception as exc:
                 raise ModelError(f"{pending[name]}: {exc}") from exc
             built.add(name)

@@ -98,7 +98,7 @@ class MemorySummary(TypedDict):
 
 class DeliverSummary(TypedDict):
     sent: int  # notifications that reached people
-    brief: str  # the brief's markdown file
+    brief: str | None  # the brief's markdown file; None when it could not be written (the error says why)
     insights: int
     channels: dict[str, str]  # channel -> where it went
     errors: list[str]

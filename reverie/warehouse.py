@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import sqlglot
-from sqlglot import exp
 
 from reverie.paths import SQL_DIR
 
@@ -40,7 +38,8 @@ def quoted(identifier: str) -> str:
 
 
 def literal(value: str) -> str:
-    """A string as a SQL literal, for the one place parameters cannot go: the body of a view."""
+    """A string as a SQL literal, for where DuckDB takes no parameter: a view's body, COPY, ATTACH, reader
+    options, and queries stored to be run again (evidence)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -66,6 +65,9 @@ def _migrations() -> list[Path]:
 
 def own_tables() -> frozenset[str]:
     """The tables reverie's migrations create: names a source or model may not take."""
+    import sqlglot  # here, not at the top: every CLI command imports this module, few need sqlglot
+    from sqlglot import exp
+
     names = {"schema_migrations"}
     for path in _migrations():
         for statement in sqlglot.parse(path.read_text(), read="duckdb"):

@@ -8,6 +8,7 @@ from datetime import datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reverie.summaries import Stages
 from reverie.warehouse import Warehouse
 
 
@@ -20,7 +21,7 @@ def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) ->
 
 
 @task(name="finish-cycle", cache_policy=NO_CACHE)
-def finish_cycle(warehouse: Warehouse, cycle_id: str, status: str, stages: dict, seconds: float) -> None:
+def finish_cycle(warehouse: Warehouse, cycle_id: str, status: str, stages: Stages, seconds: float) -> None:
     """Record how a sleep cycle ended."""
     with warehouse.connect() as con:
         con.execute("update cycles set finished_at = $now, status = $status, stages = $stages, seconds = $seconds "

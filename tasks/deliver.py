@@ -103,5 +103,7 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
                         {"cycle_id": cycle_id, "channel": name, "target": target, "fingerprints": brief.fingerprints,
                          "now": now})
     logger.info("deliver: brief with %d insight(s) at %s", len(insights), brief.path)
-    return {"sent": sum(CHANNELS[name].notifies for name in targets), "brief": str(brief.path),
+    # `brief` is the file only when it was written: a failed brief_file is in `errors`, not pointed to
+    return {"sent": sum(CHANNELS[name].notifies for name in targets),
+            "brief": str(brief.path) if "brief_file" in targets else None,
             "insights": len(insights), "channels": targets, "errors": errors}

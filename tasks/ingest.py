@@ -189,7 +189,7 @@ def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list
 
 
 # Tasks that write are never cached. Ingest is retried: it loads only what is new, so a second try after a
-# warehouse held by another process or a file caught mid-copy redoes nothing that landed.
+# warehouse held by another process finds what the first loaded and loads the rest.
 @task(name="ingest", task_run_name="ingest-{source.name}", cache_policy=NO_CACHE, retries=2,
       retry_delay_seconds=[2, 10])
 def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings, cycle_id: str,

@@ -57,7 +57,7 @@ def _from_candidate(c: dict, watermark) -> dict:
     }
 
 
-def _from_agent(a: dict, watermark) -> dict:
+def _from_analyst(a: dict, watermark) -> dict:
     """An accepted analyst insight as a memory item."""
     evidence = json.loads(a["evidence"]) if isinstance(a["evidence"], str) else a["evidence"]
     return {
@@ -200,7 +200,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
         watermark = data_watermark(con)
         items = [_from_candidate(c, watermark) for c in rows_as_dicts(con.execute(
             "select * from candidates where cycle_id = $cycle_id order by rank", {"cycle_id": cycle_id}))]
-        items += [_from_agent(a, watermark) for a in rows_as_dicts(con.execute(
+        items += [_from_analyst(a, watermark) for a in rows_as_dicts(con.execute(
             "select * from agent_insights where cycle_id = $cycle_id order by written_at", {"cycle_id": cycle_id}))]
         items += [_from_quality(f, watermark) for f in rows_as_dicts(con.execute(
             sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))]

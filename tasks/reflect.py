@@ -20,7 +20,7 @@ from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
 
 
-def describe_findings(findings: list[dict]) -> str:
+def describe_quality_findings(findings: list[dict]) -> str:
     """This cycle's data-quality findings, for the analyst: data held back may explain a change."""
     if not findings:
         return "none: every new batch passed its checks."
@@ -101,7 +101,7 @@ def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir:
             summary["model"] = llm.model
             logger.info("reflect: %d analyst(s) on %s investigate %d candidate(s)", len(groups), llm.model,
                         len(candidates))
-            futures = [analyst.submit(llm, group, str(watermark), settings, describe_findings(findings), run)
+            futures = [analyst.submit(llm, group, str(watermark), settings, describe_quality_findings(findings), run)
                        for group, run in zip(groups, runs)]
             for future, run in zip(futures, runs):
                 future.wait()

@@ -297,3 +297,17 @@ def test_bad_deliver_config_names_the_file_and_the_field_and_never_echoes_a_url(
     with pytest.raises(ConfigError, match=message) as info:
         load_settings(tmp_path)
     assert str(info.value).startswith(f"{tmp_path / 'reverie.toml'}: ") and TOKEN not in str(info.value)
+
+
+def test_a_brief_that_cannot_be_written_is_an_error_not_a_path(make_project, scripted_llm):
+    settings = project_delivering(make_project, scripted_llm)
+    settings.briefs_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.briefs_dir.write_text("a file where the briefs folder should be")
+
+    result = run_cycle(settings.project_dir)
+
+    assert result["status"] == "degraded"
+    deliver = result["stages"]["deliver"]
+    assert deliver["brief"] is None and list(deliver["channels"]) == ["prefect_artifact"]
+    assert len(deliver["errors"]) == 1 and deliver["errors"][0].startswith("brief_file: ")
+    assert query(settings, "select channel from deliveries") == [("prefect_artifact",)]

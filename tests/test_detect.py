@@ -234,6 +234,8 @@ from metric_values where value < $min_volume and period_start >= $since
      r"settings: noise_days declared, but the query never reads \$noise_days"),
     (HEADER + QUERY + "; delete from metric_values", r"a detector is one select query \(found 2 statement\(s\)\)"),
     (HEADER.replace("weight: 0.5", "weight: [0.5") + QUERY, r"the detector header is not valid YAML"),
+    (HEADER.replace("*/", 'headline: "{metric} fell by {drop}"\n*/') + QUERY, r"headline: \{drop\} is not one of \{metric\}"),
+    (HEADER.replace("*/", "neutral: sometimes\n*/") + QUERY, r"neutral = 'sometimes': must be true or false"),
 ])
 def test_a_detector_header_that_cannot_be_used_names_the_file_and_the_field(tmp_path, text, message):
     (tmp_path / "quiet_day.sql").write_text(text)

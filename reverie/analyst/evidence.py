@@ -55,7 +55,7 @@ def _views(con) -> dict[str, set[str]]:
 
 
 def load_catalog(warehouse) -> Catalog:
-    """The metrics, their lineage and the members of their slices, read once per investigation."""
+    """The metrics, their lineage and the members of their slices, read once per analyst run."""
     catalog = Catalog()
     with sandbox_connection(warehouse) as con:
         views = _views(con)

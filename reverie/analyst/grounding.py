@@ -158,7 +158,7 @@ def dates_in(text: str) -> tuple[set[date], list[str]]:
     return {date.fromisoformat(d) for d in found if _is_date(d)}, [d for d in found if not _is_date(d)]
 
 
-def render(text: str, cells: dict[str, list[Cell]], problems: list[str]) -> tuple[str, list[tuple[int, int, Cell]]]:
+def fill_references(text: str, cells: dict[str, list[Cell]], problems: list[str]) -> tuple[str, list[tuple[int, int, Cell]]]:
     """The text with each reference replaced by its value, and where each rendered value sits."""
     out, spans, last = [], [], 0
     length = 0
@@ -269,8 +269,8 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
            about: set[str]) -> Grounding:
     """Render the references in an insight and check every number and date in it against its evidence."""
     problems: list[str] = []
-    title_text, title_spans = render(title, cells, problems)
-    body_text, body_spans = render(body, cells, problems)
+    title_text, title_spans = fill_references(title, cells, problems)
+    body_text, body_spans = fill_references(body, cells, problems)
     result = Grounding(title_text, body_text, problems)
     text = f"{title_text}\n{body_text}"
     spans = title_spans + [(a + len(title_text) + 1, b + len(title_text) + 1, c) for a, b, c in body_spans]

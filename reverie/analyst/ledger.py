@@ -19,6 +19,6 @@ def ledger_row(model: str, usage, seconds: float, outcome: str) -> dict:
 def record_calls(con: duckdb.DuckDBPyConnection, cycle_id: str | None, purpose: str, calls: list[dict],
                  called_at: datetime) -> None:
     """Append ledger rows to llm_calls, inside the caller's transaction."""
-    statement = sql_file("reflect/insert_llm_call.sql")
+    statement = sql_file("analyst/insert_llm_call.sql")
     for call in calls:
         con.execute(statement, {"cycle_id": cycle_id, "purpose": purpose, **call, "called_at": called_at})

@@ -11,7 +11,7 @@ from reverie.warehouse import Warehouse
 @dataclass
 class AnalystRun:
     """What one analyst run produced and cost, and what it may touch."""
-    warehouse: Warehouse | None = None
+    warehouse: Warehouse
     written: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     calls: list[dict] = field(default_factory=list)  # ledger rows, one per completion

@@ -172,12 +172,12 @@ def _describe_metric(args: dict, run: AnalystRun) -> str:
     """A metric's definition and its last 14 days overall, as text."""
     name = str(args.get("metric", ""))
     try:
-        definition = run_query(run.warehouse, render("reflect/metric_definition.sql", literals={"metric": name}))
+        definition = run_query(run.warehouse, render("analyst/metric_definition.sql", literals={"metric": name}))
     except SandboxError as exc:
         return f"error: {exc}"
     if not definition.rows:
         return f"error: no metric {name!r}"
-    recent = _run_sql({"sql": render("reflect/metric_last_14_days.sql", literals={"metric": name})}, run)
+    recent = _run_sql({"sql": render("analyst/metric_last_14_days.sql", literals={"metric": name})}, run)
     return "\n".join(f"{c}: {v}" for c, v in zip(definition.columns, definition.rows[0])) + "\nlast 14 days:\n" + recent
 
 

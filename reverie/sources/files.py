@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from reverie.options import OptionError
 from reverie.sources import Batch, Reading, Relation, SourceFormat
+from reverie.warehouse import render
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,5 @@ class LandedFiles(SourceFormat):
     def read_together(self, batches: list[LandedFile]) -> Relation:
         """All the files in one read of DuckDB's reader, each row matched to its file's batch by name."""
         paths = [batch.path for batch in batches]
-        return Relation(f"""(select landed.* exclude (filename), named.batch as _batch
-                             from {self.reader(many=True)} as landed
-                             join (select unnest($path::varchar[]) as filename, unnest($batches::varchar[]) as batch)
-                                 as named using (filename))""", {"path": paths, "batches": [batch.name for batch in batches]})
+        sql = render("ingest/landed_files_together.sql", expressions={"reader": self.reader(many=True)})
+        return Relation(f"({sql})", {"path": paths, "batches": [batch.name for batch in batches]})

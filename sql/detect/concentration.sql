@@ -4,6 +4,8 @@ weight: 0.4
 describes_change: false
 baseline: none
 settings: [min_volume, concentration_share, concentration_members]
+neutral: true   # a concentration is neither good nor bad news, whatever the metric
+headline: "{member} carry {observed_percent} of {metric} by {dimension} {period} ({comparison}: {expected_percent})."
 */
 -- Concentration: in a complete month, a few members of a dimension carry at least
 -- $concentration_share of an additive metric — "a few" being at most $concentration_members of

@@ -4,6 +4,7 @@ weight: 0.9
 describes_change: false
 baseline: none
 settings: [goal_tolerance]
+headline: "{metric} is on pace for {observed} {period}, {ahead_or_behind} its goal of {expected} ({change})."
 */
 -- Pace to goal: for an additive metric with a goal, the current month (or week) so far plus a short
 -- seasonal-naive forecast of its remaining days (each the median of the same weekday over the

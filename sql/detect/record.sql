@@ -4,6 +4,7 @@ weight: 0.8
 describes_change: true
 baseline: same_weekday_weeks
 settings: [noise_days, min_abs_z, member_extra_z, min_volume, record_days, record_margin]
+headline: "{metric} ({slice}) set a record {high_or_low} {period}: {observed} against {comparison}, {expected} ({change})."
 */
 -- Record high or low: a complete period above the highest (below the lowest) value of the
 -- previous $record_days days by at least $record_margin — or by the series' own spread (median

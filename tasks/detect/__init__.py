@@ -50,7 +50,7 @@ def findings(con, detectors: Mapping[str, Detector], since: date, settings: Dete
                 raise
             errors.append(f"{detector.name}: {exc}")
     favourability = dict(con.execute("select name, favourability from metrics").fetchall())
-    return [judged(f, favourability.get(f["metric"], "neutral"), detectors[f["detector"]].weight)
+    return [judged(f, favourability.get(f["metric"], "neutral"), detectors[f["detector"]])
             for f in raw if f["expected"] is not None]
 
 
@@ -117,7 +117,7 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
         c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],
-                 cycle_id=cycle_id, kind=c["detector"], rank=rank, headline=headline(c),
+                 cycle_id=cycle_id, kind=c["detector"], rank=rank, headline=headline(c, detectors[c["detector"]]),
                  drivers=drivers(con, c, detectors[c["detector"]], measures.get(c["metric"], ""), settings))
     return ranked
 

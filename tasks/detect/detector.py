@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -25,6 +26,12 @@ STANDARD_PARAMETERS = ("since", "as_of")  # every SQL detector may read these be
 FINDING_COLUMNS = ("metric", "grain", "dimension", "member", "period_start", "period_end", "observed", "expected",
                    "comparison", "strength", "evidence_sql")
 HEADER_FIELDS = ("name", "weight", "describes_change", "baseline", "settings")
+OPTIONAL_FIELDS = ("neutral", "headline")
+# The words a headline may use; every number in them is observed, expected or their change (see ranking.headline).
+HEADLINE_WORDS = ("metric", "slice", "dimension", "member", "period", "period_start", "observed", "expected",
+                  "observed_percent", "expected_percent", "change", "size", "direction", "high_or_low",
+                  "ahead_or_behind", "comparison")
+DEFAULT_HEADLINE = "{metric} {direction} {size} ({slice}) {period}: {observed} against {comparison}, {expected}."
 HEADER = re.compile(r"\A\s*/\*\s*detector:[ \t]*\n(?P<fields>.*?)\*/", re.DOTALL)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 SETTING_NAMES = tuple(f.name for f in fields(DetectSettings))
@@ -45,6 +52,8 @@ class Detector:
     baseline: Baseline  # the periods its findings are compared with (above)
     settings: tuple[str, ...]  # the [detect] settings it reads
     source: Path  # the file that declares it
+    neutral: bool = False  # its findings are neither good nor bad for the business (a concentration), whatever the metric
+    headline: str = DEFAULT_HEADLINE  # one sentence per finding, from HEADLINE_WORDS
     sql: str | None = None
     function: DetectorFunction | None = None
 
@@ -64,6 +73,14 @@ class Detector:
         if unknown:
             raise DetectorError(f"{where}: settings: {', '.join(unknown)} not in [detect] "
                                 f"(known: {', '.join(SETTING_NAMES)})")
+        if not isinstance(self.neutral, bool):
+            raise DetectorError(f"{where}: neutral = {self.neutral!r}: must be true or false")
+        if not isinstance(self.headline, str):
+            raise DetectorError(f"{where}: headline = {self.headline!r}: must be text")
+        words = {name for _, name, _, _ in string.Formatter().parse(self.headline) if name is not None}
+        if words - set(HEADLINE_WORDS):
+            raise DetectorError(f"{where}: headline: {{{'}, {'.join(sorted(words - set(HEADLINE_WORDS)))}}} is not one of "
+                                f"{{{'}, {'.join(HEADLINE_WORDS)}}}")
         if (self.sql is None) == (self.function is None):
             raise DetectorError(f"{where}: a detector is either a query or a Python function")
         if self.sql is not None:
@@ -83,10 +100,10 @@ class Detector:
             raise DetectorError(f"{path}: the detector header is not valid YAML: {exc}") from exc
         if not isinstance(declared, dict):
             raise DetectorError(f"{path}: the detector header must declare {', '.join(HEADER_FIELDS)}")
-        unknown = sorted(set(declared) - set(HEADER_FIELDS), key=str)
+        unknown = sorted(set(declared) - set(HEADER_FIELDS) - set(OPTIONAL_FIELDS), key=str)
         if unknown:
             raise DetectorError(f"{path}: unknown field(s) in the detector header: {', '.join(map(str, unknown))} "
-                                f"(known: {', '.join(HEADER_FIELDS)})")
+                                f"(known: {', '.join(HEADER_FIELDS + OPTIONAL_FIELDS)})")
         missing = [f for f in HEADER_FIELDS if f not in declared]
         if missing:
             raise DetectorError(f"{path}: the detector header has no {', '.join(missing)}")
@@ -95,7 +112,7 @@ class Detector:
         settings = declared["settings"]
         return cls(name=declared["name"], weight=declared["weight"], describes_change=declared["describes_change"],
                    baseline=declared["baseline"], settings=tuple(settings) if isinstance(settings, list) else settings,
-                   source=path, sql=sql)
+                   source=path, sql=sql, **{f: declared[f] for f in OPTIONAL_FIELDS if f in declared})
 
     @cached_property
     def parameters(self) -> frozenset[str]:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from datetime import date, timedelta
 
+from reverie.analyst.candidates import slice_name
 from reverie.analyst.grounding import display_number
 from tasks.detect.detector import Detector
 
@@ -13,19 +14,19 @@ AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
 FEEDBACK_WEIGHT = {"useful": 1.25, "noise": 0.5}  # people's verdict on earlier insights of the same kind and subject
 
 
-def judged(finding: dict, favourability: str, weight: float) -> dict:
-    """A detector's finding with magnitude, direction, favourability and score (`weight`: its detector's)."""
+def judged(finding: dict, favourability: str, detector: Detector) -> dict:
+    """A detector's finding with magnitude, direction, favourability and score (weighed by its detector)."""
     observed, expected = finding["observed"], finding["expected"]
     # from zero (no refunds in a usual week) the relative change is unbounded: counted as +100%
     magnitude = observed / expected - 1 if expected else (1.0 if observed > 0 else -1.0 if observed < 0 else 0.0)
     direction = "up" if observed >= expected else "down"
-    if favourability == "neutral" or finding["detector"] == "concentration":
+    if favourability == "neutral" or detector.neutral:
         favourable = "neutral"
     else:
         favourable = "good" if (direction == "up") == (favourability == "up") else "bad"
     strength = finding["strength"] or 0.0
     score = (0.5 * (1 - math.exp(-abs(strength) / 8)) + 0.5 * min(abs(magnitude), 1.0))
-    score *= weight * (1.0 if finding["dimension"] == "overall" else 0.8)
+    score *= detector.weight * (1.0 if finding["dimension"] == "overall" else 0.8)
     return {**finding, "magnitude": magnitude, "direction": direction, "favourable": favourable, "score": score}
 
 
@@ -82,34 +83,21 @@ def with_feedback(candidates: list[dict], verdicts: dict[tuple, str]) -> list[di
     return sorted(candidates, key=lambda c: -c["score"])
 
 
-def _slice(c: dict) -> str:
-    return "overall" if c["dimension"] == "overall" else f"{c['dimension']} {c['member']}"
-
-
 def _period(c: dict) -> str:
     start: date = c["period_start"]
     return {"day": f"on {start}", "week": f"in the week of {start}", "month": f"in {start:%B %Y}"}.get(
         c["grain"], f"from {start}")
 
 
-def headline(c: dict) -> str:
-    """One sentence for people and the analyst; every number in it is observed, expected or their change."""
-    observed, expected = display_number(c["observed"]), display_number(c["expected"])
-    change = f"{100 * c['magnitude']:+.1f}%" if c["expected"] else "from zero"
-    metric, where = c["metric"], _slice(c)
-    match c["detector"]:
-        case "record":
-            kind = "high" if c["direction"] == "up" else "low"
-            return f"{metric} ({where}) set a record {kind} {_period(c)}: {observed} against {c['comparison']}, {expected} ({change})."
-        case "trend_change":
-            return (f"{metric} ({where}) moved to a new level from {c['period_start']}: {observed} a day against "
-                    f"{expected} a day before ({change}).")
-        case "concentration":
-            return (f"{c['member']} carry {100 * c['observed']:.1f}% of {metric} by {c['dimension']} {_period(c)} "
-                    f"({c['comparison']}: {100 * c['expected']:.1f}%).")
-        case "pace_to_goal":
-            side = "ahead of" if c["direction"] == "up" else "behind"
-            return f"{metric} is on pace for {observed} {_period(c)}, {side} its goal of {expected} ({change})."
-        case _:
-            size = f"{abs(100 * c['magnitude']):.1f}%" if c["expected"] else "from zero"
-            return f"{metric} {c['direction']} {size} ({where}) {_period(c)}: {observed} against {c['comparison']}, {expected}."
+def headline(c: dict, detector: Detector) -> str:
+    """One sentence for people and the analyst, in the words of its detector's headline; every number in it is
+    observed, expected or their change."""
+    up = c["direction"] == "up"
+    return detector.headline.format(
+        metric=c["metric"], slice=slice_name(c), dimension=c["dimension"], member=c["member"], period=_period(c),
+        period_start=c["period_start"], observed=display_number(c["observed"]), expected=display_number(c["expected"]),
+        observed_percent=f"{100 * c['observed']:.1f}%", expected_percent=f"{100 * c['expected']:.1f}%",
+        change=f"{100 * c['magnitude']:+.1f}%" if c["expected"] else "from zero",
+        size=f"{abs(100 * c['magnitude']):.1f}%" if c["expected"] else "from zero", direction=c["direction"],
+        high_or_low="high" if up else "low", ahead_or_behind="ahead of" if up else "behind",
+        comparison=c["comparison"])

@@ -98,4 +98,6 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
 TREND_CHANGE = Detector(
     name="trend_change", weight=1.0, describes_change=True, baseline="trend_window",
     settings=("trend_lookback_days", "trend_penalty", "trend_min_change", "trend_min_z", "min_volume"),
-    source=Path(__file__), function=trend_changes)
+    source=Path(__file__), function=trend_changes,
+    headline="{metric} ({slice}) moved to a new level from {period_start}: {observed} a day against {expected} a day "
+             "before ({change}).")
