@@ -243,15 +243,17 @@ def memory_list(
     items = list_memory(_warehouse_or_fail(), status=status, kind=kind, limit=limit)
 
     def human(payload: dict) -> None:
-        table = Table(box=None, header_style="bold")
-        for column in ("id", "kind", "severity", "title", "source"):
-            table.add_column(column)
         for m in payload["items"]:
-            table.add_row(m["id"], m["kind"], m["severity"], m["title"], m["source"])
-        out.print(table)
+            _print_item(m, f"{m['severity']} · {m['kind']} · {m['source']}")
         out.print(f"{len(payload['items'])} item(s)")
 
     _emit({"items": items}, as_json, human)
+
+
+def _print_item(item: dict, facts: str) -> None:
+    """One memory item in two lines, its title whole: a table's columns left titles one word per line at 80."""
+    out.print(f"[bold]{item['id']}[/]  {escape(facts)}", highlight=False)
+    out.print(f"  {escape(item['title'])}", highlight=False)
 
 
 def _warehouse_or_fail():
@@ -263,7 +265,8 @@ def _warehouse_or_fail():
 
 @memory_app.command("search")
 def memory_search(
-    text: Annotated[str, typer.Argument(help="Words to look for in titles and bodies.")],
+    words: Annotated[list[str], typer.Argument(help="Words to look for in titles and bodies; a date (2026-02-05), "
+                                                    "a month (2026-02, February, feb 2026) narrows the periods.")],
     metric: Annotated[Optional[str], typer.Option("--metric")] = None,
     kind: Annotated[Optional[str], typer.Option("--kind")] = None,
     status: Annotated[str, typer.Option("--status", help="active, superseded, retracted, expired or all.")] = "active",
@@ -275,6 +278,7 @@ def memory_search(
     """Search memory by relevance (BM25 over title and body), within filters."""
     from reverie.memory.search import search_memory
 
+    text = " ".join(words)
     warehouse = _warehouse_or_fail()
     try:
         first, last = (date.fromisoformat(d) if d else None for d in (since, until))
@@ -284,12 +288,8 @@ def memory_search(
                           limit=limit)
 
     def human(payload: dict) -> None:
-        table = Table(box=None, header_style="bold")
-        for column in ("id", "relevance", "kind", "status", "title"):
-            table.add_column(column)
         for m in payload["items"]:
-            table.add_row(m["id"], f"{m['relevance']:.2f}", m["kind"], m["status"], m["title"])
-        out.print(table)
+            _print_item(m, f"relevance {m['relevance']:.2f} · {m['kind']} · {m['status']} · {m.get('period') or ''}")
         out.print(f"{len(payload['items'])} item(s)")
 
     _emit({"query": text, "items": items}, as_json, human)

@@ -78,6 +78,33 @@ def test_search_ranks_by_relevance_within_filters(remembered, monkeypatch):
     assert cli(remembered, monkeypatch, "memory", "search", metric, "--status", "expired")["items"] == []
 
 
+def test_search_takes_words_as_they_come_and_reads_dates_as_periods(remembered, monkeypatch):
+    metric, period = memory(remembered, "select metric, strftime(period_start, '%Y-%m-%d') from memory "
+                                        "where kind = 'unusual_change' order by score desc limit 1")[0]
+    day = date.fromisoformat(period)
+    # unquoted words; the date is a period to look in, not the words "2026", "01", "05"
+    on_the_day = cli(remembered, monkeypatch, "memory", "search", metric, period)["items"]
+    assert on_the_day and {f["period"] for f in on_the_day} == {period}
+    month_name = day.strftime("%B")
+    in_the_month = cli(remembered, monkeypatch, "memory", "search", metric, month_name, str(day.year))["items"]
+    assert period in {f["period"] for f in in_the_month}
+    assert all(f["period"].startswith(f"{day:%Y-%m}") for f in in_the_month)
+    by_name_alone = cli(remembered, monkeypatch, "memory", "search", metric, month_name.lower()[:3])["items"]
+    assert {f["period"][5:7] for f in by_name_alone} == {f"{day:%m}"}
+    assert cli(remembered, monkeypatch, "memory", "search", metric, f"{day.year - 1}-{day:%m-%d}")["items"] == []
+
+
+def test_memory_list_reads_well_in_80_columns(remembered, monkeypatch):
+    monkeypatch.chdir(remembered.project_dir)
+    monkeypatch.setenv("COLUMNS", "80")
+    outcome = runner.invoke(app, ["memory", "list", "--limit", "5"])
+    assert outcome.exit_code == 0, outcome.output
+    titles = [title for (title,) in memory(remembered, "select title from memory where status = 'active'")]
+    lines = outcome.stdout.splitlines()
+    shown = [line.strip() for line in lines if line.startswith("  ")]
+    assert len(shown) == 5 and all(line in titles for line in shown)  # each title whole, on its own line
+
+
 def test_show_history_feedback_and_export(remembered, monkeypatch, tmp_path):
     memory_id, kind, metric, dimension, member = memory(
         remembered, "select id, kind, metric, dimension, member from memory where source like 'detector:%' "

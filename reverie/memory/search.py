@@ -9,6 +9,7 @@ crash mid-build leaves the previous one in place.
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import shutil
@@ -80,6 +81,12 @@ def rebuild_index(warehouse: Warehouse) -> Path:
     return folder
 
 
+def _period_query(schema, low: date, high: date) -> tantivy.Query:
+    """Items whose period starts between two days, both included."""
+    return tantivy.Query.range_query(schema, "period", tantivy.FieldType.Date, datetime.combine(low, datetime.min.time()),
+                                     datetime.combine(high, datetime.min.time()))
+
+
 _OPEN: dict[Path, tantivy.Index] = {}  # opened indexes, per build folder: opening one costs more than a search
 
 
@@ -93,14 +100,56 @@ def _index(warehouse: Warehouse, version: int) -> tantivy.Index:
     return _OPEN[folder]
 
 
+MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name} | {
+    name.lower(): number for number, name in enumerate(calendar.month_abbr) if name}
+DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+MONTH = re.compile(r"\b(\d{4})-(\d{2})\b")
+NAMED_MONTH = re.compile(rf"\b({'|'.join(sorted(MONTHS, key=len, reverse=True))})\b(?:\s+(\d{{4}}))?", re.IGNORECASE)
+YEARS = range(2000, 2100)  # a month named without a year: that month in any of these years
+
+
+def periods_in(text: str) -> tuple[str, list[tuple[date, date]]]:
+    """The text without the dates and months it names, and the periods they stand for: `2026-02-05` (that day),
+    `2026-02` or `February 2026` (that month), `February` or `feb` (that month in any year). A date is a period
+    to look in, not a word: searching for one day must not rank first every item that mentions its year."""
+    periods: list[tuple[date, date]] = []
+
+    def month(year: int, number: int) -> tuple[date, date]:
+        return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+    def day(m: re.Match) -> str:
+        try:
+            periods.append((date.fromisoformat(m.group(0)),) * 2)
+        except ValueError:
+            return m.group(0)  # not a date (2026-13-40): words
+        return " "
+
+    def numbered_month(m: re.Match) -> str:
+        if not 1 <= int(m.group(2)) <= 12:
+            return m.group(0)
+        periods.append(month(int(m.group(1)), int(m.group(2))))
+        return " "
+
+    def named_month(m: re.Match) -> str:
+        number = MONTHS[m.group(1).lower()]
+        years = [int(m.group(2))] if m.group(2) else YEARS
+        periods.extend(month(year, number) for year in years)
+        return " "
+
+    text = NAMED_MONTH.sub(named_month, MONTH.sub(numbered_month, DAY.sub(day, text)))
+    return text, periods
+
+
 def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, kind: str | None = None,
                   status: str = "active", since: date | None = None, until: date | None = None,
                   limit: int = 20) -> list[dict]:
-    """Memory items matching `text` in title or body, most relevant first, within the filters."""
+    """Memory items matching `text` in title or body, most relevant first, within the filters; dates and months
+    in the text narrow the periods searched."""
     with warehouse.connect() as con:
         version = _version(con)
     index = _index(warehouse, version)
     schema = index.schema
+    text, named_periods = periods_in(text)
     # plain lowercase words: no field:value, quotes, +/- or AND/OR/NOT/IN/TO from users (the index is lowercase)
     words = re.sub(r"[^\w.]+", " ", text).lower().strip()
     query = index.parse_query(words, TEXT_FIELDS) if words else tantivy.Query.all_query()
@@ -109,9 +158,10 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
         if value:
             must.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, field, value)))
     if since or until:
-        low = datetime.combine(since or date.min, datetime.min.time())
-        high = datetime.combine(until or date(9999, 12, 31), datetime.min.time())
-        must.append((tantivy.Occur.Must, tantivy.Query.range_query(schema, "period", tantivy.FieldType.Date, low, high)))
+        must.append((tantivy.Occur.Must, _period_query(schema, since or date.min, until or date(9999, 12, 31))))
+    if named_periods:
+        any_of = [(tantivy.Occur.Should, _period_query(schema, low, high)) for low, high in named_periods]
+        must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(any_of)))
     searcher = index.searcher()
     hits = searcher.search(tantivy.Query.boolean_query(must), limit).hits
     return [{**json.loads(searcher.doc(address)["item"][0]), "relevance": round(score, 4)} for score, address in hits]
