@@ -121,6 +121,18 @@ def _same_value(existing: dict, item: dict) -> bool:
     return old is not None and abs(old - item["observed"]) <= 1e-9 * max(1.0, abs(old))
 
 
+def _confirm(con, existing: dict, item: dict, cycle_id: str, now) -> None:
+    """Found again with the same value: confirmed, with its words as they read now ("stale for 599 days", not 598)."""
+    if existing["title"] == item["title"]:
+        con.execute("update memory set last_confirmed = $now where id = $id", {"now": now, "id": existing["id"]})
+        record_change(con, existing["id"], "confirm", cycle_id, now)
+        return
+    con.execute("update memory set last_confirmed = $now, title = $title, body = $body, evidence = $evidence "
+                "where id = $id", {"now": now, "title": item["title"], "body": item["body"],
+                                   "evidence": json.dumps(item["evidence"], default=str), "id": existing["id"]})
+    record_change(con, existing["id"], "confirm", cycle_id, now, "title", existing["title"], item["title"])
+
+
 def _direction(evidence: dict) -> str | None:
     observed, expected = evidence.get("observed"), evidence.get("expected")
     if observed is None or expected is None:
@@ -230,8 +242,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                 _insert(con, item, fp, cycle_id, flow_run_id, now)
                 counts["added"] += 1
             elif _same_value(existing[0], item):
-                con.execute("update memory set last_confirmed = $now where id = $id", {"now": now, "id": existing[0]["id"]})
-                record_change(con, existing[0]["id"], "confirm", cycle_id, now)
+                _confirm(con, existing[0], item, cycle_id, now)
                 counts["confirmed"] += 1
             else:  # a newer value for the same subject; if it now points the other way, the old one was wrong
                 old_id = existing[0]["id"]

@@ -278,3 +278,18 @@ def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):
     subjects = memory_rows(settings.warehouse, "select fingerprint, count(*) from memory where status = 'active' "
                                                "group by all having count(*) > 1")
     assert subjects == []  # one active row per subject
+
+
+def test_a_confirmed_item_reads_as_its_finding_reads_now(tmp_path):
+    from tasks.memory import consolidate
+
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])
+    consolidate.fn(warehouse, "c1", None)
+    again = _candidate("c2", "US", 200.0) | {"headline": "orders moved in US: 200.0 against 100.0, seen for 2 days"}
+    _write(warehouse, "candidates", [again])
+    assert consolidate.fn(warehouse, "c2", None)["confirmed"] == 1
+    assert memory_rows(warehouse, "select title, status from memory") == [(again["headline"], "active")]
+    assert memory_rows(warehouse, "select change, field, old_value, new_value from memory_history "
+                                  "where cycle_id = 'c2'") == [("confirm", "title", "orders moved in US: 200.0 against 100.0",
+                                                                again["headline"])]
