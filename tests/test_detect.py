@@ -265,3 +265,15 @@ def test_a_detector_query_must_return_the_columns_of_a_finding(tmp_path):
     detector = load_detectors(tmp_path)["quiet_day"]
     with Warehouse(tmp_path / "warehouse.duckdb").connect() as con, pytest.raises(DetectorError, match="a detector returns exactly"):
         detector.run(con, START, DetectSettings())
+
+
+def test_a_record_claims_only_the_history_there_is(tmp_path):
+    rng = np.random.default_rng(5)
+    days = _days(80)
+    rows = [("visits", day, "overall", "all", float(rng.normal(1000, 10)) if i < 79 else 2000.0, None, None, True)
+            for i, day in enumerate(days)]
+    path = _warehouse(tmp_path, rows, [("visits", "count", "up")])
+    with Warehouse(path).connect() as con:
+        found = candidates(con, "test", days[-1].date(), DetectSettings(record_days=365))
+    records = [f for c in found for f in (c, *c["related"]) if f["detector"] == "record"]
+    assert [r["comparison"] for r in records] == ["the highest value of the previous 79 days"]

@@ -33,6 +33,7 @@ periods as (
         max(value) over earlier as previous_high,
         min(value) over earlier as previous_low,
         count(value) over earlier as history,
+        min(period_start) over earlier as first_earlier,  -- what "the previous N days" can claim
         1.4826 * mad(value) over recent / nullif(abs(median(value) over recent), 0) as spread,
         median(value) over recent as usual
     from comparable
@@ -71,7 +72,8 @@ select
     value as observed,
     if(record = 'high', previous_high, previous_low) as expected,
     format('the {} {} of the previous {} days', if(record = 'high', 'highest', 'lowest'),
-           if(total <> value, 'daily average of a month', 'value'), $record_days) as comparison,
+           if(total <> value, 'daily average of a month', 'value'),
+           least($record_days, date_diff('day', first_earlier, period_start))) as comparison,
     (value / if(record = 'high', previous_high, previous_low) - 1) / $record_margin as strength,
     format(
         'with periods as (select period_start, value / if({6}, day(last_day(period_start)), 1) as value from metric_values where metric = ''{0}'' and grain = ''{1}'' and dimension = ''{3}'' and member = ''{4}'' and complete and period_start between timestamp ''{2}'' - interval {5} day and timestamp ''{2}'')
