@@ -151,11 +151,14 @@ SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory", "deliver")
 
 
 def _typed(value, kind: str, where: str):
-    """A setting's value, checked against its declared type: lists, tables, whole numbers, finite numbers, text."""
+    """A setting's value, checked against its declared type: lists, tables, true/false, whole numbers, finite numbers, text."""
     if kind.startswith(("list", "dict")):  # a format option's items are checked by its Options
         container, name = (list, "a list") if kind.startswith("list") else (dict, "a table")
         if not isinstance(value, container):
             raise ConfigError(f"{where} = {value!r} is not {name}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} = {value!r} is not true or false")
     elif "int" in kind:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} = {value!r} is not a whole number")
