@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -117,6 +119,13 @@ class SourceSettings:
     @property
     def raw_table(self) -> str:
         return f"raw_{self.name}"
+
+    @property
+    def declaration(self) -> str:
+        """A fingerprint of how the source is declared: a batch refused under another one is tried again."""
+        declared = {"format": self.format, "time_column": self.time_column,
+                    "options": asdict(self.options) if self.options is not None else None}
+        return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

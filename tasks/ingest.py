@@ -96,9 +96,10 @@ def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id:
         count, first, last = stats.get(batch.name, (0, None, None))
         size, modified = batch.signature or (0, datetime.now())  # a read without a signature is recorded as of now
         con.execute("insert or replace into batches values ($source, $file, $size, $modified, $rows, $first, $last, "
-                    "'loaded', null, $cycle_id, $now)",
+                    "'loaded', null, $cycle_id, $now, $declaration)",
                     {"source": source.name, "file": batch.name, "size": size, "modified": modified, "rows": count,
-                     "first": first, "last": last, "cycle_id": cycle_id, "now": datetime.now()})
+                     "first": first, "last": last, "cycle_id": cycle_id, "now": datetime.now(),
+                     "declaration": source.declaration})
         counts.append(count)
     return counts
 
@@ -170,9 +171,9 @@ def _failure(con, source: SourceSettings, batch: Batch, exc: Exception, seen: di
         # remembered, so it is reported once and tried again only when it changes
         size, modified = batch.signature
         con.execute("insert or replace into batches values ($source, $file, $size, $modified, 0, null, null, "
-                    "'rejected', $reason, $cycle_id, $now)",
+                    "'rejected', $reason, $cycle_id, $now, $declaration)",
                     {"source": source.name, "file": batch.name, "size": size, "modified": modified, "reason": message,
-                     "cycle_id": cycle_id, "now": datetime.now()})
+                     "cycle_id": cycle_id, "now": datetime.now(), "declaration": source.declaration})
     return {"file": batch.label, "error": message}
 
 
@@ -199,10 +200,13 @@ def _load_new(con, source: SourceSettings, source_format: SourceFormat, new: lis
 
 
 def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list, list, int]:
-    """Load the batches the source's format finds that were not loaded before, or changed since."""
+    """Load the batches the source's format finds that were not loaded before, changed since, or are to be retried."""
     source_format = build_format(source.name, source.format, source.options)
+    # left alone while unchanged: every batch but those marked for retry and those refused under another declaration
     seen = {f: (size, mtime) for f, size, mtime in con.execute(
-        "select file, size_bytes, modified_at from batches where source = $source", {"source": source.name}).fetchall()}
+        "select file, size_bytes, modified_at from batches where source = $source and status <> 'retry' "
+        "and not (status = 'rejected' and declaration is distinct from $declaration)",
+        {"source": source.name, "declaration": source.declaration}).fetchall()}
     new = [batch for batch in source_format.discover(reading)
            if batch.signature is None or seen.get(batch.name) != batch.signature]
     if not new:
