@@ -70,7 +70,7 @@ class CsvFiles(LandedFiles):
         self.established = established or {}
 
     def held_to(self, established: dict[str, str]) -> CsvFiles:
-        return CsvFiles(self.options, established)
+        return type(self)(self.options, established)
 
     def reader_options(self) -> list[str]:
         options = [f"header = {'true' if self.options.header else 'false'}"]
