@@ -230,6 +230,24 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
         raise typer.Exit(1)
 
 
+@app.command()
+def retry(source: Annotated[Optional[str], typer.Argument(help="A source in reverie.toml (default: every source).")] = None,
+          as_json: JsonFlag = False) -> None:
+    """Mark the rejected batches to be tried again by the next cycle (after fixing the data or the declaration)."""
+    from reverie.batches import retry_rejected
+
+    declared = _settings().sources
+    if source is not None and source not in declared:
+        _fail(f"no source '{source}' in {CONFIG_FILE} (declared: {', '.join(declared) or 'none'})")
+    marked = retry_rejected(_warehouse_or_fail(), source)
+
+    def human(payload: dict) -> None:
+        whose = f"of source '{source}' " if source else ""
+        out.print(f"{payload['retried']} rejected batch(es) {whose}will be tried again by the next cycle", highlight=False)
+
+    _emit({"source": source, "retried": marked}, as_json, human)
+
+
 @memory_app.command("list")
 def memory_list(
     status: Annotated[str, typer.Option("--status", help="active, superseded, retracted, expired or all.")] = "active",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -118,6 +120,13 @@ class SourceSettings:
     def raw_table(self) -> str:
         return f"raw_{self.name}"
 
+    @property
+    def declaration(self) -> str:
+        """A fingerprint of how the source is declared: a batch refused under another one is tried again."""
+        declared = {"format": self.format, "time_column": self.time_column,
+                    "options": asdict(self.options) if self.options is not None else None}
+        return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -151,11 +160,14 @@ SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory", "deliver")
 
 
 def _typed(value, kind: str, where: str):
-    """A setting's value, checked against its declared type: lists, tables, whole numbers, finite numbers, text."""
+    """A setting's value, checked against its declared type: lists, tables, true/false, whole numbers, finite numbers, text."""
     if kind.startswith(("list", "dict")):  # a format option's items are checked by its Options
         container, name = (list, "a list") if kind.startswith("list") else (dict, "a table")
         if not isinstance(value, container):
             raise ConfigError(f"{where} = {value!r} is not {name}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} = {value!r} is not true or false")
     elif "int" in kind:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} = {value!r} is not a whole number")

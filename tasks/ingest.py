@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -38,6 +39,28 @@ def _family(duckdb_type: str) -> str:
     return base
 
 
+def _raw_columns(con, source: SourceSettings) -> dict[str, str]:
+    return {k: v for k, v in columns(con, Relation(quoted(source.raw_table), {})).items() if k != "_batch"}
+
+
+def _held_to_table(con, source: SourceSettings, source_format: SourceFormat,
+                   batches: list[Batch]) -> tuple[SourceFormat, list[dict[str, str]]]:
+    """The format reading the raw table's columns as the types it has them, and each batch's columns read so.
+
+    Sniffed alone, a day with no nulls (or only nulls) types a column unlike the days before and would be refused;
+    an integer column that a batch carries decimals in is left as sniffed, to be widened."""
+    shapes = [source_format.describe(con, batch) for batch in batches]
+    if not table_exists(con, source.raw_table):
+        return source_format, shapes
+    established = {column: kind for column, kind in _raw_columns(con, source).items()
+                   if all(column in shape and not (_family(kind) == "integer" and _family(shape[column]) == "float")
+                          for shape in shapes)}
+    held = source_format.held_to(established)
+    if held is source_format:
+        return source_format, shapes
+    return held, [held.describe(con, batch) for batch in batches]
+
+
 def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, str]) -> list[str]:
     """Compare a batch's columns with the raw table; widen integer columns that now carry decimals."""
     if source.time_column not in incoming:
@@ -47,7 +70,7 @@ def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, st
                          "expected a TIMESTAMP or DATE")
     if not table_exists(con, source.raw_table):
         return []
-    existing = {k: v for k, v in columns(con, Relation(quoted(source.raw_table), {})).items() if k != "_batch"}
+    existing = _raw_columns(con, source)
     problems = [f"column '{c}' is missing (expected {t})" for c, t in existing.items() if c not in incoming]
     problems += [f"unexpected column '{c}' ({t})" for c, t in incoming.items() if c not in existing]
     widen = []
@@ -73,9 +96,10 @@ def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id:
         count, first, last = stats.get(batch.name, (0, None, None))
         size, modified = batch.signature or (0, datetime.now())  # a read without a signature is recorded as of now
         con.execute("insert or replace into batches values ($source, $file, $size, $modified, $rows, $first, $last, "
-                    "'loaded', null, $cycle_id, $now)",
+                    "'loaded', null, $cycle_id, $now, $declaration)",
                     {"source": source.name, "file": batch.name, "size": size, "modified": modified, "rows": count,
-                     "first": first, "last": last, "cycle_id": cycle_id, "now": datetime.now()})
+                     "first": first, "last": last, "cycle_id": cycle_id, "now": datetime.now(),
+                     "declaration": source.declaration})
         counts.append(count)
     return counts
 
@@ -93,8 +117,8 @@ def _prepare_table(con, source: SourceSettings, batch_rows: Relation, widen: lis
 
 def _load(con, source: SourceSettings, source_format: SourceFormat, batch: Batch, cycle_id: str) -> int:
     """Check a batch's schema and (re)load its rows, all in one transaction."""
+    source_format, (incoming,) = _held_to_table(con, source, source_format, [batch])
     relation = source_format.read(batch)
-    incoming = source_format.describe(con, batch)
     try:
         widen = check_schema(con, source, batch.where, incoming)
     except BatchError:
@@ -118,7 +142,7 @@ def _load(con, source: SourceSettings, source_format: SourceFormat, batch: Batch
 
 def _load_all(con, source: SourceSettings, source_format: SourceFormat, new: list[Batch], cycle_id: str) -> int:
     """Every new batch in one insert, all or nothing; raises if any batch is not fit to load."""
-    shapes = [source_format.describe(con, batch) for batch in new]
+    source_format, shapes = _held_to_table(con, source, source_format, new)
     if any(shape != shapes[0] for shape in shapes):
         raise BatchError("the new files differ in their columns")
     widen = check_schema(con, source, new[0].where, shapes[0])
@@ -135,15 +159,21 @@ def _load_all(con, source: SourceSettings, source_format: SourceFormat, new: lis
 
 
 def _failure(con, source: SourceSettings, batch: Batch, exc: Exception, seen: dict, cycle_id: str) -> dict:
-    """A batch that failed, as the ingest report names it; a changed file is remembered as rejected."""
-    message = str(exc) if isinstance(exc, BatchError) else f"{batch.where}: {type(exc).__name__}: {exc}"
+    """A batch that failed, as the ingest report names it; a new or retried file is remembered as rejected."""
+    if isinstance(exc, BatchError):
+        message = str(exc)
+    elif isinstance(exc, duckdb.Error):  # its first paragraph says what and where; the rest is the reader's settings
+        said = [line for line in str(exc).split("\n\n")[0].splitlines() if not line.startswith("Original Line:")]
+        message = f"{batch.where}: {'; '.join(said)}"
+    else:
+        message = f"{batch.where}: {type(exc).__name__}: {exc}"
     if batch.signature is not None and batch.name not in seen:
         # remembered, so it is reported once and tried again only when it changes
         size, modified = batch.signature
         con.execute("insert or replace into batches values ($source, $file, $size, $modified, 0, null, null, "
-                    "'rejected', $reason, $cycle_id, $now)",
+                    "'rejected', $reason, $cycle_id, $now, $declaration)",
                     {"source": source.name, "file": batch.name, "size": size, "modified": modified, "reason": message,
-                     "cycle_id": cycle_id, "now": datetime.now()})
+                     "cycle_id": cycle_id, "now": datetime.now(), "declaration": source.declaration})
     return {"file": batch.label, "error": message}
 
 
@@ -170,10 +200,13 @@ def _load_new(con, source: SourceSettings, source_format: SourceFormat, new: lis
 
 
 def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list, list, int]:
-    """Load the batches the source's format finds that were not loaded before, or changed since."""
+    """Load the batches the source's format finds that were not loaded before, changed since, or are to be retried."""
     source_format = build_format(source.name, source.format, source.options)
+    # left alone while unchanged: every batch but those marked for retry and those refused under another declaration
     seen = {f: (size, mtime) for f, size, mtime in con.execute(
-        "select file, size_bytes, modified_at from batches where source = $source", {"source": source.name}).fetchall()}
+        "select file, size_bytes, modified_at from batches where source = $source and status <> 'retry' "
+        "and not (status = 'rejected' and declaration is distinct from $declaration)",
+        {"source": source.name, "declaration": source.declaration}).fetchall()}
     new = [batch for batch in source_format.discover(reading)
            if batch.signature is None or seen.get(batch.name) != batch.signature]
     if not new:

@@ -217,7 +217,8 @@ def test_bad_batches_fail_alone_with_a_clear_error_and_keep_earlier_values(tmp_p
     result = run_cycle(project)
     assert result["status"] == "degraded"
     errors = {Path(f["file"]).name: f["error"] for f in result["stages"]["ingest"]["failed"]}
-    assert "column 'cost' is VARCHAR, expected DOUBLE" in errors["spend_20260304.csv"]
+    # read as the column's type in the warehouse, the value that does not convert is named with its column
+    assert 'converting column "cost". Could not convert string "cheap" to \'DOUBLE\'' in errors["spend_20260304.csv"]
     assert "column 'cost' is missing (expected DOUBLE)" in errors["spend_20260305.csv"]
     assert "unexpected column 'currency' (VARCHAR)" in errors["spend_20260306.csv"]
     assert "the file has no rows" in errors["spend_20260307.csv"]

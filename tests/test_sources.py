@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -175,29 +175,30 @@ def test_a_bad_jsonl_file_fails_alone_named_and_is_reported_once(tmp_path):
 
 
 @dataclass(frozen=True)
-class NullableCsvOptions(CsvOptions):
-    null_strings: list[str] = field(default_factory=list)
+class CommentedCsvOptions(CsvOptions):
+    comment: str = "#"
     KIND: ClassVar[str] = "csv"
 
 
-class NullableCsvFiles(CsvFiles):
+class CommentedCsvFiles(CsvFiles):
     """A format made here the way the next one will be made: options in its Options, their use in its reader."""
-    Options = NullableCsvOptions
+    Options = CommentedCsvOptions
 
     def reader_options(self) -> list[str]:
-        return [*super().reader_options(), f"nullstr = [{', '.join(map(literal, self.options.null_strings))}]"]
+        return [*super().reader_options(), f"comment = {literal(self.options.comment)}"]
 
 
 def test_a_new_format_is_one_class_and_one_registry_entry(tmp_path, monkeypatch):
-    monkeypatch.setitem(FORMATS, "csv_with_nulls", NullableCsvFiles)
-    config = '[sources.spend]\nformat = "csv_with_nulls"\npath = "spend_*.csv"\ntime_column = "day"\n'
-    (tmp_path / "reverie.toml").write_text(config + 'null_strings = "NA"\n')
-    with pytest.raises(ConfigError, match=r"\[sources.spend\] null_strings = 'NA' is not a list"):
+    monkeypatch.setitem(FORMATS, "csv_with_comments", CommentedCsvFiles)
+    config = '[sources.spend]\nformat = "csv_with_comments"\npath = "spend_*.csv"\ntime_column = "day"\n'
+    (tmp_path / "reverie.toml").write_text(config + 'comment = 5\n')
+    with pytest.raises(ConfigError, match=r"\[sources.spend\] comment = 5 is not text"):
         load_settings(tmp_path)
 
-    (tmp_path / "reverie.toml").write_text(config + 'null_strings = ["NA", "-"]\n')
-    write(tmp_path / "spend_1.csv", "day,cost\n2026-03-01,NA\n2026-03-02,-\n2026-03-03,4.5\n")
+    (tmp_path / "reverie.toml").write_text(config + 'comment = ";"\n')
+    write(tmp_path / "spend_1.csv", "; exported by the ad platform\nday,cost\n2026-03-01,1.5\n; totals follow\n"
+                                    "2026-03-03,4.5\n")
     settings = load_settings(tmp_path)
     result = ingest_source.fn(settings.warehouse, str(tmp_path), settings.sources["spend"], "c1")
-    assert (result["files"], result["rows"]) == (1, 3)
-    assert query(settings, "select cost from raw_spend order by day") == [(None,), (None,), (4.5,)]
+    assert (result["files"], result["rows"]) == (1, 2)
+    assert query(settings, "select cost from raw_spend order by day") == [(1.5,), (4.5,)]

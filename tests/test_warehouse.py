@@ -18,7 +18,7 @@ from reverie.warehouse import (
     render,
 )
 
-MIGRATIONS = 17
+MIGRATIONS = 18
 
 
 def test_a_new_warehouse_gets_every_migration_once(tmp_path):

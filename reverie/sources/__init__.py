@@ -71,6 +71,10 @@ class SourceFormat(ABC):
         """What must be in place on the connection while batches are read (nothing, unless the format says)."""
         yield
 
+    def held_to(self, established: dict[str, str]) -> SourceFormat:
+        """This format reading those columns as those types, where its files do not carry their own (CSV)."""
+        return self
+
     @abstractmethod
     def read(self, batch: Batch) -> Relation:
         """The rows of one batch, as they landed."""
