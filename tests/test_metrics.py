@@ -75,6 +75,38 @@ def test_unknown_columns_are_caught_before_anything_is_computed(tmp_path, change
         check_columns(con, spec)
 
 
+@pytest.mark.parametrize("change, message", [
+    (("expr: amount", "expr: note"), r"measure.expr: note is VARCHAR; sum needs a number \(cast it"),
+    (("agg: sum, expr: amount", "agg: avg, expr: paid"), r"measure.expr: paid is BOOLEAN; avg needs a number"),
+    (("agg: sum, expr: amount", "agg: sum, expr: created_at"), r"measure.expr: created_at is TIMESTAMP; sum needs a number"),
+    (("agg: sum, expr: amount", "agg: max, expr: note"), r"measure.expr: note is VARCHAR; max needs a number"),
+    (("agg: sum, expr: amount", "agg: min, expr: created_at::date"), r"measure.expr: created_at::date is DATE; min needs"),
+    (("measure: {agg: sum, expr: amount}", "ratio: {numerator: {agg: sum, expr: upper(country)}, denominator: {agg: count}}"),
+     r"ratio.numerator.expr: upper\(country\) is VARCHAR; sum needs a number"),
+])
+def test_a_measure_over_text_or_time_is_caught_by_type_before_anything_is_computed(tmp_path, change, message):
+    write(tmp_path / "metrics" / "shop.yml", METRIC.replace(*change))
+    (spec,) = load_metric_specs(tmp_path / "metrics")
+    con = duckdb.connect()  # note holds 'NA' where a number is missing, so it was read as text
+    con.execute("create table orders as select '2026-03-01'::timestamp as created_at, 12.5 as amount, 'NA' as note, "
+                "true as paid, 'DE' as country")
+    with pytest.raises(MetricError, match=message) as error:
+        check_columns(con, spec)
+    assert str(error.value).startswith(f"{spec.path}: metric 'revenue': ")
+
+
+@pytest.mark.parametrize("measure", ["{agg: sum, expr: amount}", "{agg: avg, expr: amount * 2}", "{agg: max, expr: paid}",
+                                     "{agg: sum, expr: paid::int}", "{agg: count_distinct, expr: note}",
+                                     "{agg: sum, expr: try_cast(note as double)}"])
+def test_measures_over_numbers_pass_the_type_check(tmp_path, measure):
+    write(tmp_path / "metrics" / "shop.yml", METRIC.replace("{agg: sum, expr: amount}", measure))
+    (spec,) = load_metric_specs(tmp_path / "metrics")
+    con = duckdb.connect()
+    con.execute("create table orders as select '2026-03-01'::timestamp as created_at, 12.5 as amount, 'NA' as note, "
+                "true as paid, 'DE' as country")
+    check_columns(con, spec)
+
+
 def test_incremental_refresh_with_late_rows_equals_a_full_rebuild(make_project, scripted_llm):
     settings = make_project(days=30, scale=0.1, base_url=scripted_llm.base_url)
     # late rows are welcome here: without the demo suite's freshness and volume checks, which would hold back
