@@ -282,6 +282,34 @@ def test_a_metric_failing_while_computing_fails_alone(tmp_path, scripted_llm):
     assert query(settings, "select count(*) from metric_values where metric = 'channel_number'") == [(0,)]
 
 
+def test_a_metric_that_fails_to_compute_is_a_data_quality_finding_until_it_computes_again(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    settings = load_settings(project)
+    run_cycle(project)
+    declarations = project / "metrics" / "marketing.yml"
+    declarations.write_text(declarations.read_text() + "  - name: channel_number\n    model: spend\n    time_column: day\n"
+                            "    measure: {agg: sum, expr: cast(channel as integer)}\n")  # an integer: fails on its first row
+    failed = run_cycle(project)
+    assert failed["status"] == "degraded"
+    [(status, title)] = query(settings, "select status, title from memory where kind = 'data_quality' "
+                                        "and metric = 'channel_number'")
+    assert status == "active" and title.startswith("metric channel_number — kept its earlier values: not computed: ")
+    assert f"{declarations}: metric 'channel_number': Conversion Error: Could not convert string" in title
+    brief = Path(failed["stages"]["deliver"]["brief"]).read_text()
+    [line] = [line for line in brief.splitlines() if "channel_number" in line]
+    assert line.startswith("- **held back** — metric channel_number: not computed: ") and "Conversion Error" in line
+
+    declarations.write_text(declarations.read_text().replace("cast(channel as integer)", "length(channel)"))
+    fixed = run_cycle(project)
+    assert fixed["status"] == "completed" and fixed["stages"]["memory"]["expired"] == 1
+    assert query(settings, "select status from memory where kind = 'data_quality' and metric = 'channel_number'") == \
+        [("expired",)]
+    quality_section = Path(fixed["stages"]["deliver"]["brief"]).read_text().split("## Data quality")[1]
+    assert "not computed" not in quality_section and "Every new batch passed its checks." in quality_section
+
+
 def test_models_wait_for_sources_without_data_and_unknown_names_are_errors(tmp_path):
     from reverie.config import SourceSettings
     from reverie.models import ModelError, build_models
