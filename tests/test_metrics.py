@@ -76,13 +76,13 @@ def test_unknown_columns_are_caught_before_anything_is_computed(tmp_path, change
 
 
 @pytest.mark.parametrize("change, message", [
-    (("expr: amount", "expr: note"), r"measure.expr: note is VARCHAR; sum needs a number \(cast it"),
-    (("agg: sum, expr: amount", "agg: avg, expr: paid"), r"measure.expr: paid is BOOLEAN; avg needs a number"),
-    (("agg: sum, expr: amount", "agg: sum, expr: created_at"), r"measure.expr: created_at is TIMESTAMP; sum needs a number"),
-    (("agg: sum, expr: amount", "agg: max, expr: note"), r"measure.expr: note is VARCHAR; max needs a number"),
-    (("agg: sum, expr: amount", "agg: min, expr: created_at::date"), r"measure.expr: created_at::date is DATE; min needs"),
+    (("expr: amount", "expr: note"), r"measure.expr: note is VARCHAR, but sum needs a number \(cast it"),
+    (("agg: sum, expr: amount", "agg: avg, expr: paid"), r"measure.expr: paid is BOOLEAN, but avg needs a number"),
+    (("agg: sum, expr: amount", "agg: sum, expr: created_at"), r"measure.expr: created_at is TIMESTAMP, but sum needs a number"),
+    (("agg: sum, expr: amount", "agg: max, expr: note"), r"measure.expr: note is VARCHAR, but max needs a number"),
+    (("agg: sum, expr: amount", "agg: min, expr: created_at::date"), r"measure.expr: created_at::date is DATE, but min needs"),
     (("measure: {agg: sum, expr: amount}", "ratio: {numerator: {agg: sum, expr: upper(country)}, denominator: {agg: count}}"),
-     r"ratio.numerator.expr: upper\(country\) is VARCHAR; sum needs a number"),
+     r"ratio.numerator.expr: upper\(country\) is VARCHAR, but sum needs a number"),
 ])
 def test_a_measure_over_text_or_time_is_caught_by_type_before_anything_is_computed(tmp_path, change, message):
     write(tmp_path / "metrics" / "shop.yml", METRIC.replace(*change))
@@ -308,6 +308,23 @@ def test_a_metric_that_fails_to_compute_is_a_data_quality_finding_until_it_compu
         [("expired",)]
     quality_section = Path(fixed["stages"]["deliver"]["brief"]).read_text().split("## Data quality")[1]
     assert "not computed" not in quality_section and "Every new batch passed its checks." in quality_section
+
+
+def test_a_measure_over_a_column_holding_na_is_refused_by_type_and_reported(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    (project / "exports" / "spend_20260301.csv").write_text("day,channel,cost\n2026-03-01,search,NA\n")  # read as text
+    declarations = project / "metrics" / "marketing.yml"
+    result = run_cycle(project)
+    assert result["status"] == "degraded"
+    (error,) = result["stages"]["metrics"]["errors"]
+    assert error == (f"{declarations}: metric 'ad_spend': measure.expr: cost is VARCHAR, but sum needs a number "
+                     "(cast it in the expression or in a model, e.g. try_cast(cost as double))")
+    settings = load_settings(project)
+    assert query(settings, "select count(*) from metric_values where metric = 'ad_spend'") == [(0,)]
+    assert query(settings, "select title from memory where kind = 'data_quality' and metric = 'ad_spend'") == \
+        [(f"metric ad_spend — kept its earlier values: not computed: {error}",)]
 
 
 def test_models_wait_for_sources_without_data_and_unknown_names_are_errors(tmp_path):

@@ -152,6 +152,13 @@ def test_a_metric_failing_its_sanity_check_keeps_its_earlier_values(make_project
     titles = query(settings, "select title from memory where kind = 'data_quality' and metric = 'conversion_rate'")
     assert "kept its earlier values" in titles[0][0]
 
+    suite.write_text(suite.read_text().replace("  - {check: between, metrics: [conversion_rate], max: 0.001}\n", ""))
+    generate(settings.landing_dir, 1)
+    scripted_llm.script(finish)
+    run_cycle(settings.project_dir)  # sane again: its item is closed
+    assert query(settings, "select status from memory where kind = 'data_quality' and metric = 'conversion_rate'") == \
+        [("expired",)]
+
 
 @pytest.mark.parametrize("text, words", [
     ("suites:\n  s:\n    - {check: not_null}\n", "suites.s[0]: not_null needs column"),

@@ -125,7 +125,7 @@ def _type_problem(measure: Measure, type_name: str) -> str | None:
     accepted = ACCEPTED_TYPES.get(measure.agg)
     if accepted is None or type_name.split("(")[0] in accepted:
         return None
-    return (f"{measure.expr} is {type_name}; {measure.agg} needs a number "
+    return (f"{measure.expr} is {type_name}, but {measure.agg} needs a number "
             f"(cast it in the expression or in a model, e.g. try_cast({measure.expr} as double))")
 
 
