@@ -91,13 +91,23 @@ def _from_quality(f: dict, watermark) -> dict:
     }
 
 
-def _resolve_fixed_batches(con, cycle_id: str, now) -> int:
-    """A batch held back before that passed this cycle (fixed or replaced): its data_quality item is closed."""
-    fixed = con.execute(sql_file("memory/fixed_batch_items.sql"), {"cycle_id": cycle_id}).fetchall()
-    for (memory_id,) in fixed:
-        con.execute("update memory set status = 'expired', closed_at = $now where id = $id", {"now": now, "id": memory_id})
-        record_change(con, memory_id, "expire", cycle_id, now, "status", "active", "the batch passed the gate")
-    return len(fixed)
+FIXED_ITEMS = (  # what shows a data_quality item's subject is fine again, and the reason recorded when it closes
+    ("memory/fixed_batch_items.sql", "the batch passed the gate"),
+    ("memory/fixed_metric_items.sql", "the metric was computed again and passed its checks"),
+)
+
+
+def _resolve_fixed(con, cycle_id: str, now) -> int:
+    """A batch held back before that passed this cycle (fixed or replaced), a metric that failed before and was
+    computed cleanly this cycle: its data_quality item is closed."""
+    closed = 0
+    for query, reason in FIXED_ITEMS:
+        for (memory_id,) in con.execute(sql_file(query), {"cycle_id": cycle_id}).fetchall():
+            con.execute("update memory set status = 'expired', closed_at = $now where id = $id",
+                        {"now": now, "id": memory_id})
+            record_change(con, memory_id, "expire", cycle_id, now, "status", "active", reason)
+            closed += 1
+    return closed
 
 
 def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
@@ -216,7 +226,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
             "select * from agent_insights where cycle_id = $cycle_id order by written_at", {"cycle_id": cycle_id}))]
         items += [_from_quality(f, watermark) for f in rows_as_dicts(con.execute(
             sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))]
-        counts["expired"] += _resolve_fixed_batches(con, cycle_id, now)
+        counts["expired"] += _resolve_fixed(con, cycle_id, now)
         for item in items:
             fp = fingerprint(item["kind"], item["metric"], item["dimension"], item["member"], item["period_start"])
             if not item["source"].startswith("detector:") and item["source"] != "quality-gate":

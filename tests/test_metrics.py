@@ -75,6 +75,38 @@ def test_unknown_columns_are_caught_before_anything_is_computed(tmp_path, change
         check_columns(con, spec)
 
 
+@pytest.mark.parametrize("change, message", [
+    (("expr: amount", "expr: note"), r"measure.expr: note is VARCHAR, but sum needs a number \(cast it"),
+    (("agg: sum, expr: amount", "agg: avg, expr: paid"), r"measure.expr: paid is BOOLEAN, but avg needs a number"),
+    (("agg: sum, expr: amount", "agg: sum, expr: created_at"), r"measure.expr: created_at is TIMESTAMP, but sum needs a number"),
+    (("agg: sum, expr: amount", "agg: max, expr: note"), r"measure.expr: note is VARCHAR, but max needs a number"),
+    (("agg: sum, expr: amount", "agg: min, expr: created_at::date"), r"measure.expr: created_at::date is DATE, but min needs"),
+    (("measure: {agg: sum, expr: amount}", "ratio: {numerator: {agg: sum, expr: upper(country)}, denominator: {agg: count}}"),
+     r"ratio.numerator.expr: upper\(country\) is VARCHAR, but sum needs a number"),
+])
+def test_a_measure_over_text_or_time_is_caught_by_type_before_anything_is_computed(tmp_path, change, message):
+    write(tmp_path / "metrics" / "shop.yml", METRIC.replace(*change))
+    (spec,) = load_metric_specs(tmp_path / "metrics")
+    con = duckdb.connect()  # note holds 'NA' where a number is missing, so it was read as text
+    con.execute("create table orders as select '2026-03-01'::timestamp as created_at, 12.5 as amount, 'NA' as note, "
+                "true as paid, 'DE' as country")
+    with pytest.raises(MetricError, match=message) as error:
+        check_columns(con, spec)
+    assert str(error.value).startswith(f"{spec.path}: metric 'revenue': ")
+
+
+@pytest.mark.parametrize("measure", ["{agg: sum, expr: amount}", "{agg: avg, expr: amount * 2}", "{agg: max, expr: paid}",
+                                     "{agg: sum, expr: paid::int}", "{agg: count_distinct, expr: note}",
+                                     "{agg: sum, expr: try_cast(note as double)}"])
+def test_measures_over_numbers_pass_the_type_check(tmp_path, measure):
+    write(tmp_path / "metrics" / "shop.yml", METRIC.replace("{agg: sum, expr: amount}", measure))
+    (spec,) = load_metric_specs(tmp_path / "metrics")
+    con = duckdb.connect()
+    con.execute("create table orders as select '2026-03-01'::timestamp as created_at, 12.5 as amount, 'NA' as note, "
+                "true as paid, 'DE' as country")
+    check_columns(con, spec)
+
+
 def test_incremental_refresh_with_late_rows_equals_a_full_rebuild(make_project, scripted_llm):
     settings = make_project(days=30, scale=0.1, base_url=scripted_llm.base_url)
     # late rows are welcome here: without the demo suite's freshness and volume checks, which would hold back
@@ -249,6 +281,51 @@ def test_a_metric_failing_while_computing_fails_alone(tmp_path, scripted_llm):
     after = query(settings, spend)
     assert set(before) < set(after)  # the new day landed; nothing before it changed
     assert query(settings, "select count(*) from metric_values where metric = 'channel_number'") == [(0,)]
+
+
+def test_a_metric_that_fails_to_compute_is_a_data_quality_finding_until_it_computes_again(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    settings = load_settings(project)
+    run_cycle(project)
+    declarations = project / "metrics" / "marketing.yml"
+    declarations.write_text(declarations.read_text() + "  - name: channel_number\n    model: spend\n    time_column: day\n"
+                            "    measure: {agg: sum, expr: cast(channel as integer)}\n")  # an integer: fails on its first row
+    failed = run_cycle(project)
+    assert failed["status"] == "degraded"
+    [(status, title)] = query(settings, "select status, title from memory where kind = 'data_quality' "
+                                        "and metric = 'channel_number'")
+    assert status == "active" and title.startswith("metric channel_number — kept its earlier values: not computed: ")
+    assert f"{declarations}: metric 'channel_number': Conversion Error: Could not convert string" in title
+    brief = Path(failed["stages"]["deliver"]["brief"]).read_text()
+    [line] = [line for line in brief.splitlines() if "channel_number" in line]
+    assert line.startswith("- **held back** — metric channel_number: not computed: ") and "Conversion Error" in line
+
+    declarations.write_text(declarations.read_text().replace("cast(channel as integer)", "length(channel)"))
+    fixed = run_cycle(project)
+    assert fixed["status"] == "completed" and fixed["stages"]["memory"]["expired"] == 1
+    assert query(settings, "select status from memory where kind = 'data_quality' and metric = 'channel_number'") == \
+        [("expired",)]
+    quality_section = Path(fixed["stages"]["deliver"]["brief"]).read_text().split("## Data quality")[1]
+    assert "not computed" not in quality_section and "Every new batch passed its checks." in quality_section
+
+
+def test_a_measure_over_a_column_holding_na_is_refused_by_type_and_reported(tmp_path, scripted_llm):
+    project = _own_project(tmp_path, scripted_llm.base_url)
+    from reverie.config import load_settings
+
+    (project / "exports" / "spend_20260301.csv").write_text("day,channel,cost\n2026-03-01,search,NA\n")  # read as text
+    declarations = project / "metrics" / "marketing.yml"
+    result = run_cycle(project)
+    assert result["status"] == "degraded"
+    (error,) = result["stages"]["metrics"]["errors"]
+    assert error == (f"{declarations}: metric 'ad_spend': measure.expr: cost is VARCHAR, but sum needs a number "
+                     "(cast it in the expression or in a model, e.g. try_cast(cost as double))")
+    settings = load_settings(project)
+    assert query(settings, "select count(*) from metric_values where metric = 'ad_spend'") == [(0,)]
+    assert query(settings, "select title from memory where kind = 'data_quality' and metric = 'ad_spend'") == \
+        [(f"metric ad_spend — kept its earlier values: not computed: {error}",)]
 
 
 def test_models_wait_for_sources_without_data_and_unknown_names_are_errors(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -150,6 +152,13 @@ def test_a_metric_failing_its_sanity_check_keeps_its_earlier_values(make_project
     titles = query(settings, "select title from memory where kind = 'data_quality' and metric = 'conversion_rate'")
     assert "kept its earlier values" in titles[0][0]
 
+    suite.write_text(suite.read_text().replace("  - {check: between, metrics: [conversion_rate], max: 0.001}\n", ""))
+    generate(settings.landing_dir, 1)
+    scripted_llm.script(finish)
+    run_cycle(settings.project_dir)  # sane again: its item is closed
+    assert query(settings, "select status from memory where kind = 'data_quality' and metric = 'conversion_rate'") == \
+        [("expired",)]
+
 
 @pytest.mark.parametrize("text, words", [
     ("suites:\n  s:\n    - {check: not_null}\n", "suites.s[0]: not_null needs column"),
@@ -176,3 +185,29 @@ def test_a_broken_suite_degrades_the_cycle_and_says_why(make_project, scripted_l
     [error] = result["stages"]["quality"]["errors"]
     assert "demo.yml: suites.demo_events[" in error and "ExpectNoSuchThing" in error
     assert result["stages"]["quality"]["unchecked"] == 10
+
+
+@pytest.mark.parametrize("live, files_written, warned", [
+    ("", "the day after their data", "days ago"),  # live by default: the clock is the reference
+    (", live: false", "the day after their data", None),  # a backfill of archived exports
+    (", live: false", "now", "days before its file was written"),  # an export already stale when it was written
+])
+def test_freshness_compares_with_the_clock_only_for_live_data(make_project, scripted_llm, live, files_written, warned):
+    settings = make_project(days=5, scale=0.1, base_url=scripted_llm.base_url)  # January 2026: long before today
+    suite = settings.quality_dir / "demo.yml"
+    suite.write_text(suite.read_text().replace("{check: freshness, max_age_hours: 72}",
+                                               f"{{check: freshness, max_age_hours: 72{live}}}"))
+    if files_written != "now":
+        for path in (settings.landing_dir / "events").glob("date=*/*.parquet"):
+            written = datetime.fromisoformat(path.parent.name.removeprefix("date=")) + timedelta(days=1, hours=1)
+            os.utime(path, (written.timestamp(), written.timestamp()))
+    scripted_llm.script(finish)
+    result = run_cycle(settings.project_dir)
+    [(success, message)] = query(settings, "select success, message from quality_results "
+                                           "where expectation = 'freshness' and batch = '(source)'")
+    brief = Path(result["stages"]["deliver"]["brief"]).read_text()
+    if warned:
+        assert not success and message.startswith("no fresh data: the newest row is from 2026-01-09")
+        assert warned in message and f"source events: {message}" in brief
+    else:
+        assert success and "no fresh data" not in brief

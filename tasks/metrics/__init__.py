@@ -16,7 +16,7 @@ from reverie.summaries import MetricsSummary
 from reverie.warehouse import Warehouse, transaction
 from tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
 from tasks.metrics.refresh import recompute, refresh_start, touched_since, watermark_of
-from tasks.metrics.sanity_checks import sanity_outcomes, save_sanity_outcomes
+from tasks.metrics.sanity_checks import failed_to_compute, sanity_outcomes, save_metric_outcomes
 from tasks.quality.declarations import QualityConfig, QualityError, load_quality
 
 
@@ -28,6 +28,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     """Build the models, then recompute every valid metric in one transaction; a broken metric fails alone.
 
     Declared sanity checks run on the new values before they are committed: an error keeps the metric's old values.
+    A metric that cannot be computed is stored as a failed check too, so it reaches memory and the brief.
     """
     logger = run_logger()
     errors: list[str] = []
@@ -47,7 +48,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
         except ModelError as exc:
             logger.warning("metrics: %s", exc)
             return {"rows": 0, "metrics": len(specs), "since": None, "errors": [str(exc)]}
-        ready = []
+        ready, not_computed = [], []
         for spec in specs:
             sources = frozenset(lineage.sources_of(spec.model))
             if not sources:
@@ -58,6 +59,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
                 check_columns(con, spec)
             except MetricError as exc:
                 errors.append(str(exc))
+                not_computed.append(failed_to_compute(spec, str(exc)))
                 continue
             ready.append((spec, by_sources[sources]))
 
@@ -93,7 +95,8 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
                     errors.append(str(exc))
                 except duckdb.Error as exc:
                     errors.append(f"{spec.path}: metric '{spec.name}': {exc}")
-        save_sanity_outcomes(con, cycle_id, [o for outcomes_of in sanity.values() for o in outcomes_of])
+                    not_computed.append(failed_to_compute(spec, errors[-1]))
+        save_metric_outcomes(con, cycle_id, [o for outcomes_of in sanity.values() for o in outcomes_of] + not_computed)
     for message in errors:
         logger.warning("metrics: %s", message)
     rows = sum(count for count, _ in outcomes)

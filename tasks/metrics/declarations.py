@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -112,8 +112,26 @@ def _bind(con: duckdb.DuckDBPyConnection, model: str, expressions: list[str]) ->
                               expressions={"expressions": ", ".join(expressions)}))
 
 
+# the type families DuckDB reports for numbers (DECIMAL comes with its width: DECIMAL(18,2))
+NUMBER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
+# what each aggregate accepts: values are stored as doubles, and min/max of a date or text cannot become one
+ACCEPTED_TYPES = {"sum": NUMBER_TYPES, "avg": NUMBER_TYPES, "min": NUMBER_TYPES | {"BOOLEAN"},
+                  "max": NUMBER_TYPES | {"BOOLEAN"}}
+
+
+def _type_problem(measure: Measure, type_name: str) -> str | None:
+    """Why a measure cannot aggregate an expression of this DuckDB type, or None when it can."""
+    accepted = ACCEPTED_TYPES.get(measure.agg)
+    if accepted is None or type_name.split("(")[0] in accepted:
+        return None
+    return (f"{measure.expr} is {type_name}, but {measure.agg} needs a number "
+            f"(cast it in the expression or in a model, e.g. try_cast({measure.expr} as double))")
+
+
 def check_columns(con: duckdb.DuckDBPyConnection, spec: MetricSpec) -> None:
-    """Bind every column and expression of a metric against its model; errors name the field."""
+    """Bind every column and expression of a metric against its model and check the measures' types; errors name
+    the field."""
     columns_named = {"time_column": spec.time_column, **{f"dimensions.{d}": d for d in spec.dimensions}}
     measures = {"measure": spec.measure} if spec.measure else {"ratio.numerator": spec.ratio.numerator,
                                                                   "ratio.denominator": spec.ratio.denominator}
@@ -121,12 +139,22 @@ def check_columns(con: duckdb.DuckDBPyConnection, spec: MetricSpec) -> None:
     expressions |= {f"{k}.filter": m.filter for k, m in measures.items() if m.filter}
     if spec.filter:
         expressions["filter"] = spec.filter
-    try:  # one query binds them all; only when it fails is each bound alone to name the culprit
-        _bind(con, spec.model, [quoted(c) for c in columns_named.values()] + [f"({e})" for e in expressions.values()])
-        return
-    except duckdb.Error:
-        pass
     where = f"{spec.path}: metric '{spec.name}'"
+    try:  # one query binds them all; only when it fails is each bound alone to name the culprit
+        bound = _bind(con, spec.model, [quoted(c) for c in columns_named.values()] +
+                      [f"({e})" for e in expressions.values()])
+    except duckdb.Error:
+        _name_what_does_not_bind(con, spec, where, columns_named, expressions)
+    types = dict(zip(list(columns_named) + list(expressions), (str(column[1]) for column in bound.description)))
+    for name, measure in measures.items():
+        problem = measure.expr and _type_problem(measure, types[f"{name}.expr"])
+        if problem:
+            raise MetricError(f"{where}: {name}.expr: {problem}")
+
+
+def _name_what_does_not_bind(con: duckdb.DuckDBPyConnection, spec: MetricSpec, where: str, columns_named: dict,
+                             expressions: dict) -> NoReturn:
+    """Raise a MetricError naming the first column or expression of a metric that does not bind."""
     columns = [name for name, *_ in _bind(con, spec.model, ["*"]).description]
     for field, column in columns_named.items():
         if column not in columns:

@@ -1,4 +1,5 @@
-"""Sanity checks of metric values: declared ranges and gaps, judged on the values just recomputed."""
+"""Sanity checks of metric values (declared ranges and gaps, judged on the values just recomputed) and failures to
+compute, stored as the metrics' quality results."""
 
 from __future__ import annotations
 
@@ -29,8 +30,15 @@ def sanity_outcomes(con: duckdb.DuckDBPyConnection, spec: MetricSpec, checks: li
     return outcomes
 
 
-def save_sanity_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, outcomes: list[dict]) -> None:
-    """Store the sanity checks' outcomes in quality_results, with the batch checks."""
+def failed_to_compute(spec: MetricSpec, error: str) -> dict:
+    """A metric that could not be computed, as a failed check: the first line of the error, which names file and metric."""
+    message = f"not computed: {error.splitlines()[0]}"
+    return {"metric": spec.name, "check": "computes", "severity": "error", "success": False, "total": None,
+            "unexpected": None, "sample": [], "message": message}
+
+
+def save_metric_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, outcomes: list[dict]) -> None:
+    """Store the metrics' check outcomes in quality_results, with the batch checks."""
     if not outcomes:
         return
     with transaction(con):

@@ -29,6 +29,7 @@ class Check(BaseModel):
     expectation: str | None = None
     kwargs: dict = Field(default_factory=dict)
     max_age_hours: float | None = Field(None, gt=0)
+    live: bool = Field(True, description="freshness: compare the newest row with the clock (else with its batch's arrival)")
     min_ratio: float = Field(0.5, ge=0)
     max_ratio: float = Field(2.0, gt=0)
     history: int = Field(28, ge=MIN_VOLUME_HISTORY)

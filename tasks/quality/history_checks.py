@@ -15,7 +15,10 @@ HISTORY_CHECKS = ("freshness", "volume")
 
 def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, check: Check,
                        now: datetime) -> list[Outcome]:
-    """Each new batch far behind the data already loaded is stale; a source with no recent data gets a warning."""
+    """Each new batch far behind the data already loaded is stale; a source with no recent data gets a warning.
+
+    Recent means near the clock for live data; for history loaded after the fact (`live: false`), near the arrival
+    of the batch that holds the newest row, so a backfill is not reported as stale every cycle."""
     outcomes = []
     for b in rows_as_dicts(con.execute(sql_file("quality/stale_batches.sql"), {"source": source, "cycle_id": cycle_id})):
         stale = b["hours_behind"] is not None and b["hours_behind"] > check.max_age_hours
@@ -23,13 +26,14 @@ def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: st
             f"stale: its newest row ({b['last_event']:%Y-%m-%d %H:%M}) is {b['hours_behind']:,.0f} h behind "
             f"the data already loaded ({b['watermark']:%Y-%m-%d %H:%M}); allowed: {check.max_age_hours:g} h"
         ) if stale else ""))
-    newest = con.execute("select max(last_event) from batches where source = $source and status = 'loaded'",
-                         {"source": source}).fetchone()[0]
-    if newest is not None:
-        age = (now - newest).total_seconds() / 3600
+    newest = rows_as_dicts(con.execute(sql_file("quality/newest_row.sql"), {"source": source}))
+    if newest:
+        row, arrived = newest[0]["last_event"], newest[0]["arrived_at"]
+        age = ((now if check.live else arrived) - row).total_seconds() / 3600
         old = age > check.max_age_hours
+        since = "ago" if check.live else f"before its file was written ({arrived:%Y-%m-%d %H:%M})"
         outcomes.append(Outcome(SOURCE_WIDE, check.model_copy(update={"severity": "warning"}), not old, message=(
-            f"no fresh data: the newest row is from {newest:%Y-%m-%d %H:%M}, {age / 24:,.1f} days ago; "
+            f"no fresh data: the newest row is from {row:%Y-%m-%d %H:%M}, {age / 24:,.1f} days {since}; "
             f"allowed: {check.max_age_hours:g} h") if old else ""))
     return outcomes
 
