@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -47,20 +49,27 @@ def test_a_warehouse_made_before_migrations_were_recorded_is_brought_up_to_date(
         assert con.execute("select count(*) from schema_migrations").fetchone()[0] == MIGRATIONS
 
 
-def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(tmp_path):
-    warehouse = Warehouse(tmp_path / "w.duckdb")
+@contextmanager
+def held_by_another_process(warehouse: Warehouse, release: str = "sys.stdin.read()") -> Iterator[subprocess.Popen]:
+    """A second process holding the warehouse file (made first, schema and all) until `release` returns."""
     with warehouse.connect():
         pass
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; con = duckdb.connect({str(warehouse)!r}); "
-                               "print('holding', flush=True); sys.stdin.read()"],
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; con = duckdb.connect({str(warehouse)!r}); "
+                               f"print('holding', flush=True); {release}"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
+        yield holder
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with held_by_another_process(warehouse) as holder:
         with pytest.raises(WarehouseBusy, match=rf"w.duckdb is in use by another process \(PID {holder.pid}\)"):
             with warehouse.connect():
                 pass
-    finally:
-        holder.communicate("", timeout=30)
 
 
 def test_sql_files_take_quoted_identifiers_and_must_match_their_placeholders():
@@ -78,36 +87,21 @@ def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(m
     from tasks.ingest import ingest_source
 
     settings = make_project(days=3)
-    with settings.warehouse.connect():
-        pass
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; con = duckdb.connect({str(settings.warehouse)!r}); "
-                               "print('holding', flush=True); time.sleep(3)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "holding"
 
     @flow
     def ingest_once():
         return ingest_source(warehouse=settings.warehouse, project_dir=str(settings.project_dir),
                              source=settings.sources["events"], cycle_id="c1")
 
-    try:
+    with held_by_another_process(settings.warehouse, release="time.sleep(3)"):
         assert ingest_once()["files"] == 3  # the first try found the file held; a retry loaded every day
-    finally:
-        holder.wait(timeout=30)
 
 
 def test_the_cli_names_the_process_holding_the_warehouse_in_one_line(make_project, monkeypatch):
     settings = make_project(days=1)
-    with settings.warehouse.connect():
-        pass
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; con = duckdb.connect({str(settings.warehouse)!r}); "
-                               "print('holding', flush=True); sys.stdin.read()"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with held_by_another_process(settings.warehouse) as holder:
         listed = subprocess.run([Path(sys.executable).parent / "reverie", "memory", "list"], cwd=settings.project_dir,
                                 capture_output=True, text=True, timeout=120)
-    finally:
-        holder.communicate("", timeout=30)
     assert listed.returncode == 1 and "Traceback" not in listed.stderr
     assert f"is in use by another process (PID {holder.pid})" in listed.stderr
     assert len(listed.stderr.strip().splitlines()) == 1
