@@ -103,9 +103,7 @@ def _resolve_fixed(con, cycle_id: str, now) -> int:
     closed = 0
     for query, reason in FIXED_ITEMS:
         for (memory_id,) in con.execute(sql_file(query), {"cycle_id": cycle_id}).fetchall():
-            con.execute("update memory set status = 'expired', closed_at = $now where id = $id",
-                        {"now": now, "id": memory_id})
-            record_change(con, memory_id, "expire", cycle_id, now, "status", "active", reason)
+            _close(con, memory_id, "expired", "expire", reason, cycle_id, now)
             closed += 1
     return closed
 
