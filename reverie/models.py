@@ -11,8 +11,6 @@ from sqlglot import exp
 from reverie.config import SourceSettings
 from reverie.warehouse import own_tables, quoted, render, table_exists
 
-RESERVED = own_tables()
-
 
 class ModelError(ValueError):
     """A model that cannot be built; the message names its file."""
@@ -48,7 +46,7 @@ def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> L
     """
     lineage = Lineage()
     for source in sources.values():
-        if source.name in RESERVED:
+        if source.name in own_tables():
             raise ModelError(f"source '{source.name}': the name is one of reverie's own tables; choose another")
         if table_exists(con, source.raw_table):
             con.execute(f"create or replace view {quoted(source.name)} as "
@@ -57,7 +55,7 @@ def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> L
             lineage.sources.add(source.name)
     pending = {path.stem: path for path in sorted(models_dir.glob("*.sql"))} if models_dir.is_dir() else {}
     for name, path in pending.items():
-        if name in RESERVED or name in sources:
+        if name in own_tables() or name in sources:
             raise ModelError(f"{path}: the model name '{name}' is taken by a source or one of reverie's tables")
         lineage.reads[name] = referenced_tables(path.read_text(), str(path))
     built: set[str] = set()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -63,6 +64,7 @@ def _migrations() -> list[Path]:
     return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
 
 
+@cache  # the migrations ship with reverie: parsed once per process, when a name must be checked
 def own_tables() -> frozenset[str]:
     """The tables reverie's migrations create: names a source or model may not take."""
     import sqlglot  # here, not at the top: every CLI command imports this module, few need sqlglot

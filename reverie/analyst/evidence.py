@@ -22,8 +22,8 @@ from sqlglot.optimizer.qualify import qualify
 
 from reverie.analyst.grounding import OVERALL, Cell, Subject, Vocabulary
 from reverie.analyst.sandbox import QueryResult, as_date, sandbox_connection
-from reverie.models import RESERVED, ModelError, referenced_tables
-from reverie.warehouse import sql_file
+from reverie.models import ModelError, referenced_tables
+from reverie.warehouse import own_tables, sql_file
 
 # reverie's tables whose rows each belong to one metric and one slice
 METRIC_STORES = {"metric_values", "candidates", "memory", "agent_insights"}
@@ -64,7 +64,7 @@ def load_catalog(warehouse) -> Catalog:
             upstream, pending = set(), [(model or "").lower()]
             while pending:
                 table = pending.pop()
-                if table and table not in upstream and table not in RESERVED:  # reverie's own tables are no one's data
+                if table and table not in upstream and table not in own_tables():  # reverie's own tables are no one's data
                     upstream.add(table)
                     pending += views.get(table, set())
             catalog.reads[name] = upstream
