@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -39,6 +39,10 @@ class CsvOptions(FileOptions):
         super().__post_init__()
         if not all(isinstance(value, str) for value in self.null_strings):
             raise OptionError(f"null_strings = {self.null_strings!r}: must be a list of text")
+        defaults = {f.name: f.default for f in fields(self)}
+        declared = {name: getattr(self, name) for name in READER_NAMES if getattr(self, name) != defaults[name]}
+        if not declared and not self.columns:
+            return  # nothing DuckDB need check: reverie.toml loads with every command
         with duckdb.connect() as con, tempfile.TemporaryDirectory() as folder:
             for column, type_name in self.columns.items():
                 if not isinstance(type_name, str):
@@ -50,8 +54,7 @@ class CsvOptions(FileOptions):
             # DuckDB checks each reader option on a one-line file: the error then names the field at fault
             probe = Path(folder) / "probe.csv"
             probe.write_text("x\n")
-            for name in READER_NAMES:
-                value = getattr(self, name)
+            for name, value in declared.items():
                 if value is None:
                     continue
                 try:
