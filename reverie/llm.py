@@ -141,7 +141,7 @@ def warm_llm(settings: LLMSettings, log_dir: Path) -> Iterator[None]:
     prompt — while other work runs (Prefect starting, the data stages); stopped when the block ends, also on
     errors and Ctrl-C. Nothing to do for a remote endpoint."""
     global _warm
-    if not settings.embedded or (_warm is not None and _warm.alive()):
+    if settings.off or not settings.embedded or (_warm is not None and _warm.alive()):
         yield
         return
     try:

@@ -91,6 +91,9 @@ def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir:
         findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
     summary = {"written": 0, "rejected": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0,
                "status": "skipped", "model": None}
+    if settings.off:
+        logger.info("reflect: no analyst ([llm] analysts = 0): the detectors' insights only")
+        return {**summary, "status": "off"}
     if not candidates:
         logger.info("reflect: no candidates this cycle, nothing to investigate")
         return summary
