@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reverie import sources as source_formats
 from reverie.channels import CHANNELS, UnknownChannel, channel_class
@@ -35,13 +36,18 @@ class LLMSettings:
     top_k: int = 5  # candidates handed to the analyst per cycle
     max_tool_calls: int = 20  # per analyst and cycle: run_sql, write_insight, ... together
     max_cycle_tokens: int = 40000  # prompt + completion tokens per analyst and cycle; it stops when they are spent
-    analysts: int = 1  # analysts at once, each on its own group of metrics with its own budget
+    analysts: int = 1  # analysts at once, each on its own group of metrics with its own budget; 0: none, no model
     AT_LEAST: ClassVar[dict] = {"max_turns": 1, "max_tokens": 1, "timeout_seconds": 0.1, "top_k": 1,
-                                "max_tool_calls": 1, "max_cycle_tokens": 1, "analysts": 1}
+                                "max_tool_calls": 1, "max_cycle_tokens": 1, "analysts": 0}
 
     @property
     def embedded(self) -> bool:
         return self.base_url is None
+
+    @property
+    def off(self) -> bool:
+        """No analyst: the cycle remembers the detectors' insights only and starts no model."""
+        return self.analysts == 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class MemorySettings:
 class ProjectSection:
     """[project] in reverie.toml."""
     name: str | None = None  # default: the folder's name
+    timezone: str = "UTC"  # days, weeks and months are cut in this zone, and data times are read in it
     completeness_grace_minutes: int = 15  # a period counts as complete once the data reaches this close to its end
     lookback_days: int = 1  # late rows: recompute this many days before the first touched day
 
@@ -104,7 +111,7 @@ class DeliverSettings:
 
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SOURCE_FIELDS = ("format", "time_column", "suite")  # every source has these; its other fields are its format's
+SOURCE_FIELDS = ("format", "time_column", "suite", "timezone")  # every source has these; the others are its format's
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ class SourceSettings:
     format: str = "parquet"  # a key of reverie.sources.FORMATS: parquet, csv, duckdb, jsonl
     time_column: str = "event_time"
     suite: str | None = None  # the quality suite its batches must pass
+    timezone: str | None = None  # the zone its times without an offset are in (when loaded: the project's by default)
     options: object | None = None  # the format's own fields (path, delimiter, database, table, ...): its Options
 
     @property
@@ -123,7 +131,7 @@ class SourceSettings:
     @property
     def declaration(self) -> str:
         """A fingerprint of how the source is declared: a batch refused under another one is tried again."""
-        declared = {"format": self.format, "time_column": self.time_column,
+        declared = {"format": self.format, "time_column": self.time_column, "timezone": self.timezone,
                     "options": asdict(self.options) if self.options is not None else None}
         return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -132,6 +140,7 @@ class SourceSettings:
 class Settings:
     project_dir: Path
     name: str = "reverie"
+    timezone: str = "UTC"  # the project's: days are cut and data times read in it
     landing_dir: Path = Path("landing")
     warehouse: Warehouse = Warehouse(Path(".reverie/warehouse.duckdb"))
     briefs_dir: Path = Path(".reverie/briefs")
@@ -180,6 +189,18 @@ def _typed(value, kind: str, where: str):
     return value
 
 
+def _zone(name: str | None, where: str) -> str | None:
+    """A time zone name as the IANA database has it, or an error naming the field."""
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where} = {name!r}: not a time zone; use an IANA name such as 'America/New_York', "
+                          "'Europe/Berlin' or 'UTC'") from None
+    return name
+
+
 def _build(cls, values: dict, section: str, path: Path):
     """A settings section from its TOML table: unknown fields, wrong types and values out of range named."""
     known = {f.name: f for f in fields(cls)}
@@ -199,8 +220,9 @@ def _build(cls, values: dict, section: str, path: Path):
     return cls(**typed)
 
 
-def _sources(data: dict, path: Path) -> dict[str, SourceSettings]:
-    """[sources.<name>]: the fields every source has, and the rest built and checked by its format's Options."""
+def _sources(data: dict, path: Path, timezone: str) -> dict[str, SourceSettings]:
+    """[sources.<name>]: the fields every source has, and the rest built and checked by its format's Options; a
+    source's times without an offset are in the project's zone unless it declares its own."""
     sources = {}
     for name, values in _section(data, "sources", path).items():
         where = f"sources.{name}"
@@ -226,7 +248,8 @@ def _sources(data: dict, path: Path) -> dict[str, SourceSettings]:
             raise ConfigError(f"{path}: [{where}] {exc}") from None
         source = _build(SourceSettings, {"name": name, **{k: v for k, v in values.items() if k in SOURCE_FIELDS}},
                         where, path)
-        sources[name] = replace(source, options=options)
+        _zone(source.timezone, f"{path}: [{where}] timezone")
+        sources[name] = replace(source, options=options, timezone=source.timezone or timezone)
     return sources
 
 
@@ -279,6 +302,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
     project = _build(ProjectSection, _section(data, "project", path), "project", path)
+    _zone(project.timezone, f"{path}: [project] timezone")
     paths = _build(PathsSection, _section(data, "paths", path), "paths", path)
     llm_values = dict(_section(data, "llm", path))
     for env, key in (("OPENAI_BASE_URL", "base_url"), ("OPENAI_API_KEY", "api_key"), ("REVERIE_MODEL", "model")):
@@ -287,12 +311,13 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
     return Settings(
         project_dir=root,
         name=project.name or root.name,
+        timezone=project.timezone,
         landing_dir=root / paths.landing,
-        warehouse=Warehouse(root / paths.warehouse),
+        warehouse=Warehouse(root / paths.warehouse, timezone=project.timezone),
         briefs_dir=root / paths.briefs,
         completeness_grace_minutes=project.completeness_grace_minutes,
         lookback_days=project.lookback_days,
-        sources=_sources(data, path),
+        sources=_sources(data, path, project.timezone),
         models_dir=root / paths.models,
         metrics_dir=root / paths.metrics,
         quality_dir=root / paths.quality,

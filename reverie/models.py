@@ -9,7 +9,7 @@ import sqlglot
 from sqlglot import exp
 
 from reverie.config import SourceSettings
-from reverie.warehouse import own_tables, quoted, render, table_exists
+from reverie.warehouse import literal, own_tables, quoted, render, table_exists
 
 
 class ModelError(ValueError):
@@ -38,6 +38,22 @@ def referenced_tables(sql: str, where: str) -> set[str]:
     return {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
 
 
+def local_time(con, source: SourceSettings) -> str:
+    """The source's time column, in its raw table, as the project's local time without an offset: an instant
+    (TIMESTAMP WITH TIME ZONE, `2024-01-01T10:00:00Z`) in the connection's zone, which is the project's; a time
+    without an offset moved from the source's own zone when it declares one; dates as they are (and a column the
+    table lacks as it is named: the metrics that read it say so)."""
+    column = quoted(source.time_column)
+    kinds = dict(con.execute(f"select column_name, column_type from (describe {quoted(source.raw_table)})").fetchall())
+    kind = kinds.get(source.time_column, "")
+    project_zone = con.execute("select current_setting('TimeZone')").fetchone()[0]
+    if kind == "TIMESTAMP WITH TIME ZONE":
+        return f"timezone({literal(project_zone)}, {column})"
+    if kind.startswith("TIMESTAMP") and source.timezone and source.timezone != project_zone:
+        return f"timezone({literal(project_zone)}, timezone({literal(source.timezone)}, {column}))"
+    return column
+
+
 def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> Lineage:
     """(Re)create one view per source with data, then every model, each after the views it reads.
 
@@ -49,9 +65,11 @@ def build_models(con, sources: dict[str, SourceSettings], models_dir: Path) -> L
         if source.name in own_tables():
             raise ModelError(f"source '{source.name}': the name is one of reverie's own tables; choose another")
         if table_exists(con, source.raw_table):
+            time = local_time(con, source)
+            local = f"replace ({time} as {quoted(source.time_column)})" if time != quoted(source.time_column) else ""
             con.execute(f"create or replace view {quoted(source.name)} as "
                         + render("staging/source.sql", identifiers={"raw_table": source.raw_table},
-                                 literals={"source": source.name}))
+                                 literals={"source": source.name}, expressions={"local_time": local}))
             lineage.sources.add(source.name)
     pending = {path.stem: path for path in sorted(models_dir.glob("*.sql"))} if models_dir.is_dir() else {}
     for name, path in pending.items():

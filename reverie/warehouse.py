@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -83,9 +84,12 @@ _SCHEMA_CURRENT: set[tuple[str, int]] = set()
 
 @dataclass(frozen=True)
 class Warehouse:
-    """One project's DuckDB file. Tasks receive this, not a path: it opens connections with the schema current."""
+    """One project's DuckDB file. Tasks receive this, not a path: it opens connections with the schema current.
+
+    Its times are the project's local times (`timezone`): connections cut and show instants in that zone."""
 
     path: Path
+    timezone: str | None = None  # None: DuckDB's default, the machine's zone
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -99,6 +103,18 @@ class Warehouse:
     def folder(self) -> Path:
         """Where reverie keeps what belongs with this warehouse (logs, the memory index)."""
         return self.path.parent
+
+    def now(self) -> datetime:
+        """The wall-clock time now in the project's zone, as the warehouse's times are kept (without an offset)."""
+        if self.timezone is None:
+            return datetime.now()
+        return datetime.now(ZoneInfo(self.timezone)).replace(tzinfo=None)
+
+    def local(self, moment: datetime) -> datetime:
+        """A time of this machine's clock (a file's modification time, say) in the project's zone, without offset."""
+        if self.timezone is None:
+            return moment
+        return moment.astimezone(ZoneInfo(self.timezone)).replace(tzinfo=None)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -116,7 +132,7 @@ class Warehouse:
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         try:
-            return duckdb.connect(str(self.path))
+            con = duckdb.connect(str(self.path))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -124,6 +140,9 @@ class Warehouse:
             raise WarehouseBusy(f"{self.path} is in use by another process"
                                 + (f" (PID {holder.group(1)})" if holder else "")
                                 + "; a cycle may be running: try again when it has finished") from None
+        if self.timezone is not None:
+            con.execute(f"set TimeZone = {literal(self.timezone)}")
+        return con
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:

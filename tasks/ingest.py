@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
+from reverie.models import local_time
 from reverie.sources import (
     Batch,
     BatchError,
@@ -87,8 +88,8 @@ def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, st
 
 def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id: str) -> list[int]:
     """Remember each batch just loaded, with its signature, row count and time range, in one scan."""
-    stats_sql = render("ingest/batch_stats.sql", identifiers={"time_column": source.time_column,
-                                                               "raw_table": source.raw_table})
+    stats_sql = render("ingest/batch_stats.sql", identifiers={"raw_table": source.raw_table},
+                       expressions={"local_time": local_time(con, source)})
     stats = {batch: (count, first, last) for batch, count, first, last in con.execute(
         stats_sql, {"batches": [b.name for b in batches]}).fetchall()}
     counts = []
@@ -102,6 +103,28 @@ def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id:
                      "declaration": source.declaration})
         counts.append(count)
     return counts
+
+
+def _restamp(con, source: SourceSettings) -> int:
+    """Batches loaded under another declaration (a time zone declared since, say) get their time range read again,
+    so watermarks and completeness follow the declaration; returns how many."""
+    stale = [file for (file,) in con.execute(
+        "select file from batches where source = $source and status = 'loaded' "
+        "and declaration is distinct from $declaration", {"source": source.name,
+                                                         "declaration": source.declaration}).fetchall()]
+    if not stale or not table_exists(con, source.raw_table):
+        return 0
+    stats_sql = render("ingest/batch_stats.sql", identifiers={"raw_table": source.raw_table},
+                       expressions={"local_time": local_time(con, source)})
+    with transaction(con):
+        for file, _, first, last in con.execute(stats_sql, {"batches": stale}).fetchall():
+            con.execute("update batches set first_event = $first, last_event = $last "
+                        "where source = $source and file = $file",
+                        {"first": first, "last": last, "source": source.name, "file": file})
+        con.execute("update batches set declaration = $declaration where source = $source "
+                    "and file in (select unnest($files::varchar[]))",
+                    {"declaration": source.declaration, "source": source.name, "files": stale})
+    return len(stale)
 
 
 def _prepare_table(con, source: SourceSettings, batch_rows: Relation, widen: list[str]) -> str:
@@ -234,6 +257,7 @@ def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings
         reading = Reading(source=source.name, time_column=source.time_column, project_dir=Path(project_dir),
                           cycle_id=cycle_id, watermark=state[0] if state else None, lookback_days=lookback_days)
         loaded, failed, rows = _ingest(con, source, reading, logger)
+        _restamp(con, source)
         watermark = con.execute("select max(last_event) from batches where source = $source and status = 'loaded'",
                                 {"source": source.name}).fetchone()[0]
         con.execute("insert or replace into source_state values ($source, $watermark, $last_file, $status, $error, "

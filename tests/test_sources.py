@@ -108,7 +108,7 @@ def test_an_unknown_format_is_named_with_the_known_ones(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ('format = "jsonl"\n', r"\[sources.events\] needs path \(a glob of jsonl files\)"),
     ('format = "jsonl"\npath = "a/*.jsonl"\ndelimiter = ","\n',
-     r"unknown field\(s\) in \[sources.events\]: delimiter \(known for format jsonl: format, time_column, suite, path\)"),
+     r"unknown field\(s\) in \[sources.events\]: delimiter \(known for format jsonl: format, time_column, suite, timezone, path\)"),
     ('format = "csv"\npath = "a/*.csv"\ndelimiter = 5\n', r"\[sources.events\] delimiter = 5 is not text"),
     ('format = "duckdb"\ndatabase = "crm.duckdb"\n', r"\[sources.events\] needs table"),
 ])

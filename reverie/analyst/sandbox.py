@@ -30,7 +30,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from reverie.warehouse import Warehouse, sql_file
+from reverie.warehouse import Warehouse, literal, sql_file
 
 MAX_ROWS = 200
 TIME_LIMIT_SECONDS = 5.0
@@ -161,6 +161,8 @@ def sandbox_connection(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnecti
         raise SandboxError(f"the warehouse cannot be read now: {str(exc).splitlines()[0]}") from exc
     try:
         con.execute("set disabled_filesystems = 'LocalFileSystem'")  # the warehouse is open; nothing else will be
+        if warehouse.timezone is not None:  # instants read in the project's zone, as everywhere else
+            con.execute(f"set TimeZone = {literal(warehouse.timezone)}")
         for name in SHADOWED_TABLE_FUNCTIONS:
             con.execute(f"create temp macro {name}() as table select null as hidden where false")
         for name in SHADOWED_VIEWS:

@@ -1,9 +1,9 @@
--- Rows and event-time range of each batch just loaded into a source's raw table.
+-- Rows and event-time range of each batch just loaded into a source's raw table, in the project's local time.
 select
     _batch,
     count(*) as rows,
-    min({{ time_column }}) as first_event,
-    max({{ time_column }}) as last_event
+    min({{ local_time }}) as first_event,
+    max({{ local_time }}) as last_event
 from {{ raw_table }}
 where _batch in (select unnest($batches::varchar[]))
 group by _batch

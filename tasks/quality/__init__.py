@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from prefect import task
@@ -38,8 +37,9 @@ def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycl
                                    f"(declared: {', '.join(config.suites) or 'none'})")
             checks = config.suites[suite_name]
             where = f"{config.suite_files[suite_name]}: suites.{suite_name}"
-            now = datetime.now()
-            outcomes = history_outcomes(con, source, cycle_id, [c for c in checks if c.check in HISTORY_CHECKS], now)
+            now = warehouse.now()  # the project's wall clock, as the data's times are kept
+            outcomes = history_outcomes(con, source, cycle_id, [c for c in checks if c.check in HISTORY_CHECKS], now,
+                                        warehouse.local)
             row_checks = [c for c in checks if c.check not in HISTORY_CHECKS]
             if batches and row_checks:
                 logger.info("quality %s: validating %d new batch(es) with great-expectations", source, len(batches))

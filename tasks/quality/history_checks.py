@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
@@ -14,11 +15,12 @@ HISTORY_CHECKS = ("freshness", "volume")
 
 
 def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, check: Check,
-                       now: datetime) -> list[Outcome]:
+                       now: datetime, local: Callable[[datetime], datetime]) -> list[Outcome]:
     """Each new batch far behind the data already loaded is stale; a source with no recent data gets a warning.
 
     Recent means near the clock for live data; for history loaded after the fact (`live: false`), near the arrival
-    of the batch that holds the newest row, so a backfill is not reported as stale every cycle."""
+    of the batch that holds the newest row, so a backfill is not reported as stale every cycle. `now` and the data
+    are in the project's zone; `local` puts a file's modification time (this machine's clock) there too."""
     outcomes = []
     for b in rows_as_dicts(con.execute(sql_file("quality/stale_batches.sql"), {"source": source, "cycle_id": cycle_id})):
         stale = b["hours_behind"] is not None and b["hours_behind"] > check.max_age_hours
@@ -28,7 +30,7 @@ def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: st
         ) if stale else ""))
     newest = rows_as_dicts(con.execute(sql_file("quality/newest_row.sql"), {"source": source}))
     if newest:
-        row, arrived = newest[0]["last_event"], newest[0]["arrived_at"]
+        row, arrived = newest[0]["last_event"], local(newest[0]["arrived_at"])
         age = ((now if check.live else arrived) - row).total_seconds() / 3600
         old = age > check.max_age_hours
         since = "ago" if check.live else f"before its file was written ({arrived:%Y-%m-%d %H:%M})"
@@ -55,12 +57,12 @@ def volume_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, 
 
 
 def history_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, checks: list[Check],
-                     now: datetime) -> list[Outcome]:
+                     now: datetime, local: Callable[[datetime], datetime]) -> list[Outcome]:
     """Freshness and volume, computed in DuckDB from what reverie remembers of the source's batches."""
     outcomes = []
     for check in checks:
         if check.check == "freshness":
-            outcomes += freshness_outcomes(con, source, cycle_id, check, now)
+            outcomes += freshness_outcomes(con, source, cycle_id, check, now, local)
         elif check.check == "volume":
             outcomes += volume_outcomes(con, source, cycle_id, check)
     return outcomes
