@@ -362,3 +362,47 @@ def test_an_integer_column_that_starts_carrying_decimals_is_widened(tmp_path, sc
                            "and column_name = 'cost'") == [("DOUBLE",)]
     assert query(settings, """select value from metric_values where metric = 'ad_spend' and grain = 'day'
                               and dimension = 'overall' and period_start = '2026-03-04'""") == [(2.25,)]
+
+
+PURCHASES = """\
+    metrics:
+      - name: purchases
+        model: orders
+        time_column: created_at
+        filter: status = 'paid'
+        measure: {agg: count}
+        dimensions: [platform]
+      - name: basket
+        model: orders
+        time_column: created_at
+        filter: status = 'paid'
+        measure: {agg: avg, expr: amount}
+        dimensions: [platform]
+"""
+
+
+def test_a_member_with_no_rows_in_a_complete_day_is_zero_and_every_value_carries_its_rows(tmp_path):
+    """A metric's filter leaves no row for a platform whose payments all failed (an outage): that day is 0 for a
+    count, no value for an average, and the rows behind each value travel with it."""
+    from reverie.config import load_settings
+    from tasks.ingest import ingest_source
+    from tasks.metrics import refresh_metrics
+
+    write(tmp_path / "reverie.toml", '[sources.orders]\nformat = "csv"\npath = "exports/*.csv"\n'
+                                     'time_column = "created_at"\n')
+    write(tmp_path / "metrics" / "shop.yml", PURCHASES)
+    days = {1: ["paid", "paid", "paid"], 2: ["paid", "paid"], 3: ["failed", "failed"], 4: ["paid"]}
+    for day, statuses in days.items():
+        lines = [f"2026-03-0{day} 1{k}:00:00,{status},ios,{10 * (k + 1)}" for k, status in enumerate(statuses)]
+        lines.append(f"2026-03-0{day} 09:00:00,paid,web,5")
+        write(tmp_path / "exports" / f"0{day}.csv", "created_at,status,platform,amount\n" + "\n".join(lines) + "\n")
+    settings = load_settings(tmp_path)
+    ingest_source.fn(settings.warehouse, str(tmp_path), settings.sources["orders"], "c1")
+    refresh_metrics.fn(settings.warehouse, "c1", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
+    ios = query(settings, "select metric, strftime(period_start, '%d'), value, volume from metric_values "
+                          "where grain = 'day' and member = 'ios' order by 1, 2")
+    assert ios == [("basket", "01", 20.0, 3.0), ("basket", "02", 15.0, 2.0), ("basket", "04", 10.0, 1.0),
+                   ("purchases", "01", 3.0, 3.0), ("purchases", "02", 2.0, 2.0), ("purchases", "03", 0.0, 0.0),
+                   ("purchases", "04", 1.0, 1.0)]
+    # the day the data has not finished yet is not filled in (web's last row is at 09:00 on the 4th)
+    assert query(settings, "select count(*) from metric_values where period_start >= '2026-03-05'") == [(0,)]

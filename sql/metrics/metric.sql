@@ -1,4 +1,4 @@
--- One metric at one grain: its value per period, overall and per dimension member.
+-- One metric at one grain: its value per period, overall and per dimension member, with the rows behind it.
 -- Filled from the metric's declaration by tasks/metrics/refresh.py: the model and time column are
 -- identifiers, the measures, the filter and the dimension lists expressions, the name a literal.
 -- $since and $grain are shared by the metrics refreshed together in one statement.
@@ -20,7 +20,8 @@ rolled as (
         {{ dimension }} as dimension,
         {{ member }} as member,
         {{ numerator }} as numerator,
-        {{ denominator }} as denominator
+        {{ denominator }} as denominator,
+        {{ volume }} as volume
     from bucketed
     group by grouping sets ({{ grouping_sets }})
 )
@@ -33,5 +34,6 @@ select
     coalesce(member, '(missing)') as member,
     {{ value }} as value,
     {{ ratio_numerator }} as numerator,
-    {{ ratio_denominator }} as denominator
+    {{ ratio_denominator }} as denominator,
+    volume
 from rolled

@@ -14,6 +14,9 @@ from reverie.warehouse import quoted, render
 
 Grain = Literal["hour", "day", "week", "month"]
 Aggregation = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
+# How changes are read: relative (%, on a log scale), absolute (in the metric's units), points (percentage points)
+Scale = Literal["relative", "absolute", "points"]
+COUNTS = ("count", "count_distinct")
 
 
 class MetricError(ValueError):
@@ -61,6 +64,7 @@ class MetricSpec(BaseModel):
     dimensions: list[str] = Field(default_factory=list)
     filter: str | None = None
     favourability: Literal["up", "down", "neutral"] = "neutral"
+    scale: Scale | None = Field(None, description="how changes are read; default: inferred (sql/metrics/infer_scale.sql)")
     goal: Goal | None = None
     path: str = Field("", exclude=True)
 
@@ -76,8 +80,14 @@ class MetricSpec(BaseModel):
     def kind(self) -> str:
         return "ratio" if self.ratio else self.measure.agg
 
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+    @property
+    def is_share(self) -> bool:
+        """A ratio of two counts (failed orders over orders): a share, whose changes read in percentage points."""
+        return self.ratio is not None and self.ratio.numerator.agg in COUNTS and self.ratio.denominator.agg in COUNTS
+
+    def fingerprint(self, zones: str = "") -> str:
+        """Changes when the declaration changes, or the time zones its periods are cut in (`zones`)."""
+        return hashlib.sha256((self.model_dump_json() + zones).encode()).hexdigest()[:16]
 
 
 def _location(error: dict) -> str:

@@ -11,6 +11,8 @@ from reverie.warehouse import literal, quoted, render, sql_file
 from tasks.metrics.declarations import Measure, MetricSpec
 
 FULL_HISTORY = datetime(1900, 1, 1)
+ADDITIVE = ("sum", "count", "count_distinct")  # a period with no rows is 0 for these
+ZERO_FILL_WINDOW = {"day": 7, "week": 4, "month": 3}  # periods a member's data counts as recent (not hours)
 
 
 def measure_sql(measure: Measure) -> str:
@@ -26,6 +28,12 @@ def measure_sql(measure: Measure) -> str:
     return f"coalesce({aggregate}, 0)::double" if measure.agg == "sum" else f"({aggregate})::double"
 
 
+def volume_sql(measure: Measure) -> str:
+    """The rows a measure aggregates, as a double: a count's own rows, the rows with a value otherwise."""
+    target = "*" if measure.agg == "count" and not measure.expr else measure.expr
+    return f"count({target})" + (f" filter (where {measure.filter})" if measure.filter else "") + "::double"
+
+
 def metric_query(spec: MetricSpec) -> str:
     """The metric at the grain of parameter $grain, from sql/metrics/metric.sql."""
     dims = [(quoted(d), literal(d)) for d in spec.dimensions]
@@ -39,6 +47,7 @@ def metric_query(spec: MetricSpec) -> str:
                       "grouping_sets": ", ".join(["(period_start)"] + [f"(period_start, {column})" for column, _ in dims]),
                       "numerator": measure_sql(spec.ratio.numerator if spec.ratio else spec.measure),
                       "denominator": measure_sql(spec.ratio.denominator) if spec.ratio else "null::double",
+                      "volume": volume_sql(spec.ratio.denominator if spec.ratio else spec.measure),
                       "value": "numerator / nullif(denominator, 0)" if spec.ratio else "numerator",
                       "ratio_numerator": "numerator" if spec.ratio else "null::double",
                       "ratio_denominator": "denominator" if spec.ratio else "null::double",
@@ -73,16 +82,23 @@ def watermark_of(con: duckdb.DuckDBPyConnection, sources: set[str]) -> datetime 
                        {"sources": sorted(sources)}).fetchone()[0]
 
 
+def zones_of(project_zone: str | None, read: list) -> str:
+    """The time zones a metric's periods depend on: the project's and those of the sources it reads."""
+    return "|".join([str(project_zone), *sorted(f"{source.name}={source.timezone}" for source in read)])
+
+
 def refresh_start(con: duckdb.DuckDBPyConnection, spec: MetricSpec, known: tuple | None, touched: datetime | None,
-                  full_refresh: bool) -> datetime | None:
-    """Where a metric's recomputation starts (its whole history when new or redefined); keeps the catalogue current."""
-    if known != (spec.fingerprint(), spec.path, spec.model):
+                  full_refresh: bool, zones: str = "") -> datetime | None:
+    """Where a metric's recomputation starts (its whole history when new or redefined, or when the time zones its
+    days are cut in changed: `zones`); keeps the catalogue current."""
+    fingerprint = spec.fingerprint(zones)
+    if known != (fingerprint, spec.path, spec.model):
         con.execute(sql_file("metrics/record_metric.sql"), {
             "name": spec.name, "description": spec.description, "measure": spec.kind,
             "favourability": spec.favourability, "grains": spec.grains, "dimensions": spec.dimensions,
             "goal": spec.goal.model_dump_json() if spec.goal else None, "definition": spec.path,
-            "fingerprint": spec.fingerprint(), "model": spec.model})
-    redefined = known is None or known[0] != spec.fingerprint()
+            "fingerprint": fingerprint, "model": spec.model})
+    redefined = known is None or known[0] != fingerprint
     return FULL_HISTORY if (full_refresh or redefined) else touched
 
 
@@ -106,4 +122,12 @@ def recompute(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, da
         rows += con.execute(render("metrics/insert_metric_values.sql", expressions={"metric_queries": union}), {
             "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id,
         }).fetchone()[0]
+        additive = [spec.name for spec in specs if spec.kind in ADDITIVE]
+        if additive and grain in ZERO_FILL_WINDOW and watermark is not None:
+            rows += con.execute(sql_file("metrics/missing_periods_as_zero.sql"), {
+                "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id,
+                "metrics": additive, "window": ZERO_FILL_WINDOW[grain]}).fetchone()[0]
+    for spec in {spec.name: spec for spec, _, _ in planned}.values():
+        con.execute(sql_file("metrics/infer_scale.sql"), {"metric": spec.name, "declared": spec.scale,
+                                                          "shares": spec.is_share})
     return rows
