@@ -146,3 +146,24 @@ def test_reverie_retry_marks_rejected_batches_and_the_next_ingest_loads_them(tmp
     assert (retried["files"], retried["rows"], retried["failed"]) == (1, 1, [])
     assert query(settings, "select code from raw_spend order by 1") == [("101",), ("102",), ("B7",)]
     assert json.loads(runner.invoke(app, ["retry", "--json"]).stdout) == {"source": None, "retried": 0}
+
+
+def test_a_filter_that_never_matches_a_column_of_na_text_is_a_warning_not_a_silent_zero(tmp_path):
+    from tasks.metrics import refresh_metrics
+
+    settings, source = project(tmp_path)  # no null_strings: 'NA' stays text
+    rows = [f"{'NA' if k % 50 == 0 else k},C{k}" for k in range(600)]
+    land(tmp_path, 1, rows)
+    land(tmp_path, 2, rows)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "spend.yml").write_text(
+        "metrics:\n  - name: missing_amounts\n    model: spend\n    time_column: day\n"
+        "    filter: amount is null\n    measure: {agg: count}\n")
+    assert ingest(tmp_path, source, "c1")["failed"] == []
+    summary = refresh_metrics.fn(settings.warehouse, "c1", settings.sources, str(settings.models_dir),
+                                 str(settings.metrics_dir))
+    assert summary["errors"] == []
+    [(check, severity, message)] = query(settings, "select expectation, severity, message from quality_results "
+                                                   "where source = 'metrics' and not success")
+    assert (check, severity) == ("matches", "warning")
+    assert message.startswith("its filter `amount is null` matched none of the 1,200 rows of spend: every value is 0")

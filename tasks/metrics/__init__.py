@@ -15,8 +15,13 @@ from reverie.models import ModelError, build_models
 from reverie.summaries import MetricsSummary
 from reverie.warehouse import Warehouse, transaction
 from tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
-from tasks.metrics.refresh import recompute, refresh_start, touched_since, watermark_of
-from tasks.metrics.sanity_checks import failed_to_compute, sanity_outcomes, save_metric_outcomes
+from tasks.metrics.refresh import recompute, refresh_start, touched_since, watermark_of, zones_of
+from tasks.metrics.sanity_checks import (
+    failed_to_compute,
+    filter_never_matches,
+    sanity_outcomes,
+    save_metric_outcomes,
+)
 from tasks.quality.declarations import QualityConfig, QualityError, load_quality
 
 
@@ -50,18 +55,18 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
             return {"rows": 0, "metrics": len(specs), "since": None, "errors": [str(exc)]}
         ready, not_computed = [], []
         for spec in specs:
-            sources = frozenset(lineage.sources_of(spec.model))
-            if not sources:
+            read = frozenset(lineage.sources_of(spec.model))
+            if not read:
                 continue  # its sources have no data yet
-            if sources not in by_sources:  # metrics on the same sources share these two look-ups
-                by_sources[sources] = (touched_since(con, cycle_id, sources, lookback_days), watermark_of(con, sources))
+            if read not in by_sources:  # metrics on the same sources share these two look-ups
+                by_sources[read] = (touched_since(con, cycle_id, read, lookback_days), watermark_of(con, read))
             try:
                 check_columns(con, spec)
             except MetricError as exc:
                 errors.append(str(exc))
                 not_computed.append(failed_to_compute(spec, str(exc)))
                 continue
-            ready.append((spec, by_sources[sources]))
+            ready.append((spec, (*by_sources[read], zones_of(warehouse.timezone, [sources[name] for name in read]))))
 
         catalogue = {name: (fingerprint, definition, model) for name, fingerprint, definition, model in
                      con.execute("select name, fingerprint, definition, model from metrics").fetchall()}
@@ -69,12 +74,15 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
         sanity: dict[str, list[dict]] = {}
 
         def refresh(batch: list) -> tuple[int, list[datetime]]:
-            planned = [(spec, refresh_start(con, spec, catalogue.get(spec.name), touched, full_refresh), watermark)
-                       for spec, (touched, watermark) in batch]
+            planned = [(spec, refresh_start(con, spec, catalogue.get(spec.name), touched, full_refresh, zoned),
+                        watermark)
+                       for spec, (touched, watermark, zoned) in batch]
             planned = [plan for plan in planned if plan[1] is not None]
             rows = recompute(con, planned, cycle_id, grace_minutes)
             for spec, _, _ in planned:
                 sanity[spec.name] = sanity_outcomes(con, spec, quality.metric_checks_for(spec.name), cycle_id)
+                unmatched = filter_never_matches(con, spec)
+                sanity[spec.name] += [unmatched] if unmatched else []
                 broken = [o["message"] for o in sanity[spec.name] if not o["success"] and o["severity"] == "error"]
                 if broken:
                     raise MetricError(f"{spec.path}: metric '{spec.name}': failed its sanity check: {'; '.join(broken)}")

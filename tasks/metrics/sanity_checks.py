@@ -7,7 +7,7 @@ import json
 
 import duckdb
 
-from reverie.warehouse import sql_file, transaction
+from reverie.warehouse import quoted, sql_file, transaction
 from tasks.metrics.declarations import MetricSpec
 from tasks.quality.declarations import MetricCheck
 
@@ -28,6 +28,29 @@ def sanity_outcomes(con: duckdb.DuckDBPyConnection, spec: MetricSpec, checks: li
         outcomes.append({"metric": spec.name, "check": check.check, "severity": check.severity, "success": not outside,
                          "total": total, "unexpected": outside, "sample": sample or [], "message": message if outside else None})
     return outcomes
+
+
+FILTER_EVIDENCE_ROWS = 1000  # rows of a model after which a filter that never matched is worth a warning
+
+
+def filter_never_matches(con: duckdb.DuckDBPyConnection, spec: MetricSpec) -> dict | None:
+    """A metric whose filter matched none of its model's rows (a column of 'NA' text is never null, a status
+    compared with a number never equal): a warning, not a silent 0 every day. None when it matches or cannot tell."""
+    measures = [spec.measure] if spec.measure else [spec.ratio.numerator, spec.ratio.denominator]
+    filters = [f for f in (spec.filter, *(m.filter for m in measures)) if f]
+    if not filters:
+        return None
+    matched, numerator = con.execute(sql_file("quality/metric_matched_rows.sql"), {"metric": spec.name}).fetchone()
+    if matched and not (spec.ratio and spec.ratio.numerator.filter and numerator == 0):
+        return None
+    rows = con.execute(f"select count(*) from {quoted(spec.model)}").fetchone()[0]
+    if rows < FILTER_EVIDENCE_ROWS:
+        return None
+    shown = " and ".join(f"`{f}`" for f in filters)
+    return {"metric": spec.name, "check": "matches", "severity": "warning", "success": False, "total": rows,
+            "unexpected": rows, "sample": filters,
+            "message": f"its filter {shown} matched none of the {rows:,} rows of {spec.model}: every value is 0 "
+                       "(text such as 'NA' is not null: declare the source's null_strings, or cast the column)"}
 
 
 def failed_to_compute(spec: MetricSpec, error: str) -> dict:
