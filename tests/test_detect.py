@@ -120,7 +120,8 @@ def test_the_planted_concentration_and_the_goal_are_reported(demo_year):
 def _warehouse(tmp_path, rows: list[tuple], catalogue: list[tuple]) -> str:
     path = str(tmp_path / "warehouse.duckdb")
     with Warehouse(path).connect() as con:
-        con.executemany("insert into metric_values values (?, 'day', ?, ?, ?, ?, ?, ?, ?, 'test')", rows)
+        con.executemany("insert into metric_values (metric, grain, period_start, dimension, member, value, numerator, "
+                        "denominator, complete, cycle_id) values (?, 'day', ?, ?, ?, ?, ?, ?, ?, 'test')", rows)
         con.executemany("""insert into metrics (name, description, measure, favourability, grains, dimensions, goal,
                            definition, fingerprint) values (?, null, ?, ?, ['day'], [], null, 'test', 'test')""",
                         catalogue)

@@ -25,8 +25,9 @@ from tasks.detect.registry import load_detectors
 
 FIXTURES = Path(__file__).parent / "detectors"
 FIXTURE_FIELDS = {"detector", "detectors_dir", "settings", "since", "as_of", "metrics", "metric_values", "findings"}
-METRIC_FIELDS = {"name", "measure", "favourability", "goal"}
-SERIES_FIELDS = {"metric", "grain", "dimension", "member", "start", "values", "numerators", "denominators", "complete"}
+METRIC_FIELDS = {"name", "measure", "favourability", "goal", "scale"}
+SERIES_FIELDS = {"metric", "grain", "dimension", "member", "start", "values", "numerators", "denominators", "volumes",
+                 "complete"}
 FINDING_FIELDS = {"metric", "grain", "dimension", "member", "period_start", "observed", "expected"}
 SLICE = {"grain": "day", "dimension": "overall", "member": "all"}  # what a series or finding is unless it says
 STEP = {"day": timedelta(days=1), "week": timedelta(days=7), "month": relativedelta(months=1)}
@@ -52,25 +53,30 @@ def _rows(series: dict) -> list[tuple]:
     s = {**SLICE, "complete": True, **series}
     count = len(s["values"])
     numerators, denominators = s.get("numerators", [None] * count), s.get("denominators", [None] * count)
-    assert len(numerators) == len(denominators) == count, f"{s['metric']}: one numerator and denominator per value"
+    volumes = s.get("volumes", [None] * count)  # the rows behind each value (default: as stored before there were)
+    assert len(numerators) == len(denominators) == len(volumes) == count, \
+        f"{s['metric']}: one numerator, denominator and volume per value"
     start = datetime.combine(s["start"], datetime.min.time())
     return [(s["metric"], s["grain"], start + i * STEP[s["grain"]], s["dimension"], s["member"], value,
-             numerator, denominator, s["complete"])
-            for i, (value, numerator, denominator) in enumerate(zip(s["values"], numerators, denominators))
+             numerator, denominator, volume, s["complete"])
+            for i, (value, numerator, denominator, volume) in enumerate(zip(s["values"], numerators, denominators,
+                                                                            volumes))
             if value is not None]
 
 
 def _warehouse(path: Path, fixture: dict) -> None:
     rows = [row for series in fixture["metric_values"] for row in _rows(series)]
     with Warehouse(path).connect() as con:
-        con.executemany("insert into metric_values values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'fixture')", rows)
+        con.executemany("insert into metric_values (metric, grain, period_start, dimension, member, value, numerator, "
+                        "denominator, volume, complete, cycle_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'fixture')", rows)
         for metric in fixture["metrics"]:
             mine = [r for r in rows if r[0] == metric["name"]]
             con.execute("""insert into metrics (name, description, measure, favourability, grains, dimensions, goal,
-                           definition, fingerprint) values (?, null, ?, ?, ?, ?, ?, 'fixture', 'fixture')""",
+                           definition, fingerprint, scale) values (?, null, ?, ?, ?, ?, ?, 'fixture', 'fixture', ?)""",
                         [metric["name"], metric["measure"], metric.get("favourability", "up"),
                          sorted({r[1] for r in mine}), sorted({r[3] for r in mine} - {"overall"}),
-                         json.dumps(metric["goal"]) if "goal" in metric else None])
+                         json.dumps(metric["goal"]) if "goal" in metric else None,
+                         metric.get("scale", "points" if metric["measure"] == "ratio" else "relative")])
 
 
 def _key(finding: dict) -> tuple:

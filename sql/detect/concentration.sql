@@ -10,6 +10,9 @@ headline: "{member} carry {observed_percent} of {metric} by {dimension} {period}
 -- Concentration: in a complete month, a few members of a dimension carry at least
 -- $concentration_share of an additive metric — "a few" being at most $concentration_members of
 -- the members (so never one of two). Ratios and averages do not add up across members: skipped.
+-- Reported when it is new: when the members that carry it now carried a share 10 points or more
+-- away from it the month before (or the month before has no data). "Four carriers fly 64% of the
+-- flights" is news once, not every month, nor when a fourth member joins the set at the edge.
 with shares as (
     select
         v.metric,
@@ -24,7 +27,7 @@ with shares as (
     join metrics m on m.name = v.metric
     where v.grain = 'month' and v.complete and v.dimension <> 'overall' and v.value > 0 and isfinite(v.value)
       and m.measure in ('sum', 'count', 'count_distinct')
-      and v.period_start + interval 1 month > $since
+      and v.period_start + interval 2 month > $since  -- and the month before, to tell what changed
     window slice as (partition by v.metric, v.dimension, v.period_start)
 ),
 
@@ -37,10 +40,40 @@ carried as (
 ),
 
 smallest_set as (
-    select *
+    select *, string_split(top_members, ', ') as carried_by
     from carried
     where cumulative_share >= $concentration_share
       and cumulative_share - share < $concentration_share
+      and position <= $concentration_members * members
+      and members >= 3
+      and total >= $min_volume
+),
+
+month_before as (  -- what the same members carried the month before
+    select this_month.metric, this_month.dimension, this_month.period_start, sum(earlier.share) as share
+    from smallest_set this_month
+    join shares earlier
+        on earlier.metric = this_month.metric
+        and earlier.dimension = this_month.dimension
+        and earlier.period_start = this_month.period_start - interval 1 month
+    where list_contains(this_month.carried_by, earlier.member)
+    group by all
+),
+
+months_with_data as (
+    select distinct metric, dimension, period_start from shares
+),
+
+news as (
+    select this_month.*
+    from smallest_set this_month
+    left join month_before using (metric, dimension, period_start)
+    left join months_with_data had_data
+        on had_data.metric = this_month.metric
+        and had_data.dimension = this_month.dimension
+        and had_data.period_start = this_month.period_start - interval 1 month
+    where this_month.period_start + interval 1 month > $since
+        and (had_data.metric is null or abs(this_month.cumulative_share - coalesce(month_before.share, 0)) >= 0.1)
 )
 
 select
@@ -61,7 +94,4 @@ select
         order by value desc, member',
         metric, dimension, period_start
     ) as evidence_sql
-from smallest_set
-where position <= $concentration_members * members
-  and members >= 3
-  and total >= $min_volume
+from news

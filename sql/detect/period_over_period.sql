@@ -9,15 +9,17 @@ settings: [noise_days, min_history, min_abs_z, min_rel_change, pop_min_z, member
 -- same weekday a week earlier, so weekly seasonality does not fire). Months of additive metrics
 -- compare daily averages, so a 31-day month is not news after a 30-day one. A change must be large
 -- and unusual for the series (robust z against its earlier changes: in units of sampling noise for
--- counts and ratios, on a log scale otherwise and for months; one member of a dimension needs
--- $member_extra_z more), the period compared with must itself
--- be ordinary, and the new value must also stand apart, as clearly, from the median of the last
--- four periods (for days: the same weekday): the week after an outage or a surge is a return to
--- normal.
+-- counts and shares, on a log scale for other positive values and for months, in their own units
+-- for signed values; one member of a dimension needs $member_extra_z more), the period compared
+-- with must itself be ordinary, and the new value must also stand apart, as clearly, from the
+-- median of the last four periods (for days: the same weekday): the week after an outage or a
+-- surge is a return to normal. An average or a ratio needs $min_volume rows in both periods.
 with series as (
     select
         v.*,
         m.measure,
+        coalesce(m.scale, 'relative') as scale,
+        rows_behind(v.volume, v.denominator, v.value) as rows,
         case v.grain when 'month' then v.period_start - interval 1 month else v.period_start - interval 7 day end
             as previous_start,
         if(m.measure in ('sum', 'count', 'count_distinct') and v.grain = 'month',
@@ -43,12 +45,19 @@ changes as (
     select
         cur.*,
         prev.value as previous,
-        log_change(cur.measure, cur.comparable, prev.comparable, cur.denominator) as change,
-        if(cur.grain = 'month', log_change(cur.measure, cur.comparable, cur.usual, cur.denominator),
-           stable_change(cur.measure, cur.value, cur.usual, cur.numerator, cur.denominator)) as deviation_from_usual,
-        if(cur.grain = 'month', log_change(cur.measure, cur.comparable, prev.comparable, cur.denominator),
-           stable_change(cur.measure, cur.value, prev.value, cur.numerator, cur.denominator)) as deviation,
-        if(cur.grain = 'month', 0.01, least_noise(cur.measure)) as least_noise
+        prev.comparable as previous_comparable,
+        prev.rows as previous_rows,
+        abs(cur.usual) as level,
+        -- a month's daily averages are not counts: compared on the log scale, or in their units when signed
+        if(cur.grain = 'month' and cur.scale <> 'absolute', log_change(cur.measure, cur.comparable, cur.usual, cur.denominator),
+           scaled_change(cur.measure, cur.scale, cur.comparable, cur.usual, cur.numerator, cur.denominator))
+            as deviation_from_usual,
+        if(cur.grain = 'month' and cur.scale <> 'absolute',
+           log_change(cur.measure, cur.comparable, prev.comparable, cur.denominator),
+           scaled_change(cur.measure, cur.scale, cur.comparable, prev.comparable, cur.numerator, cur.denominator))
+            as deviation,
+        if(cur.grain = 'month' and cur.scale <> 'absolute', 0.01,
+           scaled_least_noise(cur.measure, cur.scale, abs(cur.usual))) as least_noise
     from with_usual cur
     join series prev
       on prev.metric = cur.metric and prev.grain = cur.grain and prev.dimension = cur.dimension
@@ -58,7 +67,7 @@ changes as (
 with_noise as (
     select
         *,
-        if(grain <> 'month' and sampling_only(measure, previous, denominator), sqrt(2),  -- two samples compared
+        if(grain <> 'month' and sampled_only(measure, scale, previous, denominator), sqrt(2),  -- two samples compared
            greatest(1.4826 * median(abs(deviation)) over earlier, least_noise)) as noise,
         count(deviation) over earlier as noise_points
     from changes
@@ -104,6 +113,7 @@ where period_start + period_length(grain) > $since
   and abs_z >= $pop_min_z + if(dimension = 'overall', 0, $member_extra_z)
   and sign(deviation_from_usual) = sign(deviation)
   and abs(deviation_from_usual) / noise >= $pop_min_z + if(dimension = 'overall', 0, $member_extra_z)
-  and abs(exp(change) - 1) >= $min_rel_change * if(grain = 'day', 1, 0.5)  -- sums of many days move less
+  and big_enough(measure, scale, comparable, previous_comparable, denominator, level,
+                 $min_rel_change * if(grain = 'day', 1, 0.5))  -- sums of many days move less
   and coalesce(previous_abs_z, 0) < $min_abs_z
-  and coalesce(denominator, abs(previous)) >= $min_volume
+  and enough_rows(measure, rows, previous_rows, previous, $min_volume)

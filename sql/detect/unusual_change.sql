@@ -8,11 +8,13 @@ settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, m
 -- Unusual change: a complete day far from the median of the same weekday in the previous weeks.
 -- Comparing like weekdays keeps weekly seasonality from firing. How far is "far" is learned per
 -- series: the typical deviation of its earlier days from their own baselines (median absolute
--- deviation), in units of sampling noise for counts and ratios, on a log scale otherwise. One
+-- deviation), on the metric's scale: in units of sampling noise for counts and shares, on a log
+-- scale for other positive values, in their own units for signed ones (scaled_change). One
 -- member of a dimension needs $member_extra_z more than the whole business: there are many
--- members, so many more chances for noise to look unusual.
+-- members, so many more chances for noise to look unusual. An average or a ratio needs
+-- $min_volume rows behind it, that day and usually.
 with day_values as (
-    select v.*, m.measure
+    select v.*, m.measure, coalesce(m.scale, 'relative') as scale, rows_behind(v.volume, v.denominator, v.value) as rows
     from metric_values v
     join metrics m on m.name = v.metric
     where v.grain = 'day' and v.complete and isfinite(v.value)
@@ -22,20 +24,23 @@ with day_values as (
 with_history as (
     select
         *,
-        list(value) over (
-            partition by metric, grain, dimension, member, dayofweek(period_start)
-            order by period_start
-            rows between $baseline_weeks preceding and 1 preceding
-        ) as history
+        list(value) over same_weekdays as history,
+        list(rows) over same_weekdays as rows_history
     from day_values
+    window same_weekdays as (
+        partition by metric, grain, dimension, member, dayofweek(period_start)
+        order by period_start
+        rows between $baseline_weeks preceding and 1 preceding
+    )
 ),
 
 baselined as (
     select
         *,
         list_aggregate(history, 'median') as expected,
-        log_change(measure, value, list_aggregate(history, 'median'), denominator) as change,
-        stable_change(measure, value, list_aggregate(history, 'median'), numerator, denominator) as deviation
+        list_aggregate(rows_history, 'median') as usual_rows,
+        list_aggregate(list_transform(history, x -> abs(x)), 'median') as level,
+        scaled_change(measure, scale, value, list_aggregate(history, 'median'), numerator, denominator) as deviation
     from with_history
     where len(history) >= 3
 ),
@@ -43,8 +48,8 @@ baselined as (
 with_noise as (
     select
         *,
-        if(sampling_only(measure, expected, denominator), 1.0,
-           greatest(1.4826 * median(abs(deviation)) over earlier_days, least_noise(measure))) as noise,
+        if(sampled_only(measure, scale, expected, denominator), 1.0,
+           greatest(1.4826 * median(abs(deviation)) over earlier_days, scaled_least_noise(measure, scale, level))) as noise,
         count(deviation) over earlier_days as noise_points
     from baselined
     window earlier_days as (
@@ -77,5 +82,5 @@ from with_noise
 where period_start >= $since
   and noise_points >= $min_history
   and abs(deviation) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z)
-  and abs(exp(change) - 1) >= $min_rel_change  -- with the floor: from 0 to 5 refunds is a change
-  and coalesce(denominator, abs(expected)) >= $min_volume
+  and big_enough(measure, scale, value, expected, denominator, level, $min_rel_change)  -- 0 to 5 refunds is a change
+  and enough_rows(measure, rows, usual_rows, expected, $min_volume)

@@ -50,3 +50,57 @@ create or replace macro sampling_only(measure, expected, denominator) as
 -- ratios (their history may be too short or too quiet to show it), 1% otherwise.
 create or replace macro least_noise(measure) as
     if(measure in ('count', 'count_distinct', 'ratio'), 1.0, 0.01);
+
+-- The rows behind a value (metric_values.volume), for values stored before it was: a ratio's denominator, else
+-- the value itself (right for counts).
+create or replace macro rows_behind(volume, denominator, value) as
+    coalesce(volume, denominator, abs(value));
+
+-- A change as its metric's scale reads it (metrics.scale, sql/metrics/infer_scale.sql): counts and shares in units
+-- of sampling noise (deviance residuals, above); `relative` values on a log scale; `absolute` values (signed or
+-- near zero: delays, margins, temperatures) as a difference in their own units, never divided by an expected value
+-- that may be zero or of the other sign.
+create or replace macro scaled_change(measure, scale, value, expected, numerator, denominator) as
+    case
+        when scale = 'absolute' or (scale = 'points' and numerator is null) then value - expected
+        when measure in ('count', 'count_distinct') and value >= 0 and expected >= 0
+            then deviance_residual(value, expected)
+        when measure = 'ratio' and scale = 'points' and numerator >= 0 and denominator > 0 and expected >= 0
+            then deviance_residual(numerator, denominator * expected)
+        else log_change(measure, value, expected, denominator)
+    end;
+
+-- Whether a change is large enough to tell: $min_rel_change of the expected value on a relative scale (a share
+-- too: from 0.4% to 0.5% is not news however sure), of the series' usual size (`level`, its typical absolute
+-- value) on an absolute one.
+create or replace macro big_enough(measure, scale, value, expected, denominator, level, min_change) as
+    if(scale = 'absolute' or (scale = 'points' and measure <> 'ratio'),
+       abs(value - expected) >= min_change * level,
+       abs(exp(log_change(measure, value, expected, denominator)) - 1) >= min_change);
+
+-- Whether sampling alone is the noise of a change as its scale reads it (see sampling_only).
+create or replace macro sampled_only(measure, scale, expected, denominator) as
+    scale <> 'absolute' and (
+        (measure in ('count', 'count_distinct') and expected < 10)
+        or (measure = 'ratio' and scale = 'points' and denominator * expected < 10));
+
+-- The least noise a series can have on its scale: one sampling unit for counts and shares, 1% relative, 1% of its
+-- usual size in absolute units.
+create or replace macro scaled_least_noise(measure, scale, level) as
+    case
+        when scale <> 'absolute' and (measure in ('count', 'count_distinct') or (measure = 'ratio' and scale = 'points'))
+            then 1.0
+        when scale = 'absolute' or scale = 'points' then greatest(0.01 * level, 1e-9)
+        else 0.01
+    end;
+
+-- Enough behind a change: an average, a min, a max or a ratio needs $min_volume rows that period and usually (an
+-- average of two flights is not a day's delay); a count its usual value (the rows it counts), and a sum its usual
+-- value or rows (a daily export of one row holding 10,000 births is plenty). A count or a sum may drop to nothing:
+-- that is the news.
+create or replace macro enough_rows(measure, rows_now, rows_usual, usual, min_volume) as
+    case
+        when measure in ('count', 'count_distinct') then abs(usual) >= min_volume
+        when measure = 'sum' then abs(usual) >= min_volume or rows_usual >= min_volume
+        else rows_now >= min_volume and rows_usual >= min_volume
+    end;

@@ -1,13 +1,17 @@
--- Every complete daily value from $since on, with its volume: the series the changepoint detector reads.
+-- Every complete daily value from $since on, with its volume: the series the changepoint detector reads. The volume
+-- is what min_volume guards (see enough_rows): the value of a count or a sum, the rows behind anything else.
 select
-    metric,
-    dimension,
-    member,
-    period_start::date as day,
-    value,
-    coalesce(denominator, abs(value)) as volume
-from metric_values
-where grain = 'day'
-    and complete
-    and isfinite(value)
-    and period_start >= $since
+    v.metric,
+    v.dimension,
+    v.member,
+    v.period_start::date as day,
+    v.value,
+    coalesce(m.scale, 'relative') = 'absolute' as absolute,
+    if(m.measure in ('count', 'count_distinct', 'sum'), abs(v.value), rows_behind(v.volume, v.denominator, v.value))
+        as volume
+from metric_values v
+join metrics m on m.name = v.metric
+where v.grain = 'day'
+    and v.complete
+    and isfinite(v.value)
+    and v.period_start >= $since

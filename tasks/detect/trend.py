@@ -17,13 +17,17 @@ from tasks.detect.detector import Detector
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
 WINDOW_DAYS = 14  # before and after a changepoint, compared as two full weeks
 HISTORY_DAYS = 140  # read before the earliest changepoint that can still be reported
+HOLD_DAYS = 42  # a new level must also stand against these six weeks before it, not only a spike just before
+MEDIAN_EFFICIENCY = 1.25  # a median of n noisy days is as uncertain as a mean of n / 1.25^2 of them
 
 
-def _daily_series(con, since: date) -> tuple[list[tuple[str, str, str]], list[date], np.ndarray, np.ndarray]:
-    """Every complete daily series from `since` on as rows of one matrix (series x days); missing days are NaN."""
+def _daily_series(con, since: date) -> tuple[list[tuple[str, str, str]], list[date], np.ndarray, np.ndarray,
+                                             np.ndarray]:
+    """Every complete daily series from `since` on as rows of one matrix (series x days); missing days are NaN; and
+    which series are signed (their metric's scale is absolute)."""
     rows = con.execute(sql_file("trend/daily_series.sql"), {"since": since}).fetchnumpy()
     if len(rows["day"]) == 0:
-        return [], [], np.empty((0, 0)), np.empty((0, 0))
+        return [], [], np.empty((0, 0)), np.empty((0, 0)), np.empty(0, dtype=bool)
     keys = list(zip(rows["metric"], rows["dimension"], rows["member"]))
     series = sorted(set(keys))
     index = {key: i for i, key in enumerate(series)}
@@ -36,17 +40,21 @@ def _daily_series(con, since: date) -> tuple[list[tuple[str, str, str]], list[da
     col = (day - first).astype(np.int64)
     values[row, col] = rows["value"]
     volume[row, col] = rows["volume"]
-    return series, [d.item() for d in days], values, volume
+    absolute = np.zeros(len(series), dtype=bool)
+    absolute[row] = rows["absolute"]
+    return series, [d.item() for d in days], values, volume, absolute
 
 
-def _deseasonalised(values: np.ndarray, days: list[date]) -> np.ndarray:
-    """Each value relative to the median of its weekday in its series, spikes replaced by the local median."""
+def _deseasonalised(values: np.ndarray, days: list[date], absolute: np.ndarray) -> np.ndarray:
+    """Each value relative to the median of its weekday in its series (signed series: its difference from it, in
+    its units), spikes replaced by the local median."""
     weekday = np.array([d.weekday() for d in days])
     relative = np.full_like(values, np.nan)
     for w in range(7):
         on = weekday == w
         typical = np.nanmedian(values[:, on], axis=1, keepdims=True)
-        relative[:, on] = values[:, on] / np.where(typical == 0, np.nan, typical)
+        ratio = values[:, on] / np.where(typical == 0, np.nan, typical)
+        relative[:, on] = np.where(absolute[:, None], values[:, on] - typical, ratio)
     filled = np.where(np.isnan(relative), np.nanmedian(relative, axis=1, keepdims=True), relative)
     local = median_filter(filled, size=(1, SEGMENT_DAYS), mode="nearest")
     spread = 1.4826 * np.nanmedian(np.abs(filled - local), axis=1, keepdims=True)
@@ -54,16 +62,29 @@ def _deseasonalised(values: np.ndarray, days: list[date]) -> np.ndarray:
     return np.where(spikes, local, filled)
 
 
+def _holds(clean: np.ndarray, at: int, noise: float, level: float, settings: DetectSettings) -> bool:
+    """Whether the level from `at` on is new: the median of the two weeks after against the two weeks before moved
+    by trend_min_change (of the series' level) and trend_min_z noise units — medians, so a cluster of spikes on
+    either side is not a level — and the six weeks before it agree (the end of a spike cluster is no new level)."""
+    after = np.nanmedian(clean[at:at + WINDOW_DAYS])
+    shift = after - np.nanmedian(clean[at - WINDOW_DAYS:at])
+    held = after - np.nanmedian(clean[max(0, at - HOLD_DAYS):at])
+    z = shift / (noise * MEDIAN_EFFICIENCY * np.sqrt(2 / WINDOW_DAYS))
+    return (abs(shift) >= settings.trend_min_change * level and abs(z) >= settings.trend_min_z
+            and np.sign(held) == np.sign(shift) and abs(held) >= 0.5 * abs(shift))
+
+
 def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
     """Level shifts confirmed since `since` (a changepoint needs a week of data after it to be seen)."""
     earliest = since - timedelta(days=settings.trend_lookback_days)
-    series, days, values, volume = _daily_series(con, earliest - timedelta(days=HISTORY_DAYS))
+    series, days, values, volume, absolute = _daily_series(con, earliest - timedelta(days=HISTORY_DAYS))
     if not series or len(days) < 4 * WINDOW_DAYS:
         return []
     with warnings.catch_warnings():  # a series with no value on some weekday: NaN there, skipped below
         warnings.simplefilter("ignore", RuntimeWarning)
-        clean = _deseasonalised(values, days)
+        clean = _deseasonalised(values, days, absolute)
         noise = 1.4826 * np.nanmedian(np.abs(np.diff(clean, axis=1)), axis=1) / np.sqrt(2)
+        level = np.nanmedian(np.abs(values), axis=1)
     penalty = settings.trend_penalty * np.log(len(days))
     found = []
     for i, (metric, dimension, member) in enumerate(series):
@@ -77,11 +98,15 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
         for at in breaks:
             if at < WINDOW_DAYS or at + WINDOW_DAYS > len(days) or days[at] < earliest:
                 continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                if not _holds(clean[i], at, noise[i], level[i] if absolute[i] else 1.0, settings):
+                    continue
             before, after = np.nanmean(values[i, at - WINDOW_DAYS:at]), np.nanmean(values[i, at:at + WINDOW_DAYS])
-            shift = np.nanmean(clean[i, at:at + WINDOW_DAYS]) - np.nanmean(clean[i, at - WINDOW_DAYS:at])
-            z = shift / (noise[i] * np.sqrt(2 / WINDOW_DAYS))
-            if before <= 0 or abs(after / before - 1) < settings.trend_min_change or abs(z) < settings.trend_min_z:
-                continue
+            z = (np.nanmedian(clean[i, at:at + WINDOW_DAYS]) - np.nanmedian(clean[i, at - WINDOW_DAYS:at])) \
+                / (noise[i] * MEDIAN_EFFICIENCY * np.sqrt(2 / WINDOW_DAYS))
+            if (not absolute[i] and before <= 0) or np.sign(after - before) != np.sign(z):
+                continue  # the daily averages people read must move the way the level did
             start, end = days[at], days[at] + timedelta(days=WINDOW_DAYS - 1)
             found.append({
                 "metric": metric, "grain": "day", "dimension": dimension, "member": member,
