@@ -123,12 +123,12 @@ STAGE_LINES = {
                           + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
     "detect": lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)",
-    "reflect": lambda s: (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
+    "reflect": lambda s: "off ([llm] analysts = 0)" if s["status"] == "off" else (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
                           + (f", {s['status']}: {s.get('error')}" if s["status"] == "degraded" else "") + ")"),
     "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s['merged']} merged, "
                          f"{s['superseded']} superseded, {s['contradicted']} contradicted, "
-                         f"{s['expired']} expired"),
+                         f"{s['expired']} expired" + (f", {s['linked']} linked" if s.get("linked") else "")),
     "deliver": lambda s: ((f"brief at {_relative(s['brief'])}" if s["brief"] else "no brief written")
                           + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
@@ -331,6 +331,8 @@ def memory_show(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-
                     "supersedes", "superseded_by", "source", "cycle_id", "flow_run_id", "feedback"):
             if m[key] is not None:
                 out.print(f"  {key}: {m[key]}", highlight=False)
+        for other in m.get("linked") or []:  # one story with this one
+            out.print(f"  linked: {other['id']} ({other['status']}) {other['title']}", highlight=False)
         for query in (m["evidence"] or {}).get("queries", []):
             out.print(f"  evidence: {query}", highlight=False)
         for n in (m["evidence"] or {}).get("numbers", []):  # where each number in the text comes from

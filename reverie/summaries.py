@@ -77,7 +77,7 @@ class ReflectSummary(TypedDict):
     prompt_tokens: int
     completion_tokens: int
     model: str | None
-    status: str  # ok | degraded | skipped
+    status: str  # ok | degraded | skipped (no candidates) | off ([llm] analysts = 0)
     error: NotRequired[str]
     calls: NotRequired[int]
     analysts: NotRequired[int]
@@ -93,6 +93,7 @@ class MemorySummary(TypedDict):
     retracted: int
     expired: int
     ignored: int  # analyst notes about items that are no longer active
+    linked: int  # pairs of items found to be one story (linked_ids)
     seconds: NotRequired[float]
 
 

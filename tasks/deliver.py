@@ -33,11 +33,30 @@ def _change(change: float | None) -> str:
     return "n/a" if change is None else f"{100 * change:+.1f}%"
 
 
+def _stories(items: list[dict]) -> list[tuple[dict, bool]]:
+    """Items in the brief's order, each followed by the items linked to it (one story), marked as its parts."""
+    by_id = {i["id"]: i for i in items}
+    shown: set[str] = set()
+    ordered = []
+    for item in items:
+        if item["id"] in shown:
+            continue
+        shown.add(item["id"])
+        ordered.append((item, False))
+        for other in item.get("linked_ids") or []:
+            if other in by_id and other not in shown:
+                shown.add(other)
+                ordered.append((by_id[other], True))
+    return ordered
+
+
 def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], findings: list[dict],
-                 metrics_rows: int, key_metrics: list[dict]) -> str:
-    """The brief as markdown: key metrics, what changed, what the analyst thinks, the data's quality."""
+                 metrics_rows: int, key_metrics: list[dict], timezone: str | None = None) -> str:
+    """The brief as markdown: key metrics, what changed, what the analyst thinks, the data's quality; times are the
+    project's local times (`timezone`)."""
+    reach = f"{watermark:%Y-%m-%d %H:%M}" + (f" ({timezone})" if timezone else "") if watermark else "n/a"
     lines = [f"# reverie brief — {project}", "",
-             f"Cycle `{cycle_id}` · data up to {watermark or 'n/a'} · {metrics_rows} metric values refreshed", ""]
+             f"Cycle `{cycle_id}` · data up to {reach} · {metrics_rows} metric values refreshed", ""]
     if key_metrics:
         lines += ["## Key metrics (latest complete day)", "", "| metric | day | value | vs. a week before |", "|---|---|---|---|"]
         lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {display_number(m['value'])} | "
@@ -48,7 +67,12 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
     lines += ["## What changed", ""]
     if detected:
         lines += ["| severity | insight | score | id |", "|---|---|---|---|"]
-        lines += [f"| {i['severity']} | {_cell(i['title'])} | {i['score']:.2f} | `{i['id']}` |" for i in detected]
+        listed = {i["id"] for i in detected}
+        for i, part in _stories(detected):
+            elsewhere = [f"`{other}`" for other in i.get("linked_ids") or [] if other not in listed]
+            see_also = f" (one story with {', '.join(elsewhere)})" if elsewhere else ""
+            lines.append(f"| {i['severity']} | {'↳ ' if part else ''}{_cell(i['title'])}{see_also} | {i['score']:.2f} "
+                         f"| `{i['id']}` |")
     else:
         lines.append("Nothing unusual in the new data.")
     lines += ["", "## The analyst's notes", ""]
@@ -83,7 +107,8 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
         watermark = data_watermark(con)
         key_metrics = metric_summary(con).to_dicts()
     brief = Brief(project=project, cycle_id=cycle_id,
-                  markdown=render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics),
+                  markdown=render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics,
+                                                warehouse.timezone),
                   items=tuple(BriefItem(id=i["id"], kind=i["kind"], title=i["title"], severity=i["severity"],
                                         score=i["score"], fingerprint=i["fingerprint"]) for i in insights),
                   briefs_dir=Path(briefs_dir))

@@ -25,6 +25,7 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
+from tasks.detect.ranking import value_text
 
 MEMORY_COLUMNS = (
     "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
@@ -38,22 +39,42 @@ def fingerprint(kind: str, metric: str | None, dimension: str | None, member: st
     return "|".join(str(x) for x in (kind, metric or "", f"{dimension or ''}={member or ''}", period or ""))
 
 
+def _also_on(c: dict) -> str:
+    """The other days of a change that spans several (each an event of its own), with their values."""
+    related = json.loads(c["related"]) if isinstance(c["related"], str) else (c["related"] or [])
+    days = {}
+    for f in related:
+        one_day = str(f["period_start"]) == str(f["period_end"])
+        if (f["grain"], f["dimension"], f["member"]) == (c["grain"], c["dimension"], c["member"]) and one_day \
+                and str(f["period_start"]) != str(c["period_start"]):
+            days.setdefault(str(f["period_start"]), f)
+    scale = c.get("scale") or "relative"
+    return "; ".join(f"{day}: {value_text(f['observed'], scale)} against {value_text(f['expected'], scale)}"
+                     for day, f in sorted(days.items()))
+
+
 def _from_candidate(c: dict, watermark) -> dict:
-    """A detector candidate as a memory item: its headline, what it was compared with, what drove it."""
-    severity = "info" if c["favourable"] != "bad" else ("critical" if abs(c["magnitude"]) >= 0.5 else "warning")
+    """A detector candidate as a memory item: its headline, what it was compared with, what drove it, the days it
+    covers."""
     drivers = json.loads(c["drivers"]) if isinstance(c["drivers"], str) else c["drivers"]
     seen_by = ", ".join(c["detectors"] or [c["detector"]])
     body = f"Compared with {c['comparison']}; {c['favourable']} for the business. Seen by: {seen_by}."
-    if drivers:
+    also = _also_on(c)
+    if also:
+        body += f" Also {also}."
+    if drivers and min(drivers["lead"]["share_of_change"] or 0, 1.0) >= 0.5:  # "led by" only when one does lead
         lead = drivers["lead"]
-        body += f" Led by {lead['dimension']} {lead['member']}."
+        body += f" Led by {lead['dimension']} {lead['member']} ({lead['share_of_change']:.0%} of the change)."
     return {
         "kind": c["kind"], "metric": c["metric"], "dimension": c["dimension"], "member": c["member"],
-        "period_start": c["period_start"], "period_end": c["period_end"], "severity": severity, "score": c["score"],
+        "period_start": c["period_start"], "period_end": c["period_end"],
+        "valid_from": c.get("valid_from") or c["period_start"], "valid_to": c.get("valid_to") or c["period_end"],
+        "severity": c.get("severity") or "info", "score": c["score"],
         "title": c["headline"], "body": body, "related_ids": [c["candidate_id"]],
         "evidence": {"queries": [c["evidence_sql"]], "observed": c["observed"], "expected": c["expected"],
-                     "drivers": drivers, "watermark": watermark},
+                     "grain": c["grain"], "drivers": drivers, "watermark": watermark},
         "source": f"detector:{c['detector']}", "observed": c["observed"],
+        "same_change_days": c.get("same_change_days") or 0,
     }
 
 
@@ -112,7 +133,8 @@ def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, no
     memory_id = f"mem-{uuid.uuid4().hex[:12]}"
     row = {
         **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": memory_id, "fingerprint": fp, "status": "active",
-        "valid_from": item["period_start"], "valid_to": item.get("period_end") or item["period_start"], "recorded_at": now,
+        "valid_from": item.get("valid_from") or item["period_start"],
+        "valid_to": item.get("valid_to") or item.get("period_end") or item["period_start"], "recorded_at": now,
         "first_seen": now, "last_confirmed": now, "supersedes": supersedes,
         "evidence": json.dumps(item["evidence"], default=str), "cycle_id": cycle_id, "flow_run_id": flow_run_id,
     }
@@ -131,6 +153,10 @@ def _same_value(existing: dict, item: dict) -> bool:
 
 def _confirm(con, existing: dict, item: dict, cycle_id: str, now) -> None:
     """Found again with the same value: confirmed, with its words as they read now ("stale for 599 days", not 598)."""
+    if item.get("valid_from"):  # a change seen over more days than before covers them all
+        con.execute("update memory set valid_from = least(valid_from, $valid_from), "
+                    "valid_to = greatest(valid_to, $valid_to) where id = $id",
+                    {"valid_from": item["valid_from"], "valid_to": item["valid_to"], "id": existing["id"]})
     if existing["title"] == item["title"]:
         con.execute("update memory set last_confirmed = $now where id = $id", {"now": now, "id": existing["id"]})
         record_change(con, existing["id"], "confirm", cycle_id, now)
@@ -139,6 +165,22 @@ def _confirm(con, existing: dict, item: dict, cycle_id: str, now) -> None:
                 "where id = $id", {"now": now, "title": item["title"], "body": item["body"],
                                    "evidence": json.dumps(item["evidence"], default=str), "id": existing["id"]})
     record_change(con, existing["id"], "confirm", cycle_id, now, "title", existing["title"], item["title"])
+
+
+def _same_change(con, item: dict, taken: set[str], now) -> list[dict]:
+    """An active item about the same change found again a little elsewhere — a changepoint placed two days later,
+    a spike that grew by a day — by the same detector, at the same grain, in the same slice, the same way; not one
+    this cycle finds where it was (`taken`: its subjects) or has already updated."""
+    tolerance = item.get("same_change_days") or 0
+    if not tolerance:
+        return []
+    nearby = rows_as_dicts(con.execute(sql_file("memory/same_change_items.sql"), {
+        "kind": item["kind"], "metric": item["metric"], "dimension": item["dimension"], "member": item["member"],
+        "source": item["source"], "valid_from": item["valid_from"], "valid_to": item["valid_to"],
+        "tolerance": tolerance}))
+    return [row for row in nearby if row["fingerprint"] not in taken and row["last_confirmed"] < now
+            and json.loads(row["evidence"]).get("grain") == item["evidence"]["grain"]
+            and _direction(json.loads(row["evidence"])) == _direction(item["evidence"])][:1]
 
 
 def _direction(evidence: dict) -> str | None:
@@ -196,6 +238,21 @@ def _evidence_changed(con, since: date) -> list[tuple[str, str]]:
     return changed
 
 
+def _link_stories(con, cycle_id: str, now) -> int:
+    """Items of this cycle that tell one story (sql/memory/stories.sql) name each other in linked_ids; returns how
+    many links are new."""
+    linked = 0
+    for one, other in con.execute(sql_file("memory/stories.sql"), {"cycle_id": cycle_id}).fetchall():
+        for this, that in ((one, other), (other, one)):
+            (before,) = con.execute("select coalesce(linked_ids, []) from memory where id = $id", {"id": this}).fetchone()
+            if that in before:
+                continue
+            con.execute("update memory set linked_ids = $ids where id = $id", {"ids": [*before, that], "id": this})
+            record_change(con, this, "link", cycle_id, now, "linked_ids", None, that)
+            linked += 1
+    return linked // 2
+
+
 def _unconfirmed(con, ttl_days: int, cycle_id: str, now) -> int:
     """Insights nobody confirmed for `ttl_days` expire."""
     old = con.execute(sql_file("memory/unconfirmed_items.sql"), {"before": now - timedelta(days=ttl_days)}).fetchall()
@@ -212,7 +269,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
     logger = run_logger()
     settings = settings or MemorySettings()
     counts: MemorySummary = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "retracted": 0,
-              "expired": 0, "ignored": 0}
+              "expired": 0, "ignored": 0, "linked": 0}
     now = datetime.now()
     with warehouse.connect() as con:
         changed = _evidence_changed(con, date.fromisoformat(since)) if since else []
@@ -225,6 +282,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
         items += [_from_quality(f, watermark) for f in rows_as_dicts(con.execute(
             sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))]
         counts["expired"] += _resolve_fixed(con, cycle_id, now)
+        subjects = {fingerprint(i["kind"], i["metric"], i["dimension"], i["member"], i["period_start"]) for i in items}
         for item in items:
             fp = fingerprint(item["kind"], item["metric"], item["dimension"], item["member"], item["period_start"])
             if not item["source"].startswith("detector:") and item["source"] != "quality-gate":
@@ -246,6 +304,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                 continue
             existing = rows_as_dicts(con.execute(
                 "select id, evidence, title from memory where fingerprint = $fp and status = 'active'", {"fp": fp}))
+            existing = existing or _same_change(con, item, subjects, now)
             if not existing:
                 _insert(con, item, fp, cycle_id, flow_run_id, now)
                 counts["added"] += 1
@@ -271,6 +330,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                 _close(con, memory_id, "expired", "expire", reason, cycle_id, now)
                 counts["expired"] += 1
         counts["expired"] += _unconfirmed(con, settings.ttl_days, cycle_id, now)
+        counts["linked"] = _link_stories(con, cycle_id, now)
         fault_point("consolidate:before-commit")  # every change written, none committed
     logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(merged)d merged, %(superseded)d superseded, "
                 "%(contradicted)d contradicted, %(expired)d expired", counts)

@@ -131,8 +131,9 @@ def test_the_analyst_corrects_memory_and_stops_at_its_budget(make_project, scrip
     settings = make_project(base_url=scripted_llm.base_url)
     configure(settings, max_tool_calls=3)
     run_cycle(settings.project_dir)
+    # the oldest change: a new day cannot find it again (a change the new day extends is updated by its detector)
     target = query(settings, "select id, title, metric from memory where source like 'detector:%' and status = 'active' "
-                             "order by score desc limit 1")[0]
+                             "order by valid_to, score desc limit 1")[0]
     corrected = f"Corrected: {target[2]} was read against the wrong baseline"
 
     def update(request):

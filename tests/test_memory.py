@@ -259,17 +259,19 @@ def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):
 
     settings = make_project(base_url="http://127.0.0.1:9/v1")  # nothing listens: detector insights only
     run_cycle(settings.project_dir)
-    memory_id, day = memory_rows(settings.warehouse, """select id, period_start from memory
+    memory_id, first, last = memory_rows(settings.warehouse, """select id, valid_from, valid_to from memory
         where status = 'active' and source = 'detector:unusual_change' order by score desc limit 1""")[0]
-    # the day is sent again, corrected: an ordinary day (the same weekday a week before, moved to this day)
+    # each day of the change is sent again, corrected: an ordinary day (the same weekday a week before, moved to it)
     landing = settings.landing_dir / "events"
-    ordinary = pq.read_table(landing / f"date={day - timedelta(days=7)}" / "part-0.parquet")
-    moved = ordinary.set_column(ordinary.schema.get_field_index("event_time"), "event_time",
-                                pc.add(ordinary["event_time"], pa.scalar(timedelta(days=7), pa.duration("us"))))
-    pq.write_table(moved, landing / f"date={day}" / "part-0.parquet")
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    for day in days:
+        ordinary = pq.read_table(landing / f"date={day - timedelta(days=7)}" / "part-0.parquet")
+        moved = ordinary.set_column(ordinary.schema.get_field_index("event_time"), "event_time",
+                                    pc.add(ordinary["event_time"], pa.scalar(timedelta(days=7), pa.duration("us"))))
+        pq.write_table(moved, landing / f"date={day}" / "part-0.parquet")
 
     second = run_cycle(settings.project_dir)
-    assert second["stages"]["ingest"]["files"] == 1 and second["stages"]["memory"]["expired"] >= 1
+    assert second["stages"]["ingest"]["files"] == len(days) and second["stages"]["memory"]["expired"] >= 1
     assert memory_rows(settings.warehouse, f"select status, closed_at is not null from memory where id = '{memory_id}'") \
         == [("expired", True)]
     assert memory_rows(settings.warehouse, f"""select change, new_value from memory_history

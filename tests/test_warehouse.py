@@ -20,7 +20,7 @@ from reverie.warehouse import (
     render,
 )
 
-MIGRATIONS = 18
+MIGRATIONS = 21
 
 
 def test_a_new_warehouse_gets_every_migration_once(tmp_path):
@@ -75,7 +75,7 @@ def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(tmp_path):
 def test_sql_files_take_quoted_identifiers_and_must_match_their_placeholders():
     assert quoted('odd "name"') == '"odd ""name"""'
     sql = render("staging/source.sql", identifiers={"raw_table": 'raw_x"; drop table memory; --'},
-                 literals={"source": "it's"})
+                 literals={"source": "it's"}, expressions={"local_time": ""})
     assert '"raw_x""; drop table memory; --"' in sql and "source = 'it''s'" in sql and "{{" not in sql
     with pytest.raises(SqlTemplateError, match="sql/staging/source.sql: placeholders"):
         render("staging/source.sql", identifiers={"raw_table": "raw_x"})

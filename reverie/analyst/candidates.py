@@ -13,17 +13,33 @@ def slice_name(c: dict) -> str:
     return "overall" if c["dimension"] == "overall" else f"{c['dimension']} {c['member']}"
 
 
+def _styles(c: dict, measures: dict[str, str] | None) -> tuple[str, str]:
+    """How a candidate's values and its change are written, by its metric's scale: a share in percent and its change
+    in percentage points, a signed value and its change in its units, anything else with a relative change."""
+    scale = c.get("scale") or ("points" if (measures or {}).get(c["metric"]) == "ratio" else "relative")
+    return {"points": ("percent", "points"), "absolute": ("number", "size")}.get(scale, ("number", "change"))
+
+
+def _change(c: dict, measures: dict[str, str] | None) -> float | None:
+    """The value the change style writes: the relative change, or the difference for shares and signed values."""
+    relative = _styles(c, measures)[1] == "change"
+    if relative:
+        return c["magnitude"]
+    return None if c["expected"] is None else c["observed"] - c["expected"]
+
+
 def describe_candidates(candidates: dict[str, dict], measures: dict[str, str] | None = None) -> str:
     """One line per candidate under its short id (c1, c2, ...): its values, what it was compared with, what drove it."""
     lines = []
     for alias, c in candidates.items():
         drivers = json.loads(c["drivers"]) if isinstance(c.get("drivers"), str) else c.get("drivers")
         led = f"; led by {drivers['lead']['dimension']}={drivers['lead']['member']}" if drivers else ""
-        style = "percent" if (measures or {}).get(c["metric"]) == "ratio" else "number"
+        style, change_style = _styles(c, measures)
+        sign = "+" if c["direction"] == "up" else "-"
         lines.append(
             f"- {alias}: {c['metric']} ({slice_name(c)}) on {c['period_start']}: observed {show(c['observed'], style)}, "
-            f"expected {show(c['expected'], style)}, change {100 * c['magnitude']:+.1f}% ({c['direction']}, "
-            f"{c['favourable']} for the business) [{c['kind']}: against {c['comparison']}{led}]"
+            f"expected {show(c['expected'], style)}, change {sign}{show(_change(c, measures), change_style)} "
+            f"({c['direction']}, {c['favourable']} for the business) [{c['kind']}: against {c['comparison']}{led}]"
         )
     return "\n".join(lines)
 
@@ -32,9 +48,9 @@ def candidate_cells(alias: str, c: dict, measures: dict[str, str]) -> list[Cell]
     """What an insight citing a candidate may quote: its values and its words, about its metric, slice and period."""
     subject = Subject(frozenset({c["metric"]}), frozenset({"overall" if c["dimension"] == "overall" else c["member"]}),
                       frozenset(d for d in (c["period_start"], c.get("period_end")) if d))
-    style = "percent" if measures.get(c["metric"]) == "ratio" else "number"
+    style, change_style = _styles(c, measures)
     fields = {"observed": (c["observed"], style), "expected": (c["expected"], style),
-              "change": (c["magnitude"], "change"),
+              "change": (_change(c, measures), change_style),
               "difference": (None if c["expected"] is None else c["observed"] - c["expected"], style),
               "metric": (c["metric"], "number"), "slice": (slice_name(c), "number"),
               "period": (c["period_start"], "number"), "direction": (c["direction"], "number")}

@@ -19,7 +19,8 @@ from reverie.analyst.sandbox import is_number
 
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 # a number not glued to a word on either side (ids like c3_48, carriers like 9E are not numbers), or with a unit
-NUMBER = re.compile(r"(?<![\w.])([-+]?\d[\d,]*(?:\.\d+)?)(?:\s*(%|k\b|K\b|M\b|m\b|bn\b)|(?!\w))")
+NUMBER = re.compile(r"(?<![\w.])([-+]?\d[\d,]*(?:\.\d+)?)(?:\s*(%|pp\b|k\b|K\b|M\b|m\b|bn\b)|(?!\w))")
+PERCENT_UNITS = ("%", "pp")  # written per hundred: 12.5% or 12.5 pp stand for 0.125
 SCALE = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "bn": 1e9}
 REFERENCE = re.compile(r"\{+\s*([cq]\d+)\s*(?:\[\s*(\d+)\s*\])?\s*\.\s*(\w+)\s*\}+")
 BRACES = re.compile(r"\{[^{}]*\}")
@@ -34,8 +35,9 @@ def display_number(value: float) -> str:
 
 
 def show(value: Any, style: str = "number") -> str:
-    """A value as reverie writes it into text: 1,234 · 1,234.56 · 0.0312 · 14.12% (a ratio, style "percent") ·
-    396.9% (a relative change, style "change": its size, the direction is said in words) · 2026-11-16."""
+    """A value as reverie writes it into text: 1,234 · 1,234.56 · 0.0312 · 14.12% (a share, style "percent") ·
+    396.9% (a relative change, style "change": its size, the direction is said in words) · 11.3 pp (a share's
+    change, style "points") · 62.30 (a signed value's change, style "size") · 2026-11-16."""
     if value is None:
         return "n/a"
     if isinstance(value, datetime):
@@ -49,6 +51,10 @@ def show(value: Any, style: str = "number") -> str:
         return f"{100 * number:.2f}%"
     if style == "change":
         return f"{abs(100 * number):.1f}%"
+    if style == "points":
+        return f"{abs(100 * number):.1f} pp"
+    if style == "size":
+        return show(abs(number))
     if number.is_integer() and abs(number) < 1e15:
         return f"{int(number):,}"
     return display_number(number)
@@ -71,7 +77,7 @@ class Cell:
     subject: Subject
     row: int | None = None  # 1-based, for queries
     data: bool = True  # computed from the warehouse's data, not a constant of the query
-    style: str = "number"  # how it is written: number | percent (a ratio metric's value) | change
+    style: str = "number"  # how it is written: number | percent (a share's value) | change | points | size
     query: str | None = None
     candidate_id: str | None = None
 
@@ -288,9 +294,9 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
             a, b = a + start, b + start
             dates = _dates_of(a, text, (start, end), named_dates)
             referenced = [cell for s, e, cell in spans if s <= a < e]
-            candidates = referenced or [c for c in every if c.data and _fits(value, tolerance, literal.endswith("%"), c)]
+            candidates = referenced or [c for c in every if c.data and _fits(value, tolerance, literal.endswith(PERCENT_UNITS), c)]
             if not candidates:
-                constant = [c for c in every if not c.data and _fits(value, tolerance, literal.endswith("%"), c)]
+                constant = [c for c in every if not c.data and _fits(value, tolerance, literal.endswith(PERCENT_UNITS), c)]
                 problems.append(f"{literal}: a constant of {constant[0].source}, not a value of the data" if constant
                                 else f"{literal}: no evidence returned this number")
                 continue

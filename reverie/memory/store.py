@@ -30,7 +30,7 @@ FEEDBACK = ("useful", "noise")
 
 
 def show_memory(warehouse: Warehouse, memory_id: str) -> dict | None:
-    """One memory item, whole, with its history and the items it supersedes or is superseded by."""
+    """One memory item, whole, with its history and the items that are one story with it (`linked`)."""
     with warehouse.connect() as con:
         rows = rows_as_dicts(con.execute("select * from memory where id = $id", {"id": memory_id}))
         if not rows:
@@ -38,6 +38,9 @@ def show_memory(warehouse: Warehouse, memory_id: str) -> dict | None:
         item = rows[0]
         item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
         item["history"] = _history_of(con, memory_id)
+        item["linked"] = rows_as_dicts(con.execute(
+            "select id, kind, title, status from memory where list_contains($ids, id) order by valid_from, id",
+            {"ids": item.get("linked_ids") or []}))
     return item
 
 

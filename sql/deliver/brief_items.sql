@@ -4,7 +4,7 @@ with touched as (
     where cycle_id = $cycle_id and change = 'confirm'
 )
 
-select id, kind, title, body, severity, score, source, fingerprint
+select id, kind, title, body, severity, score, source, fingerprint, coalesce(linked_ids, []) as linked_ids
 from memory
 where status = 'active'
     and kind <> 'data_quality'

@@ -20,12 +20,13 @@ from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
 from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.ranking import headline, judged, merged, with_feedback
 from tasks.detect.registry import load_detectors
-from tasks.detect.trend import WINDOW_DAYS
+from tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
 
 DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
 CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",
                      "period_start", "period_end", "observed", "expected", "magnitude", "direction", "favourable",
-                     "score", "rank", "evidence_sql", "comparison", "headline", "detectors", "drivers", "related")
+                     "score", "rank", "evidence_sql", "comparison", "headline", "detectors", "drivers", "related",
+                     "scale", "difference", "severity", "valid_from", "valid_to", "same_change_days")
 
 
 def run_detector(con, detector: str, since: date, settings: DetectSettings, as_of: date | None = None,
@@ -49,9 +50,18 @@ def findings(con, detectors: Mapping[str, Detector], since: date, settings: Dete
             if errors is None:
                 raise
             errors.append(f"{detector.name}: {exc}")
-    favourability = dict(con.execute("select name, favourability from metrics").fetchall())
-    return [judged(f, favourability.get(f["metric"], "neutral"), detectors[f["detector"]])
+    catalogue = {name: (favourability, scale) for name, favourability, scale in
+                 con.execute("select name, favourability, coalesce(scale, 'relative') from metrics").fetchall()}
+    return [judged(f, *catalogue.get(f["metric"], ("neutral", "relative")), detectors[f["detector"]])
             for f in raw if f["expected"] is not None]
+
+
+def same_change_days(detector: Detector) -> int:
+    """How far apart two findings of a detector may lie and still be one change found again: a changepoint may be
+    placed up to a week later as data comes in, a spike may grow by a day; a detector of no change, 0."""
+    if not detector.describes_change:
+        return 0
+    return SEGMENT_DAYS if detector.baseline == "trend_window" else 1
 
 
 def _compared_periods(c: dict, detector: Detector,
@@ -117,8 +127,10 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
         c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],
-                 cycle_id=cycle_id, kind=c["detector"], rank=rank, headline=headline(c, detectors[c["detector"]]),
+                 cycle_id=cycle_id, kind=c["detector"], rank=rank,
                  drivers=drivers(con, c, detectors[c["detector"]], measures.get(c["metric"], ""), settings))
+        c["headline"] = headline(c, detectors[c["detector"]])
+        c["same_change_days"] = same_change_days(detectors[c["detector"]])
     return ranked
 
 

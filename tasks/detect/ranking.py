@@ -12,31 +12,64 @@ from tasks.detect.detector import Detector
 
 AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
 FEEDBACK_WEIGHT = {"useful": 1.25, "noise": 0.5}  # people's verdict on earlier insights of the same kind and subject
+MERGE_DAYS = 3  # days in a row that are one change (a three-day spike); a longer run is several changes, each seen
+HIGH_SURPRISE = 0.6  # a bad change this surprising is critical; a good or neutral one at HIGH_SURPRISE + 0.15 is a warning
+LEADS = ((0.8, "almost all from"), (0.5, "mostly from"))
+SEVERITY_ORDER = ("critical", "warning", "info")  # a member's share of a change that the headline names
 
 
-def judged(finding: dict, favourability: str, detector: Detector) -> dict:
-    """A detector's finding with magnitude, direction, favourability and score (weighed by its detector)."""
+def _surprise(strength: float, magnitude: float | None) -> float:
+    """How surprising a finding is, in [0, 1]: how far outside its noise (strength), and how large on a relative
+    scale (a signed value's size is its strength alone)."""
+    certainty = 1 - math.exp(-abs(strength) / 8)
+    return 0.5 * certainty + 0.5 * (min(abs(magnitude), 1.0) if magnitude is not None else certainty)
+
+
+def _severity(favourable: str, surprise: float, magnitude: float | None, neutral: bool) -> str:
+    """Critical: bad and surprising (or half gone or doubled); warning: bad, or a surprise either way; info: the rest."""
+    if neutral:
+        return "info"
+    if favourable == "bad":
+        return "critical" if surprise >= HIGH_SURPRISE or abs(magnitude or 0) >= 0.5 else "warning"
+    return "warning" if surprise >= HIGH_SURPRISE + 0.15 else "info"
+
+
+def judged(finding: dict, favourability: str, scale: str, detector: Detector) -> dict:
+    """A detector's finding with its change (relative, and in the metric's units), direction, favourability, score
+    (weighed by its detector) and severity, read on its metric's scale."""
     observed, expected = finding["observed"], finding["expected"]
-    # from zero (no refunds in a usual week) the relative change is unbounded: counted as +100%
-    magnitude = observed / expected - 1 if expected else (1.0 if observed > 0 else -1.0 if observed < 0 else 0.0)
+    if scale == "absolute":  # a signed value: "-0.35 against 24.7" is not "down 101%"
+        magnitude = None
+    else:  # from zero (no refunds in a usual week) the relative change is unbounded: counted as +100%
+        magnitude = observed / expected - 1 if expected else (1.0 if observed > 0 else -1.0 if observed < 0 else 0.0)
     direction = "up" if observed >= expected else "down"
     if favourability == "neutral" or detector.neutral:
         favourable = "neutral"
     else:
         favourable = "good" if (direction == "up") == (favourability == "up") else "bad"
-    strength = finding["strength"] or 0.0
-    score = (0.5 * (1 - math.exp(-abs(strength) / 8)) + 0.5 * min(abs(magnitude), 1.0))
-    score *= detector.weight * (1.0 if finding["dimension"] == "overall" else 0.8)
-    return {**finding, "magnitude": magnitude, "direction": direction, "favourable": favourable, "score": score}
+    surprise = _surprise(finding["strength"] or 0.0, magnitude)
+    score = surprise * detector.weight * (1.0 if finding["dimension"] == "overall" else 0.8)
+    return {**finding, "magnitude": magnitude, "difference": observed - expected, "scale": scale,
+            "direction": direction, "favourable": favourable, "score": score,
+            "severity": _severity(favourable, surprise, magnitude, detector.neutral)}
+
+
+def _one_day(finding: dict) -> bool:
+    return finding["period_start"] == finding["period_end"]
 
 
 def _same_change(group: list[dict], other: dict) -> bool:
-    """Whether a finding describes the group's change (same metric and direction, already checked): within a
-    day of the group's periods (a three-day spike is one change), and in the whole business, or slicing by
-    another dimension than the group's strongest finding (US and mobile, not US and DE)."""
+    """Whether a finding describes the change of a group headed by its strongest finding (same metric and direction,
+    already checked). Days: the group's days with this one stay within MERGE_DAYS in a row, so a run of bad days
+    does not chain into one week-long change. Longer periods (a week, a month, a new level): within a day of the
+    head's. And in the whole business, or slicing by another dimension than the head (US and mobile, not US and DE)."""
     head = group[0]
-    first, last = min(f["period_start"] for f in group), max(f["period_end"] for f in group)
-    if other["period_start"] > last + timedelta(days=1) or first > other["period_end"] + timedelta(days=1):
+    if _one_day(head) and _one_day(other):
+        days = [f["period_start"] for f in group if _one_day(f)] + [other["period_start"]]
+        if (max(days) - min(days)).days >= MERGE_DAYS:
+            return False
+    elif other["period_start"] > head["period_end"] + timedelta(days=1) \
+            or head["period_start"] > other["period_end"] + timedelta(days=1):
         return False
     return ("overall" in (head["dimension"], other["dimension"]) or head["dimension"] != other["dimension"]
             or head["member"] == other["member"])
@@ -44,31 +77,33 @@ def _same_change(group: list[dict], other: dict) -> bool:
 
 def merged(findings: list[dict], detectors: Mapping[str, Detector]) -> list[dict]:
     """One candidate per underlying change: its headline finding (the whole business when it moved, else the
-    strongest), the detectors that saw it, the other findings in `related`; highest score first."""
+    strongest), the detectors that saw it, the other findings in `related`, and the days the change covers
+    (`valid_from`, `valid_to`); highest score first."""
     groups: list[list[dict]] = []
     by_subject: dict[tuple, list[list[dict]]] = {}  # changes of one metric in one direction
-    for finding in sorted(findings, key=lambda f: -f["score"]):
+    for finding in sorted(findings, key=lambda f: (-f["score"], -abs(f["strength"] or 0))):
         if not detectors[finding["detector"]].describes_change:
             groups.append([finding])
             continue
         same = by_subject.setdefault((finding["metric"], finding["direction"]), [])
-        joined = [g for g in same if _same_change(g, finding)]
-        if not joined:
+        joined = next((g for g in same if _same_change(g, finding)), None)
+        if joined is None:
             same.append([finding])
             groups.append(same[-1])
-            continue
-        joined[0].append(finding)
-        for other in joined[1:]:  # the finding bridges two groups (the middle day of three): one change
-            joined[0].extend(other)
-            same[:] = [g for g in same if g is not other]
-            groups[:] = [g for g in groups if g is not other]
+        else:
+            joined.append(finding)
     candidates = []
     for group in groups:
         overall = [f for f in group if f["dimension"] == "overall"]
         head = overall[0] if overall else group[0]
-        detectors = sorted({f["detector"] for f in group})
-        score = min(1.0, max(f["score"] for f in group) + AGREEMENT_BONUS * (len(detectors) - 1))
-        candidates.append({**head, "score": score, "detectors": detectors,
+        detectors_seen = sorted({f["detector"] for f in group})
+        score = min(1.0, max(f["score"] for f in group) + AGREEMENT_BONUS * (len(detectors_seen) - 1))
+        days = [f for f in group if f["grain"] == head["grain"] and f["dimension"] == head["dimension"]
+                and f["member"] == head["member"] and _one_day(f) == _one_day(head)]  # a new level has its own span
+        severity = min((f["severity"] for f in group), key=SEVERITY_ORDER.index)  # a member x3 is news overall too
+        candidates.append({**head, "score": score, "detectors": detectors_seen, "severity": severity,
+                           "valid_from": min(f["period_start"] for f in days),
+                           "valid_to": max(f["period_end"] for f in days),
                            "related": [f for f in group if f is not head]})
     return sorted(candidates, key=lambda c: -c["score"])
 
@@ -89,15 +124,62 @@ def _period(c: dict) -> str:
         c["grain"], f"from {start}")
 
 
+def value_text(value: float, scale: str) -> str:
+    """A metric's value as people read it: a share in percent (21.6%), anything else as a number (1,234.50)."""
+    return f"{100 * value:.1f}%" if scale == "points" else display_number(value)
+
+
+def change_text(c: dict, signed: bool = True) -> str:
+    """A change as its scale reads it: +62.3% (relative), +21.2 pp (a share), +62.30 (a signed value, its units)."""
+    sign = "+" if c["difference"] >= 0 else "-"
+    if c["scale"] == "points":
+        size = f"{abs(100 * c['difference']):.1f} pp"
+    elif c["scale"] == "absolute":
+        size = display_number(abs(c["difference"]))
+    elif not c["expected"]:
+        return "from zero"
+    else:
+        size = f"{abs(100 * c['magnitude']):.1f}%"
+    return f"{sign}{size}" if signed else size
+
+
+def carried_by(c: dict) -> str:
+    """Where a change of the whole business is, when one member carries most of it: "almost all from region latam
+    (x3.2 there)"; empty when no member leads it."""
+    drivers = c.get("drivers")
+    if not drivers or c["dimension"] != "overall":
+        return ""
+    lead = drivers["lead"]
+    share = min(lead["share_of_change"] or 0, 1.0)
+    words = next((w for least, w in LEADS if share >= least), None)
+    if words is None:
+        return ""
+    part = next((p for d in drivers["dimensions"] if d["dimension"] == lead["dimension"] for p in d["drivers"]
+                 if p["member"] == lead["member"]), None)
+    if part and part.get("observed") is not None and part.get("expected") is not None \
+            and (part["observed"] - part["expected"]) * c["difference"] < 0:
+        return ""  # the member moved the other way itself (its weight moved): it does not carry the change
+    there = ""
+    if part and part.get("observed") is not None and part.get("expected"):
+        if c["scale"] == "relative" and part["observed"] >= 0 < part["expected"]:
+            there = f" (x{part['observed'] / part['expected']:.1f} there)"
+        elif c["scale"] != "relative":
+            there = f" ({change_text({**c, 'difference': part['observed'] - part['expected']})} there)"
+    return f"{words} {lead['dimension']} {lead['member']}{there}"
+
+
 def headline(c: dict, detector: Detector) -> str:
-    """One sentence for people and the analyst, in the words of its detector's headline; every number in it is
-    observed, expected or their change."""
+    """One sentence for people and the analyst, in the words of its detector's headline, with the member that
+    carries the change when one does; every number in it is observed, expected or their change."""
     up = c["direction"] == "up"
-    return detector.headline.format(
+    scale = c.get("scale", "relative")
+    sentence = detector.headline.format(
         metric=c["metric"], slice=slice_name(c), dimension=c["dimension"], member=c["member"], period=_period(c),
-        period_start=c["period_start"], observed=display_number(c["observed"]), expected=display_number(c["expected"]),
+        period_start=c["period_start"], observed=value_text(c["observed"], scale),
+        expected=value_text(c["expected"], scale),
         observed_percent=f"{100 * c['observed']:.1f}%", expected_percent=f"{100 * c['expected']:.1f}%",
-        change=f"{100 * c['magnitude']:+.1f}%" if c["expected"] else "from zero",
-        size=f"{abs(100 * c['magnitude']):.1f}%" if c["expected"] else "from zero", direction=c["direction"],
+        change=change_text(c), size=change_text(c, signed=False), direction=c["direction"],
         high_or_low="high" if up else "low", ahead_or_behind="ahead of" if up else "behind",
         comparison=c["comparison"])
+    where = carried_by(c)
+    return f"{sentence.removesuffix('.')}; {where}." if where else sentence
