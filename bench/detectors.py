@@ -14,7 +14,8 @@ another dimension (an outage in the US also lowers mobile orders). Everything el
 seasonality, trend, noise — must not fire: a finding that matches no label is a false positive.
   concentration  truth from the generator's design: electronics carries more than half of revenue
                  (expected share by month, with the price increases; months within 3 points of
-                 50% are not judged)
+                 50% are not judged); news the month it first does, or when its share moves 10
+                 points — a concentration reported again every month is a false positive
   pace_to_goal   revenue and orders get a monthly goal (the median month); on the 10th and 20th of
                  each month the projection's verdict (behind / ahead by 5% or more) is judged
                  against the month's actual total (months within 2.5-7.5% of the goal not judged)
@@ -214,19 +215,21 @@ def evaluate(project: Path, tally: Tally, settings: DetectSettings) -> None:
         if relevant:
             tally.recall("drivers", any(right))
 
-    # concentration: electronics' designed share of revenue, month by month
-    truth = {}
+    # concentration: electronics' designed share of revenue, month by month; news when it appears or moves 10 points
+    truth, shares = {}, {}
     for month in months:
-        share = electronics_share(labels, month)
+        share = shares[month] = electronics_share(labels, month)
         if abs(share - 0.5) >= 0.03:
             truth[month] = share > 0.5
+    news = {month for i, month in enumerate(months) if truth.get(month)
+            and (i == 0 or shares[months[i - 1]] <= 0.5 or abs(shares[month] - shares[months[i - 1]]) >= 0.1)}
     concentration = [f for f in findings if f["detector"] == "concentration"]
-    for month, concentrated in truth.items():
+    for month in truth:
         fired = [f for f in concentration if f["period_start"] == month]
         for f in fired:
-            tally.precision("concentration", concentrated and (f["metric"], f["dimension"], f["member"])
+            tally.precision("concentration", month in news and (f["metric"], f["dimension"], f["member"])
                             == ("revenue", "category", "electronics"))
-        if concentrated:
+        if month in news:
             tally.recall("concentration", any(f["metric"] == "revenue" and f["member"] == "electronics" for f in fired))
     for f in concentration:  # any other metric or dimension is not concentrated by design
         if f["period_start"] not in truth and not (f["metric"] == "revenue" and f["dimension"] == "category"):
@@ -250,7 +253,7 @@ def evaluate(project: Path, tally: Tally, settings: DetectSettings) -> None:
         if c["detector"] == "pace_to_goal" or (c["detector"] == "concentration" and c["period_start"] not in truth):
             continue
         if c["detector"] == "concentration":
-            right = truth[c["period_start"]] and (c["metric"], c["member"]) == ("revenue", "electronics")
+            right = c["period_start"] in news and (c["metric"], c["member"]) == ("revenue", "electronics")
         else:
             right = any(matches(c, label) for label in labels)
         tally.precision("overall", right)
