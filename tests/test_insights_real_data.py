@@ -215,3 +215,22 @@ def test_the_brief_lists_a_story_together(tmp_path):
     rows = [line for line in brief.splitlines() if line.startswith("| critical")]
     assert [r.split(" | ")[1] for r in rows] == [
         "orders down in DE (one story with `mem-batch`)", "↳ revenue down in DE", "signups up"]
+
+
+@pytest.mark.parametrize("growth", [0.002, -0.002])
+def test_growth_of_a_fifth_of_a_percent_a_day_is_not_news(tmp_path, growth):
+    """A year of a series that grows (or shrinks) 0.2% a day, with its week: no new level, no record, no spike."""
+    rng = np.random.default_rng(15)
+    days = _days(400)
+    rows = [("riders", day, "overall", "all", v, None, None, v) for i, day in enumerate(days)
+            for v in [float(rng.poisson(2000 * (1 + growth) ** i * WEEKDAY[day.weekday()]))]]
+    warehouse = _warehouse(tmp_path, rows, [("riders", "count", "up", "relative")])
+    with warehouse.connect() as con:
+        for grain in ("week", "month"):
+            con.execute(f"""insert into metric_values by name
+                            select metric, '{grain}' as grain, date_trunc('{grain}', period_start) as period_start,
+                                   dimension, member, sum(value) as value, sum(volume) as volume,
+                                   count(*) = if('{grain}' = 'week', 7, day(last_day(min(period_start)))) as complete,
+                                   'test' as cycle_id
+                            from metric_values where grain = 'day' group by all""")
+    assert _found(warehouse, days[90].date()) == []
