@@ -18,7 +18,7 @@ with series as (
     select
         v.*,
         m.measure,
-        coalesce(m.scale, 'relative') as scale,
+        metric_scale(m.scale, m.measure) as scale,
         rows_behind(v.volume, v.denominator, v.value) as rows,
         case v.grain when 'month' then v.period_start - interval 1 month else v.period_start - interval 7 day end
             as previous_start,

@@ -22,7 +22,7 @@ with comparable as (
                         v.value / day(last_day(v.period_start)), v.value) as value),
         v.value as total,
         m.measure,
-        coalesce(m.scale, 'relative') as scale,
+        metric_scale(m.scale, m.measure) as scale,
         rows_behind(v.volume, v.denominator, v.value) as rows
     from metric_values v
     join metrics m on m.name = v.metric
@@ -38,7 +38,6 @@ periods as (
         min(value) over earlier as previous_low,
         count(value) over earlier as history,
         min(period_start) over earlier as first_earlier,  -- what "the previous N days" can claim
-        1.4826 * mad(value) over recent / nullif(abs(median(value) over recent), 0) as spread,
         1.4826 * mad(value) over recent as spread_in_units,
         median(value) over recent as usual,
         median(rows) over recent as usual_rows
@@ -56,7 +55,10 @@ periods as (
 ),
 
 margins as (
-    select *, greatest($record_margin * abs(usual), spread_in_units) as margin_in_units
+    select
+        *,
+        spread_in_units / nullif(abs(usual), 0) as spread,  -- relative to the usual value
+        greatest($record_margin * abs(usual), spread_in_units) as margin_in_units
     from periods
 ),
 

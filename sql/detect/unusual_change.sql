@@ -14,7 +14,7 @@ settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, m
 -- members, so many more chances for noise to look unusual. An average or a ratio needs
 -- $min_volume rows behind it, that day and usually.
 with day_values as (
-    select v.*, m.measure, coalesce(m.scale, 'relative') as scale, rows_behind(v.volume, v.denominator, v.value) as rows
+    select v.*, m.measure, metric_scale(m.scale, m.measure) as scale, rows_behind(v.volume, v.denominator, v.value) as rows
     from metric_values v
     join metrics m on m.name = v.metric
     where v.grain = 'day' and v.complete and isfinite(v.value)
@@ -25,7 +25,7 @@ with_history as (
     select
         *,
         list(value) over same_weekdays as history,
-        list(rows) over same_weekdays as rows_history
+        median(rows) over same_weekdays as usual_rows
     from day_values
     window same_weekdays as (
         partition by metric, grain, dimension, member, dayofweek(period_start)
@@ -38,8 +38,8 @@ baselined as (
     select
         *,
         list_aggregate(history, 'median') as expected,
-        list_aggregate(rows_history, 'median') as usual_rows,
-        list_aggregate(list_transform(history, x -> abs(x)), 'median') as level,
+        if(scale = 'absolute' or (scale = 'points' and measure <> 'ratio'),
+           list_aggregate(list_transform(history, x -> abs(x)), 'median'), 0) as level,
         scaled_change(measure, scale, value, list_aggregate(history, 'median'), numerator, denominator) as deviation
     from with_history
     where len(history) >= 3

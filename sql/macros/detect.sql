@@ -51,6 +51,10 @@ create or replace macro sampling_only(measure, expected, denominator) as
 create or replace macro least_noise(measure) as
     if(measure in ('count', 'count_distinct', 'ratio'), 1.0, 0.01);
 
+-- A metric's scale (metrics.scale), for a catalogue refreshed before scales were inferred: a ratio read as a share.
+create or replace macro metric_scale(scale, measure) as
+    coalesce(scale, if(measure = 'ratio', 'points', 'relative'));
+
 -- The rows behind a value (metric_values.volume), for values stored before it was: a ratio's denominator, else
 -- the value itself (right for counts).
 create or replace macro rows_behind(volume, denominator, value) as

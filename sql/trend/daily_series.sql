@@ -6,7 +6,7 @@ select
     v.member,
     v.period_start::date as day,
     v.value,
-    coalesce(m.scale, 'relative') = 'absolute' as absolute,
+    metric_scale(m.scale, m.measure) = 'absolute' as absolute,
     if(m.measure in ('count', 'count_distinct', 'sum'), abs(v.value), rows_behind(v.volume, v.denominator, v.value))
         as volume
 from metric_values v

@@ -51,7 +51,7 @@ def findings(con, detectors: Mapping[str, Detector], since: date, settings: Dete
                 raise
             errors.append(f"{detector.name}: {exc}")
     catalogue = {name: (favourability, scale) for name, favourability, scale in
-                 con.execute("select name, favourability, coalesce(scale, 'relative') from metrics").fetchall()}
+                 con.execute("select name, favourability, metric_scale(scale, measure) from metrics").fetchall()}
     return [judged(f, *catalogue.get(f["metric"], ("neutral", "relative")), detectors[f["detector"]])
             for f in raw if f["expected"] is not None]
 
