@@ -8,7 +8,6 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reverie.analyst.grounding import display_number
 from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, build_channel
 from reverie.config import DeliverSettings
 from reverie.logs import run_logger
@@ -20,6 +19,7 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
+from tasks.detect.ranking import change_text, value_text
 from tasks.metrics.summary import metric_summary
 
 BRIEF_ITEMS = 15
@@ -29,8 +29,12 @@ def _cell(text) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def _change(change: float | None) -> str:
-    return "n/a" if change is None else f"{100 * change:+.1f}%"
+def _week_on_week(m: dict) -> str:
+    """A key metric's change against the same weekday a week before, as its scale reads it (+4.2%, -1.3 pp, +2.10)."""
+    if m["week_before"] is None:
+        return "n/a"
+    return change_text({"scale": m["scale"], "observed": m["value"], "expected": m["week_before"],
+                        "difference": m["value"] - m["week_before"], "magnitude": m["change"]})
 
 
 def _stories(items: list[dict]) -> list[tuple[dict, bool]]:
@@ -59,8 +63,8 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
              f"Cycle `{cycle_id}` · data up to {reach} · {metrics_rows} metric values refreshed", ""]
     if key_metrics:
         lines += ["## Key metrics (latest complete day)", "", "| metric | day | value | vs. a week before |", "|---|---|---|---|"]
-        lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {display_number(m['value'])} | "
-                  f"{_change(m['change'])} |" for m in key_metrics]
+        lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {value_text(m['value'], m['scale'])} | "
+                  f"{_week_on_week(m)} |" for m in key_metrics]
         lines.append("")
     analyst = [i for i in insights if not i["source"].startswith("detector:")]
     detected = [i for i in insights if i["source"].startswith("detector:")]

@@ -234,3 +234,18 @@ def test_growth_of_a_fifth_of_a_percent_a_day_is_not_news(tmp_path, growth):
                                    'test' as cycle_id
                             from metric_values where grain = 'day' group by all""")
     assert _found(warehouse, days[90].date()) == []
+
+
+def test_the_briefs_key_metrics_read_as_their_scales():
+    from tasks.deliver import render_brief
+
+    day = datetime(2013, 12, 30)
+    key_metrics = [
+        {"metric": "cancellation_rate", "day": day, "value": 0.0145, "week_before": 0.0214, "change": -0.322,
+         "scale": "points"},
+        {"metric": "delay", "day": day, "value": 10.7, "week_before": 32.2, "change": -0.668, "scale": "absolute"},
+        {"metric": "flights", "day": day, "value": 968.0, "week_before": 985.0, "change": -0.017, "scale": "relative"}]
+    brief = render_brief("flights", "c1", None, [], [], 10, key_metrics)
+    assert "| cancellation_rate | 2013-12-30 | 1.5% | -0.7 pp |" in brief
+    assert "| delay | 2013-12-30 | 10.70 | -21.50 |" in brief
+    assert "| flights | 2013-12-30 | 968.00 | -1.7% |" in brief

@@ -1,4 +1,6 @@
--- Every metric's complete daily values, overall: what the brief's summary compares week on week.
-select metric, period_start as day, value
-from metric_values
-where grain = 'day' and dimension = 'overall' and complete
+-- Every metric's complete daily values, overall, with how its changes read: what the brief's summary compares
+-- week on week.
+select v.metric, v.period_start as day, v.value, metric_scale(m.scale, m.measure) as scale
+from metric_values v
+join metrics m on m.name = v.metric
+where v.grain = 'day' and v.dimension = 'overall' and v.complete

@@ -15,5 +15,6 @@ def metric_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     week_before = daily.select("metric", (pl.col("day") + pl.duration(days=7)).alias("day"),
                                pl.col("value").alias("week_before"))
     return (latest.join(week_before, on=["metric", "day"], how="left")
-            .with_columns((pl.col("value") / pl.col("week_before") - 1).alias("change"))
+            .with_columns(pl.when(pl.col("week_before") != 0).then(pl.col("value") / pl.col("week_before") - 1)
+                          .alias("change"))
             .sort("metric"))
