@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from rapidfuzz import fuzz
 
-from reverie.analyst.sandbox import is_number
+from reverie.analyst.grounding import is_number
 from reverie.config import MemorySettings
 from reverie.faults import fault_point
 from reverie.logs import run_logger
@@ -31,6 +31,7 @@ MEMORY_COLUMNS = (
     "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
     "score", "status", "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
     "supersedes", "superseded_by", "related_ids", "evidence", "source", "cycle_id", "flow_run_id", "feedback",
+    "answer_key",
 )
 
 
@@ -124,12 +125,13 @@ def _resolve_fixed(con, cycle_id: str, now) -> int:
     closed = 0
     for query, reason in FIXED_ITEMS:
         for (memory_id,) in con.execute(sql_file(query), {"cycle_id": cycle_id}).fetchall():
-            _close(con, memory_id, "expired", "expire", reason, cycle_id, now)
+            close_item(con, memory_id, "expired", "expire", reason, cycle_id, now)
             closed += 1
     return closed
 
 
-def _insert(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
+def insert_item(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
+    """A new active memory item, its insert in memory_history; its id."""
     memory_id = f"mem-{uuid.uuid4().hex[:12]}"
     row = {
         **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": memory_id, "fingerprint": fp, "status": "active",
@@ -190,7 +192,8 @@ def _direction(evidence: dict) -> str | None:
     return "up" if observed >= expected else "down"
 
 
-def _close(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
+def close_item(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
+    """Close an item (superseded, retracted, expired) with the reason in its history: the one way items close."""
     con.execute("update memory set status = $status, closed_at = $now where id = $id",
                 {"status": status, "now": now, "id": memory_id})
     record_change(con, memory_id, change, cycle_id, now, "status", "active", reason)
@@ -211,11 +214,11 @@ def _correct(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, n
     if not con.execute("select count(*) from memory where id = $id and status = 'active'", {"id": target}).fetchone()[0]:
         return "ignored"  # closed meanwhile
     if item["retracts"]:
-        _close(con, target, "retracted", "retract", f"{item['source']}: {item['title']}", cycle_id, now)
+        close_item(con, target, "retracted", "retract", f"{item['source']}: {item['title']}", cycle_id, now)
         return "retracted"
-    new_id = _insert(con, item, fp, cycle_id, flow_run_id, now, supersedes=target)
+    new_id = insert_item(con, item, fp, cycle_id, flow_run_id, now, supersedes=target)
     con.execute("update memory set superseded_by = $new where id = $old", {"new": new_id, "old": target})
-    _close(con, target, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
+    close_item(con, target, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
     return "superseded"
 
 
@@ -257,7 +260,7 @@ def _unconfirmed(con, ttl_days: int, cycle_id: str, now) -> int:
     """Insights nobody confirmed for `ttl_days` expire."""
     old = con.execute(sql_file("memory/unconfirmed_items.sql"), {"before": now - timedelta(days=ttl_days)}).fetchall()
     for (memory_id,) in old:
-        _close(con, memory_id, "expired", "expire", f"not confirmed for {ttl_days} days", cycle_id, now)
+        close_item(con, memory_id, "expired", "expire", f"not confirmed for {ttl_days} days", cycle_id, now)
     return len(old)
 
 
@@ -292,7 +295,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                     continue
                 note = _near_duplicate(con, item, settings.near_duplicate)
                 if note is None:
-                    _insert(con, item, fp, cycle_id, flow_run_id, now)
+                    insert_item(con, item, fp, cycle_id, flow_run_id, now)
                     counts["added"] += 1
                     continue
                 related = sorted(set(note["related_ids"] or []) | set(item["related_ids"]))
@@ -306,7 +309,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                 "select id, evidence, title from memory where fingerprint = $fp and status = 'active'", {"fp": fp}))
             existing = existing or _same_change(con, item, subjects, now)
             if not existing:
-                _insert(con, item, fp, cycle_id, flow_run_id, now)
+                insert_item(con, item, fp, cycle_id, flow_run_id, now)
                 counts["added"] += 1
             elif _same_value(existing[0], item):
                 _confirm(con, existing[0], item, cycle_id, now)
@@ -314,20 +317,20 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
             else:  # a newer value for the same subject; if it now points the other way, the old one was wrong
                 old_id = existing[0]["id"]
                 flipped = _direction(json.loads(existing[0]["evidence"])) not in (None, _direction(item["evidence"]))
-                new_id = _insert(con, item, fp, cycle_id, flow_run_id, now, supersedes=old_id)
+                new_id = insert_item(con, item, fp, cycle_id, flow_run_id, now, supersedes=old_id)
                 con.execute("update memory set superseded_by = $new where id = $old", {"new": new_id, "old": old_id})
                 if flipped:
-                    _close(con, old_id, "retracted", "contradict", f"contradicted by {new_id}", cycle_id, now)
+                    close_item(con, old_id, "retracted", "contradict", f"contradicted by {new_id}", cycle_id, now)
                     counts["contradicted"] += 1
                 else:
-                    _close(con, old_id, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
+                    close_item(con, old_id, "superseded", "supersede", f"superseded by {new_id}", cycle_id, now)
                     counts["superseded"] += 1
         # still active and not found again this cycle with the same value (superseded ones are closed already)
         still = {i for (i,) in con.execute("select id from memory where status = 'active' and last_confirmed < $now",
                                            {"now": now}).fetchall()}
         for memory_id, reason in changed:
             if memory_id in still:
-                _close(con, memory_id, "expired", "expire", reason, cycle_id, now)
+                close_item(con, memory_id, "expired", "expire", reason, cycle_id, now)
                 counts["expired"] += 1
         counts["expired"] += _unconfirmed(con, settings.ttl_days, cycle_id, now)
         counts["linked"] = _link_stories(con, cycle_id, now)

@@ -10,12 +10,12 @@ with the words: a metric named in the sentence, a member named in the text, date
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
-
-from reverie.analyst.sandbox import is_number
 
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 # a number not glued to a word on either side (ids like c3_48, carriers like 9E are not numbers), or with a unit
@@ -27,6 +27,13 @@ BRACES = re.compile(r"\{[^{}]*\}")
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+| — ")
 CLAUSE_END = re.compile(r"[,;:]\s+|\s+(?:then|and|but|while|against|versus|vs\.?)\s+")
 OVERALL = "overall"
+
+
+def is_number(value) -> bool:
+    """Whether DuckDB returned a number: any integer (HUGEINT, unsigned), DECIMAL or finite float; not a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    return math.isfinite(value)
 
 
 def display_number(value: float) -> str:

@@ -16,20 +16,19 @@ Two locks, and each stops every escape on its own (tests try each lock alone):
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
+from reverie.analyst.grounding import is_number
 from reverie.warehouse import Warehouse, literal, sql_file
 
 MAX_ROWS = 200
@@ -56,13 +55,6 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Com
 
 class SandboxError(ValueError):
     """A statement the sandbox refuses or that failed; the message goes back to the model."""
-
-
-def is_number(value) -> bool:
-    """Whether DuckDB returned a number: any integer (HUGEINT, unsigned), DECIMAL or finite float; not a boolean."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return False
-    return math.isfinite(value)
 
 
 def as_date(value) -> date | None:
