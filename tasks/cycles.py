@@ -8,14 +8,19 @@ from datetime import datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reverie.ask.ledger import move_pending_asks
+from reverie.snapshot import mark_finished, mark_running
 from reverie.summaries import Stages
 from reverie.warehouse import Warehouse
 
 
 @task(name="start-cycle", cache_policy=NO_CACHE)  # bookkeeping writes: never cached
 def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) -> None:
-    """Record that a sleep cycle has begun."""
+    """Record that a sleep cycle has begun (and leave word of it for `reverie ask`), and record the asks kept aside
+    while the last one held the warehouse."""
+    mark_running(warehouse, cycle_id)
     with warehouse.connect() as con:
+        move_pending_asks(con, warehouse.folder)
         con.execute("insert into cycles (cycle_id, flow_run_id, started_at) values ($cycle_id, $flow_run_id, $now)",
                     {"cycle_id": cycle_id, "flow_run_id": flow_run_id, "now": datetime.now()})
 
@@ -23,6 +28,7 @@ def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) ->
 @task(name="finish-cycle", cache_policy=NO_CACHE)
 def finish_cycle(warehouse: Warehouse, cycle_id: str, status: str, stages: Stages, seconds: float) -> None:
     """Record how a sleep cycle ended."""
+    mark_finished(warehouse)
     with warehouse.connect() as con:
         con.execute("update cycles set finished_at = $now, status = $status, stages = $stages, seconds = $seconds "
                     "where cycle_id = $cycle_id",

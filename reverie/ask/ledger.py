@@ -1,0 +1,60 @@
+"""Every ask recorded in the warehouse (`asks`, and its model calls in `llm_calls`) — or, while a cycle holds the
+warehouse, in a file beside it that the next cycle (or the next ask that can write) moves in."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from reverie.analyst.ledger import record_calls
+from reverie.warehouse import Warehouse, WarehouseBusy, literal, render, transaction
+
+PENDING_FILE = "pending-asks.jsonl"
+
+
+def _insert(con, ask: dict) -> None:
+    texts = {k: str(ask[k]) for k in ("ask_id", "asked_at", "question", "path", "answer")}
+    numbers = {k: repr(int(ask[k]) if k.endswith("tokens") else float(ask[k]))
+               for k in ("prompt_tokens", "completion_tokens", "seconds")}
+    con.execute(render("ask/insert_ask.sql", literals=texts, expressions={
+        **numbers, "cited": "[" + ", ".join(literal(str(c)) for c in ask["cited"]) + "]",
+        "snapshot_cycle_id": literal(ask["snapshot_cycle_id"]) if ask["snapshot_cycle_id"] else "null",
+        "grounded": "true" if ask["grounded"] else "false"}))
+    if ask["calls"]:
+        record_calls(con, None, "ask", ask["calls"], datetime.fromisoformat(str(ask["asked_at"])))
+
+
+def move_pending_asks(con, folder: Path) -> int:
+    """Record the asks kept aside while a cycle held the warehouse, in a transaction of their own; the file goes
+    only once they are committed (an ask already recorded is not recorded twice)."""
+    pending, taken = folder / PENDING_FILE, folder / f"{PENDING_FILE}.moving"
+    if pending.exists():  # asks arriving from now on start a new file
+        with open(taken, "a") as moving:
+            moving.write(pending.read_text())
+        pending.unlink()
+    if not taken.exists():
+        return 0
+    asks = [json.loads(line) for line in taken.read_text().splitlines() if line.strip()]
+    with transaction(con):
+        known = {r[0] for r in con.execute("select ask_id from asks where list_contains($ids, ask_id)",
+                                           {"ids": [a["ask_id"] for a in asks]}).fetchall()}
+        for ask in asks:
+            if ask["ask_id"] not in known:
+                _insert(con, ask)
+    taken.unlink()
+    return len(asks)
+
+
+def record_ask(warehouse: Warehouse, ask: dict) -> str:
+    """Record one ask: 'warehouse', or 'pending' when a cycle holds the warehouse."""
+    try:
+        with warehouse.connect() as con:
+            move_pending_asks(con, warehouse.folder)
+            with transaction(con):
+                _insert(con, ask)
+        return "warehouse"
+    except WarehouseBusy:
+        with open(warehouse.folder / PENDING_FILE, "a") as pending:
+            pending.write(json.dumps(ask, default=str) + "\n")
+        return "pending"
