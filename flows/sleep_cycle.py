@@ -1,4 +1,4 @@
-"""The sleep cycle: ingest → quality → metrics → detect → reflect → consolidate → deliver."""
+"""The sleep cycle: ingest → quality → metrics → detect → reflect → consolidate → prepare → deliver."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tasks.detect import detect_candidates
 from tasks.ingest import ingest_source
 from tasks.memory import consolidate
 from tasks.metrics import refresh_metrics
+from tasks.prepare import prepare_answers
 from tasks.quality import run_quality_gate
 from tasks.reflect import reflect
 
@@ -71,6 +72,8 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False) -> CycleSumm
                                       log_dir=str(log_dir))
             stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
                                      since=since, settings=settings.memory)
+            stages["prepare"] = timed(prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
+                                      settings=settings.llm, log_dir=str(log_dir))
             stages["deliver"] = timed(deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
                                       briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
                                       settings=settings.deliver)

@@ -129,6 +129,9 @@ STAGE_LINES = {
     "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s['merged']} merged, "
                          f"{s['superseded']} superseded, {s['contradicted']} contradicted, "
                          f"{s['expired']} expired" + (f", {s['linked']} linked" if s.get("linked") else "")),
+    "prepare": lambda s: (f"{s['prepared']} answer(s) prepared for the questions expected next"
+                          + (f", {s['from_asks']} of them asked lately" if s["from_asks"] else "")
+                          + (f", {s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens" if s["calls"] else "")),
     "deliver": lambda s: ((f"brief at {_relative(s['brief'])}" if s["brief"] else "no brief written")
                           + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
@@ -246,6 +249,64 @@ def retry(source: Annotated[Optional[str], typer.Argument(help="A source in reve
         out.print(f"{payload['retried']} rejected batch(es) {whose}will be tried again by the next cycle", highlight=False)
 
     _emit({"source": source, "retried": marked}, as_json, human)
+
+
+@app.command(name="ask")
+def ask_command(
+    words: Annotated[list[str], typer.Argument(help="The question, quoted or not.")],
+    no_memory: Annotated[bool, typer.Option("--no-memory", help="Answer cold, from the warehouse's SQL only "
+                                                                 "(for comparison).")] = False,
+    no_prepared: Annotated[bool, typer.Option("--no-prepared", help="Pass over prepared answers: memory answers "
+                                                                     "(for comparison).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer a question from what the night prepared: a prepared answer, memory, or the warehouse cold."""
+    from reverie.ask.route import AskError, ask
+
+    settings = _settings()
+    _warehouse_or_fail()
+    try:
+        result = ask(settings, " ".join(words), use_memory=not no_memory, use_prepared=not no_prepared)
+    except AskError as exc:
+        _fail(str(exc))
+
+    def human(r: dict) -> None:
+        out.print(escape(r["answer"]), highlight=False)
+        cited = f" · cites {', '.join(r['cited'])}" if r["cited"] else ""
+        out.print(f"[dim]{r['path']}{cited} · {r['prompt_tokens']:,}+{r['completion_tokens']:,} tokens · "
+                  f"{r['seconds']:.2f} s[/]", highlight=False)
+
+    _emit(result, as_json, human)
+
+
+@app.command()
+def stats(days: Annotated[int, typer.Option("--days", help="The last N days.")] = 30, as_json: JsonFlag = False) -> None:
+    """Sleep-time cost per cycle, query-time cost per ask by path, and what the nights saved the asks."""
+    from reverie.ask.stats import usage_stats
+
+    result = usage_stats(_warehouse_or_fail(), days)
+
+    def human(r: dict) -> None:
+        a = r["amortisation"]
+        out.print(f"[bold]sleep time[/] (last {r['days']} days): {len(r['cycles'])} cycle(s), "
+                  f"{a['night_seconds']:,.1f} s, {a['night_tokens']:,} tokens", highlight=False)
+        table = Table(show_header=True, header_style="bold", box=None)
+        for column in ("path", "asks", "grounded", "tokens/ask", "p50 s", "p95 s"):
+            table.add_column(column, justify="left" if column == "path" else "right")
+        for p in r["asks"]:
+            table.add_row(p["path"], str(p["asks"]), str(p["grounded"]), f"{p['mean_tokens']:,.0f}",
+                          f"{p['p50_seconds']:.2f}", f"{p['p95_seconds']:.2f}")
+        out.print("[bold]query time[/]")
+        out.print(table)
+        if a["saved_tokens"] is None:
+            out.print("amortisation: no cold ask measured in this window (`reverie ask --no-memory \"...\"` "
+                      "measures one)", highlight=False)
+        else:
+            out.print(f"amortisation: {a['warm_asks']} prepared or memory ask(s) saved {a['saved_tokens']:,} tokens and "
+                      f"{a['saved_seconds']:,.1f} s against the cold path; the nights spent {a['night_tokens']:,} "
+                      f"tokens: net {a['net_tokens']:+,} tokens", highlight=False)
+
+    _emit(result, as_json, human)
 
 
 @memory_app.command("list")

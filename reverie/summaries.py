@@ -97,6 +97,16 @@ class MemorySummary(TypedDict):
     seconds: NotRequired[float]
 
 
+class PrepareSummary(TypedDict):
+    prepared: int  # answers prepared for the questions expected next
+    from_asks: int  # of them, questions people asked lately
+    superseded: int  # the previous night's prepared answers
+    calls: int  # model calls for questions reverie cannot read
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: NotRequired[float]
+
+
 class DeliverSummary(TypedDict):
     sent: int  # notifications that reached people
     brief: str | None  # the brief's markdown file; None when it could not be written (the error says why)
@@ -113,6 +123,7 @@ class Stages(TypedDict, total=False):
     detect: DetectSummary
     reflect: ReflectSummary
     memory: MemorySummary
+    prepare: PrepareSummary
     deliver: DeliverSummary
 
 

@@ -23,7 +23,7 @@ EMBEDDED_INSIGHTS = 1  # the embedded model writes about the top candidate: refl
 EMBEDDED_MAX_TOKENS = 160
 
 
-def _complete(llm: LLM, messages: list[dict], tools: list[dict], tool_choice, max_tokens: int, run: AnalystRun):
+def complete(llm: LLM, messages: list[dict], tools: list[dict], tool_choice, max_tokens: int, run: AnalystRun):
     """One chat completion, recorded in the ledger; an API error is recorded and raised."""
     started = time.monotonic()
     try:
@@ -51,7 +51,7 @@ def _calls_in_text(content: str) -> list[tuple[str, str]]:
             for c in calls if isinstance(c, dict) and (c.get("name") or c.get("tool"))]
 
 
-def _calls(message) -> tuple[list[tuple[str | None, str, str]], bool]:
+def tool_calls_in(message) -> tuple[list[tuple[str | None, str, str]], bool]:
     """The tool calls in a reply as (id, name, arguments), and whether they were written as JSON text."""
     if message.tool_calls:
         return [(tc.id, tc.function.name, tc.function.arguments) for tc in message.tool_calls], False
@@ -93,11 +93,11 @@ def run_analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMS
     for _ in range(settings.max_turns):
         if _spent(run, settings):
             break
-        response = _complete(llm, messages, tools, "auto", settings.max_tokens, run)
+        response = complete(llm, messages, tools, "auto", settings.max_tokens, run)
         if not response.choices:
             break
         message = response.choices[0].message
-        calls, as_text = _calls(message)
+        calls, as_text = tool_calls_in(message)
         if not calls:
             break
         if as_text:  # a server without tool calling: the calls were written as JSON in the reply's text
@@ -122,9 +122,9 @@ def _embedded_notes(llm: LLM, by_id: dict[str, dict], settings: LLMSettings, run
             break
         alone = {"c1": candidate}
         messages = [{"role": "user", "content": embedded_prompt(describe_candidates(alone, run.catalog.metrics))}]
-        response = _complete(llm, messages, tools, {"type": "function", "function": {"name": "write_insight"}},
+        response = complete(llm, messages, tools, {"type": "function", "function": {"name": "write_insight"}},
                              min(settings.max_tokens, EMBEDDED_MAX_TOKENS), run)
-        calls, _ = _calls(response.choices[0].message) if response.choices else ([], False)
+        calls, _ = tool_calls_in(response.choices[0].message) if response.choices else ([], False)
         for _, name, arguments in calls[:1]:  # the note is about the one candidate it was shown, cited or not
             _budgeted(name, _citing(arguments, "c1"), alone, llm.model, run, settings)
 

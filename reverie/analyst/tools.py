@@ -17,7 +17,7 @@ REFERENCES = ("Write numbers as references, and reverie fills in the values: {c1
               "for an evidence query's result.")
 
 
-def _tool(name: str, description: str, properties: dict, required: list[str]) -> dict:
+def function_tool(name: str, description: str, properties: dict, required: list[str]) -> dict:
     """One function tool in the OpenAI format."""
     return {"type": "function", "function": {"name": name, "description": description, "parameters": {
         "type": "object", "properties": properties, "required": required}}}
@@ -31,7 +31,7 @@ def tool_schemas(candidate_ids: list[str], embedded: bool = False) -> list[dict]
     if embedded:  # a 135M model otherwise writes about nothing in particular: it starts with the metric
         title = {"type": "string", "pattern": EMBEDDED_TITLE}
         body = {"type": "string", "pattern": EMBEDDED_BODY}
-    write = _tool("write_insight", "Store one insight in memory. " + REFERENCES + " Any number you type must be "
+    write = function_tool("write_insight", "Store one insight in memory. " + REFERENCES + " Any number you type must be "
                                    "returned by the evidence queries or be a value of the cited candidates.", {
         "kind": {"type": "string", "enum": INSIGHT_KINDS},
         "title": title,
@@ -44,21 +44,21 @@ def tool_schemas(candidate_ids: list[str], embedded: bool = False) -> list[dict]
     if embedded:
         return [write]
     return [
-        _tool("run_sql", "Run one read-only SELECT on the warehouse (tables: metric_values, metrics, candidates, "
+        function_tool("run_sql", "Run one read-only SELECT on the warehouse (tables: metric_values, metrics, candidates, "
                          "memory, quality_results, batches, and the models); at most 200 rows.",
               {"sql": {"type": "string"}}, ["sql"]),
-        _tool("describe_metric", "A metric's definition and its last 14 days overall.",
+        function_tool("describe_metric", "A metric's definition and its last 14 days overall.",
               {"metric": {"type": "string"}}, ["metric"]),
-        _tool("search_memory", "Search what reverie already knows (insights from earlier cycles).",
+        function_tool("search_memory", "Search what reverie already knows (insights from earlier cycles).",
               {"query": {"type": "string"}, "metric": {"type": "string"}}, ["query"]),
         write,
-        _tool("update_insight", "Replace an insight in memory with a corrected one (it is kept, superseded). "
+        function_tool("update_insight", "Replace an insight in memory with a corrected one (it is kept, superseded). "
                                 + REFERENCES, {
             "memory_id": {"type": "string"}, "title": {"type": "string", "maxLength": 120},
             "body": {"type": "string", "maxLength": 500}, "evidence_queries": EVIDENCE},
             ["memory_id", "title", "body"]),
-        _tool("retract_insight", "Withdraw an insight in memory that the data no longer supports.",
+        function_tool("retract_insight", "Withdraw an insight in memory that the data no longer supports.",
               {"memory_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 300}},
               ["memory_id", "reason"]),
-        _tool("finish", "End the investigation.", {"summary": {"type": "string"}}, ["summary"]),
+        function_tool("finish", "End the investigation.", {"summary": {"type": "string"}}, ["summary"]),
     ]

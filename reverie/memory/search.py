@@ -21,6 +21,7 @@ import tantivy
 from reverie.warehouse import Warehouse, rows_as_dicts
 
 INDEX_FOLDER = "memory-index"
+PREPARED = "prepared_answer"
 COMPLETE = "complete"
 TEXT_FIELDS = ["title", "body"]
 SHOWN = ("id", "kind", "title", "body", "status", "severity", "score", "metric", "dimension", "member",
@@ -143,8 +144,8 @@ def periods_in(text: str) -> tuple[str, list[tuple[date, date]]]:
 def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, kind: str | None = None,
                   status: str = "active", since: date | None = None, until: date | None = None,
                   limit: int = 20) -> list[dict]:
-    """Memory items matching `text` in title or body, most relevant first, within the filters; dates and months
-    in the text narrow the periods searched."""
+    """Memory items matching `text` in title or body, most relevant first, within the filters (prepared answers
+    only when their kind is asked for); dates and months in the text narrow the periods searched."""
     with warehouse.connect() as con:
         version = _version(con)
     index = _index(warehouse, version)
@@ -157,6 +158,8 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
     for field, value in (("metric", metric), ("kind", kind), ("status", None if status == "all" else status)):
         if value:
             must.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, field, value)))
+    if kind is None:  # prepared answers are found by their question (`reverie ask`), not among insights
+        must.append((tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "kind", PREPARED)))
     if since or until:
         must.append((tantivy.Occur.Must, _period_query(schema, since or date.min, until or date(9999, 12, 31))))
     if named_periods:

@@ -1,4 +1,5 @@
--- Memory items for people: most severe and highest scored first, within a status and a kind.
+-- Memory items for people: most severe and highest scored first, within a status and a kind (prepared answers
+-- only when asked for by kind).
 select
     id, kind, title, body, status, severity, score, metric, dimension, member,
     strftime(period_start, '%Y-%m-%d') as period,
@@ -8,6 +9,6 @@ select
     evidence
 from memory
 where ($status = 'all' or status = $status)
-    and ($kind is null or kind = $kind)
+    and (kind = $kind or ($kind is null and kind <> 'prepared_answer'))
 order by severity_rank(severity), score desc nulls last, recorded_at desc
 limit $limit

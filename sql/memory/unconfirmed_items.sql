@@ -1,6 +1,7 @@
--- Active insights (data quality aside) nobody confirmed since $before.
+-- Active insights nobody confirmed since $before (data quality is closed when fixed, prepared answers by the
+-- next night's).
 select id
 from memory
 where status = 'active'
-    and kind <> 'data_quality'
+    and kind not in ('data_quality', 'prepared_answer')
     and last_confirmed < $before

@@ -1,0 +1,184 @@
+"""Answers computed from the snapshot for a question reverie can read: levels, changes, drivers, starts, sizes
+against usual, records, pace to goal, what happened on a day.
+
+Every number in an answer is a value of the snapshot (a daily value or a memory item's evidence), written
+with `show` and kept with where it came from, so an answer is grounded by construction. The night prepares
+these for the questions it expects; the memory path hands them to the model as facts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+
+from reverie.analyst.grounding import show
+from reverie.ask.questions import Question
+from reverie.warehouse import rows_as_dicts, sql_file
+
+
+@dataclass
+class Answer:
+    """An answer's text, the memory items it rests on, and each number in it with its value and subject."""
+    text: str
+    cited: list[str] = field(default_factory=list)
+    numbers: list[dict] = field(default_factory=list)
+
+    def number(self, value, style: str, question: Question, day: date | None, source: str) -> str:
+        """A value written into the answer, kept with what it is about."""
+        shown = show(value, style)
+        if isinstance(value, int | float):
+            self.numbers.append({"text": shown, "value": float(value), "style": style, "from": source,
+                                 "metric": question.metric, "member": question.member,
+                                 "day": day.isoformat() if day else None})
+        return shown
+
+
+def _slice(q: Question) -> str:
+    return "" if q.dimension == "overall" else f" in {q.dimension} {q.member}"
+
+
+def _styles(scale: str | None) -> tuple[str, str]:
+    """How a metric's values and their changes are written: shares in percent and points, signed values in
+    units, anything else with a relative change."""
+    return {"points": ("percent", "points"), "absolute": ("number", "size")}.get(scale or "relative",
+                                                                                  ("number", "change"))
+
+
+def _scale(con, metric: str) -> str | None:
+    row = con.execute("select scale from metrics where name = $metric", {"metric": metric}).fetchone()
+    return row[0] if row else None
+
+
+def _level(con, q: Question, day: date) -> Answer | None:
+    row = rows_as_dicts(con.execute(sql_file("ask/value_on_day.sql"), {
+        "metric": q.metric, "dimension": q.dimension, "member": q.member, "day": day}))[0]
+    if row["value"] is None:
+        return None
+    style, change_style = _styles(row["scale"])
+    a = Answer("")
+    text = f"{q.metric}{_slice(q)} on {day.isoformat()}: {a.number(row['value'], style, q, day, 'daily_values')}"
+    before = row["week_before"]
+    if before is not None:
+        text += f", against {a.number(before, style, q, None, 'daily_values')} the same weekday a week before"
+        difference = row["value"] - before
+        if difference == 0:
+            text += " (unchanged)"
+        elif change_style != "change" or before:
+            change = difference / abs(before) if change_style == "change" else difference
+            text += f" ({'up' if difference > 0 else 'down'} {a.number(abs(change), change_style, q, None, 'daily_values')})"
+    a.text = text + "."
+    return a
+
+
+def _items(con, q: Question, day: date | None) -> list[dict]:
+    rows = rows_as_dicts(con.execute(sql_file("ask/change_items.sql"), {
+        "metric": q.metric, "dimension": q.dimension, "member": q.member, "day": day}))
+    for row in rows:
+        row["evidence"] = json.loads(row["evidence"]) if row["evidence"] else {}
+    return rows
+
+
+def _latest_change(con, q: Question, day: date | None, a: Answer) -> dict | None:
+    """The newest change in memory about the question's metric and slice; its title goes into the answer."""
+    items = _items(con, q, day)
+    if not items:
+        return None
+    a.cited.append(items[0]["id"])
+    return items[0]
+
+
+def _change(con, q: Question, day: date) -> Answer | None:
+    a = _level(con, q, day) or Answer(f"No value of {q.metric}{_slice(q)} on {day.isoformat()}.")
+    item = _latest_change(con, q, q.day, a)
+    if item:
+        a.text += f" In memory: {item['title']} [{item['id']}]"
+    return a
+
+
+def _driver(con, q: Question, day: date) -> Answer:
+    a = Answer("")
+    item = _latest_change(con, q, q.day, a)
+    if item is None:
+        return Answer(f"Memory holds no change of {q.metric}{_slice(q)}{_on(q.day)} to explain.")
+    drivers = item["evidence"].get("drivers") or {}
+    lead = drivers.get("lead")
+    text = f"{item['title']} [{item['id']}]"
+    if item["dimension"] != "overall":
+        text += f" The change is in {item['dimension']} {item['member']} itself."
+    elif lead:
+        found = next((d for dim in drivers.get("dimensions", []) if dim["dimension"] == lead["dimension"]
+                      for d in dim.get("drivers", []) if d["member"] == lead["member"]), None)
+        text += f" It was led by {lead['dimension']} {lead['member']}"
+        if found and found.get("observed") is not None and found.get("expected") is not None:
+            style = _styles(item["evidence"].get("scale") or _scale(con, q.metric))[0]
+            member_q = Question(q.intent, q.metric, lead["dimension"], lead["member"], q.day)
+            text += (f": {a.number(found['observed'], style, member_q, item['period_start'], item['id'])} against "
+                     f"{a.number(found['expected'], style, member_q, None, item['id'])} usually")
+        text += "."
+    else:
+        text += " No single slice led it."
+    a.text = text
+    return a
+
+
+def _on(day: date | None) -> str:
+    return f" on {day.isoformat()}" if day else ""
+
+
+def _since(con, q: Question, day: date) -> Answer:
+    a = Answer("")
+    item = _latest_change(con, q, q.day, a)
+    if item is None:
+        return Answer(f"Memory holds no change of {q.metric}{_slice(q)}{_on(q.day)}.")
+    first, last = item["valid_from"] or item["period_start"], item["valid_to"] or item["period_start"]
+    span = f"on {first.isoformat()}" if first == last else f"from {first.isoformat()} to {last.isoformat()}"
+    a.text = f"The latest change in {q.metric}{_slice(q)} holds {span}: {item['title']} [{item['id']}]"
+    return a
+
+
+def _usual(con, q: Question, day: date) -> Answer:
+    a = Answer("")
+    item = _latest_change(con, q, q.day, a)
+    if item is None:
+        return Answer(f"Memory holds no change of {q.metric}{_slice(q)}{_on(q.day)}; "
+                      + (_level(con, q, day) or Answer("")).text)
+    a.text = f"{item['title']} [{item['id']}]"
+    return a
+
+
+def _record(con, q: Question, day: date) -> Answer | None:
+    row = rows_as_dicts(con.execute(sql_file("ask/extremes.sql"), {
+        "metric": q.metric, "dimension": q.dimension, "member": q.member}))[0]
+    if not row["days"]:
+        return None
+    style = _styles(_scale(con, q.metric))[0]
+    a = Answer("")
+    a.text = (f"The highest daily {q.metric}{_slice(q)} was {a.number(row['highest'], style, q, row['highest_day'], 'daily_values')} "
+              f"on {row['highest_day'].isoformat()}, the lowest {a.number(row['lowest'], style, q, row['lowest_day'], 'daily_values')} "
+              f"on {row['lowest_day'].isoformat()}, over the {row['days']} days since {row['first_day'].isoformat()}.")
+    return a
+
+
+def _pace(con, q: Question, day: date) -> Answer:
+    rows = con.execute(sql_file("ask/goal_items.sql"), {"metric": q.metric}).fetchall()
+    if not rows:
+        return Answer(f"Memory holds no pace-to-goal item for {q.metric}: it may have no goal, or be on pace.")
+    return Answer(f"{rows[0][1]} [{rows[0][0]}]", cited=[rows[0][0]])
+
+
+def _day(con, q: Question, day: date) -> Answer:
+    rows = con.execute(sql_file("ask/items_on_day.sql"), {"day": day}).fetchall()
+    if not rows:
+        return Answer(f"Nothing in memory stands out on {day.isoformat()}.")
+    lines = "\n".join(f"- {title} [{memory_id}]" for memory_id, _, title in rows)
+    return Answer(f"On {day.isoformat()}, memory holds:\n{lines}", cited=[r[0] for r in rows])
+
+
+ANSWERS = {"level": _level, "change": _change, "driver": _driver, "since": _since, "usual": _usual,
+           "record": _record, "pace": _pace, "day": _day}
+
+
+def answer_question(con, q: Question, latest_day: date) -> Answer | None:
+    """The answer the snapshot gives to a question read into an intent; None when it holds no value for it."""
+    return ANSWERS[q.intent](con, q, q.day or latest_day)

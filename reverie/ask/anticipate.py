@@ -1,0 +1,40 @@
+"""Anticipation: the questions likely next, read from what people asked lately and what changed tonight.
+
+The same questions on the new day (a question asked without a day is about the latest one), each metric's
+level, change and record, and the follow-ups to this night's biggest changes: what drove it, since when, how
+big against usual — about the whole business and the slice that moved, on the latest day and on its own.
+"""
+
+from __future__ import annotations
+
+from reverie.ask.questions import Lexicon, Question, parse_question
+from reverie.warehouse import rows_as_dicts, sql_file
+
+NIGHT_CHANGES = 5
+FOLLOW_UPS = ("change", "driver", "since", "usual")
+
+
+def asked_questions(lexicon: Lexicon, recent: list[str]) -> list[Question]:
+    """The questions people asked lately that reverie can read, each once, about the new day if they named none."""
+    return _once(q for q in (parse_question(text, lexicon) for text in recent) if q is not None)
+
+
+def _once(questions, latest=None) -> list[Question]:
+    return list(dict.fromkeys(q.on(None) if latest is not None and q.day == latest else q for q in questions))
+
+
+def expected_questions(con, lexicon: Lexicon, cycle_id: str, recent: list[str]) -> list[Question]:
+    """The questions to prepare answers for tonight, each once, the ones people asked first."""
+    asked = asked_questions(lexicon, recent)
+    every_metric = [Question(intent, metric) for metric in lexicon.metrics for intent in ("level", "change", "record")]
+    every_metric += [Question("pace", metric) for metric in lexicon.metrics]
+    follow_ups = []
+    for c in rows_as_dicts(con.execute(sql_file("ask/night_changes.sql"), {"cycle_id": cycle_id, "limit": NIGHT_CHANGES})):
+        slices = {("overall", "all"), (c["dimension"], c["member"])}
+        for (dimension, member) in sorted(slices):
+            for day in (None, c["period_start"]):
+                follow_ups += [Question(intent, c["metric"], dimension, member, day) for intent in FOLLOW_UPS]
+                follow_ups.append(Question("level", c["metric"], dimension, member, day))
+        follow_ups.append(Question("day", day=c["period_start"]))
+    # the latest day named by its date is the same question as one about the latest day
+    return _once([*asked, Question("day"), *every_metric, *follow_ups], lexicon.latest_day)

@@ -1,0 +1,98 @@
+"""`reverie ask`: a question answered by the cheapest path that holds — a prepared answer, memory, or the
+warehouse cold — without Prefect, without waiting for a cycle that holds the warehouse, and recorded."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from reverie.ask.ledger import record_ask
+from reverie.ask.questions import load_lexicon, parse_question, text_key
+from reverie.config import Settings
+from reverie.snapshot import NoSnapshot, open_snapshot, running_cycle
+from reverie.warehouse import render
+
+
+class AskError(ValueError):
+    """A question that cannot be asked now; the message says why and what to do."""
+
+
+def _prepared(con, key: str) -> dict | None:
+    row = con.execute(render("ask/prepared_answer.sql", literals={"key": key})).fetchone()
+    if row is None:
+        return None
+    memory_id, body, related = row
+    return {"answer": body, "cited": [memory_id, *(related or [])], "grounded": True}
+
+
+def _cold(settings: Settings, question: str, latest_day) -> dict:
+    """The warehouse itself, with SQL and no memory; it needs the warehouse, so a running cycle is said, not waited for."""
+    from reverie.ask.cold import answer_cold  # the analyst's SQL tools: only this path needs them
+    from reverie.llm import LLMUnavailable, open_llm
+
+    holder = running_cycle(settings.warehouse)
+    if holder is not None:
+        raise AskError(f"a cycle ({holder['cycle_id']}) has held the warehouse since {holder['started_at']}: the cold "
+                       "path reads the warehouse itself, so ask again when it has finished, or ask without "
+                       "--no-memory (memory answers from the last finished cycle)")
+    try:
+        with open_llm(settings.llm, settings.warehouse.folder / "logs") as llm:
+            text, grounded, run = answer_cold(llm, settings.warehouse, question, latest_day, settings.llm)
+    except LLMUnavailable as exc:
+        raise AskError(f"the cold path needs a model: {exc}") from None
+    return {"answer": text, "cited": [], "grounded": grounded, "calls": run.calls}
+
+
+def _from_memory(settings: Settings, snapshot, question: str, parsed, lexicon, latest_day) -> dict:
+    """Memory and one short model call; with no model to call, what memory holds, said as such."""
+    from reverie.ask.from_memory import answer_from_memory, gather, without_model  # the model's client: only here
+    from reverie.llm import LLMUnavailable, open_llm
+
+    items, facts = gather(snapshot, question, parsed, latest_day)
+    try:
+        with open_llm(settings.llm, settings.warehouse.folder / "logs") as llm:
+            answered = answer_from_memory(llm, question, items, facts, parsed, lexicon.names())
+    except LLMUnavailable as exc:
+        answered = without_model(items, facts, str(exc))
+    return {"answer": answered.text, "cited": answered.cited, "grounded": answered.grounded, "calls": answered.calls}
+
+
+def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared: bool = True) -> dict:
+    """Answer one question and record it; the ask JSON of the CLI contract, with what answered it."""
+    started = time.monotonic()
+    question = " ".join(question.split())
+    if not question:
+        raise AskError("the question is empty: reverie ask \"what drove revenue yesterday?\"")
+    asked_at = settings.warehouse.now()
+    try:
+        snapshot = open_snapshot(settings.warehouse)
+    except NoSnapshot as exc:
+        raise AskError(str(exc)) from None
+    info = snapshot.info()
+    with snapshot.connect() as con:
+        lexicon = load_lexicon(con, info["latest_day"])
+        parsed = parse_question(question, lexicon)
+        key = parsed.key() if parsed else text_key(question)  # a question it cannot read may be prepared too
+        found = _prepared(con, key) if use_memory and use_prepared else None
+    if found:
+        path, result = "prepared", found
+    elif use_memory:
+        path, result = "memory", _from_memory(settings, snapshot, question, parsed, lexicon, info["latest_day"])
+    else:
+        path, result = "cold", _cold(settings, question, info["latest_day"])
+    calls = result.get("calls", [])
+    payload = {
+        "answer": result["answer"], "path": path, "cited": list(dict.fromkeys(result["cited"])),
+        "prompt_tokens": sum(c["prompt_tokens"] or 0 for c in calls),
+        "completion_tokens": sum(c["completion_tokens"] or 0 for c in calls),
+        "seconds": round(time.monotonic() - started, 3),
+        "grounded": result["grounded"], "question": question, "ask_id": f"ask-{uuid.uuid4().hex[:12]}",
+        "snapshot": {"cycle_id": info["cycle_id"], "written_at": str(info["written_at"])},
+    }
+    payload["recorded"] = record_ask(settings.warehouse, {
+        "ask_id": payload["ask_id"], "asked_at": asked_at.isoformat(), "question": question, "path": path,
+        "answer": payload["answer"], "cited": payload["cited"], "prompt_tokens": payload["prompt_tokens"],
+        "completion_tokens": payload["completion_tokens"], "seconds": payload["seconds"],
+        "snapshot_cycle_id": info["cycle_id"], "grounded": payload["grounded"], "calls": calls})
+    return json.loads(json.dumps(payload, default=str))

@@ -1,0 +1,34 @@
+"""What sleep-time compute cost and what it saved: the nights' tokens and seconds against the asks', by path.
+
+The saving of an ask answered from preparation or memory is what the cold path costs on average (measured by
+the cold asks of the same window, `reverie ask --no-memory`) minus what it cost; with no cold ask measured, no
+saving is claimed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from reverie.warehouse import Warehouse, rows_as_dicts, sql_file
+
+
+def usage_stats(warehouse: Warehouse, days: int) -> dict:
+    """Sleep time per cycle, query time per path, and the amortisation over the last `days` days."""
+    since = warehouse.now() - timedelta(days=days)
+    with warehouse.connect() as con:
+        cycles = rows_as_dicts(con.execute(sql_file("stats/cycles.sql"), {"since": since}))
+        paths = rows_as_dicts(con.execute(sql_file("stats/asks_by_path.sql"), {"since": since}))
+    night_tokens = sum(c["prompt_tokens"] + c["completion_tokens"] for c in cycles)
+    night_seconds = sum(c["seconds"] or 0 for c in cycles)
+    by_path = {p["path"]: p for p in paths}
+    cold = by_path.get("cold")
+    warm = [p for p in paths if p["path"] != "cold"]
+    amortisation = {"night_tokens": night_tokens, "night_seconds": round(night_seconds, 2),
+                    "warm_asks": sum(p["asks"] for p in warm), "cold_asks": cold["asks"] if cold else 0,
+                    "saved_tokens": None, "saved_seconds": None, "net_tokens": None}
+    if cold:
+        amortisation["saved_tokens"] = round(sum(p["asks"] * cold["mean_tokens"] - p["tokens"] for p in warm))
+        amortisation["saved_seconds"] = round(sum(p["asks"] * cold["mean_seconds"] - p["seconds"] for p in warm), 2)
+        amortisation["net_tokens"] = amortisation["saved_tokens"] - night_tokens
+    return {"days": days, "since": since.isoformat(timespec="seconds"), "cycles": cycles, "asks": paths,
+            "amortisation": amortisation}

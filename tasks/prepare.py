@@ -1,0 +1,101 @@
+"""Prepare: answers to the questions people are likely to ask next, written into memory while nobody asks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from reverie.analyst.ledger import record_calls
+from reverie.ask.answers import answer_question
+from reverie.ask.anticipate import asked_questions, expected_questions
+from reverie.ask.from_memory import answer_from_memory, gather
+from reverie.ask.questions import load_lexicon, parse_question, text_key
+from reverie.config import LLMSettings
+from reverie.llm import LLMUnavailable, open_llm
+from reverie.logs import run_logger
+from reverie.memory.search import rebuild_index
+from reverie.snapshot import open_snapshot, write_snapshot
+from reverie.summaries import PrepareSummary
+from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
+from tasks.memory import close_item, insert_item
+
+RECENT_DAYS = 14
+RECENT_QUESTIONS = 50
+MODEL_ANSWERS = 5  # questions reverie cannot read, answered by the model tonight: a bound on the night's cost
+
+
+def _prepared_item(question, answer, latest_day) -> dict:
+    """A prepared answer as a memory item: the question as its title, the answer as its body."""
+    day = question.day or latest_day
+    return {"kind": "prepared_answer", "title": question.words(), "body": answer.text, "metric": question.metric,
+            "dimension": question.dimension, "member": question.member, "period_start": day, "severity": "info",
+            "related_ids": answer.cited, "source": "prepared", "answer_key": question.key(),
+            "evidence": {"question": question.key(), "numbers": answer.numbers, "cited": answer.cited}}
+
+
+def _model_answers(snapshot, texts: list[str], lexicon, latest_day, settings: LLMSettings, log_dir: str,
+                   calls: list[dict]) -> list[dict]:
+    """Questions asked lately that reverie cannot read, answered tonight from memory by the model as `ask` would,
+    kept only if grounded; the model's calls go to `calls`."""
+    items = []
+    try:
+        with open_llm(settings, Path(log_dir)) as llm:
+            for text in texts:
+                found, _ = gather(snapshot, text, None, latest_day)
+                answered = answer_from_memory(llm, text, found, None, None, lexicon.names())
+                calls += answered.calls
+                if answered.grounded:
+                    items.append({"kind": "prepared_answer", "title": text, "body": answered.text, "period_start": latest_day,
+                                  "severity": "info", "related_ids": answered.cited, "source": llm.model,
+                                  "answer_key": text_key(text), "evidence": {"question": text_key(text),
+                                                                            "cited": answered.cited}})
+    except LLMUnavailable as exc:
+        run_logger().warning("prepare: no model for the questions reverie cannot read: %s", exc)
+    return items
+
+
+# NO_CACHE: it writes memory and the snapshot.
+@task(name="prepare-answers", cache_policy=NO_CACHE)
+def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, settings: LLMSettings,
+                    log_dir: str) -> PrepareSummary:
+    """Answer tonight the questions expected tomorrow — the ones asked lately on the new day, each metric's level,
+    change and record, the follow-ups to tonight's biggest changes — and replace last night's answers. Questions
+    asked lately that reverie cannot read are answered by the model from memory (not with `analysts = 0`)."""
+    logger = run_logger()
+    write_snapshot(warehouse, cycle_id)  # what the answers are computed from: memory as consolidated tonight
+    snapshot = open_snapshot(warehouse)
+    latest_day = snapshot.info()["latest_day"]
+    now = warehouse.now()
+    with warehouse.connect() as con:
+        recent = [r["question"] for r in rows_as_dicts(con.execute(sql_file("ask/recent_questions.sql"), {
+            "since": now - timedelta(days=RECENT_DAYS), "limit": RECENT_QUESTIONS}))]
+    prepared, from_asks, calls = [], 0, []
+    if latest_day is not None:
+        with snapshot.connect() as con:
+            lexicon = load_lexicon(con, latest_day)
+            questions = expected_questions(con, lexicon, cycle_id, recent)
+            from_asks = len(asked_questions(lexicon, recent))
+            for question in questions:
+                answer = answer_question(con, question, latest_day)
+                if answer is not None:
+                    prepared.append(_prepared_item(question, answer, latest_day))
+        unread = [t for t in recent if parse_question(t, lexicon) is None][:MODEL_ANSWERS]
+        if unread and not settings.off:
+            prepared += _model_answers(snapshot, unread, lexicon, latest_day, settings, log_dir, calls)
+            from_asks += len(unread)
+    with warehouse.connect() as con, transaction(con):
+        old = [r[0] for r in con.execute(sql_file("ask/active_prepared.sql")).fetchall()]
+        for memory_id in old:
+            close_item(con, memory_id, "superseded", "supersede", "prepared again tonight", cycle_id, now)
+        for item in prepared:
+            insert_item(con, item, f"prepared_answer|{item['answer_key']}", cycle_id, flow_run_id, now)
+        record_calls(con, cycle_id, "prepare", calls, now)
+    rebuild_index(warehouse)
+    write_snapshot(warehouse, cycle_id)  # tonight's answers, for the questions of tomorrow
+    logger.info("prepare: %d answer(s) prepared, %d for questions asked lately", len(prepared), from_asks)
+    return {"prepared": len(prepared), "from_asks": from_asks, "superseded": len(old), "calls": len(calls),
+            "prompt_tokens": sum(c["prompt_tokens"] or 0 for c in calls),
+            "completion_tokens": sum(c["completion_tokens"] or 0 for c in calls)}

@@ -1,0 +1,221 @@
+"""`reverie ask` and `reverie stats` on a project after real cycles: prepared answers, memory, cold, the ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from flows.local_run import run_cycle
+from reverie.analyst.grounding import show
+from reverie.ask.questions import Lexicon, parse_question
+from reverie.cli import app
+from reverie.generator import generate
+from reverie.snapshot import RUNNING_FILE
+from tests.conftest import new_project
+from tests.scripted_llm import tool_call
+from tests.test_warehouse import held_by_another_process
+
+ROOT = Path(__file__).resolve().parents[1]
+LATEST_REVENUE = ("select cast(period_start as date), value from metric_values where metric = 'revenue' and grain = 'day' "
+                  "and dimension = 'overall' and complete order by period_start desc limit 1")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, session_llm):
+    """A demo project after one cycle with no analyst: memory holds the detectors' insights and prepared answers."""
+    folder = tmp_path_factory.mktemp("ask")
+    settings = new_project(folder, base_url=session_llm.base_url)
+    config = folder / "reverie.toml"
+    config.write_text(config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1))
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        assert run_cycle(folder)["status"] == "completed"
+        yield settings
+    finally:
+        os.chdir(cwd)
+
+
+def query(settings, sql: str, params=None):
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def ask(*words: str) -> dict:
+    result = CliRunner().invoke(app, ["ask", "--json", *words])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_questions_are_read_into_an_intent_a_metric_a_slice_and_a_day():
+    from datetime import date
+
+    lexicon = Lexicon(metrics=["average_order_value", "orders", "refund_rate", "revenue"],
+                      members={"DE": "country", "apparel": "category"}, latest_day=date(2026, 3, 1))
+    keys = {text: (q.key() if (q := parse_question(text, lexicon)) else None) for text in (
+        "What was revenue yesterday?", "how much revenue did we make on 2026-03-01", "Why did orders drop in DE?",
+        "What drove the refund rate on Feb 25?", "since when is average order value down", "is revenue on pace",
+        "what happened last Tuesday", "what is the highest revenue ever", "tell me a joke")}
+    assert keys == {
+        "What was revenue yesterday?": "level|revenue|overall:all|latest",
+        "how much revenue did we make on 2026-03-01": "level|revenue|overall:all|latest",
+        "Why did orders drop in DE?": "driver|orders|country:DE|latest",
+        "What drove the refund rate on Feb 25?": "driver|refund_rate|overall:all|2026-02-25",
+        "since when is average order value down": "since|average_order_value|overall:all|latest",
+        "is revenue on pace": "pace|revenue|overall:all|latest",
+        "what happened last Tuesday": "day||overall:all|2026-02-24",
+        "what is the highest revenue ever": "record|revenue|overall:all|latest",
+        "tell me a joke": None,
+    }
+
+
+def test_a_prepared_answer_needs_no_model_and_is_recorded(project, scripted_llm):
+    day, revenue = query(project, LATEST_REVENUE)[0]
+    result = ask("What was", "revenue", "yesterday?")  # words unquoted, as they come
+    assert result["path"] == "prepared" and result["grounded"]
+    assert f"{day.isoformat()}: {show(revenue)}" in result["answer"]
+    assert result["prompt_tokens"] == result["completion_tokens"] == 0 and scripted_llm.requests == []
+    assert result["seconds"] < 1.0  # measured in bench/ask.py; this only catches a model or Prefect started
+    assert query(project, "select path, question, grounded from asks where ask_id = ?", [result["ask_id"]]) == [
+        ("prepared", "What was revenue yesterday?", True)]
+
+
+def test_memory_answers_in_one_call_citing_memory_with_its_numbers(project, scripted_llm):
+    item_id, title = query(project, "select id, title from memory where status = 'active' and kind = "
+                                    "'unusual_change' order by score desc limit 1")[0]
+    quoted = title.split(":")[0]  # "revenue down 92.6% (country DE) on 2026-02-18"
+    scripted_llm.script(lambda request: {"role": "assistant", "content": f"{quoted} [{item_id}]."})
+    result = ask("Summarise the big story for me")  # no metric named: memory reads it
+    assert result["path"] == "memory" and result["grounded"], result
+    assert result["cited"] == [item_id] and result["answer"] == f"{quoted} [{item_id}]."
+    assert (result["prompt_tokens"], result["completion_tokens"]) == (100, 20)
+    assert len(scripted_llm.requests) == 1 and item_id in scripted_llm.requests[0]["messages"][0]["content"]
+    assert query(project, "select count(*) from llm_calls where purpose = 'ask' and cycle_id is null")[0][0] >= 1
+
+
+def test_a_made_up_number_is_not_said_and_memory_is_listed_instead(project, scripted_llm):
+    item_id, metric = query(project, "select id, metric from memory where status = 'active' and kind = "
+                                     "'unusual_change' order by score desc limit 1")[0]
+    scripted_llm.script(lambda request: {"role": "assistant", "content": f"{metric} fell 42.5% [{item_id}]."})
+    result = ask("Give me the headline story")
+    assert result["path"] == "memory" and not result["grounded"]
+    assert result["answer"].startswith("I could not ground an answer in memory's values (42.5%")
+    assert "42.5" not in result["answer"].split(")", 1)[1] and result["cited"]
+
+
+def test_cold_answers_from_sql_alone_and_grounds_its_numbers(project, scripted_llm):
+    day, revenue = query(project, LATEST_REVENUE)[0]
+    sql = ("select value from metric_values where metric = 'revenue' and grain = 'day' and dimension = 'overall' "
+           f"and period_start = date '{day.isoformat()}'")
+    scripted_llm.script(lambda request: tool_call("run_sql", {"sql": sql}),
+                        lambda request: tool_call("answer", {"answer": f"revenue was {{q1.value}} on {day.isoformat()}.",
+                                                             "evidence_queries": [sql]}))
+    result = ask("--no-memory", "What was revenue yesterday?")
+    assert result["path"] == "cold" and result["grounded"], result
+    assert result["answer"] == f"revenue was {show(revenue)} on {day.isoformat()}."
+    assert result["prompt_tokens"] == 200 and "mem-" not in json.dumps(scripted_llm.requests)
+
+
+def test_ask_answers_while_a_cycle_holds_the_warehouse_and_records_it_after(project, scripted_llm):
+    before = query(project, "select count(*) from asks")[0][0]
+    with held_by_another_process(project.warehouse):
+        held = ask("What was revenue yesterday?")
+        assert held["path"] == "prepared" and held["recorded"] == "pending"
+    after = ask("What was revenue yesterday?")
+    assert after["recorded"] == "warehouse"
+    assert query(project, "select count(*) from asks")[0][0] == before + 2
+
+
+def test_the_cold_path_says_which_cycle_holds_the_warehouse(project):
+    marker = project.warehouse.folder / RUNNING_FILE
+    marker.write_text(json.dumps({"cycle_id": "c-busy", "started_at": "2026-03-02T03:00:00", "pid": os.getpid()}))
+    try:
+        result = CliRunner().invoke(app, ["ask", "--no-memory", "What was revenue yesterday?"])
+    finally:
+        marker.unlink()
+    assert result.exit_code == 2 and "c-busy" in result.output and "since 2026-03-02T03:00:00" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_ask_starts_no_prefect_and_no_model_client_for_a_prepared_answer(project):
+    script = ("import sys\nfrom reverie.cli import app\nsys.argv = ['reverie', 'ask', 'What was revenue yesterday?']\n"
+              "try:\n    app()\nexcept SystemExit:\n    pass\n"
+              "print([m for m in ('prefect', 'openai', 'great_expectations') if m in sys.modules], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project.project_dir, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_the_night_prepares_again_the_questions_asked_and_replaces_last_nights(project, scripted_llm):
+    (day,) = query(project, "select max(cast(period_start as date)) from metric_values where complete")[0]
+    question = f"How many orders in DE on {(day - timedelta(days=3)).isoformat()}?"
+    assert ask(question)["path"] == "memory"  # not expected: nobody asked it before
+    (member,) = query(project, "select member from memory where status = 'active' and kind = 'unusual_change' "
+                               "and dimension <> 'overall' order by score desc limit 1")[0]
+    unreadable = f"Summarise the {member} story"  # names no metric: reverie cannot read it
+    stories = []
+
+    def reply(request):  # a model that answers with the first fact it is shown, and says nothing as an analyst
+        text = request["messages"][0]["content"]
+        if "Answer the question below" not in text:
+            return {"role": "assistant", "content": "nothing to add"}
+        item_id, title = re.search(r"\[(mem-\w+)\] ([^:\n]+)", text).groups()
+        stories.append(f"{title} [{item_id}].")
+        return {"role": "assistant", "content": stories[-1]}
+
+    scripted_llm.script(*[reply] * 12)
+    assert ask(unreadable)["path"] == "memory"
+    prepared_before = query(project, "select count(*) from memory where kind = 'prepared_answer' and status = 'active'")[0][0]
+    config = project.project_dir / "reverie.toml"
+    config.write_text(config.read_text().replace("analysts = 0", "analysts = 1"))  # a model at night
+    try:
+        generate(project.landing_dir, 1)
+        result = run_cycle(project.project_dir)
+    finally:
+        config.write_text(config.read_text().replace("analysts = 1", "analysts = 0"))
+    prepare = result["stages"]["prepare"]
+    assert prepare["from_asks"] >= 2 and prepare["superseded"] == prepared_before and prepare["calls"] >= 1
+    again = ask(question)
+    assert again["path"] == "prepared" and again["prompt_tokens"] == 0
+    orders = query(project, "select value from metric_values where metric = 'orders' and grain = 'day' and "
+                            "dimension = 'country' and member = 'DE' and cast(period_start as date) = ?",
+                   [day - timedelta(days=3)])[0][0]
+    assert show(orders) in again["answer"]
+    # the question reverie cannot read was answered at night by the model, grounded, and costs nothing now
+    story_again = ask(f"{unreadable.upper()}!")
+    assert story_again["path"] == "prepared" and story_again["answer"] == stories[-1] and story_again["prompt_tokens"] == 0
+    assert query(project, "select count(*) from llm_calls where purpose = 'prepare' and cycle_id = ?",
+                 [result["cycle_id"]]) == [(prepare["calls"],)]
+    # prepared answers are memory items of their own kind, out of the list, search and the brief
+    listed = CliRunner().invoke(app, ["memory", "list", "--json", "--limit", "500"])
+    assert all(i["kind"] != "prepared_answer" for i in json.loads(listed.stdout)["items"])
+    searched = CliRunner().invoke(app, ["memory", "search", "--json", "orders"])
+    assert all(i["kind"] != "prepared_answer" for i in json.loads(searched.stdout)["items"])
+    brief = Path(result["stages"]["deliver"]["brief"]).read_text()
+    assert "What was" not in brief and "prepared" not in brief
+
+
+def test_stats_count_asks_by_path_and_what_the_nights_saved(project):
+    result = CliRunner().invoke(app, ["stats", "--json", "--days", "3650"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    by_path = {p["path"]: p for p in stats["asks"]}
+    recorded = dict(query(project, "select path, count(*) from asks group by path"))
+    assert {p: by_path[p]["asks"] for p in by_path} == recorded
+    nights = query(project, "select coalesce(sum(prompt_tokens + completion_tokens), 0) from llm_calls where cycle_id is not null")
+    a = stats["amortisation"]
+    assert a["night_tokens"] == nights[0][0] and len(stats["cycles"]) >= 1
+    cold = by_path["cold"]
+    saved = sum(p["asks"] * cold["mean_tokens"] - p["tokens"] for p in stats["asks"] if p["path"] != "cold")
+    assert a["saved_tokens"] == round(saved) and a["net_tokens"] == a["saved_tokens"] - a["night_tokens"]
+    human = CliRunner().invoke(app, ["stats", "--days", "3650"])
+    assert "amortisation" in human.output and "prepared" in human.output
