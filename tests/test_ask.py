@@ -112,6 +112,16 @@ def test_a_made_up_number_is_not_said_and_memory_is_listed_instead(project, scri
     assert "42.5" not in result["answer"].split(")", 1)[1] and result["cited"]
 
 
+def test_an_answer_that_does_not_name_its_metric_is_not_kept(project, scripted_llm):
+    item_id, member, period, observed = query(
+        project, "select id, member, period_start, evidence->>'observed' from memory where status = 'active' and "
+                 "kind = 'unusual_change' and dimension <> 'overall' order by score desc limit 1")[0]
+    scripted_llm.script(lambda request: {"role": "assistant", "content": f"In {member} it was {show(float(observed))} "
+                                                                         f"on {period.isoformat()} [{item_id}]."})
+    result = ask(f"Summarise the {member} story")
+    assert not result["grounded"] and "does not name what it is about" in result["answer"]
+
+
 def test_cold_answers_from_sql_alone_and_grounds_its_numbers(project, scripted_llm):
     day, revenue = query(project, LATEST_REVENUE)[0]
     sql = ("select value from metric_values where metric = 'revenue' and grain = 'day' and dimension = 'overall' "

@@ -1,16 +1,20 @@
 """Anticipation: the questions likely next, read from what people asked lately and what changed tonight.
 
-The same questions on the new day (a question asked without a day is about the latest one), each metric's
-level, change and record, and the follow-ups to this night's biggest changes: what drove it, since when, how
-big against usual — about the whole business and the slice that moved, on the latest day and on its own.
+The same questions on the new day (a question asked without a day is about the latest one), what happened on
+each day of the last week, each metric's level, change, record and pace, and the follow-ups to this night's
+biggest changes: what drove it, since when, how big against usual — about the whole business and the slice
+that moved, on the latest day and on its own.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from reverie.ask.questions import Lexicon, Question, parse_question
 from reverie.warehouse import rows_as_dicts, sql_file
 
 NIGHT_CHANGES = 5
+RECENT_DAYS = 7  # "what happened on <day>" is prepared for each of the last week's days
 FOLLOW_UPS = ("change", "driver", "since", "usual")
 
 
@@ -37,4 +41,6 @@ def expected_questions(con, lexicon: Lexicon, cycle_id: str, recent: list[str]) 
                 follow_ups.append(Question("level", c["metric"], dimension, member, day))
         follow_ups.append(Question("day", day=c["period_start"]))
     # the latest day named by its date is the same question as one about the latest day
-    return _once([*asked, Question("day"), *every_metric, *follow_ups], lexicon.latest_day)
+    latest = lexicon.latest_day
+    recent_days = [Question("day", day=latest - timedelta(days=back)) for back in range(RECENT_DAYS)] if latest else []
+    return _once([*asked, *recent_days, *every_metric, *follow_ups], latest)

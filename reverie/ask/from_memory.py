@@ -149,6 +149,8 @@ def answer_from_memory(llm: LLM, text: str, items: list[dict], facts: Answer | N
     about = {i["metric"] for i in items if i["id"] in cited and i.get("metric")} | ({q.metric} if q and q.metric else set())
     checked = ground("", written, {"memory": cells_of(items, facts)}, vocabulary, about)
     problems += checked.problems
+    if about and not any(vocabulary.mentions(checked.body, metric) for metric in about):
+        problems.append(f"it does not name what it is about ({', '.join(sorted(about))})")
     if not cited and not checked.numbers:
         problems.append("it cites no fact and quotes no value of memory")
     if problems:
