@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from reverie.warehouse import Warehouse, literal, sql_file
+from reverie.warehouse import Warehouse, literal, rows_as_dicts, sql_file
 
 SNAPSHOT_FILE = "snapshot.duckdb"
 RUNNING_FILE = "cycle-running.json"
@@ -48,12 +48,11 @@ class Snapshot:
         finally:
             con.close()
 
-    def info(self) -> dict:
-        """The cycle that wrote it, when, the data's watermark and the newest complete day."""
-        with self.connect() as con:
-            row = con.execute("select * from snapshot_info").fetchone()
-            names = [d[0] for d in con.description]
-        return dict(zip(names, row))
+
+def snapshot_info(con: duckdb.DuckDBPyConnection) -> dict:
+    """The cycle that wrote a snapshot, when, the data's watermark and the newest complete day — read on the
+    connection that reads the rest, so both come from the same file."""
+    return rows_as_dicts(con.execute("select * from snapshot_info"))[0]
 
 
 def open_snapshot(warehouse: Warehouse) -> Snapshot:

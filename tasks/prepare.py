@@ -8,16 +8,16 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reverie.analyst.ledger import record_calls
+from reverie.analyst.ledger import record_calls, token_totals
 from reverie.ask.answers import answer_question
-from reverie.ask.anticipate import asked_questions, expected_questions
+from reverie.ask.anticipate import expected_questions, read_asked
 from reverie.ask.from_memory import answer_from_memory, gather
-from reverie.ask.questions import load_lexicon, parse_question, text_key
+from reverie.ask.questions import load_lexicon, text_key
 from reverie.config import LLMSettings
 from reverie.llm import LLMUnavailable, open_llm
 from reverie.logs import run_logger
 from reverie.memory.search import rebuild_index
-from reverie.snapshot import open_snapshot, write_snapshot
+from reverie.snapshot import open_snapshot, snapshot_info, write_snapshot
 from reverie.summaries import PrepareSummary
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
 from tasks.memory import close_item, insert_item
@@ -27,13 +27,11 @@ RECENT_QUESTIONS = 50
 MODEL_ANSWERS = 5  # questions reverie cannot read, answered by the model tonight: a bound on the night's cost
 
 
-def _prepared_item(question, answer, latest_day) -> dict:
-    """A prepared answer as a memory item: the question as its title, the answer as its body."""
-    day = question.day or latest_day
-    return {"kind": "prepared_answer", "title": question.words(), "body": answer.text, "metric": question.metric,
-            "dimension": question.dimension, "member": question.member, "period_start": day, "severity": "info",
-            "related_ids": answer.cited, "source": "prepared", "answer_key": question.key(),
-            "evidence": {"question": question.key(), "numbers": answer.numbers, "cited": answer.cited}}
+def _prepared_item(title: str, key: str, body: str, cited: list[str], day, source: str, numbers=(), **subject) -> dict:
+    """A prepared answer as a memory item: the question as its title, the answer as its body, found by its key."""
+    return {"kind": "prepared_answer", "title": title, "body": body, "period_start": day, "severity": "info",
+            "related_ids": cited, "source": source, "answer_key": key, **subject,
+            "evidence": {"question": key, "numbers": list(numbers), "cited": cited}}
 
 
 def _model_answers(snapshot, texts: list[str], lexicon, latest_day, settings: LLMSettings, log_dir: str,
@@ -48,10 +46,8 @@ def _model_answers(snapshot, texts: list[str], lexicon, latest_day, settings: LL
                 answered = answer_from_memory(llm, text, found, None, None, lexicon.names())
                 calls += answered.calls
                 if answered.grounded:
-                    items.append({"kind": "prepared_answer", "title": text, "body": answered.text, "period_start": latest_day,
-                                  "severity": "info", "related_ids": answered.cited, "source": llm.model,
-                                  "answer_key": text_key(text), "evidence": {"question": text_key(text),
-                                                                            "cited": answered.cited}})
+                    items.append(_prepared_item(text, text_key(text), answered.text, answered.cited, latest_day,
+                                                llm.model))
     except LLMUnavailable as exc:
         run_logger().warning("prepare: no model for the questions reverie cannot read: %s", exc)
     return items
@@ -67,25 +63,27 @@ def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None
     logger = run_logger()
     write_snapshot(warehouse, cycle_id)  # what the answers are computed from: memory as consolidated tonight
     snapshot = open_snapshot(warehouse)
-    latest_day = snapshot.info()["latest_day"]
     now = warehouse.now()
     with warehouse.connect() as con:
         recent = [r["question"] for r in rows_as_dicts(con.execute(sql_file("ask/recent_questions.sql"), {
             "since": now - timedelta(days=RECENT_DAYS), "limit": RECENT_QUESTIONS}))]
-    prepared, from_asks, calls = [], 0, []
-    if latest_day is not None:
-        with snapshot.connect() as con:
-            lexicon = load_lexicon(con, latest_day)
-            questions = expected_questions(con, lexicon, cycle_id, recent)
-            from_asks = len(asked_questions(lexicon, recent))
-            for question in questions:
-                answer = answer_question(con, question, latest_day)
-                if answer is not None:
-                    prepared.append(_prepared_item(question, answer, latest_day))
-        unread = [t for t in recent if parse_question(t, lexicon) is None][:MODEL_ANSWERS]
-        if unread and not settings.off:
-            prepared += _model_answers(snapshot, unread, lexicon, latest_day, settings, log_dir, calls)
-            from_asks += len(unread)
+    prepared, calls = [], []
+    with snapshot.connect() as con:
+        latest_day = snapshot_info(con)["latest_day"]
+        lexicon = load_lexicon(con, latest_day)
+        asked, unread = read_asked(lexicon, recent)
+        from_asks = len(asked)
+        for question in expected_questions(con, lexicon, cycle_id, asked) if latest_day else []:
+            answer = answer_question(con, question, latest_day)
+            if answer is not None:
+                prepared.append(_prepared_item(
+                    question.words(), question.key(), answer.text, answer.cited, question.day or latest_day,
+                    "prepared", answer.numbers, metric=question.metric, dimension=question.dimension,
+                    member=question.member))
+    unread = unread[:MODEL_ANSWERS]
+    if latest_day is not None and unread and not settings.off:
+        prepared += _model_answers(snapshot, unread, lexicon, latest_day, settings, log_dir, calls)
+        from_asks += len(unread)
     with warehouse.connect() as con, transaction(con):
         old = [r[0] for r in con.execute(sql_file("ask/active_prepared.sql")).fetchall()]
         for memory_id in old:
@@ -96,6 +94,6 @@ def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None
     rebuild_index(warehouse)
     write_snapshot(warehouse, cycle_id)  # tonight's answers, for the questions of tomorrow
     logger.info("prepare: %d answer(s) prepared, %d for questions asked lately", len(prepared), from_asks)
+    prompt_tokens, completion_tokens = token_totals(calls)
     return {"prepared": len(prepared), "from_asks": from_asks, "superseded": len(old), "calls": len(calls),
-            "prompt_tokens": sum(c["prompt_tokens"] or 0 for c in calls),
-            "completion_tokens": sum(c["completion_tokens"] or 0 for c in calls)}
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}

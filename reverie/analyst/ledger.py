@@ -16,6 +16,11 @@ def ledger_row(model: str, usage, seconds: float, outcome: str) -> dict:
             "latency_seconds": round(seconds, 3), "outcome": outcome}
 
 
+def token_totals(calls: list[dict]) -> tuple[int, int]:
+    """Prompt and completion tokens over ledger rows (a row whose endpoint did not say counts 0)."""
+    return (sum(c["prompt_tokens"] or 0 for c in calls), sum(c["completion_tokens"] or 0 for c in calls))
+
+
 def record_calls(con: duckdb.DuckDBPyConnection, cycle_id: str | None, purpose: str, calls: list[dict],
                  called_at: datetime) -> None:
     """Append ledger rows to llm_calls, inside the caller's transaction."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reverie.analyst.evidence import Catalog
+from reverie.analyst.ledger import token_totals
 from reverie.warehouse import Warehouse
 
 
@@ -23,9 +24,9 @@ class AnalystRun:
     @property
     def prompt_tokens(self) -> int:
         """Prompt tokens over all its calls."""
-        return sum(c["prompt_tokens"] or 0 for c in self.calls)
+        return token_totals(self.calls)[0]
 
     @property
     def completion_tokens(self) -> int:
         """Completion tokens over all its calls."""
-        return sum(c["completion_tokens"] or 0 for c in self.calls)
+        return token_totals(self.calls)[1]

@@ -14,22 +14,23 @@ from reverie.ask.questions import Lexicon, Question, parse_question
 from reverie.warehouse import rows_as_dicts, sql_file
 
 NIGHT_CHANGES = 5
-RECENT_DAYS = 7  # "what happened on <day>" is prepared for each of the last week's days
+WEEK = 7  # "what happened on <day>" is prepared for each of the last week's days
 FOLLOW_UPS = ("change", "driver", "since", "usual")
 
 
-def asked_questions(lexicon: Lexicon, recent: list[str]) -> list[Question]:
-    """The questions people asked lately that reverie can read, each once, about the new day if they named none."""
-    return _once(q for q in (parse_question(text, lexicon) for text in recent) if q is not None)
+def read_asked(lexicon: Lexicon, recent: list[str]) -> tuple[list[Question], list[str]]:
+    """The questions people asked lately that reverie can read (each once, about the new day if they named none),
+    and the ones it cannot."""
+    parsed = [(text, parse_question(text, lexicon)) for text in recent]
+    return _once(q for _, q in parsed if q is not None), [text for text, q in parsed if q is None]
 
 
 def _once(questions, latest=None) -> list[Question]:
     return list(dict.fromkeys(q.on(None) if latest is not None and q.day == latest else q for q in questions))
 
 
-def expected_questions(con, lexicon: Lexicon, cycle_id: str, recent: list[str]) -> list[Question]:
+def expected_questions(con, lexicon: Lexicon, cycle_id: str, asked: list[Question]) -> list[Question]:
     """The questions to prepare answers for tonight, each once, the ones people asked first."""
-    asked = asked_questions(lexicon, recent)
     every_metric = [Question(intent, metric) for metric in lexicon.metrics for intent in ("level", "change", "record")]
     every_metric += [Question("pace", metric) for metric in lexicon.metrics]
     follow_ups = []
@@ -42,5 +43,5 @@ def expected_questions(con, lexicon: Lexicon, cycle_id: str, recent: list[str]) 
         follow_ups.append(Question("day", day=c["period_start"]))
     # the latest day named by its date is the same question as one about the latest day
     latest = lexicon.latest_day
-    recent_days = [Question("day", day=latest - timedelta(days=back)) for back in range(RECENT_DAYS)] if latest else []
+    recent_days = [Question("day", day=latest - timedelta(days=back)) for back in range(WEEK)] if latest else []
     return _once([*asked, *recent_days, *every_metric, *follow_ups], latest)

@@ -42,10 +42,10 @@ def _grounded(args: dict, run: AnalystRun) -> tuple[str | None, str]:
     text = str(args.get("answer", "")).strip()
     if not text:
         return "the model wrote no answer", text
-    if not args.get("evidence_queries"):
+    queries = args.get("evidence_queries")
+    if not queries:
         return "the answer gives no evidence query", text
-    reason, checked = check_insight({"title": text, "body": "", "evidence_queries": args.get("evidence_queries") or []},
-                                    run, {})
+    reason, checked = check_insight({"title": text, "body": "", "evidence_queries": queries}, run, {})
     return reason, checked.title if checked else text
 
 
@@ -71,7 +71,7 @@ def answer_cold(llm: LLM, warehouse: Warehouse, question: str, latest_day, setti
         calls, as_text = tool_calls_in(response.choices[0].message) if response.choices else ([], False)
         answer = next((_arguments(a) for _, name, a in calls if name == "answer"), None)
         if answer is not None or not calls or last:
-            if not isinstance(answer, dict):
+            if answer is None:  # a reply in words, not the answer tool: nothing to verify it with
                 content = response.choices[0].message.content if response.choices else ""
                 answer = {"answer": content or "", "evidence_queries": []}
             reason, text = _grounded(answer, run)

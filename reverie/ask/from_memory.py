@@ -38,7 +38,6 @@ class MemoryAnswer:
     cited: list[str]
     grounded: bool
     calls: list[dict] = field(default_factory=list)
-    problem: str | None = None
 
 
 def retrieve(snapshot: Snapshot, text: str, q: Question | None) -> list[dict]:
@@ -123,7 +122,7 @@ def gather(snapshot: Snapshot, text: str, q: Question | None, latest_day) -> tup
 
 def without_model(items: list[dict], facts: Answer | None, why: str) -> MemoryAnswer:
     """No model to phrase an answer: what memory holds on the question, said as such."""
-    return MemoryAnswer(_fallback(items, facts, f"no model: {why}"), _cited(items, facts), False, [], why)
+    return MemoryAnswer(_fallback(items, facts, f"no model: {why}"), _cited(items, facts), False)
 
 
 def answer_from_memory(llm: LLM, text: str, items: list[dict], facts: Answer | None, q: Question | None,
@@ -138,7 +137,7 @@ def answer_from_memory(llm: LLM, text: str, items: list[dict], facts: Answer | N
     except openai.APIError as exc:
         calls = [ledger_row(llm.model, None, time.monotonic() - started, f"error: {type(exc).__name__}")]
         why = f"the model could not be reached: {type(exc).__name__}"
-        return MemoryAnswer(_fallback(items, facts, why), _cited(items, facts), False, calls, why)
+        return MemoryAnswer(_fallback(items, facts, why), _cited(items, facts), False, calls)
     calls = [ledger_row(llm.model, response.usage, time.monotonic() - started, "ok" if response.choices else "error: no choices")]
     written = (response.choices[0].message.content or "").strip() if response.choices else ""
     shown = {i["id"] for i in items}
@@ -154,7 +153,7 @@ def answer_from_memory(llm: LLM, text: str, items: list[dict], facts: Answer | N
     if not cited and not checked.numbers:
         problems.append("it cites no fact and quotes no value of memory")
     if problems:
-        return MemoryAnswer(_fallback(items, facts, problems[0]), _cited(items, facts), False, calls, "; ".join(problems))
+        return MemoryAnswer(_fallback(items, facts, problems[0]), _cited(items, facts), False, calls)
     return MemoryAnswer(checked.body, cited or _cited(items, facts), True, calls)
 
 

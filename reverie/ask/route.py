@@ -3,14 +3,14 @@ warehouse cold — without Prefect, without waiting for a cycle that holds the w
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
+from reverie.analyst.ledger import token_totals
 from reverie.ask.ledger import record_ask
 from reverie.ask.questions import load_lexicon, parse_question, text_key
 from reverie.config import Settings
-from reverie.snapshot import NoSnapshot, open_snapshot, running_cycle
+from reverie.snapshot import NoSnapshot, open_snapshot, running_cycle, snapshot_info
 from reverie.warehouse import render
 
 
@@ -69,8 +69,8 @@ def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared
         snapshot = open_snapshot(settings.warehouse)
     except NoSnapshot as exc:
         raise AskError(str(exc)) from None
-    info = snapshot.info()
     with snapshot.connect() as con:
+        info = snapshot_info(con)
         lexicon = load_lexicon(con, info["latest_day"])
         parsed = parse_question(question, lexicon)
         key = parsed.key() if parsed else text_key(question)  # a question it cannot read may be prepared too
@@ -82,10 +82,10 @@ def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared
     else:
         path, result = "cold", _cold(settings, question, info["latest_day"])
     calls = result.get("calls", [])
+    prompt_tokens, completion_tokens = token_totals(calls)
     payload = {
         "answer": result["answer"], "path": path, "cited": list(dict.fromkeys(result["cited"])),
-        "prompt_tokens": sum(c["prompt_tokens"] or 0 for c in calls),
-        "completion_tokens": sum(c["completion_tokens"] or 0 for c in calls),
+        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
         "seconds": round(time.monotonic() - started, 3),
         "grounded": result["grounded"], "question": question, "ask_id": f"ask-{uuid.uuid4().hex[:12]}",
         "snapshot": {"cycle_id": info["cycle_id"], "written_at": str(info["written_at"])},
@@ -95,4 +95,4 @@ def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared
         "answer": payload["answer"], "cited": payload["cited"], "prompt_tokens": payload["prompt_tokens"],
         "completion_tokens": payload["completion_tokens"], "seconds": payload["seconds"],
         "snapshot_cycle_id": info["cycle_id"], "grounded": payload["grounded"], "calls": calls})
-    return json.loads(json.dumps(payload, default=str))
+    return payload
