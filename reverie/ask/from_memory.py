@@ -23,6 +23,7 @@ from reverie.llm import LLM
 from reverie.memory.search import search_memory
 from reverie.prompts import prompt
 from reverie.snapshot import Snapshot
+from reverie.warehouse import rows_as_dicts, sql_file
 
 RETRIEVED = 5
 ALL_ITEMS = 10_000
@@ -113,11 +114,11 @@ def gather(snapshot: Snapshot, text: str, q: Question | None, latest_day) -> tup
         return items, None
     with snapshot.connect() as con:
         facts = answer_question(con, q, latest_day)
+        # the facts answer it: the items they rest on (found or not by the search) and the two most relevant others
+        rested_on = rows_as_dicts(con.execute(sql_file("ask/items_by_id.sql"), {"ids": facts.cited})) if facts else []
     if facts is None:
         return items, None
-    # the facts answer it: the items they rest on and the two most relevant others, a short prompt
-    kept = [i for i in items if i["id"] in facts.cited] + [i for i in items if i["id"] not in facts.cited][:2]
-    return kept, facts
+    return rested_on + [i for i in items if i["id"] not in facts.cited][:2], facts
 
 
 def without_model(items: list[dict], facts: Answer | None, why: str) -> MemoryAnswer:
