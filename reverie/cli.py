@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -132,8 +133,10 @@ STAGE_LINES = {
     "prepare": lambda s: (f"{s['prepared']} answer(s) prepared for the questions expected next"
                           + (f", {s['from_asks']} of them asked lately" if s["from_asks"] else "")
                           + (f", {s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens" if s["calls"] else "")),
-    "deliver": lambda s: ((f"brief at {_relative(s['brief'])}" if s["brief"] else "no brief written")
+    "deliver": lambda s: ((f"brief at {_relative(s['brief'])} (a page with charts: .html)" if s["brief"]
+                           else "no brief written")
                           + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
+                          + (f", {s['held']} alert(s) held for quiet hours" if s.get("held") else "")
                           + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
 }
 
@@ -226,7 +229,8 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
         out.print(f"total {r['total_seconds']:.1f} s = start-up {r['ready_seconds']:.1f} s (Prefect's API, imports "
                   f"and the demo data at once) + cycle {r['seconds']:.1f} s + Prefect's bookkeeping "
                   f"{bookkeeping:.1f} s", highlight=False)
-        out.print("next: [bold]reverie memory list[/], or read the brief above", highlight=False)
+        out.print("next: [bold]reverie brief[/] (or [bold]reverie brief --html .[/] for the page), "
+                  "[bold]reverie memory list[/], [bold]reverie ask[/] \"...\"", highlight=False)
 
     _emit(result, as_json, human)
     if result["status"] == "failed":
@@ -275,6 +279,50 @@ def ask_command(
         cited = f" · cites {', '.join(r['cited'])}" if r["cited"] else ""
         out.print(f"[dim]{r['path']}{cited} · {r['prompt_tokens']:,}+{r['completion_tokens']:,} tokens · "
                   f"{r['seconds']:.2f} s[/]", highlight=False)
+
+    _emit(result, as_json, human)
+
+
+@app.command()
+def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the brief as a page (with charts) to PATH.")] = None,
+          open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+          cycle: Annotated[Optional[str], typer.Option("--cycle", help="A cycle's brief (default: the latest).")] = None,
+          as_json: JsonFlag = False) -> None:
+    """The latest brief: printed in the terminal, written as a page (--html), or its items as JSON."""
+    import shutil
+    import webbrowser
+
+    from rich.markdown import Markdown
+
+    settings = _settings()
+    if cycle is not None and not re.fullmatch(r"[\w-]{1,80}", cycle):
+        _fail(f"--cycle: {cycle!r} is not a cycle id (c20261204T020000-1a2b3c)")
+    name = cycle or "latest"
+    files = {suffix: settings.briefs_dir / f"{name}{suffix}" for suffix in (".md", ".html", ".json")}
+    if not files[".md"].exists():
+        _fail(f"no brief {'for cycle ' + repr(cycle) if cycle else 'yet'} in {_relative(str(settings.briefs_dir))}: "
+              "`reverie run` (or `reverie demo`) writes one")
+    document = json.loads(files[".json"].read_text()) if files[".json"].exists() else {}
+    page = files[".html"]
+    if html is not None:
+        target = html / f"brief-{document.get('cycle_id') or name}.html" if html.is_dir() else html
+        try:
+            shutil.copyfile(page, target)
+        except OSError as exc:
+            _fail(f"cannot write {target}: {exc.strerror or exc}")
+        page = target
+    if open_page:
+        webbrowser.open(page.resolve().as_uri())
+    result = {"cycle_id": document.get("cycle_id"), "project": document.get("project"),
+              "data_up_to": document.get("reach"), "brief": str(files[".md"]), "page": str(page),
+              "items": [*document.get("changes", []), *document.get("notes", [])],
+              "key_metrics": document.get("key_metrics", []), "quality": document.get("quality", [])}
+
+    def human(r: dict) -> None:
+        if html is not None or open_page:
+            out.print(f"the brief as a page: {page}", highlight=False)
+        else:
+            out.print(Markdown(files[".md"].read_text()))
 
     _emit(result, as_json, human)
 

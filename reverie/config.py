@@ -103,11 +103,36 @@ class PathsSection:
     detectors: str = "detectors"
 
 
+SEVERITIES = ("info", "warning", "critical")  # least to most severe
+QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """[deliver] fields that decide which insights notify people (the channels that notify), when and how often."""
+    min_severity: str = "warning"  # info | warning | critical: the least severe insight that notifies
+    kinds: list[str] = field(default_factory=list)  # only these kinds notify; empty: every kind
+    quiet_hours: str = ""  # "22:00-07:00": alerts are held meanwhile and go with the first cycle after
+    timezone: str | None = None  # the quiet hours' zone; the project's by default
+    suppress_days: float = 7.0  # a subject alerted on a channel is not alerted again there for this long
+    AT_LEAST: ClassVar[dict] = {"suppress_days": 0}
+
+    def __post_init__(self) -> None:
+        if self.min_severity not in SEVERITIES:
+            raise OptionError(f"min_severity = {self.min_severity!r}: must be one of {', '.join(SEVERITIES)}")
+        if not all(isinstance(kind, str) and IDENTIFIER.match(kind) for kind in self.kinds):
+            raise OptionError(f"kinds = {self.kinds!r}: must be a list of insight kinds, e.g. [\"change\", \"risk\"]")
+        if self.quiet_hours and not QUIET_HOURS.match(self.quiet_hours):
+            raise OptionError(f"quiet_hours = {self.quiet_hours!r}: must read HH:MM-HH:MM, e.g. \"22:00-07:00\"")
+
+
 @dataclass(frozen=True)
 class DeliverSettings:
-    """[deliver] in reverie.toml: the channels a brief goes through, in order, and each channel's options."""
+    """[deliver] in reverie.toml: the channels a brief goes through, in order, each channel's options, and which
+    insights the channels that notify people send."""
     channels: tuple[str, ...] = ("brief_file", "prefect_artifact")
     options: dict[str, object] = field(default_factory=dict)  # channel name -> its Options, from [deliver.<name>]
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -253,10 +278,17 @@ def _sources(data: dict, path: Path, timezone: str) -> dict[str, SourceSettings]
     return sources
 
 
-def _deliver(data: dict, path: Path) -> DeliverSettings:
-    """[deliver]: known channel names, each once, brief_file among them; [deliver.<name>] checked by its channel."""
+def _deliver(data: dict, path: Path, timezone: str) -> DeliverSettings:
+    """[deliver]: known channel names, each once, brief_file among them; the alert policy; [deliver.<name>] checked
+    by its channel."""
     values = dict(_section(data, "deliver", path))
     names = values.pop("channels", list(DeliverSettings.channels))
+    policy = {key: values.pop(key) for key in [f.name for f in fields(AlertSettings)] if key in values}
+    try:
+        alerts = _build(AlertSettings, policy, "deliver", path)
+    except OptionError as exc:
+        raise ConfigError(f"{path}: [deliver] {exc}") from None
+    alerts = replace(alerts, timezone=_zone(alerts.timezone, f"{path}: [deliver] timezone") or timezone)
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         raise ConfigError(f"{path}: [deliver] channels must be a list of channel names, e.g. [\"brief_file\", \"webhook\"]")
     for name in names:
@@ -267,7 +299,8 @@ def _deliver(data: dict, path: Path) -> DeliverSettings:
     unknown = sorted(set(values) - set(CHANNELS))
     if unknown:
         raise ConfigError(f"{path}: unknown field(s) in [deliver]: {', '.join(unknown)} "
-                          f"(known: channels, and a table per channel: {', '.join(CHANNELS)})")
+                          f"(known: channels, {', '.join(f.name for f in fields(AlertSettings))}, "
+                          f"and a table per channel: {', '.join(CHANNELS)})")
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ConfigError(f"{path}: [deliver] channels: {', '.join(repeated)} listed more than once")
@@ -285,7 +318,7 @@ def _deliver(data: dict, path: Path) -> DeliverSettings:
             options[name] = _build(channel.Options, table, where, path)
         except OptionError as exc:
             raise ConfigError(f"{path}: [{where}] {exc}") from None
-    return DeliverSettings(channels=tuple(names), options=options)
+    return DeliverSettings(channels=tuple(names), options=options, alerts=alerts)
 
 
 def load_settings(project_dir: str | Path = ".") -> Settings:
@@ -325,7 +358,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         llm=_build(LLMSettings, llm_values, "llm", path),
         detect=_build(DetectSettings, _section(data, "detect", path), "detect", path),
         memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),
-        deliver=_deliver(data, path),
+        deliver=_deliver(data, path, project.timezone),
     )
 
 

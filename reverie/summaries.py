@@ -110,8 +110,11 @@ class PrepareSummary(TypedDict):
 class DeliverSummary(TypedDict):
     sent: int  # notifications that reached people
     brief: str | None  # the brief's markdown file; None when it could not be written (the error says why)
+    page: NotRequired[str | None]  # the brief as a page with charts, next to the markdown
     insights: int
     channels: dict[str, str]  # channel -> where it went
+    alerts: NotRequired[dict[str, list[str]]]  # notifying channel -> the insights it owed this cycle
+    held: NotRequired[int]  # alerts held for quiet hours, sent by the first cycle after them
     errors: list[str]
     seconds: NotRequired[float]
 

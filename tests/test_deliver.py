@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,14 +18,17 @@ from prefect.client.orchestration import get_client
 from flows.local_run import run_cycle
 from reverie.channels import (
     CHANNELS,
+    Alert,
     Brief,
     BriefItem,
     ChannelError,
     UnknownChannel,
     build_channel,
 )
+from reverie.channels.apprise_urls import AppriseOptions, AppriseUrls
+from reverie.channels.prefect_block import PrefectBlockOptions
 from reverie.channels.webhook import Webhook, WebhookOptions
-from reverie.config import ConfigError, DeliverSettings, load_settings
+from reverie.config import AlertSettings, ConfigError, DeliverSettings, load_settings
 from reverie.project import scaffold
 from tests.scripted_llm import tool_call
 
@@ -159,6 +163,12 @@ def test_by_default_the_brief_is_a_file_and_a_prefect_artifact_each_recorded_in_
     markdown = path.read_text()
     assert markdown.startswith(f"# reverie brief — {settings.name}\n") and f"Cycle `{cycle_id}`" in markdown
     assert (settings.briefs_dir / "latest.md").read_text() == markdown
+    page, data = path.with_suffix(".html"), json.loads(path.with_suffix(".json").read_text())
+    assert deliver["page"] == str(page) and page.read_text().startswith("<!doctype html>")
+    assert (settings.briefs_dir / "latest.html").read_text() == page.read_text()
+    assert data["cycle_id"] == cycle_id and {i["id"] for i in data["changes"] + data["notes"]} == set(MEMORY_ID.findall(markdown))
+    link = latest_artifact("reverie-brief-page")
+    assert page.resolve().as_uri() in link.data  # Prefect keeps a link artifact as a markdown link
     artifact = latest_artifact("reverie-brief")
     assert artifact.data == markdown and artifact.description == f"reverie brief for cycle {cycle_id}"
     assert deliver["channels"] == {"brief_file": str(path), "prefect_artifact": str(artifact.latest_id)}
@@ -167,13 +177,14 @@ def test_by_default_the_brief_is_a_file_and_a_prefect_artifact_each_recorded_in_
     assert len(ids) == deliver["insights"] > 0
     fingerprints = query(settings, "select list(fingerprint order by fingerprint) from memory where list_contains(?, id)",
                          [sorted(ids)])[0][0]
-    rows = query(settings, "select channel, target, list_sort(fingerprints) from deliveries where cycle_id = ? "
-                           "order by channel", [cycle_id])
-    assert rows == [("brief_file", str(path), fingerprints), ("prefect_artifact", str(artifact.latest_id), fingerprints)]
+    rows = query(settings, "select channel, status, target, list_sort(fingerprints), error, alerts from deliveries "
+                           "where cycle_id = ? order by channel", [cycle_id])
+    assert rows == [("brief_file", "sent", str(path), fingerprints, None, None),
+                    ("prefect_artifact", "sent", str(artifact.latest_id), fingerprints, None, None)]
 
 
-def test_a_webhook_receives_one_json_message_per_cycle_naming_the_insights(make_project, scripted_llm, receiver,
-                                                                           monkeypatch, http_log):
+def test_a_webhook_receives_one_json_message_with_the_cycles_alerts_and_nothing_twice(
+        make_project, scripted_llm, receiver, monkeypatch, http_log):
     monkeypatch.setenv(URL_ENV, receiver.url)
     settings = project_delivering(make_project, scripted_llm, 'channels = ["brief_file", "prefect_artifact", "webhook"]\n'
                                                               f'[deliver.webhook]\nurl_env = "{URL_ENV}"\ntop_items = 1\n')
@@ -186,21 +197,25 @@ def test_a_webhook_receives_one_json_message_per_cycle_naming_the_insights(make_
     assert (deliver["sent"], deliver["errors"], deliver["channels"]["webhook"]) == (1, [], target)
     assert receiver.paths == [f"/hooks/{TOKEN}"] and receiver.content_types == ["application/json"]
     [message] = receiver.messages
-    assert (message["project"], message["cycle_id"], message["brief"]) == (settings.name, first["cycle_id"], deliver["brief"])
-    in_brief = set(MEMORY_ID.findall(Path(deliver["brief"]).read_text()))
+    assert (message["project"], message["cycle_id"], message["brief"]) == (settings.name, first["cycle_id"], deliver["page"])
+    alerted = deliver["alerts"]["webhook"]
     items = message["items"]
-    assert len(items) == 1 and len(items) + message["more"] == deliver["insights"] > 1
-    assert {item["id"] for item in items} <= in_brief
-    severities = query(settings, "select severity from memory where list_contains(?, id)", [sorted(in_brief)])
+    assert len(items) == 1 and len(items) + message["more"] == len(alerted) > 1
+    assert items[0]["id"] == alerted[0]
+    in_brief = set(MEMORY_ID.findall(Path(deliver["brief"]).read_text()))
+    quality = {i for (i,) in query(settings, "select id from memory where kind = 'data_quality' and status = 'active'")}
+    assert set(alerted) <= in_brief | quality and set(alerted) & in_brief
+    severities = query(settings, "select severity from memory where list_contains(?, id)", [alerted])
     assert SEVERITY_RANK[items[0]["severity"]] == min(SEVERITY_RANK[s] for (s,) in severities)  # the most severe first
     assert all(item["id"] in message["text"] and item["title"] in message["text"] for item in items)
+    assert query(settings, "select status, target, insight_ids from deliveries where channel = 'webhook'") == [
+        ("sent", target, alerted)]
 
-    second = run_cycle(settings.project_dir)
+    second = run_cycle(settings.project_dir)  # the same data: the same insights, confirmed, are no news
 
-    assert second["stages"]["deliver"]["sent"] == 1
-    assert [m["cycle_id"] for m in receiver.messages] == [first["cycle_id"], second["cycle_id"]]
-    assert query(settings, "select cycle_id, target from deliveries where channel = 'webhook' order by delivered_at") == [
-        (first["cycle_id"], target), (second["cycle_id"], target)]
+    assert second["stages"]["deliver"]["sent"] == 0 and second["stages"]["deliver"]["alerts"] == {"webhook": []}
+    assert len(receiver.messages) == 1
+    assert query(settings, "select count(*) from deliveries where channel = 'webhook'") == [(1,)]
     # the URL's path is its secret: it reached the receiver and nothing else
     assert TOKEN not in everything_stored(settings)
     assert http_log and TOKEN not in "\n".join(http_log)
@@ -230,7 +245,9 @@ def test_a_failing_webhook_degrades_the_deliver_stage_and_the_other_channels_sti
     assert (deliver["errors"], deliver["sent"]) == ([expected], 0)
     assert set(deliver["channels"]) == {"brief_file", "prefect_artifact"}
     assert Path(deliver["brief"]).exists() and (settings.briefs_dir / "latest.md").exists()
-    assert query(settings, "select channel from deliveries order by channel") == [("brief_file",), ("prefect_artifact",)]
+    assert query(settings, "select channel, status, error from deliveries order by channel") == [
+        ("brief_file", "sent", None), ("prefect_artifact", "sent", None),
+        ("webhook", "failed", expected.removeprefix("webhook: "))]
     logs = stored_logs(result["flow_run_id"])
     assert f"deliver: webhook failed: {expected.removeprefix('webhook: ')}" in logs
     assert len(receiver.messages) == (1 if failure == "answers 500" else 0)  # no retries behind the cycle's back
@@ -254,11 +271,49 @@ def test_a_webhook_without_its_url_names_the_variable_and_never_echoes_a_bad_val
         channel.send(a_brief(tmp_path))
 
 
+def test_apprise_without_a_url_names_the_variable_and_a_bad_url_is_not_echoed(tmp_path, monkeypatch):
+    monkeypatch.delenv("REVERIE_APPRISE_URLS", raising=False)
+    brief = replace(a_brief(tmp_path), alerts=(Alert("mem-000000000001", "anomaly", "revenue moved", "warning", "fp"),))
+    with pytest.raises(ChannelError, match=r"^no Apprise URL: set the environment variable REVERIE_APPRISE_URLS"):
+        AppriseUrls().send(brief)
+    monkeypatch.setenv("REVERIE_APPRISE_URLS", f"nosuchservice://{TOKEN}")
+    with pytest.raises(ChannelError, match=r"^URL 1 is not an Apprise URL$"):
+        AppriseUrls().send(brief)
+
+
+def test_a_prefect_notification_block_delivers_the_alerts_and_a_missing_one_is_named(make_project, scripted_llm,
+                                                                                      receiver):
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    CustomWebhookNotificationBlock(name="reverie-test", url=receiver.url, allow_private_urls=True,
+                                   json_data={"title": "{{subject}}", "text": "{{body}}"}).save("data-alerts",
+                                                                                                overwrite=True)
+    settings = project_delivering(make_project, scripted_llm, 'channels = ["brief_file", "prefect_block"]\n'
+                                                              '[deliver.prefect_block]\nblock = "custom-webhook/nobody"\n')
+
+    missing = run_cycle(settings.project_dir)
+
+    assert missing["status"] == "degraded" and receiver.messages == []
+    assert missing["stages"]["deliver"]["errors"][0].startswith("prefect_block: cannot load block 'custom-webhook/nobody'")
+    config = settings.project_dir / "reverie.toml"
+    config.write_text(config.read_text().replace("custom-webhook/nobody", "custom-webhook/data-alerts"))
+
+    result = run_cycle(settings.project_dir)  # no new data: what the missing block was owed
+
+    deliver = result["stages"]["deliver"]
+    assert result["status"] == "completed" and deliver["sent"] == 1
+    assert deliver["channels"]["prefect_block"] == "custom-webhook/data-alerts"
+    assert deliver["alerts"]["prefect_block"] == missing["stages"]["deliver"]["alerts"]["prefect_block"]
+    [message] = receiver.messages
+    assert message["title"].startswith(f"reverie — {settings.name}: ") and deliver["page"] in message["text"]
+    assert MEMORY_ID.findall(message["text"]) == deliver["alerts"]["prefect_block"][:5]
+
+
 def test_the_factory_builds_registered_channels_and_names_an_unknown_one(tmp_path):
-    assert set(CHANNELS) == {"brief_file", "prefect_artifact", "webhook"}
+    assert set(CHANNELS) == {"brief_file", "prefect_artifact", "apprise", "prefect_block", "webhook"}
     assert build_channel("webhook").options == WebhookOptions()
     assert build_channel("brief_file").send(a_brief(tmp_path)) == str(tmp_path / "c1.md")
-    with pytest.raises(UnknownChannel, match=r"^channels: 'slack' is not one of brief_file, prefect_artifact, webhook$"):
+    with pytest.raises(UnknownChannel, match=r"^channels: 'slack' is not one of brief_file, prefect_artifact, apprise, prefect_block, webhook$"):
         build_channel("slack")
 
 
@@ -273,17 +328,27 @@ def test_the_templates_deliver_examples_are_the_defaults(tmp_path):
     config.write_text(head + "[deliver]\n" + re.sub(r"(?m)^# (?=\[|\w+ = )", "", deliver))
     settings = load_settings(tmp_path).deliver
     assert settings.channels == DeliverSettings().channels and settings.options["webhook"] == WebhookOptions()
+    assert settings.options["apprise"] == AppriseOptions() and settings.options["prefect_block"] == PrefectBlockOptions()
+    assert settings.alerts == AlertSettings(timezone="UTC")
 
 
 @pytest.mark.parametrize("text, message", [
     ('[deliver]\nchannels = ["brief_file", "slack"]\n',
-     r"\[deliver\] channels: 'slack' is not one of brief_file, prefect_artifact, webhook$"),
+     r"\[deliver\] channels: 'slack' is not one of brief_file, prefect_artifact, apprise, prefect_block, webhook$"),
     (f'[deliver]\nchannels = ["brief_file", "https://hooks.example.com/{TOKEN}"]\n',
-     r"\[deliver\] channels: an entry is not one of brief_file, prefect_artifact, webhook$"),
+     r"\[deliver\] channels: an entry is not one of brief_file, prefect_artifact, apprise, prefect_block, webhook$"),
     ('[deliver]\nchannels = "brief_file"\n', r"\[deliver\] channels must be a list of channel names"),
     ('[deliver]\nchannels = ["prefect_artifact"]\n', r"\[deliver\] channels must include brief_file$"),
     ('[deliver]\nchannels = ["brief_file", "webhook", "webhook"]\n', r"\[deliver\] channels: webhook listed more than once"),
-    ('[deliver.slack]\nurl_env = "SLACK"\n', r"unknown field\(s\) in \[deliver\]: slack \(known: channels, and a table"),
+    ('[deliver.slack]\nurl_env = "SLACK"\n', r"unknown field\(s\) in \[deliver\]: slack \(known: channels, min_severity, kinds, "
+                                            r"quiet_hours, timezone, suppress_days, and a table"),
+    ('[deliver]\nmin_severity = "high"\n', r"\[deliver\] min_severity = 'high': must be one of info, warning, critical$"),
+    ('[deliver]\nquiet_hours = "22-7"\n', r"\[deliver\] quiet_hours = '22-7': must read HH:MM-HH:MM"),
+    ('[deliver]\ntimezone = "Mars/Base"\n', r"\[deliver\] timezone = 'Mars/Base': not a time zone"),
+    ('[deliver]\nkinds = "change"\n', r"\[deliver\] kinds = 'change' is not a list"),
+    ('[deliver]\nsuppress_days = -1\n', r"\[deliver\] suppress_days = -1.0: must be at least 0"),
+    ('[deliver.prefect_block]\nblock = "my slack"\n', r"\[deliver.prefect_block\] block = 'my slack': must read <block-type-slug>/<name>"),
+    (f'[deliver.apprise]\nurls_env = "slack://{TOKEN}"\n', r"\[deliver.apprise\] urls_env: not the name of an environment variable"),
     ('[deliver]\nbrief_file = 3\n', r"\[deliver.brief_file\] must be a table"),
     ('[deliver.prefect_artifact]\nkey = "x"\n', r"\[deliver.prefect_artifact\]: the prefect_artifact channel has no options"),
     ('[deliver.webhook]\nurl = "x"\n', r"unknown field\(s\) in \[deliver.webhook\]: url \(known: url_env, timeout_seconds, top_items\)"),
@@ -310,4 +375,5 @@ def test_a_brief_that_cannot_be_written_is_an_error_not_a_path(make_project, scr
     deliver = result["stages"]["deliver"]
     assert deliver["brief"] is None and list(deliver["channels"]) == ["prefect_artifact"]
     assert len(deliver["errors"]) == 1 and deliver["errors"][0].startswith("brief_file: ")
-    assert query(settings, "select channel from deliveries") == [("prefect_artifact",)]
+    assert query(settings, "select channel, status from deliveries order by channel") == [
+        ("brief_file", "failed"), ("prefect_artifact", "sent")]

@@ -202,7 +202,7 @@ def test_a_batch_held_back_is_linked_to_the_drop_in_the_days_it_holds(tmp_path):
 
 
 def test_the_brief_lists_a_story_together(tmp_path):
-    from tasks.deliver import render_brief
+    from tasks.deliver.markdown import render_brief
 
     def item(memory_id: str, title: str, score: float, linked: list[str]) -> dict:
         return {"id": memory_id, "kind": "unusual_change", "title": title, "body": "", "severity": "critical",
@@ -237,7 +237,7 @@ def test_growth_of_a_fifth_of_a_percent_a_day_is_not_news(tmp_path, growth):
 
 
 def test_the_briefs_key_metrics_read_as_their_scales():
-    from tasks.deliver import render_brief
+    from tasks.deliver.markdown import render_brief
 
     day = datetime(2013, 12, 30)
     key_metrics = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reverie.config import ConfigError, load_settings
-from tasks.deliver import render_brief
+from tasks.deliver.markdown import render_brief
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
 from tests.test_sources import query, write

@@ -1,14 +1,24 @@
-"""The brief as a markdown file in the briefs folder, and as latest.md next to it."""
+"""The brief as files in the briefs folder — markdown, a page with charts, its items as JSON — and latest.* next to
+them."""
 
 from __future__ import annotations
+
+import json
 
 from reverie.channels import Brief, Channel
 
 
 class BriefFile(Channel):
     def send(self, brief: Brief) -> str:
-        """Write <cycle>.md and latest.md; returns the cycle's file."""
+        """Write <cycle>.md, .html and .json, and the same as latest.*; returns the cycle's markdown file."""
         brief.briefs_dir.mkdir(parents=True, exist_ok=True)
-        brief.path.write_text(brief.markdown)
-        (brief.briefs_dir / "latest.md").write_text(brief.markdown)
+        files = {".md": brief.markdown, ".html": brief.html, ".json": json.dumps(brief.document, indent=1, default=str)}
+        for suffix, text in files.items():
+            brief.path.with_suffix(suffix).write_text(text)
+        # latest.* last, each whole: a reader never finds a cycle's page next to another cycle's markdown for long
+        for suffix, text in files.items():
+            latest = brief.briefs_dir / f"latest{suffix}"
+            partial = latest.with_name(f".latest{suffix}.tmp")
+            partial.write_text(text)
+            partial.replace(latest)
         return str(brief.path)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
-from reverie.channels import Brief, Channel, ChannelError
+from reverie.channels import Brief, Channel, ChannelError, notification, unlogged
 from reverie.options import OptionError
 
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -22,7 +19,7 @@ class WebhookOptions:
     # A webhook URL usually is its own credential (Slack, Teams, ntfy), so reverie.toml names where to find it.
     url_env: str = "REVERIE_WEBHOOK_URL"
     timeout_seconds: float = 10.0
-    top_items: int = 5  # insights listed in the message, most severe first; the brief has them all
+    top_items: int = 5  # alerts listed in the message, most severe first; the brief has them all
     AT_LEAST: ClassVar[dict] = {"timeout_seconds": 0.1, "top_items": 1}
 
     def __post_init__(self) -> None:
@@ -32,39 +29,14 @@ class WebhookOptions:
 
 
 def message(brief: Brief, top_items: int) -> dict:
-    """The JSON body: a title and a plain-text summary (chat webhooks show `text`), the top items, the brief's path."""
-    top = brief.items[:top_items]
-    title = f"reverie brief — {brief.project}: {len(brief.items)} insight(s)"
-    lines = [title, *(f"[{item.severity}] {item.title} ({item.id})" for item in top)]
-    if len(brief.items) > len(top):
-        lines.append(f"... and {len(brief.items) - len(top)} more in {brief.path}")
-    return {"title": title, "text": "\n".join(lines), "project": brief.project, "cycle_id": brief.cycle_id,
-            "brief": str(brief.path), "more": len(brief.items) - len(top),
-            "items": [{"id": item.id, "kind": item.kind, "title": item.title, "severity": item.severity,
-                       "score": item.score} for item in top]}
-
-
-class _WithoutSecret(logging.Filter):
-    """Drops log records that contain a secret."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.secret not in record.getMessage()
-
-
-@contextmanager
-def _unlogged(secret: str) -> Iterator[None]:
-    """httpx logs every request's full URL at INFO; with the root logger at INFO that would put the URL in the logs."""
-    quiet = _WithoutSecret(secret)
-    logger = logging.getLogger("httpx")
-    logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        logger.removeFilter(quiet)
+    """The JSON body: a title and a plain-text summary (chat webhooks show `text`), the top alerts (updates with what
+    they were), the brief's page."""
+    title, text = notification(brief, top_items)
+    top = brief.alerts[:top_items]
+    return {"title": title, "text": text, "project": brief.project, "cycle_id": brief.cycle_id,
+            "brief": str(brief.page), "more": len(brief.alerts) - len(top),
+            "items": [{"id": alert.id, "kind": alert.kind, "title": alert.title, "severity": alert.severity,
+                       "update": alert.is_update, "was": alert.was} for alert in top]}
 
 
 class Webhook(Channel):
@@ -88,7 +60,7 @@ class Webhook(Channel):
             raise ChannelError(f"environment variable {options.url_env} does not hold an http(s) URL")
         target = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
         try:
-            with _unlogged(str(parsed)):  # as httpx writes it in its log line
+            with unlogged([str(parsed)], ("httpx",)):  # as httpx writes it in its log line
                 response = httpx.post(parsed, json=message(brief, options.top_items), timeout=options.timeout_seconds)
         except httpx.TimeoutException as exc:  # the exception's text may quote the URL: only its type is kept
             raise ChannelError(f"{target} did not answer within {options.timeout_seconds:g} s "

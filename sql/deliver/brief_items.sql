@@ -4,7 +4,8 @@ with touched as (
     where cycle_id = $cycle_id and change = 'confirm'
 )
 
-select id, kind, title, body, severity, score, source, fingerprint, coalesce(linked_ids, []) as linked_ids
+select id, kind, title, body, severity, score, source, fingerprint, coalesce(linked_ids, []) as linked_ids,
+    metric, dimension, member, valid_from, valid_to, evidence
 from memory
 where status = 'active'
     and kind not in ('data_quality', 'prepared_answer')

@@ -1,35 +1,15 @@
-"""Deliver: render the brief and send it through the configured channels (reverie.channels)."""
+"""The brief as markdown: what the Prefect artifact, the terminal and chat tools show."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, build_channel
-from reverie.config import DeliverSettings
-from reverie.logs import run_logger
-from reverie.summaries import DeliverSummary
-from reverie.warehouse import (
-    Warehouse,
-    data_watermark,
-    rows_as_dicts,
-    sql_file,
-    transaction,
-)
 from tasks.detect.ranking import change_text, value_text
-from tasks.metrics.summary import metric_summary
-
-BRIEF_ITEMS = 15
 
 
 def _cell(text) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def _week_on_week(m: dict) -> str:
+def week_on_week(m: dict) -> str:
     """A key metric's change against the same weekday a week before, as its scale reads it (+4.2%, -1.3 pp, +2.10)."""
     if m["week_before"] is None:
         return "n/a"
@@ -37,7 +17,7 @@ def _week_on_week(m: dict) -> str:
                         "difference": m["value"] - m["week_before"], "magnitude": m["change"]})
 
 
-def _stories(items: list[dict]) -> list[tuple[dict, bool]]:
+def stories(items: list[dict]) -> list[tuple[dict, bool]]:
     """Items in the brief's order, each followed by the items linked to it (one story), marked as its parts."""
     by_id = {i["id"]: i for i in items}
     shown: set[str] = set()
@@ -64,7 +44,7 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
     if key_metrics:
         lines += ["## Key metrics (latest complete day)", "", "| metric | day | value | vs. a week before |", "|---|---|---|---|"]
         lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {value_text(m['value'], m['scale'])} | "
-                  f"{_week_on_week(m)} |" for m in key_metrics]
+                  f"{week_on_week(m)} |" for m in key_metrics]
         lines.append("")
     analyst = [i for i in insights if not i["source"].startswith("detector:")]
     detected = [i for i in insights if i["source"].startswith("detector:")]
@@ -72,7 +52,7 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
     if detected:
         lines += ["| severity | insight | score | id |", "|---|---|---|---|"]
         listed = {i["id"] for i in detected}
-        for i, part in _stories(detected):
+        for i, part in stories(detected):
             elsewhere = [f"`{other}`" for other in i.get("linked_ids") or [] if other not in listed]
             see_also = f" (one story with {', '.join(elsewhere)})" if elsewhere else ""
             lines.append(f"| {i['severity']} | {'↳ ' if part else ''}{_cell(i['title'])}{see_also} | {i['score']:.2f} "
@@ -96,43 +76,3 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
     else:
         lines.append("Every new batch passed its checks.")
     return "\n".join(lines) + "\n"
-
-
-@task(name="deliver", cache_policy=NO_CACHE)  # it writes and sends: never cached
-def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int,
-                  settings: DeliverSettings | None = None) -> DeliverSummary:
-    """Render the brief for this cycle and send it through each configured channel; a failing channel is reported."""
-    logger = run_logger()
-    settings = settings or DeliverSettings()
-    with warehouse.connect() as con:
-        insights = rows_as_dicts(con.execute(sql_file("deliver/brief_items.sql"),
-                                             {"cycle_id": cycle_id, "limit": BRIEF_ITEMS}))
-        findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
-        watermark = data_watermark(con)
-        key_metrics = metric_summary(con).to_dicts()
-    brief = Brief(project=project, cycle_id=cycle_id,
-                  markdown=render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics,
-                                                warehouse.timezone),
-                  items=tuple(BriefItem(id=i["id"], kind=i["kind"], title=i["title"], severity=i["severity"],
-                                        score=i["score"], fingerprint=i["fingerprint"]) for i in insights),
-                  briefs_dir=Path(briefs_dir))
-    targets: dict[str, str] = {}
-    errors: list[str] = []
-    for name in settings.channels:
-        try:
-            targets[name] = build_channel(name, settings.options.get(name)).send(brief)
-        except Exception as exc:  # one channel's failure must not keep the brief from the others
-            reason = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
-            errors.append(f"{name}: {reason}")
-            logger.warning("deliver: %s failed: %s", name, reason)
-    now = datetime.now()
-    with warehouse.connect() as con, transaction(con):
-        for name, target in targets.items():
-            con.execute("insert into deliveries values ($cycle_id, $channel, $target, $fingerprints, $now)",
-                        {"cycle_id": cycle_id, "channel": name, "target": target, "fingerprints": brief.fingerprints,
-                         "now": now})
-    logger.info("deliver: brief with %d insight(s) at %s", len(insights), brief.path)
-    # `brief` is the file only when it was written: a failed brief_file is in `errors`, not pointed to
-    return {"sent": sum(CHANNELS[name].notifies for name in targets),
-            "brief": str(brief.path) if "brief_file" in targets else None,
-            "insights": len(insights), "channels": targets, "errors": errors}

@@ -1,0 +1,118 @@
+"""Deliver: the brief as markdown, a page and data, sent through the configured channels (reverie.channels); the
+channels that notify people get only the alerts they owe (tasks.deliver.alerts)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, PartlySent, build_channel
+from reverie.config import DeliverSettings
+from reverie.logs import run_logger
+from reverie.summaries import DeliverSummary
+from reverie.warehouse import (
+    Warehouse,
+    data_watermark,
+    rows_as_dicts,
+    sql_file,
+    transaction,
+)
+from tasks.deliver.alerts import alerts_for, in_quiet_hours
+from tasks.deliver.markdown import render_brief
+from tasks.deliver.page import chart_data, page_without_charts, render_page
+from tasks.metrics.summary import metric_summary
+
+BRIEF_ITEMS = 15
+SHOWN = ("id", "kind", "title", "body", "severity", "score", "source", "linked_ids", "metric", "dimension", "member",
+         "valid_from", "valid_to")
+
+
+def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone: str | None) -> dict:
+    """Everything the brief shows, as data: what `reverie brief --json` prints and the page is drawn from."""
+    insights = rows_as_dicts(con.execute(sql_file("deliver/brief_items.sql"), {"cycle_id": cycle_id,
+                                                                               "limit": BRIEF_ITEMS}))
+    findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
+    watermark = data_watermark(con)
+    key_metrics = metric_summary(con).to_dicts()
+    scales = {m["metric"]: m["scale"] for m in key_metrics}
+    reach = f"{watermark:%Y-%m-%d %H:%M}" + (f" ({timezone})" if timezone else "") if watermark else "n/a"
+    return {"project": project, "cycle_id": cycle_id, "watermark": watermark, "timezone": timezone, "reach": reach,
+            "metrics_rows": metrics_rows, "key_metrics": key_metrics,
+            "changes": [{k: i[k] for k in SHOWN} for i in insights if i["source"].startswith("detector:")],
+            "notes": [{k: i[k] for k in SHOWN} for i in insights if not i["source"].startswith("detector:")],
+            "quality": findings, "charts": chart_data(con, insights, scales),
+            "items": [BriefItem(id=i["id"], kind=i["kind"], title=i["title"], severity=i["severity"],
+                                score=i["score"], fingerprint=i["fingerprint"]) for i in insights],
+            "insights": insights, "watermark_at": watermark}
+
+
+@task(name="deliver", cache_policy=NO_CACHE)  # it writes and sends: never cached
+def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int,
+                  settings: DeliverSettings | None = None) -> DeliverSummary:
+    """Render the brief for this cycle and send it through each configured channel, every attempt recorded in
+    deliveries; a failing channel is reported and the others still run."""
+    logger = run_logger()
+    settings = settings or DeliverSettings()
+    now = datetime.now().astimezone()
+    notifying = [name for name in settings.channels if CHANNELS[name].notifies]
+    with warehouse.connect() as con:
+        document = brief_document(con, project, cycle_id, metrics_rows, warehouse.timezone)
+        owed = {name: alerts_for(con, name, cycle_id, settings.alerts, now) for name in notifying}
+    insights, items, watermark = document.pop("insights"), document.pop("items"), document.pop("watermark_at")
+    findings, key_metrics = document["quality"], document["key_metrics"]
+    markdown = render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics,
+                            warehouse.timezone)
+    errors: list[str] = []
+    try:
+        html = render_page(document)
+    except Exception as exc:  # a chart that cannot be drawn must not cost the brief: the page says so, the stage too
+        errors.append(f"page: {type(exc).__name__}: {exc}")
+        logger.warning("deliver: the brief's page could not be drawn: %s: %s", type(exc).__name__, exc)
+        html = page_without_charts(markdown, errors[-1])
+    brief = Brief(project=project, cycle_id=cycle_id, items=tuple(items), briefs_dir=Path(briefs_dir),
+                  markdown=markdown, html=html, document=document)
+    quiet = in_quiet_hours(now, settings.alerts.quiet_hours, settings.alerts.timezone or warehouse.timezone)
+    attempts: list[dict] = []
+    for name in settings.channels:
+        alerts = tuple(owed.get(name, ()))
+        if CHANNELS[name].notifies and (not alerts or quiet):
+            if alerts:  # held, and owed again by the first cycle after the quiet hours
+                attempts.append(_attempt(name, "held", "", alerts, "quiet hours"))
+            continue
+        try:
+            target = build_channel(name, settings.options.get(name)).send(replace(brief, alerts=alerts))
+            attempts.append(_attempt(name, "sent", target, alerts))
+        except Exception as exc:  # one channel's failure must not keep the brief from the others
+            reason = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
+            partly = isinstance(exc, PartlySent)
+            attempts.append(_attempt(name, "sent" if partly else "failed", exc.target if partly else "", alerts,
+                                     reason))
+            errors.append(f"{name}: {reason}")
+            logger.warning("deliver: %s failed: %s", name, reason)
+    with warehouse.connect() as con, transaction(con):
+        for attempt in attempts:
+            con.execute(sql_file("deliver/insert_delivery.sql"), {
+                **attempt, "cycle_id": cycle_id, "fingerprints": brief.fingerprints, "now": now.replace(tzinfo=None)})
+    sent = [a for a in attempts if a["status"] == "sent"]
+    held = sum(len(a["alerts"]) for a in attempts if a["status"] == "held")
+    logger.info("deliver: brief with %d insight(s) at %s; %d alert(s) sent, %d held for quiet hours",
+                len(insights), brief.page, sum(len(a["alerts"]) for a in sent if CHANNELS[a["channel"]].notifies), held)
+    # `brief` is the file only when it was written: a failed brief_file is in `errors`, not pointed to
+    written = any(a["channel"] == "brief_file" for a in sent)
+    return {"sent": sum(CHANNELS[a["channel"]].notifies for a in sent),
+            "brief": str(brief.path) if written else None, "page": str(brief.page) if written else None,
+            "insights": len(insights), "channels": {a["channel"]: a["target"] for a in sent},
+            "alerts": {name: [a.id for a in alerts] for name, alerts in owed.items()}, "held": held,
+            "errors": errors}
+
+
+def _attempt(channel: str, status: str, target: str, alerts: tuple, error: str | None = None) -> dict:
+    """One row of deliveries: which alerts a channel carried (or held), and how it went."""
+    return {"channel": channel, "status": status, "target": target, "error": error,
+            "insight_ids": [a.id for a in alerts] or None,
+            "alerts": [{"insight_id": a.id, "fingerprint": a.fingerprint, "title": a.title, "is_update": a.is_update}
+                       for a in alerts] or None}

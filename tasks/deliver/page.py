@@ -1,0 +1,169 @@
+"""The brief as a page: one HTML file with its charts inline as SVG (matplotlib), so it opens offline and on a phone."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+from reverie.warehouse import rows_as_dicts, sql_file
+from tasks.deliver.markdown import stories, week_on_week
+from tasks.detect.ranking import value_text
+
+CHARTS = 6  # changed series drawn, most severe first; the rest are listed without one
+UNCHARTED = ("concentration", "pace_to_goal")  # about shares and goals, not a point of a series that moved
+SERIES_DAYS = {"day": 56, "week": 26 * 7, "month": 730}
+TEMPLATE = Path(__file__).resolve().parents[2] / "reverie" / "templates" / "brief.html.j2"
+COLOURS = {"series": "#1f4e79", "band": "#9ab7d3", "flagged": "#c0392b", "up": "#2e7d32", "down": "#c0392b"}
+
+
+def _period(value) -> date | None:
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def _evidence(item: dict) -> dict:
+    evidence = item.get("evidence")
+    return (json.loads(evidence) if isinstance(evidence, str) else evidence) or {}
+
+
+def chart_data(con, items: list[dict], scales: dict[str, str]) -> list[dict]:
+    """For each changed series (metric and slice) of the brief's detector items, most severe first: its recent values
+    with their usual range, the days the items flagged, and the lead dimension's drivers of the headline change."""
+    charts: dict[tuple, dict] = {}
+    for item in items:
+        if not item.get("metric") or not item["source"].startswith("detector:") or item["kind"] in UNCHARTED:
+            continue
+        grain = _evidence(item).get("grain") or "day"
+        key = (item["metric"], grain, item["dimension"] or "overall", item["member"] or "all")
+        if key not in charts:
+            if len(charts) == CHARTS:
+                continue
+            rows = rows_as_dicts(con.execute(sql_file("deliver/chart_series.sql"), {
+                "metric": key[0], "grain": grain, "dimension": key[2], "member": key[3],
+                "days": SERIES_DAYS.get(grain, 56)}))
+            if len(rows) < 2:
+                continue
+            charts[key] = {"metric": key[0], "grain": grain, "dimension": key[2], "member": key[3],
+                           "scale": scales.get(key[0], "relative"), "series": rows, "flagged": [], "items": [],
+                           "drivers": None}
+        chart = charts[key]
+        chart["items"].append(item["id"])
+        first, last = _period(item.get("valid_from")), _period(item.get("valid_to")) or _period(item.get("valid_from"))
+        chart["flagged"] += [r["period"] for r in chart["series"] if first and first <= r["period"] <= last
+                             and r["period"] not in chart["flagged"]]
+        drivers = _evidence(item).get("drivers")
+        if drivers and chart["drivers"] is None:
+            lead = drivers["dimensions"][0]
+            chart["drivers"] = {"dimension": lead["dimension"], "of": item["id"],
+                                "members": [{"member": p["member"], "contribution": p["contribution"]}
+                                            for p in [*lead["drivers"], *lead["detractors"]]]}
+    return [chart for chart in charts.values() if chart["flagged"]]  # a change older than the series: no chart
+
+
+def _svg(figure, gid_prefix: str) -> str:
+    """A figure as inline SVG, its ids unique on the page."""
+    from matplotlib import rc_context
+
+    buffer = io.StringIO()
+    with rc_context({"svg.hashsalt": gid_prefix}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _axis_format(axis, scale: str) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: value_text(value, scale)))
+
+
+def series_svg(chart: dict, number: int) -> str:
+    """The series as a line, its usual range as a band, the flagged periods as red points; each mark an SVG group
+    with an id (chart<n>-series, -band, -flagged) that a browser test can count."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
+    rows = chart["series"]
+    periods = [r["period"] for r in rows]
+    figure = Figure(figsize=(6.4, 2.8))
+    axes = figure.subplots()
+    banded = [r for r in rows if r["low"] is not None]
+    if banded:
+        band = axes.fill_between([r["period"] for r in banded], [r["low"] for r in banded],
+                                 [r["high"] for r in banded], color=COLOURS["band"], alpha=0.45, linewidth=0,
+                                 label="usual range (same weekday, 8 weeks before)" if chart["grain"] == "day"
+                                 else "usual range (8 periods before)")
+        band.set_gid(f"chart{number}-band")
+    (line,) = axes.plot(periods, [r["value"] for r in rows], color=COLOURS["series"], linewidth=1.6,
+                        label=chart["metric"])
+    line.set_gid(f"chart{number}-series")
+    flagged = [r for r in rows if r["period"] in chart["flagged"]]
+    if flagged:
+        points = axes.scatter([r["period"] for r in flagged], [r["value"] for r in flagged], s=36, zorder=3,
+                              color=COLOURS["flagged"], label="flagged")
+        points.set_gid(f"chart{number}-flagged")
+    locator = AutoDateLocator(maxticks=6)
+    axes.xaxis.set_major_locator(locator)
+    dates = ConciseDateFormatter(locator)
+    dates.show_offset = False  # the ticks name the months already
+    axes.xaxis.set_major_formatter(dates)
+    _axis_format(axes.yaxis, chart["scale"])
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=9, frameon=False, ncols=3)  # above the plot
+    axes.margins(x=0.01, y=0.25)
+    return _svg(figure, f"chart{number}")
+
+
+def drivers_svg(chart: dict, number: int) -> str:
+    """The lead dimension's members as horizontal bars of their part of the change (green up, red down); each bar an
+    SVG group with an id (chart<n>-driver-<i>)."""
+    from matplotlib.figure import Figure
+
+    members = chart["drivers"]["members"]
+    figure = Figure(figsize=(6.4, 0.5 + 0.38 * len(members)))
+    axes = figure.subplots()
+    names = [f"{chart['drivers']['dimension']} {m['member']}" for m in members][::-1]
+    parts = [m["contribution"] for m in members][::-1]
+    bars = axes.barh(names, parts, color=[COLOURS["up"] if p >= 0 else COLOURS["down"] for p in parts], height=0.6)
+    for index, bar in enumerate(bars):
+        bar.set_gid(f"chart{number}-driver-{index}")
+    axes.axvline(0, color="#555", linewidth=0.8)
+    _axis_format(axes.xaxis, chart["scale"] if chart["scale"] != "relative" else "absolute")
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.tick_params(labelsize=8)
+    axes.set_title("part of the change, by member", fontsize=9, loc="left")
+    return _svg(figure, f"drivers{number}")
+
+
+def render_page(document: dict) -> str:
+    """The brief's document (tasks.deliver.brief_document) as a standalone HTML page."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from markupsafe import Markup
+    from matplotlib import rc_context
+
+    charts = {}
+    # text stays text in the SVG (searchable, small, the page's font); sizes are fixed when a chart is drawn
+    with rc_context({"svg.fonttype": "none", "font.size": 11}):
+        for number, chart in enumerate(document["charts"]):
+            charts[chart["items"][0]] = {
+                "series": Markup(series_svg(chart, number)), "number": number, "chart": chart,
+                "drivers": Markup(drivers_svg(chart, number)) if chart["drivers"] else None}
+    detected = document["changes"]
+    environment = Environment(loader=FileSystemLoader(TEMPLATE.parent), autoescape=select_autoescape(["j2"]))
+    return environment.get_template(TEMPLATE.name).render(
+        brief=document, stories=stories(detected), charts=charts,
+        key_metrics=[{**m, "value_text": value_text(m["value"], m["scale"]), "change_text": week_on_week(m)}
+                     for m in document["key_metrics"]],
+        listed={i["id"] for i in detected})
+
+
+def page_without_charts(markdown: str, error: str) -> str:
+    """The page when it cannot be drawn: the markdown brief, preformatted, and why."""
+    from markupsafe import escape
+
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+            f"content=\"width=device-width, initial-scale=1\"><title>reverie brief</title></head><body>"
+            f"<p>The page's charts could not be drawn ({escape(error)}); the brief follows as text.</p>"
+            f"<pre style=\"white-space: pre-wrap\">{escape(markdown)}</pre></body></html>\n")
