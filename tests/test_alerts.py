@@ -3,6 +3,7 @@ new value as an update, quiet hours held and then sent, noise silenced, a failin
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -14,7 +15,15 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.memory.store import give_feedback
-from tests.test_deliver import TOKEN, Receiver, everything_stored, project_delivering, query, stored_logs
+from tests.test_deliver import (
+    TOKEN,
+    Receiver,
+    Recorded,
+    everything_stored,
+    project_delivering,
+    query,
+    stored_logs,
+)
 
 WEBHOOK_ENV = "REVERIE_TEST_WEBHOOK_URL"
 APPRISE_ENV = "REVERIE_TEST_APPRISE_URLS"
@@ -29,6 +38,21 @@ def receiver():
     server = Receiver()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def apprise_log():
+    """Everything Apprise and the HTTP libraries under it log, at DEBUG, as someone debugging an alert would."""
+    recorded = Recorded()
+    loggers = [logging.getLogger(name) for name in ("apprise", "urllib3", "requests", "httpx", "httpcore")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(recorded)
+    yield recorded.messages
+    for logger, level in zip(loggers, levels):
+        logger.removeHandler(recorded)
+        logger.setLevel(level)
 
 
 def alerting(make_project, scripted_llm, receiver, monkeypatch, policy: str = "", days: int = 42):
@@ -73,7 +97,7 @@ def cycle(settings) -> dict:
 
 
 def test_alerts_over_cycles_of_changing_data_are_never_sent_twice_and_a_new_value_is_an_update(
-        make_project, scripted_llm, receiver, monkeypatch):
+        make_project, scripted_llm, receiver, monkeypatch, apprise_log):
     settings = alerting(make_project, scripted_llm, receiver, monkeypatch)
 
     first = cycle(settings)
@@ -126,6 +150,7 @@ def test_alerts_over_cycles_of_changing_data_are_never_sent_twice_and_a_new_valu
     assert TOKEN not in everything_stored(settings)
     logs = stored_logs(first["flow_run_id"], again["flow_run_id"])
     assert "alert(s) sent" in logs and TOKEN not in logs
+    assert any("JSON" in line for line in apprise_log) and TOKEN not in "\n".join(apprise_log)
 
 
 def test_alerts_wait_for_the_end_of_quiet_hours_and_then_go_with_the_next_cycle(

@@ -20,7 +20,7 @@ from reverie.warehouse import (
     render,
 )
 
-MIGRATIONS = 23
+MIGRATIONS = 24
 
 
 def test_a_new_warehouse_gets_every_migration_once(tmp_path):
