@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,8 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.local_run import run_cycle
+from reverie.config import AlertSettings
 from reverie.generator import generate
 from reverie.memory.store import give_feedback
+from reverie.warehouse import Warehouse
+from tasks.deliver.alerts import alerts_for
+from tasks.memory import fingerprint, insert_item
 from tests.test_deliver import (
     TOKEN,
     Receiver,
@@ -231,3 +235,26 @@ def test_a_channel_that_answers_500_degrades_the_cycle_is_recorded_and_is_owed_i
     cycle(settings)
     assert len(receiver.messages) == tried + 2
     assert TOKEN not in everything_stored(settings)
+
+
+def test_the_analysts_note_on_a_change_already_alerted_is_not_a_second_alert(tmp_path):
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    now = datetime.now()
+    day = date(2026, 2, 3)
+
+    def item(kind: str, title: str, source: str, metric: str | None = "revenue", period=day) -> dict:
+        return {"kind": kind, "title": title, "metric": metric, "dimension": "country", "member": "DE",
+                "period_start": period, "severity": "critical", "score": 0.9 if source.startswith("detector") else None,
+                "source": source, "evidence": {}}
+
+    with warehouse.connect() as con:
+        items = [item("unusual_change", "revenue down 92.6% (country DE) on 2026-02-03", "detector:unusual_change"),
+                 item("anomaly", "revenue (country DE) collapsed on 2026-02-03", "model"),
+                 item("risk", "payments may be failing in DE", "model", metric=None, period=None),
+                 item("hypothesis", "a holiday in DE could explain part of it", "model", metric=None, period=None)]
+        ids = [insert_item(con, i, fingerprint(i["kind"], i["metric"], i["dimension"], i["member"], i["period_start"]),
+                           "c1", None, now) for i in items]
+        alerts = alerts_for(con, "webhook", "c1", AlertSettings(), now)
+
+    # the note about the same day and slice is left out; notes about no metric each stand on their own
+    assert alerts[0].id == ids[0] and sorted(a.id for a in alerts[1:]) == sorted([ids[2], ids[3]])
