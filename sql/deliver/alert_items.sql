@@ -19,7 +19,7 @@ owed as (
         and status in ('held', 'failed')
 )
 
-select id, kind, title, severity, score, fingerprint, metric, dimension, member, supersedes, feedback
+select id, kind, title, severity, score, source, fingerprint, metric, dimension, member, supersedes, feedback
 from memory
 where status = 'active'
     and kind <> 'prepared_answer'

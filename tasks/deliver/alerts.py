@@ -54,6 +54,9 @@ def alerts_for(con, channel: str, cycle_id: str, settings: AlertSettings, now: d
     ancestors = {row["id"]: row["ancestors"] for row in rows_as_dicts(con.execute(
         sql_file("deliver/ancestors.sql"), {"ids": [i["id"] for i in items]}))}
     told = {_story(s) for s in sent} - {None}
+    # of a detector's change and the analyst's note on it, the detector's goes: it carries the comparison
+    detected = {_story(i) for i in items if i["source"].startswith("detector:")} - {None}
+    items = [i for i in items if i["source"].startswith("detector:") or _story(i) not in detected]
     alerts = []
     for item in items:
         if item["id"] in by_id:
