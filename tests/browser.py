@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,11 +28,12 @@ class Browser:
     """One headless Chromium with one tab, the network off: a page that needs it fails to render, as offline."""
 
     def __init__(self, width: int = 1000, height: int = 1400, mobile: bool = False) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="reverie-chromium-")
+        # chromium's helper processes may still write to the profile for a moment after it exits
+        self._profile = tempfile.TemporaryDirectory(prefix="reverie-chromium-", ignore_cleanup_errors=True)
         self._process = subprocess.Popen(
             [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
              "--remote-debugging-port=0", f"--user-data-dir={self._profile.name}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         port = self._port()
         target = next(t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page")
         self._socket = connect(target["webSocketDebuggerUrl"], max_size=None)
@@ -87,7 +90,7 @@ class Browser:
 
     def close(self) -> None:
         self._socket.close()
-        self._process.terminate()
+        os.killpg(self._process.pid, signal.SIGTERM)  # the browser and its helper processes
         self._process.wait(timeout=30)
         self._profile.cleanup()
 
