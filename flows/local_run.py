@@ -32,6 +32,15 @@ def ctrl_c_kept() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def failure(state) -> str:
+    """Why a flow run did not complete, in one line: the flow's own exception (its traceback is in the run's logs)."""
+    try:
+        state.result()
+        return state.message
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
 def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
     """One sleep cycle as a local Prefect flow run; a failed run still yields a summary.
 
@@ -56,11 +65,22 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
     if state.is_completed():
         # the cycle's own seconds exclude starting Prefect, the imports and the flow run's bookkeeping
         return {**state.result(), **timing}
-    try:
-        state.result()
-        error = state.message
-    except Exception as exc:  # the flow's own exception: report it, the traceback is in the flow run's logs
-        error = f"{type(exc).__name__}: {exc}"
+    error = failure(state)
     return {"cycle_id": None, "flow_run_id": str(state.state_details.flow_run_id), "status": "failed",
             "warehouse": str(settings.warehouse), "stages": {}, "error": error,
             "seconds": round(time.monotonic() - started, 2), **timing}
+
+
+def run_morning_brief(project_dir: Path) -> dict:
+    """The morning brief as a local Prefect flow run; a failed run still yields a summary.
+
+    Raises ConfigError for a project that cannot be read and PrefectUnavailable when Prefect's API does not start."""
+    load_settings(project_dir)
+    with api_starting(), ctrl_c_kept():
+        from flows.morning_brief import morning_brief
+    state = morning_brief(project_dir=str(project_dir), return_state=True)
+    if state.is_completed():
+        return state.result()
+    error = failure(state)
+    return {"cycle_id": None, "flow_run_id": str(state.state_details.flow_run_id), "status": "failed",
+            "deliver": None, "error": error}

@@ -284,6 +284,31 @@ def ask_command(
 
 
 @app.command()
+def deliver(as_json: JsonFlag = False) -> None:
+    """The latest brief delivered again, with the alerts held for quiet hours or owed by a failed channel (schedule
+    it when quiet hours end)."""
+    from flows.local_run import run_morning_brief
+    from reverie.prefect_api import PrefectUnavailable
+
+    try:
+        result = run_morning_brief(Path("."))
+    except PrefectUnavailable as exc:
+        _fail(str(exc), code=1)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    def human(r: dict) -> None:
+        if r["deliver"] is None:
+            out.print(r.get("error") or "no brief yet: `reverie run` (or `reverie demo`) writes one", highlight=False)
+            return
+        out.print(f"cycle {r['cycle_id']}: " + STAGE_LINES["deliver"](r["deliver"]), highlight=False)
+
+    _emit(result, as_json, human)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
 def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the brief as a page (with charts) to PATH.")] = None,
           open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
           cycle: Annotated[Optional[str], typer.Option("--cycle", help="A cycle's brief (default: the latest).")] = None,

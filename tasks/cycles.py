@@ -34,3 +34,12 @@ def finish_cycle(warehouse: Warehouse, cycle_id: str, status: str, stages: Stage
                     "where cycle_id = $cycle_id",
                     {"now": datetime.now(), "status": status, "stages": json.dumps(stages, default=str),
                      "seconds": seconds, "cycle_id": cycle_id})
+
+
+@task(name="latest-cycle", cache_policy=NO_CACHE)  # a cycle may have ended since: never cached
+def latest_cycle(warehouse: Warehouse) -> dict | None:
+    """The newest cycle that ended with a brief (completed or degraded): its id and the metric values it refreshed."""
+    with warehouse.connect() as con:
+        row = con.execute("select cycle_id, coalesce(try_cast(stages->>'$.metrics.rows' as bigint), 0) from cycles "
+                          "where status in ('completed', 'degraded') order by started_at desc limit 1").fetchone()
+    return {"cycle_id": row[0], "metrics_rows": row[1]} if row else None

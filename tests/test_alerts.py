@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from flows.local_run import run_cycle
+from flows.local_run import run_cycle, run_morning_brief
 from reverie.config import AlertSettings
 from reverie.generator import generate
 from reverie.memory.store import give_feedback
@@ -157,7 +157,7 @@ def test_alerts_over_cycles_of_changing_data_are_never_sent_twice_and_a_new_valu
     assert any("JSON" in line for line in apprise_log) and TOKEN not in "\n".join(apprise_log)
 
 
-def test_alerts_wait_for_the_end_of_quiet_hours_and_then_go_with_the_next_cycle(
+def test_alerts_wait_for_the_end_of_quiet_hours_and_then_go_with_the_morning_brief(
         make_project, scripted_llm, receiver, monkeypatch):
     now = datetime.now(timezone.utc)
     around_now = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}"  # wraps at midnight too
@@ -174,14 +174,16 @@ def test_alerts_wait_for_the_end_of_quiet_hours_and_then_go_with_the_next_cycle(
     assert held == [("apprise", "held", "quiet hours", deliver["held"] // 2), ("webhook", "held", "quiet hours", deliver["held"] // 2)]
 
     set_policy(settings, "")  # the quiet hours are over
-    after = cycle(settings)  # no new data: only what was held
+    morning = run_morning_brief(settings.project_dir)  # no new cycle: the latest brief again, and what it held
 
+    assert (morning["cycle_id"], morning["status"]) == (quiet["cycle_id"], "completed")
     webhook = messages(receiver, "webhook")
-    assert len(webhook) == len(messages(receiver, "apprise")) == 1 and after["stages"]["deliver"]["sent"] == 2
+    assert len(webhook) == len(messages(receiver, "apprise")) == 1 and morning["deliver"]["sent"] == 2
     held_ids = query(settings, "select insight_ids from deliveries where channel = 'webhook' and status = 'held'")[0][0]
     assert [item["id"] for item in webhook[0]["items"]] == held_ids
+    run_morning_brief(settings.project_dir)
     cycle(settings)
-    assert len(receiver.messages) == 2
+    assert len(receiver.messages) == 2  # sent once
 
 
 def test_an_insight_marked_noise_stops_alerts_of_its_subject(make_project, scripted_llm, receiver, monkeypatch):
