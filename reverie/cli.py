@@ -102,17 +102,23 @@ def generate_command(
         f"({p['planted_events']} planted events in labels.jsonl)"))
 
 
-def _run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
-    """A local sleep cycle, its start-up failures as one line."""
-    from flows.local_run import run_cycle as local_run
+def _locally(run: Callable[[], dict]) -> dict:
+    """A local flow run, its start-up failures (Prefect's API, reverie.toml) as one line."""
     from reverie.prefect_api import PrefectUnavailable
 
     try:
-        return local_run(project_dir, full_refresh, prepare)
+        return run()
     except PrefectUnavailable as exc:
         _fail(str(exc), code=1)
     except ConfigError as exc:
         _fail(str(exc))
+
+
+def _run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
+    """A local sleep cycle, its start-up failures as one line."""
+    from flows.local_run import run_cycle as local_run
+
+    return _locally(lambda: local_run(project_dir, full_refresh, prepare))
 
 
 STAGE_LINES = {
@@ -288,14 +294,8 @@ def deliver(as_json: JsonFlag = False) -> None:
     """The latest brief delivered again, with the alerts held for quiet hours or owed by a failed channel (schedule
     it when quiet hours end)."""
     from flows.local_run import run_morning_brief
-    from reverie.prefect_api import PrefectUnavailable
 
-    try:
-        result = run_morning_brief(Path("."))
-    except PrefectUnavailable as exc:
-        _fail(str(exc), code=1)
-    except ConfigError as exc:
-        _fail(str(exc))
+    result = _locally(lambda: run_morning_brief(Path(".")))
 
     def human(r: dict) -> None:
         if r["deliver"] is None:

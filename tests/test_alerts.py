@@ -3,7 +3,6 @@ new value as an update, quiet hours held and then sent, noise silenced, a failin
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -22,8 +21,8 @@ from tasks.memory import fingerprint, insert_item
 from tests.test_deliver import (
     TOKEN,
     Receiver,
-    Recorded,
     everything_stored,
+    logged_at_debug,
     project_delivering,
     query,
     stored_logs,
@@ -46,17 +45,9 @@ def receiver():
 
 @pytest.fixture
 def apprise_log():
-    """Everything Apprise and the HTTP libraries under it log, at DEBUG, as someone debugging an alert would."""
-    recorded = Recorded()
-    loggers = [logging.getLogger(name) for name in ("apprise", "urllib3", "requests", "httpx", "httpcore")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(recorded)
-    yield recorded.messages
-    for logger, level in zip(loggers, levels):
-        logger.removeHandler(recorded)
-        logger.setLevel(level)
+    """Everything Apprise and the HTTP libraries under it log, at DEBUG."""
+    with logged_at_debug("apprise", "urllib3", "requests", "httpx", "httpcore") as messages:
+        yield messages
 
 
 def alerting(make_project, scripted_llm, receiver, monkeypatch, policy: str = "", days: int = 42):

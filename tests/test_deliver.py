@@ -7,6 +7,8 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,19 +93,28 @@ class Recorded(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@pytest.fixture
-def http_log():
-    """Everything httpx and httpcore log, at DEBUG, as someone debugging a webhook would turn it on."""
+@contextmanager
+def logged_at_debug(*names: str) -> Iterator[list[str]]:
+    """Everything these loggers log meanwhile, at DEBUG, as someone debugging a channel would turn them on."""
     recorded = Recorded()
-    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.DEBUG)
         logger.addHandler(recorded)
-    yield recorded.messages
-    for logger, level in zip(loggers, levels):
-        logger.removeHandler(recorded)
-        logger.setLevel(level)
+    try:
+        yield recorded.messages
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(recorded)
+            logger.setLevel(level)
+
+
+@pytest.fixture
+def http_log():
+    """Everything httpx and httpcore log, at DEBUG."""
+    with logged_at_debug("httpx", "httpcore") as messages:
+        yield messages
 
 
 def stored_logs(*flow_run_ids: str) -> str:

@@ -22,7 +22,7 @@ from reverie.warehouse import (
     transaction,
 )
 from tasks.deliver.alerts import alerts_for, in_quiet_hours
-from tasks.deliver.markdown import render_brief
+from tasks.deliver.markdown import reach_text, render_brief
 from tasks.deliver.page import chart_data, page_without_charts, render_page
 from tasks.metrics.summary import metric_summary
 
@@ -31,23 +31,20 @@ SHOWN = ("id", "kind", "title", "body", "severity", "score", "source", "linked_i
          "valid_from", "valid_to")
 
 
-def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone: str | None) -> dict:
-    """Everything the brief shows, as data: what `reverie brief --json` prints and the page is drawn from."""
+def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone: str | None) -> tuple[dict, list[dict]]:
+    """Everything the brief shows, as data (what `reverie brief --json` prints and the page is drawn from), and the
+    insights it lists as memory holds them."""
     insights = rows_as_dicts(con.execute(sql_file("deliver/brief_items.sql"), {"cycle_id": cycle_id,
                                                                                "limit": BRIEF_ITEMS}))
     findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
     watermark = data_watermark(con)
     key_metrics = metric_summary(con).to_dicts()
     scales = {m["metric"]: m["scale"] for m in key_metrics}
-    reach = f"{watermark:%Y-%m-%d %H:%M}" + (f" ({timezone})" if timezone else "") if watermark else "n/a"
-    return {"project": project, "cycle_id": cycle_id, "watermark": watermark, "timezone": timezone, "reach": reach,
+    return {"project": project, "cycle_id": cycle_id, "watermark": watermark, "timezone": timezone, "reach": reach_text(watermark, timezone),
             "metrics_rows": metrics_rows, "key_metrics": key_metrics,
             "changes": [{k: i[k] for k in SHOWN} for i in insights if i["source"].startswith("detector:")],
             "notes": [{k: i[k] for k in SHOWN} for i in insights if not i["source"].startswith("detector:")],
-            "quality": findings, "charts": chart_data(con, insights, scales),
-            "items": [BriefItem(id=i["id"], kind=i["kind"], title=i["title"], severity=i["severity"],
-                                score=i["score"], fingerprint=i["fingerprint"]) for i in insights],
-            "insights": insights, "watermark_at": watermark}
+            "quality": findings, "charts": chart_data(con, insights, scales)}, insights
 
 
 @task(name="deliver", cache_policy=NO_CACHE)  # it writes and sends: never cached
@@ -60,12 +57,10 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
     now = datetime.now().astimezone()
     notifying = [name for name in settings.channels if CHANNELS[name].notifies]
     with warehouse.connect() as con:
-        document = brief_document(con, project, cycle_id, metrics_rows, warehouse.timezone)
+        document, insights = brief_document(con, project, cycle_id, metrics_rows, warehouse.timezone)
         owed = {name: alerts_for(con, name, cycle_id, settings.alerts, now) for name in notifying}
-    insights, items, watermark = document.pop("insights"), document.pop("items"), document.pop("watermark_at")
-    findings, key_metrics = document["quality"], document["key_metrics"]
-    markdown = render_brief(project, cycle_id, watermark, insights, findings, metrics_rows, key_metrics,
-                            warehouse.timezone)
+    markdown = render_brief(project, cycle_id, document["watermark"], insights, document["quality"], metrics_rows,
+                            document["key_metrics"], warehouse.timezone)
     errors: list[str] = []
     try:
         html = render_page(document)
@@ -73,7 +68,9 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
         errors.append(f"page: {type(exc).__name__}: {exc}")
         logger.warning("deliver: the brief's page could not be drawn: %s: %s", type(exc).__name__, exc)
         html = page_without_charts(markdown, errors[-1])
-    brief = Brief(project=project, cycle_id=cycle_id, items=tuple(items), briefs_dir=Path(briefs_dir),
+    items = tuple(BriefItem(id=i["id"], kind=i["kind"], title=i["title"], severity=i["severity"], score=i["score"],
+                            fingerprint=i["fingerprint"]) for i in insights)
+    brief = Brief(project=project, cycle_id=cycle_id, items=items, briefs_dir=Path(briefs_dir),
                   markdown=markdown, html=html, document=document)
     quiet = in_quiet_hours(now, settings.alerts.quiet_hours, settings.alerts.timezone or warehouse.timezone)
     attempts: list[dict] = []

@@ -34,11 +34,16 @@ def stories(items: list[dict]) -> list[tuple[dict, bool]]:
     return ordered
 
 
+def reach_text(watermark, timezone: str | None) -> str:
+    """How far the data reaches, in the project's local time and zone ("2026-12-03 23:59 (UTC)")."""
+    return f"{watermark:%Y-%m-%d %H:%M}" + (f" ({timezone})" if timezone else "") if watermark else "n/a"
+
+
 def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], findings: list[dict],
                  metrics_rows: int, key_metrics: list[dict], timezone: str | None = None) -> str:
     """The brief as markdown: key metrics, what changed, what the analyst thinks, the data's quality; times are the
     project's local times (`timezone`)."""
-    reach = f"{watermark:%Y-%m-%d %H:%M}" + (f" ({timezone})" if timezone else "") if watermark else "n/a"
+    reach = reach_text(watermark, timezone)
     lines = [f"# reverie brief — {project}", "",
              f"Cycle `{cycle_id}` · data up to {reach} · {metrics_rows} metric values refreshed", ""]
     if key_metrics:
