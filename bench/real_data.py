@@ -11,7 +11,7 @@ history a day needs before it can fire); then a cycle runs every `--every` days 
 each month), each a real local flow run of the sleep cycle with the analyst off ([llm] analysts = 0), so
 memory grows, is confirmed and superseded as it would be in production.
 
-Then every memory item (the latest version of each; data-quality items aside) is judged against the
+Then every memory item (the latest version of each; data-quality items and prepared answers aside) is judged against the
 data set's labels: right when a labelled event covers its period with its metric moving its way, in
 its slice (an event of the whole business covers every slice; one carrier's bad day only that
 carrier, or a change of the whole business it led); a new level is right when it held (the median of
@@ -131,7 +131,7 @@ def memory_items(project: Path) -> list[dict]:
         items = rows_as_dicts(con.execute(
             """select id, kind, title, metric, dimension, member, severity, score, status, source,
                       valid_from, valid_to, evidence
-               from memory where status <> 'superseded' and kind <> 'data_quality'"""))
+               from memory where status <> 'superseded' and kind not in ('data_quality', 'prepared_answer')"""))
     for item in items:
         evidence = json.loads(item.pop("evidence") or "{}")
         observed, expected = evidence.get("observed"), evidence.get("expected")
