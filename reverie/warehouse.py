@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,12 +15,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+from filelock import FileLock, Timeout
 
 from reverie.paths import SQL_DIR
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 MACROS_DIR = SQL_DIR / "macros"
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+# A cycle's tasks each open the file briefly, and so does a command run meanwhile (`reverie memory list`): whoever
+# finds it held waits this long for the other to close it before saying who holds it.
+OPEN_WAIT_SECONDS = 30.0
+WRITER_LOCK = "writer.lock"
+WRITER_FILE = "writer.json"
 
 
 class WarehouseBusy(RuntimeError):
@@ -90,6 +98,7 @@ class Warehouse:
 
     path: Path
     timezone: str | None = None  # None: DuckDB's default, the machine's zone
+    open_wait_seconds: float = OPEN_WAIT_SECONDS  # how long to wait for another process to close the file
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -130,16 +139,57 @@ class Warehouse:
         finally:
             con.close()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    @contextmanager
+    def writing(self, wait_seconds: float, what: dict) -> Iterator[None]:
+        """Be the only run writing this warehouse for the block: wait up to `wait_seconds` for another (a cycle, a
+        refresh, a morning brief, in any process on this machine) to finish, else WarehouseBusy naming it.
+
+        DuckDB's own lock is per connection and a run opens many, so two runs would interleave their writes;
+        this lock is held for the whole run. `what` (flow, flow run, cycle) is left beside it for the next one."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.folder / WRITER_LOCK)
         try:
-            con = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            holder = re.search(r"PID (\d+)", str(exc))
-            raise WarehouseBusy(f"{self.path} is in use by another process"
-                                + (f" (PID {holder.group(1)})" if holder else "")
-                                + "; a cycle may be running: try again when it has finished") from None
+            lock.acquire(timeout=wait_seconds)
+        except Timeout:
+            raise WarehouseBusy(f"{self.path} is being written by {self.writer() or 'another run'}; "
+                                f"gave up after waiting {wait_seconds:g} s") from None
+        holder = self.folder / WRITER_FILE
+        try:
+            holder.write_text(json.dumps({**what, "pid": os.getpid(), "since": self.now().isoformat(timespec="seconds")}))
+            yield
+        finally:
+            holder.unlink(missing_ok=True)
+            lock.release()
+
+    def writer(self) -> str | None:
+        """Who holds the writer lock, in words (flow, flow run, since when), if anyone said."""
+        try:
+            held = json.loads((self.folder / WRITER_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        run = f" (flow run {held['flow_run_id']})" if held.get("flow_run_id") else ""
+        return f"{held.get('flow', 'a run')}{run}, PID {held.get('pid')}, since {held.get('since')}"
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.open_wait_seconds
+        pause = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() + pause > deadline:
+                    holder = re.search(r"PID (\d+)", str(exc))
+                    writer = self.writer()
+                    raise WarehouseBusy(
+                        f"{self.path} is in use by another process"
+                        + (f" (PID {holder.group(1)})" if holder else "")
+                        + (f": {writer}" if writer else "")
+                        + f"; waited {self.open_wait_seconds:g} s, try again when it has finished") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
         if self.timezone is not None:
             con.execute(f"set TimeZone = {literal(self.timezone)}")
         return con

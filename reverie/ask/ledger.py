@@ -4,6 +4,7 @@ warehouse, in a file beside it that the next cycle (or the next ask that can wri
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def move_pending_asks(con, folder: Path) -> int:
 def record_ask(warehouse: Warehouse, ask: dict) -> str:
     """Record one ask: 'warehouse', or 'pending' when a cycle holds the warehouse."""
     try:
-        with warehouse.connect() as con:
+        with replace(warehouse, open_wait_seconds=0).connect() as con:  # an answer never waits for a cycle
             move_pending_asks(con, warehouse.folder)
             with transaction(con):
                 _insert(con, ask)
