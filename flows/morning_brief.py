@@ -3,24 +3,30 @@ failing channel is owed. Schedule it when quiet hours end."""
 
 from __future__ import annotations
 
-from prefect import flow
-from prefect.runtime import flow_run
+from contextlib import ExitStack
 
+from prefect import flow
+
+from flows.stages import current_run_id, hold_writer
 from reverie.config import load_settings
 from tasks.cycles import latest_cycle
 from tasks.deliver import deliver_brief
 
 
 @flow(name="morning-brief")
-def morning_brief(project_dir: str = ".") -> dict:
-    """Deliver the latest cycle's brief again; returns {cycle_id, flow_run_id, status, deliver}."""
+def morning_brief(project_dir: str = ".", wait_minutes: float = 60.0) -> dict:
+    """Deliver the latest cycle's brief again; returns {cycle_id, flow_run_id, status, deliver}.
+
+    `wait_minutes`: how long to wait for another run writing the warehouse before this one is skipped."""
     settings = load_settings(project_dir)
-    run_id = str(flow_run.id) if flow_run.id else None
-    cycle = latest_cycle(warehouse=settings.warehouse)
-    if cycle is None:
-        return {"cycle_id": None, "flow_run_id": run_id, "status": "no cycle yet", "deliver": None}
-    summary = deliver_brief(warehouse=settings.warehouse, cycle_id=cycle["cycle_id"], project=settings.name,
-                            briefs_dir=str(settings.briefs_dir), metrics_rows=cycle["metrics_rows"],
-                            settings=settings.deliver)
-    return {"cycle_id": cycle["cycle_id"], "flow_run_id": run_id,
+    with ExitStack() as stack:
+        if (busy := hold_writer(stack, settings, "morning-brief", wait_minutes)) is not None:
+            return {**busy, "deliver": None}
+        cycle = latest_cycle(warehouse=settings.warehouse)
+        if cycle is None:
+            return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "no cycle yet", "deliver": None}
+        summary = deliver_brief(warehouse=settings.warehouse, cycle_id=cycle["cycle_id"], project=settings.name,
+                                briefs_dir=str(settings.briefs_dir), metrics_rows=cycle["metrics_rows"],
+                                settings=settings.deliver)
+    return {"cycle_id": cycle["cycle_id"], "flow_run_id": current_run_id(),
             "status": "degraded" if summary["errors"] else "completed", "deliver": summary}

@@ -7,6 +7,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
@@ -35,6 +36,7 @@ err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DEMO_DAYS = 90
+COMMAND_WAIT_SECONDS = 10.0
 
 
 def _emit(payload: dict, as_json: bool, human) -> None:
@@ -156,16 +158,17 @@ def _relative(path: str) -> str:
 
 
 def print_cycle(result: dict) -> None:
-    colour = {"completed": "green", "degraded": "yellow", "failed": "red"}[result["status"]]
+    colour = {"completed": "green", "degraded": "yellow", "failed": "red", "skipped": "yellow"}[result["status"]]
+    took = f" in {result['seconds']:.1f} s" if "seconds" in result else ""
     out.print(f"[bold]sleep cycle[/] {result['cycle_id'] or ''} · flow run {result['flow_run_id']} · "
-              f"[{colour}]{result['status']}[/] in {result['seconds']:.1f} s", highlight=False)
+              f"[{colour}]{result['status']}[/]{took}", highlight=False)
     if result.get("error"):
         out.print(f"[red]{result['error']}[/]", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("stage")
     table.add_column("result")
     table.add_column("seconds", justify="right")
-    for name, stage in result["stages"].items():
+    for name, stage in result.get("stages", {}).items():
         table.add_row(name, STAGE_LINES[name](stage), f"{stage['seconds']:.1f}")
     out.print(table)
 
@@ -183,7 +186,7 @@ def run(full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Recom
     settings = _settings()
     result = _run_cycle(settings.project_dir, full_refresh)
     _emit(result, as_json, print_cycle)
-    if result["status"] == "failed":
+    if result["status"] in ("failed", "skipped"):
         raise typer.Exit(1)
     if not settings.sources:
         err.print(f"no sources declared in {settings.project_dir / 'reverie.toml'}: add a [sources.NAME] table "
@@ -353,6 +356,21 @@ def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the
 
 
 @app.command()
+def serve() -> None:
+    """Serve the project's deployments (nightly cycle, hourly refresh, reflect on events, morning brief) from one
+    warm process, until Ctrl-C; needs a Prefect server (`prefect server start`)."""
+    from flows.serve import ServeRefused, serve_project
+
+    settings = _settings()
+    try:
+        serve_project(settings, print_line=lambda line: err.print(line, highlight=False))
+    except ServeRefused as exc:
+        _fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        err.print("stopped serving", highlight=False)
+
+
+@app.command()
 def stats(days: Annotated[int, typer.Option("--days", help="The last N days.")] = 30, as_json: JsonFlag = False) -> None:
     """Sleep-time cost per cycle, query-time cost per ask by path, and what the nights saved the asks."""
     from reverie.ask.stats import usage_stats
@@ -409,10 +427,12 @@ def _print_item(item: dict, facts: str) -> None:
 
 
 def _warehouse_or_fail():
+    """The project's warehouse for a command: it waits a little for a cycle's task to close the file, then says who
+    holds it (the cycle's tasks each hold it for seconds, a command's query for less)."""
     settings = _settings()
     if not settings.warehouse.path.exists():
         _fail(f"no warehouse at {settings.warehouse}: run `reverie run` or `reverie demo` first")
-    return settings.warehouse
+    return replace(settings.warehouse, open_wait_seconds=COMMAND_WAIT_SECONDS)
 
 
 @memory_app.command("search")

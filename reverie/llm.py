@@ -133,6 +133,8 @@ class EmbeddedServer:
 
 
 _warm: EmbeddedServer | None = None  # started ahead by warm_llm, used by open_llm in the same process
+# The base URL of an embedded model another process keeps running for this one (`reverie serve` for its flow runs)
+SHARED_SERVER_ENV = "REVERIE_EMBEDDED_BASE_URL"
 
 
 @contextmanager
@@ -141,7 +143,7 @@ def warm_llm(settings: LLMSettings, log_dir: Path) -> Iterator[None]:
     prompt — while other work runs (Prefect starting, the data stages); stopped when the block ends, also on
     errors and Ctrl-C. Nothing to do for a remote endpoint."""
     global _warm
-    if settings.off or not settings.embedded or (_warm is not None and _warm.alive()):
+    if settings.off or not settings.embedded or (_warm is not None and _warm.alive()) or os.environ.get(SHARED_SERVER_ENV):
         yield
         return
     try:
@@ -165,6 +167,10 @@ def open_llm(settings: LLMSettings, log_dir: Path) -> Iterator[LLM]:
         client = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key or "not-needed",
                                timeout=settings.timeout_seconds, max_retries=2)
         yield LLM(client, settings.model or "gpt-4o-mini", settings.base_url, embedded=False)
+        return
+    if shared := os.environ.get(SHARED_SERVER_ENV):
+        client = openai.OpenAI(base_url=shared, api_key="embedded", timeout=settings.timeout_seconds, max_retries=0)
+        yield LLM(client, settings.model or EMBEDDED_MODEL, shared, embedded=True)
         return
     warm = _warm if _warm is not None and _warm.alive() else None
     server = warm or EmbeddedServer(log_dir)

@@ -133,7 +133,7 @@ class Stages(TypedDict, total=False):
 class CycleSummary(TypedDict):
     cycle_id: str | None
     flow_run_id: str | None
-    status: str  # completed | degraded | failed
+    status: str  # completed | degraded | failed | skipped (another run held the warehouse); refresh: refreshed
     warehouse: str
     stages: Stages
     seconds: float
@@ -159,6 +159,7 @@ def quality_total(per_source: dict[str, QualitySummary]) -> QualityTotal:
 
 def degraded(stages: Stages) -> bool:
     """Whether any stage lost something this cycle: a batch, a suite, a metric, a detector, the analyst, a channel."""
-    return bool(stages["ingest"]["failed"] or stages["quality"]["errors"] or stages["metrics"]["errors"]
-                or stages["detect"]["errors"] or stages["reflect"]["status"] == "degraded"
-                or stages["deliver"]["errors"])
+    listed = [stages.get(name, {}).get(field) for name, field in
+              (("ingest", "failed"), ("quality", "errors"), ("metrics", "errors"), ("detect", "errors"),
+               ("deliver", "errors"))]  # a refresh has the first three stages only
+    return any(listed) or stages.get("reflect", {}).get("status") == "degraded"

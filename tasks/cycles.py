@@ -36,6 +36,24 @@ def finish_cycle(warehouse: Warehouse, cycle_id: str, status: str, stages: Stage
                      "seconds": seconds, "cycle_id": cycle_id})
 
 
+@task(name="refreshed-cycles", cache_policy=NO_CACHE)
+def refreshed_cycles(warehouse: Warehouse) -> list[str]:
+    """The cycles a metrics refresh left for reflect to continue, oldest first."""
+    with warehouse.connect() as con:
+        return [row[0] for row in con.execute(
+            "select cycle_id from cycles where status = 'refreshed' order by started_at").fetchall()]
+
+
+@task(name="resume-cycle", cache_policy=NO_CACHE)
+def resume_cycle(warehouse: Warehouse, cycle_id: str) -> tuple[Stages, float]:
+    """Take up a refreshed cycle again (leaving word of it for `reverie ask`): the stages and seconds it has so far."""
+    mark_running(warehouse, cycle_id)
+    with warehouse.connect() as con:
+        stages, seconds = con.execute("update cycles set status = 'running' where cycle_id = $cycle_id "
+                                      "returning stages, seconds", {"cycle_id": cycle_id}).fetchone()
+    return json.loads(stages), seconds or 0.0
+
+
 @task(name="latest-cycle", cache_policy=NO_CACHE)  # a cycle may have ended since: never cached
 def latest_cycle(warehouse: Warehouse) -> dict | None:
     """The newest cycle that ended with a brief (completed or degraded): its id and the metric values it refreshed."""

@@ -1,0 +1,50 @@
+"""Reflect: continue the cycles a metrics refresh left — detect → reflect → consolidate → prepare → deliver over
+the periods it recomputed. The `reflect` deployment runs it when `reverie.metrics.refreshed` is emitted."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+from prefect import flow
+
+from flows.stages import analysis_stages, current_run_id, finished, hold_writer
+from reverie.config import Settings, load_settings
+from reverie.llm import warm_llm
+from reverie.summaries import CycleSummary, degraded
+from tasks.cycles import refreshed_cycles, resume_cycle
+from tasks.events import emit_cycle_events
+
+
+def continue_cycle(settings: Settings, cycle_id: str) -> CycleSummary:
+    """The analysis half of a refreshed cycle, under its id; its seconds are both halves' own."""
+    stages, seconds_before = resume_cycle(warehouse=settings.warehouse, cycle_id=cycle_id)
+    started = time.monotonic()
+    status = "failed"
+    try:
+        analysis_stages(settings, cycle_id, stages)
+        status = "degraded" if degraded(stages) else "completed"
+    finally:
+        seconds = round(seconds_before + time.monotonic() - started, 2)
+        summary = finished(settings, cycle_id, status, stages, seconds)
+        emit_cycle_events(warehouse=settings.warehouse, project=settings.name, summary=summary, quality_checked=False)
+    return summary
+
+
+@flow(name="reflect")
+def reflect_refreshed(project_dir: str = ".", wait_minutes: float = 60.0) -> dict:
+    """Continue every refreshed cycle, oldest first (usually the one whose event triggered this run); returns the
+    last one's summary with `cycles`, the ids continued.
+
+    `wait_minutes`: how long to wait for another run writing the warehouse before this one is skipped."""
+    settings = load_settings(project_dir)
+    with ExitStack() as stack:
+        if (busy := hold_writer(stack, settings, "reflect", wait_minutes)) is not None:
+            return {**busy, "cycles": []}
+        pending = refreshed_cycles(warehouse=settings.warehouse)
+        if not pending:
+            return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "nothing to reflect",
+                    "warehouse": str(settings.warehouse), "stages": {}, "seconds": 0.0, "cycles": []}
+        with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
+            summaries = [continue_cycle(settings, cycle_id) for cycle_id in pending]
+    return {**summaries[-1], "cycles": [s["cycle_id"] for s in summaries]}

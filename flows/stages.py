@@ -1,0 +1,103 @@
+"""The two halves of a sleep cycle as the flows compose them: the refresh (ingest → quality → metrics) and the
+analysis of what it recomputed (detect → reflect → consolidate → prepare → deliver).
+
+The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the first and leaves the cycle
+`refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
+Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import datetime
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+
+from reverie.config import Settings
+from reverie.summaries import CycleSummary, Stages, ingest_total, quality_total
+from reverie.warehouse import WarehouseBusy
+from tasks.cycles import finish_cycle
+from tasks.deliver import deliver_brief
+from tasks.detect import detect_candidates
+from tasks.ingest import ingest_source
+from tasks.memory import consolidate
+from tasks.metrics import refresh_metrics
+from tasks.prepare import prepare_answers
+from tasks.quality import run_quality_gate
+from tasks.reflect import reflect
+
+
+def current_run_id() -> str | None:
+    """The id of the flow run this is part of (None outside one)."""
+    return str(flow_run.id) if flow_run.id else None
+
+
+def new_cycle_id() -> str:
+    """A cycle id that sorts by time: c20261204T030000-1a2b3c."""
+    return f"c{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def finished(settings: Settings, cycle_id: str, status: str, stages: Stages, seconds: float) -> CycleSummary:
+    """Record how the cycle ended and return its summary (the CLI's JSON contract)."""
+    finish_cycle(warehouse=settings.warehouse, cycle_id=cycle_id, status=status, stages=stages, seconds=seconds)
+    return {"cycle_id": cycle_id, "flow_run_id": current_run_id(), "status": status,
+            "warehouse": str(settings.warehouse), "stages": stages, "seconds": seconds}
+
+
+def timed(stage: Callable[..., dict], **parameters) -> dict:
+    """Run one stage task and add its wall time to its summary."""
+    started = time.monotonic()
+    summary = stage(**parameters)
+    return {**summary, "seconds": round(time.monotonic() - started, 2)}
+
+
+def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages) -> None:
+    """Ingest every source, run its quality gate, refresh the metrics; each stage's summary into `stages`."""
+    warehouse = settings.warehouse
+    sources = settings.sources.values()
+    stages["ingest"] = ingest_total({source.name: timed(
+        ingest_source, warehouse=warehouse, project_dir=str(settings.project_dir), source=source,
+        cycle_id=cycle_id, lookback_days=settings.lookback_days) for source in sources})
+    stages["quality"] = quality_total({source.name: timed(
+        run_quality_gate, warehouse=warehouse, source_settings=source, cycle_id=cycle_id,
+        quality_dir=str(settings.quality_dir)) for source in sources})
+    stages["metrics"] = timed(
+        refresh_metrics, warehouse=warehouse, cycle_id=cycle_id, sources=settings.sources,
+        models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir), full_refresh=full_refresh,
+        lookback_days=settings.lookback_days, grace_minutes=settings.completeness_grace_minutes,
+        quality_dir=str(settings.quality_dir))
+
+
+def analysis_stages(settings: Settings, cycle_id: str, stages: Stages) -> None:
+    """Detect what changed in the periods the refresh recomputed, have the analyst reflect, consolidate memory,
+    prepare answers and deliver the brief; each stage's summary into `stages` (which holds the refresh's)."""
+    warehouse = settings.warehouse
+    run_id = current_run_id()
+    log_dir = str(warehouse.folder / "logs")
+    since = stages["metrics"]["since"]  # the first period recomputed: what is new to detect and remember
+    stages["detect"] = timed(detect_candidates, warehouse=warehouse, cycle_id=cycle_id, since=since,
+                             settings=settings.detect, detectors_dir=str(settings.detectors_dir))
+    stages["reflect"] = timed(reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm, log_dir=log_dir)
+    stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
+                             since=since, settings=settings.memory)
+    stages["prepare"] = timed(prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
+                              settings=settings.llm, log_dir=log_dir)
+    stages["deliver"] = timed(deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
+                              briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
+                              settings=settings.deliver)
+
+
+def hold_writer(stack: ExitStack, settings: Settings, flow: str, wait_minutes: float) -> dict | None:
+    """Take the warehouse's writer lock until `stack` closes, waiting up to `wait_minutes` for another run to finish
+    with it; if it does not, the run's summary as `skipped` (and a warning in its log) instead."""
+    run_id = current_run_id()
+    try:
+        stack.enter_context(settings.warehouse.writing(wait_minutes * 60, {"flow": flow, "flow_run_id": run_id}))
+    except WarehouseBusy as exc:
+        get_run_logger().warning("skipped: %s", exc)
+        return {"cycle_id": None, "flow_run_id": run_id, "status": "skipped", "warehouse": str(settings.warehouse),
+                "stages": {}, "seconds": 0.0, "error": f"skipped: {exc}"}
+    return None
