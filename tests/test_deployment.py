@@ -1,5 +1,12 @@
-"""deployments/prefect.yaml, read with Prefect's own model of that file, so a typo cannot land."""
+"""deployments/prefect.yaml and automations.yaml, read with Prefect's own models of those files (so a typo cannot
+land), and what `reverie serve` builds from them for one project."""
 
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
 import yaml
 from prefect.cli.deploy._models import (
     DeploymentConfig,
@@ -7,38 +14,106 @@ from prefect.cli.deploy._models import (
     RawScheduleConfig,
 )
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.events import DeploymentTriggerTypes
+from prefect.events.schemas.automations import AutomationCore
 from prefect.flows import load_flow_from_entrypoint
+from pydantic import TypeAdapter
 
+from flows.serve import deployment_specs, served_flows
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
+
+DEPLOYMENTS = ["nightly", "metrics-refresh", "reflect", "morning-brief"]
 
 
 def _raw() -> dict:
     return yaml.safe_load((DEPLOYMENTS_DIR / "prefect.yaml").read_text())
 
 
+def _deployments() -> dict[str, dict]:
+    return {d["name"]: d for d in _raw()["deployments"]}
+
+
 def test_prefect_yaml_validates_with_prefects_model_and_has_no_unknown_keys():
     raw = _raw()
     model = PrefectYamlModel.model_validate(raw)
-    assert [d.name for d in model.deployments] == ["nightly"]
-    # Prefect's model ignores unknown keys; a misspelt key must not slip through silently
+    assert [d.name for d in model.deployments] == DEPLOYMENTS
+    # Prefect's model ignores unknown keys; a misspelt key must not slip through silently ('definitions' holds the
+    # YAML anchors, as Prefect's docs do)
     top_level = {f.alias or name for name, f in PrefectYamlModel.model_fields.items()}
-    assert set(raw) <= top_level
+    assert set(raw) <= top_level | {"definitions"}
     for deployment in raw["deployments"]:
         assert set(deployment) <= set(DeploymentConfig.model_fields)
+        assert deployment["work_pool"]["name"] == "reverie-process"
+        assert deployment["parameters"]["project_dir"] == "{{ $REVERIE_PROJECT_DIR }}"
+        assert deployment["concurrency_limit"]["limit"] == 1
 
 
-def test_nightly_schedule_is_a_valid_cron_with_an_explicit_timezone():
-    (deployment,) = _raw()["deployments"]
-    (schedule,) = deployment["schedules"]
-    RawScheduleConfig.model_validate(schedule)  # extra="forbid": no misspelt schedule keys
-    assert schedule["timezone"], "cron times are UTC unless a schedule says otherwise"
-    cron = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
-    assert cron.timezone == "Europe/London"
+def test_every_schedule_is_a_valid_cron_with_an_explicit_timezone():
+    scheduled = {name: d["schedules"] for name, d in _deployments().items() if d.get("schedules")}
+    assert set(scheduled) == {"nightly", "metrics-refresh", "morning-brief"}
+    for schedules in scheduled.values():
+        for schedule in schedules:
+            RawScheduleConfig.model_validate(schedule)  # extra="forbid": no misspelt schedule keys
+            assert schedule["timezone"], "cron times are UTC unless a schedule says otherwise"
+            CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
+    assert scheduled["metrics-refresh"][0]["cron"].split()[1] == "*"  # hourly
 
 
-def test_entrypoint_loads_the_flow_and_parameters_match_its_signature():
-    (deployment,) = _raw()["deployments"]
-    path, _, name = deployment["entrypoint"].partition(":")
-    flow = load_flow_from_entrypoint(f"{PACKAGE_ROOT / path}:{name}")
-    assert flow.name == "sleep-cycle"
-    assert set(deployment["parameters"]) <= set(flow.parameters.properties)
+def test_event_triggers_validate_and_chain_data_arrival_to_refresh_to_reflect():
+    adapter = TypeAdapter(DeploymentTriggerTypes)
+    expected = {}
+    for name, deployment in _deployments().items():
+        for trigger in deployment.get("triggers", []):
+            parsed = adapter.validate_python(trigger)
+            assert parsed.match.model_dump() == {"prefect.resource.id": "reverie.project.*"}
+            expected[name] = sorted(parsed.expect)
+    assert expected == {"metrics-refresh": ["reverie.data.arrived"], "reflect": ["reverie.metrics.refreshed"]}
+
+
+def test_entrypoints_load_the_flows_and_parameters_match_their_signatures():
+    flows = {}
+    for name, deployment in _deployments().items():
+        path, _, function = deployment["entrypoint"].partition(":")
+        flow = load_flow_from_entrypoint(f"{PACKAGE_ROOT / path}:{function}")
+        flows[name] = flow.name
+        assert set(deployment["parameters"]) <= set(flow.parameters.properties)
+        assert "wait_minutes" in deployment["parameters"]
+    assert flows == {"nightly": "sleep-cycle", "metrics-refresh": "metrics-refresh", "reflect": "reflect",
+                     "morning-brief": "morning-brief"}
+
+
+def test_serve_builds_each_deployment_for_its_project_with_triggers_narrowed_to_it(make_project):
+    settings = make_project(days=1)
+    specs = deployment_specs("shop", Path("/srv/shop"))
+    assert {s["parameters"]["project_dir"] for s in specs} == {"/srv/shop"}
+    assert {t["match"]["prefect.resource.id"] for s in specs for t in s["triggers"]} == {"reverie.project.shop"}
+    served = served_flows(settings)
+    assert [options["name"] for _, options in served] == DEPLOYMENTS
+    nightly = served[0][1]
+    assert nightly["schedules"][0].cron == "0 3 * * *" and nightly["schedules"][0].timezone == "Europe/London"
+    assert nightly["concurrency_limit"].collision_strategy.value == "ENQUEUE"
+    reflect = served[2][1]
+    assert reflect["triggers"][0].match.model_dump() == {"prefect.resource.id": f"reverie.project.{settings.name}"}
+
+
+def test_the_automation_examples_validate_with_prefects_model_once_a_block_is_named():
+    text = (DEPLOYMENTS_DIR / "automations.yaml").read_text().replace("NOTIFY_BLOCK_ID", str(uuid.uuid4()))
+    automations = [AutomationCore.model_validate(a) for a in yaml.safe_load(text)["automations"]]
+    assert [a.trigger.expect for a in automations] == [{"reverie.insight.risk"},
+                                                        {"reverie.cycle.completed", "reverie.cycle.degraded"}]
+    assert automations[1].trigger.posture == "Proactive"
+
+
+@pytest.mark.parametrize("api_url", [None, "http://127.0.0.1:9/api"])
+def test_serve_without_a_prefect_server_refuses_in_one_line_saying_how_to_start_one(make_project, api_url):
+    settings = make_project(days=1)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    served = subprocess.run([Path(sys.executable).parent / "reverie", "serve"], cwd=settings.project_dir, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert served.returncode == 1 and "Traceback" not in served.stderr
+    assert len(served.stderr.strip().splitlines()) == 1
+    assert "prefect server start" in served.stderr and "PREFECT_API_URL" in served.stderr
+    if api_url:
+        assert f"no Prefect server answers at {api_url}" in served.stderr
