@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 LISTENING = re.compile(r"DevTools listening on (ws://127\.0\.0\.1:(\d+)/\S+)")
@@ -24,10 +25,15 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+needs_chromium = pytest.mark.skipif(
+    chromium_path() is None and not os.environ.get("CI"),  # CI installs it (.ci/run): there a missing one fails
+    reason="headless Chromium is not installed (apt-get install chromium)")
+
+
 class Browser:
     """One headless Chromium with one tab, the network off: a page that needs it fails to render, as offline."""
 
-    def __init__(self, width: int = 1000, height: int = 1400, mobile: bool = False) -> None:
+    def __init__(self, width: int = 1000, height: int = 1400, mobile: bool = False, offline: bool = True) -> None:
         # chromium's helper processes may still write to the profile for a moment after it exits
         self._profile = tempfile.TemporaryDirectory(prefix="reverie-chromium-", ignore_cleanup_errors=True)
         self._process = subprocess.Popen(
@@ -40,7 +46,7 @@ class Browser:
         self._ids = itertools.count(1)
         self.call("Page.enable")
         self.call("Network.enable")
-        self.call("Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=-1,
+        self.call("Network.emulateNetworkConditions", offline=offline, latency=0, downloadThroughput=-1,
                   uploadThroughput=-1)
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=mobile)
@@ -66,12 +72,21 @@ class Browser:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message["result"]
 
-    def open(self, path: Path) -> None:
-        self.call("Page.navigate", url=path.resolve().as_uri())
+    def open(self, path: Path | str) -> None:
+        """Load a file (or, with the network on, a URL) and wait for its load event."""
+        self.call("Page.navigate", url=path if isinstance(path, str) else path.resolve().as_uri())
         while True:
             message = json.loads(self._socket.recv(timeout=60))
             if message.get("method") == "Page.loadEventFired":
                 return
+
+    def wait_for_text(self, text: str, timeout: float = 60) -> None:
+        """Wait until the page's text contains `text` (a page a script renders after its load event)."""
+        deadline = time.monotonic() + timeout
+        while text not in (shown := self.evaluate("document.body ? document.body.innerText : ''") or ""):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not on the page after {timeout} s; it reads: {shown[:1500]!r}")
+            time.sleep(0.5)
 
     def evaluate(self, expression: str):
         """A JavaScript expression's value, returned by value (JSON)."""

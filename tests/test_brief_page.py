@@ -4,20 +4,15 @@ data, it fits a phone, and `reverie brief` prints it, writes it and gives its it
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from flows.local_run import run_cycle
 from reverie.generator import generate
-from tests.browser import Browser, chromium_path
+from tests.browser import Browser, needs_chromium
 from tests.conftest import new_project
 from tests.test_cli_embedded import reverie
 from tests.test_deliver import finish
-
-needs_chromium = pytest.mark.skipif(
-    chromium_path() is None and not os.environ.get("CI"),  # CI installs it (.ci/run): there a missing one fails
-    reason="headless Chromium is not installed (apt-get install chromium)")
 
 MARKS = """(() => [...document.querySelectorAll('figure.chart')].map(figure => ({
     metric: figure.dataset.metric, flagged: +figure.dataset.flagged, points: +figure.dataset.points,

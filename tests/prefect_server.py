@@ -1,0 +1,123 @@
+"""A real Prefect server for tests and benchmarks: `prefect server start` on a free loopback port with its own
+PREFECT_HOME, its REST API, and an environment for the clients (CLI, workers, `reverie serve`) that talk to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+from reverie.paths import PACKAGE_ROOT
+
+BIN = Path(sys.executable).parent
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A Prefect server process and what talking to it needs: its REST API and an environment for its clients."""
+
+    def __init__(self, home: Path) -> None:
+        port = _free_port()
+        self.api = f"http://127.0.0.1:{port}/api"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        self.ui = f"http://127.0.0.1:{port}"
+        self.env = {**base, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_UI_API_URL": self.api,  # the UI's default is port 4200's
+                    "PREFECT_API_URL": self.api, "PREFECT_WORKER_QUERY_SECONDS": "2",
+                    "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+                    # no runs from the deployments' own crons (an hourly refresh at :15 would interleave): the runs
+                    # here are created by hand, scheduled a few seconds ahead as the scheduler's are, or by events
+                    "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+        self.log = home / "server.log"
+        home.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                env={k: v for k, v in self.env.items() if k != "PREFECT_API_URL"}, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        self.http = httpx.Client(base_url=self.api, timeout=30)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if self.http.get("/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.http.close()
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def cli(self, *args: str, cwd: Path = PACKAGE_ROOT, **env: str) -> str:
+        done = subprocess.run([BIN / "prefect", *args], cwd=cwd, env={**self.env, **env}, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def deployment(self, flow: str, name: str) -> dict:
+        return self.http.get(f"/deployments/name/{flow}/{name}").raise_for_status().json()
+
+    def run(self, flow: str, name: str, in_seconds: float = 0) -> str:
+        """A run of a deployment, now or scheduled `in_seconds` ahead (as a schedule's runs are); its id."""
+        deployment = self.deployment(flow, name)
+        when = datetime.now(timezone.utc) + timedelta(seconds=in_seconds)
+        state = {"type": "SCHEDULED", "state_details": {"scheduled_time": when.isoformat()}}
+        return self.http.post(f"/deployments/{deployment['id']}/create_flow_run",
+                              json={"state": state}).raise_for_status().json()["id"]
+
+    def wait(self, flow_run_id: str, timeout: float = 420) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.http.get(f"/flow_runs/{flow_run_id}").raise_for_status().json()
+            if run["state_type"] in TERMINAL:
+                return run
+            time.sleep(1)
+        raise AssertionError(f"flow run {flow_run_id} still {run['state_type']} after {timeout} s")
+
+    def run_ids(self, flow: str, name: str) -> set[str]:
+        """The ids of a deployment's runs so far."""
+        deployment = self.deployment(flow, name)
+        runs = self.http.post("/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment["id"]]}}})
+        return {run["id"] for run in runs.raise_for_status().json()}
+
+    def wait_for_new_run(self, flow: str, name: str, known: set[str], timeout: float = 420) -> dict:
+        """The first run of a deployment that is not among `known`, once it has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = self.run_ids(flow, name) - known
+            if new:
+                return self.wait(min(new), timeout=deadline - time.monotonic())
+            time.sleep(1)
+        raise AssertionError(f"no new run of {flow}/{name} within {timeout} s")
+
+    def events(self, name: str, timeout: float = 60) -> list[dict]:
+        """The events of that name, once there is one (the server stores events a few seconds after they arrive)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.http.post("/events/filter", json={"filter": {"event": {"name": [name]}}, "limit": 50})
+            events = found.raise_for_status().json()["events"]
+            if events or time.monotonic() > deadline:
+                return events
+            time.sleep(1)
+
+    def emit(self, event: str, resource_id: str) -> None:
+        self.cli("event", "emit", event, "--resource-id", resource_id)

@@ -1,0 +1,187 @@
+"""reverie on a real Prefect server, as the README runs it: `prefect server start` on loopback (its own PREFECT_HOME),
+the deployments of deployments/prefect.yaml registered and run by a process worker, then served by `reverie serve`;
+runs triggered by hand and by reverie's events, checked through the server's REST API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from reverie.generator import generate
+from reverie.paths import PACKAGE_ROOT
+from tests.browser import Browser, needs_chromium
+from tests.conftest import new_project
+from tests.prefect_server import BIN, Server
+from tests.test_sleep_cycle import finish, grounded_insight
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    home = Path(tempfile.mkdtemp(prefix="reverie-prefect-server-"))
+    server = Server(home)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def project(tmp_path, session_llm):
+    session_llm.script(*[step for _ in range(6) for step in (grounded_insight, finish)])
+    return new_project(tmp_path / "shop", days=35, base_url=session_llm.base_url)
+
+
+def _memory_rows(settings, flow_run_id: str) -> int:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute("select count(*) from memory where flow_run_id = $id", {"id": flow_run_id}).fetchone()[0]
+
+
+def _cycle_statuses(settings) -> list[str]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return [row[0] for row in con.execute("select status from cycles order by started_at").fetchall()]
+
+
+def _completed_with_brief_and_memory(server: Server, settings, flow_run_id: str) -> None:
+    run = server.wait(flow_run_id)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    artifacts = server.http.post("/artifacts/filter", json={
+        "artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).raise_for_status().json()
+    brief = next(a for a in artifacts if a["key"] == "reverie-brief")
+    assert settings.name in brief["data"]
+    assert "reverie-brief-page" in {a["key"] for a in artifacts}
+    assert _memory_rows(settings, flow_run_id) > 0
+
+
+def _stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+    return stderr
+
+
+def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_then_reflects(server, project):
+    resource = f"reverie.project.{project.name}"
+    server.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
+    server.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml",
+               REVERIE_PROJECT_DIR=str(project.project_dir))
+    nightly = server.deployment("sleep-cycle", "nightly")
+    assert nightly["work_pool_name"] == "reverie-process"
+    assert nightly["schedules"][0]["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/London", "day_or": True}
+    worker = subprocess.Popen([BIN / "prefect", "worker", "start", "--pool", "reverie-process"], cwd=PACKAGE_ROOT,
+                              env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        flow_run_id = server.run("sleep-cycle", "nightly", in_seconds=5)  # as the nightly schedule's run is
+        _completed_with_brief_and_memory(server, project, flow_run_id)
+        (completed,) = server.events("reverie.cycle.completed")
+        assert completed["resource"]["prefect.resource.id"] == resource
+        assert {r["prefect.resource.id"] for r in completed["related"]} >= {f"prefect.flow-run.{flow_run_id}"}
+        assert completed["payload"]["brief"].endswith(".md")
+
+        refreshes, reflects = server.run_ids("metrics-refresh", "metrics-refresh"), server.run_ids("reflect", "reflect")
+        generate(project.landing_dir, 2)
+        server.emit("reverie.data.arrived", resource)
+        refresh = server.wait_for_new_run("metrics-refresh", "metrics-refresh", refreshes)
+        assert refresh["state_type"] == "COMPLETED"
+        reflect = server.wait_for_new_run("reflect", "reflect", reflects)
+        _completed_with_brief_and_memory(server, project, reflect["id"])
+        (refreshed,) = server.events("reverie.metrics.refreshed")
+        assert refreshed["payload"]["new_files"] == 2
+        assert _cycle_statuses(project) == ["completed", "completed"]  # the refresh's cycle, continued by reflect
+    finally:
+        stderr = _stop(worker)
+    assert "Traceback" not in stderr, stderr[-3000:]
+
+
+@needs_chromium
+def test_reverie_serve_registers_the_deployments_runs_them_warm_and_reflects_on_the_refresh_event(server, project,
+                                                                                                   tmp_path):
+    resource = f"reverie.project.{project.name}"
+    serve = subprocess.Popen([BIN / "reverie", "serve"], cwd=project.project_dir, env=server.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                reflect_deployment = server.deployment("reflect", "reflect")
+                if reflect_deployment["parameters"]["project_dir"] == str(project.project_dir):
+                    break
+            except httpx.HTTPStatusError:
+                pass
+            assert serve.poll() is None and time.monotonic() < deadline, "reverie serve did not register"
+            time.sleep(0.5)
+        nightly = server.deployment("sleep-cycle", "nightly")
+        assert nightly["work_pool_name"] is None  # served: no worker involved
+        assert nightly["global_concurrency_limit"]["limit"] == 1
+        assert nightly["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+        automations = server.http.post("/automations/filter", json={}).json()
+        reflect_trigger = next(a["trigger"] for a in automations if a["name"] == "reflect__automation_1"
+                               and a["actions"][0].get("deployment_id") == reflect_deployment["id"])
+        assert reflect_trigger["expect"] == ["reverie.metrics.refreshed"]
+        assert reflect_trigger["match"] == {"prefect.resource.id": resource}
+
+        flow_run_id = server.run("sleep-cycle", "nightly")
+        _completed_with_brief_and_memory(server, project, flow_run_id)
+
+        reflects = server.run_ids("reflect", "reflect")
+        generate(project.landing_dir, 1)
+        refresh = server.wait(server.run("metrics-refresh", "metrics-refresh"))
+        assert refresh["state_type"] == "COMPLETED"
+        reflect = server.wait_for_new_run("reflect", "reflect", reflects)  # on the refresh's own event
+        _completed_with_brief_and_memory(server, project, reflect["id"])
+    finally:
+        stderr = _stop(serve)
+    assert serve.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
+    # runs started from the flow in memory (forked), not by `python -m prefect.engine` importing it from storage
+    assert "Downloading flow code" not in stderr
+    assert "stopped serving" in stderr
+    assert server.deployment("sleep-cycle", "nightly")["paused"]  # no schedule fires with nobody serving it
+    logs = project.warehouse.folder / "logs" / "embedded-llm.log"
+    assert not logs.exists()  # the scripted endpoint was used: no embedded model started
+    ui_shows_the_deployments_and_the_brief(server, project, flow_run_id, tmp_path)
+
+
+def ui_shows_the_deployments_and_the_brief(server: Server, project, flow_run_id: str, folder: Path) -> None:
+    """The Prefect UI (headless Chromium) lists reverie's deployments and shows the cycle's brief artifact;
+    screenshots in `folder` (and in $REVERIE_SCREENSHOTS when set: how docs/prefect-ui*.png are made)."""
+    shots = [folder / "prefect-ui.png", folder / "prefect-ui-brief.png"]
+    with Browser(width=1400, height=900, offline=False) as browser:
+        browser.open(f"{server.ui}/deployments")
+        for name in ("nightly", "metrics-refresh", "reflect", "morning-brief"):
+            browser.wait_for_text(name)
+        browser.screenshot(shots[0])
+        (brief,) = server.http.post("/artifacts/filter", json={"artifacts": {
+            "flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": ["reverie-brief"]}}}).json()
+        browser.open(f"{server.ui}/artifacts/artifact/{brief['id']}")  # the brief, rendered
+        browser.wait_for_text(f"reverie brief — {project.name}")
+        browser.screenshot(shots[1])
+    if os.environ.get("REVERIE_SCREENSHOTS"):
+        for shot in shots:
+            shutil.copy(shot, Path(os.environ["REVERIE_SCREENSHOTS"]) / shot.name)
+
+
+def test_flow_runs_are_forked_from_the_warm_forkserver_on_the_pinned_prefect():
+    import inspect
+    import multiprocessing
+
+    import prefect.flow_engine as engine
+
+    from flows.serve import fork_flow_runs
+
+    assert engine.multiprocessing is multiprocessing  # the seam fork_flow_runs replaces
+    assert 'get_context("spawn")' in inspect.getsource(engine.run_flow_in_subprocess)
+    try:
+        assert fork_flow_runs()
+        assert engine.multiprocessing.get_context("spawn").get_start_method() == "forkserver"
+    finally:
+        engine.multiprocessing = multiprocessing
