@@ -27,6 +27,9 @@ PRELOADED = ["flows.sleep_cycle", "flows.metrics_refresh", "flows.reflect", "flo
              "tasks.quality.expectations", "great_expectations", "openai", "matplotlib.pyplot"]
 
 
+POLL_SECONDS = 2.0  # Prefect's default is 10 s
+
+
 class ServeRefused(RuntimeError):
     """`reverie serve` cannot start; the message says what to do."""
 
@@ -65,6 +68,15 @@ def served_flows(settings: Settings) -> list[tuple[Any, dict[str, Any]]]:
                               "parameters": spec["parameters"], "schedules": schedules, "triggers": triggers,
                               "concurrency_limit": ConcurrencyLimitConfig(**limit) if limit else None}))
     return served
+
+
+def poll_seconds() -> float:
+    """How often to ask the server for runs due: POLL_SECONDS unless PREFECT_RUNNER_POLL_FREQUENCY is set. A
+    scheduled run is seen ahead whatever this is; a run an event triggers (reflect) waits up to this long."""
+    from prefect.settings import get_current_settings
+
+    runner = get_current_settings().runner
+    return runner.poll_frequency if "poll_frequency" in runner.model_fields_set else POLL_SECONDS
 
 
 def check_server() -> str:
@@ -135,7 +147,7 @@ def serve_project(settings: Settings, print_line=print) -> None:
             from multiprocessing import forkserver
 
             forkserver.ensure_running()  # its imports now, not in the first run's time
-        runner = Runner(name=f"reverie-{settings.name}", pause_on_shutdown=True)
+        runner = Runner(name=f"reverie-{settings.name}", pause_on_shutdown=True, query_seconds=poll_seconds())
         for flow, options in served_flows(settings):
             runner.add_flow(flow, **options)
             print_line(f"serving {flow.name}/{options['name']}")
