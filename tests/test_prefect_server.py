@@ -4,10 +4,12 @@ runs triggered by hand and by reverie's events, checked through the server's RES
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,10 +20,12 @@ import httpx
 import pytest
 
 from reverie.generator import generate
-from reverie.paths import PACKAGE_ROOT
+from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
 from tests.browser import Browser, needs_chromium
 from tests.conftest import new_project
 from tests.prefect_server import BIN, Server
+from tests.test_deliver import Receiver
+from tests.test_quality import rewrite
 from tests.test_sleep_cycle import finish, grounded_insight
 
 
@@ -31,6 +35,7 @@ def server() -> Iterator[Server]:
     server = Server(home)
     yield server
     server.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
@@ -60,17 +65,18 @@ def _completed_with_brief_and_memory(server: Server, settings, flow_run_id: str)
     assert _memory_rows(settings, flow_run_id) > 0
 
 
-def _stop(process: subprocess.Popen) -> str:
+def _stop(process: subprocess.Popen) -> None:
+    """Ctrl-C, as a person stops it; killed if it does not stop within a minute (the test then fails on it)."""
     process.send_signal(signal.SIGINT)
     try:
-        _, stderr = process.communicate(timeout=60)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        _, stderr = process.communicate()
-    return stderr
+        process.wait()
 
 
-def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_then_reflects(server, project):
+def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_then_reflects(server, project,
+                                                                                          tmp_path):
     resource = f"reverie.project.{project.name}"
     server.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
     server.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml",
@@ -78,8 +84,10 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
     nightly = server.deployment("sleep-cycle", "nightly")
     assert nightly["work_pool_name"] == "reverie-process"
     assert nightly["schedules"][0]["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/London", "day_or": True}
-    worker = subprocess.Popen([BIN / "prefect", "worker", "start", "--pool", "reverie-process"], cwd=PACKAGE_ROOT,
-                              env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen([BIN / "prefect", "worker", "start", "--pool", "reverie-process"],
+                                  cwd=PACKAGE_ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=out)
     try:
         flow_run_id = server.run("sleep-cycle", "nightly", in_seconds=5)  # as the nightly schedule's run is
         _completed_with_brief_and_memory(server, project, flow_run_id)
@@ -87,6 +95,10 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
         assert completed["resource"]["prefect.resource.id"] == resource
         assert {r["prefect.resource.id"] for r in completed["related"]} >= {f"prefect.flow-run.{flow_run_id}"}
         assert completed["payload"]["brief"].endswith(".md")
+        risks = server.events("reverie.insight.risk")  # the analyst's warning (scripted), as it was stored
+        assert risks and all(e["resource"]["prefect.resource.id"].startswith("reverie.insight.mem-") for e in risks)
+        assert {"warning"} <= {e["resource"]["reverie.severity"] for e in risks}
+        assert all(resource in {r["prefect.resource.id"] for r in e["related"]} for e in risks)
 
         refreshes, reflects = server.run_ids("metrics-refresh", "metrics-refresh"), server.run_ids("reflect", "reflect")
         generate(project.landing_dir, 2)
@@ -99,16 +111,18 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
         assert refreshed["payload"]["new_files"] == 2
         assert _cycle_statuses(project) == ["completed", "completed"]  # the refresh's cycle, continued by reflect
     finally:
-        stderr = _stop(worker)
-    assert "Traceback" not in stderr, stderr[-3000:]
+        _stop(worker)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 @needs_chromium
 def test_reverie_serve_registers_the_deployments_runs_them_warm_and_reflects_on_the_refresh_event(server, project,
                                                                                                    tmp_path):
     resource = f"reverie.project.{project.name}"
-    serve = subprocess.Popen([BIN / "reverie", "serve"], cwd=project.project_dir, env=server.env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "serve.log"  # a file, not a pipe: a pipe nobody reads fills up and stalls the process
+    with open(log, "w") as out:
+        serve = subprocess.Popen([BIN / "reverie", "serve"], cwd=project.project_dir, env=server.env,
+                                 stdout=subprocess.DEVNULL, stderr=out)
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -134,13 +148,19 @@ def test_reverie_serve_registers_the_deployments_runs_them_warm_and_reflects_on_
         _completed_with_brief_and_memory(server, project, flow_run_id)
 
         reflects = server.run_ids("reflect", "reflect")
-        generate(project.landing_dir, 1)
+        generate(project.landing_dir, 2)
+        newest = sorted((project.landing_dir / "events").glob("date=*/part-0.parquet"))[-1]
+        rewrite(newest, "* replace (if(event_type = 'order', amount * 1e6, amount) as amount)")  # held back
         refresh = server.wait(server.run("metrics-refresh", "metrics-refresh"))
         assert refresh["state_type"] == "COMPLETED"
         reflect = server.wait_for_new_run("reflect", "reflect", reflects)  # on the refresh's own event
         _completed_with_brief_and_memory(server, project, reflect["id"])
+        (held,) = server.events("reverie.quality.failed")
+        assert held["payload"]["batch"].endswith(f"{newest.parent.name}/part-0.parquet")
+        assert "amount" in held["payload"]["reasons"][0] and held["resource"]["reverie.source"] == "events"
     finally:
-        stderr = _stop(serve)
+        _stop(serve)
+    stderr = log.read_text()
     assert serve.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
     # runs started from the flow in memory (forked), not by `python -m prefect.engine` importing it from storage
     assert "Downloading flow code" not in stderr
@@ -185,3 +205,32 @@ def test_flow_runs_are_forked_from_the_warm_forkserver_on_the_pinned_prefect():
         assert engine.multiprocessing.get_context("spawn").get_start_method() == "forkserver"
     finally:
         engine.multiprocessing = multiprocessing
+
+
+def test_the_critical_insight_automation_example_notifies_through_a_block(server, tmp_path):
+    receiver = Receiver()
+    try:
+        block_id = subprocess.run([sys.executable, "-c", (
+            "from prefect.blocks.notifications import CustomWebhookNotificationBlock as B; "
+            f"print(B(name='receiver', url='{receiver.url}', json_data={{'text': '{{{{subject}}}}|{{{{body}}}}'}})"
+            ".save('reverie-receiver', overwrite=True))")], env=server.env, capture_output=True, text=True,
+            check=True, timeout=120).stdout.strip()
+        automations = tmp_path / "automations.yaml"
+        automations.write_text((DEPLOYMENTS_DIR / "automations.yaml").read_text().replace("NOTIFY_BLOCK_ID", block_id))
+        server.cli("automation", "create", "--from-file", str(automations))
+        risk = {"prefect.resource.id": "reverie.insight.mem-0123456789ab", "reverie.severity": "critical",
+                "reverie.kind": "risk"}
+        related = [{"prefect.resource.id": "reverie.project.shop", "prefect.resource.role": "project"}]
+        payload = {"id": "mem-0123456789ab", "title": "refund_rate up 11.2 pp on 2026-11-02", "severity": "critical",
+                   "kind": "risk", "metric": "refund_rate", "period": "2026-11-02", "cycle_id": "c1"}
+        server.cli("event", "emit", "reverie.insight.risk", "--resource", json.dumps(risk),
+                   "--related", json.dumps(related), "--payload", json.dumps(payload))
+        deadline = time.monotonic() + 120
+        while not receiver.messages and time.monotonic() < deadline:
+            time.sleep(1)
+        (message,) = receiver.messages
+        subject, body = message["text"].split("|", 1)
+        assert subject == "reverie: refund_rate up 11.2 pp on 2026-11-02"
+        assert "reverie memory show mem-0123456789ab" in body and "critical risk on refund_rate" in body
+    finally:
+        receiver.stop()
