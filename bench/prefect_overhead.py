@@ -125,7 +125,7 @@ def main() -> None:
             results.append(summary("served", deployed_runs(server, project, server.env, args.runs, ahead=12)))
             results.append(summary("served, now", deployed_runs(server, project, server.env, args.runs, ahead=0)))
         finally:
-            serve.send_signal(2)
+            serve.terminate()
             serve.wait(timeout=60)
 
         server.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
@@ -137,7 +137,7 @@ def main() -> None:
             results.append(summary("worker", deployed_runs(server, project, server.env, args.runs, ahead=12)))
             results.append(summary("worker, now", deployed_runs(server, project, server.env, args.runs, ahead=0)))
         finally:
-            worker.send_signal(2)
+            worker.terminate()
             worker.wait(timeout=60)
     finally:
         server.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,19 @@ def fork_flow_runs() -> bool:
     return True
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a service manager's stop) end serving as KeyboardInterrupt: the runner then pauses the
+    deployments and the embedded model is stopped. Once: Ctrl-C under `uv run` reaches this process twice (from
+    the terminal and forwarded by uv), and a second interrupt in the middle of the shutdown left it hanging."""
+    def interrupt(signum, frame):
+        for each in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+
+
 def serve_project(settings: Settings, print_line=print) -> None:
     """Serve the project's deployments until interrupted; ServeRefused without a Prefect server.
 
@@ -133,6 +147,7 @@ def serve_project(settings: Settings, print_line=print) -> None:
     from prefect.runner import Runner
 
     url = check_server()
+    stop_on_signals()
     os.chdir(settings.project_dir)
     forked = fork_flow_runs()
     embedded = None

@@ -367,7 +367,8 @@ def serve() -> None:
     except ServeRefused as exc:
         _fail(str(exc), code=1)
     except KeyboardInterrupt:
-        err.print("stopped serving", highlight=False)
+        pass  # Ctrl-C; on SIGTERM Prefect's runner ends by itself
+    err.print("stopped serving", highlight=False)
 
 
 @app.command()

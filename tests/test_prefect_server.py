@@ -65,9 +65,10 @@ def _completed_with_brief_and_memory(server: Server, settings, flow_run_id: str)
     assert _memory_rows(settings, flow_run_id) > 0
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Ctrl-C, as a person stops it; killed if it does not stop within a minute (the test then fails on it)."""
-    process.send_signal(signal.SIGINT)
+def _stop(process: subprocess.Popen, signum: int = signal.SIGINT) -> None:
+    """Ctrl-C, as a person stops it (or SIGTERM, as a service manager does); killed if it does not stop within a
+    minute (the test then fails on it)."""
+    process.send_signal(signum)
     try:
         process.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -111,7 +112,7 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
         assert refreshed["payload"]["new_files"] == 2
         assert _cycle_statuses(project) == ["completed", "completed"]  # the refresh's cycle, continued by reflect
     finally:
-        _stop(worker)
+        _stop(worker, signal.SIGTERM)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
@@ -159,7 +160,7 @@ def test_reverie_serve_registers_the_deployments_runs_them_warm_and_reflects_on_
         assert held["payload"]["batch"].endswith(f"{newest.parent.name}/part-0.parquet")
         assert "amount" in held["payload"]["reasons"][0] and held["resource"]["reverie.source"] == "events"
     finally:
-        _stop(serve)
+        _stop(serve, signal.SIGTERM)  # as systemd or `docker stop` stops it
     stderr = log.read_text()
     assert serve.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
     # runs started from the flow in memory (forked), not by `python -m prefect.engine` importing it from storage
