@@ -49,6 +49,13 @@ def _memory_rows(settings, flow_run_id: str) -> int:
         return con.execute("select count(*) from memory where flow_run_id = $id", {"id": flow_run_id}).fetchone()[0]
 
 
+def _risky_memory(settings, flow_run_id: str) -> dict[str, str]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return dict(con.execute("select id, severity from memory where flow_run_id = $id and status = 'active' "
+                                "and severity in ('warning', 'critical') and kind <> 'prepared_answer'",
+                                {"id": flow_run_id}).fetchall())
+
+
 def _cycle_statuses(settings) -> list[str]:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         return [row[0] for row in con.execute("select status from cycles order by started_at").fetchall()]
@@ -96,9 +103,17 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
         assert completed["resource"]["prefect.resource.id"] == resource
         assert {r["prefect.resource.id"] for r in completed["related"]} >= {f"prefect.flow-run.{flow_run_id}"}
         assert completed["payload"]["brief"].endswith(".md")
-        risks = server.events("reverie.insight.risk")  # the analyst's warning (scripted), as it was stored
-        assert risks and all(e["resource"]["prefect.resource.id"].startswith("reverie.insight.mem-") for e in risks)
-        assert {"warning"} <= {e["resource"]["reverie.severity"] for e in risks}
+        stored = _risky_memory(project, flow_run_id)  # one event per warning or critical insight the run stored
+        assert stored
+        expected = {f"reverie.insight.{memory_id}": severity for memory_id, severity in stored.items()}
+        deadline = time.monotonic() + 60
+        while True:  # the server stores events a few seconds after they arrive, not all at once
+            risks = server.events("reverie.insight.risk")
+            emitted = {e["resource"]["prefect.resource.id"]: e["resource"]["reverie.severity"] for e in risks}
+            if emitted == expected or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert emitted == expected
         assert all(resource in {r["prefect.resource.id"] for r in e["related"]} for e in risks)
 
         refreshes, reflects = server.run_ids("metrics-refresh", "metrics-refresh"), server.run_ids("reflect", "reflect")
