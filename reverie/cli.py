@@ -159,16 +159,15 @@ def _relative(path: str) -> str:
 
 def print_cycle(result: dict) -> None:
     colour = {"completed": "green", "degraded": "yellow", "failed": "red", "skipped": "yellow"}[result["status"]]
-    took = f" in {result['seconds']:.1f} s" if "seconds" in result else ""
     out.print(f"[bold]sleep cycle[/] {result['cycle_id'] or ''} · flow run {result['flow_run_id']} · "
-              f"[{colour}]{result['status']}[/]{took}", highlight=False)
+              f"[{colour}]{result['status']}[/] in {result['seconds']:.1f} s", highlight=False)
     if result.get("error"):
         out.print(f"[red]{result['error']}[/]", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("stage")
     table.add_column("result")
     table.add_column("seconds", justify="right")
-    for name, stage in result.get("stages", {}).items():
+    for name, stage in result["stages"].items():
         table.add_row(name, STAGE_LINES[name](stage), f"{stage['seconds']:.1f}")
     out.print(table)
 

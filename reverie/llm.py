@@ -168,16 +168,13 @@ def open_llm(settings: LLMSettings, log_dir: Path) -> Iterator[LLM]:
                                timeout=settings.timeout_seconds, max_retries=2)
         yield LLM(client, settings.model or "gpt-4o-mini", settings.base_url, embedded=False)
         return
-    if shared := os.environ.get(SHARED_SERVER_ENV):
-        client = openai.OpenAI(base_url=shared, api_key="embedded", timeout=settings.timeout_seconds, max_retries=0)
-        yield LLM(client, settings.model or EMBEDDED_MODEL, shared, embedded=True)
-        return
+    shared = os.environ.get(SHARED_SERVER_ENV)
     warm = _warm if _warm is not None and _warm.alive() else None
-    server = warm or EmbeddedServer(log_dir)
+    started = None if shared or warm else EmbeddedServer(log_dir)  # this block's own, stopped at its end
     try:
-        base_url = server.wait_ready()
+        base_url = shared or (warm or started).wait_ready()
         client = openai.OpenAI(base_url=base_url, api_key="embedded", timeout=settings.timeout_seconds, max_retries=0)
         yield LLM(client, settings.model or EMBEDDED_MODEL, base_url, embedded=True)
     finally:
-        if warm is None:
-            server.stop()
+        if started is not None:
+            started.stop()
