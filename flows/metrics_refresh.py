@@ -8,10 +8,9 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import current_run_id, finished, hold_writer, new_cycle_id, refresh_stages
+from flows.stages import begin_cycle, finished, hold_writer, refresh_stages
 from reverie.config import load_settings
 from reverie.summaries import CycleSummary, Stages, degraded
-from tasks.cycles import start_cycle
 from tasks.events import emit_refresh_events
 
 
@@ -23,13 +22,11 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
     `wait_minutes`: how long to wait for another run writing the warehouse before this one is skipped (the next
     refresh lands what this one would have)."""
     settings = load_settings(project_dir)
-    warehouse = settings.warehouse
     with ExitStack() as stack:
         if (busy := hold_writer(stack, settings, "metrics-refresh", wait_minutes)) is not None:
             return busy
-        cycle_id = new_cycle_id()
         started = time.monotonic()
-        start_cycle(warehouse=warehouse, cycle_id=cycle_id, flow_run_id=current_run_id())
+        cycle_id = begin_cycle(settings)
         stages: Stages = {}
         status = "failed"
         try:

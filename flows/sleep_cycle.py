@@ -8,18 +8,11 @@ from contextlib import ExitStack
 from prefect import flow, get_run_logger
 
 from flows.reflect import continue_cycle
-from flows.stages import (
-    analysis_stages,
-    current_run_id,
-    finished,
-    hold_writer,
-    new_cycle_id,
-    refresh_stages,
-)
+from flows.stages import analysis_stages, begin_cycle, finished, hold_writer, refresh_stages
 from reverie.config import load_settings
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary, Stages, degraded
-from tasks.cycles import refreshed_cycles, start_cycle
+from tasks.cycles import refreshed_cycles
 from tasks.events import emit_cycle_events
 
 
@@ -35,14 +28,13 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False, wait_minutes
             return busy
         if not settings.sources:
             get_run_logger().warning("no sources declared in %s/reverie.toml", settings.project_dir)
-        cycle_id = new_cycle_id()
         started = time.monotonic()
         stages: Stages = {}
         status = "failed"
         with warm_llm(settings.llm, warehouse.folder / "logs"):  # the embedded model loads while the data stages run
             for refreshed in refreshed_cycles(warehouse=warehouse):  # a refresh that no reflect run continued
                 continue_cycle(settings, refreshed)
-            start_cycle(warehouse=warehouse, cycle_id=cycle_id, flow_run_id=current_run_id())
+            cycle_id = begin_cycle(settings)
             try:
                 refresh_stages(settings, cycle_id, full_refresh, stages)
                 analysis_stages(settings, cycle_id, stages)

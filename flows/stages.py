@@ -17,9 +17,10 @@ from prefect import get_run_logger
 from prefect.runtime import flow_run
 
 from reverie.config import Settings
+from reverie.faults import fault_point
 from reverie.summaries import CycleSummary, Stages, ingest_total, quality_total
 from reverie.warehouse import WarehouseBusy
-from tasks.cycles import finish_cycle
+from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
 from tasks.ingest import ingest_source
@@ -40,15 +41,24 @@ def new_cycle_id() -> str:
     return f"c{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
+def begin_cycle(settings: Settings) -> str:
+    """Start this run's cycle: one a killed run left unfinished, taken up again under its id, or a new one."""
+    cycle_id = take_up_interrupted(warehouse=settings.warehouse) or new_cycle_id()
+    start_cycle(warehouse=settings.warehouse, cycle_id=cycle_id, flow_run_id=current_run_id())
+    return cycle_id
+
+
 def finished(settings: Settings, cycle_id: str, status: str, stages: Stages, seconds: float) -> CycleSummary:
     """Record how the cycle ended and return its summary (the CLI's JSON contract)."""
+    fault_point("before:finish-cycle")
     finish_cycle(warehouse=settings.warehouse, cycle_id=cycle_id, status=status, stages=stages, seconds=seconds)
     return {"cycle_id": cycle_id, "flow_run_id": current_run_id(), "status": status,
             "warehouse": str(settings.warehouse), "stages": stages, "seconds": seconds}
 
 
 def timed(stage: Callable[..., dict], **parameters) -> dict:
-    """Run one stage task and add its wall time to its summary."""
+    """Run one stage task and add its wall time to its summary (a fault point `before:<task name>` ahead of it)."""
+    fault_point(f"before:{stage.name}")
     started = time.monotonic()
     summary = stage(**parameters)
     return {**summary, "seconds": round(time.monotonic() - started, 2)}

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 from filelock import FileLock, Timeout
 
+from reverie.faults import fault_point
 from reverie.paths import SQL_DIR
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -216,11 +217,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 @contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """All or nothing: a failure inside leaves the warehouse as it was."""
+def transaction(con: duckdb.DuckDBPyConnection, name: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a failure inside leaves the warehouse as it was. A named one has a fault point
+    `<name>:before-commit`, where every change is written and none committed (tests kill the process there)."""
     con.execute("begin transaction")
     try:
         yield con
+        if name:
+            fault_point(f"{name}:before-commit")
     except BaseException:
         con.execute("rollback")
         raise

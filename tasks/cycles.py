@@ -9,9 +9,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from reverie.ask.ledger import move_pending_asks
+from reverie.logs import run_logger
 from reverie.snapshot import mark_finished, mark_running
 from reverie.summaries import Stages
-from reverie.warehouse import Warehouse
+from reverie.warehouse import Warehouse, sql_file, transaction
 
 
 @task(name="start-cycle", cache_policy=NO_CACHE)  # bookkeeping writes: never cached
@@ -21,8 +22,30 @@ def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) ->
     mark_running(warehouse, cycle_id)
     with warehouse.connect() as con:
         move_pending_asks(con, warehouse.folder)
-        con.execute("insert into cycles (cycle_id, flow_run_id, started_at) values ($cycle_id, $flow_run_id, $now)",
+        # a cycle taken up again keeps its start and is now this flow run's
+        con.execute("insert into cycles (cycle_id, flow_run_id, started_at) values ($cycle_id, $flow_run_id, $now) "
+                    "on conflict (cycle_id) do update set flow_run_id = excluded.flow_run_id, status = 'running'",
                     {"cycle_id": cycle_id, "flow_run_id": flow_run_id, "now": datetime.now()})
+
+
+@task(name="take-up-interrupted-cycle", cache_policy=NO_CACHE)
+def take_up_interrupted(warehouse: Warehouse) -> str | None:
+    """The id of a cycle whose run died before finishing it, to be run again under that id (every stage redoes its
+    own writes for a cycle whole, so nothing lands twice); None when there is none. Called with the writer lock."""
+    with warehouse.connect() as con, transaction(con):
+        interrupted = [row[0] for row in con.execute(sql_file("cycles/take_up_interrupted.sql")).fetchall()]
+        if not interrupted:
+            return None
+        taken, *others = interrupted
+        if others:  # their batches are checked, computed and remembered with the one taken up
+            con.execute("update batches set cycle_id = $taken where cycle_id in (select unnest($others::varchar[]))",
+                        {"taken": taken, "others": others})
+            con.execute("update cycles set status = 'failed', finished_at = $now, stages = $stages "
+                        "where cycle_id in (select unnest($others::varchar[]))",
+                        {"now": datetime.now(), "others": others,
+                         "stages": json.dumps({"error": f"interrupted; its work was taken up by {taken}"})})
+    run_logger().warning("taking up cycle %s again: the run that started it ended without finishing it", taken)
+    return taken
 
 
 @task(name="finish-cycle", cache_policy=NO_CACHE)

@@ -149,7 +149,7 @@ def _load(con, source: SourceSettings, source_format: SourceFormat, batch: Batch
         if con.execute(f"select count(*) from {relation.sql}", relation.params).fetchone()[0] == 0:
             raise BatchError(f"{batch.where}: the file has no rows") from None
         raise
-    with transaction(con):
+    with transaction(con, "ingest"):
         table = _prepare_table(con, source, relation, widen)
         if batch.replaces_since is not None:
             con.execute(f"delete from {table} where {quoted(source.time_column)} >= $since",
@@ -169,7 +169,7 @@ def _load_all(con, source: SourceSettings, source_format: SourceFormat, new: lis
     if any(shape != shapes[0] for shape in shapes):
         raise BatchError("the new files differ in their columns")
     widen = check_schema(con, source, new[0].where, shapes[0])
-    with transaction(con):
+    with transaction(con, "ingest"):
         table = _prepare_table(con, source, source_format.read(new[0]), widen)
         con.execute(f"delete from {table} where _batch in (select unnest($batch_names::varchar[]))",
                     {"batch_names": [batch.name for batch in new]})

@@ -13,7 +13,6 @@ from rapidfuzz import fuzz
 
 from reverie.analyst.grounding import is_number
 from reverie.config import MemorySettings
-from reverie.faults import fault_point
 from reverie.logs import run_logger
 from reverie.memory.search import rebuild_index
 from reverie.memory.store import record_change
@@ -276,7 +275,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
     now = datetime.now()
     with warehouse.connect() as con:
         changed = _evidence_changed(con, date.fromisoformat(since)) if since else []
-    with warehouse.connect() as con, transaction(con):
+    with warehouse.connect() as con, transaction(con, "consolidate"):
         watermark = data_watermark(con)
         items = [_from_candidate(c, watermark) for c in rows_as_dicts(con.execute(
             "select * from candidates where cycle_id = $cycle_id order by rank", {"cycle_id": cycle_id}))]
@@ -334,7 +333,6 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
                 counts["expired"] += 1
         counts["expired"] += _unconfirmed(con, settings.ttl_days, cycle_id, now)
         counts["linked"] = _link_stories(con, cycle_id, now)
-        fault_point("consolidate:before-commit")  # every change written, none committed
     logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(merged)d merged, %(superseded)d superseded, "
                 "%(contradicted)d contradicted, %(expired)d expired", counts)
     try:

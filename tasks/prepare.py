@@ -84,7 +84,7 @@ def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None
     if latest_day is not None and unread and not settings.off:
         prepared += _model_answers(snapshot, unread, lexicon, latest_day, settings, log_dir, calls)
         from_asks += len(unread)
-    with warehouse.connect() as con, transaction(con):
+    with warehouse.connect() as con, transaction(con, "prepare"):
         old = [r[0] for r in con.execute(sql_file("ask/active_prepared.sql")).fetchall()]
         for memory_id in old:
             close_item(con, memory_id, "superseded", "supersede", "prepared again tonight", cycle_id, now)

@@ -42,7 +42,10 @@ def metric_groups(candidates: list[dict], analysts: int) -> list[list[dict]]:
 def _store(warehouse: Warehouse, cycle_id: str, model: str | None, run: AnalystRun) -> None:
     """Accepted insights, rejections and the ledger, in one transaction."""
     now = datetime.now()
-    with warehouse.connect() as con, transaction(con):
+    with warehouse.connect() as con, transaction(con, "reflect"):
+        # a cycle taken up again is investigated again: what it wrote before gives way (its calls happened: kept)
+        for table in ("agent_insights", "insight_rejections"):
+            con.execute(f"delete from {table} where cycle_id = $cycle_id", {"cycle_id": cycle_id})
         insert_insight = sql_file("reflect/insert_agent_insight.sql")
         for ins in run.written:
             con.execute(insert_insight, {**ins, "cycle_id": cycle_id, "written_at": now,

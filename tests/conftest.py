@@ -26,6 +26,24 @@ from tests.scripted_llm import ScriptedLLM  # noqa: E402
 START = date(2026, 1, 5)  # a Monday
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "reliability(kind): counted in the README's reliability table "
+                                       "(bench/reliability.py) as a fault, bad_input, escape or secret case")
+
+
+@pytest.fixture(autouse=True)
+def reliability_kind(request, record_property):
+    """A reliability case says its kind in the test report, where bench/reliability.py counts it."""
+    if (marker := request.node.get_closest_marker("reliability")) is not None:
+        record_property("reliability", marker.args[0])
+
+
+@pytest.fixture
+def rows_lost(record_property):
+    """Report how many rows stored before a case are gone after it (bench/reliability.py adds them up)."""
+    return lambda count: record_property("rows_lost", count)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness

@@ -6,11 +6,9 @@ import asyncio
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -32,47 +30,13 @@ from reverie.channels.prefect_block import PrefectBlockOptions
 from reverie.channels.webhook import Webhook, WebhookOptions
 from reverie.config import AlertSettings, ConfigError, DeliverSettings, load_settings
 from reverie.project import scaffold
+from tests.receiver import TOKEN, Receiver
 from tests.scripted_llm import tool_call
 
 DAYS = 35
-TOKEN = "T0KEN-do-not-store-5c1f9e"  # the secret part of a webhook URL, as in Slack's or Teams' hooks
 URL_ENV = "REVERIE_TEST_WEBHOOK_URL"
 MEMORY_ID = re.compile(r"mem-[0-9a-f]{12}")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: records every POST and answers with `status`."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.messages: list[dict] = []
-        self.paths: list[str] = []
-        self.content_types: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.paths.append(self.path)
-                receiver.content_types.append(self.headers["content-type"])
-                receiver.messages.append(json.loads(body))
-                self.send_response(receiver.status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hooks/{TOKEN}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture

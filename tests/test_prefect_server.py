@@ -24,7 +24,7 @@ from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
 from tests.browser import Browser, needs_chromium
 from tests.conftest import new_project
 from tests.prefect_server import BIN, Server
-from tests.test_deliver import Receiver
+from tests.receiver import Receiver
 from tests.test_quality import rewrite
 from tests.test_sleep_cycle import finish, grounded_insight
 

@@ -44,7 +44,10 @@ class Webhook(Channel):
     Options = WebhookOptions
 
     def send(self, brief: Brief) -> str:
-        """POST the message; returns the URL's host (and port), never its path or query, which may hold a token."""
+        """POST the message; returns the URL's host (and port), never its path or query, which may hold a token.
+
+        The cycle id goes as the Idempotency-Key header: a cycle killed after sending and taken up again sends its
+        message again (at least once), and the receiver can tell it is the same one."""
         # imported here: reading reverie.toml (every CLI command) should not pay httpx's import
         import httpx
 
@@ -61,7 +64,8 @@ class Webhook(Channel):
         target = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
         try:
             with unlogged([str(parsed)], ("httpx",)):  # as httpx writes it in its log line
-                response = httpx.post(parsed, json=message(brief, options.top_items), timeout=options.timeout_seconds)
+                response = httpx.post(parsed, json=message(brief, options.top_items), timeout=options.timeout_seconds,
+                                      headers={"Idempotency-Key": brief.cycle_id})
         except httpx.TimeoutException as exc:  # the exception's text may quote the URL: only its type is kept
             raise ChannelError(f"{target} did not answer within {options.timeout_seconds:g} s "
                                f"({type(exc).__name__})") from None

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, PartlySent, build_channel
 from reverie.config import DeliverSettings
+from reverie.faults import fault_point
 from reverie.logs import run_logger
 from reverie.summaries import DeliverSummary
 from reverie.warehouse import (
@@ -79,6 +80,7 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
         if CHANNELS[name].notifies and (not alerts or quiet):
             if alerts:  # held, and owed again by the first cycle after the quiet hours
                 attempts.append(_attempt(name, "held", "", alerts, "quiet hours"))
+                _record(warehouse, attempts[-1], cycle_id, brief.fingerprints, now)
             continue
         try:
             target = build_channel(name, settings.options.get(name)).send(replace(brief, alerts=alerts))
@@ -90,10 +92,9 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
                                      reason))
             errors.append(f"{name}: {reason}")
             logger.warning("deliver: %s failed: %s", name, reason)
-    with warehouse.connect() as con, transaction(con):
-        for attempt in attempts:
-            con.execute(sql_file("deliver/insert_delivery.sql"), {
-                **attempt, "cycle_id": cycle_id, "fingerprints": brief.fingerprints, "now": now.replace(tzinfo=None)})
+        fault_point(f"deliver:{name}:sent-before-recorded")
+        # recorded as soon as sent, so a crash before the next channel costs no channel a second copy of its alerts
+        _record(warehouse, attempts[-1], cycle_id, brief.fingerprints, now)
     sent = [a for a in attempts if a["status"] == "sent"]
     held = sum(len(a["alerts"]) for a in attempts if a["status"] == "held")
     logger.info("deliver: brief with %d insight(s) at %s; %d alert(s) sent, %d held for quiet hours",
@@ -105,6 +106,13 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
             "insights": len(insights), "channels": {a["channel"]: a["target"] for a in sent},
             "alerts": {name: [a.id for a in alerts] for name, alerts in owed.items()}, "held": held,
             "errors": errors}
+
+
+def _record(warehouse: Warehouse, attempt: dict, cycle_id: str, fingerprints, now: datetime) -> None:
+    """One channel's attempt into deliveries."""
+    with warehouse.connect() as con, transaction(con, "deliver"):
+        con.execute(sql_file("deliver/insert_delivery.sql"), {
+            **attempt, "cycle_id": cycle_id, "fingerprints": fingerprints, "now": now.replace(tzinfo=None)})
 
 
 def _attempt(channel: str, status: str, target: str, alerts: tuple, error: str | None = None) -> dict:

@@ -148,7 +148,7 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
         found = candidates(con, cycle_id, date.fromisoformat(since), settings, errors=errors, detectors=detectors)
     for error in errors:
         logger.error("detect: %s", error)
-    with warehouse.connect() as con, transaction(con):
+    with warehouse.connect() as con, transaction(con, "detect"):
         con.execute("delete from candidates where cycle_id = $cycle_id", {"cycle_id": cycle_id})
         for c in found:
             row = {**c, "drivers": json.dumps(c["drivers"], default=str),

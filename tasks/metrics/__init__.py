@@ -89,7 +89,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
             return rows, [since for _, since, _ in planned]
 
         try:
-            with transaction(con):  # the usual case: every metric, one commit
+            with transaction(con, "metrics"):  # the usual case: every metric, one commit
                 outcomes, refreshed = [refresh(ready)], len(ready)
         except (duckdb.Error, MetricError):
             # one failed while computing: redo them one by one, so the others land and it keeps its old values

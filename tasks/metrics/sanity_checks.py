@@ -65,5 +65,9 @@ def save_metric_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, outcomes
     if not outcomes:
         return
     with transaction(con):
+        # a cycle taken up again checks its metrics again: their earlier results give way
+        con.execute("delete from quality_results where cycle_id = $cycle_id and source = 'metrics' "
+                    "and batch in (select unnest($metrics::varchar[]))",
+                    {"cycle_id": cycle_id, "metrics": sorted({o["metric"] for o in outcomes})})
         con.executemany(sql_file("quality/insert_metric_check_results.sql"),
                         [{**o, "sample": json.dumps(o["sample"]), "cycle_id": cycle_id} for o in outcomes])

@@ -44,7 +44,11 @@ def save_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, suite: str, sou
          "column_name": o.check.column, "severity": o.check.severity, "success": o.success,
          "element_count": o.element_count, "unexpected_count": o.unexpected_count, "sample": json.dumps(o.sample),
          "checked_at": now, "message": o.message or None} for o in outcomes])
-    with transaction(con):
+    with transaction(con, "quality"):
+        # a cycle taken up again checks its batches again: their earlier results give way
+        con.execute("delete from quality_results where cycle_id = $cycle_id and source = $source "
+                    "and batch in (select unnest($batches::varchar[]))",
+                    {"cycle_id": cycle_id, "source": source, "batches": sorted({o.batch for o in outcomes})})
         con.register("new_quality_results", results)
         con.execute("insert into quality_results by name select * from new_quality_results")
         con.unregister("new_quality_results")

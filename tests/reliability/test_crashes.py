@@ -1,0 +1,131 @@
+"""A cycle killed dead (SIGKILL) at each stage boundary and in the middle of each write, then run again: it completes,
+and the warehouse holds what a cycle that was never killed holds — no row twice, none partial, none lost — and no
+alert reached a channel twice.
+
+Each kill happens at a fault point (reverie.faults): the process announces it got there and waits, so it dies
+exactly there, not wherever a sleep happened to leave it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.local_run import run_cycle
+from reverie.config import load_settings
+from reverie.generator import generate
+from tests.conftest import new_project
+from tests.receiver import Receiver
+
+REVERIE = str(Path(sys.executable).parent / "reverie")
+URL_ENV = "REVERIE_TEST_CRASH_WEBHOOK_URL"
+DELIVER = f'channels = ["brief_file", "prefect_artifact", "webhook"]\n[deliver.webhook]\nurl_env = "{URL_ENV}"\n'
+# in the order a cycle reaches them: before each stage, and inside each stage's write with nothing committed
+FAULT_POINTS = [
+    "before:ingest", "ingest:before-commit", "before:quality-gate", "quality:before-commit", "before:metrics",
+    "metrics:before-commit", "before:detect", "detect:before-commit", "before:reflect", "reflect:before-commit",
+    "before:consolidate", "consolidate:before-commit", "before:prepare-answers", "prepare:before-commit",
+    "before:deliver", "deliver:webhook:sent-before-recorded", "deliver:before-commit", "before:finish-cycle",
+]
+# a run killed, the run taking its cycle up killed too, then one that finishes
+KILLS = [[point] for point in FAULT_POINTS] + [["metrics:before-commit", "consolidate:before-commit"]]
+# what a cycle leaves behind, without the ids and clocks that differ from one run to another
+STATE = {
+    "batches": "select source, file, rows, status, reason, first_event, last_event from batches",
+    "raw rows per batch": "select _batch, count(*) from raw_events group by _batch",
+    "metric_values": "select * exclude (cycle_id) from metric_values",
+    "candidates": "select * exclude (candidate_id, cycle_id) from candidates",
+    "memory": "select fingerprint, kind, title, status, severity, metric, period_start from memory "
+              "where kind <> 'prepared_answer'",
+    "active prepared answers": "select answer_key from memory where kind = 'prepared_answer' and status = 'active'",
+    "cycles not finished": "select cycle_id from cycles where finished_at is null",
+    "alerts sent": "select channel, unnest(alerts).fingerprint from deliveries where status = 'sent'",
+}
+
+
+def state(warehouse: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {name: sorted(con.execute(sql).fetchall(), key=repr) for name, sql in STATE.items()}
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory, session_llm, receiver):
+    """A project after one cycle with a new day landed, and what one uninterrupted cycle makes of it."""
+    os.environ[URL_ENV] = receiver.url
+    session_llm.script()  # the analyst only says it has nothing to add: the same memory every run
+    base = tmp_path_factory.mktemp("crash") / "shop"
+    settings = new_project(base, days=30, base_url=session_llm.base_url, toml="")
+    config = base / "reverie.toml"
+    config.write_text(config.read_text().replace("[deliver]\n", f"[deliver]\n{DELIVER}", 1))
+    assert run_cycle(base)["status"] == "completed"
+    generate(settings.landing_dir, 1)
+    reference = base.parent / "reference"
+    shutil.copytree(base, reference)
+    receiver.idempotency_keys.clear()
+    summary = run_cycle(reference)
+    assert summary["status"] == "completed" and summary["stages"]["ingest"]["files"] == 1
+    assert summary["stages"]["deliver"]["channels"]["webhook"]  # the night has an alert to send
+    yield base, state(load_settings(reference).warehouse), len(receiver.idempotency_keys)
+    os.environ.pop(URL_ENV, None)
+
+
+def harness_api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def killed_at(project: Path, point: str) -> None:
+    """`reverie run` in its own process, killed with SIGKILL when it reaches the fault point."""
+    env = {**os.environ, "REVERIE_FAULT_POINT": point, "PREFECT_API_URL": harness_api_url()}
+    child = subprocess.Popen([REVERIE, "run", "--json"], cwd=project, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        for line in child.stderr:
+            if line.strip() == f"reverie: fault point reached: {point}":
+                break
+        else:
+            pytest.fail(f"the cycle ended (exit {child.wait()}) without reaching {point}")
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+
+
+@pytest.mark.reliability("fault")
+@pytest.mark.parametrize("points", KILLS, ids="+".join)
+def test_a_cycle_killed_there_and_run_again_stores_what_an_uninterrupted_one_does(night, tmp_path, receiver, points,
+                                                                                  rows_lost):
+    base, reference, messages = night
+    project = tmp_path / "shop"
+    shutil.copytree(base, project)
+    receiver.idempotency_keys.clear()
+
+    for point in points:
+        killed_at(project, point)
+    rerun = run_cycle(project)
+
+    after = state(load_settings(project).warehouse)
+    rows_lost(sum(len(set(map(repr, reference[name])) - set(map(repr, after[name]))) for name in STATE))
+    assert rerun["status"] == "completed", rerun
+    for name in STATE:
+        assert after[name] == reference[name], name
+    # the webhook had the night's message; if twice (killed after sending it), under one Idempotency-Key
+    assert len(set(receiver.idempotency_keys)) == messages
+    if "deliver:webhook:sent-before-recorded" in points:
+        assert len(receiver.idempotency_keys) == messages + 1
