@@ -34,12 +34,29 @@ class LLMUnavailable(RuntimeError):
     """The configured endpoint cannot be reached, or the embedded model cannot start."""
 
 
+class BadReply(openai.OpenAIError):
+    """The endpoint answered, but not with a chat completion: a body that is not JSON, no choices, no message."""
+
+
 @dataclass
 class LLM:
     client: openai.OpenAI
     model: str
     base_url: str
     embedded: bool
+
+    def chat(self, **request) -> openai.types.chat.ChatCompletion:
+        """One chat completion with a first choice that has a message; else BadReply (API errors as openai raises
+        them: both are openai.OpenAIError)."""
+        try:
+            response = self.client.chat.completions.create(model=self.model, **request)
+        except ValueError as exc:  # json.JSONDecodeError: the body was cut short or is not JSON
+            raise BadReply(f"the answer is not JSON ({exc})") from None
+        if not isinstance(response, openai.types.chat.ChatCompletion):  # a text/html page, say: openai returns it
+            raise BadReply(f"the answer is not a chat completion: {str(response)[:80]!r}")
+        if not response.choices or response.choices[0].message is None:
+            raise BadReply("the answer has no choices" if not response.choices else "the answer's choice has no message")
+        return response
 
 
 def embedded_weights() -> Path:

@@ -73,7 +73,7 @@ def analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSetti
     noted (the cycle is degraded), not raised."""
     try:
         run_analyst(llm, candidates, watermark, settings, run, quality_findings)
-    except openai.APIError as exc:
+    except openai.OpenAIError as exc:  # unreachable, refused, or an answer that is not a chat completion
         run.error = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # a bug in reverie's own tools must not pass for a quiet night
         run.error = f"the analyst failed: {type(exc).__name__}: {exc}"

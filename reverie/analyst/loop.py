@@ -24,16 +24,15 @@ EMBEDDED_MAX_TOKENS = 160
 
 
 def complete(llm: LLM, messages: list[dict], tools: list[dict], tool_choice, max_tokens: int, run: AnalystRun):
-    """One chat completion, recorded in the ledger; an API error is recorded and raised."""
+    """One chat completion, recorded in the ledger; a failed one (openai.OpenAIError) is recorded and raised."""
     started = time.monotonic()
     try:
-        response = llm.client.chat.completions.create(model=llm.model, messages=messages, tools=tools,
-                                                      tool_choice=tool_choice, max_tokens=max_tokens, temperature=0.2)
-    except openai.APIError as exc:
+        response = llm.chat(messages=messages, tools=tools, tool_choice=tool_choice, max_tokens=max_tokens,
+                            temperature=0.2)
+    except openai.OpenAIError as exc:
         run.calls.append(ledger_row(llm.model, None, time.monotonic() - started, f"error: {type(exc).__name__}"))
         raise
-    run.calls.append(ledger_row(llm.model, response.usage, time.monotonic() - started,
-                                "ok" if response.choices else "error: no choices"))
+    run.calls.append(ledger_row(llm.model, response.usage, time.monotonic() - started, "ok"))
     return response
 
 
@@ -94,8 +93,6 @@ def run_analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMS
         if _spent(run, settings):
             break
         response = complete(llm, messages, tools, "auto", settings.max_tokens, run)
-        if not response.choices:
-            break
         message = response.choices[0].message
         calls, as_text = tool_calls_in(message)
         if not calls:
@@ -124,7 +121,7 @@ def _embedded_notes(llm: LLM, by_id: dict[str, dict], settings: LLMSettings, run
         messages = [{"role": "user", "content": embedded_prompt(describe_candidates(alone, run.catalog.metrics))}]
         response = complete(llm, messages, tools, {"type": "function", "function": {"name": "write_insight"}},
                              min(settings.max_tokens, EMBEDDED_MAX_TOKENS), run)
-        calls, _ = tool_calls_in(response.choices[0].message) if response.choices else ([], False)
+        calls, _ = tool_calls_in(response.choices[0].message)
         for _, name, arguments in calls[:1]:  # the note is about the one candidate it was shown, cited or not
             _budgeted(name, _citing(arguments, "c1"), alone, llm.model, run, settings)
 

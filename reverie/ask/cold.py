@@ -66,13 +66,13 @@ def answer_cold(llm: LLM, warehouse: Warehouse, question: str, latest_day, setti
         choice = forced if last else ({"type": "function", "function": {"name": "run_sql"}} if llm.embedded else "auto")
         try:
             response = complete(llm, messages, tools, choice, max_tokens, run)
-        except openai.APIError as exc:
-            return f"The model could not be reached: {type(exc).__name__}.", False, run
-        calls, as_text = tool_calls_in(response.choices[0].message) if response.choices else ([], False)
+        except openai.OpenAIError as exc:
+            return f"The model did not answer: {type(exc).__name__}.", False, run
+        calls, as_text = tool_calls_in(response.choices[0].message)
         answer = next((_arguments(a) for _, name, a in calls if name == "answer"), None)
         if answer is not None or not calls or last:
             if answer is None:  # a reply in words, not the answer tool: nothing to verify it with
-                content = response.choices[0].message.content if response.choices else ""
+                content = response.choices[0].message.content
                 answer = {"answer": content or "", "evidence_queries": []}
             reason, text = _grounded(answer, run)
             if reason:

@@ -131,16 +131,16 @@ def answer_from_memory(llm: LLM, text: str, items: list[dict], facts: Answer | N
     """One short model call over what memory holds on the question, grounded like an insight."""
     started = time.monotonic()
     try:
-        response = llm.client.chat.completions.create(
-            model=llm.model, max_tokens=MAX_TOKENS, temperature=0.0,
+        response = llm.chat(
+            max_tokens=MAX_TOKENS, temperature=0.0,
             messages=[{"role": "user", "content": prompt("ask_memory", facts=_facts_text(items, facts),
                                                          question=text)}])
-    except openai.APIError as exc:
+    except openai.OpenAIError as exc:
         calls = [ledger_row(llm.model, None, time.monotonic() - started, f"error: {type(exc).__name__}")]
-        why = f"the model could not be reached: {type(exc).__name__}"
+        why = f"the model did not answer: {type(exc).__name__}"
         return MemoryAnswer(_fallback(items, facts, why), _cited(items, facts), False, calls)
-    calls = [ledger_row(llm.model, response.usage, time.monotonic() - started, "ok" if response.choices else "error: no choices")]
-    written = (response.choices[0].message.content or "").strip() if response.choices else ""
+    calls = [ledger_row(llm.model, response.usage, time.monotonic() - started, "ok")]
+    written = (response.choices[0].message.content or "").strip()
     shown = {i["id"] for i in items}
     cited = [m for m in dict.fromkeys(MEMORY_ID.findall(written)) if m in shown]
     problems = [f"{m} was not among the facts shown" for m in MEMORY_ID.findall(written) if m not in shown]
