@@ -9,7 +9,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
+from reverie.logs import run_logger
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file
+
+PAYLOAD_TEXT_CHARS = 2000
 
 
 def project_resource(project: str) -> dict[str, str]:
@@ -25,10 +28,25 @@ def _related(project: str) -> list[dict[str, str]]:
     return related
 
 
+def _bounded(value, limit: int = PAYLOAD_TEXT_CHARS):
+    """A payload value with every text cut to `limit` characters: Prefect refuses an event over 1.5 MB."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else f"{value[:limit]}…"
+    if isinstance(value, dict):
+        return {k: _bounded(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bounded(v, limit) for v in value]
+    return value
+
+
 def _emit(event: str, resource: dict[str, str], project: str, payload: dict) -> int:
-    """One event; 0 where Prefect emits none (no API to send it to)."""
+    """One event; 0 where Prefect emits none (no API to send it to, or it refused this one: logged, the cycle goes on)."""
     related = [r for r in _related(project) if r["prefect.resource.id"] != resource["prefect.resource.id"]]
-    return int(emit_event(event, resource=resource, related=related, payload=payload) is not None)
+    try:
+        return int(emit_event(event, resource=resource, related=related, payload=_bounded(payload)) is not None)
+    except Exception as exc:  # an event is a notice for automations: never worth the cycle
+        run_logger().warning("event %s not emitted: %s: %s", event, type(exc).__name__, exc)
+        return 0
 
 
 def quality_events(project: str, cycle_id: str, quality: dict) -> int:

@@ -230,8 +230,12 @@ def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list
         "select file, size_bytes, modified_at from batches where source = $source and status <> 'retry' "
         "and not (status = 'rejected' and declaration is distinct from $declaration)",
         {"source": source.name, "declaration": source.declaration}).fetchall()}
-    new = [batch for batch in source_format.discover(reading)
-           if batch.signature is None or seen.get(batch.name) != batch.signature]
+    try:
+        found = source_format.discover(reading)
+    except BatchError as exc:  # nowhere to look (a landing folder gone): the source fails, its batches are kept
+        logger.warning("ingest %s: %s", source.name, exc)
+        return [], [{"file": getattr(source.options, "path", None) or source.name, "error": str(exc)}], 0
+    new = [batch for batch in found if batch.signature is None or seen.get(batch.name) != batch.signature]
     if not new:
         return [], [], 0
     try:

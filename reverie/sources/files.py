@@ -6,11 +6,12 @@ import glob
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import takewhile
 from pathlib import Path
 from typing import ClassVar
 
 from reverie.options import OptionError
-from reverie.sources import Batch, Reading, Relation, SourceFormat
+from reverie.sources import Batch, BatchError, Reading, Relation, SourceFormat
 from reverie.warehouse import render
 
 
@@ -49,6 +50,9 @@ class LandedFiles(SourceFormat):
         pattern = self.options.path
         paths = sorted(Path(p) for p in glob.glob(os.path.join(reading.project_dir, pattern), recursive=True)
                        if os.path.isfile(p))
+        fixed = Path(reading.project_dir, *takewhile(lambda part: not glob.has_magic(part), Path(pattern).parts[:-1]))
+        if not paths and not fixed.is_dir():  # an unmounted share or a renamed folder, not a quiet night
+            raise BatchError(f"{fixed}: no such folder (path = {pattern!r}); what was loaded before is kept")
         batches = []
         for path in paths:
             name = str(path) if os.path.isabs(pattern) else os.path.relpath(path, reading.project_dir)

@@ -39,7 +39,7 @@ def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycl
             where = f"{config.suite_files[suite_name]}: suites.{suite_name}"
             now = warehouse.now()  # the project's wall clock, as the data's times are kept
             outcomes = history_outcomes(con, source, cycle_id, [c for c in checks if c.check in HISTORY_CHECKS], now,
-                                        warehouse.local)
+                                        warehouse.local, source_settings.time_column)
             row_checks = [c for c in checks if c.check not in HISTORY_CHECKS]
             if batches and row_checks:
                 logger.info("quality %s: validating %d new batch(es) with great-expectations", source, len(batches))

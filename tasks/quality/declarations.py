@@ -20,7 +20,7 @@ class QualityError(ValueError):
 class Check(BaseModel):
     """One check of a suite."""
     model_config = ConfigDict(extra="forbid")
-    check: Literal["not_null", "unique", "in_set", "between", "expectation", "freshness", "volume"]
+    check: Literal["not_null", "unique", "in_set", "between", "expectation", "freshness", "volume", "time_window"]
     column: str | None = None
     values: list | None = None
     min: float | None = None
@@ -33,6 +33,8 @@ class Check(BaseModel):
     min_ratio: float = Field(0.5, ge=0)
     max_ratio: float = Field(2.0, gt=0)
     history: int = Field(28, ge=MIN_VOLUME_HISTORY)
+    max_ahead_hours: float | None = Field(None, ge=0)
+    max_behind_days: float | None = Field(None, ge=0)
     severity: Literal["error", "warning"] = "error"
 
     @model_validator(mode="after")
@@ -44,6 +46,8 @@ class Check(BaseModel):
             raise ValueError(f"{self.check} needs {' and '.join(missing)}")
         if self.check == "between" and self.min is None and self.max is None:
             raise ValueError("between needs min, max or both")
+        if self.check == "time_window" and self.max_ahead_hours is None and self.max_behind_days is None:
+            raise ValueError("time_window needs max_ahead_hours, max_behind_days or both")
         return self
 
     @property

@@ -20,6 +20,7 @@ ROW_CHECKS = {  # reverie's names for the great-expectations expectations people
     "between": "ExpectColumnValuesToBeBetween",
 }
 CHUNK_ROWS = 1_000_000  # rows validated together: bounded memory, and few great-expectations runs
+SAMPLE_CHARS = 200  # of a sampled value kept with a result
 
 
 def preload() -> None:
@@ -39,6 +40,11 @@ def expectation_kwargs(check: Check) -> dict:
     if check.mostly < 1:
         kwargs["mostly"] = check.mostly
     return kwargs
+
+
+def shortened(value: str, limit: int = SAMPLE_CHARS) -> str:
+    """A sampled value as results, memory and the brief show it: a 2 MB string is its first characters and its size."""
+    return value if len(value) <= limit else f"{value[:limit]}… ({len(value):,} characters)"
 
 
 def _examples(sample: list) -> str:
@@ -131,7 +137,7 @@ def row_outcomes(con: duckdb.DuckDBPyConnection, table: str, batches: list[dict]
                     success = r.success or not unexpected
                 else:  # a table-level expectation: its verdict is the frame's
                     unexpected, success = [], bool(r.success)
-                sample = list(dict.fromkeys(str(v) for v in unexpected))[:5]
+                sample = list(dict.fromkeys(shortened(str(v)) for v in unexpected))[:5]
                 outcomes.append(Outcome(b["file"], check, success, b["rows"], len(unexpected), sample,
                                         "" if success else describe(check, len(unexpected), b["rows"], sample)))
     return outcomes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -11,7 +11,7 @@ from reverie.warehouse import rows_as_dicts, sql_file
 from tasks.quality.declarations import MIN_VOLUME_HISTORY, Check
 from tasks.quality.results import SOURCE_WIDE, Outcome
 
-HISTORY_CHECKS = ("freshness", "volume")
+HISTORY_CHECKS = ("freshness", "volume", "time_window")
 
 
 def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, check: Check,
@@ -56,13 +56,40 @@ def volume_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, 
     return outcomes
 
 
+def time_window_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, check: Check, time_column: str,
+                         local: Callable[[datetime], datetime]) -> list[Outcome]:
+    """Each new batch's rows must lie between `max_behind_days` before the data already loaded and `max_ahead_hours`
+    after the batch arrived: a clock reset to 1900 or a year typed 2926 is held back, not charted."""
+    outcomes = []
+    for b in rows_as_dicts(con.execute(sql_file("quality/batch_time_windows.sql"), {"source": source,
+                                                                                    "cycle_id": cycle_id})):
+        if b["first_event"] is None:
+            continue
+        problems = []
+        arrived = local(b["arrived_at"])
+        if check.max_ahead_hours is not None and b["last_event"] > arrived + timedelta(hours=check.max_ahead_hours):
+            problems.append(f"runs to {b['last_event']:%Y-%m-%d %H:%M}, after the file was written "
+                            f"({arrived:%Y-%m-%d %H:%M}); allowed: {check.max_ahead_hours:g} h after")
+        floor = b["watermark"] - timedelta(days=check.max_behind_days) if (
+            check.max_behind_days is not None and b["watermark"] is not None) else None
+        if floor is not None and b["first_event"] < floor:
+            problems.append(f"starts at {b['first_event']:%Y-%m-%d %H:%M}, "
+                            f"{(b['watermark'] - b['first_event']).days:,} days before the data already loaded "
+                            f"({b['watermark']:%Y-%m-%d %H:%M}); allowed: {check.max_behind_days:g} days before")
+        outcomes.append(Outcome(b["file"], check.model_copy(update={"column": time_column}), not problems, b["rows"],
+                                None, message=f"time_window: {time_column} {' and '.join(problems)}" if problems else ""))
+    return outcomes
+
+
 def history_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: str, checks: list[Check],
-                     now: datetime, local: Callable[[datetime], datetime]) -> list[Outcome]:
-    """Freshness and volume, computed in DuckDB from what reverie remembers of the source's batches."""
+                     now: datetime, local: Callable[[datetime], datetime], time_column: str) -> list[Outcome]:
+    """Freshness, volume and time windows, computed in DuckDB from what reverie remembers of the source's batches."""
     outcomes = []
     for check in checks:
         if check.check == "freshness":
             outcomes += freshness_outcomes(con, source, cycle_id, check, now, local)
         elif check.check == "volume":
             outcomes += volume_outcomes(con, source, cycle_id, check)
+        elif check.check == "time_window":
+            outcomes += time_window_outcomes(con, source, cycle_id, check, time_column, local)
     return outcomes

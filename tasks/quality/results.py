@@ -55,6 +55,9 @@ def save_outcomes(con: duckdb.DuckDBPyConnection, cycle_id: str, suite: str, sou
         for batch, why in reasons.items():
             con.execute("update batches set status = 'quarantined', reason = $reason where source = $source "
                         "and file = $file", {"reason": "; ".join(why), "source": source, "file": batch})
+        if reasons:  # the source reaches only as far as the rows it keeps (a year typed 2926 must not move it)
+            con.execute("update source_state set watermark = (select max(last_event) from batches "
+                        "where source = $source and status = 'loaded') where source = $source", {"source": source})
     return reasons
 
 
