@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reverie.config import load_settings
 from reverie.llm import warm_llm
+from reverie.logs import console_without_tracebacks
 from reverie.prefect_api import api_starting
 
 
@@ -59,7 +60,8 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
                 preload()
             prepared = prepare() if prepare else None
         ready = round(time.monotonic() - started, 2)
-        state = sleep_cycle(project_dir=str(project_dir), full_refresh=full_refresh, return_state=True)
+        with console_without_tracebacks():
+            state = sleep_cycle(project_dir=str(project_dir), full_refresh=full_refresh, return_state=True)
     timing = {"ready_seconds": ready, "wall_seconds": round(time.monotonic() - started, 2),
               **({"prepared": prepared} if prepare else {})}
     if state.is_completed():
@@ -78,7 +80,8 @@ def run_morning_brief(project_dir: Path) -> dict:
     load_settings(project_dir)
     with api_starting(), ctrl_c_kept():
         from flows.morning_brief import morning_brief
-    state = morning_brief(project_dir=str(project_dir), return_state=True)
+    with console_without_tracebacks():
+        state = morning_brief(project_dir=str(project_dir), return_state=True)
     if state.is_completed():
         return state.result()
     error = failure(state)

@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 from reverie.config import Settings
 from reverie.faults import fault_point
 from reverie.summaries import CycleSummary, Stages, ingest_total, quality_total
-from reverie.warehouse import WarehouseBusy
+from reverie.warehouse import DiskFull, WarehouseBusy
 from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
@@ -102,12 +102,14 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages) -> None:
 
 def hold_writer(stack: ExitStack, settings: Settings, flow: str, wait_minutes: float) -> dict | None:
     """Take the warehouse's writer lock until `stack` closes, waiting up to `wait_minutes` for another run to finish
-    with it; if it does not, the run's summary as `skipped` (and a warning in its log) instead."""
+    with it; if it does not, the run's summary as `skipped` (and a warning in its log) instead — or as `failed` when
+    the warehouse's disk is nearly full (nothing written)."""
     run_id = current_run_id()
     try:
         stack.enter_context(settings.warehouse.writing(wait_minutes * 60, {"flow": flow, "flow_run_id": run_id}))
-    except WarehouseBusy as exc:
-        get_run_logger().warning("skipped: %s", exc)
-        return {"cycle_id": None, "flow_run_id": run_id, "status": "skipped", "warehouse": str(settings.warehouse),
-                "stages": {}, "seconds": 0.0, "error": f"skipped: {exc}"}
+    except (WarehouseBusy, DiskFull) as exc:
+        status = "skipped" if isinstance(exc, WarehouseBusy) else "failed"
+        get_run_logger().warning("%s: %s", status, exc)
+        return {"cycle_id": None, "flow_run_id": run_id, "status": status, "warehouse": str(settings.warehouse),
+                "stages": {}, "seconds": 0.0, "error": f"{status}: {exc}"}
     return None

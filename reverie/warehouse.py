@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,12 +27,17 @@ PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 # A cycle's tasks each open the file briefly, and so does a command run meanwhile (`reverie memory list`): whoever
 # finds it held waits this long for the other to close it before saying who holds it.
 OPEN_WAIT_SECONDS = 30.0
+MIN_FREE_BYTES = 64 * 2**20  # below this a run does not start writing: a disk this full fails it half-way
 WRITER_LOCK = "writer.lock"
 WRITER_FILE = "writer.json"
 
 
 class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse file; the message says which and what to do."""
+
+
+class DiskFull(RuntimeError):
+    """The warehouse's disk has too little room for a run to write; the message says how much and where."""
 
 
 class SqlTemplateError(ValueError):
@@ -154,6 +160,11 @@ class Warehouse:
         except Timeout:
             raise WarehouseBusy(f"{self.path} is being written by {self.writer() or 'another run'}; "
                                 f"gave up after waiting {wait_seconds:g} s") from None
+        free = shutil.disk_usage(self.folder).free
+        if free < MIN_FREE_BYTES:  # a write that fails half-way costs a run; refused before anything is written
+            lock.release()
+            raise DiskFull(f"the disk holding {self.folder} has {free / 2**20:.1f} MB free; a run needs at least "
+                           f"{MIN_FREE_BYTES / 2**20:.0f} MB: free some space (nothing was written)")
         holder = self.folder / WRITER_FILE
         try:
             holder.write_text(json.dumps({**what, "pid": os.getpid(), "since": self.now().isoformat(timespec="seconds")}))

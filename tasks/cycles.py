@@ -30,8 +30,9 @@ def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) ->
 
 @task(name="take-up-interrupted-cycle", cache_policy=NO_CACHE)
 def take_up_interrupted(warehouse: Warehouse) -> str | None:
-    """The id of a cycle whose run died before finishing it, to be run again under that id (every stage redoes its
-    own writes for a cycle whole, so nothing lands twice); None when there is none. Called with the writer lock."""
+    """The id of a cycle whose run died or failed before finishing it, to be run again under that id (every stage
+    redoes its own writes for a cycle whole, so nothing lands twice); None when there is none. Called with the
+    writer lock."""
     with warehouse.connect() as con, transaction(con):
         interrupted = [row[0] for row in con.execute(sql_file("cycles/take_up_interrupted.sql")).fetchall()]
         if not interrupted:
@@ -40,11 +41,11 @@ def take_up_interrupted(warehouse: Warehouse) -> str | None:
         if others:  # their batches are checked, computed and remembered with the one taken up
             con.execute("update batches set cycle_id = $taken where cycle_id in (select unnest($others::varchar[]))",
                         {"taken": taken, "others": others})
-            con.execute("update cycles set status = 'failed', finished_at = $now, stages = $stages "
+            con.execute("update cycles set status = 'interrupted', finished_at = $now, stages = $stages "
                         "where cycle_id in (select unnest($others::varchar[]))",
                         {"now": datetime.now(), "others": others,
                          "stages": json.dumps({"error": f"interrupted; its work was taken up by {taken}"})})
-    run_logger().warning("taking up cycle %s again: the run that started it ended without finishing it", taken)
+    run_logger().warning("taking up cycle %s again: the run that started it did not finish it", taken)
     return taken
 
 
