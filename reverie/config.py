@@ -362,8 +362,9 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
     )
 
 
-def yaml_files(folder: Path, error: type[Exception]):
-    """(path, document) for each folder/*.yml and *.yaml, sorted; a file that is not YAML raises `error` naming it."""
+def yaml_files(folder: Path, error: type[Exception], skipped: list[str] | None = None):
+    """(path, document) for each folder/*.yml and *.yaml, sorted; a file that is not YAML raises `error` naming it
+    (or, given a `skipped` list, is noted there and left out)."""
     import yaml
 
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
@@ -371,4 +372,6 @@ def yaml_files(folder: Path, error: type[Exception]):
         try:
             yield path, yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError as exc:
-            raise error(f"{path}: not valid YAML: {exc}") from exc
+            if skipped is None:
+                raise error(f"{path}: not valid YAML: {exc}") from exc
+            skipped.append(f"{path}: not valid YAML: {exc}")

@@ -37,11 +37,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     """
     logger = run_logger()
     errors: list[str] = []
-    try:
-        specs = load_metric_specs(Path(metrics_dir))
-    except MetricError as exc:
-        logger.warning("metrics: %s", exc)
-        return {"rows": 0, "metrics": 0, "since": None, "errors": [str(exc)]}
+    specs = load_metric_specs(Path(metrics_dir), errors)  # a broken declaration is left out, the others computed
     try:
         quality = load_quality(Path(quality_dir)) if quality_dir else QualityConfig()
     except QualityError:
@@ -52,7 +48,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
             lineage = build_models(con, sources, Path(models_dir))
         except ModelError as exc:
             logger.warning("metrics: %s", exc)
-            return {"rows": 0, "metrics": len(specs), "since": None, "errors": [str(exc)]}
+            return {"rows": 0, "metrics": len(specs), "since": None, "errors": [*errors, str(exc)]}
         ready, not_computed = [], []
         for spec in specs:
             read = frozenset(lineage.sources_of(spec.model))

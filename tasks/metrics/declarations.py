@@ -94,23 +94,35 @@ def _location(error: dict) -> str:
     return ".".join(str(part) for part in error["loc"])
 
 
-def load_metric_specs(folder: Path) -> list[MetricSpec]:
-    """Every metric declared in folder/*.yml (and *.yaml); errors name the file, the metric and the field."""
+def load_metric_specs(folder: Path, errors: list[str] | None = None) -> list[MetricSpec]:
+    """Every metric declared in folder/*.yml (and *.yaml); errors name the file, the metric and the field.
+
+    Given an `errors` list, a broken declaration (or a file that is not YAML) is noted there and left out, and the
+    others are returned: one typo must not stop every metric. Without one, the first error raises."""
     specs: list[MetricSpec] = []
     seen: dict[str, str] = {}
-    for path, document in yaml_files(folder, MetricError):
+
+    def broken(message: str) -> None:
+        if errors is None:
+            raise MetricError(message)
+        errors.append(message)
+
+    for path, document in yaml_files(folder, MetricError, errors):
         entries = document.get("metrics") if isinstance(document, dict) else None
         if not isinstance(entries, list):
-            raise MetricError(f"{path}: expected a top-level 'metrics:' list")
+            broken(f"{path}: expected a top-level 'metrics:' list")
+            continue
         for i, entry in enumerate(entries):
             label = f"metrics[{i}]" + (f" ({entry['name']})" if isinstance(entry, dict) and "name" in entry else "")
             try:
                 spec = MetricSpec.model_validate({**entry, "path": str(path)} if isinstance(entry, dict) else entry)
             except ValidationError as exc:
                 problems = "; ".join(f"{_location(e) or 'metric'}: {e['msg']}" for e in exc.errors())
-                raise MetricError(f"{path}: {label}: {problems}") from exc
+                broken(f"{path}: {label}: {problems}")
+                continue
             if spec.name in seen:
-                raise MetricError(f"{path}: {label}: duplicate name '{spec.name}', already declared in {seen[spec.name]}")
+                broken(f"{path}: {label}: duplicate name '{spec.name}', already declared in {seen[spec.name]}")
+                continue
             seen[spec.name] = str(path)
             specs.append(spec)
     return specs

@@ -82,6 +82,7 @@ class Case:
     spoil: Callable[[Path], None]
     said: str           # what the output must say: the file, column or field at fault, and what is wrong
     outcome: str        # quarantined | file failed | refused (nothing ran) | loaded | recomputed
+    metrics: int | None = None  # how many metrics were still computed (of the demo's 7)
 
 
 LATIN1_CSV = "order_id,created_at,customer,amount\n1,2026-02-04 10:00:00,Müller,12.5\n".encode("latin-1")
@@ -130,9 +131,10 @@ CASES = {
     "malformed metric declaration (YAML)": Case(edit("metrics/shop.yml", "metrics:\n", "metrics:\n  - {name: [\n"),
                                                 "shop.yml", "loaded"),
     "metric declaration: an unknown aggregate": Case(edit("metrics/shop.yml", "{agg: count}", "{agg: median_ish}"),
-                                                     "(sessions): measure.agg", "loaded"),
+                                                     "(sessions): measure.agg", "loaded", metrics=6),
     "metric declaration: an unknown column": Case(edit("metrics/shop.yml", "dimensions: [country, channel, device]",
-                                                       "dimensions: [country, chanel, device]"), "chanel", "loaded"),
+                                                       "dimensions: [country, chanel, device]"), "chanel", "loaded",
+                                                  metrics=6),
     "malformed quality declaration (YAML)": Case(edit("quality/demo.yml", "suites:\n", "suites:\n  demo_events: [\n"),
                                                  "demo.yml", "loaded"),
     "quality declaration: an unknown check": Case(
@@ -204,6 +206,8 @@ def test_bad_input_gets_a_clear_error_or_a_quarantine_and_loses_nothing(night, t
         assert case.said in json.dumps(stages["ingest"]["failed"]), stages["ingest"]["failed"]
     elif case.outcome in ("loaded", "recomputed"):
         assert summary["status"] in ("completed", "degraded") and case.said in said, said
+    if case.metrics is not None:  # a broken declaration is left out; the other metrics are computed
+        assert stages["metrics"]["metrics"] == case.metrics and stages["metrics"]["errors"], stages["metrics"]
     brief = Path(stages["deliver"]["brief"])
     assert brief.exists() and brief.stat().st_size < 100_000  # a 2 MB value is not copied into the brief
     assert len(said) < 100_000
