@@ -82,15 +82,20 @@ ESCAPES = [
 NOT_SQL = "select from where"
 
 
-@pytest.fixture
-def warehouse(tmp_path):
-    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
-    with warehouse.connect() as con:  # reverie's schema, one memory row to protect, and some data
+def new_warehouse(folder: Path) -> Warehouse:
+    """A warehouse file in `folder` with reverie's schema, one memory row to protect, and some data."""
+    warehouse = Warehouse(folder / "warehouse.duckdb")
+    with warehouse.connect() as con:
         con.execute("create table orders as select range as id, range % 7 as day from range(1000)")
         con.execute("""insert into memory (id, fingerprint, kind, title, severity, status, recorded_at, first_seen,
                        last_confirmed, source, cycle_id) values ('mem-1', 'f', 'pattern', 'kept', 'info', 'active',
                        now(), now(), now(), 'test', 'c0')""")
     return warehouse
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    return new_warehouse(tmp_path)
 
 
 def statement(template: str, warehouse: Warehouse) -> str:
@@ -110,12 +115,14 @@ def private(warehouse: Warehouse) -> list[str]:
 
 
 @pytest.mark.parametrize("template", ESCAPES)
+@pytest.mark.reliability("escape")
 def test_the_statement_check_alone_refuses_every_escape(warehouse, template):
     with pytest.raises(SandboxError):
         check_statement(statement(template, warehouse), TABLES)
 
 
 @pytest.mark.parametrize("template", ESCAPES)
+@pytest.mark.reliability("escape")
 def test_the_connection_alone_stops_every_escape(warehouse, template):
     """The statement check is skipped: what runs must fail, or show nothing private and change nothing."""
     with sandbox_connection(warehouse) as con:
@@ -130,6 +137,7 @@ def test_the_connection_alone_stops_every_escape(warehouse, template):
 
 
 @pytest.mark.parametrize("template", ESCAPES)
+@pytest.mark.reliability("escape")
 def test_both_locks_together_refuse_with_a_reason(warehouse, template):
     with pytest.raises(SandboxError) as refused:
         run_query(warehouse, statement(template, warehouse))

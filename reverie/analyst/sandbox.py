@@ -3,9 +3,10 @@
 Two locks, and each stops every escape on its own (tests try each lock alone):
 
 1. The statement (`check_statement`), parsed with sqlglot, must be one query that reads only the
-   warehouse's own tables and views, named from an allowlist, and its own CTEs: no file or URL in
-   FROM, no table function but `range`/`generate_series`/`unnest`, no catalog view or function that
-   shows settings or paths, no ATTACH, INSTALL, LOAD, COPY, PRAGMA, SET, DDL or DML.
+   warehouse's own tables and views, named from an allowlist, and its own CTEs where they are in
+   scope: no file or URL in FROM, no table function but `range`/`generate_series`/`unnest`, no
+   catalog view or function that shows settings or paths, no ATTACH, INSTALL, LOAD, COPY, PRAGMA,
+   SET, DDL or DML, nothing too long or too deeply nested to check within a second.
 2. The connection (`sandbox_connection` and `fetch`): read-only, external access off and the local
    file system disabled after the file is open, extension autoloading off, no spilling, a memory
    limit, the catalog functions and views that show paths or settings shadowed, configuration locked;
@@ -33,6 +34,8 @@ from reverie.warehouse import Warehouse, literal, sql_file
 
 MAX_ROWS = 200
 TIME_LIMIT_SECONDS = 5.0
+# an analyst's query is a few hundred characters; sqlglot takes about 5 s over a megabyte of SQL
+MAX_STATEMENT_CHARS = 100_000
 MEMORY_LIMIT = "512MB"
 PURE_TABLE_FUNCTIONS = {"range", "generate_series", "unnest"}  # make rows from their arguments, read nothing
 CATALOG_VIEWS = {("information_schema", "tables"), ("information_schema", "columns")}  # names and types, no paths
@@ -92,7 +95,39 @@ def _forbidden(name: str) -> bool:
     return name in FORBIDDEN_FUNCTIONS or name.startswith(FORBIDDEN_PREFIXES)
 
 
-def _check_table(table: exp.Table, ctes: set[str], tables: set[str]) -> None:
+def _cte_positions(statement: exp.Query) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+    """Each WITH clause's CTE names with where each is first defined (by the clause's id), and each CTE's place in its
+    clause (by the CTE's id)."""
+    names: dict[int, dict[str, int]] = {}
+    positions: dict[int, int] = {}
+    for clause in statement.find_all(exp.With):
+        defined = names[id(clause)] = {}
+        for position, cte in enumerate(clause.expressions):
+            positions[id(cte)] = position
+            defined.setdefault(cte.alias_or_name.lower(), position)
+    return names, positions
+
+
+def _names_a_cte(table: exp.Table, ctes: tuple[dict[int, dict[str, int]], dict[int, int]]) -> bool:
+    """Whether a FROM item names a CTE it can see (`ctes`: _cte_positions): one of a WITH around it, defined before the
+    CTE it is in (or that CTE itself, in WITH RECURSIVE). DuckDB reads any other name from the catalog, whatever CTE
+    elsewhere in the statement bears it."""
+    names, positions = ctes
+    name = table.name.lower()
+    child, node = table, table.parent
+    while node is not None:
+        if isinstance(node, exp.With):  # reached from inside one of its CTEs
+            defined, place = names[id(node)].get(name), positions.get(id(child), 0)
+            if defined is not None and (defined < place or (defined == place and node.args.get("recursive"))):
+                return True
+        elif isinstance(node, exp.Query) and node.ctes and not isinstance(child, exp.With):
+            if name in names[id(node.ctes[0].parent)]:
+                return True
+        child, node = node, node.parent
+    return False
+
+
+def _check_table(table: exp.Table, tables: set[str], ctes: tuple[dict, dict]) -> None:
     """A FROM item: one of the warehouse's tables, a CTE, or a table function that reads nothing."""
     if isinstance(table.this, exp.Func):
         name = _function_name(table.this)
@@ -105,7 +140,8 @@ def _check_table(table: exp.Table, ctes: set[str], tables: set[str]) -> None:
     name, schema = table.name.lower(), table.db.lower()
     if (schema, name) in CATALOG_VIEWS and not table.catalog:
         return
-    if table.catalog or schema not in ("", "main") or (name not in tables and not (name in ctes and not schema)):
+    cte = not schema and _names_a_cte(table, ctes)
+    if table.catalog or schema not in ("", "main") or (name not in tables and not cte):
         shown = ".".join(part for part in (table.catalog, table.db, table.name) if part)
         raise SandboxError(f"no table {shown!r} here: the analyst reads the warehouse's tables only "
                            f"({', '.join(sorted(tables)) or 'none'})")
@@ -113,22 +149,26 @@ def _check_table(table: exp.Table, ctes: set[str], tables: set[str]) -> None:
 
 def check_statement(sql: str, tables: set[str] | frozenset[str]) -> exp.Query:
     """The statement, parsed, if it is one read-only query over `tables` (lowercase names) and its CTEs; else why not."""
+    if len(sql) > MAX_STATEMENT_CHARS:
+        raise SandboxError(f"the statement is {len(sql):,} characters long: at most {MAX_STATEMENT_CHARS:,}, please")
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except sqlglot.errors.SqlglotError as exc:
         raise SandboxError(f"not valid SQL: {str(exc).splitlines()[0]}") from exc
+    except RecursionError:  # sqlglot's parser recurses per level: about 40 nested parentheses exhaust Python's stack
+        raise SandboxError("the statement nests too deeply: write it with CTEs") from None
     if len(statements) != 1:
         raise SandboxError(f"exactly one statement, please (got {len(statements)})")
     statement = statements[0]
     if not isinstance(statement, exp.Query):
         raise SandboxError(f"only SELECT queries may run here, not {statement.key.upper()}")
-    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    ctes = _cte_positions(statement)
     for node in statement.walk():
         if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Drop | exp.Create | exp.Alter | exp.Command
                       | exp.Copy | exp.Attach | exp.Pragma | exp.Set):
             raise SandboxError(f"only SELECT queries may run here, not {node.key.upper()}")
         if isinstance(node, exp.Table):
-            _check_table(node, ctes, tables)
+            _check_table(node, tables, ctes)
         elif isinstance(node, exp.Func) and _forbidden(_function_name(node)):
             raise SandboxError(f"{_function_name(node)}() is not available: the analyst reads the warehouse's "
                                "tables only")

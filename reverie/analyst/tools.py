@@ -57,8 +57,10 @@ def tool_schemas(candidate_ids: list[str], embedded: bool = False) -> list[dict]
             "memory_id": {"type": "string"}, "title": {"type": "string", "maxLength": 120},
             "body": {"type": "string", "maxLength": 500}, "evidence_queries": EVIDENCE},
             ["memory_id", "title", "body"]),
-        function_tool("retract_insight", "Withdraw an insight in memory that the data no longer supports.",
-              {"memory_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 300}},
+        function_tool("retract_insight", "Withdraw an insight in memory that the data no longer supports. The reason "
+                      "names the metric; any number in it comes from evidence_queries.",
+              {"memory_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 300},
+               "evidence_queries": {"type": "array", "items": {"type": "string"}}},
               ["memory_id", "reason"]),
         function_tool("finish", "End the investigation.", {"summary": {"type": "string"}}, ["summary"]),
     ]
