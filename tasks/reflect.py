@@ -14,7 +14,7 @@ from reverie.analyst.ledger import record_calls
 from reverie.analyst.loop import run_analyst
 from reverie.analyst.run import AnalystRun
 from reverie.config import LLMSettings
-from reverie.llm import LLM, LLMUnavailable, open_llm
+from reverie.llm import LLM, LLMUnavailable, open_llm, without_key
 from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
@@ -74,9 +74,9 @@ def analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSetti
     try:
         run_analyst(llm, candidates, watermark, settings, run, quality_findings)
     except openai.OpenAIError as exc:  # unreachable, refused, or an answer that is not a chat completion
-        run.error = f"{type(exc).__name__}: {exc}"
+        run.error = without_key(f"{type(exc).__name__}: {exc}", settings)
     except Exception as exc:  # a bug in reverie's own tools must not pass for a quiet night
-        run.error = f"the analyst failed: {type(exc).__name__}: {exc}"
+        run.error = without_key(f"the analyst failed: {type(exc).__name__}: {exc}", settings)
         run_logger().debug("analyst failed", exc_info=True)
 
 
