@@ -197,6 +197,7 @@ def test_an_insight_marked_noise_stops_alerts_of_its_subject(make_project, scrip
     assert kept[0][0] not in {item["id"] for item in later}  # ... and nobody is told
 
 
+@pytest.mark.reliability("fault")
 def test_a_channel_that_answers_500_degrades_the_cycle_is_recorded_and_is_owed_its_alerts(
         make_project, scripted_llm, receiver, monkeypatch):
     settings = alerting(make_project, scripted_llm, receiver, monkeypatch)

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REVERIE = str(Path(sys.executable).parent / "reverie")
 
 
@@ -87,6 +89,7 @@ def busy_cores(count: int = 2) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
+@pytest.mark.reliability("fault")
 def test_demo_completes_on_a_fresh_machine_with_both_cores_busy(tmp_path):
     """A newcomer's first run — a fresh PREFECT_HOME — while two other processes saturate both cores."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_EPHEMERAL")}

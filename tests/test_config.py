@@ -43,6 +43,7 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     ('[memory]\nttl_days = 0\n', r"\[memory\] ttl_days = 0: must be at least 1"),
     ('[project]\nlookback_days = -2\n', r"\[project\] lookback_days = -2: must be at least 0"),
 ])
+@pytest.mark.reliability("bad_input")
 def test_bad_config_names_the_file_and_the_field(tmp_path, text, message):
     (tmp_path / "reverie.toml").write_text(text)
     with pytest.raises(ConfigError, match=message) as info:

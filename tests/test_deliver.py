@@ -158,6 +158,7 @@ def test_by_default_the_brief_is_a_file_and_a_prefect_artifact_each_recorded_in_
                     ("prefect_artifact", "sent", str(artifact.latest_id), fingerprints, None, None)]
 
 
+@pytest.mark.reliability("secret")
 def test_a_webhook_receives_one_json_message_with_the_cycles_alerts_and_nothing_twice(
         make_project, scripted_llm, receiver, monkeypatch, http_log):
     monkeypatch.setenv(URL_ENV, receiver.url)
@@ -200,6 +201,7 @@ def test_a_webhook_receives_one_json_message_with_the_cycles_alerts_and_nothing_
 
 
 @pytest.mark.parametrize("failure", ["answers 500", "is not listening"])
+@pytest.mark.reliability("secret")
 def test_a_failing_webhook_degrades_the_deliver_stage_and_the_other_channels_still_deliver(
         make_project, scripted_llm, receiver, monkeypatch, http_log, failure):
     if failure == "answers 500":
@@ -236,6 +238,7 @@ def a_brief(folder: Path, items: int = 2) -> Brief:
                                        score=0.5, fingerprint=f"fp{n}") for n in range(items)))
 
 
+@pytest.mark.reliability("secret")
 def test_a_webhook_without_its_url_names_the_variable_and_never_echoes_a_bad_value(tmp_path, monkeypatch):
     channel = Webhook(WebhookOptions(url_env=URL_ENV))
     monkeypatch.delenv(URL_ENV, raising=False)
@@ -246,6 +249,7 @@ def test_a_webhook_without_its_url_names_the_variable_and_never_echoes_a_bad_val
         channel.send(a_brief(tmp_path))
 
 
+@pytest.mark.reliability("secret")
 def test_apprise_without_a_url_names_the_variable_and_a_bad_url_is_not_echoed(tmp_path, monkeypatch):
     monkeypatch.delenv("REVERIE_APPRISE_URLS", raising=False)
     brief = replace(a_brief(tmp_path), alerts=(Alert("mem-000000000001", "anomaly", "revenue moved", "warning", "fp"),))
@@ -332,6 +336,7 @@ def test_the_templates_deliver_examples_are_the_defaults(tmp_path):
     (f'[deliver.webhook]\nurl_env = "https://hooks.example.com/{TOKEN}"\n',
      r"\[deliver.webhook\] url_env: not the name of an environment variable"),
 ])
+@pytest.mark.reliability("secret")
 def test_bad_deliver_config_names_the_file_and_the_field_and_never_echoes_a_url(tmp_path, text, message):
     (tmp_path / "reverie.toml").write_text(text)
     with pytest.raises(ConfigError, match=message) as info:

@@ -231,6 +231,7 @@ def memory_rows(warehouse, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+@pytest.mark.reliability("fault")
 def test_a_process_killed_mid_consolidation_leaves_memory_as_it_was(tmp_path):
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])

@@ -47,6 +47,7 @@ METRIC = """\
     ("metrics: [\n", r"not valid YAML"),
     ("revenue: {}\n", r"expected a top-level 'metrics:' list"),
 ])
+@pytest.mark.reliability("bad_input")
 def test_bad_declarations_name_the_file_metric_and_field(tmp_path, text, message):
     path = write(tmp_path / "metrics" / "shop.yml", text)
     with pytest.raises(MetricError, match=message) as info:
@@ -54,6 +55,7 @@ def test_bad_declarations_name_the_file_metric_and_field(tmp_path, text, message
     assert str(path) in str(info.value)
 
 
+@pytest.mark.reliability("bad_input")
 def test_duplicate_names_across_files_name_both(tmp_path):
     write(tmp_path / "metrics" / "a.yml", METRIC)
     write(tmp_path / "metrics" / "b.yml", METRIC)
@@ -66,6 +68,7 @@ def test_duplicate_names_across_files_name_both(tmp_path):
     (("dimensions: [country]", "dimensions: [region]"), r"dimensions: 'region' is not a column of orders"),
     (("expr: amount", "expr: amont * 2"), r"measure.expr 'amont \* 2': .*amont"),
 ])
+@pytest.mark.reliability("bad_input")
 def test_unknown_columns_are_caught_before_anything_is_computed(tmp_path, change, message):
     write(tmp_path / "metrics" / "shop.yml", METRIC.replace(*change))
     (spec,) = load_metric_specs(tmp_path / "metrics")
@@ -84,6 +87,7 @@ def test_unknown_columns_are_caught_before_anything_is_computed(tmp_path, change
     (("measure: {agg: sum, expr: amount}", "ratio: {numerator: {agg: sum, expr: upper(country)}, denominator: {agg: count}}"),
      r"ratio.numerator.expr: upper\(country\) is VARCHAR, but sum needs a number"),
 ])
+@pytest.mark.reliability("bad_input")
 def test_a_measure_over_text_or_time_is_caught_by_type_before_anything_is_computed(tmp_path, change, message):
     write(tmp_path / "metrics" / "shop.yml", METRIC.replace(*change))
     (spec,) = load_metric_specs(tmp_path / "metrics")
@@ -230,6 +234,7 @@ def test_your_own_csv_and_duckdb_sources_with_late_rows(tmp_path, scripted_llm):
     assert counts == [("2026-03-01", 2.0), ("2026-03-02", 3.0), ("2026-03-03", 1.0)]
 
 
+@pytest.mark.reliability("bad_input")
 def test_bad_batches_fail_alone_with_a_clear_error_and_keep_earlier_values(tmp_path, scripted_llm):
     project = _own_project(tmp_path, scripted_llm.base_url)
     from reverie.config import load_settings
@@ -261,6 +266,7 @@ def test_bad_batches_fail_alone_with_a_clear_error_and_keep_earlier_values(tmp_p
     assert query(settings, VALUES) == before  # nothing computed before was lost
 
 
+@pytest.mark.reliability("bad_input")
 def test_a_metric_failing_while_computing_fails_alone(tmp_path, scripted_llm):
     project = _own_project(tmp_path, scripted_llm.base_url)
     from reverie.config import load_settings
@@ -311,6 +317,7 @@ def test_a_metric_that_fails_to_compute_is_a_data_quality_finding_until_it_compu
     assert "not computed" not in quality_section and "Every new batch passed its checks." in quality_section
 
 
+@pytest.mark.reliability("bad_input")
 def test_a_measure_over_a_column_holding_na_is_refused_by_type_and_reported(tmp_path, scripted_llm):
     project = _own_project(tmp_path, scripted_llm.base_url)
     from reverie.config import load_settings

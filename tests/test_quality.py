@@ -80,6 +80,7 @@ def dirty_cycle(make_project, scripted_llm, tmp_path_factory):
     return settings, first, before, result, originals
 
 
+@pytest.mark.reliability("bad_input")
 def test_each_kind_of_dirty_batch_is_quarantined_with_a_reason_and_kept_out_of_metrics(dirty_cycle):
     settings, first, before, result, _ = dirty_cycle
     assert first["stages"]["quality"]["quarantined"] == 0
@@ -167,6 +168,7 @@ def test_a_metric_failing_its_sanity_check_keeps_its_earlier_values(make_project
     ("metrics:\n  - {check: between, metrics: [orders]}\n", "metrics[0]: "),
     ("suites: [a, b]\n", "suites: expected a mapping"),
 ])
+@pytest.mark.reliability("bad_input")
 def test_quality_declarations_are_checked_with_errors_naming_file_and_field(tmp_path, text, words):
     (tmp_path / "q.yml").write_text(text)
     with pytest.raises(QualityError) as error:
@@ -174,6 +176,7 @@ def test_quality_declarations_are_checked_with_errors_naming_file_and_field(tmp_
     assert str(tmp_path / "q.yml") in str(error.value) and words in str(error.value)
 
 
+@pytest.mark.reliability("bad_input")
 def test_a_broken_suite_degrades_the_cycle_and_says_why(make_project, scripted_llm):
     settings = make_project(days=10, scale=0.1, base_url=scripted_llm.base_url)
     suite = settings.quality_dir / "demo.yml"

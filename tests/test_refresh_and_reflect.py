@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from flows.metrics_refresh import metrics_refresh
 from flows.morning_brief import morning_brief
@@ -69,6 +70,7 @@ def test_the_nightly_cycle_first_continues_a_refresh_no_reflect_run_took_up(make
     assert statuses == {refreshed["cycle_id"]: "completed", nightly["cycle_id"]: "completed"}
 
 
+@pytest.mark.reliability("fault")
 def test_a_run_waits_for_the_writer_then_is_skipped_naming_who_holds_the_warehouse(make_project):
     settings = without_analyst(make_project(days=3))
     metrics_refresh(project_dir=str(settings.project_dir))
@@ -85,6 +87,7 @@ def test_a_run_waits_for_the_writer_then_is_skipped_naming_who_holds_the_warehou
     assert sleep_cycle(project_dir=str(settings.project_dir))["stages"]["ingest"]["files"] == 1  # left for the next
 
 
+@pytest.mark.reliability("fault")
 def test_a_run_started_while_another_writes_waits_for_it_and_then_runs(make_project):
     settings = make_project(days=3)
     release = threading.Event()
@@ -102,6 +105,7 @@ def test_a_run_started_while_another_writes_waits_for_it_and_then_runs(make_proj
     assert result["status"] == "refreshed"
 
 
+@pytest.mark.reliability("fault")
 def test_two_cycles_launched_at_once_write_one_after_the_other_and_both_complete(make_project):
     settings = without_analyst(make_project(days=10))
     reverie = Path(sys.executable).parent / "reverie"

@@ -169,6 +169,7 @@ def test_rerun_on_same_data_adds_nothing_and_new_day_is_incremental(make_project
     assert first["cycle_id"] != third["cycle_id"]
 
 
+@pytest.mark.reliability("fault")
 def test_unreachable_llm_degrades_the_cycle_but_keeps_deterministic_insights(make_project):
     settings = make_project(base_url="http://127.0.0.1:9/v1")  # discard port: nothing listens
     result = run_cycle(settings.project_dir)
@@ -180,6 +181,7 @@ def test_unreachable_llm_degrades_the_cycle_but_keeps_deterministic_insights(mak
     assert query(settings, "select outcome from llm_calls") == [("error: APIConnectionError",)]
 
 
+@pytest.mark.reliability("bad_input")
 def test_a_dirty_batch_is_quarantined_and_kept_out_of_metrics(make_project, scripted_llm):
     settings = make_project(days=40, base_url=scripted_llm.base_url)
     day = settings.landing_dir / "events" / "date=2026-01-20" / "part-0.parquet"
@@ -195,6 +197,7 @@ def test_a_dirty_batch_is_quarantined_and_kept_out_of_metrics(make_project, scri
     assert "part-0.parquet" in Path(result["stages"]["deliver"]["brief"]).read_text()
 
 
+@pytest.mark.reliability("bad_input")
 def test_an_unreadable_file_fails_alone(make_project, scripted_llm):
     settings = make_project(days=30, base_url=scripted_llm.base_url)
     broken = settings.landing_dir / "events" / "date=2026-01-10" / "part-0.parquet"

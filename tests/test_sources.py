@@ -112,6 +112,7 @@ def test_an_unknown_format_is_named_with_the_known_ones(tmp_path):
     ('format = "csv"\npath = "a/*.csv"\ndelimiter = 5\n', r"\[sources.events\] delimiter = 5 is not text"),
     ('format = "duckdb"\ndatabase = "crm.duckdb"\n', r"\[sources.events\] needs table"),
 ])
+@pytest.mark.reliability("bad_input")
 def test_a_format_checks_its_own_options_and_names_the_field(tmp_path, text, message):
     (tmp_path / "reverie.toml").write_text(f"[sources.events]\n{text}")
     with pytest.raises(ConfigError, match=message) as info:
@@ -148,6 +149,7 @@ def test_a_jsonl_source_loads_one_batch_per_file_and_reloads_a_changed_one(tmp_p
     assert query(settings, "select count(*) from raw_clicks") == [(4,)]
 
 
+@pytest.mark.reliability("bad_input")
 def test_a_bad_jsonl_file_fails_alone_named_and_is_reported_once(tmp_path):
     settings, source = _jsonl_project(tmp_path)
     exports = tmp_path / "exports"

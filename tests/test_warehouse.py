@@ -64,6 +64,7 @@ def held_by_another_process(warehouse: Warehouse, release: str = "sys.stdin.read
         holder.communicate("", timeout=30)
 
 
+@pytest.mark.reliability("fault")
 def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
     with held_by_another_process(warehouse) as holder:
@@ -81,6 +82,7 @@ def test_sql_files_take_quoted_identifiers_and_must_match_their_placeholders():
         render("staging/source.sql", identifiers={"raw_table": "raw_x"})
 
 
+@pytest.mark.reliability("fault")
 def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(make_project):
     from prefect import flow
 
@@ -97,6 +99,7 @@ def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(m
         assert ingest_once()["files"] == 3  # the first try found the file held; a retry loaded every day
 
 
+@pytest.mark.reliability("fault")
 def test_the_cli_names_the_process_holding_the_warehouse_in_one_line(make_project, monkeypatch):
     settings = make_project(days=1)
     with held_by_another_process(settings.warehouse) as holder:

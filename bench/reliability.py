@@ -1,0 +1,120 @@
+"""The reliability suite's figures: faults injected and survived, bad inputs tried and handled, escape attempts
+blocked, attacks on secrets and instructions held, rows lost — counted from a run of the suite, written into the
+README's table. Never typed by hand:
+
+    uv run python bench/reliability.py                    # runs every test marked `reliability`, updates README.md
+    uv run python bench/reliability.py --json
+    uv run python bench/reliability.py --from report.xml  # counts an earlier run's JUnit report instead
+
+A case is one test (one parametrized case) marked `@pytest.mark.reliability(kind)`; it holds when it passes. Rows
+lost are what the cases report through their `rows_lost` fixture (rows stored before a case, gone after it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+
+README = ROOT / "README.md"
+START, END = "<!-- reliability figures: bench/reliability.py writes this table -->", "<!-- end of reliability figures -->"
+KINDS = {  # kind: (what a case is, what holding means)
+    "fault": ("faults injected", "survived"),
+    "bad_input": ("bad inputs tried", "handled"),
+    "escape": ("SQL escape attempts", "blocked"),
+    "secret": ("injections and secret leaks tried", "held"),
+}
+
+
+def run_suite(junit: Path) -> float:
+    """Every reliability case, as `uv run pytest` runs it; returns the seconds it took."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "pytest", "-m", "reliability", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={junit}"], cwd=ROOT, check=False)
+    return time.monotonic() - started
+
+
+def count(junit: Path) -> dict:
+    """Per kind: cases, cases that held, rows lost, and the modules they live in; from a JUnit XML report."""
+    tried, held, lost, failed = Counter(), Counter(), Counter(), []
+    modules: dict[str, set] = {kind: set() for kind in KINDS}
+    for case in ET.parse(junit).iter("testcase"):
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        kind = properties.get("reliability")
+        if kind is None:
+            continue
+        if case.find("skipped") is not None:
+            continue
+        tried[kind] += 1
+        modules[kind].add(case.get("classname", "").removeprefix("tests.").split(".")[-1])
+        lost[kind] += int(properties.get("rows_lost", 0))
+        if case.find("failure") is None and case.find("error") is None:
+            held[kind] += 1
+        else:
+            failed.append(f"{case.get('classname')}::{case.get('name')}")
+    return {"kinds": {kind: {"tried": tried[kind], "held": held[kind], "rows_lost": lost[kind],
+                             "modules": sorted(modules[kind])} for kind in KINDS},
+            "rows_lost": sum(lost.values()), "failed": failed}
+
+
+def table(figures: dict) -> str:
+    """The README's table, in Markdown."""
+    lines = ["| | tried | held | rows lost | where (tests/) |", "|---|---:|---:|---:|---|"]
+    for kind, (what, holding) in KINDS.items():
+        k = figures["kinds"][kind]
+        lines.append(f"| {what} | {k['tried']} | {k['held']} {holding} | {k['rows_lost']} | "
+                     f"{', '.join(k['modules'])} |")
+    lines.append(f"| **all** | {sum(k['tried'] for k in figures['kinds'].values())} | "
+                 f"{sum(k['held'] for k in figures['kinds'].values())} | **{figures['rows_lost']}** | |")
+    machine, seconds = figures["machine"], figures.get("seconds")
+    took = f", in {seconds:.0f} s" if seconds else ""
+    lines += ["", f"Measured {figures['date']} on {machine['cpus']} cores ({machine['platform']}, Python "
+                  f"{machine['python']}){took} by `uv run python bench/reliability.py`."]
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = README.read_text()
+    if START not in readme or END not in readme:
+        raise SystemExit(f"README.md has no {START!r} … {END!r} block to write the table into")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--from", dest="report", type=Path, help="a JUnit XML report of an earlier run")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-readme", action="store_true", help="print only; leave README.md as it is")
+    args = parser.parse_args()
+    seconds = None
+    if args.report is None:
+        args.report = Path(tempfile.mkdtemp(prefix="reverie-reliability-")) / "report.xml"
+        seconds = run_suite(args.report)
+    figures = {**count(args.report), "machine": report.machine(), "date": date.today().isoformat(),
+               "seconds": round(seconds, 1) if seconds else None}
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(table(figures))
+        for case in figures["failed"]:
+            print(f"did not hold: {case}")
+    if not args.no_readme:
+        write_readme(table(figures))
+
+
+if __name__ == "__main__":
+    main()
