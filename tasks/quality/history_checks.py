@@ -22,7 +22,8 @@ def freshness_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: st
     of the batch that holds the newest row, so a backfill is not reported as stale every cycle. `now` and the data
     are in the project's zone; `local` puts a file's modification time (this machine's clock) there too."""
     outcomes = []
-    for b in rows_as_dicts(con.execute(sql_file("quality/stale_batches.sql"), {"source": source, "cycle_id": cycle_id})):
+    for b in rows_as_dicts(con.execute(sql_file("quality/new_batches_against_history.sql"), {"source": source,
+                                                                                             "cycle_id": cycle_id})):
         stale = b["hours_behind"] is not None and b["hours_behind"] > check.max_age_hours
         outcomes.append(Outcome(b["file"], check, not stale, b["rows"], b["rows"] if stale else 0, message=(
             f"stale: its newest row ({b['last_event']:%Y-%m-%d %H:%M}) is {b['hours_behind']:,.0f} h behind "
@@ -61,7 +62,7 @@ def time_window_outcomes(con: duckdb.DuckDBPyConnection, source: str, cycle_id: 
     """Each new batch's rows must lie between `max_behind_days` before the data already loaded and `max_ahead_hours`
     after the batch arrived: a clock reset to 1900 or a year typed 2926 is held back, not charted."""
     outcomes = []
-    for b in rows_as_dicts(con.execute(sql_file("quality/batch_time_windows.sql"), {"source": source,
+    for b in rows_as_dicts(con.execute(sql_file("quality/new_batches_against_history.sql"), {"source": source,
                                                                                     "cycle_id": cycle_id})):
         if b["first_event"] is None:
             continue

@@ -1,5 +1,6 @@
--- One cycle's new batches with their time range, when they arrived (the file's modification time) and how far
--- the source's data reached before them. A batch that replaces one seen before is a correction: not judged.
+-- One cycle's new batches against what the source had before them: each batch's time range, when it arrived (the
+-- file's modification time) and how far the source's loaded data reached (for freshness and time windows). A batch
+-- that replaces one seen before is a correction: neither stale nor out of its window.
 with earlier as (
     select max(last_event) as watermark
     from batches
@@ -24,7 +25,8 @@ select
     new_batches.first_event,
     new_batches.last_event,
     new_batches.modified_at as arrived_at,
-    earlier.watermark
+    earlier.watermark,
+    date_diff('minute', new_batches.last_event, earlier.watermark) / 60.0 as hours_behind
 from new_batches
 cross join earlier
 where new_batches.file not in (select file from corrections)
