@@ -109,8 +109,13 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
 
 
 def _record(warehouse: Warehouse, attempt: dict, cycle_id: str, fingerprints, now: datetime) -> None:
-    """One channel's attempt into deliveries."""
+    """One channel's attempt into deliveries. A channel that notifies nobody keeps one row a cycle, its latest (the
+    brief delivered again by the morning brief, or by a cycle taken up after a crash); one that carries alerts keeps
+    every attempt, as alerts owed are worked out from them."""
     with warehouse.connect() as con, transaction(con, "deliver"):
+        if not CHANNELS[attempt["channel"]].notifies:
+            con.execute("delete from deliveries where cycle_id = $cycle_id and channel = $channel",
+                        {"cycle_id": cycle_id, "channel": attempt["channel"]})
         con.execute(sql_file("deliver/insert_delivery.sql"), {
             **attempt, "cycle_id": cycle_id, "fingerprints": fingerprints, "now": now.replace(tzinfo=None)})
 
