@@ -41,10 +41,8 @@ def take_up_interrupted(warehouse: Warehouse) -> str | None:
         if others:  # their batches are checked, computed and remembered with the one taken up
             con.execute("update batches set cycle_id = $taken where cycle_id in (select unnest($others::varchar[]))",
                         {"taken": taken, "others": others})
-            con.execute("update cycles set status = 'interrupted', finished_at = $now, stages = $stages "
-                        "where cycle_id in (select unnest($others::varchar[]))",
-                        {"now": datetime.now(), "others": others,
-                         "stages": json.dumps({"error": f"interrupted; its work was taken up by {taken}"})})
+            con.execute("update cycles set status = 'interrupted', finished_at = coalesce(finished_at, $now) "
+                        "where cycle_id in (select unnest($others::varchar[]))", {"now": datetime.now(), "others": others})
     run_logger().warning("taking up cycle %s again: the run that started it did not finish it", taken)
     return taken
 

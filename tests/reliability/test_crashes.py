@@ -142,3 +142,27 @@ def test_a_cycle_killed_there_and_run_again_stores_what_an_uninterrupted_one_doe
     assert len(set(receiver.idempotency_keys)) == messages
     if "deliver:webhook:sent-before-recorded" in points:
         assert len(receiver.idempotency_keys) == messages + 1
+
+
+@pytest.mark.reliability("fault")
+def test_only_cycles_left_unfinished_since_the_last_good_one_are_taken_up_and_the_newest_folded_in(tmp_path):
+    from reverie.warehouse import Warehouse
+    from tasks.cycles import take_up_interrupted
+
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        for minute, (cycle_id, status) in enumerate([("c1", "failed"), ("c2", "completed"), ("c3", "running"),
+                                                     ("c4", "failed")]):
+            con.execute("insert into cycles (cycle_id, started_at, status, stages) values "
+                        "(?, timestamp '2026-01-01' + to_minutes(?), ?, '{\"kept\": true}')", [cycle_id, minute, status])
+            con.execute("insert into batches (source, file, size_bytes, modified_at, rows, status, cycle_id, "
+                        "loaded_at) values ('events', ?, 1, now(), 1, 'loaded', ?, now())", [f"{cycle_id}.parquet", cycle_id])
+
+    assert take_up_interrupted.fn(warehouse) == "c3"
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select cycle_id, status, stages from cycles order by cycle_id").fetchall() == [
+            ("c1", "failed", '{"kept": true}'), ("c2", "completed", '{"kept": true}'),
+            ("c3", "running", '{"kept": true}'), ("c4", "interrupted", '{"kept": true}')]
+        assert con.execute("select file, cycle_id from batches order by file").fetchall() == [
+            ("c1.parquet", "c1"), ("c2.parquet", "c2"), ("c3.parquet", "c3"), ("c4.parquet", "c3")]
