@@ -77,21 +77,21 @@ def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir:
     attempts: list[dict] = []
     for name in settings.channels:
         alerts = tuple(owed.get(name, ()))
-        if CHANNELS[name].notifies and (not alerts or quiet):
-            if alerts:  # held, and owed again by the first cycle after the quiet hours
-                attempts.append(_attempt(name, "held", "", alerts, "quiet hours"))
-                _record(warehouse, attempts[-1], cycle_id, brief.fingerprints, now)
+        if CHANNELS[name].notifies and not alerts:
             continue
-        try:
-            target = build_channel(name, settings.options.get(name)).send(replace(brief, alerts=alerts))
-            attempts.append(_attempt(name, "sent", target, alerts))
-        except Exception as exc:  # one channel's failure must not keep the brief from the others
-            reason = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
-            partly = isinstance(exc, PartlySent)
-            attempts.append(_attempt(name, "sent" if partly else "failed", exc.target if partly else "", alerts,
-                                     reason))
-            errors.append(f"{name}: {reason}")
-            logger.warning("deliver: %s failed: %s", name, reason)
+        if CHANNELS[name].notifies and quiet:  # held, and owed again by the first cycle after the quiet hours
+            attempts.append(_attempt(name, "held", "", alerts, "quiet hours"))
+        else:
+            try:
+                target = build_channel(name, settings.options.get(name)).send(replace(brief, alerts=alerts))
+                attempts.append(_attempt(name, "sent", target, alerts))
+            except Exception as exc:  # one channel's failure must not keep the brief from the others
+                reason = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
+                partly = isinstance(exc, PartlySent)
+                attempts.append(_attempt(name, "sent" if partly else "failed", exc.target if partly else "", alerts,
+                                         reason))
+                errors.append(f"{name}: {reason}")
+                logger.warning("deliver: %s failed: %s", name, reason)
         fault_point(f"deliver:{name}:sent-before-recorded")
         # recorded as soon as sent, so a crash before the next channel costs no channel a second copy of its alerts
         _record(warehouse, attempts[-1], cycle_id, brief.fingerprints, now)
