@@ -1,4 +1,4 @@
-"""Row checks by great-expectations: suites built from declared checks, run on pandas frames read from DuckDB.
+"""Row checks by great-expectations: suites built from declared checks, run by its SQL engine in the warehouse.
 
 great-expectations is imported only inside these functions: `import great_expectations` costs ~5 s."""
 
@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import duckdb
 
-from reverie.warehouse import quoted, render
+from reverie.warehouse import literal, quoted, render
 from tasks.quality.declarations import Check, QualityError
 from tasks.quality.results import Outcome
 
@@ -19,7 +19,6 @@ ROW_CHECKS = {  # reverie's names for the great-expectations expectations people
     "in_set": "ExpectColumnValuesToBeInSet",
     "between": "ExpectColumnValuesToBeBetween",
 }
-CHUNK_ROWS = 1_000_000  # rows validated together: bounded memory, and few great-expectations runs
 SAMPLE_CHARS = 200  # of a sampled value kept with a result
 
 
@@ -70,74 +69,101 @@ def describe(check: Check, unexpected: int, total: int, sample: list) -> str:
     return f"{check.expectation}{f' on {column}' if column else ''}: {share} unexpected{_examples(sample)}"
 
 
-def _validator(checks: list[Check], where: str):
-    """An ephemeral great-expectations context, one pandas asset and the suite (imported lazily: ~5 s)."""
+def _read_results_before_closing() -> None:
+    """great-expectations' SQL engine returns a query's cursor after closing its connection, which duckdb-engine
+    then reads as empty: buffer the rows while the connection is open (measured on great-expectations 1.24)."""
+    from great_expectations.execution_engine.sqlalchemy_execution_engine import SqlAlchemyExecutionEngine as Engine
+
+    if getattr(Engine.execute_query, "buffered", False):
+        return
+
+    def execute_query(self, query):
+        with self.get_connection() as connection:
+            return self._execute_query_with_recovery(connection, query).freeze()()
+
+    execute_query.buffered = True
+    Engine.execute_query = execute_query
+
+
+def _suite(gx, checks: list[Check], where: str, screen: bool):
+    """The checks as a great-expectations suite. A screen is strict (no `mostly`) and checks `unique` by counting
+    distinct values, one aggregate the database computes with the others in a pass; what it flags is then
+    checked as declared, for the rows and batches at fault."""
+    suite = gx.ExpectationSuite(name="reverie")
+    for i, check in enumerate(checks):
+        name = ROW_CHECKS.get(check.check, check.expectation or "")
+        kwargs = expectation_kwargs(check)
+        if screen:
+            kwargs.pop("mostly", None)
+            if check.check == "unique":
+                name, kwargs = "ExpectColumnProportionOfUniqueValuesToBeBetween", {"column": check.column, "min_value": 1}
+        expectation = getattr(gx.expectations, name, None)
+        if expectation is None:
+            raise QualityError(f"{where}[{i}]: expectation '{check.expectation}' is not a great-expectations "
+                               "1.x expectation class")
+        try:
+            suite.add_expectation(expectation(**kwargs, meta={"check": i}))
+        except Exception as exc:  # GE reports bad arguments as several exception types
+            raise QualityError(f"{where}[{i}]: {exc}") from exc
+    return suite
+
+
+def _validator(con: duckdb.DuckDBPyConnection, query: str):
+    """A function validating a suite on the rows of `query`, run by great-expectations in the warehouse itself
+    (imported lazily: ~5 s). It reads through a cursor of `con`: DuckDB lets a process open a file once."""
+    import duckdb_engine
     import great_expectations as gx
 
+    _read_results_before_closing()
     # GE pins some of its loggers to INFO; a clean cycle log wants only its warnings
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
-    batch_definition = context.data_sources.add_pandas("reverie").add_dataframe_asset("batch") \
-        .add_batch_definition_whole_dataframe("batch")
-    suite = gx.ExpectationSuite(name="reverie")
-    for i, check in enumerate(checks):
-        expectation = getattr(gx.expectations, ROW_CHECKS.get(check.check, check.expectation or ""), None)
-        if expectation is None:
-            raise QualityError(f"{where}[{i}]: expectation '{check.expectation}' is not a great-expectations "
-                               "1.x expectation class")
-        try:
-            suite.add_expectation(expectation(**expectation_kwargs(check), meta={"check": i}))
-        except Exception as exc:  # GE reports bad arguments as several exception types
-            raise QualityError(f"{where}[{i}]: {exc}") from exc
-    # unexpected rows come back with their batch, so many small batches can be validated in one frame
-    result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": ["_batch"]}
+    datasource = context.data_sources.add_sql(
+        "reverie", connection_string="duckdb:///:memory:",
+        kwargs={"creator": lambda: duckdb_engine.ConnectionWrapper(con.cursor())})
+    batch_definition = datasource.add_query_asset("batch", query=query).add_batch_definition_whole_table("batch")
 
-    def validate(frame):
-        return batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format=result_format)
+    def validate(suite, result_format: dict):
+        return batch_definition.get_batch().validate(suite, result_format=result_format)
 
-    return validate
-
-
-def _chunks(batches: list[dict]) -> list[list[dict]]:
-    """Batches grouped into frames of at most CHUNK_ROWS rows (a bigger batch is a frame of its own)."""
-    chunks, current, size = [], [], 0
-    for batch in batches:
-        if current and size + batch["rows"] > CHUNK_ROWS:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(batch)
-        size += batch["rows"]
-    return chunks + ([current] if current else [])
+    return gx, validate, datasource
 
 
 def row_outcomes(con: duckdb.DuckDBPyConnection, table: str, batches: list[dict], checks: list[Check],
                  where: str) -> list[Outcome]:
-    """The row checks, run by great-expectations on pandas frames read from DuckDB, one frame per chunk."""
-    validate = _validator(checks, where)
+    """The row checks, run by great-expectations in the warehouse over all the new batches at once: a strict
+    screen in one pass, then the checks it flagged as declared, with their rows' batches and values."""
     columns = sorted({c.column for c in checks if c.column} | {k for c in checks for k in
                                                                (c.kwargs.get("column_list") or [])})
-    sql = render("quality/batch_rows.sql", identifiers={"raw_table": table},
-                 expressions={"columns": ", ".join(quoted(c) for c in columns) if columns else "*"})
-    outcomes = []
-    for chunk in _chunks(batches):
-        names = [b["file"] for b in chunk]
-        frame = con.execute(sql, {"batches": names}).to_arrow_table().to_pandas()  # through Arrow: 3x faster than .df()
-        result = validate(frame)
-        for r in result.results:
-            check = checks[int(r.expectation_config.meta["check"])]
-            stats = r.result or {}
-            per_batch: dict[str, list] = defaultdict(list)
-            for row in stats.get("unexpected_index_list") or []:
-                per_batch[row["_batch"]].append(row.get(check.column) if check.column else None)
-            for b in chunk:
-                if "unexpected_index_list" in stats or r.success:
-                    unexpected = per_batch.get(b["file"], [])
-                    success = r.success or not unexpected
-                else:  # a table-level expectation: its verdict is the frame's
-                    unexpected, success = [], bool(r.success)
-                sample = list(dict.fromkeys(shortened(str(v)) for v in unexpected))[:5]
-                outcomes.append(Outcome(b["file"], check, success, b["rows"], len(unexpected), sample,
-                                        "" if success else describe(check, len(unexpected), b["rows"], sample)))
+    query = render("quality/batch_rows.sql", identifiers={"raw_table": table},
+                   expressions={"columns": ", ".join(quoted(c) for c in columns) if columns else "*",
+                                "batches": ", ".join(literal(b["file"]) for b in batches)})
+    gx, validate, datasource = _validator(con, query)
+    try:
+        screened = validate(_suite(gx, checks, where, screen=True), {"result_format": "BOOLEAN_ONLY"})
+        flagged = [checks[i] for i in sorted(int(r.expectation_config.meta["check"]) for r in screened.results
+                                             if not r.success)]
+        results = validate(_suite(gx, flagged, where, screen=False), {
+            "result_format": "COMPLETE", "unexpected_index_column_names": ["_batch"]}).results if flagged else []
+    finally:
+        datasource.get_engine().dispose()
+    outcomes = [Outcome(b["file"], check, True, b["rows"], 0, [], "") for check in checks
+                if not any(check is f for f in flagged) for b in batches]
+    for r in results:
+        check = flagged[int(r.expectation_config.meta["check"])]
+        stats = r.result or {}
+        per_batch: dict[str, list] = defaultdict(list)
+        for row in stats.get("unexpected_index_list") or []:
+            per_batch[row["_batch"]].append(row.get(check.column) if check.column else None)
+        for b in batches:
+            if "unexpected_index_list" in stats or r.success:
+                unexpected = per_batch.get(b["file"], [])
+                success = r.success or not unexpected
+            else:  # a table-level expectation: its verdict is the rows' together
+                unexpected, success = [], bool(r.success)
+            sample = list(dict.fromkeys(shortened(str(v)) for v in unexpected))[:5]
+            outcomes.append(Outcome(b["file"], check, success, b["rows"], len(unexpected), sample,
+                                    "" if success else describe(check, len(unexpected), b["rows"], sample)))
     return outcomes
