@@ -79,7 +79,8 @@ def emit_cycle_events(warehouse: Warehouse, project: str, summary: dict, quality
     """`reverie.insight.risk` per warning or critical insight the cycle wrote, `reverie.quality.failed` per
     held-back batch (when this run checked them), then `reverie.cycle.<status>`; returns how many were emitted."""
     stages = summary["stages"]
-    emitted = quality_events(project, summary["cycle_id"], stages["quality"]) if quality_checked else 0
+    # a cycle that failed before its gate finished has no quality summary; its own error must not be hidden
+    emitted = quality_events(project, summary["cycle_id"], stages["quality"]) if quality_checked and "quality" in stages else 0
     risks = []
     if summary["cycle_id"] and "memory" in stages:
         with warehouse.connect() as con:

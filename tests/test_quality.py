@@ -214,3 +214,44 @@ def test_freshness_compares_with_the_clock_only_for_live_data(make_project, scri
         assert warned in message and f"source events: {message}" in brief
     else:
         assert success and "no fresh data" not in brief
+
+
+def test_row_checks_run_in_the_warehouse_screened_then_detailed_per_batch(tmp_path):
+    """A strict screen flags any unexpected row; the flagged checks are then judged as declared, batch by batch."""
+    from reverie.warehouse import Warehouse
+    from tasks.quality.declarations import Check
+    from tasks.quality.expectations import row_outcomes
+
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        con.execute("""create table raw_orders as
+                       select 'a.csv' as _batch, 'o' || i as order_id, if(i < 3, null, 'DE') as country, i * 1.0 as amount,
+                              if(i = 9, null, timestamp '2026-02-01' + to_hours(i)) as ordered_at
+                       from range(10) t(i)
+                       union all
+                       select 'b.csv', if(i = 0, 'o1', 'pp' || i), 'DE', i * 1.0, timestamp '2026-02-02' + to_hours(i)
+                       from range(10) t(i)""")
+        checks = [Check(check="not_null", column="country", mostly=0.5),  # 3 of 10 missing in a.csv: within mostly
+                  Check(check="unique", column="order_id"),  # o1 is in both files
+                  Check(check="between", column="amount", min=0, max=100),  # every row passes
+                  Check(check="expectation", expectation="ExpectTableRowCountToBeBetween",
+                        kwargs={"max_value": 15}),  # a table-level check: the rows' verdict together
+                  Check(check="expectation", expectation="ExpectColumnValueLengthsToBeBetween", column="order_id",
+                        kwargs={"max_value": 2}, severity="warning")]
+        batches = [{"file": "a.csv", "rows": 10, "first_event": datetime(2026, 2, 1), "last_event": datetime(2026, 2, 1, 8)},
+                   {"file": "b.csv", "rows": 10, "first_event": datetime(2026, 2, 2), "last_event": datetime(2026, 2, 2, 9)}]
+        outcomes = row_outcomes(con, "raw_orders", '"ordered_at"', batches, checks, "test.yml: suites.orders")
+    got = {(o.batch, o.check.check, o.check.expectation): o for o in outcomes}
+    assert len(outcomes) == len(checks) * len(batches)
+    nulls = got[("a.csv", "not_null", None)]
+    assert nulls.success and nulls.unexpected_count == 3  # counted, and passing as declared
+    assert got[("b.csv", "not_null", None)].unexpected_count == 0
+    for batch in ("a.csv", "b.csv"):
+        repeated = got[(batch, "unique", None)]
+        assert not repeated.success and repeated.unexpected_count == 1 and repeated.sample == ["o1"]
+        assert "repeat a order_id value" in repeated.message
+        assert got[(batch, "between", None)].success and got[(batch, "between", None)].unexpected_count == 0
+        assert not got[(batch, "expectation", "ExpectTableRowCountToBeBetween")].success
+    lengths_a = got[("a.csv", "expectation", "ExpectColumnValueLengthsToBeBetween")]
+    lengths_b = got[("b.csv", "expectation", "ExpectColumnValueLengthsToBeBetween")]
+    assert lengths_a.success and not lengths_b.success and lengths_b.unexpected_count == 9  # pp1..pp9

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
+from reverie.models import local_time
 from reverie.summaries import QualitySummary
 from reverie.warehouse import Warehouse, rows_as_dicts
 from tasks.quality.declarations import QualityError, load_quality
@@ -26,7 +27,7 @@ def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycl
     summary = {"passed": 0, "failed": 0, "quarantined": 0, "warnings": 0, "unchecked": 0, "batches": [], "errors": []}
     with warehouse.connect() as con:
         batches = rows_as_dicts(con.execute(
-            "select file, rows from batches where source = $source and cycle_id = $cycle_id and status = 'loaded' "
+            "select file, rows, first_event, last_event from batches where source = $source and cycle_id = $cycle_id and status = 'loaded' "
             "order by file", {"source": source, "cycle_id": cycle_id}))
         if not suite_name:
             return {**summary, "unchecked": len(batches)}
@@ -43,7 +44,7 @@ def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycl
             row_checks = [c for c in checks if c.check not in HISTORY_CHECKS]
             if batches and row_checks:
                 logger.info("quality %s: validating %d new batch(es) with great-expectations", source, len(batches))
-                outcomes += row_outcomes(con, table, batches, row_checks, where)
+                outcomes += row_outcomes(con, table, local_time(con, source_settings), batches, row_checks, where)
         except QualityError as exc:  # a broken suite checks nothing, and says so; it does not hold data back
             logger.warning("quality %s: %s; batches pass unchecked", source, exc)
             return {**summary, "unchecked": len(batches), "errors": [str(exc)]}

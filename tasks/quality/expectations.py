@@ -131,15 +131,20 @@ def _validator(con: duckdb.DuckDBPyConnection, query: str):
     return gx, validate, datasource
 
 
-def row_outcomes(con: duckdb.DuckDBPyConnection, table: str, batches: list[dict], checks: list[Check],
+def row_outcomes(con: duckdb.DuckDBPyConnection, table: str, local_time: str, batches: list[dict], checks: list[Check],
                  where: str) -> list[Outcome]:
     """The row checks, run by great-expectations in the warehouse over all the new batches at once: a strict
-    screen in one pass, then the checks it flagged as declared, with their rows' batches and values."""
+    screen in one pass, then the checks it flagged as declared, with their rows' batches and values.
+    `batches` carry their file, rows and event-time range; `local_time` is the table's time as they measure it."""
     columns = sorted({c.column for c in checks if c.column} | {k for c in checks for k in
                                                                (c.kwargs.get("column_list") or [])})
-    query = render("quality/batch_rows.sql", identifiers={"raw_table": table},
-                   expressions={"columns": ", ".join(quoted(c) for c in columns) if columns else "*",
-                                "batches": ", ".join(literal(b["file"]) for b in batches)})
+    firsts, lasts = [b["first_event"] for b in batches if b["first_event"]], [b["last_event"] for b in batches
+                                                                           if b["last_event"]]
+    query = render("quality/batch_rows.sql", identifiers={"raw_table": table}, expressions={
+        "columns": ", ".join(quoted(c) for c in columns) if columns else "*", "local_time": local_time,
+        "batches": ", ".join(literal(b["file"]) for b in batches),
+        "first_event": f"timestamp {literal(str(min(firsts)))}" if firsts else "null",
+        "last_event": f"timestamp {literal(str(max(lasts)))}" if lasts else "null"})
     gx, validate, datasource = _validator(con, query)
     try:
         screened = validate(_suite(gx, checks, where, screen=True), {"result_format": "BOOLEAN_ONLY"})
