@@ -14,7 +14,7 @@ from rapidfuzz import fuzz
 from reverie.analyst.grounding import is_number
 from reverie.config import MemorySettings
 from reverie.logs import run_logger
-from reverie.memory.search import rebuild_index
+from reverie.memory.search import update_index
 from reverie.memory.store import record_change
 from reverie.summaries import MemorySummary
 from reverie.warehouse import (
@@ -336,7 +336,7 @@ def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, si
     logger.info("memory: %(added)d added, %(confirmed)d confirmed, %(merged)d merged, %(superseded)d superseded, "
                 "%(contradicted)d contradicted, %(expired)d expired", counts)
     try:
-        rebuild_index(warehouse)
-    except (OSError, ValueError) as exc:  # search rebuilds it when it finds it behind
+        update_index(warehouse)
+    except (OSError, ValueError) as exc:  # the next search brings it up to date
         logger.warning("memory: search index not rebuilt: %s", exc)
     return counts

@@ -16,7 +16,7 @@ from reverie.ask.questions import load_lexicon, text_key
 from reverie.config import LLMSettings
 from reverie.llm import LLMUnavailable, open_llm
 from reverie.logs import run_logger
-from reverie.memory.search import rebuild_index
+from reverie.memory.search import update_index
 from reverie.snapshot import open_snapshot, snapshot_info, write_snapshot
 from reverie.summaries import PrepareSummary
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
@@ -91,7 +91,7 @@ def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None
         for item in prepared:
             insert_item(con, item, f"prepared_answer|{item['answer_key']}", cycle_id, flow_run_id, now)
         record_calls(con, cycle_id, "prepare", calls, now)
-    rebuild_index(warehouse)
+    update_index(warehouse)
     write_snapshot(warehouse, cycle_id)  # tonight's answers, for the questions of tomorrow
     logger.info("prepare: %d answer(s) prepared, %d for questions asked lately", len(prepared), from_asks)
     prompt_tokens, completion_tokens = token_totals(calls)

@@ -146,17 +146,26 @@ def test_clear_errors_for_unknown_ids_and_bad_values(remembered, monkeypatch, tm
 
 
 def test_the_search_index_follows_memory(remembered, monkeypatch):
-    from reverie.memory.search import INDEX_FOLDER
+    import tantivy
+
+    from reverie.memory.search import _open_index, indexed_version, update_index
     from reverie.memory.store import give_feedback
 
-    folders = lambda: sorted(p.name for p in (remembered.warehouse.folder / INDEX_FOLDER).iterdir())  # noqa: E731
-    before = folders()
-    assert len(before) == 1  # consolidation built it; nothing half-built left behind
+    version = lambda: memory(remembered, "select count(*) from memory_history")[0][0]  # noqa: E731
     memory_id = memory(remembered, "select id from memory where status = 'active' limit 1")[0][0]
-    give_feedback(remembered.warehouse, memory_id, "useful")  # memory changed: the next search rebuilds
-    cli(remembered, monkeypatch, "memory", "search", "revenue")
-    after = folders()
-    assert len(after) == 1 and after != before
+    give_feedback(remembered.warehouse, memory_id, "useful")  # memory changed: the next search updates the index
+    everything = cli(remembered, monkeypatch, "memory", "search", "", "--status", "all", "--limit", "1000")["items"]
+    assert indexed_version(_open_index(remembered.warehouse)) == version()
+    assert len(everything) == memory(remembered, "select count(*) from memory where kind != 'prepared_answer'")[0][0]
+    # only what changed is indexed again, and the index holds each item once, as the table has it now
+    assert update_index(remembered.warehouse)["indexed"] == 0
+    give_feedback(remembered.warehouse, memory_id, "noise")
+    assert update_index(remembered.warehouse) == {"version": version(), "indexed": 1}
+    index = _open_index(remembered.warehouse)
+    index.reload()
+    hits = index.searcher().search(tantivy.Query.term_query(index.schema, "id", memory_id), 5).hits
+    assert len(hits) == 1 and json.loads(index.searcher().doc(hits[0][1])["item"][0])["feedback"] == "noise"
+    assert index.searcher().num_docs == memory(remembered, "select count(*) from memory")[0][0] + 1  # + the version
 
 
 # --- consolidation ---------------------------------------------------------------------------------

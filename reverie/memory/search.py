@@ -1,18 +1,20 @@
 """Memory search: a tantivy full-text index of the memory table, ranked by BM25, with filters.
 
 The memory table is the truth; the index is derived from it (each hit carries the fields a result
-shows, so a search reads no rows) and rebuilt whenever memory changed
-(every change appends to memory_history, so its row count is the memory's version). Each build goes
-to a folder of its own and is marked complete last, so a reader never sees half an index and a
-crash mid-build leaves the previous one in place.
+shows, so a search reads no rows). Every change to memory appends to memory_history, which nothing
+deletes from: its row count is the memory's version, and its rows past the version the index holds
+name the items to index again. The index keeps that version in a document of its own, committed with
+the items, so a crash mid-update leaves the last committed index and the next update redoes the rest.
 """
 
 from __future__ import annotations
 
 import calendar
 import json
+import os
 import re
 import shutil
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -21,8 +23,10 @@ import tantivy
 from reverie.warehouse import Warehouse, rows_as_dicts
 
 INDEX_FOLDER = "memory-index"
+ITEMS_FOLDER = "items"
 PREPARED = "prepared_answer"
-COMPLETE = "complete"
+VERSION_ID = "~version"  # the id of the document holding the version: no memory id starts with "~"
+WRITER_WAIT_SECONDS = 60.0  # another process updating the index: wait for it, it is doing our work
 TEXT_FIELDS = ["title", "body"]
 SHOWN = ("id", "kind", "title", "body", "status", "severity", "score", "metric", "dimension", "member",
          "strftime(period_start, '%Y-%m-%d') as period", "period_start", "source", "cycle_id", "flow_run_id",
@@ -45,41 +49,81 @@ def _version(con) -> int:
     return con.execute("select count(*) from memory_history").fetchone()[0]
 
 
-def _folder(warehouse: Warehouse, version: int) -> Path:
-    return warehouse.folder / INDEX_FOLDER / f"v{version}"
+def _folder(warehouse: Warehouse) -> Path:
+    return warehouse.folder / INDEX_FOLDER / ITEMS_FOLDER
 
 
-def rebuild_index(warehouse: Warehouse) -> Path:
-    """Index every memory item (all statuses) as of now; older builds are removed."""
-    with warehouse.connect() as con:
-        version = _version(con)
-        rows = rows_as_dicts(con.execute(
-            f"select {', '.join(SHOWN)}, coalesce(body, '') as text from memory"))  # SHOWN: a constant list
-    folder = _folder(warehouse, version)
-    if (folder / COMPLETE).exists():
-        return folder
-    building = folder.with_name(f"{folder.name}.building")
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
-    schema = _schema()
-    index = tantivy.Index(schema, path=str(building))
-    writer = index.writer(heap_size=64_000_000, num_threads=1)
-    for row in rows:
-        period = row.pop("period_start")
-        fields = {"id": row["id"], "kind": row["kind"], "metric": row["metric"] or "", "status": row["status"],
-                  "title": row["title"], "body": row.pop("text"), "item": json.dumps(row, default=str)}
-        if period is not None:
-            fields["period"] = datetime.combine(period, datetime.min.time())
-        writer.add_document(tantivy.Document(**fields))
-    writer.commit()
-    writer.wait_merging_threads()
-    (building / COMPLETE).touch()
-    shutil.rmtree(folder, ignore_errors=True)
-    building.rename(folder)
-    for old in folder.parent.iterdir():
-        if old != folder and not old.name.endswith(".building"):
+def _open_index(warehouse: Warehouse) -> tantivy.Index:
+    """The index, created empty the first time (a folder left by an older release is replaced)."""
+    folder = _folder(warehouse)
+    if not folder.exists():
+        for old in (folder.parent.iterdir() if folder.parent.exists() else []):
             shutil.rmtree(old, ignore_errors=True)
-    return folder
+        folder.mkdir(parents=True)
+    return tantivy.Index(_schema(), path=str(folder))
+
+
+def indexed_version(index: tantivy.Index) -> int | None:
+    """The memory version the index holds, None for an index never written."""
+    index.reload()
+    searcher = index.searcher()
+    hits = searcher.search(tantivy.Query.term_query(index.schema, "id", VERSION_ID), 1).hits
+    return json.loads(searcher.doc(hits[0][1])["item"][0])["version"] if hits else None
+
+
+def _writer(index: tantivy.Index):
+    """The index's one writer; another process updating it is waited for (tantivy allows one at a time)."""
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    while True:
+        try:
+            return index.writer(heap_size=64_000_000, num_threads=1)
+        except ValueError as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _document(row: dict) -> tantivy.Document:
+    period = row.pop("period_start")
+    fields = {"id": row["id"], "kind": row["kind"], "metric": row["metric"] or "", "status": row["status"],
+              "title": row["title"], "body": row.pop("text"), "item": json.dumps(row, default=str)}
+    if period is not None:
+        fields["period"] = datetime.combine(period, datetime.min.time())
+    return tantivy.Document(**fields)
+
+
+def update_index(warehouse: Warehouse) -> dict:
+    """Bring the index up to the memory table: the items changed since the version it holds are indexed again
+    (all of them the first time). Returns the version and how many items were indexed."""
+    index = _open_index(warehouse)
+    writer = _writer(index)
+    try:
+        held = indexed_version(index)  # read with the writer held: nobody moves it meanwhile
+        with warehouse.connect() as con:
+            version = _version(con)
+            if held == version:
+                return {"version": version, "indexed": 0}
+            whole = held is None or held > version  # a version that went back: a warehouse restored from a copy
+            # history only grows: the rows past the version are the new ones (DuckDB numbers rows as appended)
+            changed = "" if whole else "where id in (select memory_id from memory_history where rowid >= $held)"
+            rows = rows_as_dicts(con.execute(f"select {', '.join(SHOWN)}, coalesce(body, '') as text from memory "
+                                             f"{changed}", {} if whole else {"held": held}))  # SHOWN: a constant list
+        if whole:
+            writer.delete_all_documents()
+        for row in rows:
+            if not whole:
+                writer.delete_documents_by_term("id", row["id"])
+            writer.add_document(_document(row))
+        writer.delete_documents_by_term("id", VERSION_ID)
+        writer.add_document(tantivy.Document(id=VERSION_ID, kind="~", status="~",
+                                             item=json.dumps({"version": version})))
+        writer.commit()
+        writer.wait_merging_threads()
+    except BaseException:
+        writer.rollback()
+        raise
+    _OPEN.pop(_folder(warehouse), None)
+    return {"version": version, "indexed": len(rows)}
 
 
 def _period_query(schema, low: date, high: date) -> tantivy.Query:
@@ -88,17 +132,37 @@ def _period_query(schema, low: date, high: date) -> tantivy.Query:
                                      datetime.combine(high, datetime.min.time()))
 
 
-_OPEN: dict[Path, tantivy.Index] = {}  # opened indexes, per build folder: opening one costs more than a search
+# Opened indexes, with the warehouse file's state when each was last found current:
+# while the file and its write-ahead log are untouched, memory cannot have changed, and a search need not open it.
+_OPEN: dict[Path, tuple[tantivy.Index, tuple]] = {}
 
 
-def _index(warehouse: Warehouse, version: int) -> tantivy.Index:
-    folder = _folder(warehouse, version)
-    if not (folder / COMPLETE).exists():
-        folder = rebuild_index(warehouse)
-    if folder not in _OPEN:
-        _OPEN.clear()
-        _OPEN[folder] = tantivy.Index.open(str(folder))
-    return _OPEN[folder]
+def _file_state(warehouse: Warehouse) -> tuple:
+    return tuple((s.st_mtime_ns, s.st_size) if (s := _stat(p)) else None
+                 for p in (warehouse.path, Path(f"{warehouse.path}.wal")))
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _current_index(warehouse: Warehouse) -> tantivy.Index:
+    """The index, brought up to the memory table if it is behind."""
+    folder, state = _folder(warehouse), _file_state(warehouse)
+    if folder in _OPEN and _OPEN[folder][1] == state:
+        return _OPEN[folder][0]
+    with warehouse.connect() as con:  # the state was read first: a write after it is seen by the next search
+        version = _version(con)
+    index = _OPEN[folder][0] if folder in _OPEN else _open_index(warehouse)
+    if indexed_version(index) != version:
+        update_index(warehouse)
+        index.reload()
+    _OPEN.clear()
+    _OPEN[folder] = (index, state)
+    return index
 
 
 MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name} | {
@@ -146,9 +210,7 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
                   limit: int = 20) -> list[dict]:
     """Memory items matching `text` in title or body, most relevant first, within the filters (prepared answers
     only when their kind is asked for); dates and months in the text narrow the periods searched."""
-    with warehouse.connect() as con:
-        version = _version(con)
-    index = _index(warehouse, version)
+    index = _current_index(warehouse)
     schema = index.schema
     text, named_periods = periods_in(text)
     # plain lowercase words: no field:value, quotes, +/- or AND/OR/NOT/IN/TO from users (the index is lowercase)
@@ -160,6 +222,7 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
             must.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, field, value)))
     if kind is None:  # prepared answers are found by their question (`reverie ask`), not among insights
         must.append((tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "kind", PREPARED)))
+    must.append((tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "id", VERSION_ID)))
     if since or until:
         must.append((tantivy.Occur.Must, _period_query(schema, since or date.min, until or date(9999, 12, 31))))
     if named_periods:
