@@ -242,6 +242,12 @@ def transaction(con: duckdb.DuckDBPyConnection, name: str | None = None) -> Iter
     con.execute("commit")
 
 
+def execute_script(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> None:
+    """Run each statement of a SQL text, each with the parameters it names (DuckDB refuses any it does not)."""
+    for statement in con.extract_statements(sql):
+        con.execute(statement, {name: params[name] for name in statement.named_parameters})
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether a table or view of that name exists in the warehouse."""
     return con.execute(sql_file("warehouse/table_exists.sql"), {"name": name}).fetchall() != [(0,), (0,)]

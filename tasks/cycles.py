@@ -12,7 +12,7 @@ from reverie.ask.ledger import move_pending_asks
 from reverie.logs import run_logger
 from reverie.snapshot import mark_finished, mark_running
 from reverie.summaries import Stages
-from reverie.warehouse import Warehouse, sql_file, transaction
+from reverie.warehouse import Warehouse, execute_script, sql_file, transaction
 
 
 @task(name="start-cycle", cache_policy=NO_CACHE)  # bookkeeping writes: never cached
@@ -23,9 +23,9 @@ def start_cycle(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None) ->
     with warehouse.connect() as con:
         move_pending_asks(con, warehouse.folder)
         # a cycle taken up again keeps its start and is now this flow run's
-        con.execute("insert into cycles (cycle_id, flow_run_id, started_at) values ($cycle_id, $flow_run_id, $now) "
-                    "on conflict (cycle_id) do update set flow_run_id = excluded.flow_run_id, status = 'running'",
-                    {"cycle_id": cycle_id, "flow_run_id": flow_run_id, "now": datetime.now()})
+        with transaction(con):
+            execute_script(con, sql_file("cycles/start_cycle.sql"),
+                           {"cycle_id": cycle_id, "flow_run_id": flow_run_id, "now": datetime.now()})
 
 
 @task(name="take-up-interrupted-cycle", cache_policy=NO_CACHE)

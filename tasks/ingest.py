@@ -96,7 +96,8 @@ def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id:
     for batch in batches:
         count, first, last = stats.get(batch.name, (0, None, None))
         size, modified = batch.signature or (0, datetime.now())  # a read without a signature is recorded as of now
-        con.execute("insert or replace into batches values ($source, $file, $size, $modified, $rows, $first, $last, "
+        forget_batch(con, source.name, batch.name)
+        con.execute("insert into batches values ($source, $file, $size, $modified, $rows, $first, $last, "
                     "'loaded', null, $cycle_id, $now, $declaration)",
                     {"source": source.name, "file": batch.name, "size": size, "modified": modified, "rows": count,
                      "first": first, "last": last, "cycle_id": cycle_id, "now": datetime.now(),
@@ -181,6 +182,11 @@ def _load_all(con, source: SourceSettings, source_format: SourceFormat, new: lis
     return sum(counts)
 
 
+def forget_batch(con, source: str, file: str) -> None:
+    """Forget what was remembered of a batch, before remembering it anew (a lakehouse has no key to replace on)."""
+    con.execute("delete from batches where source = $source and file = $file", {"source": source, "file": file})
+
+
 def _failure(con, source: SourceSettings, batch: Batch, exc: Exception, seen: dict, cycle_id: str) -> dict:
     """A batch that failed, as the ingest report names it; a new or retried file is remembered as rejected."""
     if isinstance(exc, BatchError):
@@ -193,10 +199,13 @@ def _failure(con, source: SourceSettings, batch: Batch, exc: Exception, seen: di
     if batch.signature is not None and batch.name not in seen:
         # remembered, so it is reported once and tried again only when it changes
         size, modified = batch.signature
-        con.execute("insert or replace into batches values ($source, $file, $size, $modified, 0, null, null, "
-                    "'rejected', $reason, $cycle_id, $now, $declaration)",
-                    {"source": source.name, "file": batch.name, "size": size, "modified": modified, "reason": message,
-                     "cycle_id": cycle_id, "now": datetime.now(), "declaration": source.declaration})
+        with transaction(con):
+            forget_batch(con, source.name, batch.name)
+            con.execute("insert into batches values ($source, $file, $size, $modified, 0, null, null, "
+                        "'rejected', $reason, $cycle_id, $now, $declaration)",
+                        {"source": source.name, "file": batch.name, "size": size, "modified": modified,
+                         "reason": message, "cycle_id": cycle_id, "now": datetime.now(),
+                         "declaration": source.declaration})
     return {"file": batch.label, "error": message}
 
 
@@ -264,11 +273,14 @@ def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings
         _restamp(con, source)
         watermark = con.execute("select max(last_event) from batches where source = $source and status = 'loaded'",
                                 {"source": source.name}).fetchone()[0]
-        con.execute("insert or replace into source_state values ($source, $watermark, $last_file, $status, $error, "
-                    "$now, $cycle_id)",
-                    {"source": source.name, "watermark": watermark, "last_file": loaded[-1] if loaded else None,
-                     "status": "failed" if failed else "ok", "error": "; ".join(f["error"] for f in failed) or None,
-                     "now": datetime.now(), "cycle_id": cycle_id})
+        with transaction(con):
+            con.execute("delete from source_state where source = $source", {"source": source.name})
+            con.execute("insert into source_state values ($source, $watermark, $last_file, $status, $error, $now, "
+                        "$cycle_id)",
+                        {"source": source.name, "watermark": watermark, "last_file": loaded[-1] if loaded else None,
+                         "status": "failed" if failed else "ok",
+                         "error": "; ".join(f["error"] for f in failed) or None, "now": datetime.now(),
+                         "cycle_id": cycle_id})
     logger.info("ingest %s: %d new batch(es), %d rows, %d failed", source.name, len(loaded), rows, len(failed))
     return {"source": source.name, "files": len(loaded), "rows": rows, "failed": failed,
             "watermark": watermark.isoformat() if watermark else None}

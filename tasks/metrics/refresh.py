@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from reverie.warehouse import literal, quoted, render, sql_file
+from reverie.warehouse import execute_script, literal, quoted, render, sql_file
 from tasks.metrics.declarations import Measure, MetricSpec
 
 FULL_HISTORY = datetime(1900, 1, 1)
@@ -93,7 +93,7 @@ def refresh_start(con: duckdb.DuckDBPyConnection, spec: MetricSpec, known: tuple
     days are cut in changed: `zones`); keeps the catalogue current."""
     fingerprint = spec.fingerprint(zones)
     if known != (fingerprint, spec.path, spec.model):
-        con.execute(sql_file("metrics/record_metric.sql"), {
+        execute_script(con, sql_file("metrics/record_metric.sql"), {
             "name": spec.name, "description": spec.description, "measure": spec.kind,
             "favourability": spec.favourability, "grains": spec.grains, "dimensions": spec.dimensions,
             "goal": spec.goal.model_dump_json() if spec.goal else None, "definition": spec.path,
