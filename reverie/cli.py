@@ -430,7 +430,7 @@ def _warehouse_or_fail():
     """The project's warehouse for a command: it waits a little for a cycle's task to close the file, then says who
     holds it (the cycle's tasks each hold it for seconds, a command's query for less)."""
     settings = _settings()
-    if not settings.warehouse.path.exists():
+    if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}: run `reverie run` or `reverie demo` first")
     return replace(settings.warehouse, open_wait_seconds=COMMAND_WAIT_SECONDS)
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from reverie import sources as source_formats
 from reverie.channels import CHANNELS, UnknownChannel, channel_class
 from reverie.options import OptionError
-from reverie.warehouse import Warehouse
+from reverie.warehouse import Lake, Warehouse
 
 CONFIG_FILE = "reverie.toml"
 SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown
@@ -102,6 +102,30 @@ class PathsSection:
     metrics: str = "metrics"
     quality: str = "quality"
     detectors: str = "detectors"
+
+
+@dataclass(frozen=True)
+class LakeSection:
+    """[lake] in reverie.toml: a DuckLake as the warehouse instead of the DuckDB file, when `catalog` is set."""
+    catalog: str = ""  # "sqlite:<file>" (relative to the project folder) or "postgres:<libpq settings>"
+    data_path: str = ".reverie/lake"  # the Parquet files: a folder (relative to the project), or s3://... and such
+
+
+LAKE_CATALOGS = ("sqlite:", "postgres:")
+
+
+def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
+    """The [lake] section as the warehouse opens it: relative paths made the project's."""
+    if not section.catalog:
+        return None
+    if not section.catalog.startswith(LAKE_CATALOGS):
+        raise ConfigError(f"{path}: [lake] catalog = {section.catalog!r}: must start with "
+                          f"{' or '.join(LAKE_CATALOGS)} (a SQLite file or a PostgreSQL database)")
+    catalog = section.catalog
+    if catalog.startswith("sqlite:"):
+        catalog = f"sqlite:{root / catalog.removeprefix('sqlite:')}"
+    data_path = section.data_path if "://" in section.data_path else str(root / section.data_path)
+    return Lake(catalog, data_path.rstrip("/") + "/")
 
 
 SEVERITIES = ("info", "warning", "critical")  # least to most severe
@@ -191,7 +215,7 @@ def _section(data: dict, name: str, path: Path) -> dict:
     return value
 
 
-SECTIONS = ("project", "paths", "sources", "llm", "detect", "memory", "deliver")
+SECTIONS = ("project", "paths", "lake", "sources", "llm", "detect", "memory", "deliver")
 
 
 def _typed(value, kind: str, where: str, secret: bool = False):
@@ -349,7 +373,8 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         name=project.name or root.name,
         timezone=project.timezone,
         landing_dir=root / paths.landing,
-        warehouse=Warehouse(root / paths.warehouse, timezone=project.timezone),
+        warehouse=Warehouse(root / paths.warehouse, timezone=project.timezone,
+                            lake=_lake(_build(LakeSection, _section(data, "lake", path), "lake", path), root, path)),
         briefs_dir=root / paths.briefs,
         completeness_grace_minutes=project.completeness_grace_minutes,
         lookback_days=project.lookback_days,

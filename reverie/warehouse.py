@@ -1,4 +1,7 @@
-"""The warehouse: one typed handle that opens connections, keeps reverie's schema current and names the lock."""
+"""The warehouse: one typed handle that opens connections, keeps reverie's schema current and names the lock.
+
+It is a DuckDB file, or (with `[lake] catalog` in reverie.toml) a DuckLake: a catalog database (SQLite or
+PostgreSQL) and a folder of Parquet files, which several processes can read and write at once."""
 
 from __future__ import annotations
 
@@ -24,12 +27,18 @@ from reverie.paths import SQL_DIR
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 MACROS_DIR = SQL_DIR / "macros"
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+PASSWORD = re.compile(r"password=\S+")
 # A cycle's tasks each open the file briefly, and so does a command run meanwhile (`reverie memory list`): whoever
 # finds it held waits this long for the other to close it before saying who holds it.
 OPEN_WAIT_SECONDS = 30.0
 MIN_FREE_BYTES = 64 * 2**20  # below this a run does not start writing: a disk this full fails it half-way
 WRITER_LOCK = "writer.lock"
 WRITER_FILE = "writer.json"
+
+
+LAKE = "lake"  # the name the DuckLake is attached under, and every connection's default catalog
+LAKE_EXTENSIONS = {"ducklake": "duckdb_extension_ducklake", "sqlite_scanner": "duckdb_extension_sqlite_scanner",
+                   "postgres_scanner": "duckdb_extension_postgres_scanner"}  # PyPI packages: they load offline
 
 
 class WarehouseBusy(RuntimeError):
@@ -94,7 +103,31 @@ def own_tables() -> frozenset[str]:
     return frozenset(names)
 
 
-_SCHEMA_CURRENT: set[tuple[str, int]] = set()
+_SCHEMA_CURRENT: set[tuple] = set()
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A DuckLake: where its catalog lives (`sqlite:<file>`, `postgres:<libpq settings>`) and its data files."""
+    catalog: str
+    data_path: str
+
+    def attach(self, con: duckdb.DuckDBPyConnection, read_only: bool = False) -> None:
+        """Attach the lake to a connection and make it the connection's default catalog."""
+        for name, package in LAKE_EXTENSIONS.items():
+            if name == "ducklake" or self.catalog.startswith(name.removesuffix("_scanner") + ":"):
+                con.execute(f"load {literal(_extension_file(name, package))}")
+        options = f"data_path {literal(self.data_path)}" + (", read_only" if read_only else "")
+        con.execute(f"attach {literal('ducklake:' + self.catalog)} as {LAKE} ({options})")
+        con.execute(f"use {LAKE}")
+
+
+@cache
+def _extension_file(name: str, package: str) -> str:
+    import importlib
+
+    folder = Path(importlib.import_module(package).__file__).parent
+    return str(folder / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension")
 
 
 @dataclass(frozen=True)
@@ -106,6 +139,7 @@ class Warehouse:
     path: Path
     timezone: str | None = None  # None: DuckDB's default, the machine's zone
     open_wait_seconds: float = OPEN_WAIT_SECONDS  # how long to wait for another process to close the file
+    lake: Lake | None = None  # a DuckLake instead of the file at `path` (whose folder still holds logs and index)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -113,7 +147,16 @@ class Warehouse:
     def __fspath__(self) -> str:  # the warehouse is a file: it can be opened, copied and shown as one
         return str(self.path)
 
-    __str__ = __fspath__
+    def __str__(self) -> str:  # as messages and summaries show it: a catalog's password is not shown
+        if not self.lake:
+            return str(self.path)
+        return "the DuckLake " + PASSWORD.sub("password=…", self.lake.catalog)
+
+    def exists(self) -> bool:
+        """Whether anything was written to it yet (a lake's catalog is a server's or a file's)."""
+        if self.lake and not self.lake.catalog.startswith("sqlite:"):
+            return True
+        return Path(self.lake.catalog.removeprefix("sqlite:")).exists() if self.lake else self.path.exists()
 
     @property
     def folder(self) -> Path:
@@ -138,7 +181,7 @@ class Warehouse:
         self.folder.mkdir(parents=True, exist_ok=True)
         con = self._open()
         try:
-            identity = (str(self.path.resolve()), os.stat(self.path).st_ino)
+            identity = (LAKE, self.lake.catalog) if self.lake else (str(self.path.resolve()), os.stat(self.path).st_ino)
             if identity not in _SCHEMA_CURRENT:  # once per process and file: tasks connect often
                 migrate(con)
                 _SCHEMA_CURRENT.add(identity)
@@ -183,6 +226,12 @@ class Warehouse:
         return f"{held.get('flow', 'a run')}{run}, PID {held.get('pid')}, since {held.get('since')}"
 
     def _open(self) -> duckdb.DuckDBPyConnection:
+        if self.lake:
+            con = duckdb.connect()  # the lake holds everything; this connection only reaches it
+            self.lake.attach(con)
+            if self.timezone is not None:
+                con.execute(f"set TimeZone = {literal(self.timezone)}")
+            return con
         deadline = time.monotonic() + self.open_wait_seconds
         pause = 0.05
         while True:
@@ -207,19 +256,40 @@ class Warehouse:
         return con
 
 
+def in_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a connection's default catalog is a DuckLake."""
+    return con.execute("select current_database()").fetchone()[0] == LAKE
+
+
+def without_keys(sql: str) -> str:
+    """DDL without primary keys and unique constraints, which DuckLake does not have (reverie's writes delete
+    before they insert, so they do not rely on them)."""
+    import sqlglot
+    from sqlglot import exp
+
+    statements = []
+    for statement in sqlglot.parse(sql, read="duckdb"):
+        for constraint in list(statement.find_all(exp.PrimaryKey, exp.PrimaryKeyColumnConstraint,
+                                                  exp.UniqueColumnConstraint)):
+            (constraint.parent if isinstance(constraint.parent, exp.ColumnConstraint) else constraint).pop()
+        statements.append(statement.sql(dialect="duckdb"))
+    return ";\n".join(statements)
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply the migrations this warehouse has not had, each in its own transaction, then (re)create the macros.
 
     Warehouses made before migrations were recorded have the tables but no record: the first migrations are
     written to be harmless there (`if not exists`), so they are simply recorded."""
-    con.execute("create table if not exists schema_migrations (version varchar primary key, applied_at timestamp not null)")
+    ddl = without_keys if in_lake(con) else (lambda sql: sql)
+    con.execute(ddl("create table if not exists schema_migrations (version varchar primary key, applied_at timestamp not null)"))
     done = {row[0] for row in con.execute("select version from schema_migrations").fetchall()}
     applied = []
     for path in _migrations():
         if path.stem in done:
             continue
         with transaction(con):
-            con.execute(path.read_text())
+            con.execute(ddl(path.read_text()))
             con.execute("insert into schema_migrations values ($version, $now)", {"version": path.stem, "now": datetime.now()})
         applied.append(path.stem)
     for path in sorted(MACROS_DIR.glob("*.sql")):  # macros are code, not data: always the current version
@@ -246,6 +316,15 @@ def execute_script(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> No
     """Run each statement of a SQL text, each with the parameters it names (DuckDB refuses any it does not)."""
     for statement in con.extract_statements(sql):
         con.execute(statement, {name: params[name] for name in statement.named_parameters})
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Another connection to the same database, reading the same catalog (the lake's) in the same time zone."""
+    database, zone = con.execute("select current_database(), current_setting('TimeZone')").fetchone()
+    other = con.cursor()
+    other.execute(f"use {quoted(database)}")
+    other.execute(f"set TimeZone = {literal(zone)}")
+    return other
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

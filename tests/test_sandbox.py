@@ -16,7 +16,7 @@ from reverie.analyst.sandbox import (
     run_query,
     sandbox_connection,
 )
-from reverie.warehouse import Warehouse
+from reverie.warehouse import Lake, Warehouse
 
 TABLES = {"orders", "memory"}
 
@@ -82,9 +82,11 @@ ESCAPES = [
 NOT_SQL = "select from where"
 
 
-def new_warehouse(folder: Path) -> Warehouse:
-    """A warehouse file in `folder` with reverie's schema, one memory row to protect, and some data."""
-    warehouse = Warehouse(folder / "warehouse.duckdb")
+def new_warehouse(folder: Path, lake: bool = False) -> Warehouse:
+    """A warehouse in `folder` (a file, or a DuckLake with a SQLite catalog) with reverie's schema, one memory row
+    to protect, and some data."""
+    warehouse = Warehouse(folder / "warehouse.duckdb",
+                          lake=Lake(f"sqlite:{folder}/lake.sqlite", f"{folder}/lake/") if lake else None)
     with warehouse.connect() as con:
         con.execute("create table orders as select range as id, range % 7 as day from range(1000)")
         con.execute("""insert into memory (id, fingerprint, kind, title, severity, status, recorded_at, first_seen,
@@ -93,20 +95,41 @@ def new_warehouse(folder: Path) -> Warehouse:
     return warehouse
 
 
-@pytest.fixture
-def warehouse(tmp_path):
-    return new_warehouse(tmp_path)
+def files(folder: Path) -> list[str]:
+    """Every file under a folder, relative to it. (Not folders: through the connection alone, a write refused by a
+    read-only lake still leaves an empty folder for the table it would have made, under the lake's data path.)"""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
+
+
+_FILES: dict[Path, list[str]] = {}  # what each test's warehouse folder held when it was made
+
+
+@pytest.fixture(params=["file", "lake"])
+def warehouse(tmp_path, request):
+    made = new_warehouse(tmp_path, lake=request.param == "lake")
+    _FILES[made.folder] = files(made.folder)
+    return made
 
 
 def statement(template: str, warehouse: Warehouse) -> str:
-    return template.format(dir=warehouse.folder, warehouse=warehouse)
+    target = warehouse.lake.catalog.removeprefix("sqlite:") if warehouse.lake else warehouse.path
+    return template.format(dir=warehouse.folder, warehouse=target)
+
+
+def read_only(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
+    """A plain read-only connection to the warehouse, outside the sandbox."""
+    if not warehouse.lake:
+        return duckdb.connect(str(warehouse.path), read_only=True)
+    con = duckdb.connect()
+    warehouse.lake.attach(con, read_only=True)
+    return con
 
 
 def untouched(warehouse: Warehouse) -> None:
-    """The memory row is still there as it was, and no file appeared beside the warehouse."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    """The memory row is still there as it was, and no file appeared beside the warehouse (or in its lake)."""
+    with read_only(warehouse) as con:
         assert con.execute("select id, title from memory").fetchall() == [("mem-1", "kept")]
-    assert sorted(os.listdir(warehouse.folder)) == ["warehouse.duckdb"]
+    assert files(warehouse.folder) == _FILES[warehouse.folder]
 
 
 def private(warehouse: Warehouse) -> list[str]:

@@ -184,15 +184,22 @@ def _private_paths(warehouse: Path) -> list[str]:
 @contextmanager
 def sandbox_connection(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only, offline, memory-bounded connection whose catalog shows no paths and whose settings are locked."""
+    config = {"autoload_known_extensions": False, "autoinstall_known_extensions": False,
+              "memory_limit": MEMORY_LIMIT, "temp_directory": ""}
     try:
-        con = duckdb.connect(str(warehouse.path), read_only=True,
-                             config={"enable_external_access": False, "autoload_known_extensions": False,
-                                     "autoinstall_known_extensions": False, "memory_limit": MEMORY_LIMIT,
-                                     "temp_directory": ""})
+        if warehouse.lake:
+            con = duckdb.connect(config=config)
+            warehouse.lake.attach(con, read_only=True)
+            # a lake's tables are files read at query time: its data folder stays readable, nothing else
+            con.execute(f"set allowed_directories = [{literal(warehouse.lake.data_path)}]")
+            con.execute("set enable_external_access = false")
+        else:
+            con = duckdb.connect(str(warehouse.path), read_only=True, config={"enable_external_access": False, **config})
     except duckdb.Error as exc:  # missing, or held by a writer in another process
         raise SandboxError(f"the warehouse cannot be read now: {str(exc).splitlines()[0]}") from exc
     try:
-        con.execute("set disabled_filesystems = 'LocalFileSystem'")  # the warehouse is open; nothing else will be
+        if not warehouse.lake:  # the warehouse is open; nothing else will be
+            con.execute("set disabled_filesystems = 'LocalFileSystem'")
         if warehouse.timezone is not None:  # instants read in the project's zone, as everywhere else
             con.execute(f"set TimeZone = {literal(warehouse.timezone)}")
         for name in SHADOWED_TABLE_FUNCTIONS:

@@ -137,7 +137,9 @@ def _period_query(schema, low: date, high: date) -> tantivy.Query:
 _OPEN: dict[Path, tuple[tantivy.Index, tuple]] = {}
 
 
-def _file_state(warehouse: Warehouse) -> tuple:
+def _file_state(warehouse: Warehouse) -> tuple | None:
+    if warehouse.lake:  # written by other processes through its catalog: checked at every search
+        return None
     return tuple((s.st_mtime_ns, s.st_size) if (s := _stat(p)) else None
                  for p in (warehouse.path, Path(f"{warehouse.path}.wal")))
 
@@ -152,7 +154,7 @@ def _stat(path: Path) -> os.stat_result | None:
 def _current_index(warehouse: Warehouse) -> tantivy.Index:
     """The index, brought up to the memory table if it is behind."""
     folder, state = _folder(warehouse), _file_state(warehouse)
-    if folder in _OPEN and _OPEN[folder][1] == state:
+    if state is not None and folder in _OPEN and _OPEN[folder][1] == state:
         return _OPEN[folder][0]
     with warehouse.connect() as con:  # the state was read first: a write after it is seen by the next search
         version = _version(con)

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import duckdb
 
-from reverie.warehouse import literal, quoted, render
+from reverie.warehouse import cursor, literal, quoted, render
 from tasks.quality.declarations import Check, QualityError
 from tasks.quality.results import Outcome
 
@@ -122,7 +122,7 @@ def _validator(con: duckdb.DuckDBPyConnection, query: str):
     context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
     datasource = context.data_sources.add_sql(
         "reverie", connection_string="duckdb:///:memory:",
-        kwargs={"creator": lambda: duckdb_engine.ConnectionWrapper(con.cursor())})
+        kwargs={"creator": lambda: duckdb_engine.ConnectionWrapper(cursor(con))})
     batch_definition = datasource.add_query_asset("batch", query=query).add_batch_definition_whole_table("batch")
 
     def validate(suite, result_format: dict):

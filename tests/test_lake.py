@@ -1,0 +1,137 @@
+"""A DuckLake as the warehouse: one setting switches a project to it, and its cycles write what the DuckDB file's do.
+
+Two projects get the same generated data, one on the default DuckDB file, one on a DuckLake (a SQLite catalog, and
+a PostgreSQL one started by the test); each runs the same nights, and every metric value, memory item, batch and
+quality result is compared row for row."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+
+import pytest
+import tantivy
+from typer.testing import CliRunner
+
+from flows.local_run import run_cycle
+from reverie.cli import app
+from reverie.config import ConfigError, load_settings
+from reverie.generator import generate
+from reverie.memory.search import _open_index, update_index
+from tests.conftest import START, new_project
+from tests.postgres import binaries, postgres_server
+from tests.scripted_llm import tool_call
+
+COMPARED = {  # what a night leaves, in a form both warehouses give alike (sums in parallel differ in the last bits)
+    "metric_values": "select metric, grain, period_start, dimension, member, round(value, 6), complete "
+                     "from metric_values order by all",
+    "memory": "select kind, fingerprint, title, status, severity, round(score, 6) from memory order by all",
+    "memory_history": "select change, field, count(*) from memory_history group by all order by all",
+    "batches": "select source, file, rows, first_event, last_event, status from batches order by all",
+    "quality_results": "select batch, expectation, column_name, success, unexpected_count from quality_results "
+                       "order by all",
+    "cycles": "select status from cycles order by started_at",
+}
+
+
+def finish(request):
+    return tool_call("finish", {"summary": "nothing to add"})
+
+
+def night_rows(settings) -> dict[str, list]:
+    with settings.warehouse.connect() as con:
+        return {table: con.execute(sql).fetchall() for table, sql in COMPARED.items()}
+
+
+def two_nights(settings) -> list[dict]:
+    """A first cycle on 40 days, then one more day and a second cycle; their summaries."""
+    first = run_cycle(settings.project_dir)
+    generate(settings.landing_dir, 1, start=START + timedelta(days=40), seed=7, scale=0.3)
+    return [first, run_cycle(settings.project_dir)]
+
+
+@pytest.fixture(scope="module")
+def file_nights(tmp_path_factory, session_llm):
+    """The reference: the same nights on the default DuckDB file."""
+    session_llm.script(finish)
+    settings = new_project(tmp_path_factory.mktemp("file") / "shop", days=40, base_url=session_llm.base_url)
+    summaries = two_nights(settings)
+    return settings, summaries, night_rows(settings)
+
+
+def lake_project(folder, session_llm, catalog: str):
+    """A project switched to a lake the way a person does it: the template's `catalog` line set."""
+    settings = new_project(folder / "shop", days=40, base_url=session_llm.base_url)
+    config = settings.project_dir / "reverie.toml"
+    line = '# catalog = "sqlite:.reverie/lake.sqlite"'
+    assert line in config.read_text()
+    config.write_text(config.read_text().replace(line, f"catalog = {json.dumps(catalog)}", 1))
+    return load_settings(settings.project_dir)
+
+
+def test_a_project_on_a_sqlite_catalogued_lake_writes_what_the_file_does(tmp_path, file_nights, session_llm,
+                                                                         monkeypatch):
+    session_llm.script(finish)
+    settings = lake_project(tmp_path, session_llm, "sqlite:.reverie/lake.sqlite")
+    assert settings.warehouse.lake is not None
+    summaries = two_nights(settings)
+    assert [s["status"] for s in summaries] == [s["status"] for s in file_nights[1]]
+    assert [s["stages"]["metrics"]["rows"] for s in summaries] == [s["stages"]["metrics"]["rows"]
+                                                                    for s in file_nights[1]]
+    lake, reference = night_rows(settings), file_nights[2]
+    for table in COMPARED:
+        assert lake[table] == reference[table], table
+    assert sum(len(rows) for rows in lake.values()) > 1000
+    # everything lives in the lake: its catalog and its Parquet files; no DuckDB file was made
+    folder = settings.warehouse.folder
+    assert (folder / "lake.sqlite").exists() and list((folder / "lake").rglob("*.parquet"))
+    assert not settings.warehouse.path.exists()
+    # the wake-time half reads it too: memory search and `reverie ask`
+    monkeypatch.chdir(settings.project_dir)
+    with settings.warehouse.connect() as con:
+        metric, title = con.execute("select metric, title from memory where status = 'active' and metric is not null "
+                                    "and kind != 'prepared_answer' order by title limit 1").fetchone()
+    found = CliRunner().invoke(app, ["memory", "search", metric, "--json"])
+    assert found.exit_code == 0, found.output
+    assert title in [item["title"] for item in json.loads(found.stdout)["items"]], found.stdout
+    # the index took in the second night's changes by the lake's row numbers: every item once, nothing left
+    index = _open_index(settings.warehouse)
+    assert update_index(settings.warehouse)["indexed"] == 0
+    index.reload()
+    with settings.warehouse.connect() as con:
+        items = dict(con.execute("select id, status from memory").fetchall())
+    searcher = index.searcher()
+    assert searcher.num_docs == len(items) + 1
+    for memory_id, status in items.items():
+        (hit,) = searcher.search(tantivy.Query.term_query(index.schema, "id", memory_id), 2).hits
+        assert json.loads(searcher.doc(hit[1])["item"][0])["status"] == status
+    assert "superseded" in items.values() or "expired" in items.values()  # the second night changed some
+    asked = CliRunner().invoke(app, ["ask", "what was revenue yesterday?", "--json"])
+    assert asked.exit_code == 0, asked.output
+    assert json.loads(asked.stdout)["answer"]
+
+
+def test_a_bad_catalog_setting_is_named(tmp_path):
+    (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "mysql:db"\n')
+    with pytest.raises(ConfigError, match=r"\[lake\] catalog = 'mysql:db': must start with sqlite: or postgres:"):
+        load_settings(tmp_path)
+
+
+@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
+                    reason="PostgreSQL is not installed (CI installs it)")
+def test_a_project_on_a_postgres_catalogued_lake_writes_what_the_file_does(tmp_path, file_nights, session_llm):
+    session_llm.script(finish)
+    with postgres_server() as dsn:
+        settings = lake_project(tmp_path, session_llm, f"postgres:{dsn}")
+        summaries = two_nights(settings)
+        assert [s["status"] for s in summaries] == [s["status"] for s in file_nights[1]]
+        lake = night_rows(settings)
+    for table in COMPARED:
+        assert lake[table] == file_nights[2][table], table
+
+
+def test_a_catalogs_password_is_not_shown(tmp_path):
+    (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "postgres:dbname=reverie password=s3cret host=db"\n')
+    shown = str(load_settings(tmp_path).warehouse)
+    assert "s3cret" not in shown and "dbname=reverie" in shown
