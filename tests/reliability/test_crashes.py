@@ -41,8 +41,9 @@ STATE = {
     "raw rows per batch": "select _batch, count(*) from raw_events group by _batch",
     "metric_values": "select * exclude (cycle_id) from metric_values",
     "candidates": "select * exclude (candidate_id, cycle_id) from candidates",
-    "memory": "select fingerprint, kind, title, status, severity, metric, period_start from memory "
-              "where kind <> 'prepared_answer'",
+    # a stale source's item says how old its newest row is now: the clock, not the crash, moves that figure
+    "memory": "select fingerprint, kind, regexp_replace(title, '[0-9][0-9,.]* days ago', 'N days ago'), status, "
+              "severity, metric, period_start from memory where kind <> 'prepared_answer'",
     "active prepared answers": "select answer_key from memory where kind = 'prepared_answer' and status = 'active'",
     "cycles not finished": "select cycle_id from cycles where finished_at is null",
     "deliveries": "select channel, status, count(*) from deliveries group by all",
