@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from reverie import sources as source_formats
 from reverie.channels import CHANNELS, UnknownChannel, channel_class
 from reverie.options import OptionError
-from reverie.warehouse import Lake, Warehouse
+from reverie.warehouse import PASSWORD, Lake, Warehouse
 
 CONFIG_FILE = "reverie.toml"
 SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown
@@ -119,7 +119,8 @@ def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
     if not section.catalog:
         return None
     if not section.catalog.startswith(LAKE_CATALOGS):
-        raise ConfigError(f"{path}: [lake] catalog = {section.catalog!r}: must start with "
+        shown = PASSWORD.sub("password=…", section.catalog)
+        raise ConfigError(f"{path}: [lake] catalog = {shown!r}: must start with "
                           f"{' or '.join(LAKE_CATALOGS)} (a SQLite file or a PostgreSQL database)")
     catalog = section.catalog
     if catalog.startswith("sqlite:"):

@@ -135,3 +135,7 @@ def test_a_catalogs_password_is_not_shown(tmp_path):
     (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "postgres:dbname=reverie password=s3cret host=db"\n')
     shown = str(load_settings(tmp_path).warehouse)
     assert "s3cret" not in shown and "dbname=reverie" in shown
+    (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "mysql:dbname=reverie password=s3cret"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_settings(tmp_path)
+    assert "s3cret" not in str(refused.value) and "mysql:dbname=reverie" in str(refused.value)
