@@ -36,6 +36,7 @@ class Snapshot:
     path: Path
     timezone: str | None
     folder: Path
+    lake: None = None  # read like a warehouse (search, the sandbox), it is always a DuckDB file, even beside a lake
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
