@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,6 +105,8 @@ def own_tables() -> frozenset[str]:
 
 
 _SCHEMA_CURRENT: set[tuple] = set()
+_ATTACHED: dict[Lake, duckdb.DuckDBPyConnection] = {}  # each lake attached once per process (tasks run in threads)
+_ATTACHING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -227,8 +230,13 @@ class Warehouse:
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         if self.lake:
-            con = duckdb.connect()  # the lake holds everything; this connection only reaches it
-            self.lake.attach(con)
+            with _ATTACHING:  # once per process: attaching costs ~0.3 s, a cursor next to nothing
+                if self.lake not in _ATTACHED:
+                    attached = duckdb.connect()  # the lake holds everything; this only reaches it
+                    self.lake.attach(attached)
+                    _ATTACHED[self.lake] = attached
+            con = _ATTACHED[self.lake].cursor()  # its own connection: closing it leaves the lake attached
+            con.execute(f"use {LAKE}")
             if self.timezone is not None:
                 con.execute(f"set TimeZone = {literal(self.timezone)}")
             return con
