@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reverie.config import load_settings
+from reverie.config import Settings, load_settings
 from reverie.llm import warm_llm
 from reverie.logs import console_without_tracebacks
 from reverie.prefect_api import api_starting
@@ -42,6 +42,11 @@ def failure(state) -> str:
         return f"{type(exc).__name__}: {exc}"
 
 
+def server_log(settings: Settings) -> Path:
+    """Where the output of Prefect's temporary server for a local run goes (not the terminal)."""
+    return settings.warehouse.folder / "logs" / "prefect-server.log"
+
+
 def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
     """One sleep cycle as a local Prefect flow run; a failed run still yields a summary.
 
@@ -51,7 +56,7 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
     settings = load_settings(project_dir)
     started = time.monotonic()
     with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
-        with api_starting(), ctrl_c_kept():
+        with api_starting(server_log(settings)), ctrl_c_kept():
             from flows.sleep_cycle import sleep_cycle
 
             if any(source.suite for source in settings.sources.values()):
@@ -77,8 +82,8 @@ def run_morning_brief(project_dir: Path) -> dict:
     """The morning brief as a local Prefect flow run; a failed run still yields a summary.
 
     Raises ConfigError for a project that cannot be read and PrefectUnavailable when Prefect's API does not start."""
-    load_settings(project_dir)
-    with api_starting(), ctrl_c_kept():
+    settings = load_settings(project_dir)
+    with api_starting(server_log(settings)), ctrl_c_kept():
         from flows.morning_brief import morning_brief
     with console_without_tracebacks():
         state = morning_brief(project_dir=str(project_dir), return_state=True)

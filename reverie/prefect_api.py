@@ -7,13 +7,21 @@ waits for it — 20 s at most by default. Measured on 2 quiet cores: ~14 s in a 
 STARTUP_TIMEOUT_SECONDS unless the user set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (in the
 environment or a Prefect profile), and on a thread, so the caller can import and prepare meanwhile.
 The flow run then finds the server running (Prefect keeps one per process).
+
+The server's own output goes to a log file, not the terminal: uvicorn prints tracebacks (a Prefect database
+that cannot be read, a request cut off when the server stops under load) that would otherwise reach the user.
+A server whose application fails to start is not started again and again until the timeout, as Prefect does
+for a port taken meanwhile: the run fails at once, naming the cause and the log.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 STARTUP_TIMEOUT_SECONDS = 300
 
@@ -30,34 +38,89 @@ def _startup_timeout() -> int:
         else STARTUP_TIMEOUT_SECONDS
 
 
-def start_api() -> None:
-    """Make sure a local run has an API: the configured server, or the ephemeral one started and answering."""
+STARTUP_FAILED = "Application startup failed"  # what uvicorn logs before it exits with 3 (a taken port exits 3 too)
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception): .+$", re.MULTILINE)
+
+
+class ServerFailed(RuntimeError):
+    """Prefect's server application failed to start; the message is its first exception's line."""
+
+
+def _logged_server(log_file: Path):
+    """Prefect's ephemeral server class with its output appended to `log_file` (Prefect keeps one instance per
+    process, found by any later `SubprocessASGIServer()`, so the flow run uses this one)."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    class LoggedServer(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen:
+            self._raise_if_startup_failed()
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log_offset = log_file.stat().st_size if log_file.exists() else 0
+            with log_file.open("ab") as log, _uvicorn_output_to(log):
+                return super()._run_uvicorn_command()
+
+        def _raise_if_startup_failed(self) -> None:
+            if self.server_process is None or self.server_process.poll() is None:
+                return
+            with log_file.open("rb") as log:
+                log.seek(self._log_offset)
+                output = log.read().decode(errors="replace")
+            if STARTUP_FAILED in output:
+                first = EXCEPTION_LINE.search(output)  # the root cause: chained exceptions follow it
+                raise ServerFailed(first.group(0) if first else STARTUP_FAILED)
+
+    return LoggedServer
+
+
+@contextmanager
+def _uvicorn_output_to(log) -> Iterator[None]:
+    """For the block, a uvicorn process started writes its output to `log` (Prefect's method that starts it takes
+    no output streams; other processes started meanwhile are left as they are)."""
+    original = subprocess.Popen.__init__
+
+    def logged(self, args, *rest, **kwargs):
+        if list(args[1:3]) == ["-m", "uvicorn"]:
+            kwargs.setdefault("stdout", log)
+            kwargs.setdefault("stderr", subprocess.STDOUT)
+        original(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = logged
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = original
+
+
+def start_api(log_file: Path) -> None:
+    """Make sure a local run has an API: the configured server, or the ephemeral one started and answering, its
+    output in `log_file`."""
     from prefect.settings import get_current_settings
 
     if get_current_settings().api.url:
         return  # a real server (or a test harness): Prefect's client reports it if it is down
-    from prefect.server.api.server import SubprocessASGIServer
-
     timeout = _startup_timeout()
     try:
-        SubprocessASGIServer().start(timeout=timeout)
+        _logged_server(log_file)().start(timeout=timeout)
+    except ServerFailed as exc:
+        raise PrefectUnavailable(f"Prefect's local API failed to start ({exc}); its log: {log_file}") from exc
     except Exception as exc:
         cause = str(exc).split(" stdout:")[0].splitlines()[0] if str(exc) else type(exc).__name__
         cause = "" if cause.startswith("Timed out") else f" ({cause})"
         raise PrefectUnavailable(
             f"Prefect's local API did not start within {timeout} s{cause}; the machine may be busy. Try again, raise "
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run `prefect server start` and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api") from exc
+            f"PREFECT_API_URL=http://127.0.0.1:4200/api (its log: {log_file})") from exc
 
 
 @contextmanager
-def api_starting() -> Iterator[None]:
-    """Start Prefect's API on a thread for the duration of the block; at its end, wait for it (PrefectUnavailable)."""
+def api_starting(log_file: Path) -> Iterator[None]:
+    """Start Prefect's API on a thread for the duration of the block, its output in `log_file`; at its end, wait
+    for it (PrefectUnavailable)."""
     failure: list[BaseException] = []
 
     def start() -> None:
         try:
-            start_api()
+            start_api(log_file)
         except BaseException as exc:  # handed to the caller's thread below
             failure.append(exc)
 

@@ -118,3 +118,22 @@ def test_prefect_that_cannot_start_is_one_clear_line(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip() and "INFO" not in line]
     assert lines[-1].startswith("error: Prefect's local API did not start within 1 s"), done.stderr[-2000:]
     assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in lines[-1] and "Traceback" not in done.stderr
+
+
+@pytest.mark.reliability("fault")
+def test_a_prefect_database_that_cannot_be_read_is_one_line_naming_it_and_the_server_log(tmp_path):
+    """Prefect's temporary server prints tracebacks of its own: they go to the project's log, not the terminal, and a
+    server that cannot start is not started again and again until the timeout."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    (home / "prefect.db").write_bytes(b"not a database" * 1000)
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    subprocess.run([REVERIE, "init", "shop"], cwd=tmp_path, env=env, capture_output=True, check=True)
+    done = subprocess.run([REVERIE, "run"], cwd=tmp_path / "shop", env=env, capture_output=True, text=True,
+                          timeout=250)  # far below the 300 s reverie gives a server to start
+    assert done.returncode == 1
+    log = tmp_path / "shop" / ".reverie" / "logs" / "prefect-server.log"
+    assert done.stderr.splitlines()[-2] == (f"error: Prefect's local API failed to start (sqlite3.DatabaseError: "
+                                            f"file is not a database); its log: {log}"), done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "ERROR" not in done.stderr
+    assert "Traceback" in log.read_text() and "Application startup failed" in log.read_text()
