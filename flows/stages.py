@@ -3,21 +3,27 @@ analysis of what it recomputed (detect → reflect → consolidate → prepare �
 
 The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the first and leaves the cycle
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
-Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`)."""
+Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). On a lake with
+`[lake] workers` (or a Dask `scheduler`), each source's ingest and quality gate run at once on a Dask cluster's
+processes (`source_workers`); the rest of the cycle runs in the flow's own process, as on a DuckDB file."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 
-from prefect import get_run_logger
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.task_runners import TaskRunner
 
-from reverie.config import Settings
+from reverie.config import Settings, SourceSettings, Workers
 from reverie.faults import fault_point
+from reverie.prefect_api import api_url
 from reverie.summaries import CycleSummary, Stages, ingest_total, quality_total
 from reverie.warehouse import DiskFull, WarehouseBusy
 from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
@@ -64,16 +70,51 @@ def timed(stage: Callable[..., dict], **parameters) -> dict:
     return {**summary, "seconds": round(time.monotonic() - started, 2)}
 
 
+@task(name="refresh-source", task_run_name="refresh-{source.name}", cache_policy=NO_CACHE)
+def refresh_source(settings: Settings, source: SourceSettings, cycle_id: str) -> tuple[dict, dict]:
+    """One source's share of the refresh, as one unit of work for a worker: its ingest, then its quality gate."""
+    ingested = timed(ingest_source, warehouse=settings.warehouse, project_dir=str(settings.project_dir), source=source,
+                     cycle_id=cycle_id, lookback_days=settings.lookback_days)
+    checked = timed(run_quality_gate, warehouse=settings.warehouse, source_settings=source, cycle_id=cycle_id,
+                    quality_dir=str(settings.quality_dir))
+    return ingested, checked
+
+
+@contextmanager
+def source_workers(workers: Workers) -> Iterator[TaskRunner]:
+    """A Dask cluster for the block: the one at `scheduler`, or `count` local processes (one thread each: DuckDB
+    spreads a query over the cores itself). Its task runs report to this run's Prefect API; their console output
+    is left out (their logs, tracebacks included, are the flow run's in Prefect)."""
+    from prefect_dask import DaskTaskRunner
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # a line per worker started, connected and stopped
+    if workers.scheduler:
+        runner = DaskTaskRunner(address=workers.scheduler)
+    else:
+        env = {"PREFECT_API_URL": api_url(), "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": workers.count, "threads_per_worker": 1,
+                                                "processes": True, "dashboard_address": ":0", "env": env})
+    with runner:
+        yield runner
+
+
+def refresh_sources(settings: Settings, cycle_id: str) -> dict[str, tuple[dict, dict]]:
+    """Each source's ingest and quality summaries: one source after another here, or all at once on workers."""
+    sources = settings.sources.values()
+    if not settings.workers.spread or len(sources) < 2:
+        return {source.name: refresh_source.fn(settings, source, cycle_id) for source in sources}
+    with source_workers(settings.workers) as runner:
+        futures = {source.name: runner.submit(refresh_source, {"settings": settings, "source": source,
+                                                               "cycle_id": cycle_id}) for source in sources}
+        return {name: future.result() for name, future in futures.items()}
+
+
 def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages) -> None:
     """Ingest every source, run its quality gate, refresh the metrics; each stage's summary into `stages`."""
     warehouse = settings.warehouse
-    sources = settings.sources.values()
-    stages["ingest"] = ingest_total({source.name: timed(
-        ingest_source, warehouse=warehouse, project_dir=str(settings.project_dir), source=source,
-        cycle_id=cycle_id, lookback_days=settings.lookback_days) for source in sources})
-    stages["quality"] = quality_total({source.name: timed(
-        run_quality_gate, warehouse=warehouse, source_settings=source, cycle_id=cycle_id,
-        quality_dir=str(settings.quality_dir)) for source in sources})
+    refreshed = refresh_sources(settings, cycle_id)
+    stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
+    stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
     stages["metrics"] = timed(
         refresh_metrics, warehouse=warehouse, cycle_id=cycle_id, sources=settings.sources,
         models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir), full_refresh=full_refresh,

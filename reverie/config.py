@@ -109,6 +109,10 @@ class LakeSection:
     """[lake] in reverie.toml: a DuckLake as the warehouse instead of the DuckDB file, when `catalog` is set."""
     catalog: str = ""  # "sqlite:<file>" (relative to the project folder) or "postgres:<libpq settings>"
     data_path: str = ".reverie/lake"  # the Parquet files: a folder (relative to the project), or s3://... and such
+    workers: int = 1  # more: each source's ingest and quality gate run at once on a Dask cluster of this many processes
+    # (a PostgreSQL catalog only)
+    scheduler: str = ""  # a running Dask cluster's scheduler (tcp://host:8786) to spread the work over instead
+    AT_LEAST = {"workers": 1}
 
 
 LAKE_CATALOGS = ("sqlite:", "postgres:")
@@ -117,11 +121,18 @@ LAKE_CATALOGS = ("sqlite:", "postgres:")
 def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
     """The [lake] section as the warehouse opens it: relative paths made the project's."""
     if not section.catalog:
+        if section.workers > 1 or section.scheduler:
+            raise ConfigError(f"{path}: [lake] {'workers' if section.workers > 1 else 'scheduler'} needs [lake] "
+                              "catalog: only one process at a time can write a DuckDB file")
         return None
     if not section.catalog.startswith(LAKE_CATALOGS):
         shown = PASSWORD.sub("password=…", section.catalog)
         raise ConfigError(f"{path}: [lake] catalog = {shown!r}: must start with "
                           f"{' or '.join(LAKE_CATALOGS)} (a SQLite file or a PostgreSQL database)")
+    if (section.workers > 1 or section.scheduler) and not section.catalog.startswith("postgres:"):
+        raise ConfigError(f"{path}: [lake] {'workers' if section.workers > 1 else 'scheduler'} needs a PostgreSQL "
+                          "catalog: a SQLite catalog takes one writer at a time (the other processes' commits fail "
+                          "with 'database is locked')")
     catalog = section.catalog
     if catalog.startswith("sqlite:"):
         catalog = f"sqlite:{root / catalog.removeprefix('sqlite:')}"
@@ -188,6 +199,17 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class Workers:
+    """Where the refresh's per-source work runs: here, one source after another (count 1), or on a Dask cluster."""
+    count: int = 1
+    scheduler: str = ""
+
+    @property
+    def spread(self) -> bool:
+        return self.count > 1 or bool(self.scheduler)
+
+
+@dataclass(frozen=True)
 class Settings:
     project_dir: Path
     name: str = "reverie"
@@ -207,6 +229,7 @@ class Settings:
     detect: DetectSettings = field(default_factory=DetectSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     deliver: DeliverSettings = field(default_factory=DeliverSettings)
+    workers: Workers = Workers()
 
 
 def _section(data: dict, name: str, path: Path) -> dict:
@@ -369,13 +392,14 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
     for env, key in (("OPENAI_BASE_URL", "base_url"), ("OPENAI_API_KEY", "api_key"), ("REVERIE_MODEL", "model")):
         if os.environ.get(env):
             llm_values[key] = os.environ[env]
+    lake = _build(LakeSection, _section(data, "lake", path), "lake", path)
     return Settings(
         project_dir=root,
         name=project.name or root.name,
         timezone=project.timezone,
         landing_dir=root / paths.landing,
         warehouse=Warehouse(root / paths.warehouse, timezone=project.timezone,
-                            lake=_lake(_build(LakeSection, _section(data, "lake", path), "lake", path), root, path)),
+                            lake=_lake(lake, root, path)),
         briefs_dir=root / paths.briefs,
         completeness_grace_minutes=project.completeness_grace_minutes,
         lookback_days=project.lookback_days,
@@ -388,6 +412,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         detect=_build(DetectSettings, _section(data, "detect", path), "detect", path),
         memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),
         deliver=_deliver(data, path, project.timezone),
+        workers=Workers(lake.workers, lake.scheduler),
     )
 
 

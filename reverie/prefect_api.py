@@ -112,6 +112,15 @@ def start_api(log_file: Path) -> None:
             f"PREFECT_API_URL=http://127.0.0.1:4200/api (its log: {log_file})") from exc
 
 
+def api_url() -> str:
+    """The URL of the API this process's runs report to (the configured one, or its temporary server's), for worker
+    processes to report to the same."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or SubprocessASGIServer().api_url
+
+
 @contextmanager
 def api_starting(log_file: Path) -> Iterator[None]:
     """Start Prefect's API on a thread for the duration of the block, its output in `log_file`; at its end, wait

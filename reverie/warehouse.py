@@ -29,6 +29,8 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 MACROS_DIR = SQL_DIR / "macros"
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 PASSWORD = re.compile(r"password=\S+")
+# a commit that lost a race with another writer of a lake (DuckLake retries only some; SQLite's catalog is "locked")
+WRITE_CONFLICT = re.compile(r"database is locked|conflict", re.IGNORECASE)
 # A cycle's tasks each open the file briefly, and so does a command run meanwhile (`reverie memory list`): whoever
 # finds it held waits this long for the other to close it before saying who holds it.
 OPEN_WAIT_SECONDS = 30.0
@@ -318,6 +320,11 @@ def transaction(con: duckdb.DuckDBPyConnection, name: str | None = None) -> Iter
         con.execute("rollback")
         raise
     con.execute("commit")
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether `exc` is a write that lost a race with another writer: nothing landed, and trying again will."""
+    return isinstance(exc, duckdb.Error) and WRITE_CONFLICT.search(str(exc)) is not None
 
 
 def execute_script(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> None:

@@ -22,7 +22,7 @@ from reverie.sources import (
     columns,
 )
 from reverie.summaries import IngestSummary
-from reverie.warehouse import Warehouse, quoted, render, table_exists, transaction
+from reverie.warehouse import Warehouse, is_write_conflict, quoted, render, table_exists, transaction
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 FLOAT_TYPES = {"FLOAT", "DOUBLE"}
@@ -217,13 +217,17 @@ def _load_new(con, source: SourceSettings, source_format: SourceFormat, new: lis
         # spends seconds compacting at every later checkpoint (measured at 100M rows).
         try:
             return [batch.name for batch in new], [], _load_all(con, source, source_format, new, cycle_id)
-        except Exception:
-            pass  # rolled back: load them one by one, so a bad file is found, named and skipped alone
+        except Exception as exc:
+            if is_write_conflict(exc):
+                raise  # another writer of the lake won the race, not a bad file: the task tries again
+            # rolled back: load them one by one, so a bad file is found, named and skipped alone
     loaded, failed, rows = [], [], 0
     for batch in new:
         try:
             rows += _load(con, source, source_format, batch, cycle_id)
         except Exception as exc:  # one bad file must not stop the others
+            if is_write_conflict(exc):
+                raise
             failed.append(_failure(con, source, batch, exc, seen, cycle_id))
             logger.warning("ingest %s: skipped %s", source.name, failed[-1]["error"])
             continue
@@ -251,6 +255,8 @@ def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list
         with source_format.opened(con, reading):
             return _load_new(con, source, source_format, new, seen, reading.cycle_id, logger)
     except Exception as exc:  # the source cannot be opened (its DuckDB file is missing, say): its batches fail together
+        if is_write_conflict(exc):
+            raise
         failed = [_failure(con, source, batch, exc, seen, reading.cycle_id) for batch in new]
         for failure in failed:
             logger.warning("ingest %s: %s", source.name, failure["error"])
@@ -258,7 +264,8 @@ def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list
 
 
 # Tasks that write are never cached. Ingest is retried: it loads only what is new, so a second try after a
-# warehouse held by another process finds what the first loaded and loads the rest.
+# warehouse held by another process, or a commit another writer of a lake won, finds what the first loaded and
+# loads the rest.
 @task(name="ingest", task_run_name="ingest-{source.name}", cache_policy=NO_CACHE, retries=2,
       retry_delay_seconds=[2, 10])
 def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings, cycle_id: str,

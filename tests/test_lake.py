@@ -131,6 +131,80 @@ def test_a_project_on_a_postgres_catalogued_lake_writes_what_the_file_does(tmp_p
         assert lake[table] == file_nights[2][table], table
 
 
+EXTRA_SOURCES = {"events_b": 8, "events_c": 9}  # two more sources like the demo's, other seeds: other rows
+SOURCES_TOML = "".join(f"""
+[sources.{name}]
+format = "parquet"
+path = "landing_{name}/events/**/*.parquet"
+time_column = "event_time"
+suite = "demo_events"
+""" for name in EXTRA_SOURCES)
+
+
+def three_sources(folder, session_llm, catalog: str | None = None):
+    """A project of three sources, on the DuckDB file, or on a lake with two workers."""
+    settings = new_project(folder / "shop", days=40, base_url=session_llm.base_url, toml=SOURCES_TOML)
+    for name, seed in EXTRA_SOURCES.items():
+        generate(settings.project_dir / f"landing_{name}", 40, start=START, seed=seed, scale=0.3)
+    if catalog:
+        config = settings.project_dir / "reverie.toml"
+        line = '# catalog = "sqlite:.reverie/lake.sqlite"'
+        config.write_text(config.read_text().replace(line, f"catalog = {json.dumps(catalog)}\nworkers = 2", 1))
+    return load_settings(settings.project_dir)
+
+
+def three_source_nights(settings) -> list[dict]:
+    """Two nights, every source a day further on the second."""
+    first = run_cycle(settings.project_dir)
+    for landing, seed in [("landing", 7), *((f"landing_{name}", seed) for name, seed in EXTRA_SOURCES.items())]:
+        generate(settings.project_dir / landing, 1, start=START + timedelta(days=40), seed=seed, scale=0.3)
+    return [first, run_cycle(settings.project_dir)]
+
+
+def refresh_task_runs(flow_run_id: str) -> list[str]:
+    """The names of the per-source task runs a flow run submitted to its workers."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return sorted(run.name for run in runs if run.name.startswith("refresh-"))
+
+
+@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
+                    reason="PostgreSQL is not installed (CI installs it)")
+def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_file(tmp_path, session_llm):
+    session_llm.script(finish)
+    reference = three_sources(tmp_path / "file", session_llm)
+    one_process = three_source_nights(reference)
+    assert all(refresh_task_runs(s["flow_run_id"]) == [] for s in one_process)  # one source after another, here
+    with postgres_server() as dsn:
+        settings = three_sources(tmp_path / "lake", session_llm, f"postgres:{dsn}")
+        assert settings.workers.count == 2
+        two_workers = three_source_nights(settings)
+        lake = night_rows(settings)
+        with settings.warehouse.connect() as con:  # every source's batches were checked
+            checked = {source for (source,) in con.execute("select distinct source from quality_results").fetchall()}
+        assert checked >= {"events", "events_b", "events_c"}
+    assert [s["status"] for s in two_workers] == [s["status"] for s in one_process] == ["completed", "completed"]
+    for summary in two_workers:  # each source's ingest and gate ran as a task of its own, on the Dask workers
+        assert refresh_task_runs(summary["flow_run_id"]) == ["refresh-events", "refresh-events_b", "refresh-events_c"]
+        assert sorted(summary["stages"]["ingest"]["sources"]) == ["events", "events_b", "events_c"]
+    assert [s["stages"]["ingest"]["files"] for s in two_workers] == [120, 3]
+    file = night_rows(reference)
+    for table in COMPARED:
+        assert lake[table] == file[table], table
+
+
+def test_workers_need_a_catalog_several_processes_can_write(tmp_path):
+    (tmp_path / "reverie.toml").write_text('[lake]\nworkers = 2\n')
+    with pytest.raises(ConfigError, match=r"\[lake\] workers needs \[lake\] catalog: only one process"):
+        load_settings(tmp_path)
+    (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "sqlite:lake.sqlite"\nscheduler = "tcp://dask:8786"\n')
+    with pytest.raises(ConfigError, match=r"\[lake\] scheduler needs a PostgreSQL catalog: .* 'database is locked'"):
+        load_settings(tmp_path)
+
+
 def test_a_catalogs_password_is_not_shown(tmp_path):
     (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "postgres:dbname=reverie password=s3cret host=db"\n')
     shown = str(load_settings(tmp_path).warehouse)
