@@ -1,0 +1,161 @@
+"""Scale-out: one process on the DuckDB file against two workers on a DuckLake, the same many sources and metrics.
+
+    uv run python bench/scale.py                                   # 100M events, 20 sources, 200 metrics
+    uv run python bench/scale.py --events 10M --days 30 --json
+
+The events are the demo generator's, written once (`--days` daily files) and linked into each source's landing
+folder; each source has ten metrics at day grain (200 for 20 sources) and the demo quality suite; analysts off
+(no model: the data stages are timed). Two projects from `reverie init`: one keeps the DuckDB file and one
+process; the other a DuckLake with a PostgreSQL catalog (a server this script starts, Debian's `postgresql`) and
+`[lake] workers = 2`. Each runs `reverie run --json` twice, alternating: a first cycle that loads everything, then
+one more day. Reported: each cycle's seconds, the wall time of all sources' ingest and gates ("sources"), the
+slowest source's, each stage's seconds summed over sources, and file/lake (the speed-up); the metric values must
+be equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+from bench.metrics_refresh import parse_size  # noqa: E402
+from reverie.config import load_settings  # noqa: E402
+from reverie.generator import generate  # noqa: E402
+from tests.postgres import postgres_server  # noqa: E402
+
+REVERIE = [str(Path(sys.executable).parent / "reverie")]
+TEMPLATE_CATALOG = '# catalog = "sqlite:.reverie/lake.sqlite"'
+START = date(2026, 1, 1)
+EVENTS_PER_SCALE_DAY = 11_700  # the generator's events per day at --scale 1
+METRICS_PER_SOURCE = [  # (name, measure, filter, dimensions)
+    ("sessions", {"agg": "count"}, "event_type = 'session'", ["country", "channel", "device"]),
+    ("signups", {"agg": "count"}, "event_type = 'signup'", ["country", "channel"]),
+    ("orders", {"agg": "count"}, "event_type = 'order'", ["country", "category"]),
+    ("revenue", {"agg": "sum", "expr": "amount"}, "status = 'paid'", ["country", "category"]),
+    ("order_value", {"agg": "avg", "expr": "amount"}, "status = 'paid'", ["category"]),
+    ("failed_payments", {"agg": "count"}, "status = 'failed'", ["country"]),
+    ("refunds", {"agg": "count"}, "status = 'refunded'", ["category"]),
+    ("visitors", {"agg": "count_distinct", "expr": "session_id"}, None, ["device"]),
+    ("largest_order", {"agg": "max", "expr": "amount"}, None, []),
+    ("events", {"agg": "count"}, None, ["channel"]),
+]
+
+
+def reverie(*args: str, cwd: Path) -> str:
+    return subprocess.run([*REVERIE, *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def sources_toml(sources: list[str]) -> str:
+    return "".join(f'\n[sources.{name}]\nformat = "parquet"\npath = "landing/{name}/*.parquet"\n'
+                   f'time_column = "event_time"\nsuite = "demo_events"\n' for name in sources)
+
+
+def metrics_yaml(sources: list[str]) -> str:
+    metrics = [{"name": f"{source}_{name}", "description": f"{name.replace('_', ' ')} of {source}", "model": source,
+                "time_column": "event_time", "measure": measure, **({"filter": where} if where else {}),
+                "grains": ["day"], "dimensions": dimensions}
+               for source in sources for name, measure, where, dimensions in METRICS_PER_SOURCE]
+    return yaml.safe_dump({"metrics": metrics}, sort_keys=False)
+
+
+def project(workdir: Path, store: str, sources: list[str], catalog: str | None) -> Path:
+    """A project of `sources` and their metrics, its landing folders empty."""
+    reverie("init", store, cwd=workdir)
+    folder = workdir / store
+    config = folder / "reverie.toml"
+    text = config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1)
+    text = text[:text.index("[sources.events]")] + text[text.index("[llm]"):]  # the demo's source goes
+    if catalog:
+        text = text.replace(TEMPLATE_CATALOG, f"catalog = {json.dumps(catalog)}\nworkers = 2", 1)
+    config.write_text(text + sources_toml(sources))
+    shutil.rmtree(folder / "models")
+    (folder / "metrics" / "shop.yml").write_text(metrics_yaml(sources))
+    return folder
+
+
+def land(generated: Path, folders: list[Path], sources: list[str], days: list[str]) -> None:
+    """Link the generated files of `days` into every source's landing folder of every project."""
+    for folder in folders:
+        for source in sources:
+            (folder / "landing" / source).mkdir(parents=True, exist_ok=True)
+            for day in days:
+                os.link(generated / day, folder / "landing" / source / day)
+
+
+def cycle(folder: Path) -> dict:
+    result = json.loads(reverie("run", "--json", cwd=folder))
+    assert result["status"] == "completed", result
+    stages = result["stages"]
+    per_source = [stages["ingest"]["sources"][name]["seconds"] + stages["quality"]["sources"][name]["seconds"]
+                  for name in stages["ingest"]["sources"]]
+    after = sum(stage.get("seconds") or 0 for name, stage in stages.items() if name not in ("ingest", "quality"))
+    return {"seconds": result["seconds"], "events": stages["ingest"]["rows"], "values": stages["metrics"]["rows"],
+            "slowest_source": round(max(per_source), 2), "source_sum": round(sum(per_source), 2),
+            "sources_wall": round(result["seconds"] - after, 2),  # ingest + gates of all sources, start to end
+            "stages": {name: stage.get("seconds") for name, stage in stages.items()}}
+
+
+def metric_values(folder: Path) -> list[tuple]:
+    with load_settings(folder).warehouse.connect() as con:
+        return con.execute("select metric, period_start, dimension, member, round(value, 6) from metric_values "
+                           "order by all").fetchall()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", default="100M", help="events in all sources together, e.g. 10M or 100M")
+    parser.add_argument("--sources", type=int, default=20)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="reverie-bench-scale-"))
+    sources = [f"s{i:02d}" for i in range(1, args.sources + 1)]
+    per_day = parse_size(args.events) / args.sources / args.days
+    generated = workdir / "generated"
+    generate(generated, args.days + 1, start=START, seed=5, scale=per_day / EVENTS_PER_SCALE_DAY)
+    flat = workdir / "days"  # one file per day: date=2026-01-01/part-0.parquet becomes 2026-01-01.parquet
+    flat.mkdir()
+    for path in (generated / "events").glob("date=*/*.parquet"):
+        path.rename(flat / f"{path.parent.name.removeprefix('date=')}.parquet")
+    files = sorted(path.name for path in flat.iterdir())
+    with postgres_server() as dsn:
+        folders = {"file": project(workdir, "file", sources, None),
+                   "lake": project(workdir, "lake", sources, f"postgres:{dsn}")}
+        runs = []
+        for night, days in (("first cycle", files[:-1]), ("one more day", files[-1:])):
+            land(flat, list(folders.values()), sources, days)
+            measured = {store: cycle(folder) for store, folder in folders.items()}  # file, then lake: alternating
+            runs.append({"cycle": night, "events": measured["file"]["events"], **measured,
+                         "file_over_lake": round(measured["file"]["seconds"] / measured["lake"]["seconds"], 2)})
+        equal = metric_values(folders["file"]) == metric_values(folders["lake"])
+    assert equal, "the two workers on the lake computed other metric values than one process on the file"
+    machine = report.machine()
+    if args.json:
+        print(json.dumps({"benchmark": "scale", "machine": machine, "sources": args.sources,
+                          "metrics": args.sources * len(METRICS_PER_SOURCE), "days": args.days, "results": runs}))
+        return
+    print(f"scale-out · {args.sources} sources · {args.sources * len(METRICS_PER_SOURCE)} metrics · "
+          f"{machine['cpus']} cores · {machine['platform']}")
+    stages = list(runs[0]["file"]["stages"])
+    report.print_table(("cycle", "store", "events", "seconds", "sources", "slowest src", *stages), [
+        (r["cycle"][:11], store, r["events"], r[store]["seconds"], r[store]["sources_wall"], r[store]["slowest_source"],
+         *(r[store]["stages"][s] for s in stages)) for r in runs for store in ("file", "lake")], width=9)
+    for r in runs:
+        print(f"{r['cycle']}: file / two workers on the lake = {r['file_over_lake']} (speed-up)")
+
+
+if __name__ == "__main__":
+    main()
