@@ -70,7 +70,7 @@ TYPES = ("unusual_change", "period_over_period", "trend_change", "record", "driv
 # --- building a seed's warehouse ---------------------------------------------------------------
 
 def refresh(settings, cycle_id: str) -> None:
-    result = refresh_metrics.fn(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
+    result = refresh_metrics(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
                                 str(settings.metrics_dir))
     assert not result["errors"], result["errors"]
 

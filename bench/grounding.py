@@ -114,7 +114,7 @@ def main() -> None:
     generate(settings.landing_dir, 60, start=date(2026, 1, 5), seed=3, scale=0.3)
     for source in settings.sources.values():
         ingest_source.fn(settings.warehouse, str(project), source, "bench")
-    refresh_metrics.fn(settings.warehouse, "bench", settings.sources, str(settings.models_dir),
+    refresh_metrics(settings.warehouse, "bench", settings.sources, str(settings.models_dir),
                        str(settings.metrics_dir))
     run = AnalystRun(warehouse=settings.warehouse)
     run.catalog = load_catalog(settings.warehouse)

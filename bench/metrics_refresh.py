@@ -90,7 +90,7 @@ def different_metrics(warehouse: Warehouse) -> list[str]:
 
 def run_reverie(settings, cycle_id: str, full: bool) -> tuple[float, dict]:
     started = time.perf_counter()
-    result = refresh_metrics.fn(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
+    result = refresh_metrics(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
                                 str(settings.metrics_dir), full_refresh=full)
     return time.perf_counter() - started, result
 

@@ -4,8 +4,8 @@ analysis of what it recomputed (detect → reflect → consolidate → prepare �
 The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the first and leaves the cycle
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
 Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). On a lake with
-`[lake] workers` (or a Dask `scheduler`), each source's ingest and quality gate run at once on a Dask cluster's
-processes (`source_workers`); the rest of the cycle runs in the flow's own process, as on a DuckDB file."""
+`[lake] workers` (or a Dask `scheduler`), the sources' ingest and quality gates, then the groups of metrics, run at
+once on a Dask cluster's processes (`cycle_workers`); the rest of the cycle runs in the flow's own process."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner
@@ -31,7 +31,7 @@ from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
 from tasks.ingest import ingest_source
 from tasks.memory import consolidate
-from tasks.metrics import refresh_metrics
+from tasks.metrics import Spread, refresh_metrics
 from tasks.prepare import prepare_answers
 from tasks.quality import run_quality_gate
 from tasks.reflect import reflect
@@ -62,9 +62,9 @@ def finished(settings: Settings, cycle_id: str, status: str, stages: Stages, sec
             "warehouse": str(settings.warehouse), "stages": stages, "seconds": seconds}
 
 
-def timed(stage: Callable[..., dict], **parameters) -> dict:
-    """Run one stage task and add its wall time to its summary (a fault point `before:<task name>` ahead of it)."""
-    fault_point(f"before:{stage.name}")
+def timed(stage: Callable[..., dict], stage_name: str | None = None, **parameters) -> dict:
+    """Run one stage and add its wall time to its summary (a fault point `before:<task name>` ahead of it)."""
+    fault_point(f"before:{stage_name or stage.name}")
     started = time.monotonic()
     summary = stage(**parameters)
     return {**summary, "seconds": round(time.monotonic() - started, 2)}
@@ -81,7 +81,7 @@ def refresh_source(settings: Settings, source: SourceSettings, cycle_id: str) ->
 
 
 @contextmanager
-def source_workers(workers: Workers) -> Iterator[TaskRunner]:
+def dask_runner(workers: Workers) -> Iterator[TaskRunner]:
     """A Dask cluster for the block: the one at `scheduler`, or `count` local processes (one thread each: DuckDB
     spreads a query over the cores itself). Its task runs report to this run's Prefect API; their console output
     is left out (their logs, tracebacks included, are the flow run's in Prefect)."""
@@ -98,28 +98,38 @@ def source_workers(workers: Workers) -> Iterator[TaskRunner]:
         yield runner
 
 
-def refresh_sources(settings: Settings, cycle_id: str) -> dict[str, tuple[dict, dict]]:
-    """Each source's ingest and quality summaries: one source after another here, or all at once on workers."""
-    sources = settings.sources.values()
-    if not settings.workers.spread or len(sources) < 2:
-        return {source.name: refresh_source.fn(settings, source, cycle_id) for source in sources}
-    with source_workers(settings.workers) as runner:
-        futures = {source.name: runner.submit(refresh_source, {"settings": settings, "source": source,
-                                                               "cycle_id": cycle_id}) for source in sources}
-        return {name: future.result() for name, future in futures.items()}
+@contextmanager
+def cycle_workers(workers: Workers) -> Iterator[Spread]:
+    """How the block runs its independent units of work (a source's ingest and gate, a group of metrics): as task
+    runs one after another in this process, or all at once on a Dask cluster when there are workers — started
+    the first time two units are spread, stopped when the block ends."""
+    with ExitStack() as stack:
+        cluster: list[TaskRunner] = []
+
+        def spread(unit: Task, calls: list[dict]) -> list:
+            if not workers.spread or len(calls) < 2:
+                return [unit(**call) for call in calls]
+            if not cluster:
+                cluster.append(stack.enter_context(dask_runner(workers)))
+            futures = [cluster[0].submit(unit, call) for call in calls]
+            return [future.result() for future in futures]
+
+        yield spread
 
 
 def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages) -> None:
-    """Ingest every source, run its quality gate, refresh the metrics; each stage's summary into `stages`."""
-    warehouse = settings.warehouse
-    refreshed = refresh_sources(settings, cycle_id)
-    stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
-    stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
-    stages["metrics"] = timed(
-        refresh_metrics, warehouse=warehouse, cycle_id=cycle_id, sources=settings.sources,
-        models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir), full_refresh=full_refresh,
-        lookback_days=settings.lookback_days, grace_minutes=settings.completeness_grace_minutes,
-        quality_dir=str(settings.quality_dir))
+    """Ingest every source and run its quality gate, then refresh the metrics a group at a time; each stage's
+    summary into `stages`."""
+    with cycle_workers(settings.workers) as spread:
+        refreshed = dict(zip(settings.sources, spread(refresh_source, [
+            {"settings": settings, "source": source, "cycle_id": cycle_id} for source in settings.sources.values()])))
+        stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
+        stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
+        stages["metrics"] = timed(
+            refresh_metrics, stage_name="metrics", warehouse=settings.warehouse, cycle_id=cycle_id,
+            sources=settings.sources, models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir),
+            full_refresh=full_refresh, lookback_days=settings.lookback_days,
+            grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), spread=spread)
 
 
 def analysis_stages(settings: Settings, cycle_id: str, stages: Stages) -> None:

@@ -109,8 +109,8 @@ class LakeSection:
     """[lake] in reverie.toml: a DuckLake as the warehouse instead of the DuckDB file, when `catalog` is set."""
     catalog: str = ""  # "sqlite:<file>" (relative to the project folder) or "postgres:<libpq settings>"
     data_path: str = ".reverie/lake"  # the Parquet files: a folder (relative to the project), or s3://... and such
-    workers: int = 1  # more: each source's ingest and quality gate run at once on a Dask cluster of this many processes
-    # (a PostgreSQL catalog only)
+    workers: int = 1  # more: sources' ingest and gates, then groups of metrics, run at once on a Dask cluster of
+    # this many processes (a PostgreSQL catalog only)
     scheduler: str = ""  # a running Dask cluster's scheduler (tcp://host:8786) to spread the work over instead
     AT_LEAST = {"workers": 1}
 
@@ -118,19 +118,33 @@ class LakeSection:
 LAKE_CATALOGS = ("sqlite:", "postgres:")
 
 
+@dataclass(frozen=True)
+class Workers:
+    """Where the refresh's units of work (sources, groups of metrics) run: here, one after another (count 1), or
+    on a Dask cluster."""
+    count: int = 1
+    scheduler: str = ""
+
+    @property
+    def spread(self) -> bool:
+        return self.count > 1 or bool(self.scheduler)
+
+
 def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
     """The [lake] section as the warehouse opens it: relative paths made the project's."""
+    spread = Workers(section.workers, section.scheduler).spread
+    asked = "workers" if section.workers > 1 else "scheduler"
     if not section.catalog:
-        if section.workers > 1 or section.scheduler:
-            raise ConfigError(f"{path}: [lake] {'workers' if section.workers > 1 else 'scheduler'} needs [lake] "
-                              "catalog: only one process at a time can write a DuckDB file")
+        if spread:
+            raise ConfigError(f"{path}: [lake] {asked} needs [lake] catalog: only one process at a time can write a "
+                              "DuckDB file")
         return None
     if not section.catalog.startswith(LAKE_CATALOGS):
         shown = PASSWORD.sub("password=…", section.catalog)
         raise ConfigError(f"{path}: [lake] catalog = {shown!r}: must start with "
                           f"{' or '.join(LAKE_CATALOGS)} (a SQLite file or a PostgreSQL database)")
-    if (section.workers > 1 or section.scheduler) and not section.catalog.startswith("postgres:"):
-        raise ConfigError(f"{path}: [lake] {'workers' if section.workers > 1 else 'scheduler'} needs a PostgreSQL "
+    if spread and not section.catalog.startswith("postgres:"):
+        raise ConfigError(f"{path}: [lake] {asked} needs a PostgreSQL "
                           "catalog: a SQLite catalog takes one writer at a time (the other processes' commits fail "
                           "with 'database is locked')")
     catalog = section.catalog
@@ -196,17 +210,6 @@ class SourceSettings:
         declared = {"format": self.format, "time_column": self.time_column, "timezone": self.timezone,
                     "options": asdict(self.options) if self.options is not None else None}
         return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Workers:
-    """Where the refresh's per-source work runs: here, one source after another (count 1), or on a Dask cluster."""
-    count: int = 1
-    scheduler: str = ""
-
-    @property
-    def spread(self) -> bool:
-        return self.count > 1 or bool(self.scheduler)
 
 
 @dataclass(frozen=True)

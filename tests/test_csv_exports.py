@@ -160,7 +160,7 @@ def test_a_filter_that_never_matches_a_column_of_na_text_is_a_warning_not_a_sile
         "metrics:\n  - name: missing_amounts\n    model: spend\n    time_column: day\n"
         "    filter: amount is null\n    measure: {agg: count}\n")
     assert ingest(tmp_path, source, "c1")["failed"] == []
-    summary = refresh_metrics.fn(settings.warehouse, "c1", settings.sources, str(settings.models_dir),
+    summary = refresh_metrics(settings.warehouse, "c1", settings.sources, str(settings.models_dir),
                                  str(settings.metrics_dir))
     assert summary["errors"] == []
     [(check, severity, message)] = query(settings, "select expectation, severity, message from quality_results "

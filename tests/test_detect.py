@@ -32,7 +32,7 @@ def demo_year(tmp_path_factory):
     generate(settings.landing_dir, 180, start=START, seed=3, scale=1.0)
     for source in settings.sources.values():
         ingest_source.fn(settings.warehouse, str(project), source, "load")
-    refresh_metrics.fn(settings.warehouse, "load", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
+    refresh_metrics(settings.warehouse, "load", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
     labels = [json.loads(line) for line in (settings.landing_dir / LABELS_FILE).read_text().splitlines()]
     with settings.warehouse.connect() as con:
         found = candidates(con, "test", START, DetectSettings())

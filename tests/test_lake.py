@@ -139,11 +139,29 @@ path = "landing_{name}/events/**/*.parquet"
 time_column = "event_time"
 suite = "demo_events"
 """ for name in EXTRA_SOURCES)
+EXTRA_METRICS = "metrics:\n" + "".join(f"""
+  - name: {name}_orders
+    description: Orders in {name}.
+    model: {name}
+    time_column: event_time
+    measure: {{agg: count}}
+    filter: event_type = 'order'
+    grains: [day, week]
+    dimensions: [country, category]
+  - name: {name}_revenue
+    description: Paid revenue in {name}.
+    model: {name}
+    time_column: event_time
+    measure: {{agg: sum, expr: amount}}
+    filter: status = 'paid'
+    dimensions: [category]
+""" for name in EXTRA_SOURCES)
 
 
 def three_sources(folder, session_llm, catalog: str | None = None):
-    """A project of three sources, on the DuckDB file, or on a lake with two workers."""
+    """A project of three sources, each with metrics of its own, on the DuckDB file, or on a lake with two workers."""
     settings = new_project(folder / "shop", days=40, base_url=session_llm.base_url, toml=SOURCES_TOML)
+    (settings.metrics_dir / "more.yml").write_text(EXTRA_METRICS)
     for name, seed in EXTRA_SOURCES.items():
         generate(settings.project_dir / f"landing_{name}", 40, start=START, seed=seed, scale=0.3)
     if catalog:
@@ -161,14 +179,28 @@ def three_source_nights(settings) -> list[dict]:
     return [first, run_cycle(settings.project_dir)]
 
 
-def refresh_task_runs(flow_run_id: str) -> list[str]:
-    """The names of the per-source task runs a flow run submitted to its workers."""
+def unit_task_runs(flow_run_id: str) -> dict[str, list[tuple]]:
+    """The flow run's units of work (a source's refresh, a group of metrics), by name: when each started and ended."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return sorted(run.name for run in runs if run.name.startswith("refresh-"))
+    units = {}
+    for run in runs:
+        if run.name.startswith(("refresh-", "metrics-")):
+            units.setdefault(run.name.split("-")[0], []).append((run.name, run.start_time, run.end_time))
+    return {kind: sorted(found) for kind, found in units.items()}
+
+
+def at_once(runs: list[tuple]) -> bool:
+    """Whether some of these task runs ran at the same time."""
+    return any(start < other_end and other_start < end for i, (_, start, end) in enumerate(runs)
+               for _, other_start, other_end in runs[i + 1:])
+
+
+UNITS = {"refresh": ["refresh-events", "refresh-events_b", "refresh-events_c"],
+         "metrics": ["metrics-events", "metrics-events_b", "metrics-events_c"]}
 
 
 @pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
@@ -177,7 +209,10 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
     session_llm.script(finish)
     reference = three_sources(tmp_path / "file", session_llm)
     one_process = three_source_nights(reference)
-    assert all(refresh_task_runs(s["flow_run_id"]) == [] for s in one_process)  # one source after another, here
+    for summary in one_process:  # the same units of work, one after another
+        units = unit_task_runs(summary["flow_run_id"])
+        assert {kind: [name for name, *_ in runs] for kind, runs in units.items()} == UNITS
+        assert not any(at_once(runs) for runs in units.values())
     with postgres_server() as dsn:
         settings = three_sources(tmp_path / "lake", session_llm, f"postgres:{dsn}")
         assert settings.workers.count == 2
@@ -187,11 +222,16 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
             checked = {source for (source,) in con.execute("select distinct source from quality_results").fetchall()}
         assert checked >= {"events", "events_b", "events_c"}
     assert [s["status"] for s in two_workers] == [s["status"] for s in one_process] == ["completed", "completed"]
-    for summary in two_workers:  # each source's ingest and gate ran as a task of its own, on the Dask workers
-        assert refresh_task_runs(summary["flow_run_id"]) == ["refresh-events", "refresh-events_b", "refresh-events_c"]
+    for summary in two_workers:  # each source's refresh, then each group of metrics, on the two Dask workers at once
+        units = unit_task_runs(summary["flow_run_id"])
+        assert {kind: [name for name, *_ in runs] for kind, runs in units.items()} == UNITS
+        assert all(at_once(runs) for runs in units.values()), units
         assert sorted(summary["stages"]["ingest"]["sources"]) == ["events", "events_b", "events_c"]
     assert [s["stages"]["ingest"]["files"] for s in two_workers] == [120, 3]
+    assert [s["stages"]["metrics"]["metrics"] for s in two_workers] == [s["stages"]["metrics"]["metrics"]
+                                                                         for s in one_process] == [11, 11]
     file = night_rows(reference)
+    assert {metric for metric, *_ in file["metric_values"]} >= {"events_b_orders", "events_c_revenue"}
     for table in COMPARED:
         assert lake[table] == file[table], table
 

@@ -405,7 +405,7 @@ def test_a_member_with_no_rows_in_a_complete_day_is_zero_and_every_value_carries
         write(tmp_path / "exports" / f"0{day}.csv", "created_at,status,platform,amount\n" + "\n".join(lines) + "\n")
     settings = load_settings(tmp_path)
     ingest_source.fn(settings.warehouse, str(tmp_path), settings.sources["orders"], "c1")
-    refresh_metrics.fn(settings.warehouse, "c1", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
+    refresh_metrics(settings.warehouse, "c1", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
     ios = query(settings, "select metric, strftime(period_start, '%d'), value, volume from metric_values "
                           "where grain = 'day' and member = 'ios' order by 1, 2")
     assert ios == [("basket", "01", 20.0, 3.0), ("basket", "02", 15.0, 2.0), ("basket", "04", 10.0, 1.0),

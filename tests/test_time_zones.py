@@ -39,7 +39,7 @@ def cycle(folder: Path, cycle_id: str) -> dict[str, float]:
     settings = load_settings(folder)
     source = settings.sources["flights"]
     assert ingest_source.fn(settings.warehouse, str(folder), source, cycle_id)["failed"] == []
-    summary = refresh_metrics.fn(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
+    summary = refresh_metrics(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
                                  str(settings.metrics_dir))
     assert summary["errors"] == []
     return dict(query(settings, "select strftime(period_start, '%Y-%m-%d'), value from metric_values "

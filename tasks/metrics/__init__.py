@@ -1,20 +1,25 @@
-"""Metrics: declared in YAML, computed by one SQL template, recomputed only for the periods new data touched."""
+"""Metrics: declared in YAML, computed by one SQL template, recomputed only for the periods new data touched.
+
+The refresh is planned once (models built, metrics grouped by the sources they read), then each group is
+recomputed in a commit of its own: one after another here, or at once on a cycle's workers (`spread`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
 from reverie.summaries import MetricsSummary
-from reverie.warehouse import Warehouse, transaction
-from tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
+from reverie.warehouse import Warehouse, is_write_conflict, transaction
+from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
 from tasks.metrics.refresh import recompute, refresh_start, touched_since, watermark_of, zones_of
 from tasks.metrics.sanity_checks import (
     failed_to_compute,
@@ -22,90 +27,157 @@ from tasks.metrics.sanity_checks import (
     sanity_outcomes,
     save_metric_outcomes,
 )
-from tasks.quality.declarations import QualityConfig, QualityError, load_quality
+from tasks.quality import write_conflicted
+from tasks.quality.declarations import MetricCheck, QualityConfig, QualityError, load_quality
+
+Spread = Callable[[Task, list[dict]], list]  # runs a task once per set of parameters; the results in that order
 
 
-# no cache, no retries: each run stores values and sanity results; a cache would skip that, a retry store them twice
-@task(name="metrics", cache_policy=NO_CACHE)
+@dataclass(frozen=True)
+class PlannedMetric:
+    """A metric ready to recompute: its declaration, what the catalogue knew of it, where new data starts and how
+    far its sources reach, the time zones its periods are cut in, and its sanity checks."""
+    spec: MetricSpec
+    known: tuple | None
+    touched: datetime | None
+    watermark: datetime | None
+    zones: str
+    checks: list[MetricCheck]
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    """Metrics that read the same sources: recomputed together, in one commit apart from other groups."""
+    sources: tuple[str, ...]
+    metrics: list[PlannedMetric]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.sources)
+
+
+@dataclass
+class MetricPlan:
+    """The groups to recompute, and what could not be planned."""
+    groups: list[MetricGroup] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run_here(unit: Task, calls: list[dict]) -> list:
+    """Each call of a task one after another, in this process, as plain functions (no task runs)."""
+    return [unit.fn(**call) for call in calls]
+
+
 def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
                     metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
-                    quality_dir: str | None = None) -> MetricsSummary:
-    """Build the models, then recompute every valid metric in one transaction; a broken metric fails alone.
+                    quality_dir: str | None = None, spread: Spread = run_here) -> MetricsSummary:
+    """Build the models, then recompute every valid metric, a commit per group of metrics on the same sources;
+    a broken metric fails alone.
 
     Declared sanity checks run on the new values before they are committed: an error keeps the metric's old values.
     A metric that cannot be computed is stored as a failed check too, so it reaches memory and the brief.
     """
-    logger = run_logger()
-    errors: list[str] = []
-    specs = load_metric_specs(Path(metrics_dir), errors)  # a broken declaration is left out, the others computed
+    plan = plan_metrics(warehouse, cycle_id, sources, models_dir, metrics_dir, lookback_days, quality_dir)
+    done = spread(refresh_metric_group, [{"warehouse": warehouse, "cycle_id": cycle_id, "group": group,
+                                          "full_refresh": full_refresh, "grace_minutes": grace_minutes}
+                                         for group in plan.groups])
+    errors = plan.errors + [message for group in done for message in group["errors"]]
+    for message in errors:
+        run_logger().warning("metrics: %s", message)
+    rows, refreshed = sum(group["rows"] for group in done), sum(group["metrics"] for group in done)
+    first_since = min((since for group in done for since in group["starts"]), default=None)
+    run_logger().info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
+                      f" from {first_since:%Y-%m-%d}" if first_since else "")
+    return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None, "errors": errors}
+
+
+def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
+                 metrics_dir: str, lookback_days: int = 1, quality_dir: str | None = None) -> MetricPlan:
+    """Build the models and group the metrics that can be computed by the sources they read."""
+    plan = MetricPlan()
+    specs = load_metric_specs(Path(metrics_dir), plan.errors)  # a broken declaration is left out, the others computed
     try:
         quality = load_quality(Path(quality_dir)) if quality_dir else QualityConfig()
     except QualityError:
         quality = QualityConfig()  # the quality gate reports the broken file; metrics are computed unchecked
-    by_sources: dict[frozenset, tuple] = {}
+    grouped: dict[frozenset, list[PlannedMetric]] = {}
+    lookups: dict[frozenset, tuple] = {}
+    not_computed = []
     with warehouse.connect() as con:
         try:
             lineage = build_models(con, sources, Path(models_dir))
         except ModelError as exc:
-            logger.warning("metrics: %s", exc)
-            return {"rows": 0, "metrics": len(specs), "since": None, "errors": [*errors, str(exc)]}
-        ready, not_computed = [], []
+            plan.errors.append(str(exc))
+            return plan
+        catalogue = {name: (fingerprint, definition, model) for name, fingerprint, definition, model in
+                     con.execute("select name, fingerprint, definition, model from metrics").fetchall()}
         for spec in specs:
             read = frozenset(lineage.sources_of(spec.model))
             if not read:
                 continue  # its sources have no data yet
-            if read not in by_sources:  # metrics on the same sources share these two look-ups
-                by_sources[read] = (touched_since(con, cycle_id, read, lookback_days), watermark_of(con, read))
+            if read not in lookups:  # metrics on the same sources share these look-ups
+                lookups[read] = (touched_since(con, cycle_id, read, lookback_days), watermark_of(con, read),
+                                 zones_of(warehouse.timezone, [sources[name] for name in read]))
             try:
                 check_columns(con, spec)
             except MetricError as exc:
-                errors.append(str(exc))
+                plan.errors.append(str(exc))
                 not_computed.append(failed_to_compute(spec, str(exc)))
                 continue
-            ready.append((spec, (*by_sources[read], zones_of(warehouse.timezone, [sources[name] for name in read]))))
+            grouped.setdefault(read, []).append(PlannedMetric(spec, catalogue.get(spec.name), *lookups[read],
+                                                              quality.metric_checks_for(spec.name)))
+        save_metric_outcomes(con, cycle_id, not_computed)
+    plan.groups = [MetricGroup(tuple(sorted(read)), metrics) for read, metrics in grouped.items()]
+    return plan
 
-        catalogue = {name: (fingerprint, definition, model) for name, fingerprint, definition, model in
-                     con.execute("select name, fingerprint, definition, model from metrics").fetchall()}
 
-        sanity: dict[str, list[dict]] = {}
+# no cache: each run stores values and sanity results. Retried only when its commit lost a race with another
+# writer of a lake (nothing of it was stored then); the sanity results of a retried group replace its earlier ones
+@task(name="metrics", task_run_name="metrics-{group.name}", cache_policy=NO_CACHE, retries=3,
+      retry_delay_seconds=[1, 4, 10], retry_condition_fn=write_conflicted)
+def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup, full_refresh: bool = False,
+                         grace_minutes: int = 15) -> dict:
+    """Recompute one group's metrics in one commit, or one by one when one of them fails; store their checks.
+    Returns rows written, metrics refreshed, the first period each one recomputed, and errors."""
+    errors: list[str] = []
+    sanity: dict[str, list[dict]] = {}
+    not_computed: list[dict] = []
+    with warehouse.connect() as con:
 
-        def refresh(batch: list) -> tuple[int, list[datetime]]:
-            planned = [(spec, refresh_start(con, spec, catalogue.get(spec.name), touched, full_refresh, zoned),
-                        watermark)
-                       for spec, (touched, watermark, zoned) in batch]
-            planned = [plan for plan in planned if plan[1] is not None]
-            rows = recompute(con, planned, cycle_id, grace_minutes)
-            for spec, _, _ in planned:
-                sanity[spec.name] = sanity_outcomes(con, spec, quality.metric_checks_for(spec.name), cycle_id)
-                unmatched = filter_never_matches(con, spec)
-                sanity[spec.name] += [unmatched] if unmatched else []
-                broken = [o["message"] for o in sanity[spec.name] if not o["success"] and o["severity"] == "error"]
+        def refresh(metrics: list[PlannedMetric]) -> tuple[int, list[datetime]]:
+            starts = [(m, refresh_start(con, m.spec, m.known, m.touched, full_refresh, m.zones)) for m in metrics]
+            planned = [(m, since) for m, since in starts if since is not None]
+            rows = recompute(con, [(m.spec, since, m.watermark) for m, since in planned], cycle_id, grace_minutes)
+            for m, _ in planned:
+                sanity[m.spec.name] = sanity_outcomes(con, m.spec, m.checks, cycle_id)
+                unmatched = filter_never_matches(con, m.spec)
+                sanity[m.spec.name] += [unmatched] if unmatched else []
+                broken = [o["message"] for o in sanity[m.spec.name] if not o["success"] and o["severity"] == "error"]
                 if broken:
-                    raise MetricError(f"{spec.path}: metric '{spec.name}': failed its sanity check: {'; '.join(broken)}")
-            return rows, [since for _, since, _ in planned]
+                    raise MetricError(f"{m.spec.path}: metric '{m.spec.name}': failed its sanity check: "
+                                      f"{'; '.join(broken)}")
+            return rows, [since for _, since in planned]
 
         try:
-            with transaction(con, "metrics"):  # the usual case: every metric, one commit
-                outcomes, refreshed = [refresh(ready)], len(ready)
-        except (duckdb.Error, MetricError):
+            with transaction(con, "metrics"):  # the usual case: the whole group, one commit
+                outcomes, refreshed = [refresh(group.metrics)], len(group.metrics)
+        except (duckdb.Error, MetricError) as exc:
+            if is_write_conflict(exc):
+                raise  # another writer of the lake committed first: the task is retried whole
             # one failed while computing: redo them one by one, so the others land and it keeps its old values
             outcomes, refreshed = [], 0
-            for spec, lookups in ready:
+            for metric in group.metrics:
                 try:
                     with transaction(con):
-                        outcomes.append(refresh([(spec, lookups)]))
+                        outcomes.append(refresh([metric]))
                     refreshed += 1
                 except MetricError as exc:
                     errors.append(str(exc))
                 except duckdb.Error as exc:
-                    errors.append(f"{spec.path}: metric '{spec.name}': {exc}")
-                    not_computed.append(failed_to_compute(spec, errors[-1]))
+                    if is_write_conflict(exc):
+                        raise
+                    errors.append(f"{metric.spec.path}: metric '{metric.spec.name}': {exc}")
+                    not_computed.append(failed_to_compute(metric.spec, errors[-1]))
         save_metric_outcomes(con, cycle_id, [o for outcomes_of in sanity.values() for o in outcomes_of] + not_computed)
-    for message in errors:
-        logger.warning("metrics: %s", message)
-    rows = sum(count for count, _ in outcomes)
-    first_since = min((since for _, starts in outcomes for since in starts), default=None)
-    logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
-                f" from {first_since:%Y-%m-%d}" if first_since else "")
-    return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
-            "errors": errors}
+    return {"rows": sum(count for count, _ in outcomes), "metrics": refreshed,
+            "starts": [since for _, starts in outcomes for since in starts], "errors": errors}
