@@ -55,7 +55,10 @@ METRICS_PER_SOURCE = [  # (name, measure, filter, dimensions)
 
 
 def reverie(*args: str, cwd: Path) -> str:
-    return subprocess.run([*REVERIE, *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run([*REVERIE, *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"reverie {' '.join(args)} in {cwd} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+    return done.stdout
 
 
 def sources_toml(sources: list[str]) -> str:

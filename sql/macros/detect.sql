@@ -60,7 +60,7 @@ create or replace macro metric_scale(scale, measure) as
 create or replace macro rows_behind(volume, denominator, value) as
     coalesce(volume, denominator, abs(value));
 
--- A change as its metric's scale reads it (metrics.scale, sql/metrics/infer_scale.sql): counts and shares in units
+-- A change as its metric's scale reads it (metrics.scale, sql/metrics/infer_scales.sql): counts and shares in units
 -- of sampling noise (deviance residuals, above); `relative` values on a log scale; `absolute` values (signed or
 -- near zero: delays, margins, temperatures) as a difference in their own units, never divided by an expected value
 -- that may be zero or of the other sign.

@@ -20,7 +20,7 @@ from reverie.models import ModelError, build_models
 from reverie.summaries import MetricsSummary
 from reverie.warehouse import Warehouse, is_write_conflict, transaction
 from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
-from tasks.metrics.refresh import recompute, refresh_start, touched_since, watermark_of, zones_of
+from tasks.metrics.refresh import recompute, record_metrics, refresh_start, touched_since, watermark_of, zones_of
 from tasks.metrics.sanity_checks import (
     failed_to_compute,
     filter_never_matches,
@@ -58,9 +58,10 @@ class MetricGroup:
 
 @dataclass
 class MetricPlan:
-    """The groups to recompute, and what could not be planned."""
+    """The groups to recompute, and what could not be planned: errors, and the checks of metrics not computed."""
     groups: list[MetricGroup] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    not_computed: list[dict] = field(default_factory=list)
 
 
 def run_here(unit: Task, calls: list[dict]) -> list:
@@ -72,7 +73,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
                     metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
                     quality_dir: str | None = None, spread: Spread = run_here) -> MetricsSummary:
     """Build the models, then recompute every valid metric, a commit per group of metrics on the same sources;
-    a broken metric fails alone.
+    a broken metric fails alone. Then the catalogue of the metrics recomputed and their checks, in this process.
 
     Declared sanity checks run on the new values before they are committed: an error keeps the metric's old values.
     A metric that cannot be computed is stored as a failed check too, so it reaches memory and the brief.
@@ -81,6 +82,12 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     done = spread(refresh_metric_group, [{"warehouse": warehouse, "cycle_id": cycle_id, "group": group,
                                           "full_refresh": full_refresh, "grace_minutes": grace_minutes}
                                          for group in plan.groups])
+    committed = {name for group in done for name in group["committed"]}
+    with warehouse.connect() as con:
+        with transaction(con):  # the groups write only metric values: concurrent groups do not conflict here
+            record_metrics(con, [(m.spec, m.known, m.zones) for group in plan.groups for m in group.metrics
+                                 if m.spec.name in committed])
+        save_metric_outcomes(con, cycle_id, plan.not_computed + [o for group in done for o in group["outcomes"]])
     errors = plan.errors + [message for group in done for message in group["errors"]]
     for message in errors:
         run_logger().warning("metrics: %s", message)
@@ -88,7 +95,8 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     first_since = min((since for group in done for since in group["starts"]), default=None)
     run_logger().info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
                       f" from {first_since:%Y-%m-%d}" if first_since else "")
-    return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None, "errors": errors}
+    return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
+            "errors": errors}
 
 
 def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
@@ -102,7 +110,6 @@ def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceS
         quality = QualityConfig()  # the quality gate reports the broken file; metrics are computed unchecked
     grouped: dict[frozenset, list[PlannedMetric]] = {}
     lookups: dict[frozenset, tuple] = {}
-    not_computed = []
     with warehouse.connect() as con:
         try:
             lineage = build_models(con, sources, Path(models_dir))
@@ -122,30 +129,29 @@ def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceS
                 check_columns(con, spec)
             except MetricError as exc:
                 plan.errors.append(str(exc))
-                not_computed.append(failed_to_compute(spec, str(exc)))
+                plan.not_computed.append(failed_to_compute(spec, str(exc)))
                 continue
             grouped.setdefault(read, []).append(PlannedMetric(spec, catalogue.get(spec.name), *lookups[read],
                                                               quality.metric_checks_for(spec.name)))
-        save_metric_outcomes(con, cycle_id, not_computed)
     plan.groups = [MetricGroup(tuple(sorted(read)), metrics) for read, metrics in grouped.items()]
     return plan
 
 
-# no cache: each run stores values and sanity results. Retried only when its commit lost a race with another
-# writer of a lake (nothing of it was stored then); the sanity results of a retried group replace its earlier ones
+# no cache: each run stores values. Retried only when its commit lost a race with another writer of a lake
+# (nothing of it was stored then)
 @task(name="metrics", task_run_name="metrics-{group.name}", cache_policy=NO_CACHE, retries=3,
       retry_delay_seconds=[1, 4, 10], retry_condition_fn=write_conflicted)
 def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup, full_refresh: bool = False,
                          grace_minutes: int = 15) -> dict:
-    """Recompute one group's metrics in one commit, or one by one when one of them fails; store their checks.
-    Returns rows written, metrics refreshed, the first period each one recomputed, and errors."""
+    """Recompute one group's metric values in one commit, or one by one when one of them fails. Returns rows
+    written, the metrics committed, the first period each recomputed, their check outcomes, and errors."""
     errors: list[str] = []
     sanity: dict[str, list[dict]] = {}
     not_computed: list[dict] = []
     with warehouse.connect() as con:
 
-        def refresh(metrics: list[PlannedMetric]) -> tuple[int, list[datetime]]:
-            starts = [(m, refresh_start(con, m.spec, m.known, m.touched, full_refresh, m.zones)) for m in metrics]
+        def refresh(metrics: list[PlannedMetric]) -> tuple[int, list[datetime], list[str]]:
+            starts = [(m, refresh_start(m.spec, m.known, m.touched, full_refresh, m.zones)) for m in metrics]
             planned = [(m, since) for m, since in starts if since is not None]
             rows = recompute(con, [(m.spec, since, m.watermark) for m, since in planned], cycle_id, grace_minutes)
             for m, _ in planned:
@@ -156,7 +162,7 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
                 if broken:
                     raise MetricError(f"{m.spec.path}: metric '{m.spec.name}': failed its sanity check: "
                                       f"{'; '.join(broken)}")
-            return rows, [since for _, since in planned]
+            return rows, [since for _, since in planned], [m.spec.name for m in metrics]
 
         try:
             with transaction(con, "metrics"):  # the usual case: the whole group, one commit
@@ -178,6 +184,7 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
                         raise
                     errors.append(f"{metric.spec.path}: metric '{metric.spec.name}': {exc}")
                     not_computed.append(failed_to_compute(metric.spec, errors[-1]))
-        save_metric_outcomes(con, cycle_id, [o for outcomes_of in sanity.values() for o in outcomes_of] + not_computed)
-    return {"rows": sum(count for count, _ in outcomes), "metrics": refreshed,
-            "starts": [since for _, starts in outcomes for since in starts], "errors": errors}
+    return {"rows": sum(count for count, _, _ in outcomes), "metrics": refreshed,
+            "committed": [name for _, _, names in outcomes for name in names],
+            "starts": [since for _, starts, _ in outcomes for since in starts], "errors": errors,
+            "outcomes": [o for outcomes_of in sanity.values() for o in outcomes_of] + not_computed}

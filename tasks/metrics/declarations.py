@@ -64,7 +64,7 @@ class MetricSpec(BaseModel):
     dimensions: list[str] = Field(default_factory=list)
     filter: str | None = None
     favourability: Literal["up", "down", "neutral"] = "neutral"
-    scale: Scale | None = Field(None, description="how changes are read; default: inferred (sql/metrics/infer_scale.sql)")
+    scale: Scale | None = Field(None, description="how changes are read; default: inferred (sql/metrics/infer_scales.sql)")
     goal: Goal | None = None
     path: str = Field("", exclude=True)
 

@@ -87,19 +87,31 @@ def zones_of(project_zone: str | None, read: list) -> str:
     return "|".join([str(project_zone), *sorted(f"{source.name}={source.timezone}" for source in read)])
 
 
-def refresh_start(con: duckdb.DuckDBPyConnection, spec: MetricSpec, known: tuple | None, touched: datetime | None,
-                  full_refresh: bool, zones: str = "") -> datetime | None:
-    """Where a metric's recomputation starts (its whole history when new or redefined, or when the time zones its
-    days are cut in changed: `zones`); keeps the catalogue current."""
-    fingerprint = spec.fingerprint(zones)
-    if known != (fingerprint, spec.path, spec.model):
-        execute_script(con, sql_file("metrics/record_metric.sql"), {
-            "name": spec.name, "description": spec.description, "measure": spec.kind,
-            "favourability": spec.favourability, "grains": spec.grains, "dimensions": spec.dimensions,
-            "goal": spec.goal.model_dump_json() if spec.goal else None, "definition": spec.path,
-            "fingerprint": fingerprint, "model": spec.model})
-    redefined = known is None or known[0] != fingerprint
+def refresh_start(spec: MetricSpec, known: tuple | None, touched: datetime | None, full_refresh: bool,
+                  zones: str = "") -> datetime | None:
+    """Where a metric's recomputation starts: its whole history when new or redefined, or when the time zones its
+    days are cut in changed (`zones`); else where new data starts (`touched`)."""
+    redefined = known is None or known[0] != spec.fingerprint(zones)
     return FULL_HISTORY if (full_refresh or redefined) else touched
+
+
+def record_metrics(con: duckdb.DuckDBPyConnection, recomputed: list[tuple[MetricSpec, tuple | None, str]]) -> None:
+    """Keep the catalogue entries of recomputed metrics (declaration, what the catalogue knew, time zones) current:
+    each declaration that changed, and the scale each one's changes are read on, inferred from its values."""
+    changed = [(spec, spec.fingerprint(zones)) for spec, known, zones in recomputed
+               if known != (spec.fingerprint(zones), spec.path, spec.model)]
+    if changed:
+        execute_script(con, sql_file("metrics/record_metrics.sql"), {
+            "name": [spec.name for spec, _ in changed], "description": [spec.description for spec, _ in changed],
+            "measure": [spec.kind for spec, _ in changed], "favourability": [spec.favourability for spec, _ in changed],
+            "grains": [spec.grains for spec, _ in changed], "dimensions": [spec.dimensions for spec, _ in changed],
+            "goal": [spec.goal.model_dump_json() if spec.goal else None for spec, _ in changed],
+            "definition": [spec.path for spec, _ in changed], "fingerprint": [fingerprint for _, fingerprint in changed],
+            "model": [spec.model for spec, _ in changed]})
+    if recomputed:
+        con.execute(sql_file("metrics/infer_scales.sql"), {
+            "metric": [spec.name for spec, _, _ in recomputed], "declared": [spec.scale for spec, _, _ in recomputed],
+            "shares": [spec.is_share for spec, _, _ in recomputed]})
 
 
 def recompute(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, datetime, datetime | None]],
@@ -127,7 +139,4 @@ def recompute(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, da
             rows += con.execute(sql_file("metrics/missing_periods_as_zero.sql"), {
                 "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id,
                 "metrics": additive, "window": ZERO_FILL_WINDOW[grain]}).fetchone()[0]
-    for spec in {spec.name: spec for spec, _, _ in planned}.values():
-        con.execute(sql_file("metrics/infer_scale.sql"), {"metric": spec.name, "declared": spec.scale,
-                                                          "shares": spec.is_share})
     return rows
