@@ -327,6 +327,19 @@ def is_write_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and WRITE_CONFLICT.search(str(exc)) is not None
 
 
+CONFLICT_RETRY_DELAYS = [1, 4, 10]  # seconds before each retry of a task whose commit lost a race
+
+
+def write_conflicted(task, task_run, state) -> bool:
+    """A Prefect retry condition: retry a task whose commit lost a race with another writer of the lake (its
+    write was all or nothing), and no other failure."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_write_conflict(exc)
+    return False
+
+
 def execute_script(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> None:
     """Run each statement of a SQL text, each with the parameters it names (DuckDB refuses any it does not)."""
     for statement in con.extract_statements(sql):

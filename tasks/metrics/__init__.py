@@ -18,7 +18,7 @@ from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
 from reverie.summaries import MetricsSummary
-from reverie.warehouse import Warehouse, is_write_conflict, transaction
+from reverie.warehouse import CONFLICT_RETRY_DELAYS, Warehouse, is_write_conflict, transaction, write_conflicted
 from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
 from tasks.metrics.refresh import recompute, record_metrics, refresh_start, touched_since, watermark_of, zones_of
 from tasks.metrics.sanity_checks import (
@@ -27,7 +27,6 @@ from tasks.metrics.sanity_checks import (
     sanity_outcomes,
     save_metric_outcomes,
 )
-from tasks.quality import write_conflicted
 from tasks.quality.declarations import MetricCheck, QualityConfig, QualityError, load_quality
 
 Spread = Callable[[Task, list[dict]], list]  # runs a task once per set of parameters; the results in that order
@@ -88,12 +87,13 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
             record_metrics(con, [(m.spec, m.known, m.zones) for group in plan.groups for m in group.metrics
                                  if m.spec.name in committed])
         save_metric_outcomes(con, cycle_id, plan.not_computed + [o for group in done for o in group["outcomes"]])
+    logger = run_logger()
     errors = plan.errors + [message for group in done for message in group["errors"]]
     for message in errors:
-        run_logger().warning("metrics: %s", message)
+        logger.warning("metrics: %s", message)
     rows, refreshed = sum(group["rows"] for group in done), sum(group["metrics"] for group in done)
     first_since = min((since for group in done for since in group["starts"]), default=None)
-    run_logger().info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
+    logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
                       f" from {first_since:%Y-%m-%d}" if first_since else "")
     return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
             "errors": errors}
@@ -140,7 +140,7 @@ def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceS
 # no cache: each run stores values. Retried only when its commit lost a race with another writer of a lake
 # (nothing of it was stored then)
 @task(name="metrics", task_run_name="metrics-{group.name}", cache_policy=NO_CACHE, retries=3,
-      retry_delay_seconds=[1, 4, 10], retry_condition_fn=write_conflicted)
+      retry_delay_seconds=CONFLICT_RETRY_DELAYS, retry_condition_fn=write_conflicted)
 def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup, full_refresh: bool = False,
                          grace_minutes: int = 15) -> dict:
     """Recompute one group's metric values in one commit, or one by one when one of them fails. Returns rows
