@@ -5,7 +5,8 @@ The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the 
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
 Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). On a lake with
 `[lake] workers` (or a Dask `scheduler`), the sources' ingest and quality gates, then the groups of metrics, run at
-once on a Dask cluster's processes (`cycle_workers`); the rest of the cycle runs in the flow's own process."""
+once on a Dask cluster's processes (`cycle_workers`); with `[lake] pool` the sources' are flow runs a work pool's
+workers take (`refresh_on_pool`). The rest of the cycle runs in the flow's own process."""
 
 from __future__ import annotations
 
@@ -80,6 +81,51 @@ def refresh_source(settings: Settings, source: SourceSettings, cycle_id: str) ->
     return ingested, checked
 
 
+SOURCE_DEPLOYMENT = "refresh-source/refresh-source"  # flows/refresh_source.py, in deployments/prefect.yaml
+POOL_POLL_SECONDS = 2.0
+
+
+class PoolUnavailable(RuntimeError):
+    """The sources cannot be handed to the work pool's workers; the message says what to do."""
+
+
+def refresh_on_pool(settings: Settings, cycle_id: str) -> list[tuple[dict, dict]]:
+    """Each source's ingest and gate as a flow run of the `refresh-source` deployment, all created at once for the
+    workers of `[lake] pool` to take, then awaited; their results in the sources' order. A source whose run did
+    not complete fails the cycle, naming the run."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import get_current_settings
+
+    pool = settings.workers.pool
+    if not get_current_settings().api.url:
+        raise PoolUnavailable(f"[lake] pool = {pool!r} needs a Prefect server its workers reach: set PREFECT_API_URL "
+                              "(see deployments/prefect.yaml)")
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(SOURCE_DEPLOYMENT)
+        except ObjectNotFound:
+            raise PoolUnavailable(f"[lake] pool = {pool!r}: no deployment {SOURCE_DEPLOYMENT} on the Prefect server; "
+                                  "deploy deployments/prefect.yaml") from None
+        if deployment.work_pool_name != pool:
+            raise PoolUnavailable(f"[lake] pool = {pool!r}, but the deployment {SOURCE_DEPLOYMENT} runs on the work "
+                                  f"pool {deployment.work_pool_name!r}")
+        runs = [run_deployment(SOURCE_DEPLOYMENT, timeout=0, parameters={
+            "project_dir": str(settings.project_dir), "source": name, "cycle_id": cycle_id})
+            for name in settings.sources]
+        pending = {run.id for run in runs}
+        while pending:
+            time.sleep(POOL_POLL_SECONDS)
+            pending = {run_id for run_id in pending if not client.read_flow_run(run_id).state.is_final()}
+        ended = [client.read_flow_run(run.id) for run in runs]
+    for name, run in zip(settings.sources, ended):
+        if not run.state.is_completed():
+            raise PoolUnavailable(f"source {name!r}: its flow run {run.name} ({run.id}) on the work pool {pool!r} "
+                                  f"ended {run.state.type.value}: {run.state.message}")
+    return [tuple(run.state.result()) for run in ended]
+
+
 @contextmanager
 def dask_runner(workers: Workers) -> Iterator[TaskRunner]:
     """A Dask cluster for the block: the one at `scheduler`, or `count` local processes (one thread each: DuckDB
@@ -121,8 +167,9 @@ def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages
     """Ingest every source and run its quality gate, then refresh the metrics a group at a time; each stage's
     summary into `stages`."""
     with cycle_workers(settings.workers) as spread:
-        refreshed = dict(zip(settings.sources, spread(refresh_source, [
-            {"settings": settings, "source": source, "cycle_id": cycle_id} for source in settings.sources.values()])))
+        refreshed = dict(zip(settings.sources, refresh_on_pool(settings, cycle_id) if settings.workers.pool else
+                             spread(refresh_source, [{"settings": settings, "source": source, "cycle_id": cycle_id}
+                                                     for source in settings.sources.values()])))
         stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
         stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
         stages["metrics"] = timed(

@@ -112,6 +112,7 @@ class LakeSection:
     workers: int = 1  # more: sources' ingest and gates, then groups of metrics, run at once on a Dask cluster of
     # this many processes (a PostgreSQL catalog only)
     scheduler: str = ""  # a running Dask cluster's scheduler (tcp://host:8786) to spread the work over instead
+    pool: str = ""  # a Prefect work pool whose workers take each source's ingest and gate as a flow run
     AT_LEAST = {"workers": 1}
 
 
@@ -121,19 +122,26 @@ LAKE_CATALOGS = ("sqlite:", "postgres:")
 @dataclass(frozen=True)
 class Workers:
     """Where the refresh's units of work (sources, groups of metrics) run: here, one after another (count 1), or
-    on a Dask cluster."""
+    on a Dask cluster; and the sources' as flow runs on a Prefect work pool's workers, when `pool` is named."""
     count: int = 1
     scheduler: str = ""
+    pool: str = ""
 
     @property
     def spread(self) -> bool:
+        """Whether units run on a Dask cluster."""
         return self.count > 1 or bool(self.scheduler)
+
+    @property
+    def several(self) -> bool:
+        """Whether other processes write at once (on a Dask cluster or a work pool)."""
+        return self.spread or bool(self.pool)
 
 
 def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
     """The [lake] section as the warehouse opens it: relative paths made the project's."""
-    spread = Workers(section.workers, section.scheduler).spread
-    asked = "workers" if section.workers > 1 else "scheduler"
+    spread = Workers(section.workers, section.scheduler, section.pool).several
+    asked = "workers" if section.workers > 1 else "scheduler" if section.scheduler else "pool"
     if not section.catalog:
         if spread:
             raise ConfigError(f"{path}: [lake] {asked} needs [lake] catalog: only one process at a time can write a "
@@ -415,7 +423,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         detect=_build(DetectSettings, _section(data, "detect", path), "detect", path),
         memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),
         deliver=_deliver(data, path, project.timezone),
-        workers=Workers(lake.workers, lake.scheduler),
+        workers=Workers(lake.workers, lake.scheduler, lake.pool),
     )
 
 

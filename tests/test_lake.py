@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -19,8 +20,10 @@ from reverie.cli import app
 from reverie.config import ConfigError, load_settings
 from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index
+from reverie.paths import PACKAGE_ROOT
 from tests.conftest import START, new_project
 from tests.postgres import binaries, postgres_server
+from tests.prefect_server import BIN, Server
 from tests.scripted_llm import tool_call
 
 COMPARED = {  # what a night leaves, in a form both warehouses give alike (sums in parallel differ in the last bits)
@@ -158,8 +161,9 @@ EXTRA_METRICS = "metrics:\n" + "".join(f"""
 """ for name in EXTRA_SOURCES)
 
 
-def three_sources(folder, session_llm, catalog: str | None = None):
-    """A project of three sources, each with metrics of its own, on the DuckDB file, or on a lake with two workers."""
+def three_sources(folder, session_llm, catalog: str | None = None, spread: str = "workers = 2"):
+    """A project of three sources, each with metrics of its own, on the DuckDB file, or on a lake whose work is
+    spread as `spread` says (two Dask workers)."""
     settings = new_project(folder / "shop", days=40, base_url=session_llm.base_url, toml=SOURCES_TOML)
     (settings.metrics_dir / "more.yml").write_text(EXTRA_METRICS)
     for name, seed in EXTRA_SOURCES.items():
@@ -167,7 +171,7 @@ def three_sources(folder, session_llm, catalog: str | None = None):
     if catalog:
         config = settings.project_dir / "reverie.toml"
         line = '# catalog = "sqlite:.reverie/lake.sqlite"'
-        config.write_text(config.read_text().replace(line, f"catalog = {json.dumps(catalog)}\nworkers = 2", 1))
+        config.write_text(config.read_text().replace(line, f"catalog = {json.dumps(catalog)}\n{spread}", 1))
     return load_settings(settings.project_dir)
 
 
@@ -203,12 +207,20 @@ UNITS = {"refresh": ["refresh-events", "refresh-events_b", "refresh-events_c"],
          "metrics": ["metrics-events", "metrics-events_b", "metrics-events_c"]}
 
 
+@pytest.fixture(scope="module")
+def three_source_file(tmp_path_factory, session_llm):
+    """The reference for the spread runs: two nights of the three sources in one process on the DuckDB file."""
+    session_llm.script(finish)
+    reference = three_sources(tmp_path_factory.mktemp("file"), session_llm)
+    return reference, three_source_nights(reference), night_rows(reference)
+
+
 @pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
                     reason="PostgreSQL is not installed (CI installs it)")
-def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_file(tmp_path, session_llm):
+def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_file(tmp_path, session_llm,
+                                                                                   three_source_file):
     session_llm.script(finish)
-    reference = three_sources(tmp_path / "file", session_llm)
-    one_process = three_source_nights(reference)
+    _, one_process, file = three_source_file
     for summary in one_process:  # the same units of work, one after another
         units = unit_task_runs(summary["flow_run_id"])
         assert {kind: [name for name, *_ in runs] for kind, runs in units.items()} == UNITS
@@ -230,10 +242,71 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
     assert [s["stages"]["ingest"]["files"] for s in two_workers] == [120, 3]
     assert [s["stages"]["metrics"]["metrics"] for s in two_workers] == [s["stages"]["metrics"]["metrics"]
                                                                          for s in one_process] == [11, 11]
-    file = night_rows(reference)
     assert {metric for metric, *_ in file["metric_values"]} >= {"events_b_orders", "events_c_revenue"}
     for table in COMPARED:
         assert lake[table] == file[table], table
+
+
+def source_flow_runs(server, parent_flow_run_id: str) -> list[dict]:
+    """The `refresh-source` flow runs a cycle's run created on the work pool, by name."""
+    parent = server.http.post("/task_runs/filter", json={
+        "flow_runs": {"id": {"any_": [parent_flow_run_id]}}}).raise_for_status().json()
+    runs = server.http.post("/flow_runs/filter", json={
+        "flow_runs": {"parent_task_run_id": {"any_": [t["id"] for t in parent]}}}).raise_for_status().json()
+    return sorted(runs, key=lambda run: run["name"])
+
+
+@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
+                    reason="PostgreSQL is not installed (CI installs it)")
+def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the_file(tmp_path, session_llm,
+                                                                                       three_source_file):
+    """Each source's ingest and gate as a flow run that one of two `prefect worker start` processes takes (one run
+    at a time each), the cycle run by `reverie run` against the same Prefect server."""
+    session_llm.script(finish)
+    _, one_process, file = three_source_file
+    server = Server(tmp_path / "prefect")
+    workers, logs = [], [tmp_path / f"worker-{i}.log" for i in (1, 2)]
+    try:
+        server.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
+        server.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml",
+                   REVERIE_PROJECT_DIR=str(tmp_path))
+        for log in logs:
+            with open(log, "w") as out:
+                workers.append(subprocess.Popen(
+                    [BIN / "prefect", "worker", "start", "--pool", "reverie-process", "--limit", "1"],
+                    cwd=PACKAGE_ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=out))
+        with postgres_server() as dsn:
+            settings = three_sources(tmp_path / "lake", session_llm, f"postgres:{dsn}", 'pool = "reverie-process"')
+            assert settings.workers.pool == "reverie-process" and not settings.workers.spread
+
+            def night() -> dict:
+                done = subprocess.run([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=server.env,
+                                      capture_output=True, text=True, timeout=900)
+                assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+                return json.loads(done.stdout)
+
+            first = night()
+            for landing, seed in [("landing", 7), *((f"landing_{n}", seed) for n, seed in EXTRA_SOURCES.items())]:
+                generate(settings.project_dir / landing, 1, start=START + timedelta(days=40), seed=seed, scale=0.3)
+            on_pool = [first, night()]
+            lake = night_rows(settings)
+            sources = [source_flow_runs(server, summary["flow_run_id"]) for summary in on_pool]
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+        server.stop()
+    assert [s["status"] for s in on_pool] == [s["status"] for s in one_process] == ["completed", "completed"]
+    assert [s["stages"]["ingest"]["files"] for s in on_pool] == [120, 3]
+    for runs in sources:  # a flow run per source, each taken by a worker, two of them at the same time
+        assert [run["name"] for run in runs] == ["refresh-events", "refresh-events_b", "refresh-events_c"]
+        assert {run["state_type"] for run in runs} == {"COMPLETED"}
+        assert {run["work_pool_name"] for run in runs} == {"reverie-process"}
+        assert at_once([(run["name"], run["start_time"], run["end_time"]) for run in runs]), runs
+    for table in COMPARED:
+        assert lake[table] == file[table], table
+    for log in logs:
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 def test_workers_need_a_catalog_several_processes_can_write(tmp_path):
@@ -243,6 +316,25 @@ def test_workers_need_a_catalog_several_processes_can_write(tmp_path):
     (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "sqlite:lake.sqlite"\nscheduler = "tcp://dask:8786"\n')
     with pytest.raises(ConfigError, match=r"\[lake\] scheduler needs a PostgreSQL catalog: .* 'database is locked'"):
         load_settings(tmp_path)
+
+
+def test_a_work_pool_without_its_server_or_deployment_is_named_before_anything_is_written(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.stages import PoolUnavailable, refresh_on_pool
+
+    (tmp_path / "reverie.toml").write_text('[lake]\npool = "reverie-process"\n')
+    with pytest.raises(ConfigError, match=r"\[lake\] pool needs \[lake\] catalog"):
+        load_settings(tmp_path)
+    (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "postgres:dbname=reverie host=/nowhere"\n'
+                                           'pool = "reverie-process"\n[sources.events]\npath = "landing/*.parquet"\n')
+    settings = load_settings(tmp_path)
+    with pytest.raises(PoolUnavailable, match=r"no deployment refresh-source/refresh-source on the Prefect server; "
+                                              r"deploy deployments/prefect.yaml"):
+        refresh_on_pool(settings, "c1")  # the test harness's server has no deployments
+    with temporary_settings({PREFECT_API_URL: None}):
+        with pytest.raises(PoolUnavailable, match=r"needs a Prefect server its workers reach: set PREFECT_API_URL"):
+            refresh_on_pool(settings, "c1")
 
 
 def test_a_catalogs_password_is_not_shown(tmp_path):
