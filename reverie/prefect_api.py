@@ -11,7 +11,8 @@ The flow run then finds the server running (Prefect keeps one per process).
 The server's own output goes to a log file, not the terminal: uvicorn prints tracebacks (a Prefect database
 that cannot be read, a request cut off when the server stops under load) that would otherwise reach the user.
 A server whose application fails to start is not started again and again until the timeout, as Prefect does
-for a port taken meanwhile: the run fails at once, naming the cause and the log.
+for a port taken meanwhile: the run fails at once, naming the cause and the log. Two commands started at once
+start their servers one after the other: both would otherwise migrate a new PREFECT_HOME's database together.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 STARTUP_TIMEOUT_SECONDS = 300
+START_LOCK = "reverie-api-start.lock"  # in PREFECT_HOME, beside Prefect's database
 
 
 class PrefectUnavailable(RuntimeError):
@@ -94,13 +97,22 @@ def _uvicorn_output_to(log) -> Iterator[None]:
 def start_api(log_file: Path) -> None:
     """Make sure a local run has an API: the configured server, or the ephemeral one started and answering, its
     output in `log_file`."""
+    from filelock import FileLock, Timeout
     from prefect.settings import get_current_settings
 
-    if get_current_settings().api.url:
+    settings = get_current_settings()
+    if settings.api.url:
         return  # a real server (or a test harness): Prefect's client reports it if it is down
     timeout = _startup_timeout()
+    started = time.monotonic()
     try:
-        _logged_server(log_file)().start(timeout=timeout)
+        # one start at a time per PREFECT_HOME: two servers starting on a new database both migrate it, and the
+        # second fails ("duplicate column name"); the next waits for the first to be up, then finds it migrated
+        with FileLock(settings.home / START_LOCK, timeout=timeout):
+            _logged_server(log_file)().start(timeout=max(1, round(timeout - (time.monotonic() - started))))
+    except Timeout as exc:
+        raise PrefectUnavailable(f"Prefect's local API did not start within {timeout} s: another reverie command "
+                                 f"was starting its own meanwhile ({settings.home / START_LOCK}); try again") from exc
     except ServerFailed as exc:
         raise PrefectUnavailable(f"Prefect's local API failed to start ({exc}); its log: {log_file}") from exc
     except Exception as exc:

@@ -4,6 +4,7 @@ recomputed — and one writer at a time, whatever the flow, on real DuckDB and r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -106,11 +107,13 @@ def test_a_run_started_while_another_writes_waits_for_it_and_then_runs(make_proj
 
 
 @pytest.mark.reliability("fault")
-def test_two_cycles_launched_at_once_write_one_after_the_other_and_both_complete(make_project):
+def test_two_cycles_launched_at_once_write_one_after_the_other_and_both_complete(make_project, tmp_path):
     settings = without_analyst(make_project(days=10))
     reverie = Path(sys.executable).parent / "reverie"
+    # a new PREFECT_HOME, as on a new machine: both commands' Prefect servers would migrate its database at once
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     runs = [subprocess.Popen([reverie, "run", "--json"], cwd=settings.project_dir, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+                             stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     outputs = [run.communicate(timeout=600) for run in runs]
     for run, (_, stderr) in zip(runs, outputs):
         assert run.returncode == 0, stderr
