@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import begin_cycle, finished, hold_writer, refresh_stages
+from flows.stages import begin_cycle, cycle_workers, finished, hold_writer, refresh_stages
 from reverie.config import load_settings
 from reverie.summaries import CycleSummary, Stages, degraded
 from tasks.events import emit_refresh_events
@@ -30,7 +30,7 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
         stages: Stages = {}
         status = "failed"
         try:
-            refresh_stages(settings, cycle_id, full_refresh, stages)
+            refresh_stages(settings, cycle_id, full_refresh, stages, stack.enter_context(cycle_workers(settings.workers)))
             status = ("refreshed" if stages["metrics"]["since"] is not None
                       else "degraded" if degraded(stages) else "completed")
         finally:

@@ -8,21 +8,23 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import analysis_stages, current_run_id, finished, hold_writer
+from flows.stages import analysis_stages, current_run_id, cycle_workers, finished, hold_writer
 from reverie.config import Settings, load_settings
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary, degraded
 from tasks.cycles import refreshed_cycles, resume_cycle
 from tasks.events import emit_cycle_events
+from tasks.units import Spread
 
 
-def continue_cycle(settings: Settings, cycle_id: str) -> CycleSummary:
-    """The analysis half of a refreshed cycle, under its id; its seconds are both halves' own."""
+def continue_cycle(settings: Settings, cycle_id: str, spread: Spread) -> CycleSummary:
+    """The analysis half of a refreshed cycle, under its id (units of work run as `spread` does); its seconds are
+    both halves' own."""
     stages, seconds_before = resume_cycle(warehouse=settings.warehouse, cycle_id=cycle_id)
     started = time.monotonic()
     status = "failed"
     try:
-        analysis_stages(settings, cycle_id, stages)
+        analysis_stages(settings, cycle_id, stages, spread)
         status = "degraded" if degraded(stages) else "completed"
     finally:
         seconds = round(seconds_before + time.monotonic() - started, 2)
@@ -45,6 +47,7 @@ def reflect_refreshed(project_dir: str = ".", wait_minutes: float = 60.0) -> dic
         if not pending:
             return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "nothing to reflect",
                     "warehouse": str(settings.warehouse), "stages": {}, "seconds": 0.0, "cycles": []}
+        spread = stack.enter_context(cycle_workers(settings.workers))
         with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
-            summaries = [continue_cycle(settings, cycle_id) for cycle_id in pending]
+            summaries = [continue_cycle(settings, cycle_id, spread) for cycle_id in pending]
     return {**summaries[-1], "cycles": [s["cycle_id"] for s in summaries]}

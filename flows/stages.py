@@ -5,7 +5,7 @@ The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the 
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
 Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). On a lake with
 `[lake] workers` (or a Dask `scheduler`), the sources' ingest and quality gates, then the groups of metrics, run at
-once on a Dask cluster's processes (`cycle_workers`); with `[lake] pool` the sources' are flow runs a work pool's
+once on a Dask cluster's processes (`cycle_workers`), and so do the detectors; with `[lake] pool` the sources' are flow runs a work pool's
 workers take (`refresh_on_pool`). The rest of the cycle runs in the flow's own process."""
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
 from tasks.ingest import ingest_source
 from tasks.memory import consolidate
-from tasks.metrics import Spread, refresh_metrics
+from tasks.metrics import refresh_metrics
 from tasks.prepare import prepare_answers
 from tasks.quality import run_quality_gate
 from tasks.reflect import reflect
+from tasks.units import Spread
 
 
 def current_run_id() -> str | None:
@@ -146,9 +147,9 @@ def dask_runner(workers: Workers) -> Iterator[TaskRunner]:
 
 @contextmanager
 def cycle_workers(workers: Workers) -> Iterator[Spread]:
-    """How the block runs its independent units of work (a source's ingest and gate, a group of metrics): as task
-    runs one after another in this process, or all at once on a Dask cluster when there are workers — started
-    the first time two units are spread, stopped when the block ends."""
+    """How the block runs its independent units of work (a source's ingest and gate, a group of metrics, a
+    detector): as task runs one after another in this process, or all at once on a Dask cluster when there are
+    workers — started the first time two units are spread, stopped when the block ends (a flow opens it once)."""
     with ExitStack() as stack:
         cluster: list[TaskRunner] = []
 
@@ -163,31 +164,32 @@ def cycle_workers(workers: Workers) -> Iterator[Spread]:
         yield spread
 
 
-def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages) -> None:
-    """Ingest every source and run its quality gate, then refresh the metrics a group at a time; each stage's
-    summary into `stages`."""
-    with cycle_workers(settings.workers) as spread:
-        refreshed = dict(zip(settings.sources, refresh_on_pool(settings, cycle_id) if settings.workers.pool else
-                             spread(refresh_source, [{"settings": settings, "source": source, "cycle_id": cycle_id}
-                                                     for source in settings.sources.values()])))
-        stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
-        stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
-        stages["metrics"] = timed(
-            refresh_metrics, stage_name="metrics", warehouse=settings.warehouse, cycle_id=cycle_id,
-            sources=settings.sources, models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir),
-            full_refresh=full_refresh, lookback_days=settings.lookback_days,
-            grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), spread=spread)
+def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages, spread: Spread) -> None:
+    """Ingest every source and run its quality gate, then refresh the metrics a group at a time (the units of work
+    run as `spread` does); each stage's summary into `stages`."""
+    refreshed = dict(zip(settings.sources, refresh_on_pool(settings, cycle_id) if settings.workers.pool else
+                         spread(refresh_source, [{"settings": settings, "source": source, "cycle_id": cycle_id}
+                                                 for source in settings.sources.values()])))
+    stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
+    stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
+    stages["metrics"] = timed(
+        refresh_metrics, stage_name="metrics", warehouse=settings.warehouse, cycle_id=cycle_id,
+        sources=settings.sources, models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir),
+        full_refresh=full_refresh, lookback_days=settings.lookback_days,
+        grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), spread=spread)
 
 
-def analysis_stages(settings: Settings, cycle_id: str, stages: Stages) -> None:
-    """Detect what changed in the periods the refresh recomputed, have the analyst reflect, consolidate memory,
-    prepare answers and deliver the brief; each stage's summary into `stages` (which holds the refresh's)."""
+def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: Spread) -> None:
+    """Detect what changed in the periods the refresh recomputed (a unit of work per detector, run as `spread`
+    does), have the analyst reflect, consolidate memory, prepare answers and deliver the brief; each stage's
+    summary into `stages` (which holds the refresh's)."""
     warehouse = settings.warehouse
     run_id = current_run_id()
     log_dir = str(warehouse.folder / "logs")
     since = stages["metrics"]["since"]  # the first period recomputed: what is new to detect and remember
-    stages["detect"] = timed(detect_candidates, warehouse=warehouse, cycle_id=cycle_id, since=since,
-                             settings=settings.detect, detectors_dir=str(settings.detectors_dir))
+    stages["detect"] = timed(detect_candidates, stage_name="detect", warehouse=warehouse, cycle_id=cycle_id,
+                             since=since, settings=settings.detect, detectors_dir=str(settings.detectors_dir),
+                             spread=spread)
     stages["reflect"] = timed(reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm, log_dir=log_dir)
     stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
                              since=since, settings=settings.memory)

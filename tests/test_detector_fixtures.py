@@ -113,7 +113,7 @@ def test_the_example_project_detector_is_picked_up_from_the_project_folder_and_f
     shutil.copy(FIXTURES / "project" / "zero_day.sql", project / "detectors")
     settings = load_settings(project)
     _warehouse(settings.warehouse, _fixture(FIXTURES / "zero_day.yaml"))
-    summary = detect_candidates.fn(settings.warehouse, "c1", "2025-02-03", settings.detect,
+    summary = detect_candidates(settings.warehouse, "c1", "2025-02-03", settings.detect,
                                    detectors_dir=str(settings.detectors_dir))
     assert summary["by_detector"]["zero_day"] == 3 and summary["errors"] == []
     with settings.warehouse.connect() as con:

@@ -21,6 +21,7 @@ from reverie.config import ConfigError, load_settings
 from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index
 from reverie.paths import PACKAGE_ROOT
+from tasks.detect.registry import load_detectors
 from tests.conftest import START, new_project
 from tests.postgres import binaries, postgres_server
 from tests.prefect_server import BIN, Server
@@ -184,7 +185,8 @@ def three_source_nights(settings) -> list[dict]:
 
 
 def unit_task_runs(flow_run_id: str) -> dict[str, list[tuple]]:
-    """The flow run's units of work (a source's refresh, a group of metrics), by name: when each started and ended."""
+    """The flow run's units of work (a source's refresh, a group of metrics, a detector), by name: when each started
+    and ended."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -192,7 +194,7 @@ def unit_task_runs(flow_run_id: str) -> dict[str, list[tuple]]:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     units = {}
     for run in runs:
-        if run.name.startswith(("refresh-", "metrics-")):
+        if run.name.startswith(("refresh-", "metrics-", "detect-")):
             units.setdefault(run.name.split("-")[0], []).append((run.name, run.start_time, run.end_time))
     return {kind: sorted(found) for kind, found in units.items()}
 
@@ -204,7 +206,8 @@ def at_once(runs: list[tuple]) -> bool:
 
 
 UNITS = {"refresh": ["refresh-events", "refresh-events_b", "refresh-events_c"],
-         "metrics": ["metrics-events", "metrics-events_b", "metrics-events_c"]}
+         "metrics": ["metrics-events", "metrics-events_b", "metrics-events_c"],
+         "detect": sorted(f"detect-{name}" for name in load_detectors())}
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +237,7 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
             checked = {source for (source,) in con.execute("select distinct source from quality_results").fetchall()}
         assert checked >= {"events", "events_b", "events_c"}
     assert [s["status"] for s in two_workers] == [s["status"] for s in one_process] == ["completed", "completed"]
-    for summary in two_workers:  # each source's refresh, then each group of metrics, submitted to the Dask workers
+    for summary in two_workers:  # each source's refresh, each group of metrics, each detector: on the Dask workers
         units = unit_task_runs(summary["flow_run_id"])
         assert {kind: [name for name, *_ in runs] for kind, runs in units.items()} == UNITS
         assert at_once(units["refresh"]), units  # (a group of these few metrics may end before the next starts)

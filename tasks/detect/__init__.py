@@ -21,6 +21,7 @@ from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.ranking import headline, judged, merged, with_feedback
 from tasks.detect.registry import load_detectors
 from tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
+from tasks.units import Spread, run_here
 
 DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
 CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",
@@ -38,9 +39,9 @@ def run_detector(con, detector: str, since: date, settings: DetectSettings, as_o
     return detectors[detector].run(con, since, settings, as_of)
 
 
-def findings(con, detectors: Mapping[str, Detector], since: date, settings: DetectSettings,
-             as_of: date | None = None, errors: list[str] | None = None) -> list[dict]:
-    """Every detector's findings for periods that ended on or after `since`, judged and scored.
+def raw_findings(con, detectors: Mapping[str, Detector], since: date, settings: DetectSettings,
+                 as_of: date | None = None, errors: list[str] | None = None) -> list[dict]:
+    """Every detector's findings for periods that ended on or after `since`, as they found them.
     With `errors`, a detector that fails is noted there and the others still run."""
     raw = []
     for detector in detectors.values():
@@ -50,6 +51,15 @@ def findings(con, detectors: Mapping[str, Detector], since: date, settings: Dete
             if errors is None:
                 raise
             errors.append(f"{detector.name}: {exc}")
+    return raw
+
+
+def findings(con, detectors: Mapping[str, Detector], since: date, settings: DetectSettings,
+             as_of: date | None = None, errors: list[str] | None = None, raw: list[dict] | None = None) -> list[dict]:
+    """Every detector's findings for periods that ended on or after `since` (or the `raw` ones found already),
+    judged and scored. With `errors`, a detector that fails is noted there and the others still run."""
+    if raw is None:
+        raw = raw_findings(con, detectors, since, settings, as_of, errors)
     catalogue = {name: (favourability, scale) for name, favourability, scale in
                  con.execute("select name, favourability, metric_scale(scale, measure) from metrics").fetchall()}
     return [judged(f, *catalogue.get(f["metric"], ("neutral", "relative")), detectors[f["detector"]])
@@ -117,13 +127,14 @@ def _part(p: dict) -> dict:
 
 
 def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of: date | None = None,
-               errors: list[str] | None = None, detectors: Mapping[str, Detector] | None = None) -> list[dict]:
-    """This cycle's ranked candidates: findings merged per underlying change, with drivers and a headline
-    (`detectors`: by name, default reverie's own)."""
+               errors: list[str] | None = None, detectors: Mapping[str, Detector] | None = None,
+               raw: list[dict] | None = None) -> list[dict]:
+    """This cycle's ranked candidates: findings (or the `raw` ones found already) merged per underlying change, with
+    drivers and a headline (`detectors`: by name, default reverie's own)."""
     detectors = load_detectors() if detectors is None else detectors
     measures = dict(con.execute("select name, measure from metrics").fetchall())
     verdicts = {tuple(row[:4]): row[4] for row in con.execute(sql_file("ranking/latest_feedback.sql")).fetchall()}
-    ranked = with_feedback(merged(findings(con, detectors, since, settings, as_of, errors), detectors), verdicts)
+    ranked = with_feedback(merged(findings(con, detectors, since, settings, as_of, errors, raw), detectors), verdicts)
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
         c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],
@@ -134,18 +145,32 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
     return ranked
 
 
-@task(name="detect", cache_policy=NO_CACHE)  # it writes this cycle's candidates: never cached
+@task(name="detector", task_run_name="detect-{detector.name}", cache_policy=NO_CACHE)  # data changes each cycle
+def detector_findings(warehouse: Warehouse, detector: Detector, since: date,
+                      settings: DetectSettings) -> tuple[list[dict], list[str]]:
+    """One detector's findings over the metric values, as one unit of work for a worker; its error if it failed."""
+    errors: list[str] = []
+    with warehouse.connect() as con:
+        return raw_findings(con, {detector.name: detector}, since, settings, errors=errors), errors
+
+
 def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, settings: DetectSettings,
-                      detectors_dir: str | None = None) -> DetectSummary:
+                      detectors_dir: str | None = None, spread: Spread = run_here) -> DetectSummary:
     """Run the detector catalogue (reverie's and the project's in `detectors_dir`) over the periods recomputed
-    this cycle and store ranked candidates."""
+    this cycle — each detector a unit of work (`spread`: one after another, or at once on the cycle's workers) —
+    and store the ranked candidates."""
     logger = run_logger()
     if since is None:
         return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": []}
     errors: list[str] = []
     detectors = load_detectors(detectors_dir, errors)
+    day = date.fromisoformat(since)
+    done = spread(detector_findings, [{"warehouse": warehouse, "detector": detector, "since": day,
+                                       "settings": settings} for detector in detectors.values()])
+    errors += [error for _, failed in done for error in failed]
     with warehouse.connect() as con:
-        found = candidates(con, cycle_id, date.fromisoformat(since), settings, errors=errors, detectors=detectors)
+        found = candidates(con, cycle_id, day, settings, errors=errors, detectors=detectors,
+                           raw=[finding for found, _ in done for finding in found])
     for error in errors:
         logger.error("detect: %s", error)
     with warehouse.connect() as con, transaction(con, "detect"):

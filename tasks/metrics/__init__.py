@@ -5,13 +5,12 @@ recomputed in a commit of its own: one after another here, or at once on a cycle
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from prefect import Task, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from reverie.config import SourceSettings
@@ -28,8 +27,7 @@ from tasks.metrics.sanity_checks import (
     save_metric_outcomes,
 )
 from tasks.quality.declarations import MetricCheck, QualityConfig, QualityError, load_quality
-
-Spread = Callable[[Task, list[dict]], list]  # runs a task once per set of parameters; the results in that order
+from tasks.units import Spread, run_here
 
 
 @dataclass(frozen=True)
@@ -61,11 +59,6 @@ class MetricPlan:
     groups: list[MetricGroup] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     not_computed: list[dict] = field(default_factory=list)
-
-
-def run_here(unit: Task, calls: list[dict]) -> list:
-    """Each call of a task one after another, in this process, as plain functions (no task runs)."""
-    return [unit.fn(**call) for call in calls]
 
 
 def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
