@@ -2,12 +2,14 @@
 
     uv run python bench/scale.py                                   # 100M events, 20 sources, 200 metrics
     uv run python bench/scale.py --events 10M --days 30 --json
+    uv run python bench/scale.py --events 10M --days 30 --on pool   # two Prefect workers of a work pool instead
 
 The events are the demo generator's, written once (`--days` daily files) and linked into each source's landing
 folder; each source has ten metrics at day grain (200 for 20 sources) and the demo quality suite; analysts off
 (no model: the data stages are timed). Two projects from `reverie init`: one keeps the DuckDB file and one
 process; the other a DuckLake with a PostgreSQL catalog (a server this script starts, Debian's `postgresql`) and
-`[lake] workers = 2`. Each runs `reverie run --json` twice, alternating: a first cycle that loads everything, then
+`[lake] workers = 2` (or, `--on pool`, `[lake] pool` with a Prefect server and two `prefect worker start --limit 1`
+this script starts, each source's ingest and gate a flow run). Each runs `reverie run --json` twice, alternating: a first cycle that loads everything, then
 one more day. Reported: each cycle's seconds, the wall time of all sources' ingest and gates ("sources"), the
 slowest source's, each stage's seconds summed over sources, and file/lake (the speed-up); the metric values must
 be equal.
@@ -22,6 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +39,7 @@ from bench.metrics_refresh import parse_size  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from tests.postgres import postgres_server  # noqa: E402
+from tests.prefect_server import BIN, Server  # noqa: E402
 
 REVERIE = [str(Path(sys.executable).parent / "reverie")]
 TEMPLATE_CATALOG = '# catalog = "sqlite:.reverie/lake.sqlite"'
@@ -54,8 +59,11 @@ METRICS_PER_SOURCE = [  # (name, measure, filter, dimensions)
 ]
 
 
-def reverie(*args: str, cwd: Path) -> str:
-    done = subprocess.run([*REVERIE, *args], cwd=cwd, capture_output=True, text=True)
+SPREAD = {"workers": "workers = 2", "pool": 'pool = "reverie-process"'}  # the lake's [lake] line, by --on
+
+
+def reverie(*args: str, cwd: Path, env: dict | None = None) -> str:
+    done = subprocess.run([*REVERIE, *args], cwd=cwd, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"reverie {' '.join(args)} in {cwd} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
     return done.stdout
@@ -74,7 +82,7 @@ def metrics_yaml(sources: list[str]) -> str:
     return yaml.safe_dump({"metrics": metrics}, sort_keys=False)
 
 
-def project(workdir: Path, store: str, sources: list[str], catalog: str | None) -> Path:
+def project(workdir: Path, store: str, sources: list[str], catalog: str | None, spread: str = "") -> Path:
     """A project of `sources` and their metrics, its landing folders empty."""
     reverie("init", store, cwd=workdir)
     folder = workdir / store
@@ -82,7 +90,7 @@ def project(workdir: Path, store: str, sources: list[str], catalog: str | None) 
     text = config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1)
     text = text[:text.index("[sources.events]")] + text[text.index("[llm]"):]  # the demo's source goes
     if catalog:
-        text = text.replace(TEMPLATE_CATALOG, f"catalog = {json.dumps(catalog)}\nworkers = 2", 1)
+        text = text.replace(TEMPLATE_CATALOG, f"catalog = {json.dumps(catalog)}\n{spread}", 1)
     config.write_text(text + sources_toml(sources))
     shutil.rmtree(folder / "models")
     (folder / "metrics" / "shop.yml").write_text(metrics_yaml(sources))
@@ -98,8 +106,29 @@ def land(generated: Path, folders: list[Path], sources: list[str], days: list[st
                 os.link(generated / day, folder / "landing" / source / day)
 
 
-def cycle(folder: Path) -> dict:
-    result = json.loads(reverie("run", "--json", cwd=folder))
+@contextmanager
+def work_pool(workdir: Path) -> Iterator[dict]:
+    """A Prefect server with reverie's deployments and two process workers taking one flow run at a time each;
+    yields the environment a `reverie run` reporting to it needs."""
+    server = Server(workdir / "prefect")
+    workers = []
+    try:
+        server.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
+        server.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml",
+                   REVERIE_PROJECT_DIR=str(workdir))
+        workers = [subprocess.Popen([BIN / "prefect", "worker", "start", "--pool", "reverie-process", "--limit", "1"],
+                                    cwd=ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for _ in range(2)]
+        yield server.env
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+        server.stop()
+
+
+def cycle(folder: Path, env: dict | None = None) -> dict:
+    result = json.loads(reverie("run", "--json", cwd=folder, env=env))
     assert result["status"] == "completed", result
     stages = result["stages"]
     per_source = [stages["ingest"]["sources"][name]["seconds"] + stages["quality"]["sources"][name]["seconds"]
@@ -122,6 +151,8 @@ def main() -> None:
     parser.add_argument("--events", default="100M", help="events in all sources together, e.g. 10M or 100M")
     parser.add_argument("--sources", type=int, default=20)
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--on", choices=sorted(SPREAD), default="workers",
+                        help="the lake's workers: a Dask cluster of two processes, or two workers of a work pool")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="reverie-bench-scale-"))
@@ -134,23 +165,24 @@ def main() -> None:
     for path in (generated / "events").glob("date=*/*.parquet"):
         path.rename(flat / f"{path.parent.name.removeprefix('date=')}.parquet")
     files = sorted(path.name for path in flat.iterdir())
-    with postgres_server() as dsn:
+    with postgres_server() as dsn, (work_pool(workdir) if args.on == "pool" else nullcontext(None)) as env:
         folders = {"file": project(workdir, "file", sources, None),
-                   "lake": project(workdir, "lake", sources, f"postgres:{dsn}")}
+                   "lake": project(workdir, "lake", sources, f"postgres:{dsn}", SPREAD[args.on])}
         runs = []
         for night, days in (("first cycle", files[:-1]), ("one more day", files[-1:])):
             land(flat, list(folders.values()), sources, days)
-            measured = {store: cycle(folder) for store, folder in folders.items()}  # file, then lake: alternating
+            # file, then lake: alternating
+            measured = {store: cycle(folder, env if store == "lake" else None) for store, folder in folders.items()}
             runs.append({"cycle": night, "events": measured["file"]["events"], **measured,
                          "file_over_lake": round(measured["file"]["seconds"] / measured["lake"]["seconds"], 2)})
         equal = metric_values(folders["file"]) == metric_values(folders["lake"])
     assert equal, "the two workers on the lake computed other metric values than one process on the file"
     machine = report.machine()
     if args.json:
-        print(json.dumps({"benchmark": "scale", "machine": machine, "sources": args.sources,
+        print(json.dumps({"benchmark": "scale", "machine": machine, "lake_on": args.on, "sources": args.sources,
                           "metrics": args.sources * len(METRICS_PER_SOURCE), "days": args.days, "results": runs}))
         return
-    print(f"scale-out · {args.sources} sources · {args.sources * len(METRICS_PER_SOURCE)} metrics · "
+    print(f"scale-out · lake on two {args.on} · {args.sources} sources · {args.sources * len(METRICS_PER_SOURCE)} metrics · "
           f"{machine['cpus']} cores · {machine['platform']}")
     stages = list(runs[0]["file"]["stages"])
     report.print_table(("cycle", "store", "events", "seconds", "sources", "slowest src", *stages), [
