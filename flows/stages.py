@@ -5,8 +5,8 @@ The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the 
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
 Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). On a lake with
 `[lake] workers` (or a Dask `scheduler`), the sources' ingest and quality gates, then the groups of metrics, run at
-once on a Dask cluster's processes (`cycle_workers`), and so do the detectors; with `[lake] pool` the sources' are flow runs a work pool's
-workers take (`refresh_on_pool`). The rest of the cycle runs in the flow's own process."""
+once on a Dask cluster's processes (`cycle_workers`), and so do the detectors; with `[lake] pool` the sources' are
+flow runs a work pool's workers take (`refresh_on_pool`). The rest of the cycle runs in the flow's own process."""
 
 from __future__ import annotations
 
@@ -84,6 +84,7 @@ def refresh_source(settings: Settings, source: SourceSettings, cycle_id: str) ->
 
 SOURCE_DEPLOYMENT = "refresh-source/refresh-source"  # flows/refresh_source.py, in deployments/prefect.yaml
 POOL_POLL_SECONDS = 2.0
+POOL_START_SECONDS = 600.0  # a source's run no worker has taken by then: the pool has no worker, the cycle fails
 
 
 class PoolUnavailable(RuntimeError):
@@ -93,11 +94,12 @@ class PoolUnavailable(RuntimeError):
 def refresh_on_pool(settings: Settings, cycle_id: str) -> list[tuple[dict, dict]]:
     """Each source's ingest and gate as a flow run of the `refresh-source` deployment, all created at once for the
     workers of `[lake] pool` to take, then awaited; their results in the sources' order. A source whose run did
-    not complete fails the cycle, naming the run."""
+    not complete fails the cycle, naming the run; so do runs no worker took within POOL_START_SECONDS (cancelled)."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
     from prefect.settings import get_current_settings
+    from prefect.states import Cancelled
 
     pool = settings.workers.pool
     if not get_current_settings().api.url:
@@ -115,10 +117,18 @@ def refresh_on_pool(settings: Settings, cycle_id: str) -> list[tuple[dict, dict]
         runs = [run_deployment(SOURCE_DEPLOYMENT, timeout=0, parameters={
             "project_dir": str(settings.project_dir), "source": name, "cycle_id": cycle_id})
             for name in settings.sources]
-        pending = {run.id for run in runs}
+        pending, deadline = {run.id for run in runs}, time.monotonic() + POOL_START_SECONDS
         while pending:
             time.sleep(POOL_POLL_SECONDS)
-            pending = {run_id for run_id in pending if not client.read_flow_run(run_id).state.is_final()}
+            states = {run_id: client.read_flow_run(run_id).state for run_id in pending}
+            pending = {run_id for run_id, state in states.items() if not state.is_final()}
+            waiting = [run_id for run_id in pending if states[run_id].is_scheduled()]
+            if waiting and time.monotonic() > deadline:
+                for run_id in waiting:
+                    client.set_flow_run_state(run_id, Cancelled(message="no worker took it"), force=True)
+                raise PoolUnavailable(f"[lake] pool = {pool!r}: no worker took {len(waiting)} source(s)' flow runs "
+                                      f"within {POOL_START_SECONDS:g} s (cancelled); start one: prefect worker start "
+                                      f"--pool {pool}")
         ended = [client.read_flow_run(run.id) for run in runs]
     for name, run in zip(settings.sources, ended):
         if not run.state.is_completed():

@@ -109,8 +109,8 @@ class LakeSection:
     """[lake] in reverie.toml: a DuckLake as the warehouse instead of the DuckDB file, when `catalog` is set."""
     catalog: str = ""  # "sqlite:<file>" (relative to the project folder) or "postgres:<libpq settings>"
     data_path: str = ".reverie/lake"  # the Parquet files: a folder (relative to the project), or s3://... and such
-    workers: int = 1  # more: sources' ingest and gates, then groups of metrics, run at once on a Dask cluster of
-    # this many processes (a PostgreSQL catalog only)
+    workers: int = 1  # more: sources' ingest and gates, then groups of metrics, then detectors, run at once on a
+    # Dask cluster of this many processes (a PostgreSQL catalog only)
     scheduler: str = ""  # a running Dask cluster's scheduler (tcp://host:8786) to spread the work over instead
     pool: str = ""  # a Prefect work pool whose workers take each source's ingest and gate as a flow run
     AT_LEAST = {"workers": 1}
@@ -121,7 +121,7 @@ LAKE_CATALOGS = ("sqlite:", "postgres:")
 
 @dataclass(frozen=True)
 class Workers:
-    """Where the refresh's units of work (sources, groups of metrics) run: here, one after another (count 1), or
+    """Where a cycle's units of work (sources, groups of metrics, detectors) run: here, one after another (count 1), or
     on a Dask cluster; and the sources' as flow runs on a Prefect work pool's workers, when `pool` is named."""
     count: int = 1
     scheduler: str = ""

@@ -321,9 +321,15 @@ def test_workers_need_a_catalog_several_processes_can_write(tmp_path):
         load_settings(tmp_path)
 
 
-def test_a_work_pool_without_its_server_or_deployment_is_named_before_anything_is_written(tmp_path):
+def test_a_work_pool_without_its_server_deployment_or_workers_is_named_and_nothing_waits_for_ever(tmp_path,
+                                                                                                  monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from flows import stages
+    from flows.refresh_source import refresh_one_source
     from flows.stages import PoolUnavailable, refresh_on_pool
 
     (tmp_path / "reverie.toml").write_text('[lake]\npool = "reverie-process"\n')
@@ -338,6 +344,24 @@ def test_a_work_pool_without_its_server_or_deployment_is_named_before_anything_i
     with temporary_settings({PREFECT_API_URL: None}):
         with pytest.raises(PoolUnavailable, match=r"needs a Prefect server its workers reach: set PREFECT_API_URL"):
             refresh_on_pool(settings, "c1")
+    with get_client(sync_client=True) as client:  # the deployment, on a pool of no workers
+        client.create_work_pool(WorkPoolCreate(name="reverie-idle", type="process"), overwrite=True)
+        deployment_id = refresh_one_source.to_deployment("refresh-source", work_pool_name="reverie-idle").apply()
+        try:
+            with pytest.raises(PoolUnavailable, match=r"pool = 'reverie-process', but the deployment "
+                                                      r"refresh-source/refresh-source runs on the work pool 'reverie-idle'"):
+                refresh_on_pool(settings, "c1")
+            monkeypatch.setattr(stages, "POOL_START_SECONDS", 3)
+            config = tmp_path / "reverie.toml"
+            config.write_text(config.read_text().replace('pool = "reverie-process"', 'pool = "reverie-idle"'))
+            idle = load_settings(tmp_path)
+            with pytest.raises(PoolUnavailable, match=r"pool = 'reverie-idle': no worker took 1 source\(s\)' flow runs "
+                                                      r"within 3 s \(cancelled\); start one: prefect worker start"):
+                refresh_on_pool(idle, "c1")
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+            assert [run.state.type.value for run in runs] == ["CANCELLED"]
+        finally:
+            client.delete_deployment(deployment_id)
 
 
 def test_a_catalogs_password_is_not_shown(tmp_path):
