@@ -9,8 +9,8 @@ folder; each source has ten metrics at day grain (200 for 20 sources) and the de
 (no model: the data stages are timed). Two projects from `reverie init`: one keeps the DuckDB file and one
 process; the other a DuckLake with a PostgreSQL catalog (a server this script starts, Debian's `postgresql`) and
 `[lake] workers = 2` (or, `--on pool`, `[lake] pool` with a Prefect server and two `prefect worker start --limit 1`
-this script starts, each source's ingest and gate a flow run). Each runs `reverie run --json` twice, alternating: a first cycle that loads everything, then
-one more day. Reported: each cycle's seconds, the wall time of all sources' ingest and gates ("sources"), the
+this script starts, each source's ingest and gate a flow run). Each runs `reverie run --json` twice, alternating:
+a first cycle that loads everything, then one more day. Reported: each cycle's seconds, the wall time of all sources' ingest and gates ("sources"), the
 slowest source's, each stage's seconds summed over sources, and file/lake (the speed-up); the metric values must
 be equal.
 """
@@ -39,7 +39,7 @@ from bench.metrics_refresh import parse_size  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from tests.postgres import postgres_server  # noqa: E402
-from tests.prefect_server import BIN, Server  # noqa: E402
+from tests.prefect_server import Server  # noqa: E402
 
 REVERIE = [str(Path(sys.executable).parent / "reverie")]
 TEMPLATE_CATALOG = '# catalog = "sqlite:.reverie/lake.sqlite"'
@@ -111,19 +111,10 @@ def work_pool(workdir: Path) -> Iterator[dict]:
     """A Prefect server with reverie's deployments and two process workers taking one flow run at a time each;
     yields the environment a `reverie run` reporting to it needs."""
     server = Server(workdir / "prefect")
-    workers = []
     try:
-        server.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
-        server.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml",
-                   REVERIE_PROJECT_DIR=str(workdir))
-        workers = [subprocess.Popen([BIN / "prefect", "worker", "start", "--pool", "reverie-process", "--limit", "1"],
-                                    cwd=ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for _ in range(2)]
-        yield server.env
+        with server.pool_workers([workdir / "prefect" / f"worker-{i}.log" for i in (1, 2)]):
+            yield server.env
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(timeout=60)
         server.stop()
 
 
@@ -182,8 +173,8 @@ def main() -> None:
         print(json.dumps({"benchmark": "scale", "machine": machine, "lake_on": args.on, "sources": args.sources,
                           "metrics": args.sources * len(METRICS_PER_SOURCE), "days": args.days, "results": runs}))
         return
-    print(f"scale-out · lake on two {args.on} · {args.sources} sources · {args.sources * len(METRICS_PER_SOURCE)} metrics · "
-          f"{machine['cpus']} cores · {machine['platform']}")
+    print(f"scale-out · lake on two {args.on} · {args.sources} sources · "
+          f"{args.sources * len(METRICS_PER_SOURCE)} metrics · {machine['cpus']} cores · {machine['platform']}")
     stages = list(runs[0]["file"]["stages"])
     report.print_table(("cycle", "store", "events", "seconds", "sources", "slowest src", *stages), [
         (r["cycle"][:11], store, r["events"], r[store]["seconds"], r[store]["sources_wall"], r[store]["slowest_source"],

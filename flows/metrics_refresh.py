@@ -26,11 +26,12 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
         if (busy := hold_writer(stack, settings, "metrics-refresh", wait_minutes)) is not None:
             return busy
         started = time.monotonic()
+        spread = stack.enter_context(cycle_workers(settings.workers))
         cycle_id = begin_cycle(settings)
         stages: Stages = {}
         status = "failed"
         try:
-            refresh_stages(settings, cycle_id, full_refresh, stages, stack.enter_context(cycle_workers(settings.workers)))
+            refresh_stages(settings, cycle_id, full_refresh, stages, spread)
             status = ("refreshed" if stages["metrics"]["since"] is not None
                       else "degraded" if degraded(stages) else "completed")
         finally:

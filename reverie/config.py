@@ -140,10 +140,10 @@ class Workers:
 
 def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
     """The [lake] section as the warehouse opens it: relative paths made the project's."""
-    spread = Workers(section.workers, section.scheduler, section.pool).several
+    several = Workers(section.workers, section.scheduler, section.pool).several
     asked = "workers" if section.workers > 1 else "scheduler" if section.scheduler else "pool"
     if not section.catalog:
-        if spread:
+        if several:
             raise ConfigError(f"{path}: [lake] {asked} needs [lake] catalog: only one process at a time can write a "
                               "DuckDB file")
         return None
@@ -151,7 +151,7 @@ def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
         shown = PASSWORD.sub("password=…", section.catalog)
         raise ConfigError(f"{path}: [lake] catalog = {shown!r}: must start with "
                           f"{' or '.join(LAKE_CATALOGS)} (a SQLite file or a PostgreSQL database)")
-    if spread and not section.catalog.startswith("postgres:"):
+    if several and not section.catalog.startswith("postgres:"):
         raise ConfigError(f"{path}: [lake] {asked} needs a PostgreSQL "
                           "catalog: a SQLite catalog takes one writer at a time (the other processes' commits fail "
                           "with 'database is locked')")

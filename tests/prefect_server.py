@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -118,6 +120,26 @@ class Server:
             if events or time.monotonic() > deadline:
                 return events
             time.sleep(1)
+
+    @contextmanager
+    def pool_workers(self, logs: list[Path]) -> Iterator[None]:
+        """reverie's deployments on the process pool `reverie-process`, and one `prefect worker start --limit 1`
+        per log file (its stderr there) for the block: each takes one flow run at a time."""
+        self.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
+        self.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml",
+                 REVERIE_PROJECT_DIR=str(PACKAGE_ROOT))  # the cycles pass their own project_dir
+        workers = []
+        try:
+            for log in logs:
+                with open(log, "w") as out:
+                    workers.append(subprocess.Popen(
+                        [BIN / "prefect", "worker", "start", "--pool", "reverie-process", "--limit", "1"],
+                        cwd=PACKAGE_ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=out))
+            yield
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait(timeout=60)
 
     def emit(self, event: str, resource_id: str) -> None:
         self.cli("event", "emit", event, "--resource-id", resource_id)

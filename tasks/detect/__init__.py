@@ -54,12 +54,8 @@ def raw_findings(con, detectors: Mapping[str, Detector], since: date, settings: 
     return raw
 
 
-def findings(con, detectors: Mapping[str, Detector], since: date, settings: DetectSettings,
-             as_of: date | None = None, errors: list[str] | None = None, raw: list[dict] | None = None) -> list[dict]:
-    """Every detector's findings for periods that ended on or after `since` (or the `raw` ones found already),
-    judged and scored. With `errors`, a detector that fails is noted there and the others still run."""
-    if raw is None:
-        raw = raw_findings(con, detectors, since, settings, as_of, errors)
+def findings(con, detectors: Mapping[str, Detector], raw: list[dict]) -> list[dict]:
+    """The detectors' raw findings judged and scored against the metrics' catalogue."""
     catalogue = {name: (favourability, scale) for name, favourability, scale in
                  con.execute("select name, favourability, metric_scale(scale, measure) from metrics").fetchall()}
     return [judged(f, *catalogue.get(f["metric"], ("neutral", "relative")), detectors[f["detector"]])
@@ -134,7 +130,9 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
     detectors = load_detectors() if detectors is None else detectors
     measures = dict(con.execute("select name, measure from metrics").fetchall())
     verdicts = {tuple(row[:4]): row[4] for row in con.execute(sql_file("ranking/latest_feedback.sql")).fetchall()}
-    ranked = with_feedback(merged(findings(con, detectors, since, settings, as_of, errors, raw), detectors), verdicts)
+    if raw is None:
+        raw = raw_findings(con, detectors, since, settings, as_of, errors)
+    ranked = with_feedback(merged(findings(con, detectors, raw), detectors), verdicts)
     for rank, c in enumerate(ranked, start=1):
         key = "|".join(str(c[k]) for k in ("detector", "metric", "grain", "dimension", "member", "period_start"))
         c.update(candidate_id="cand-" + hashlib.md5(f"{cycle_id}|{key}".encode()).hexdigest()[:12],
