@@ -8,7 +8,8 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import begin_cycle, cycle_workers, finished, hold_writer, refresh_stages
+from flows.stages import begin_cycle, finished, hold_writer, refresh_stages
+from flows.workers import cycle_workers
 from reverie.config import load_settings
 from reverie.summaries import CycleSummary, Stages, degraded
 from tasks.events import emit_refresh_events
@@ -26,7 +27,7 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
         if (busy := hold_writer(stack, settings, "metrics-refresh", wait_minutes)) is not None:
             return busy
         started = time.monotonic()
-        spread = stack.enter_context(cycle_workers(settings.workers))
+        spread = stack.enter_context(cycle_workers(settings))
         cycle_id = begin_cycle(settings)
         stages: Stages = {}
         status = "failed"

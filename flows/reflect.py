@@ -8,7 +8,8 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import analysis_stages, current_run_id, cycle_workers, finished, hold_writer
+from flows.stages import analysis_stages, current_run_id, finished, hold_writer
+from flows.workers import cycle_workers
 from reverie.config import Settings, load_settings
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary, degraded
@@ -47,7 +48,7 @@ def reflect_refreshed(project_dir: str = ".", wait_minutes: float = 60.0) -> dic
         if not pending:
             return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "nothing to reflect",
                     "warehouse": str(settings.warehouse), "stages": {}, "seconds": 0.0, "cycles": []}
-        spread = stack.enter_context(cycle_workers(settings.workers))
+        spread = stack.enter_context(cycle_workers(settings))
         with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
             summaries = [continue_cycle(settings, cycle_id, spread) for cycle_id in pending]
     return {**summaries[-1], "cycles": [s["cycle_id"] for s in summaries]}

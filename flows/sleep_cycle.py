@@ -8,7 +8,8 @@ from contextlib import ExitStack
 from prefect import flow, get_run_logger
 
 from flows.reflect import continue_cycle
-from flows.stages import analysis_stages, begin_cycle, cycle_workers, finished, hold_writer, refresh_stages
+from flows.stages import analysis_stages, begin_cycle, finished, hold_writer, refresh_stages
+from flows.workers import cycle_workers
 from reverie.config import load_settings
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary, Stages, degraded
@@ -31,7 +32,7 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False, wait_minutes
         started = time.monotonic()
         stages: Stages = {}
         status = "failed"
-        spread = stack.enter_context(cycle_workers(settings.workers))
+        spread = stack.enter_context(cycle_workers(settings))
         with warm_llm(settings.llm, warehouse.folder / "logs"):  # the embedded model loads while the data stages run
             for refreshed in refreshed_cycles(warehouse=warehouse):  # a refresh that no reflect run continued
                 continue_cycle(settings, refreshed, spread)

@@ -3,28 +3,24 @@ analysis of what it recomputed (detect → reflect → consolidate → prepare �
 
 The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the first and leaves the cycle
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
-Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). On a lake with
-`[lake] workers` (or a Dask `scheduler`), the sources' ingest and quality gates, then the groups of metrics, run at
-once on a Dask cluster's processes (`cycle_workers`), and so do the detectors; with `[lake] pool` the sources' are
-flow runs a work pool's workers take (`refresh_on_pool`). The rest of the cycle runs in the flow's own process."""
+Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). The stages' units of
+work — each source's ingest and quality gate, each group of metrics, each detector — run where the flow's `spread`
+sends them (flows/workers.py: here, on a Dask cluster, or on a work pool); the rest in the flow's own process."""
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 
-from prefect import Task, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.task_runners import TaskRunner
 
-from reverie.config import Settings, SourceSettings, Workers
+from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
-from reverie.prefect_api import api_url
 from reverie.summaries import CycleSummary, Stages, ingest_total, quality_total
 from reverie.warehouse import DiskFull, WarehouseBusy
 from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
@@ -82,104 +78,11 @@ def refresh_source(settings: Settings, source: SourceSettings, cycle_id: str) ->
     return ingested, checked
 
 
-SOURCE_DEPLOYMENT = "refresh-source/refresh-source"  # flows/refresh_source.py, in deployments/prefect.yaml
-POOL_POLL_SECONDS = 2.0
-POOL_START_SECONDS = 600.0  # a source's run no worker has taken by then: the pool has no worker, the cycle fails
-
-
-class PoolUnavailable(RuntimeError):
-    """The sources cannot be handed to the work pool's workers; the message says what to do."""
-
-
-def refresh_on_pool(settings: Settings, cycle_id: str) -> list[tuple[dict, dict]]:
-    """Each source's ingest and gate as a flow run of the `refresh-source` deployment, all created at once for the
-    workers of `[lake] pool` to take, then awaited; their results in the sources' order. A source whose run did
-    not complete fails the cycle, naming the run; so do runs no worker took within POOL_START_SECONDS (cancelled)."""
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
-    from prefect.settings import get_current_settings
-    from prefect.states import Cancelled
-
-    pool = settings.workers.pool
-    if not get_current_settings().api.url:
-        raise PoolUnavailable(f"[lake] pool = {pool!r} needs a Prefect server its workers reach: set PREFECT_API_URL "
-                              "(see deployments/prefect.yaml)")
-    with get_client(sync_client=True) as client:
-        try:
-            deployment = client.read_deployment_by_name(SOURCE_DEPLOYMENT)
-        except ObjectNotFound:
-            raise PoolUnavailable(f"[lake] pool = {pool!r}: no deployment {SOURCE_DEPLOYMENT} on the Prefect server; "
-                                  "deploy deployments/prefect.yaml") from None
-        if deployment.work_pool_name != pool:
-            raise PoolUnavailable(f"[lake] pool = {pool!r}, but the deployment {SOURCE_DEPLOYMENT} runs on the work "
-                                  f"pool {deployment.work_pool_name!r}")
-        runs = [run_deployment(SOURCE_DEPLOYMENT, timeout=0, parameters={
-            "project_dir": str(settings.project_dir), "source": name, "cycle_id": cycle_id})
-            for name in settings.sources]
-        pending, deadline = {run.id for run in runs}, time.monotonic() + POOL_START_SECONDS
-        while pending:
-            time.sleep(POOL_POLL_SECONDS)
-            states = {run_id: client.read_flow_run(run_id).state for run_id in pending}
-            pending = {run_id for run_id, state in states.items() if not state.is_final()}
-            waiting = [run_id for run_id in pending if states[run_id].is_scheduled()]
-            if waiting and time.monotonic() > deadline:
-                for run_id in waiting:
-                    client.set_flow_run_state(run_id, Cancelled(message="no worker took it"), force=True)
-                raise PoolUnavailable(f"[lake] pool = {pool!r}: no worker took {len(waiting)} source(s)' flow runs "
-                                      f"within {POOL_START_SECONDS:g} s (cancelled); start one: prefect worker start "
-                                      f"--pool {pool}")
-        ended = [client.read_flow_run(run.id) for run in runs]
-    for name, run in zip(settings.sources, ended):
-        if not run.state.is_completed():
-            raise PoolUnavailable(f"source {name!r}: its flow run {run.name} ({run.id}) on the work pool {pool!r} "
-                                  f"ended {run.state.type.value}: {run.state.message}")
-    return [tuple(run.state.result()) for run in ended]
-
-
-@contextmanager
-def dask_runner(workers: Workers) -> Iterator[TaskRunner]:
-    """A Dask cluster for the block: the one at `scheduler`, or `count` local processes (one thread each: DuckDB
-    spreads a query over the cores itself). Its task runs report to this run's Prefect API; their console output
-    is left out (their logs, tracebacks included, are the flow run's in Prefect)."""
-    from prefect_dask import DaskTaskRunner
-
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # a line per worker started, connected and stopped
-    if workers.scheduler:
-        runner = DaskTaskRunner(address=workers.scheduler)
-    else:
-        env = {"PREFECT_API_URL": api_url(), "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}
-        runner = DaskTaskRunner(cluster_kwargs={"n_workers": workers.count, "threads_per_worker": 1,
-                                                "processes": True, "dashboard_address": ":0", "env": env})
-    with runner:
-        yield runner
-
-
-@contextmanager
-def cycle_workers(workers: Workers) -> Iterator[Spread]:
-    """How the block runs its independent units of work (a source's ingest and gate, a group of metrics, a
-    detector): as task runs one after another in this process, or all at once on a Dask cluster when there are
-    workers — started the first time two units are spread, stopped when the block ends (a flow opens it once)."""
-    with ExitStack() as stack:
-        cluster: list[TaskRunner] = []
-
-        def spread(unit: Task, calls: list[dict]) -> list:
-            if not workers.spread or len(calls) < 2:
-                return [unit(**call) for call in calls]
-            if not cluster:
-                cluster.append(stack.enter_context(dask_runner(workers)))
-            futures = [cluster[0].submit(unit, call) for call in calls]
-            return [future.result() for future in futures]
-
-        yield spread
-
-
 def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages, spread: Spread) -> None:
     """Ingest every source and run its quality gate, then refresh the metrics a group at a time (the units of work
     run as `spread` does); each stage's summary into `stages`."""
-    refreshed = dict(zip(settings.sources, refresh_on_pool(settings, cycle_id) if settings.workers.pool else
-                         spread(refresh_source, [{"settings": settings, "source": source, "cycle_id": cycle_id}
-                                                 for source in settings.sources.values()])))
+    refreshed = dict(zip(settings.sources, spread(refresh_source, [
+        {"settings": settings, "source": source, "cycle_id": cycle_id} for source in settings.sources.values()])))
     stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
     stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
     stages["metrics"] = timed(

@@ -112,7 +112,7 @@ class LakeSection:
     workers: int = 1  # more: sources' ingest and gates, then groups of metrics, then detectors, run at once on a
     # Dask cluster of this many processes (a PostgreSQL catalog only)
     scheduler: str = ""  # a running Dask cluster's scheduler (tcp://host:8786) to spread the work over instead
-    pool: str = ""  # a Prefect work pool whose workers take each source's ingest and gate as a flow run
+    pool: str = ""  # a Prefect work pool whose workers take each unit of work (source, group, detector) as a flow run
     AT_LEAST = {"workers": 1}
 
 
@@ -121,8 +121,8 @@ LAKE_CATALOGS = ("sqlite:", "postgres:")
 
 @dataclass(frozen=True)
 class Workers:
-    """Where a cycle's units of work (sources, groups of metrics, detectors) run: here, one after another (count 1), or
-    on a Dask cluster; and the sources' as flow runs on a Prefect work pool's workers, when `pool` is named."""
+    """Where a cycle's units of work (sources, groups of metrics, detectors) run: here, one after another (count 1),
+    on a Dask cluster, or as flow runs on a Prefect work pool's workers when `pool` is named."""
     count: int = 1
     scheduler: str = ""
     pool: str = ""

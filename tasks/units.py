@@ -1,5 +1,5 @@
 """Units of work: the parts of a stage that are independent of each other (a source, a group of metrics, a detector)
-and how a stage runs them — one after another here, or at once on a cycle's workers (flows.stages.cycle_workers)."""
+and how a stage runs them — one after another here, or at once on a cycle's workers (flows.workers.cycle_workers)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter
 from flows.serve import deployment_specs, served_flows
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
 
-DEPLOYMENTS = ["nightly", "metrics-refresh", "reflect", "morning-brief", "refresh-source"]
+DEPLOYMENTS = ["nightly", "metrics-refresh", "reflect", "morning-brief", "cycle-unit"]
 
 
 def _raw() -> dict:
@@ -45,8 +45,8 @@ def test_prefect_yaml_validates_with_prefects_model_and_has_no_unknown_keys():
         assert set(deployment) <= set(DeploymentConfig.model_fields)
         assert deployment["work_pool"]["name"] == "reverie-process"
         assert deployment["parameters"]["project_dir"] == "{{ $REVERIE_PROJECT_DIR }}"
-        # one run of a flow at a time (a project's runs take turns on its writer lock); a cycle's sources at once
-        assert deployment.get("concurrency_limit", {}).get("limit") == (None if deployment["name"] == "refresh-source"
+        # one run of a flow at a time (a project's runs take turns on its writer lock); a cycle's units at once
+        assert deployment.get("concurrency_limit", {}).get("limit") == (None if deployment["name"] == "cycle-unit"
                                                                         else 1)
 
 
@@ -79,10 +79,10 @@ def test_entrypoints_load_the_flows_and_parameters_match_their_signatures():
         flow = load_flow_from_entrypoint(f"{PACKAGE_ROOT / path}:{function}")
         flows[name] = flow.name
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)
-        # a source's run writes under its cycle's writer lock: it does not wait for one
-        assert ("wait_minutes" in deployment["parameters"]) == (name != "refresh-source")
+        # a unit's run writes under its cycle's writer lock: it does not wait for one
+        assert ("wait_minutes" in deployment["parameters"]) == (name != "cycle-unit")
     assert flows == {"nightly": "sleep-cycle", "metrics-refresh": "metrics-refresh", "reflect": "reflect",
-                     "morning-brief": "morning-brief", "refresh-source": "refresh-source"}
+                     "morning-brief": "morning-brief", "cycle-unit": "cycle-unit"}
 
 
 def test_serve_builds_each_deployment_for_its_project_with_triggers_narrowed_to_it(make_project):

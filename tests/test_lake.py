@@ -252,8 +252,8 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
         assert lake[table] == file[table], table
 
 
-def source_flow_runs(server, parent_flow_run_id: str) -> list[dict]:
-    """The `refresh-source` flow runs a cycle's run created on the work pool, by name."""
+def unit_flow_runs(server, parent_flow_run_id: str) -> list[dict]:
+    """The `cycle-unit` flow runs a cycle's run created on the work pool, by name."""
     parent = server.http.post("/task_runs/filter", json={
         "flow_runs": {"id": {"any_": [parent_flow_run_id]}}}).raise_for_status().json()
     runs = server.http.post("/flow_runs/filter", json={
@@ -265,8 +265,9 @@ def source_flow_runs(server, parent_flow_run_id: str) -> list[dict]:
                     reason="PostgreSQL is not installed (CI installs it)")
 def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the_file(tmp_path, session_llm,
                                                                                        three_source_file):
-    """Each source's ingest and gate as a flow run that one of two `prefect worker start` processes takes (one run
-    at a time each), the cycle run by `reverie run` against the same Prefect server."""
+    """Each source's ingest and gate, each group of metrics and each detector as a flow run that one of two `prefect
+    worker start` processes takes (one run at a time each), the cycle run by `reverie run` against the same Prefect
+    server."""
     session_llm.script(finish)
     _, one_process, file = three_source_file
     server = Server(tmp_path / "prefect")
@@ -287,13 +288,16 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
                 generate(settings.project_dir / landing, 1, start=START + timedelta(days=40), seed=seed, scale=0.3)
             on_pool = [first, night()]
             lake = night_rows(settings)
-            sources = [source_flow_runs(server, summary["flow_run_id"]) for summary in on_pool]
+            units = [unit_flow_runs(server, summary["flow_run_id"]) for summary in on_pool]
     finally:
         server.stop()
     assert [s["status"] for s in on_pool] == [s["status"] for s in one_process] == ["completed", "completed"]
     assert [s["stages"]["ingest"]["files"] for s in on_pool] == [120, 3]
-    for runs in sources:  # a flow run per source, each taken by a worker, two of them at the same time
-        assert [run["name"] for run in runs] == ["refresh-events", "refresh-events_b", "refresh-events_c"]
+    expected = sorted([f"refresh-source-{name}" for name in ("events", "events_b", "events_c")] +
+                      [f"metrics-{name}" for name in ("events", "events_b", "events_c")] +
+                      [f"detector-{name}" for name in load_detectors()])
+    for runs in units:  # a flow run per unit, each taken by a worker, two of them at the same time
+        assert [run["name"] for run in runs] == expected
         assert {run["state_type"] for run in runs} == {"COMPLETED"}
         assert {run["work_pool_name"] for run in runs} == {"reverie-process"}
         assert at_once([(run["name"], run["start_time"], run["end_time"]) for run in runs]), runs
@@ -319,9 +323,10 @@ def test_a_work_pool_without_its_server_deployment_or_workers_is_named_and_nothi
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows import stages
-    from flows.refresh_source import refresh_one_source
-    from flows.stages import PoolUnavailable, refresh_on_pool
+    from flows import workers
+    from flows.cycle_unit import run_cycle_unit
+    from flows.stages import refresh_source
+    from flows.workers import PoolUnavailable, run_on_pool
 
     (tmp_path / "reverie.toml").write_text('[lake]\npool = "reverie-process"\n')
     with pytest.raises(ConfigError, match=r"\[lake\] pool needs \[lake\] catalog"):
@@ -329,26 +334,32 @@ def test_a_work_pool_without_its_server_deployment_or_workers_is_named_and_nothi
     (tmp_path / "reverie.toml").write_text('[lake]\ncatalog = "postgres:dbname=reverie host=/nowhere"\n'
                                            'pool = "reverie-process"\n[sources.events]\npath = "landing/*.parquet"\n')
     settings = load_settings(tmp_path)
-    with pytest.raises(PoolUnavailable, match=r"no deployment refresh-source/refresh-source on the Prefect server; "
+
+    def refresh_on_pool(settings) -> list:
+        return run_on_pool(settings, refresh_source, [{"settings": settings, "source": settings.sources["events"],
+                                                       "cycle_id": "c1"}])
+
+    with pytest.raises(PoolUnavailable, match=r"no deployment cycle-unit/cycle-unit on the Prefect server; "
                                               r"deploy deployments/prefect.yaml"):
-        refresh_on_pool(settings, "c1")  # the test harness's server has no deployments
+        refresh_on_pool(settings)  # the test harness's server has no deployments
     with temporary_settings({PREFECT_API_URL: None}):
         with pytest.raises(PoolUnavailable, match=r"needs a Prefect server its workers reach: set PREFECT_API_URL"):
-            refresh_on_pool(settings, "c1")
+            refresh_on_pool(settings)
     with get_client(sync_client=True) as client:  # the deployment, on a pool of no workers
         client.create_work_pool(WorkPoolCreate(name="reverie-idle", type="process"), overwrite=True)
-        deployment_id = refresh_one_source.to_deployment("refresh-source", work_pool_name="reverie-idle").apply()
+        deployment_id = run_cycle_unit.to_deployment("cycle-unit", work_pool_name="reverie-idle").apply()
         try:
             with pytest.raises(PoolUnavailable, match=r"pool = 'reverie-process', but the deployment "
-                                                      r"refresh-source/refresh-source runs on the work pool 'reverie-idle'"):
-                refresh_on_pool(settings, "c1")
-            monkeypatch.setattr(stages, "POOL_START_SECONDS", 3)
+                                                      r"cycle-unit/cycle-unit runs on the work pool 'reverie-idle'"):
+                refresh_on_pool(settings)
+            monkeypatch.setattr(workers, "POOL_START_SECONDS", 3)
             config = tmp_path / "reverie.toml"
             config.write_text(config.read_text().replace('pool = "reverie-process"', 'pool = "reverie-idle"'))
             idle = load_settings(tmp_path)
-            with pytest.raises(PoolUnavailable, match=r"pool = 'reverie-idle': no worker took 1 source\(s\)' flow runs "
-                                                      r"within 3 s \(cancelled\); start one: prefect worker start"):
-                refresh_on_pool(idle, "c1")
+            with pytest.raises(PoolUnavailable, match=r"pool = 'reverie-idle': no worker took 1 of the refresh-source "
+                                                      r"flow runs within 3 s \(cancelled\); start one: prefect worker "
+                                                      r"start --pool reverie-idle"):
+                refresh_on_pool(idle)
             runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
             assert [run.state.type.value for run in runs] == ["CANCELLED"]
         finally:

@@ -52,7 +52,7 @@ class Goal(BaseModel):
 
 
 class MetricSpec(BaseModel):
-    """One metric as declared in metrics/*.yml; `path` is the file that declares it."""
+    """One metric as declared in metrics/*.yml; `path` is the file that declares it (not part of the declaration)."""
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
@@ -66,7 +66,7 @@ class MetricSpec(BaseModel):
     favourability: Literal["up", "down", "neutral"] = "neutral"
     scale: Scale | None = Field(None, description="how changes are read; default: inferred (sql/metrics/infer_scales.sql)")
     goal: Goal | None = None
-    path: str = Field("", exclude=True)
+    path: str = ""
 
     @model_validator(mode="after")
     def _one_measure(self):
@@ -87,7 +87,7 @@ class MetricSpec(BaseModel):
 
     def fingerprint(self, zones: str = "") -> str:
         """Changes when the declaration changes, or the time zones its periods are cut in (`zones`)."""
-        return hashlib.sha256((self.model_dump_json() + zones).encode()).hexdigest()[:16]
+        return hashlib.sha256((self.model_dump_json(exclude={"path"}) + zones).encode()).hexdigest()[:16]
 
 
 def _location(error: dict) -> str:
