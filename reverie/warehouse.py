@@ -303,7 +303,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute("insert into schema_migrations values ($version, $now)", {"version": path.stem, "now": datetime.now()})
         applied.append(path.stem)
     for path in sorted(MACROS_DIR.glob("*.sql")):  # macros are code, not data: always the current version
-        con.execute(path.read_text())
+        try:
+            con.execute(path.read_text())
+        except duckdb.Error as exc:
+            if not is_write_conflict(exc):
+                raise
+            # a lake's: another process (a worker starting its first unit) replaced it at the same moment, from
+            # the same file
     return applied
 
 
