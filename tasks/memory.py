@@ -20,6 +20,7 @@ from reverie.summaries import MemorySummary
 from reverie.warehouse import (
     Warehouse,
     data_watermark,
+    execute_script,
     rows_as_dicts,
     sql_file,
     transaction,
@@ -131,18 +132,25 @@ def _resolve_fixed(con, cycle_id: str, now) -> int:
 
 def insert_item(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
     """A new active memory item, its insert in memory_history; its id."""
-    memory_id = f"mem-{uuid.uuid4().hex[:12]}"
-    row = {
-        **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": memory_id, "fingerprint": fp, "status": "active",
-        "valid_from": item.get("valid_from") or item["period_start"],
+    return insert_items(con, [(item, fp)], cycle_id, flow_run_id, now, supersedes)[0]
+
+
+def insert_items(con, items: list[tuple[dict, str]], cycle_id: str, flow_run_id: str | None, now,
+                 supersedes=None) -> list[str]:
+    """New active memory items (each with its fingerprint) and their inserts in memory_history, in two statements;
+    their ids."""
+    rows = [{
+        **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": f"mem-{uuid.uuid4().hex[:12]}", "fingerprint": fp,
+        "status": "active", "valid_from": item.get("valid_from") or item["period_start"],
         "valid_to": item.get("valid_to") or item.get("period_end") or item["period_start"], "recorded_at": now,
         "first_seen": now, "last_confirmed": now, "supersedes": supersedes,
         "evidence": json.dumps(item["evidence"], default=str), "cycle_id": cycle_id, "flow_run_id": flow_run_id,
-    }
-    con.execute(f"insert into memory ({', '.join(MEMORY_COLUMNS)}) values ({', '.join('$' + c for c in MEMORY_COLUMNS)})",
-                {c: row[c] for c in MEMORY_COLUMNS})
-    record_change(con, memory_id, "insert", cycle_id, now, new=item["title"])
-    return memory_id
+    } for item, fp in items]
+    if rows:
+        execute_script(con, sql_file("memory/insert_items.sql"), {
+            **{column: [row[column] for row in rows] for column in MEMORY_COLUMNS},
+            "now": now, "history_cycle_id": cycle_id})
+    return [row["id"] for row in rows]
 
 
 def _same_value(existing: dict, item: dict) -> bool:
@@ -193,9 +201,14 @@ def _direction(evidence: dict) -> str | None:
 
 def close_item(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
     """Close an item (superseded, retracted, expired) with the reason in its history: the one way items close."""
-    con.execute("update memory set status = $status, closed_at = $now where id = $id",
-                {"status": status, "now": now, "id": memory_id})
-    record_change(con, memory_id, change, cycle_id, now, "status", "active", reason)
+    close_items(con, [memory_id], status, change, reason, cycle_id, now)
+
+
+def close_items(con, memory_ids: list[str], status: str, change: str, reason: str, cycle_id: str, now) -> None:
+    """Close items alike (the same status and reason), in two statements."""
+    if memory_ids:
+        execute_script(con, sql_file("memory/close_items.sql"), {
+            "ids": memory_ids, "status": status, "change": change, "reason": reason, "cycle_id": cycle_id, "now": now})
 
 
 def _near_duplicate(con, item: dict, threshold: float) -> dict | None:

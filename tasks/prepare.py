@@ -20,7 +20,7 @@ from reverie.memory.search import update_index
 from reverie.snapshot import open_snapshot, snapshot_info, write_snapshot
 from reverie.summaries import PrepareSummary
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
-from tasks.memory import close_item, insert_item
+from tasks.memory import close_items, insert_items
 
 RECENT_DAYS = 14
 RECENT_QUESTIONS = 50
@@ -86,10 +86,9 @@ def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None
         from_asks += len(unread)
     with warehouse.connect() as con, transaction(con, "prepare"):
         old = [r[0] for r in con.execute(sql_file("ask/active_prepared.sql")).fetchall()]
-        for memory_id in old:
-            close_item(con, memory_id, "superseded", "supersede", "prepared again tonight", cycle_id, now)
-        for item in prepared:
-            insert_item(con, item, f"prepared_answer|{item['answer_key']}", cycle_id, flow_run_id, now)
+        close_items(con, old, "superseded", "supersede", "prepared again tonight", cycle_id, now)
+        insert_items(con, [(item, f"prepared_answer|{item['answer_key']}") for item in prepared], cycle_id,
+                     flow_run_id, now)
         record_calls(con, cycle_id, "prepare", calls, now)
     update_index(warehouse)
     write_snapshot(warehouse, cycle_id)  # tonight's answers, for the questions of tomorrow
