@@ -94,8 +94,8 @@ def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages
 
 def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: Spread) -> None:
     """Detect what changed in the periods the refresh recomputed (a unit of work per detector, run as `spread`
-    does), have the analyst reflect, consolidate memory, prepare answers and deliver the brief; each stage's
-    summary into `stages` (which holds the refresh's)."""
+    does), have the analysts reflect (threads here, or units on the cycle's workers when there are some), consolidate
+    memory, prepare answers and deliver the brief; each stage's summary into `stages` (which holds the refresh's)."""
     warehouse = settings.warehouse
     run_id = current_run_id()
     log_dir = str(warehouse.folder / "logs")
@@ -103,7 +103,8 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: S
     stages["detect"] = timed(detect_candidates, stage_name="detect", warehouse=warehouse, cycle_id=cycle_id,
                              since=since, settings=settings.detect, detectors_dir=str(settings.detectors_dir),
                              spread=spread)
-    stages["reflect"] = timed(reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm, log_dir=log_dir)
+    stages["reflect"] = timed(reflect, stage_name="reflect", warehouse=warehouse, cycle_id=cycle_id,
+                              settings=settings.llm, log_dir=log_dir, spread=spread if settings.workers.several else None)
     stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
                              since=since, settings=settings.memory)
     stages["prepare"] = timed(prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,

@@ -1,6 +1,7 @@
-"""Where a cycle's units of work run — each source's ingest and quality gate, each group of metrics, each detector:
-one after another in the flow's process, all at once on a Dask cluster (`[lake] workers` or `scheduler`), or as
-flow runs of the `cycle-unit` deployment that a Prefect work pool's workers take (`[lake] pool`).
+"""Where a cycle's units of work run — each source's ingest and quality gate, each group of metrics, each detector,
+each analyst: one after another in the flow's process, all at once on a Dask cluster (`[lake] workers` or
+`scheduler`), or as flow runs of the `cycle-unit` deployment that a Prefect work pool's workers take (`[lake] pool`).
+(Analysts are threads of the flow's process unless there are workers and an endpoint: tasks/reflect.py.)
 
 A flow opens `cycle_workers` once and hands its `spread` to the stages; the results come back in the calls' order,
 whichever way the units ran."""
@@ -23,6 +24,7 @@ from reverie.prefect_api import api_url
 from tasks.detect import detector_findings
 from tasks.detect.registry import load_detectors
 from tasks.metrics import MetricGroup, refresh_metric_group
+from tasks.reflect import analyst
 from tasks.units import Spread
 
 UNIT_DEPLOYMENT = "cycle-unit/cycle-unit"  # flows/cycle_unit.py, in deployments/prefect.yaml
@@ -46,11 +48,14 @@ def unit_parameters(unit: Task, call: dict) -> tuple[str, dict]:
                                     "group": METRIC_GROUP.dump_python(call["group"], mode="json")}
     if unit.name == detector_findings.name:
         return call["detector"].name, {"detector": call["detector"].name, "since": call["since"].isoformat()}
+    if unit.name == analyst.name:
+        return "-".join(call["metrics"]), {"cycle_id": call["cycle_id"], "metrics": call["metrics"]}
     raise ValueError(f"{unit.name} is not a unit of work a work pool takes")
 
 
 def unit_call(settings: Settings, unit: str, parameters: dict) -> tuple[Task, dict]:
-    """The unit named `unit` and its call, rebuilt by a worker from the project's settings and its run's parameters."""
+    """The unit named `unit` and its call, rebuilt by a worker from the project's settings (an API key its own
+    environment's) and its run's parameters."""
     if unit == refresh_source.name:
         return refresh_source, {"settings": settings, "source": settings.sources[parameters["source"]],
                                 "cycle_id": parameters["cycle_id"]}
@@ -63,6 +68,10 @@ def unit_call(settings: Settings, unit: str, parameters: dict) -> tuple[Task, di
         return detector_findings, {"warehouse": settings.warehouse, "settings": settings.detect,
                                    "detector": load_detectors(settings.detectors_dir)[parameters["detector"]],
                                    "since": date.fromisoformat(parameters["since"])}
+    if unit == analyst.name:
+        return analyst, {"warehouse": settings.warehouse, "cycle_id": parameters["cycle_id"],
+                         "metrics": parameters["metrics"], "settings": settings.llm,
+                         "log_dir": str(settings.warehouse.folder / "logs")}
     raise ValueError(f"no unit of work named {unit!r}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -13,11 +14,13 @@ from prefect.cache_policies import NO_CACHE
 from reverie.analyst.ledger import record_calls
 from reverie.analyst.loop import run_analyst
 from reverie.analyst.run import AnalystRun
+from reverie.analyst.toolbox import WAREHOUSE_LOCK
 from reverie.config import LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm, without_key
 from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
+from tasks.units import Spread
 
 
 def describe_quality_findings(findings: list[dict]) -> str:
@@ -59,39 +62,59 @@ def _store(warehouse: Warehouse, cycle_id: str, model: str | None, run: AnalystR
 
 def _analyst_run_name(parameters: dict) -> str:
     """analyst-<the metrics of its group>, so the Prefect UI shows which analyst looked at what."""
-    metrics = dict.fromkeys(c["metric"] for c in parameters.get("candidates") or [])
-    return "-".join(["analyst", *metrics])
+    return "-".join(["analyst", *(parameters.get("metrics") or [])])
 
 
-# NO_CACHE: an analyst's output is the AnalystRun it fills in, not a return value, so a cached run would lose it.
+def top_candidates(con, cycle_id: str, top_k: int) -> list[dict]:
+    """The cycle's candidates the analysts read, best first."""
+    return rows_as_dicts(con.execute("select * from candidates where cycle_id = $cycle_id order by rank limit $top_k",
+                                     {"cycle_id": cycle_id, "top_k": top_k}))
+
+
+def analyst_brief(warehouse: Warehouse, cycle_id: str, metrics: list[str], top_k: int) -> tuple[list[dict], str, str]:
+    """What an analyst is handed: the cycle's top candidates of its metrics, the data's watermark, and the cycle's
+    data-quality findings in words. (Apart from the task: Dask pickles a task's function with the globals it names,
+    and a lock cannot be pickled.)"""
+    with WAREHOUSE_LOCK, warehouse.connect() as con:  # the other analysts' threads may be reading it
+        candidates = [c for c in top_candidates(con, cycle_id, top_k) if c["metric"] in metrics]
+        watermark = data_watermark(con)
+        findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
+    return candidates, str(watermark), describe_quality_findings(findings)
+
+
+# NO_CACHE: an analyst's result is what it wrote, spent and called, new each cycle.
 # No retries: the openai client retries each call; a task retry would run a whole analyst again and write its
 # insights twice.
 @task(name="analyst", task_run_name=_analyst_run_name, cache_policy=NO_CACHE)
-def analyst(llm: LLM, candidates: list[dict], watermark: str, settings: LLMSettings, quality_findings: str,
-            run: AnalystRun) -> None:
-    """One analyst over one group of metrics, with its own budget; an unreachable LLM or an analyst that fails is
-    noted (the cycle is degraded), not raised."""
+def analyst(warehouse: Warehouse, cycle_id: str, metrics: list[str], settings: LLMSettings, log_dir: str,
+            llm: LLM | None = None) -> dict:
+    """One analyst over the cycle's top candidates of `metrics`, with its own budget, on `llm` (else the configured
+    endpoint, opened here: the analyst is a unit of work on a worker). Returns what it wrote, rejected and called;
+    an unreachable LLM or an analyst that fails is its `error` (the cycle is degraded), not raised."""
+    run = AnalystRun(warehouse=warehouse)
     try:
-        run_analyst(llm, candidates, watermark, settings, run, quality_findings)
-    except openai.OpenAIError as exc:  # unreachable, refused, or an answer that is not a chat completion
+        candidates, watermark, findings = analyst_brief(warehouse, cycle_id, metrics, settings.top_k)
+        with ExitStack() as stack:
+            llm = llm or stack.enter_context(open_llm(settings, Path(log_dir)))
+            run_analyst(llm, candidates, watermark, settings, run, findings)
+    except (openai.OpenAIError, LLMUnavailable) as exc:  # unreachable, refused, or not a chat completion
         run.error = without_key(f"{type(exc).__name__}: {exc}", settings)
     except Exception as exc:  # a bug in reverie's own tools must not pass for a quiet night
         run.error = without_key(f"the analyst failed: {type(exc).__name__}: {exc}", settings)
         run_logger().debug("analyst failed", exc_info=True)
+    return {"written": run.written, "rejected": run.rejected, "calls": run.calls, "error": run.error}
 
 
-# NO_CACHE: reflect writes the warehouse (insights, rejections, the ledger); a cached result would skip the writes.
-@task(name="reflect", cache_policy=NO_CACHE)
-def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str) -> ReflectSummary:
+def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str,
+            spread: Spread | None = None) -> ReflectSummary:
     """Let the analysts investigate the top candidates — one per group of metrics, `[llm] analysts` of them at
-    once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it."""
+    once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it.
+
+    The analysts are threads of this process, waiting on the model together; given the cycle's workers (`spread`)
+    and an endpoint, they are units of work on the workers instead (the embedded model lives in this process)."""
     logger = run_logger()
     with warehouse.connect() as con:
-        candidates = rows_as_dicts(con.execute(
-            "select * from candidates where cycle_id = $cycle_id order by rank limit $top_k",
-            {"cycle_id": cycle_id, "top_k": settings.top_k}))
-        watermark = data_watermark(con)
-        findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
+        candidates = top_candidates(con, cycle_id, settings.top_k)
     summary = {"written": 0, "rejected": 0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0,
                "status": "skipped", "model": None}
     if settings.off:
@@ -100,20 +123,25 @@ def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir:
     if not candidates:
         logger.info("reflect: no candidates this cycle, nothing to investigate")
         return summary
-    groups = metric_groups(candidates, settings.analysts)
-    runs = [AnalystRun(warehouse=warehouse) for _ in groups]
+    groups = [list(dict.fromkeys(c["metric"] for c in group)) for group in metric_groups(candidates, settings.analysts)]
+    calls = [{"warehouse": warehouse, "cycle_id": cycle_id, "metrics": metrics, "settings": settings,
+              "log_dir": log_dir} for metrics in groups]
+    done: list[dict] = []
     try:
         with open_llm(settings, Path(log_dir)) as llm:
             summary["model"] = llm.model
             logger.info("reflect: %d analyst(s) on %s investigate %d candidate(s)", len(groups), llm.model,
                         len(candidates))
-            futures = [analyst.submit(llm, group, str(watermark), settings, describe_quality_findings(findings), run)
-                       for group, run in zip(groups, runs)]
-            for future, run in zip(futures, runs):
-                future.wait()
-                if not future.state.is_completed() and not run.error:
-                    run.error = f"the analyst failed: {future.state.message}"
-        errors = [run.error for run in runs if run.error]
+            if spread is not None and not llm.embedded:
+                done = spread(analyst, calls)
+            else:
+                futures = [analyst.submit(**call, llm=llm) for call in calls]
+                for future in futures:
+                    future.wait()
+                    done.append(future.result() if future.state.is_completed() else
+                                {"written": [], "rejected": [], "calls": [],
+                                 "error": f"the analyst failed: {future.state.message}"})
+        errors = [run["error"] for run in done if run["error"]]
         summary["status"] = "degraded" if errors else "ok"
         if errors:
             summary["error"] = errors[0]
@@ -122,8 +150,8 @@ def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir:
         summary["error"] = f"{type(exc).__name__}: {exc}"
     if summary["status"] == "degraded":
         logger.warning("reflect: %s; deterministic insights are still written", summary["error"])
-    run = AnalystRun(warehouse=warehouse, written=[w for r in runs for w in r.written],
-                     rejected=[j for r in runs for j in r.rejected], calls=[c for r in runs for c in r.calls])
+    run = AnalystRun(warehouse=warehouse, written=[w for r in done for w in r["written"]],
+                     rejected=[j for r in done for j in r["rejected"]], calls=[c for r in done for c in r["calls"]])
     _store(warehouse, cycle_id, summary["model"], run)
     for rej in run.rejected:
         logger.info("reflect: rejected %r: %s", rej["title"][:80], rej["reason"])

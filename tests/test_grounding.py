@@ -182,8 +182,10 @@ def test_an_analyst_that_fails_is_reported_not_swallowed(tmp_path, scripted_llm)
     from reverie.config import LLMSettings
     from reverie.llm import open_llm
 
-    run = AnalystRun(warehouse=Warehouse(tmp_path / "gone.duckdb"))  # the warehouse vanished under it
+    broken = tmp_path / "broken.duckdb"
+    broken.write_text("not a database")  # the warehouse was overwritten under it
     settings = LLMSettings(base_url=scripted_llm.base_url, model="scripted-analyst")
     with open_llm(settings, tmp_path) as llm:
-        analyst.fn(llm, [], "2026-01-01", settings, "none", run)
-    assert run.error.startswith("the analyst failed: SandboxError: the warehouse cannot be read now")
+        run = analyst.fn(Warehouse(broken), "c1", ["revenue"], settings, str(tmp_path), llm)
+    assert run["error"].startswith("the analyst failed: IOException:") and "broken.duckdb" in run["error"], run
+    assert run["written"] == run["calls"] == []

@@ -38,6 +38,7 @@ COMPARED = {  # what a night leaves, in a form both warehouses give alike (sums 
     "quality_results": "select batch, expectation, column_name, success, unexpected_count from quality_results "
                        "order by all",
     "cycles": "select status from cycles order by started_at",
+    "llm_calls": "select purpose, outcome, count(*) from llm_calls group by all order by all",
 }
 
 
@@ -165,14 +166,16 @@ EXTRA_METRICS = "metrics:\n" + "".join(f"""
 
 
 def three_sources(folder, session_llm, catalog: str | None = None, spread: str = "workers = 2"):
-    """A project of three sources, each with metrics of its own, on the DuckDB file, or on a lake whose work is
-    spread as `spread` says (two Dask workers)."""
+    """A project of three sources, each with metrics of its own, and two analysts, on the DuckDB file, or on a lake
+    whose work is spread as `spread` says (two Dask workers)."""
     settings = new_project(folder / "shop", days=40, base_url=session_llm.base_url, toml=SOURCES_TOML)
+    config = settings.project_dir / "reverie.toml"
+    config.write_text(config.read_text().replace("[llm]\n", "[llm]\nanalysts = 2\n", 1).replace(
+        "[detect]\n", "[detect]\nmin_abs_z = 2.0\npop_min_z = 2.5\n", 1))  # candidates of several metrics
     (settings.metrics_dir / "more.yml").write_text(EXTRA_METRICS)
     for name, seed in EXTRA_SOURCES.items():
         generate(settings.project_dir / f"landing_{name}", 40, start=START, seed=seed, scale=0.3)
     if catalog:
-        config = settings.project_dir / "reverie.toml"
         line = '# catalog = "sqlite:.reverie/lake.sqlite"'
         config.write_text(config.read_text().replace(line, f"catalog = {json.dumps(catalog)}\n{spread}", 1))
     return load_settings(settings.project_dir)
@@ -187,8 +190,8 @@ def three_source_nights(settings) -> list[dict]:
 
 
 def unit_task_runs(flow_run_id: str) -> dict[str, list[tuple]]:
-    """The flow run's units of work (a source's refresh, a group of metrics, a detector), by name: when each started
-    and ended."""
+    """The flow run's units of work (a source's refresh, a group of metrics, a detector, an analyst), by name: when
+    each started and ended."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -196,7 +199,7 @@ def unit_task_runs(flow_run_id: str) -> dict[str, list[tuple]]:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     units = {}
     for run in runs:
-        if run.name.startswith(("refresh-", "metrics-", "detect-")):
+        if run.name.startswith(("refresh-", "metrics-", "detect-", "analyst-")):
             units.setdefault(run.name.split("-")[0], []).append((run.name, run.start_time, run.end_time))
     return {kind: sorted(found) for kind, found in units.items()}
 
@@ -226,10 +229,13 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
                                                                                    three_source_file):
     session_llm.script(finish)
     _, one_process, file = three_source_file
-    for summary in one_process:  # the same units of work, one after another
+    analysts = []
+    for summary in one_process:  # the same units of work, one after another (the analysts: threads, at once)
         units = unit_task_runs(summary["flow_run_id"])
+        analysts.append([name for name, *_ in units.pop("analyst")])
         assert {kind: [name for name, *_ in runs] for kind, runs in units.items()} == UNITS
         assert not any(at_once(runs) for runs in units.values())
+        assert summary["stages"]["reflect"]["analysts"] == 2
     with postgres_server() as dsn:
         settings = three_sources(tmp_path / "lake", session_llm, f"postgres:{dsn}")
         assert settings.workers.count == 2
@@ -239,8 +245,9 @@ def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_fil
             checked = {source for (source,) in con.execute("select distinct source from quality_results").fetchall()}
         assert checked >= {"events", "events_b", "events_c"}
     assert [s["status"] for s in two_workers] == [s["status"] for s in one_process] == ["completed", "completed"]
-    for summary in two_workers:  # each source's refresh, each group of metrics, each detector: on the Dask workers
+    for summary, analysts_of_night in zip(two_workers, analysts):  # each unit of work: on the Dask workers
         units = unit_task_runs(summary["flow_run_id"])
+        assert [name for name, *_ in units.pop("analyst")] == analysts_of_night
         assert {kind: [name for name, *_ in runs] for kind, runs in units.items()} == UNITS
         assert at_once(units["refresh"]), units  # (a group of these few metrics may end before the next starts)
         assert sorted(summary["stages"]["ingest"]["sources"]) == ["events", "events_b", "events_c"]
@@ -270,6 +277,7 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
     server."""
     session_llm.script(finish)
     _, one_process, file = three_source_file
+    analysts = [[name for name, *_ in unit_task_runs(summary["flow_run_id"])["analyst"]] for summary in one_process]
     server = Server(tmp_path / "prefect")
     logs = [tmp_path / f"worker-{i}.log" for i in (1, 2)]
     try:
@@ -293,11 +301,12 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
         server.stop()
     assert [s["status"] for s in on_pool] == [s["status"] for s in one_process] == ["completed", "completed"]
     assert [s["stages"]["ingest"]["files"] for s in on_pool] == [120, 3]
-    expected = sorted([f"refresh-source-{name}" for name in ("events", "events_b", "events_c")] +
-                      [f"metrics-{name}" for name in ("events", "events_b", "events_c")] +
-                      [f"detector-{name}" for name in load_detectors()])
-    for runs in units:  # a flow run per unit, each taken by a worker, two of them at the same time
-        assert [run["name"] for run in runs] == expected
+    expected = ([f"refresh-source-{name}" for name in ("events", "events_b", "events_c")] +
+                [f"metrics-{name}" for name in ("events", "events_b", "events_c")] +
+                [f"detector-{name}" for name in load_detectors()])
+    for runs, analysts_of_night in zip(units, analysts):  # a flow run per unit, two of them at the same time
+        assert len(analysts_of_night) == 2
+        assert [run["name"] for run in runs] == sorted(expected + analysts_of_night)
         assert {run["state_type"] for run in runs} == {"COMPLETED"}
         assert {run["work_pool_name"] for run in runs} == {"reverie-process"}
         assert at_once([(run["name"], run["start_time"], run["end_time"]) for run in runs]), runs
