@@ -4,8 +4,9 @@ analysis of what it recomputed (detect → reflect → consolidate → prepare �
 The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the first and leaves the cycle
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
 Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). The stages' units of
-work — each source's ingest and quality gate, each group of metrics, each detector — run where the flow's `spread`
-sends them (flows/workers.py: here, on a Dask cluster, or on a work pool); the rest in the flow's own process."""
+work — each source's ingest and quality gate, each group of metrics, each detector, each analyst on an endpoint —
+run where the flow's `spread` sends them (flows/workers.py: here, on a Dask cluster, or on a work pool); the rest in
+the flow's own process."""
 
 from __future__ import annotations
 

@@ -333,7 +333,15 @@ def is_write_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and WRITE_CONFLICT.search(str(exc)) is not None
 
 
-CONFLICT_RETRY_DELAYS = [1, 4, 10]  # seconds before each retry of a task whose commit lost a race
+CONFLICT_RETRY_DELAYS = [1, 2, 4, 8, 16, 32]  # seconds before each retry of a task whose commit lost a race
+
+
+def retried_on_conflict() -> dict:
+    """A Prefect task's retry settings for a unit that writes a lake beside others: tried again when its commit lost a
+    race (two groups replacing metric values at once do, the whole unit each time), after a growing delay with
+    jitter, so that the units that collided do not collide again."""
+    return {"retries": len(CONFLICT_RETRY_DELAYS), "retry_delay_seconds": CONFLICT_RETRY_DELAYS,
+            "retry_jitter_factor": 1.0, "retry_condition_fn": write_conflicted}
 
 
 def write_conflicted(task, task_run, state) -> bool:

@@ -17,7 +17,7 @@ from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
 from reverie.summaries import MetricsSummary
-from reverie.warehouse import CONFLICT_RETRY_DELAYS, Warehouse, is_write_conflict, transaction, write_conflicted
+from reverie.warehouse import Warehouse, is_write_conflict, retried_on_conflict, transaction
 from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
 from tasks.metrics.refresh import recompute, record_metrics, refresh_start, touched_since, watermark_of, zones_of
 from tasks.metrics.sanity_checks import (
@@ -132,8 +132,7 @@ def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceS
 
 # no cache: each run stores values. Retried only when its commit lost a race with another writer of a lake
 # (nothing of it was stored then)
-@task(name="metrics", task_run_name="metrics-{group.name}", cache_policy=NO_CACHE, retries=3,
-      retry_delay_seconds=CONFLICT_RETRY_DELAYS, retry_condition_fn=write_conflicted)
+@task(name="metrics", task_run_name="metrics-{group.name}", cache_policy=NO_CACHE, **retried_on_conflict())
 def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup, full_refresh: bool = False,
                          grace_minutes: int = 15) -> dict:
     """Recompute one group's metric values in one commit, or one by one when one of them fails. Returns rows

@@ -11,15 +11,15 @@ from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import local_time
 from reverie.summaries import QualitySummary
-from reverie.warehouse import CONFLICT_RETRY_DELAYS, Warehouse, rows_as_dicts, write_conflicted
+from reverie.warehouse import Warehouse, retried_on_conflict, rows_as_dicts
 from tasks.quality.declarations import QualityError, load_quality
 from tasks.quality.expectations import row_outcomes
 from tasks.quality.history_checks import HISTORY_CHECKS, history_outcomes
 from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes
 
 
-@task(name="quality-gate", task_run_name="quality-{source_settings.name}", cache_policy=NO_CACHE, retries=3,
-      retry_delay_seconds=CONFLICT_RETRY_DELAYS, retry_condition_fn=write_conflicted)
+@task(name="quality-gate", task_run_name="quality-{source_settings.name}", cache_policy=NO_CACHE,
+      **retried_on_conflict())
 def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycle_id: str, quality_dir: str) -> QualitySummary:
     """Check the batches loaded this cycle against the source's suite; quarantine those with an error."""
     logger = run_logger()
