@@ -127,6 +127,51 @@ def test_a_bad_catalog_setting_is_named(tmp_path):
 
 @pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
                     reason="PostgreSQL is not installed (CI installs it)")
+def test_a_group_of_metrics_whose_commit_loses_a_race_is_computed_again_and_lands_whole(tmp_path, file_nights,
+                                                                                        session_llm):
+    """Another writer of the lake deletes from metric_values while a group of metrics is about to commit: the group's
+    commit conflicts, Prefect runs the group again, and the night ends as the file's did. (PostgreSQL: a SQLite
+    catalog refuses the other writer outright.)"""
+    session_llm.script(finish)
+    with postgres_server() as dsn:
+        night_on_a_raced_lake(lake_project(tmp_path, session_llm, f"postgres:{dsn}"), file_nights[2])
+
+
+def night_on_a_raced_lake(settings, reference: dict) -> None:
+    """The two nights, the second by `reverie run` paused before its group of metrics commits, the first time while
+    another writer commits, and compared with `reference`."""
+    run_cycle(settings.project_dir)
+    generate(settings.landing_dir, 1, start=START + timedelta(days=40), seed=7, scale=0.3)
+    env = {**os.environ, "REVERIE_FAULT_POINT": "metrics:before-commit", "REVERIE_FAULT_RESUME": "stdin"}
+    night = subprocess.Popen([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    paused, stderr = 0, []
+    try:
+        for line in night.stderr:  # each time the group is about to commit
+            stderr.append(line)
+            if "fault point reached: metrics:before-commit" not in line:
+                continue
+            paused += 1
+            if paused == 1:  # the other writer: a row in, then out again, while the group's values are uncommitted
+                with settings.warehouse.connect() as con:
+                    con.execute("insert into metric_values by name "
+                                "select 'another_writers' as metric, * exclude (metric) from metric_values limit 1")
+                    con.execute("delete from metric_values where metric = 'another_writers'")
+            night.stdin.write("\n")
+            night.stdin.flush()
+        assert night.wait(timeout=600) == 0, "".join(stderr)[-3000:]
+    finally:
+        night.kill()
+    assert json.loads(night.stdout.read())["status"] == "completed"
+    assert paused == 2, "".join(stderr)[-3000:]  # the first commit lost the race; the second try landed
+    assert "Traceback" not in "".join(stderr)
+    lake = night_rows(settings)
+    for table in COMPARED:
+        assert lake[table] == reference[table], table
+
+
+@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
+                    reason="PostgreSQL is not installed (CI installs it)")
 def test_a_project_on_a_postgres_catalogued_lake_writes_what_the_file_does(tmp_path, file_nights, session_llm):
     session_llm.script(finish)
     with postgres_server() as dsn:
