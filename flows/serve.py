@@ -49,16 +49,22 @@ def deployment_specs(project: str, project_dir: Path) -> list[dict[str, Any]]:
 
 
 def served_flows(settings: Settings) -> list[tuple[Any, dict[str, Any]]]:
-    """Each deployment as (flow, the options of `Runner.add_flow`): schedules, triggers, concurrency, parameters."""
+    """Each deployment as (flow, the options of `Runner.add_flow`): schedules, triggers, concurrency, parameters.
+    Not `cycle-unit`: its runs are for a work pool's workers (`[lake] pool`), and a served copy, on no pool, would
+    replace the one `prefect deploy` put on the pool."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.events import DeploymentTriggerTypes
     from prefect.flows import load_flow_from_entrypoint
     from prefect.schedules import Cron
     from pydantic import TypeAdapter
 
+    from flows.workers import UNIT_DEPLOYMENT
+
     trigger = TypeAdapter(DeploymentTriggerTypes)
     served = []
     for spec in deployment_specs(settings.name, settings.project_dir):
+        if spec["name"] == UNIT_DEPLOYMENT.partition("/")[2]:
+            continue
         flow = load_flow_from_entrypoint(str(PACKAGE_ROOT / spec["entrypoint"]))
         schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
                      for s in spec.get("schedules", [])]
@@ -166,6 +172,9 @@ def serve_project(settings: Settings, print_line=print) -> None:
         for flow, options in served_flows(settings):
             runner.add_flow(flow, **options)
             print_line(f"serving {flow.name}/{options['name']}")
+        if settings.workers.pool:
+            print_line(f"units of work go to the work pool {settings.workers.pool!r}: its cycle-unit deployment comes "
+                       "from `prefect deploy --name cycle-unit --prefect-file deployments/prefect.yaml`")
         print_line(f"project {settings.name} ({settings.project_dir}) on {url}; Ctrl-C stops (schedules pause)")
         asyncio.run(runner.start())
     finally:

@@ -95,6 +95,10 @@ def run_on_pool(settings: Settings, unit: Task, calls: list[dict]) -> list:
         except ObjectNotFound:
             raise PoolUnavailable(f"[lake] pool = {pool!r}: no deployment {UNIT_DEPLOYMENT} on the Prefect server; "
                                   "deploy deployments/prefect.yaml") from None
+        if deployment.work_pool_name is None:
+            raise PoolUnavailable(f"[lake] pool = {pool!r}, but the deployment {UNIT_DEPLOYMENT} is on no work pool "
+                                  "(a served copy); deploy deployments/prefect.yaml to the pool: prefect deploy --name "
+                                  "cycle-unit --prefect-file deployments/prefect.yaml")
         if deployment.work_pool_name != pool:
             raise PoolUnavailable(f"[lake] pool = {pool!r}, but the deployment {UNIT_DEPLOYMENT} runs on the work "
                                   f"pool {deployment.work_pool_name!r}")

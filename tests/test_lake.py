@@ -418,6 +418,14 @@ def test_a_work_pool_without_its_server_deployment_or_workers_is_named_and_nothi
             assert [run.state.type.value for run in runs] == ["CANCELLED"]
         finally:
             client.delete_deployment(deployment_id)
+        deployment_id = run_cycle_unit.to_deployment("cycle-unit").apply()  # as a served process has it: no pool
+        try:
+            with pytest.raises(PoolUnavailable, match=r"pool = 'reverie-process', but the deployment "
+                                                      r"cycle-unit/cycle-unit is on no work pool \(a served copy\); "
+                                                      r"deploy deployments/prefect.yaml to the pool"):
+                refresh_on_pool(settings)
+        finally:
+            client.delete_deployment(deployment_id)
 
 
 def test_a_catalogs_password_is_not_shown(tmp_path):
