@@ -23,7 +23,7 @@ from prefect.runtime import flow_run
 from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
 from reverie.summaries import CycleSummary, Stages, ingest_total, quality_total
-from reverie.warehouse import DiskFull, WarehouseBusy
+from reverie.warehouse import DiskFull, Warehouse, WarehouseBusy
 from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
@@ -70,20 +70,28 @@ def timed(stage: Callable[..., dict], stage_name: str | None = None, **parameter
 
 
 @task(name="refresh-source", task_run_name="refresh-{source.name}", cache_policy=NO_CACHE)
-def refresh_source(settings: Settings, source: SourceSettings, cycle_id: str) -> tuple[dict, dict]:
+def refresh_source(warehouse: Warehouse, project_dir: str, quality_dir: str, lookback_days: int,
+                   source: SourceSettings, cycle_id: str) -> tuple[dict, dict]:
     """One source's share of the refresh, as one unit of work for a worker: its ingest, then its quality gate."""
-    ingested = timed(ingest_source, warehouse=settings.warehouse, project_dir=str(settings.project_dir), source=source,
-                     cycle_id=cycle_id, lookback_days=settings.lookback_days)
-    checked = timed(run_quality_gate, warehouse=settings.warehouse, source_settings=source, cycle_id=cycle_id,
-                    quality_dir=str(settings.quality_dir))
+    ingested = timed(ingest_source, warehouse=warehouse, project_dir=project_dir, source=source, cycle_id=cycle_id,
+                     lookback_days=lookback_days)
+    checked = timed(run_quality_gate, warehouse=warehouse, source_settings=source, cycle_id=cycle_id,
+                    quality_dir=quality_dir)
     return ingested, checked
+
+
+def source_call(settings: Settings, source: SourceSettings, cycle_id: str) -> dict:
+    """`refresh_source`'s call for one of the project's sources: what the unit needs of the settings, no more."""
+    return {"warehouse": settings.warehouse, "project_dir": str(settings.project_dir),
+            "quality_dir": str(settings.quality_dir), "lookback_days": settings.lookback_days, "source": source,
+            "cycle_id": cycle_id}
 
 
 def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages, spread: Spread) -> None:
     """Ingest every source and run its quality gate, then refresh the metrics a group at a time (the units of work
     run as `spread` does); each stage's summary into `stages`."""
     refreshed = dict(zip(settings.sources, spread(refresh_source, [
-        {"settings": settings, "source": source, "cycle_id": cycle_id} for source in settings.sources.values()])))
+        source_call(settings, source, cycle_id) for source in settings.sources.values()])))
     stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
     stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
     stages["metrics"] = timed(

@@ -18,7 +18,7 @@ from prefect import Task
 from prefect.task_runners import TaskRunner
 from pydantic import TypeAdapter
 
-from flows.stages import refresh_source
+from flows.stages import refresh_source, source_call
 from reverie.config import Settings, Workers
 from reverie.prefect_api import api_url
 from tasks.detect import detector_findings
@@ -57,8 +57,7 @@ def unit_call(settings: Settings, unit: str, parameters: dict) -> tuple[Task, di
     """The unit named `unit` and its call, rebuilt by a worker from the project's settings (an API key its own
     environment's) and its run's parameters."""
     if unit == refresh_source.name:
-        return refresh_source, {"settings": settings, "source": settings.sources[parameters["source"]],
-                                "cycle_id": parameters["cycle_id"]}
+        return refresh_source, source_call(settings, settings.sources[parameters["source"]], parameters["cycle_id"])
     if unit == refresh_metric_group.name:
         return refresh_metric_group, {"warehouse": settings.warehouse, "cycle_id": parameters["cycle_id"],
                                       "group": METRIC_GROUP.validate_python(parameters["group"]),

@@ -313,6 +313,40 @@ def unit_flow_runs(server, parent_flow_run_id: str) -> list[dict]:
     return sorted(runs, key=lambda run: run["name"])
 
 
+def test_each_unit_goes_to_a_pool_worker_as_names_and_values_and_the_worker_rebuilds_the_same_call(make_project):
+    """What a flow run of `cycle-unit` carries (JSON, as the Prefect server keeps it) is enough for a worker to call the
+    unit as the cycle would have; the warehouse and the settings stay out of it."""
+    from flows.stages import refresh_source, source_call
+    from flows.workers import unit_call, unit_parameters
+    from tasks.detect import detector_findings
+    from tasks.ingest import ingest_source
+    from tasks.metrics import plan_metrics, refresh_metric_group
+    from tasks.reflect import analyst
+
+    settings = make_project(days=3)
+    for source in settings.sources.values():
+        ingest_source.fn(settings.warehouse, str(settings.project_dir), source, "c1")
+    plan = plan_metrics(settings.warehouse, "c1", settings.sources, str(settings.models_dir),
+                        str(settings.metrics_dir), quality_dir=str(settings.quality_dir))
+    assert plan.groups and not plan.errors
+    calls = [(refresh_source, source_call(settings, settings.sources["events"], "c1")),
+             (refresh_metric_group, {"warehouse": settings.warehouse, "cycle_id": "c1", "group": plan.groups[0],
+                                     "full_refresh": True, "grace_minutes": 15}),
+             (detector_findings, {"warehouse": settings.warehouse, "settings": settings.detect,
+                                  "detector": load_detectors(settings.detectors_dir)["record"],
+                                  "since": START + timedelta(days=1)}),
+             (analyst, {"warehouse": settings.warehouse, "cycle_id": "c1", "metrics": ["orders", "revenue"],
+                        "settings": settings.llm, "log_dir": str(settings.warehouse.folder / "logs")})]
+    for unit, call in calls:
+        name, parameters = unit_parameters(unit, call)
+        sent = json.loads(json.dumps(parameters))
+        assert not {"warehouse", "settings"} & set(sent), unit.name
+        rebuilt, rebuilt_call = unit_call(settings, unit.name, sent)
+        assert rebuilt is unit and rebuilt_call == call, unit.name
+    assert [unit_parameters(unit, call)[0] for unit, call in calls] == [
+        "events", plan.groups[0].name, "record", "orders-revenue"]
+
+
 @pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
                     reason="PostgreSQL is not installed (CI installs it)")
 def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the_file(tmp_path, session_llm,
@@ -379,7 +413,7 @@ def test_a_work_pool_without_its_server_deployment_or_workers_is_named_and_nothi
 
     from flows import workers
     from flows.cycle_unit import run_cycle_unit
-    from flows.stages import refresh_source
+    from flows.stages import refresh_source, source_call
     from flows.workers import PoolUnavailable, run_on_pool
 
     (tmp_path / "reverie.toml").write_text('[lake]\npool = "reverie-process"\n')
@@ -390,8 +424,7 @@ def test_a_work_pool_without_its_server_deployment_or_workers_is_named_and_nothi
     settings = load_settings(tmp_path)
 
     def refresh_on_pool(settings) -> list:
-        return run_on_pool(settings, refresh_source, [{"settings": settings, "source": settings.sources["events"],
-                                                       "cycle_id": "c1"}])
+        return run_on_pool(settings, refresh_source, [source_call(settings, settings.sources["events"], "c1")])
 
     with pytest.raises(PoolUnavailable, match=r"no deployment cycle-unit/cycle-unit on the Prefect server; "
                                               r"deploy deployments/prefect.yaml"):
