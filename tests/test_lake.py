@@ -162,8 +162,10 @@ def night_on_a_raced_lake(settings, reference: dict) -> None:
         assert night.wait(timeout=600) == 0, "".join(stderr)[-3000:]
     finally:
         night.kill()
-    assert json.loads(night.stdout.read())["status"] == "completed"
+    result = json.loads(night.stdout.read())
+    assert result["status"] == "completed"
     assert paused == 2, "".join(stderr)[-3000:]  # the first commit lost the race; the second try landed
+    assert result["stages"]["metrics"]["redone"] == 1
     assert "Traceback" not in "".join(stderr)
     lake = night_rows(settings)
     for table in COMPARED:

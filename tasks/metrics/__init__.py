@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
@@ -89,7 +90,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
                       f" from {first_since:%Y-%m-%d}" if first_since else "")
     return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
-            "errors": errors}
+            "errors": errors, "redone": sum(group["runs"] - 1 for group in done)}
 
 
 def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
@@ -176,7 +177,7 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
                         raise
                     errors.append(f"{metric.spec.path}: metric '{metric.spec.name}': {exc}")
                     not_computed.append(failed_to_compute(metric.spec, errors[-1]))
-    return {"rows": sum(count for count, _, _ in outcomes), "metrics": refreshed,
+    return {"rows": sum(count for count, _, _ in outcomes), "metrics": refreshed, "runs": max(task_run.run_count, 1),
             "committed": [name for _, _, names in outcomes for name in names],
             "starts": [since for _, starts, _ in outcomes for since in starts], "errors": errors,
             "outcomes": [o for outcomes_of in sanity.values() for o in outcomes_of] + not_computed}
