@@ -161,7 +161,7 @@ def test_changes_of_one_slice_on_the_same_days_are_linked_as_one_story(tmp_path)
 @pytest.mark.parametrize("declared, expected", [(None, "points"), ("relative", "relative")])
 def test_a_share_is_read_in_points_unless_its_metric_says(tmp_path, declared, expected):
     from tasks.metrics.declarations import MetricSpec
-    from tasks.metrics.refresh import recompute, record_metrics, refresh_start
+    from tasks.metrics.refresh import new_values, record_metrics, refresh_start, replace_values
 
     spec = MetricSpec(name="failure_rate", model="events", time_column="t", scale=declared,
                       ratio={"numerator": {"agg": "count", "filter": "failed"}, "denominator": {"agg": "count"}})
@@ -169,7 +169,8 @@ def test_a_share_is_read_in_points_unless_its_metric_says(tmp_path, declared, ex
         con.execute("create table events as select timestamp '2025-01-01' + to_hours(i) as t, i % 10 = 0 as failed "
                     "from range(100) r(i)")
         since = refresh_start(spec, None, None, False)
-        recompute(con, [(spec, since, datetime(2025, 1, 6))], "c1", 15)
+        planned = [(spec, since, datetime(2025, 1, 6))]
+        replace_values(con, planned, new_values(con, planned, "c1", 15), "c1", 15)
         record_metrics(con, [(spec, None, "")])
         assert con.execute("select scale from metrics").fetchall() == [(expected,)]
 

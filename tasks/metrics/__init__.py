@@ -20,7 +20,15 @@ from reverie.models import ModelError, build_models
 from reverie.summaries import MetricsSummary
 from reverie.warehouse import Warehouse, is_write_conflict, retried_on_conflict, transaction
 from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
-from tasks.metrics.refresh import recompute, record_metrics, refresh_start, touched_since, watermark_of, zones_of
+from tasks.metrics.refresh import (
+    new_values,
+    record_metrics,
+    refresh_start,
+    replace_values,
+    touched_since,
+    watermark_of,
+    zones_of,
+)
 from tasks.metrics.sanity_checks import (
     failed_to_compute,
     filter_never_matches,
@@ -143,23 +151,25 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
     not_computed: list[dict] = []
     with warehouse.connect() as con:
 
-        def refresh(metrics: list[PlannedMetric]) -> tuple[int, list[datetime], list[str]]:
+        def refresh(metrics: list[PlannedMetric], name: str | None = None) -> tuple[int, list[datetime], list[str]]:
             starts = [(m, refresh_start(m.spec, m.known, m.touched, full_refresh, m.zones)) for m in metrics]
             planned = [(m, since) for m, since in starts if since is not None]
-            rows = recompute(con, [(m.spec, since, m.watermark) for m, since in planned], cycle_id, grace_minutes)
-            for m, _ in planned:
-                sanity[m.spec.name] = sanity_outcomes(con, m.spec, m.checks, cycle_id)
-                unmatched = filter_never_matches(con, m.spec)
-                sanity[m.spec.name] += [unmatched] if unmatched else []
-                broken = [o["message"] for o in sanity[m.spec.name] if not o["success"] and o["severity"] == "error"]
-                if broken:
-                    raise MetricError(f"{m.spec.path}: metric '{m.spec.name}': failed its sanity check: "
-                                      f"{'; '.join(broken)}")
+            values = [(m.spec, since, m.watermark) for m, since in planned]
+            computed = new_values(con, values, cycle_id, grace_minutes)  # read before the commit's window opens
+            with transaction(con, name):
+                rows = replace_values(con, values, computed, cycle_id, grace_minutes)
+                for m, _ in planned:
+                    sanity[m.spec.name] = sanity_outcomes(con, m.spec, m.checks, cycle_id)
+                    unmatched = filter_never_matches(con, m.spec)
+                    sanity[m.spec.name] += [unmatched] if unmatched else []
+                    broken = [o["message"] for o in sanity[m.spec.name] if not o["success"] and o["severity"] == "error"]
+                    if broken:
+                        raise MetricError(f"{m.spec.path}: metric '{m.spec.name}': failed its sanity check: "
+                                          f"{'; '.join(broken)}")
             return rows, [since for _, since in planned], [m.spec.name for m in metrics]
 
-        try:
-            with transaction(con, "metrics"):  # the usual case: the whole group, one commit
-                outcomes, refreshed = [refresh(group.metrics)], len(group.metrics)
+        try:  # the usual case: the whole group, one commit
+            outcomes, refreshed = [refresh(group.metrics, "metrics")], len(group.metrics)
         except (duckdb.Error, MetricError) as exc:
             if is_write_conflict(exc):
                 raise  # another writer of the lake committed first: the task is retried whole
@@ -167,8 +177,7 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
             outcomes, refreshed = [], 0
             for metric in group.metrics:
                 try:
-                    with transaction(con):
-                        outcomes.append(refresh([metric]))
+                    outcomes.append(refresh([metric]))
                     refreshed += 1
                 except MetricError as exc:
                     errors.append(str(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
@@ -114,29 +115,54 @@ def record_metrics(con: duckdb.DuckDBPyConnection, recomputed: list[tuple[Metric
             "shares": [spec.is_share for spec, _, _ in recomputed]})
 
 
-def recompute(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, datetime, datetime | None]],
-              cycle_id: str, grace_minutes: int) -> int:
-    """Replace metric values from each metric's start: one delete and one insert per shared start, watermark and grain."""
-    rebuilt = [spec.name for spec, since, _ in planned if since == FULL_HISTORY]
-    if rebuilt:  # grains no longer declared go too
-        con.execute("delete from metric_values where metric in (select unnest($metrics::varchar[]))", {"metrics": rebuilt})
+@dataclass(frozen=True)
+class NewValues:
+    """New values of metrics sharing a start, watermark and grain, computed into a temporary table by one statement."""
+    table: str
+    since: datetime
+    watermark: datetime | None
+    grain: str
+    metrics: list[str]
+    additive: list[str]
+
+
+def new_values(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, datetime, datetime | None]],
+               cycle_id: str, grace_minutes: int) -> list[NewValues]:
+    """Each metric's values from its start, into temporary tables: one statement per shared start, watermark and
+    grain. It only reads the warehouse, so on a lake the commit that stores them spans the writes alone (a lake's
+    writers of one table conflict when their transactions overlap)."""
     together: dict[tuple, list[MetricSpec]] = defaultdict(list)
     for spec, since, watermark in planned:
         for grain in spec.grains:
             together[(period_start(since, grain), watermark, grain)].append(spec)
-    rows = 0
-    for (period, watermark, grain), specs in together.items():
-        con.execute("delete from metric_values where grain = $grain and period_start >= $since "
-                    "and metric in (select unnest($metrics::varchar[]))",
-                    {"grain": grain, "since": period, "metrics": [spec.name for spec in specs]})
+    computed = []
+    for i, ((period, watermark, grain), specs) in enumerate(together.items()):
+        table = f"new_metric_values_{i}"
         # one statement for many metrics: DuckDB plans it once, which is most of the cost of a small refresh
         union = "\nunion all\n".join(f"({metric_query(spec)})" for spec in specs)
-        rows += con.execute(render("metrics/insert_metric_values.sql", expressions={"metric_queries": union}), {
-            "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id,
-        }).fetchone()[0]
-        additive = [spec.name for spec in specs if spec.kind in ADDITIVE]
-        if additive and grain in ZERO_FILL_WINDOW and watermark is not None:
+        con.execute(f"create or replace temp table {table} as " + render(
+            "metrics/new_metric_values.sql", expressions={"metric_queries": union}), {
+            "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id})
+        computed.append(NewValues(table, period, watermark, grain, [spec.name for spec in specs],
+                                  [spec.name for spec in specs if spec.kind in ADDITIVE]))
+    return computed
+
+
+def replace_values(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, datetime, datetime | None]],
+                   computed: list[NewValues], cycle_id: str, grace_minutes: int) -> int:
+    """Replace metric values from each metric's start with the new ones (one delete and one insert per statement
+    computed), and fill an additive metric's missing periods as zeros."""
+    rebuilt = [spec.name for spec, since, _ in planned if since == FULL_HISTORY]
+    if rebuilt:  # grains no longer declared go too
+        con.execute("delete from metric_values where metric in (select unnest($metrics::varchar[]))", {"metrics": rebuilt})
+    rows = 0
+    for new in computed:
+        con.execute("delete from metric_values where grain = $grain and period_start >= $since "
+                    "and metric in (select unnest($metrics::varchar[]))",
+                    {"grain": new.grain, "since": new.since, "metrics": new.metrics})
+        rows += con.execute(f"insert into metric_values by name select * from {new.table}").fetchone()[0]
+        if new.additive and new.grain in ZERO_FILL_WINDOW and new.watermark is not None:
             rows += con.execute(sql_file("metrics/missing_periods_as_zero.sql"), {
-                "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id,
-                "metrics": additive, "window": ZERO_FILL_WINDOW[grain]}).fetchone()[0]
+                "since": new.since, "grain": new.grain, "watermark": new.watermark, "grace": grace_minutes,
+                "cycle_id": cycle_id, "metrics": new.additive, "window": ZERO_FILL_WINDOW[new.grain]}).fetchone()[0]
     return rows

@@ -1,6 +1,5 @@
 -- New values of several metrics at one grain: the union of their metric.sql queries, one statement
 -- so DuckDB plans it once. A period is complete once the data reaches its end, less the grace.
-insert into metric_values by name
 select
     m.*,
     coalesce(m.period_start + ('1 ' || $grain)::interval <= $watermark + to_minutes($grace), false) as complete,
