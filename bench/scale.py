@@ -11,8 +11,8 @@ process; the other a DuckLake with a PostgreSQL catalog (a server this script st
 `[lake] workers = 2` (or, `--on pool`, `[lake] pool` with a Prefect server and two `prefect worker start --limit 1`
 this script starts, each source's ingest and gate a flow run). Each runs `reverie run --json` twice, alternating:
 a first cycle that loads everything, then one more day. Reported: each cycle's seconds, the wall time of all sources' ingest and gates ("sources"), the
-slowest source's, each stage's seconds summed over sources, the groups of metrics computed again after their commit
-lost a race with the other worker's ("redone"), and file/lake (the speed-up); the metric values must be equal.
+slowest source's, each stage's seconds summed over sources, the commits of groups of metrics tried again after losing
+a race with the other worker's ("retried"), and file/lake (the speed-up); the metric values must be equal.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def cycle(folder: Path, env: dict | None = None) -> dict:
     return {"seconds": result["seconds"], "events": stages["ingest"]["rows"], "values": stages["metrics"]["rows"],
             "slowest_source": round(max(per_source), 2), "source_sum": round(sum(per_source), 2),
             "sources_wall": round(result["seconds"] - after, 2),  # ingest + gates of all sources, start to end
-            "groups_redone": stages["metrics"]["redone"],  # a group whose lake commit lost a race runs again
+            "commits_retried": stages["metrics"]["commits_retried"],  # a group's writes after its commit lost a race
             "stages": {name: stage.get("seconds") for name, stage in stages.items()}}
 
 
@@ -177,9 +177,9 @@ def main() -> None:
     print(f"scale-out · lake on two {args.on} · {args.sources} sources · "
           f"{args.sources * len(METRICS_PER_SOURCE)} metrics · {machine['cpus']} cores · {machine['platform']}")
     stages = list(runs[0]["file"]["stages"])
-    report.print_table(("cycle", "store", "events", "seconds", "sources", "slowest src", *stages, "redone"), [
+    report.print_table(("cycle", "store", "events", "seconds", "sources", "slowest src", *stages, "retried"), [
         (r["cycle"][:11], store, r["events"], r[store]["seconds"], r[store]["sources_wall"], r[store]["slowest_source"],
-         *(r[store]["stages"][s] for s in stages), r[store]["groups_redone"]) for r in runs for store in ("file", "lake")],
+         *(r[store]["stages"][s] for s in stages), r[store]["commits_retried"]) for r in runs for store in ("file", "lake")],
         width=9)
     for r in runs:
         print(f"{r['cycle']}: file / two workers on the lake = {r['file_over_lake']} (speed-up)")

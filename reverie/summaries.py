@@ -60,7 +60,7 @@ class MetricsSummary(TypedDict):
     metrics: int
     since: str | None  # the first period recomputed: what detect and memory look at
     errors: list[str]
-    redone: int  # groups computed again after their commit lost a race with another writer of a lake
+    commits_retried: int  # a group's writes run again after its commit lost a race with another writer of a lake
     seconds: NotRequired[float]
 
 

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -30,6 +32,7 @@ MACROS_DIR = SQL_DIR / "macros"
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 PASSWORD = re.compile(r"password=\S+")
 # a commit that lost a race with another writer of a lake (DuckLake retries only some; SQLite's catalog is "locked")
+T = TypeVar("T")
 WRITE_CONFLICT = re.compile(r"database is locked|conflict", re.IGNORECASE)
 # A cycle's tasks each open the file briefly, and so does a command run meanwhile (`reverie memory list`): whoever
 # finds it held waits this long for the other to close it before saying who holds it.
@@ -326,6 +329,26 @@ def transaction(con: duckdb.DuckDBPyConnection, name: str | None = None) -> Iter
         con.execute("rollback")
         raise
     con.execute("commit")
+
+
+COMMIT_RETRY_DELAYS = [0.2, 0.4, 0.8, 1.6, 3.2, 6.4]  # seconds (±50%) before a lost commit's writes run again
+
+
+def committed(con: duckdb.DuckDBPyConnection, write: Callable[[], T], name: str | None = None) -> tuple[T, int]:
+    """`write()` in a transaction, run again each time its commit loses a race with another writer of a lake (after a
+    growing delay with jitter, so the writers that collided do not collide again): what it returned, and how many
+    times it ran again. What `write` stores must not depend on the other writers' commits."""
+    delays, again = iter(COMMIT_RETRY_DELAYS), 0
+    while True:
+        try:
+            with transaction(con, name):
+                return write(), again
+        except duckdb.Error as exc:
+            delay = next(delays, None)
+            if delay is None or not is_write_conflict(exc):
+                raise
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        again += 1
 
 
 def is_write_conflict(exc: BaseException) -> bool:

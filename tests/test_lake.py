@@ -127,10 +127,10 @@ def test_a_bad_catalog_setting_is_named(tmp_path):
 
 @pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
                     reason="PostgreSQL is not installed (CI installs it)")
-def test_a_group_of_metrics_whose_commit_loses_a_race_is_computed_again_and_lands_whole(tmp_path, file_nights,
+def test_a_group_of_metrics_whose_commit_loses_a_race_writes_its_values_again_and_lands_whole(tmp_path, file_nights,
                                                                                         session_llm):
     """Another writer of the lake deletes from metric_values while a group of metrics is about to commit: the group's
-    commit conflicts, Prefect runs the group again, and the night ends as the file's did. (PostgreSQL: a SQLite
+    commit conflicts, the group writes its values again, and the night ends as the file's did. (PostgreSQL: a SQLite
     catalog refuses the other writer outright.)"""
     session_llm.script(finish)
     with postgres_server() as dsn:
@@ -164,8 +164,8 @@ def night_on_a_raced_lake(settings, reference: dict) -> None:
         night.kill()
     result = json.loads(night.stdout.read())
     assert result["status"] == "completed"
-    assert paused == 2, "".join(stderr)[-3000:]  # the first commit lost the race; the second try landed
-    assert result["stages"]["metrics"]["redone"] == 1
+    assert paused == 2, "".join(stderr)[-3000:]  # the first commit lost the race; the second landed
+    assert result["stages"]["metrics"]["commits_retried"] == 1
     assert "Traceback" not in "".join(stderr)
     lake = night_rows(settings)
     for table in COMPARED:

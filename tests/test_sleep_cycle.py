@@ -67,7 +67,7 @@ def test_a_cycle_computes_metrics_writes_grounded_memory_with_provenance(make_pr
     assert result["status"] == "completed", result
     stages = result["stages"]
     assert stages["ingest"]["files"] == 56 and stages["quality"]["quarantined"] == 0
-    assert stages["metrics"]["metrics"] == 7 and stages["metrics"]["errors"] == [] and stages["metrics"]["redone"] == 0
+    assert stages["metrics"]["metrics"] == 7 and stages["metrics"]["errors"] == [] and stages["metrics"]["commits_retried"] == 0
     assert stages["metrics"]["rows"] > 0 and stages["detect"]["candidates"] > 0
     expected_reflect = {"written": 1, "rejected": 1, "prompt_tokens": 300, "completion_tokens": 60, "calls": 3,
                         "status": "ok", "model": "scripted-analyst"}

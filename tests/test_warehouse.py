@@ -15,6 +15,7 @@ from reverie.warehouse import (
     SqlTemplateError,
     Warehouse,
     WarehouseBusy,
+    committed,
     own_tables,
     quoted,
     render,
@@ -108,3 +109,39 @@ def test_the_cli_names_the_process_holding_the_warehouse_in_one_line(make_projec
     assert listed.returncode == 1 and "Traceback" not in listed.stderr
     assert f"is in use by another process (PID {holder.pid})" in listed.stderr
     assert len(listed.stderr.strip().splitlines()) == 1
+
+
+def test_a_commit_that_loses_a_race_writes_again_and_any_other_failure_is_raised_at_once(tmp_path, monkeypatch):
+    from reverie import warehouse
+
+    monkeypatch.setattr(warehouse, "COMMIT_RETRY_DELAYS", [0.01, 0.01])
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create table t as select 1 as id, 0 as v")
+    other = con.cursor()  # another writer, committing in the middle of each try that `races` says loses
+    tries = []
+
+    def write(races: int):
+        def attempt() -> int:
+            tries.append(1)
+            con.execute("select v from t").fetchall()  # the try's snapshot: from here on, others' commits race it
+            if len(tries) <= races:
+                other.execute("update t set v = v + 100 where id = 1")
+            con.execute("update t set v = v + 1 where id = 1")
+            return len(tries)
+        return attempt
+
+    assert committed(con, write(races=1)) == (2, 1)
+    assert con.execute("select v from t").fetchone() == (101,)  # the other writer's, then the retried write's
+    tries.clear()
+    with pytest.raises(duckdb.TransactionException, match="Conflict"):
+        committed(con, write(races=3))  # three losses: more than the retries
+    assert len(tries) == 3 and con.execute("select v from t").fetchone() == (401,)
+    tries.clear()
+
+    def broken() -> None:
+        tries.append(1)
+        con.execute("update t set v = 'not a number'")
+
+    with pytest.raises(duckdb.ConversionException):
+        committed(con, broken)
+    assert len(tries) == 1 and con.execute("select v from t").fetchone() == (401,)

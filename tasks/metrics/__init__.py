@@ -12,13 +12,12 @@ from pathlib import Path
 import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import task_run
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
 from reverie.summaries import MetricsSummary
-from reverie.warehouse import Warehouse, is_write_conflict, retried_on_conflict, transaction
+from reverie.warehouse import Warehouse, committed, is_write_conflict, transaction
 from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
 from tasks.metrics.refresh import (
     new_values,
@@ -98,7 +97,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
                       f" from {first_since:%Y-%m-%d}" if first_since else "")
     return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
-            "errors": errors, "redone": sum(group["runs"] - 1 for group in done)}
+            "errors": errors, "commits_retried": sum(group["commits_retried"] for group in done)}
 
 
 def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
@@ -139,9 +138,8 @@ def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceS
     return plan
 
 
-# no cache: each run stores values. Retried only when its commit lost a race with another writer of a lake
-# (nothing of it was stored then)
-@task(name="metrics", task_run_name="metrics-{group.name}", cache_policy=NO_CACHE, **retried_on_conflict())
+# no cache: each run stores values
+@task(name="metrics", task_run_name="metrics-{group.name}", cache_policy=NO_CACHE)
 def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup, full_refresh: bool = False,
                          grace_minutes: int = 15) -> dict:
     """Recompute one group's metric values in one commit, or one by one when one of them fails. Returns rows
@@ -149,6 +147,7 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
     errors: list[str] = []
     sanity: dict[str, list[dict]] = {}
     not_computed: list[dict] = []
+    retried: list[int] = []
     with warehouse.connect() as con:
 
         def refresh(metrics: list[PlannedMetric], name: str | None = None) -> tuple[int, list[datetime], list[str]]:
@@ -156,7 +155,8 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
             planned = [(m, since) for m, since in starts if since is not None]
             values = [(m.spec, since, m.watermark) for m, since in planned]
             computed = new_values(con, values, cycle_id, grace_minutes)  # read before the commit's window opens
-            with transaction(con, name):
+
+            def write() -> int:
                 rows = replace_values(con, values, computed, cycle_id, grace_minutes)
                 for m, _ in planned:
                     sanity[m.spec.name] = sanity_outcomes(con, m.spec, m.checks, cycle_id)
@@ -166,13 +166,19 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
                     if broken:
                         raise MetricError(f"{m.spec.path}: metric '{m.spec.name}': failed its sanity check: "
                                           f"{'; '.join(broken)}")
+                return rows
+
+            # a commit that lost a race writes the same values again: the other writers of metric_values are groups
+            # of other metrics, and the sources were loaded before
+            rows, again = committed(con, write, name)
+            retried.append(again)
             return rows, [since for _, since in planned], [m.spec.name for m in metrics]
 
         try:  # the usual case: the whole group, one commit
             outcomes, refreshed = [refresh(group.metrics, "metrics")], len(group.metrics)
         except (duckdb.Error, MetricError) as exc:
             if is_write_conflict(exc):
-                raise  # another writer of the lake committed first: the task is retried whole
+                raise  # it lost every race its commit ran (`committed`): the cycle fails, naming it
             # one failed while computing: redo them one by one, so the others land and it keeps its old values
             outcomes, refreshed = [], 0
             for metric in group.metrics:
@@ -186,7 +192,7 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
                         raise
                     errors.append(f"{metric.spec.path}: metric '{metric.spec.name}': {exc}")
                     not_computed.append(failed_to_compute(metric.spec, errors[-1]))
-    return {"rows": sum(count for count, _, _ in outcomes), "metrics": refreshed, "runs": max(task_run.run_count, 1),
+    return {"rows": sum(count for count, _, _ in outcomes), "metrics": refreshed, "commits_retried": sum(retried),
             "committed": [name for _, _, names in outcomes for name in names],
             "starts": [since for _, starts, _ in outcomes for since in starts], "errors": errors,
             "outcomes": [o for outcomes_of in sanity.values() for o in outcomes_of] + not_computed}
