@@ -360,9 +360,9 @@ CONFLICT_RETRY_DELAYS = [1, 2, 4, 8, 16, 32]  # seconds before each retry of a t
 
 
 def retried_on_conflict() -> dict:
-    """A Prefect task's retry settings for a unit that writes a lake beside others: tried again when its commit lost a
-    race (two groups replacing metric values at once do, the whole unit each time), after a growing delay with
-    jitter, so that the units that collided do not collide again."""
+    """A Prefect task's retry settings for a unit that writes a lake beside others (a source's quality gate): tried
+    again, whole, when its commit lost a race, after a growing delay with jitter, so that the units that collided do
+    not collide again. (A group of metrics keeps what it computed and retries only its commit: `committed`.)"""
     return {"retries": len(CONFLICT_RETRY_DELAYS), "retry_delay_seconds": CONFLICT_RETRY_DELAYS,
             "retry_jitter_factor": 1.0, "retry_condition_fn": write_conflicted}
 
