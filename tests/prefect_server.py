@@ -139,7 +139,12 @@ class Server:
         finally:
             for worker in workers:
                 worker.terminate()
-                worker.wait(timeout=60)
+            for worker in workers:
+                try:
+                    worker.wait(timeout=60)
+                except subprocess.TimeoutExpired:  # slow to stop on a busy machine; its runs are over by now
+                    worker.kill()
+                    worker.wait()
 
     def emit(self, event: str, resource_id: str) -> None:
         self.cli("event", "emit", event, "--resource-id", resource_id)

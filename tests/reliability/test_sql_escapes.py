@@ -507,7 +507,7 @@ BIG_STATEMENTS = [
     "with " + ", ".join(f"t{i} as (select * from t{i - 1})" if i else "t0 as (select * from orders)"
                         for i in range(DEEP)) + f" select * from t{DEEP - 1}",
 ]
-CHECK_SECONDS = 2.0
+CHECK_SECONDS = 2.0  # of the checking thread's own CPU time: other processes on a busy machine do not count
 
 
 def case_id(template: str) -> str:
@@ -652,10 +652,10 @@ ALL_STATEMENTS = new(STATEMENTS + pragma_calls() + catalog_view_reads())
 @pytest.mark.reliability("escape")
 @pytest.mark.parametrize("template", ALL_STATEMENTS, ids=case_id)
 def test_the_statement_check_alone_refuses_every_other_shape_quickly(scene, template):
-    started = time.monotonic()
+    started = time.thread_time()
     with pytest.raises(SandboxError) as refused:
         check_statement(scene.filled(template), TABLES)
-    assert str(refused.value) and time.monotonic() - started < CHECK_SECONDS
+    assert str(refused.value) and time.thread_time() - started < CHECK_SECONDS
 
 
 @pytest.mark.reliability("escape")
@@ -680,12 +680,12 @@ def test_a_harmless_looking_trick_through_the_connection_alone_shows_and_changes
 @pytest.mark.reliability("escape")
 @pytest.mark.parametrize("template", BIG_STATEMENTS, ids=case_id)
 def test_a_huge_or_deeply_nested_statement_is_refused_or_passed_quickly_and_never_crashes_the_check(scene, template):
-    started = time.monotonic()
+    started = time.thread_time()
     try:
         check_statement(scene.filled(template), TABLES)
     except SandboxError as refused:
         assert str(refused)
-    assert time.monotonic() - started < CHECK_SECONDS
+    assert time.thread_time() - started < CHECK_SECONDS
 
 
 @pytest.mark.reliability("escape")
