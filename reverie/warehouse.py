@@ -31,8 +31,8 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 MACROS_DIR = SQL_DIR / "macros"
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 PASSWORD = re.compile(r"password=\S+")
-# a commit that lost a race with another writer of a lake (DuckLake retries only some; SQLite's catalog is "locked")
 T = TypeVar("T")
+# a commit that lost a race with another writer of a lake (DuckLake retries only some; SQLite's catalog is "locked")
 WRITE_CONFLICT = re.compile(r"database is locked|conflict", re.IGNORECASE)
 # A cycle's tasks each open the file briefly, and so does a command run meanwhile (`reverie memory list`): whoever
 # finds it held waits this long for the other to close it before saying who holds it.
