@@ -23,6 +23,7 @@ import httpx
 import openai
 
 from reverie.config import LLMSettings
+from reverie.embedded_server import LISTENING_FD
 from reverie.prompts import embedded_prompt
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
@@ -76,12 +77,6 @@ def embedded_weights() -> Path:
     return found[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _threads() -> int:
     """Cores for the embedded model: those other work leaves free (the 1-minute load average), at least one.
 
@@ -97,20 +92,25 @@ class EmbeddedServer:
 
     def __init__(self, log_dir: Path) -> None:
         weights = embedded_weights()
-        port = _free_port()
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = log_dir / "embedded-llm.log"
-        self.base_url = f"http://127.0.0.1:{port}/v1"
-        command = [
-            sys.executable, "-m", "reverie.embedded_server",
-            "--model", str(weights), "--model_alias", EMBEDDED_MODEL,
-            "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", str(EMBEDDED_CONTEXT), "--n_threads", str(_threads()),
-            # llama.cpp's grammar-constrained tool calling for ChatML models
-            "--chat_format", "chatml-function-calling",
-        ]
-        with open(self.log, "w") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # the server is handed a socket already listening on a free port, so no other process can take the port
+        # between choosing it and binding it
+        with socket.create_server(("127.0.0.1", 0)) as listening:
+            port = listening.getsockname()[1]
+            self.base_url = f"http://127.0.0.1:{port}/v1"
+            command = [
+                sys.executable, "-m", "reverie.embedded_server",
+                "--model", str(weights), "--model_alias", EMBEDDED_MODEL,
+                "--host", "127.0.0.1", "--port", str(port),
+                "--n_ctx", str(EMBEDDED_CONTEXT), "--n_threads", str(_threads()),
+                # llama.cpp's grammar-constrained tool calling for ChatML models
+                "--chat_format", "chatml-function-calling",
+            ]
+            with open(self.log, "w") as out:
+                self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                pass_fds=[listening.fileno()],
+                                                env={**os.environ, LISTENING_FD: str(listening.fileno())})
         self._ready = False
 
     def alive(self) -> bool:
