@@ -1,4 +1,8 @@
-"""One Prefect test harness per session, in a temporary PREFECT_HOME, and small generated projects."""
+"""The suite's tiers, the programs some tests need, one Prefect test harness per session, and small generated projects.
+
+`uv run pytest` runs the default tier; `uv run pytest --tier heavy` runs the tests marked `heavy` (real servers,
+work pools, every crash point, Chromium, the embedded model end to end), `--tier all` both. In CI (`CI` set to a
+true value) a test that would be skipped fails instead: there everything it needs is installed."""
 
 from __future__ import annotations
 
@@ -21,14 +25,67 @@ import reverie  # noqa: E402,F401  (sets reverie's Prefect defaults)
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
+from tests.programs import in_ci, missing  # noqa: E402
 from tests.scripted_llm import ScriptedLLM  # noqa: E402
 
 START = date(2026, 1, 5)  # a Monday
+TIERS = {"default": lambda heavy: not heavy, "heavy": lambda heavy: heavy, "all": lambda heavy: True}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--tier", choices=sorted(TIERS), default="default",
+                     help="default: the fast tier (the README's command); heavy: the tests marked heavy; all: both")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "reliability(kind): counted in the README's reliability table "
                                        "(bench/reliability.py) as a fault, bad_input, escape or secret case")
+    config.addinivalue_line("markers", "heavy(why): in the heavy tier (`--tier heavy`), not the default one")
+    config.addinivalue_line("markers", "needs(program): skipped where the program is missing; in CI, failed")
+    config.addinivalue_line("markers", "without_prefect: a module's tests run without the Prefect test harness "
+                                       "(Prefect is pointed at a closed port, so a test that uses it fails)")
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core, up to four (each starts its own Prefect harness and holds a few hundred MB)."""
+    return min(os.cpu_count() or 1, 4)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep the tests of the chosen tier; the others are deselected (counted as such in the summary)."""
+    wanted = TIERS[config.getoption("--tier")]
+    kept, left = [], []
+    for item in items:
+        (kept if wanted(item.get_closest_marker("heavy") is not None) else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
+def pytest_report_header(config):
+    tier = config.getoption("--tier")
+    other = {"default": "`--tier heavy` runs the heavy one", "heavy": "`uv run pytest` runs the default one",
+             "all": "both"}[tier]
+    return f"reverie: the {tier} tier ({other}){'; CI: a skip fails' if in_ci() else ''}"
+
+
+def pytest_runtest_setup(item):
+    for marker in item.iter_markers("needs"):
+        if (reason := missing(marker.args[0])) is not None:
+            if in_ci():
+                pytest.fail(f"{reason}; CI must run this test (.ci/run installs it)", pytrace=False)
+            pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI nothing may be skipped: a skip there means a check that did not run while the run reads as green."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every test must run: {reason}"
 
 
 @pytest.fixture(autouse=True)
@@ -45,12 +102,30 @@ def rows_lost(record_property):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness():
+def prefect_harness(request):
+    """Prefect's test harness (a temporary API server) for the session, unless every test collected is in a module
+    marked `without_prefect` (`uv run pytest tests/test_config.py` starts no server)."""
+    if all(item.get_closest_marker("without_prefect") for item in request.session.items):
+        yield
+        return
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
     shutil.rmtree(PREFECT_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def without_prefect(request):
+    """A module marked `without_prefect` finds no Prefect API at all (the discard port), so a test of it that uses
+    Prefect fails instead of quietly starting a server."""
+    if request.node.get_closest_marker("without_prefect") is None:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ PREFECT_HOME, its REST API, and an environment for the clients (CLI, workers, `r
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from reverie.paths import PACKAGE_ROOT
+from tests import processes
 
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -28,11 +28,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortTaken(Exception):
+    """The server could not bind the port it was given."""
+
+
 class Server:
     """A Prefect server process and what talking to it needs: its REST API and an environment for its clients."""
 
     def __init__(self, home: Path) -> None:
-        port = _free_port()
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = home / "server.log"
+        for _ in range(3):  # a free port can be taken between finding it and the server binding it
+            self._start(home, _free_port())
+            try:
+                self._wait_healthy()
+                return
+            except PortTaken:
+                self.stop()
+            except BaseException:  # never left running behind a failed start
+                self.stop()
+                raise
+        raise AssertionError(f"the Prefect server found its port taken three times: {self.log.read_text()[-3000:]}")
+
+    def _start(self, home: Path, port: int) -> None:
         self.api = f"http://127.0.0.1:{port}/api"
         base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         self.ui = f"http://127.0.0.1:{port}"
@@ -43,35 +61,36 @@ class Server:
                     # no runs from the deployments' own crons (an hourly refresh at :15 would interleave): the runs
                     # here are created by hand, scheduled a few seconds ahead as the scheduler's are, or by events
                     "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
-        self.log = home / "server.log"
-        home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w") as out:
             self.process = subprocess.Popen(
                 [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                 env={k: v for k, v in self.env.items() if k != "PREFECT_API_URL"}, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
         self.http = httpx.Client(base_url=self.api, timeout=30)
-        deadline = time.monotonic() + 180
+
+    def _wait_healthy(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 if self.http.get("/health").status_code == 200:
-                    break
+                    return
             except httpx.HTTPError:
                 pass
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+            if self.process.poll() is not None:
+                log = self.log.read_text()
+                if "address already in use" in log.lower():
+                    raise PortTaken(log)
+                raise AssertionError(f"the Prefect server exited with code {self.process.returncode}: {log[-3000:]}")
+            assert time.monotonic() < deadline, f"the Prefect server did not answer within {timeout:.0f} s: " \
+                                                 f"{self.log.read_text()[-3000:]}"
             time.sleep(0.5)
 
     def stop(self) -> None:
         self.http.close()
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+        processes.stop_group(self.process)
 
     def cli(self, *args: str, cwd: Path = PACKAGE_ROOT, **env: str) -> str:
-        done = subprocess.run([BIN / "prefect", *args], cwd=cwd, env={**self.env, **env}, capture_output=True,
-                              text=True, timeout=300)
+        done = processes.run([BIN / "prefect", *args], cwd=cwd, env={**self.env, **env}, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -134,17 +153,14 @@ class Server:
                 with open(log, "w") as out:
                     workers.append(subprocess.Popen(
                         [BIN / "prefect", "worker", "start", "--pool", "reverie-process", "--limit", "1"],
-                        cwd=PACKAGE_ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=out))
+                        cwd=PACKAGE_ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=out,
+                        start_new_session=True))
             yield
         finally:
             for worker in workers:
                 worker.terminate()
-            for worker in workers:
-                try:
-                    worker.wait(timeout=60)
-                except subprocess.TimeoutExpired:  # slow to stop on a busy machine; its runs are over by now
-                    worker.kill()
-                    worker.wait()
+            for worker in workers:  # slow to stop on a busy machine (its runs are over by now): then killed
+                processes.stop_group(worker, timeout=60)
 
     def emit(self, event: str, resource_id: str) -> None:
         self.cli("event", "emit", event, "--resource-id", resource_id)

@@ -9,7 +9,7 @@ import pytest
 
 from flows.local_run import run_cycle
 from reverie.generator import generate
-from tests.browser import Browser, needs_chromium
+from tests.browser import Browser
 from tests.conftest import new_project
 from tests.test_cli_embedded import reverie
 from tests.test_deliver import finish
@@ -35,7 +35,8 @@ def delivered(tmp_path_factory, session_llm):
     return settings, result
 
 
-@needs_chromium
+@pytest.mark.heavy("Chromium")
+@pytest.mark.needs("chromium")
 def test_the_page_opens_offline_with_each_changed_series_its_band_and_flagged_points(delivered, tmp_path):
     settings, result = delivered
     page = settings.briefs_dir / f"{result['cycle_id']}.html"
@@ -60,7 +61,8 @@ def test_the_page_opens_offline_with_each_changed_series_its_band_and_flagged_po
     assert sorted(t.removeprefix("↳ ") for t in titles) == sorted(c["title"] for c in document["changes"])
 
 
-@needs_chromium
+@pytest.mark.heavy("Chromium")
+@pytest.mark.needs("chromium")
 def test_the_page_fits_a_phone_without_scrolling_sideways(delivered, tmp_path):
     settings, result = delivered
     with Browser(width=390, height=844, mobile=True) as browser:

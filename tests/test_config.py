@@ -4,6 +4,8 @@ import pytest
 
 from reverie.config import ConfigError, load_settings
 
+pytestmark = pytest.mark.without_prefect
+
 
 def test_defaults_without_a_file_use_the_embedded_model(tmp_path):
     settings = load_settings(tmp_path)

@@ -15,6 +15,8 @@ from reverie.config import ConfigError, load_settings
 from tasks.ingest import ingest_source
 from tests.test_sources import query, write
 
+pytestmark = pytest.mark.without_prefect
+
 SPEND = '[sources.spend]\nformat = "csv"\npath = "exports/spend_*.csv"\ntime_column = "day"\n'
 
 

@@ -1,7 +1,6 @@
 """deployments/prefect.yaml and automations.yaml, read with Prefect's own models of those files (so a typo cannot
 land), and what `reverie serve` builds from them for one project."""
 
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import TypeAdapter
 
 from flows.serve import deployment_specs, served_flows
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
+from tests import processes
 
 DEPLOYMENTS = ["nightly", "metrics-refresh", "reflect", "morning-brief", "cycle-unit"]
 
@@ -113,8 +113,7 @@ def test_serve_without_a_prefect_server_refuses_in_one_line_saying_how_to_start_
     env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    served = subprocess.run([Path(sys.executable).parent / "reverie", "serve"], cwd=settings.project_dir, env=env,
-                            capture_output=True, text=True, timeout=120)
+    served = processes.run([Path(sys.executable).parent / "reverie", "serve"], cwd=settings.project_dir, env=env, timeout=120)
     assert served.returncode == 1 and "Traceback" not in served.stderr
     assert len(served.stderr.strip().splitlines()) == 1
     assert "prefect server start" in served.stderr and "PREFECT_API_URL" in served.stderr

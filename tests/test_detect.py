@@ -19,6 +19,8 @@ from tasks.detect.registry import BUILTIN_SQL_DIR, load_detectors
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
 
+pytestmark = pytest.mark.without_prefect
+
 START = date(2025, 1, 6)  # a Monday
 WEEKDAY = np.array([1.0, 1.02, 1.03, 1.0, 0.95, 0.6, 0.65])  # strong weekends: seasonality that must not fire
 

@@ -23,6 +23,8 @@ from reverie.warehouse import Warehouse, rows_as_dicts
 from tasks.detect import candidates, detect_candidates
 from tasks.detect.registry import load_detectors
 
+pytestmark = pytest.mark.without_prefect
+
 FIXTURES = Path(__file__).parent / "detectors"
 FIXTURE_FIELDS = {"detector", "detectors_dir", "settings", "since", "as_of", "metrics", "metric_values", "findings"}
 METRIC_FIELDS = {"name", "measure", "favourability", "goal", "scale"}

@@ -9,6 +9,8 @@ import pytest
 
 from reverie.generator import generate
 
+pytestmark = pytest.mark.without_prefect
+
 START = date(2026, 3, 2)
 
 

@@ -14,6 +14,8 @@ from reverie.config import DetectSettings
 from reverie.warehouse import Warehouse
 from tasks.detect import CANDIDATE_COLUMNS, candidates
 
+pytestmark = pytest.mark.without_prefect
+
 START = date(2025, 1, 6)  # a Monday
 WEEKDAY = np.array([1.0, 1.02, 1.03, 1.0, 0.95, 0.6, 0.65])
 

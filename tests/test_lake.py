@@ -21,8 +21,9 @@ from reverie.config import ConfigError, load_settings
 from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index
 from tasks.detect.registry import load_detectors
+from tests import processes
 from tests.conftest import START, new_project
-from tests.postgres import binaries, postgres_server
+from tests.postgres import postgres_server
 from tests.prefect_server import BIN, Server
 from tests.scripted_llm import tool_call
 
@@ -125,8 +126,8 @@ def test_a_bad_catalog_setting_is_named(tmp_path):
         load_settings(tmp_path)
 
 
-@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
-                    reason="PostgreSQL is not installed (CI installs it)")
+@pytest.mark.heavy("a PostgreSQL server")
+@pytest.mark.needs("postgresql")
 def test_a_group_of_metrics_whose_commit_loses_a_race_writes_its_values_again_and_lands_whole(tmp_path, file_nights,
                                                                                         session_llm):
     """Another writer of the lake deletes from metric_values while a group of metrics is about to commit: the group's
@@ -143,10 +144,9 @@ def night_on_a_raced_lake(settings, reference: dict) -> None:
     run_cycle(settings.project_dir)
     generate(settings.landing_dir, 1, start=START + timedelta(days=40), seed=7, scale=0.3)
     env = {**os.environ, "REVERIE_FAULT_POINT": "metrics:before-commit", "REVERIE_FAULT_RESUME": "stdin"}
-    night = subprocess.Popen([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=env, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     paused, stderr = 0, []
-    try:
+    with processes.started([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=env, text=True,
+                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as night:
         for line in night.stderr:  # each time the group is about to commit
             stderr.append(line)
             if "fault point reached: metrics:before-commit" not in line:
@@ -160,9 +160,7 @@ def night_on_a_raced_lake(settings, reference: dict) -> None:
             night.stdin.write("\n")
             night.stdin.flush()
         assert night.wait(timeout=600) == 0, "".join(stderr)[-3000:]
-    finally:
-        night.kill()
-    result = json.loads(night.stdout.read())
+        result = json.loads(night.stdout.read())
     assert result["status"] == "completed"
     assert paused == 2, "".join(stderr)[-3000:]  # the first commit lost the race; the second landed
     assert result["stages"]["metrics"]["commits_retried"] == 1
@@ -172,8 +170,8 @@ def night_on_a_raced_lake(settings, reference: dict) -> None:
         assert lake[table] == reference[table], table
 
 
-@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
-                    reason="PostgreSQL is not installed (CI installs it)")
+@pytest.mark.heavy("a PostgreSQL server")
+@pytest.mark.needs("postgresql")
 def test_a_project_on_a_postgres_catalogued_lake_writes_what_the_file_does(tmp_path, file_nights, session_llm):
     session_llm.script(finish)
     with postgres_server() as dsn:
@@ -270,8 +268,8 @@ def three_source_file(tmp_path_factory, session_llm):
     return reference, three_source_nights(reference), night_rows(reference)
 
 
-@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
-                    reason="PostgreSQL is not installed (CI installs it)")
+@pytest.mark.heavy("a PostgreSQL server and a Dask cluster")
+@pytest.mark.needs("postgresql")
 def test_two_workers_on_a_postgres_lake_write_what_one_process_writes_on_the_file(tmp_path, session_llm,
                                                                                    three_source_file):
     session_llm.script(finish)
@@ -349,8 +347,8 @@ def test_each_unit_goes_to_a_pool_worker_as_names_and_values_and_the_worker_rebu
         "events", plan.groups[0].name, "record", "orders-revenue"]
 
 
-@pytest.mark.skipif(binaries() is None and not os.environ.get("CI"),
-                    reason="PostgreSQL is not installed (CI installs it)")
+@pytest.mark.heavy("a PostgreSQL server, a Prefect server and two pool workers")
+@pytest.mark.needs("postgresql")
 def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the_file(tmp_path, session_llm,
                                                                                        three_source_file):
     """Each source's ingest and gate, each group of metrics and each detector as a flow run that one of two `prefect
@@ -367,8 +365,8 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
             assert settings.workers.pool == "reverie-process" and not settings.workers.spread
 
             def night() -> dict:
-                done = subprocess.run([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=server.env,
-                                      capture_output=True, text=True, timeout=900)
+                done = processes.run([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=server.env,
+                           timeout=900)
                 assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
                 return json.loads(done.stdout)
 

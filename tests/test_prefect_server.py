@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,8 @@ import pytest
 
 from reverie.generator import generate
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
-from tests.browser import Browser, needs_chromium
+from tests import processes
+from tests.browser import Browser
 from tests.conftest import new_project
 from tests.prefect_server import BIN, Server
 from tests.receiver import Receiver
@@ -83,6 +85,7 @@ def _stop(process: subprocess.Popen, signum: int = signal.SIGINT) -> None:
         process.wait()
 
 
+@pytest.mark.heavy("a Prefect server and a process worker")
 def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_then_reflects(server, project,
                                                                                           tmp_path):
     resource = f"reverie.project.{project.name}"
@@ -93,114 +96,132 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
     assert nightly["work_pool_name"] == "reverie-process"
     assert nightly["schedules"][0]["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/London", "day_or": True}
     log = tmp_path / "worker.log"
-    with open(log, "w") as out:
-        worker = subprocess.Popen([BIN / "prefect", "worker", "start", "--pool", "reverie-process"],
-                                  cwd=PACKAGE_ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=out)
-    try:
-        flow_run_id = server.run("sleep-cycle", "nightly", in_seconds=5)  # as the nightly schedule's run is
-        _completed_with_brief_and_memory(server, project, flow_run_id)
-        (completed,) = server.events("reverie.cycle.completed")
-        assert completed["resource"]["prefect.resource.id"] == resource
-        assert {r["prefect.resource.id"] for r in completed["related"]} >= {f"prefect.flow-run.{flow_run_id}"}
-        assert completed["payload"]["brief"].endswith(".md")
-        stored = _risky_memory(project, flow_run_id)  # one event per warning or critical insight the run stored
-        assert stored
-        expected = {f"reverie.insight.{memory_id}": severity for memory_id, severity in stored.items()}
-        deadline = time.monotonic() + 60
-        while True:  # the server stores events a few seconds after they arrive, not all at once
-            risks = server.events("reverie.insight.risk")
-            emitted = {e["resource"]["prefect.resource.id"]: e["resource"]["reverie.severity"] for e in risks}
-            if emitted == expected or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert emitted == expected
-        assert all(resource in {r["prefect.resource.id"] for r in e["related"]} for e in risks)
+    with open(log, "w") as out, processes.started([BIN / "prefect", "worker", "start", "--pool", "reverie-process"],
+                                        cwd=PACKAGE_ROOT, env=server.env, stdout=subprocess.DEVNULL,
+                                        stderr=out) as worker:
+        try:
+            flow_run_id = server.run("sleep-cycle", "nightly", in_seconds=5)  # as the nightly schedule's run is
+            _completed_with_brief_and_memory(server, project, flow_run_id)
+            (completed,) = server.events("reverie.cycle.completed")
+            assert completed["resource"]["prefect.resource.id"] == resource
+            assert {r["prefect.resource.id"] for r in completed["related"]} >= {f"prefect.flow-run.{flow_run_id}"}
+            assert completed["payload"]["brief"].endswith(".md")
+            stored = _risky_memory(project, flow_run_id)  # one event per warning or critical insight the run stored
+            assert stored
+            expected = {f"reverie.insight.{memory_id}": severity for memory_id, severity in stored.items()}
+            deadline = time.monotonic() + 60
+            while True:  # the server stores events a few seconds after they arrive, not all at once
+                risks = server.events("reverie.insight.risk")
+                emitted = {e["resource"]["prefect.resource.id"]: e["resource"]["reverie.severity"] for e in risks}
+                if emitted == expected or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            assert emitted == expected
+            assert all(resource in {r["prefect.resource.id"] for r in e["related"]} for e in risks)
 
-        refreshes, reflects = server.run_ids("metrics-refresh", "metrics-refresh"), server.run_ids("reflect", "reflect")
-        generate(project.landing_dir, 2)
-        server.emit("reverie.data.arrived", resource)
-        refresh = server.wait_for_new_run("metrics-refresh", "metrics-refresh", refreshes)
-        assert refresh["state_type"] == "COMPLETED"
-        reflect = server.wait_for_new_run("reflect", "reflect", reflects)
-        _completed_with_brief_and_memory(server, project, reflect["id"])
-        (refreshed,) = server.events("reverie.metrics.refreshed")
-        assert refreshed["payload"]["new_files"] == 2
-        assert _cycle_statuses(project) == ["completed", "completed"]  # the refresh's cycle, continued by reflect
-    finally:
-        _stop(worker, signal.SIGTERM)
+            refreshes, reflects = server.run_ids("metrics-refresh", "metrics-refresh"), server.run_ids("reflect", "reflect")
+            generate(project.landing_dir, 2)
+            server.emit("reverie.data.arrived", resource)
+            refresh = server.wait_for_new_run("metrics-refresh", "metrics-refresh", refreshes)
+            assert refresh["state_type"] == "COMPLETED"
+            reflect = server.wait_for_new_run("reflect", "reflect", reflects)
+            _completed_with_brief_and_memory(server, project, reflect["id"])
+            (refreshed,) = server.events("reverie.metrics.refreshed")
+            assert refreshed["payload"]["new_files"] == 2
+            assert _cycle_statuses(project) == ["completed", "completed"]  # the refresh's cycle, continued by reflect
+        finally:
+            _stop(worker, signal.SIGTERM)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
-@needs_chromium
-def test_reverie_serve_registers_the_deployments_runs_them_warm_and_reflects_on_the_refresh_event(server, project,
-                                                                                                   tmp_path):
+@dataclass
+class Served:
+    """What `reverie serve` did for the project: its nightly run's id, its exit code and its log."""
+    project: object
+    flow_run_id: str
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def served(server, tmp_path_factory, session_llm) -> Served:
+    """`reverie serve` in a project: the deployments registered for it, the nightly run, a refresh whose event starts
+    reflect (one batch held back by the gate); stopped with SIGTERM, as systemd or `docker stop` stops it."""
+    session_llm.script(*[step for _ in range(6) for step in (grounded_insight, finish)])
+    folder = tmp_path_factory.mktemp("served")
+    project = new_project(folder / "shop", days=35, base_url=session_llm.base_url)
     resource = f"reverie.project.{project.name}"
-    log = tmp_path / "serve.log"  # a file, not a pipe: a pipe nobody reads fills up and stalls the process
-    with open(log, "w") as out:
-        serve = subprocess.Popen([BIN / "reverie", "serve"], cwd=project.project_dir, env=server.env,
-                                 stdout=subprocess.DEVNULL, stderr=out)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                reflect_deployment = server.deployment("reflect", "reflect")
-                if reflect_deployment["parameters"]["project_dir"] == str(project.project_dir):
-                    break
-            except httpx.HTTPStatusError:
-                pass
-            assert serve.poll() is None and time.monotonic() < deadline, "reverie serve did not register"
-            time.sleep(0.5)
-        nightly = server.deployment("sleep-cycle", "nightly")
-        assert nightly["work_pool_name"] is None  # served: no worker involved
-        assert nightly["global_concurrency_limit"]["limit"] == 1
-        assert nightly["concurrency_options"]["collision_strategy"] == "ENQUEUE"
-        automations = server.http.post("/automations/filter", json={}).json()
-        reflect_trigger = next(a["trigger"] for a in automations if a["name"] == "reflect__automation_1"
-                               and a["actions"][0].get("deployment_id") == reflect_deployment["id"])
-        assert reflect_trigger["expect"] == ["reverie.metrics.refreshed"]
-        assert reflect_trigger["match"] == {"prefect.resource.id": resource}
+    log = folder / "serve.log"  # a file, not a pipe: a pipe nobody reads fills up and stalls the process
+    with open(log, "w") as out, processes.started([BIN / "reverie", "serve"], cwd=project.project_dir, env=server.env,
+                                        stdout=subprocess.DEVNULL, stderr=out) as serve:
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    reflect_deployment = server.deployment("reflect", "reflect")
+                    if reflect_deployment["parameters"]["project_dir"] == str(project.project_dir):
+                        break
+                except httpx.HTTPStatusError:
+                    pass
+                assert serve.poll() is None and time.monotonic() < deadline, "reverie serve did not register"
+                time.sleep(0.5)
+            nightly = server.deployment("sleep-cycle", "nightly")
+            assert nightly["work_pool_name"] is None  # served: no worker involved
+            assert nightly["global_concurrency_limit"]["limit"] == 1
+            assert nightly["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+            automations = server.http.post("/automations/filter", json={}).json()
+            reflect_trigger = next(a["trigger"] for a in automations if a["name"] == "reflect__automation_1"
+                                   and a["actions"][0].get("deployment_id") == reflect_deployment["id"])
+            assert reflect_trigger["expect"] == ["reverie.metrics.refreshed"]
+            assert reflect_trigger["match"] == {"prefect.resource.id": resource}
 
-        flow_run_id = server.run("sleep-cycle", "nightly")
-        _completed_with_brief_and_memory(server, project, flow_run_id)
+            flow_run_id = server.run("sleep-cycle", "nightly")
+            _completed_with_brief_and_memory(server, project, flow_run_id)
 
-        reflects = server.run_ids("reflect", "reflect")
-        generate(project.landing_dir, 2)
-        newest = sorted((project.landing_dir / "events").glob("date=*/part-0.parquet"))[-1]
-        rewrite(newest, "* replace (if(event_type = 'order', amount * 1e6, amount) as amount)")  # held back
-        refresh = server.wait(server.run("metrics-refresh", "metrics-refresh"))
-        assert refresh["state_type"] == "COMPLETED"
-        reflect = server.wait_for_new_run("reflect", "reflect", reflects)  # on the refresh's own event
-        _completed_with_brief_and_memory(server, project, reflect["id"])
-        (held,) = server.events("reverie.quality.failed")
-        assert held["payload"]["batch"].endswith(f"{newest.parent.name}/part-0.parquet")
-        assert "amount" in held["payload"]["reasons"][0] and held["resource"]["reverie.source"] == "events"
-    finally:
-        _stop(serve, signal.SIGTERM)  # as systemd or `docker stop` stops it
-    stderr = log.read_text()
-    assert serve.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
+            reflects = server.run_ids("reflect", "reflect")
+            generate(project.landing_dir, 2)
+            newest = sorted((project.landing_dir / "events").glob("date=*/part-0.parquet"))[-1]
+            rewrite(newest, "* replace (if(event_type = 'order', amount * 1e6, amount) as amount)")  # held back
+            refresh = server.wait(server.run("metrics-refresh", "metrics-refresh"))
+            assert refresh["state_type"] == "COMPLETED"
+            reflect = server.wait_for_new_run("reflect", "reflect", reflects)  # on the refresh's own event
+            _completed_with_brief_and_memory(server, project, reflect["id"])
+            (held,) = server.events("reverie.quality.failed")
+            assert held["payload"]["batch"].endswith(f"{newest.parent.name}/part-0.parquet")
+            assert "amount" in held["payload"]["reasons"][0] and held["resource"]["reverie.source"] == "events"
+        finally:
+            _stop(serve, signal.SIGTERM)
+    return Served(project, flow_run_id, serve.returncode, log.read_text())
+
+
+@pytest.mark.heavy("a Prefect server and reverie serve")
+def test_reverie_serve_registers_the_deployments_runs_them_warm_and_reflects_on_the_refresh_event(served, server):
+    assert served.returncode == 0 and "Traceback" not in served.stderr, served.stderr[-3000:]
     # runs started from the flow in memory (forked), not by `python -m prefect.engine` importing it from storage
-    assert "Downloading flow code" not in stderr
-    assert "stopped serving" in stderr
+    assert "Downloading flow code" not in served.stderr
+    assert "stopped serving" in served.stderr
     assert server.deployment("sleep-cycle", "nightly")["paused"]  # no schedule fires with nobody serving it
-    logs = project.warehouse.folder / "logs" / "embedded-llm.log"
+    logs = served.project.warehouse.folder / "logs" / "embedded-llm.log"
     assert not logs.exists()  # the scripted endpoint was used: no embedded model started
-    ui_shows_the_deployments_and_the_brief(server, project, flow_run_id, tmp_path)
 
 
-def ui_shows_the_deployments_and_the_brief(server: Server, project, flow_run_id: str, folder: Path) -> None:
+@pytest.mark.heavy("a Prefect server, reverie serve and Chromium")
+@pytest.mark.needs("chromium")
+def test_the_prefect_ui_lists_the_deployments_and_renders_the_brief(served, server, tmp_path):
     """The Prefect UI (headless Chromium) lists reverie's deployments and shows the cycle's brief artifact;
-    screenshots in `folder` (and in $REVERIE_SCREENSHOTS when set: how docs/prefect-ui*.png are made)."""
-    shots = [folder / "prefect-ui.png", folder / "prefect-ui-brief.png"]
+    screenshots in tmp_path (and in $REVERIE_SCREENSHOTS when set: how docs/prefect-ui*.png are made)."""
+    shots = [tmp_path / "prefect-ui.png", tmp_path / "prefect-ui-brief.png"]
     with Browser(width=1400, height=900, offline=False) as browser:
         browser.open(f"{server.ui}/deployments")
         for name in ("nightly", "metrics-refresh", "reflect", "morning-brief"):
             browser.wait_for_text(name)
         browser.screenshot(shots[0])
         (brief,) = server.http.post("/artifacts/filter", json={"artifacts": {
-            "flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": ["reverie-brief"]}}}).json()
+            "flow_run_id": {"any_": [served.flow_run_id]}, "key": {"any_": ["reverie-brief"]}}}).json()
         browser.open(f"{server.ui}/artifacts/artifact/{brief['id']}")  # the brief, rendered
-        browser.wait_for_text(f"reverie brief — {project.name}")
+        browser.wait_for_text(f"reverie brief — {served.project.name}")
         browser.screenshot(shots[1])
+    assert all(shot.stat().st_size > 10_000 for shot in shots)
     if os.environ.get("REVERIE_SCREENSHOTS"):
         for shot in shots:
             shutil.copy(shot, Path(os.environ["REVERIE_SCREENSHOTS"]) / shot.name)
@@ -223,6 +244,7 @@ def test_flow_runs_are_forked_from_the_warm_forkserver_on_the_pinned_prefect():
         engine.multiprocessing = multiprocessing
 
 
+@pytest.mark.heavy("a Prefect server")
 def test_the_critical_insight_automation_example_notifies_through_a_block(server, tmp_path):
     receiver = Receiver()
     try:

@@ -16,6 +16,8 @@ from reverie.sources.csv import CsvFiles, CsvOptions
 from reverie.warehouse import literal
 from tasks.ingest import ingest_source
 
+pytestmark = pytest.mark.without_prefect
+
 
 def write(path: Path, text: str, mtime: int = 1_770_000_000) -> Path:
     """A landed file with a fixed mtime, so only a real change gives it a new signature."""

@@ -15,6 +15,8 @@ from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
 from tests.test_sources import query, write
 
+pytestmark = pytest.mark.without_prefect
+
 METRICS = """
 metrics:
   - name: flights

@@ -35,6 +35,16 @@ FAULT_POINTS = [
 ]
 # a run killed, the run taking its cycle up killed too, then one that finishes
 KILLS = [[point] for point in FAULT_POINTS] + [["metrics:before-commit", "consolidate:before-commit"]]
+# the default tier's few: inside the first write, inside memory's transaction, and between sending and recording;
+# each kill costs a `reverie run` process (seconds of imports), so the others are the heavy tier's
+DEFAULT_KILLS = [["ingest:before-commit"], ["consolidate:before-commit"], ["deliver:webhook:sent-before-recorded"]]
+
+
+def tiered(kills: list[list[str]]) -> list:
+    """The kills as parameters, those not among DEFAULT_KILLS marked heavy."""
+    return [pytest.param(points, id="+".join(points),
+                         marks=[] if points in DEFAULT_KILLS else [pytest.mark.heavy("a reverie run killed")])
+            for points in kills]
 # what a cycle leaves behind, without the ids and clocks that differ from one run to another
 STATE = {
     "batches": "select source, file, rows, status, reason, first_event, last_event from batches",
@@ -122,7 +132,7 @@ def killed_at(project: Path, point: str) -> None:
 
 
 @pytest.mark.reliability("fault")
-@pytest.mark.parametrize("points", KILLS, ids="+".join)
+@pytest.mark.parametrize("points", tiered(KILLS))
 def test_a_cycle_killed_there_and_run_again_stores_what_an_uninterrupted_one_does(night, tmp_path, receiver, points,
                                                                                   rows_lost):
     base, reference, messages = night
