@@ -6,6 +6,7 @@ true value) a test that would be skipped fails instead: there everything it need
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -90,9 +91,15 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(autouse=True)
 def reliability_kind(request, record_property):
-    """A reliability case says its kind in the test report, where bench/reliability.py counts it."""
+    """A reliability case says its kind in the test report, where bench/reliability.py counts it; an escape attempt
+    also says which lock it tries and which statement (the digest of its `template`), so that a statement tried on
+    a file and on a lake counts once per lock."""
     if (marker := request.node.get_closest_marker("reliability")) is not None:
         record_property("reliability", marker.args[0])
+        if "lock" in marker.kwargs:
+            record_property("lock", marker.kwargs["lock"])
+            template = request.node.callspec.params["template"]
+            record_property("statement", hashlib.sha256(template.encode()).hexdigest()[:16])
 
 
 @pytest.fixture

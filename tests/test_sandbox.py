@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -17,6 +19,8 @@ from reverie.analyst.sandbox import (
     sandbox_connection,
 )
 from reverie.warehouse import Lake, Warehouse
+
+pytestmark = pytest.mark.without_prefect
 
 TABLES = {"orders", "memory"}
 
@@ -101,12 +105,31 @@ def files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
 
 
+def copied(template: Path, folder: Path, lake: bool) -> Warehouse:
+    """A copy of a warehouse `new_warehouse` made in `template`, in `folder` (a copied lake's catalog is pointed at
+    its own data path: DuckLake keeps the path it was made with)."""
+    shutil.copytree(template, folder, dirs_exist_ok=True)
+    if not lake:
+        return Warehouse(folder / "warehouse.duckdb")
+    with sqlite3.connect(folder / "lake.sqlite") as catalog:
+        catalog.execute("update ducklake_metadata set value = ? where key = 'data_path'", [f"{folder}/lake/"])
+    catalog.close()
+    return Warehouse(folder / "warehouse.duckdb", lake=Lake(f"sqlite:{folder}/lake.sqlite", f"{folder}/lake/"))
+
+
+@pytest.fixture(scope="session")
+def warehouse_templates(tmp_path_factory) -> dict[str, Path]:
+    """One warehouse of each kind, made once; every case works on a copy."""
+    return {kind: new_warehouse(tmp_path_factory.mktemp(f"sandbox-{kind}"), lake=kind == "lake").folder
+            for kind in ("file", "lake")}
+
+
 _FILES: dict[Path, list[str]] = {}  # what each test's warehouse folder held when it was made
 
 
 @pytest.fixture(params=["file", "lake"])
-def warehouse(tmp_path, request):
-    made = new_warehouse(tmp_path, lake=request.param == "lake")
+def warehouse(tmp_path, request, warehouse_templates):
+    made = copied(warehouse_templates[request.param], tmp_path / "warehouse", lake=request.param == "lake")
     _FILES[made.folder] = files(made.folder)
     return made
 
@@ -114,6 +137,11 @@ def warehouse(tmp_path, request):
 def statement(template: str, warehouse: Warehouse) -> str:
     target = warehouse.lake.catalog.removeprefix("sqlite:") if warehouse.lake else warehouse.path
     return template.format(dir=warehouse.folder, warehouse=target)
+
+
+# where a project keeps its warehouse, for statements only checked (a string check needs no warehouse)
+SOMEWHERE = Path("/srv/shop/.reverie")
+TARGETS = {"file": SOMEWHERE / "warehouse.duckdb", "lake": SOMEWHERE / "lake.sqlite"}
 
 
 def read_only(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
@@ -138,14 +166,15 @@ def private(warehouse: Warehouse) -> list[str]:
 
 
 @pytest.mark.parametrize("template", ESCAPES)
-@pytest.mark.reliability("escape")
-def test_the_statement_check_alone_refuses_every_escape(warehouse, template):
-    with pytest.raises(SandboxError):
-        check_statement(statement(template, warehouse), TABLES)
+@pytest.mark.reliability("escape", lock="statement check")
+def test_the_statement_check_alone_refuses_every_escape(template):
+    for target in TARGETS.values():  # aimed at a warehouse file and at a lake's catalog
+        with pytest.raises(SandboxError):
+            check_statement(template.format(dir=SOMEWHERE, warehouse=target), TABLES)
 
 
 @pytest.mark.parametrize("template", ESCAPES)
-@pytest.mark.reliability("escape")
+@pytest.mark.reliability("escape", lock="connection")
 def test_the_connection_alone_stops_every_escape(warehouse, template):
     """The statement check is skipped: what runs must fail, or show nothing private and change nothing."""
     with sandbox_connection(warehouse) as con:
@@ -159,8 +188,11 @@ def test_the_connection_alone_stops_every_escape(warehouse, template):
     untouched(warehouse)
 
 
+# the statement check refuses before a connection opens, so on a lake this only repeats the file's case: heavy tier
+@pytest.mark.parametrize("warehouse", ["file", pytest.param("lake", marks=pytest.mark.heavy("a lake per case"))],
+                         indirect=True)
 @pytest.mark.parametrize("template", ESCAPES)
-@pytest.mark.reliability("escape")
+@pytest.mark.reliability("escape", lock="both")
 def test_both_locks_together_refuse_with_a_reason(warehouse, template):
     with pytest.raises(SandboxError) as refused:
         run_query(warehouse, statement(template, warehouse))
