@@ -165,3 +165,26 @@ def new_project(folder: Path, days: int = 56, seed: int = 7, scale: float = 0.3,
 @pytest.fixture
 def make_project(tmp_path):
     return lambda **options: new_project(tmp_path, **options)
+
+
+@pytest.fixture(scope="session")
+def cycled(tmp_path_factory, session_llm):
+    """`cycled(folder, days)`: a copy in `folder` of a project after its first cycle (`days` of generated events, the
+    scripted analyst saying nothing), the first cycle run once per session for each `days`; its settings. (Reset
+    the scripted server before scripting it: the first use runs that cycle on it.)"""
+    from flows.local_run import run_cycle
+
+    made: dict[int, Path] = {}
+
+    def copy(folder: Path, days: int = 56):
+        if days not in made:
+            template = tmp_path_factory.mktemp(f"cycled-{days}-days") / "shop"
+            new_project(template, days=days, base_url=session_llm.base_url)
+            session_llm.script()
+            assert run_cycle(template)["status"] == "completed"
+            session_llm.script()
+            made[days] = template
+        shutil.copytree(made[days], folder)
+        return load_settings(folder)
+
+    return copy

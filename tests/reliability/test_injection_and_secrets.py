@@ -38,7 +38,6 @@ from flows.local_run import run_cycle
 from reverie.cli import app
 from reverie.config import ConfigError, load_settings
 from reverie.generator import SOURCE, generate
-from tests.conftest import new_project
 from tests.faulty_llm import FaultyLLM
 from tests.receiver import TOKEN, Receiver
 from tests.scripted_llm import tool_call
@@ -68,15 +67,11 @@ def query(settings, sql: str, params=None):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory, session_llm):
+def base(tmp_path_factory, cycled):
     """A 30-day project after one cycle, with an analyst that said nothing: memory holds the detectors' insights."""
-    session_llm.script()
-    folder = tmp_path_factory.mktemp("injection-base") / "shop"
-    settings = new_project(folder, days=30, base_url=session_llm.base_url)
+    settings = cycled(tmp_path_factory.mktemp("injection-base") / "shop", days=30)
     configure(settings, max_turns=14, max_tool_calls=30)
-    assert run_cycle(folder)["status"] == "completed"
-    session_llm.script()
-    return folder
+    return settings.project_dir
 
 
 def copy_of(base: Path, tmp_path: Path):

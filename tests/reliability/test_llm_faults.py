@@ -17,7 +17,6 @@ from flows.local_run import run_cycle
 from reverie.cli import app
 from reverie.config import load_settings
 from reverie.generator import generate
-from tests.conftest import new_project
 from tests.faulty_llm import FAULTS, FaultyLLM
 from tests.reliability.test_crashes import STATE, state
 
@@ -41,12 +40,10 @@ def use_llm(project: Path, base_url: str | None) -> None:
 
 
 @pytest.fixture(scope="module")
-def night(tmp_path_factory, session_llm):
+def night(tmp_path_factory, cycled):
     """A project after one cycle with a new day landed, and what a cycle without an analyst makes of it."""
-    session_llm.script()
-    base = tmp_path_factory.mktemp("llm-faults") / "shop"
-    settings = new_project(base, days=30, base_url=session_llm.base_url)
-    assert run_cycle(base)["status"] == "completed"
+    settings = cycled(tmp_path_factory.mktemp("llm-faults") / "shop", days=30)
+    base = settings.project_dir
     generate(settings.landing_dir, 1)
     reference = base.parent / "no-analyst"
     shutil.copytree(base, reference)
