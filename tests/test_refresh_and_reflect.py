@@ -19,6 +19,7 @@ from flows.morning_brief import morning_brief
 from flows.reflect import reflect_refreshed
 from flows.sleep_cycle import sleep_cycle
 from reverie.generator import generate
+from tests import processes
 from tests.test_sleep_cycle import finish, grounded_insight
 
 
@@ -91,30 +92,37 @@ def test_a_run_waits_for_the_writer_then_is_skipped_naming_who_holds_the_warehou
 @pytest.mark.reliability("fault")
 def test_a_run_started_while_another_writes_waits_for_it_and_then_runs(make_project):
     settings = make_project(days=3)
-    release = threading.Event()
+    holding, release, released = threading.Event(), threading.Event(), []
 
     def hold() -> None:
         with settings.warehouse.writing(60, {"flow": "metrics-refresh"}):
+            holding.set()
             release.wait(10)
+            released.append(settings.warehouse.now())  # still holding: a cycle that waited starts after this
 
     holder = threading.Thread(target=hold)
     holder.start()
-    time.sleep(0.2)
+    assert holding.wait(30)
     threading.Timer(2.0, release.set).start()
     result = metrics_refresh(project_dir=str(settings.project_dir), wait_minutes=1)
     holder.join()
     assert result["status"] == "refreshed"
+    (cycle,) = cycles(settings)
+    assert cycle[0] == result["cycle_id"] and cycle[3] >= released[0]  # it began once the other had let go
 
 
+@pytest.mark.heavy("two reverie run processes, each starting Prefect on a new PREFECT_HOME")
 @pytest.mark.reliability("fault")
 def test_two_cycles_launched_at_once_write_one_after_the_other_and_both_complete(make_project, tmp_path):
     settings = without_analyst(make_project(days=10))
     reverie = Path(sys.executable).parent / "reverie"
     # a new PREFECT_HOME, as on a new machine: both commands' Prefect servers would migrate its database at once
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
-    runs = [subprocess.Popen([reverie, "run", "--json"], cwd=settings.project_dir, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
-    outputs = [run.communicate(timeout=600) for run in runs]
+    command = dict(args=[reverie, "run", "--json"], cwd=settings.project_dir, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE, text=True, env=env)
+    with processes.started(**command) as one, processes.started(**command) as other:
+        runs = [one, other]
+        outputs = [run.communicate(timeout=600) for run in runs]
     for run, (_, stderr) in zip(runs, outputs):
         assert run.returncode == 0, stderr
         assert "Traceback" not in stderr and "lock" not in stderr.lower()

@@ -20,6 +20,7 @@ from reverie.warehouse import (
     quoted,
     render,
 )
+from tests import processes
 
 MIGRATIONS = 24
 
@@ -67,9 +68,10 @@ def held_by_another_process(warehouse: Warehouse, release: str = "sys.stdin.read
 
 @pytest.mark.reliability("fault")
 def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(tmp_path):
-    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse = Warehouse(tmp_path / "w.duckdb", open_wait_seconds=1)  # not the 30 s a cycle's task waits
     with held_by_another_process(warehouse) as holder:
-        with pytest.raises(WarehouseBusy, match=rf"w.duckdb is in use by another process \(PID {holder.pid}\)"):
+        with pytest.raises(WarehouseBusy, match=rf"w.duckdb is in use by another process \(PID {holder.pid}\).*"
+                                                rf"waited 1 s"):
             with warehouse.connect():
                 pass
 
@@ -104,8 +106,8 @@ def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(m
 def test_the_cli_names_the_process_holding_the_warehouse_in_one_line(make_project, monkeypatch):
     settings = make_project(days=1)
     with held_by_another_process(settings.warehouse) as holder:
-        listed = subprocess.run([Path(sys.executable).parent / "reverie", "memory", "list"], cwd=settings.project_dir,
-                                capture_output=True, text=True, timeout=120)
+        listed = processes.run([Path(sys.executable).parent / "reverie", "memory", "list"], cwd=settings.project_dir,
+                     timeout=120)
     assert listed.returncode == 1 and "Traceback" not in listed.stderr
     assert f"is in use by another process (PID {holder.pid})" in listed.stderr
     assert len(listed.stderr.strip().splitlines()) == 1

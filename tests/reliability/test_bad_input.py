@@ -8,18 +8,18 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.local_run import run_cycle
 from reverie.cli import app
 from reverie.generator import generate
-from tests.conftest import new_project
 
 NEW_DAY = "landing/events/date=2026-02-04/part-0.parquet"  # the day landed after the first cycle's 30
+NEW_DAY_START = datetime(2026, 2, 4)
 # what was stored before, by key: none of it may be gone after a bad night
 STORED = {
     "batches": "select source, file from batches where status = 'loaded'",
@@ -30,9 +30,20 @@ STORED = {
 }
 
 
-def stored(project: Path) -> dict[str, set]:
+def query(project: Path, sql: str, params=None) -> list[tuple]:
     with duckdb.connect(str(project / ".reverie" / "warehouse.duckdb"), read_only=True) as con:
-        return {name: set(con.execute(sql).fetchall()) for name, sql in STORED.items()}
+        return con.execute(sql, params or []).fetchall()
+
+
+def stored(project: Path) -> dict[str, set]:
+    return {name: set(query(project, sql)) for name, sql in STORED.items()}
+
+
+def daily(project: Path, metric: str) -> dict:
+    """A metric's daily values of the whole business, by day: value and the cycle that computed it."""
+    return {day: (value, cycle) for day, value, cycle in query(project, """
+        select period_start, value, cycle_id from metric_values
+        where metric = ? and grain = 'day' and dimension = 'overall'""", [metric])}
 
 
 def rewrite_new_day(select: str) -> Callable[[Path], None]:
@@ -80,9 +91,10 @@ def add_csv_source(content: bytes) -> Callable[[Path], None]:
 @dataclass
 class Case:
     spoil: Callable[[Path], None]
-    said: str           # what the output must say: the file, column or field at fault, and what is wrong
+    said: str           # what the output must say: the file, column or field at fault ("": nothing is at fault)
     outcome: str        # quarantined | file failed | refused (nothing ran) | loaded | recomputed
     metrics: int | None = None  # how many metrics were still computed (of the demo's 7)
+    recomputed: str | None = None  # recomputed: the metric whose every day this cycle computed again
 
 
 LATIN1_CSV = "order_id,created_at,customer,amount\n1,2026-02-04 10:00:00,Müller,12.5\n".encode("latin-1")
@@ -91,7 +103,8 @@ CASES = {
                                            "amount", "file failed"),
     "schema drift: a column dropped": Case(rewrite_new_day("select * exclude (country) from day"), "country",
                                            "file failed"),
-    "schema drift: a column added": Case(rewrite_new_day("select *, 'x' as coupon from day"), "", "loaded"),
+    "schema drift: a column added": Case(rewrite_new_day("select *, 'x' as coupon from day"),
+                                         "unexpected column 'coupon'", "file failed"),
     "schema drift: a column's type changed": Case(
         rewrite_new_day("select * replace (cast(event_time as varchar) as event_time) from day"), "event_time",
         "file failed"),
@@ -129,7 +142,7 @@ CASES = {
     "reverie.toml: an unknown source format": Case(
         edit("reverie.toml", 'format = "parquet"', 'format = "xlsx"'), "xlsx", "refused"),
     "malformed metric declaration (YAML)": Case(edit("metrics/shop.yml", "metrics:\n", "metrics:\n  - {name: [\n"),
-                                                "shop.yml", "loaded"),
+                                                "shop.yml", "loaded", metrics=0),
     "metric declaration: an unknown aggregate": Case(edit("metrics/shop.yml", "{agg: count}", "{agg: median_ish}"),
                                                      "(sessions): measure.agg", "loaded", metrics=6),
     "metric declaration: an unknown column": Case(edit("metrics/shop.yml", "dimensions: [country, channel, device]",
@@ -142,23 +155,20 @@ CASES = {
         "not_nul", "loaded"),
     "a metric declaration changed": Case(edit("metrics/shop.yml", "{agg: sum, expr: amount, filter: status = 'paid'}",
                                               "{agg: sum, expr: amount * 0.9, filter: status = 'paid'}"),
-                                         "", "recomputed"),
+                                         "", "recomputed", recomputed="revenue"),
     "a metric declaration removed": Case(edit("metrics/shop.yml", "  - name: sessions\n", "  - name: visits\n"),
-                                         "", "recomputed"),
+                                         "", "recomputed", recomputed="visits"),
 }
 
 
 @pytest.fixture(scope="module")
-def night(tmp_path_factory, session_llm):
-    """A project after one 30-day cycle (no analyst: the same memory every time) with a new day landed."""
-    base = tmp_path_factory.mktemp("bad-input") / "shop"
-    settings = new_project(base, days=30, base_url=session_llm.base_url,
-                           toml="")
-    config = base / "reverie.toml"
+def night(tmp_path_factory, cycled):
+    """A project after one 30-day cycle, then no analyst (the same memory every time), with a new day landed."""
+    settings = cycled(tmp_path_factory.mktemp("bad-input") / "shop", days=30)
+    config = settings.project_dir / "reverie.toml"
     config.write_text(config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1))
-    assert run_cycle(base)["status"] == "completed"
     generate(settings.landing_dir, 1)
-    return base
+    return settings.project_dir
 
 
 def reverie_run(project: Path, monkeypatch) -> tuple[int, str, dict | None]:
@@ -180,6 +190,7 @@ def test_bad_input_gets_a_clear_error_or_a_quarantine_and_loses_nothing(night, t
     project = tmp_path / "shop"
     shutil.copytree(night, project)
     before = stored(project)
+    daily_before = {metric: daily(project, metric) for metric in ("revenue", "visits")}
     case.spoil(project)
 
     code, output, summary = reverie_run(project, monkeypatch)
@@ -198,14 +209,24 @@ def test_bad_input_gets_a_clear_error_or_a_quarantine_and_loses_nothing(night, t
     rows_lost(sum(len(before[k] - after[k]) for k in STORED))
     assert all(before[k] <= after[k] for k in STORED), {k: before[k] - after[k] for k in STORED}
     said = json.dumps(summary)
+    assert case.said in said, said
     stages = summary["stages"]
     if case.outcome == "quarantined":
-        assert stages["quality"]["quarantined"] == 1 and case.said in said, said
+        assert stages["quality"]["quarantined"] == 1, said
     elif case.outcome == "file failed":
         assert summary["status"] == "degraded" and stages["ingest"]["failed"], said
         assert case.said in json.dumps(stages["ingest"]["failed"]), stages["ingest"]["failed"]
-    elif case.outcome in ("loaded", "recomputed"):
-        assert summary["status"] in ("completed", "degraded") and case.said in said, said
+    else:  # loaded or recomputed: the new day went in and through the gate, whatever else the output says
+        assert summary["status"] in ("completed", "degraded"), said
+        assert stages["ingest"]["files"] == 1 and not stages["ingest"]["failed"], stages["ingest"]
+        assert stages["quality"]["quarantined"] == 0, stages["quality"]
+        assert query(project, "select status from batches where file = ?", [NEW_DAY]) == [("loaded",)]
+        assert case.metrics == 0 or NEW_DAY_START in daily(project, "orders")  # and into the metrics
+    if case.outcome == "recomputed":  # every day of the changed metric computed again by this cycle
+        now = daily(project, case.recomputed)
+        assert len(now) == 31 and {cycle for _, cycle in now.values()} == {summary["cycle_id"]}, now
+        if earlier := daily_before.get(case.recomputed):  # a changed declaration: its new values, not the old
+            assert all(now[day][0] == pytest.approx(0.9 * value) for day, (value, _) in earlier.items())
     if case.metrics is not None:  # a broken declaration is left out; the other metrics are computed
         assert stages["metrics"]["metrics"] == case.metrics and stages["metrics"]["errors"], stages["metrics"]
     brief = Path(stages["deliver"]["brief"])

@@ -20,6 +20,7 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.config import load_settings
 from reverie.generator import generate
+from tests import processes
 from tests.conftest import new_project
 from tests.receiver import Receiver
 
@@ -88,22 +89,22 @@ def receiver():
 @pytest.fixture(scope="module")
 def night(tmp_path_factory, session_llm, receiver):
     """A project after one cycle with a new day landed, and what one uninterrupted cycle makes of it."""
-    os.environ[URL_ENV] = receiver.url
-    session_llm.script()  # the analyst only says it has nothing to add: the same memory every run
-    base = tmp_path_factory.mktemp("crash") / "shop"
-    settings = new_project(base, days=30, base_url=session_llm.base_url, toml="")
-    config = base / "reverie.toml"
-    config.write_text(config.read_text().replace("[deliver]\n", f"[deliver]\n{DELIVER}", 1))
-    assert run_cycle(base)["status"] == "completed"
-    generate(settings.landing_dir, 1)
-    reference = base.parent / "reference"
-    shutil.copytree(base, reference)
-    receiver.idempotency_keys.clear()
-    summary = run_cycle(reference)
-    assert summary["status"] == "completed" and summary["stages"]["ingest"]["files"] == 1
-    assert summary["stages"]["deliver"]["channels"]["webhook"]  # the night has an alert to send
-    yield base, state(load_settings(reference).warehouse), len(receiver.idempotency_keys)
-    os.environ.pop(URL_ENV, None)
+    with pytest.MonkeyPatch.context() as patch:  # the webhook's URL, for this module's cycles and runs only
+        patch.setenv(URL_ENV, receiver.url)
+        session_llm.script()  # the analyst only says it has nothing to add: the same memory every run
+        base = tmp_path_factory.mktemp("crash") / "shop"
+        settings = new_project(base, days=30, base_url=session_llm.base_url, toml="")
+        config = base / "reverie.toml"
+        config.write_text(config.read_text().replace("[deliver]\n", f"[deliver]\n{DELIVER}", 1))
+        assert run_cycle(base)["status"] == "completed"
+        generate(settings.landing_dir, 1)
+        reference = base.parent / "reference"
+        shutil.copytree(base, reference)
+        receiver.idempotency_keys.clear()
+        summary = run_cycle(reference)
+        assert summary["status"] == "completed" and summary["stages"]["ingest"]["files"] == 1
+        assert summary["stages"]["deliver"]["channels"]["webhook"]  # the night has an alert to send
+        yield base, state(load_settings(reference).warehouse), len(receiver.idempotency_keys)
 
 
 def harness_api_url() -> str:
@@ -115,18 +116,15 @@ def harness_api_url() -> str:
 def killed_at(project: Path, point: str) -> None:
     """`reverie run` in its own process, killed with SIGKILL when it reaches the fault point."""
     env = {**os.environ, "REVERIE_FAULT_POINT": point, "PREFECT_API_URL": harness_api_url()}
-    child = subprocess.Popen([REVERIE, "run", "--json"], cwd=project, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    try:
+    with processes.started([REVERIE, "run", "--json"], cwd=project, env=env, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE, text=True) as child:
         for line in child.stderr:
             if line.strip() == f"reverie: fault point reached: {point}":
                 break
         else:
             pytest.fail(f"the cycle ended (exit {child.wait()}) without reaching {point}")
         child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait(timeout=60)
+        child.wait()
         child.stderr.close()
     assert child.returncode == -signal.SIGKILL
 
