@@ -163,8 +163,8 @@ def test_ask_starts_no_prefect_and_no_model_client_for_a_prepared_answer(project
     script = ("import sys\nfrom reverie.cli import app\nsys.argv = ['reverie', 'ask', 'What was revenue yesterday?']\n"
               "try:\n    app()\nexcept SystemExit:\n    pass\n"
               "print([m for m in ('prefect', 'openai', 'great_expectations') if m in sys.modules], file=sys.stderr)")
-    done = processes.run([sys.executable, "-c", script], cwd=project.project_dir, env={**os.environ, "PYTHONPATH": str(ROOT)},
-               timeout=120)
+    done = processes.run([sys.executable, "-c", script], cwd=project.project_dir,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", done.stderr
 
 

@@ -79,7 +79,7 @@ def test_demo_runs_a_clean_cycle_on_the_embedded_model_and_memory_lists_it(tmp_p
 @pytest.mark.heavy("the embedded model")
 def test_ctrl_c_stops_the_embedded_model_server(tmp_path):
     with processes.started([REVERIE, "demo", "--days", "45"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.DEVNULL) as process:
+                           stderr=subprocess.DEVNULL) as process:
         deadline = time.monotonic() + 300
         while not (servers := llama_servers(process.pid)) or not all(map(answering, servers.values())):
             assert process.poll() is None, f"reverie demo ended (exit {process.returncode}) before its model answered"

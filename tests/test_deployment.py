@@ -113,7 +113,8 @@ def test_serve_without_a_prefect_server_refuses_in_one_line_saying_how_to_start_
     env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    served = processes.run([Path(sys.executable).parent / "reverie", "serve"], cwd=settings.project_dir, env=env, timeout=120)
+    served = processes.run([Path(sys.executable).parent / "reverie", "serve"], cwd=settings.project_dir, env=env,
+                           timeout=120)
     assert served.returncode == 1 and "Traceback" not in served.stderr
     assert len(served.stderr.strip().splitlines()) == 1
     assert "prefect server start" in served.stderr and "PREFECT_API_URL" in served.stderr

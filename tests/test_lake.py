@@ -146,7 +146,7 @@ def night_on_a_raced_lake(settings, reference: dict) -> None:
     env = {**os.environ, "REVERIE_FAULT_POINT": "metrics:before-commit", "REVERIE_FAULT_RESUME": "stdin"}
     paused, stderr = 0, []
     with processes.started([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=env, text=True,
-                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as night:
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as night:
         for line in night.stderr:  # each time the group is about to commit
             stderr.append(line)
             if "fault point reached: metrics:before-commit" not in line:
@@ -365,8 +365,8 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
             assert settings.workers.pool == "reverie-process" and not settings.workers.spread
 
             def night() -> dict:
-                done = processes.run([BIN / "reverie", "run", "--json"], cwd=settings.project_dir, env=server.env,
-                           timeout=900)
+                done = processes.run([BIN / "reverie", "run", "--json"], cwd=settings.project_dir,
+                                     env=server.env, timeout=900)
                 assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
                 return json.loads(done.stdout)
 

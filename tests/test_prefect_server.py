@@ -96,9 +96,9 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
     assert nightly["work_pool_name"] == "reverie-process"
     assert nightly["schedules"][0]["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/London", "day_or": True}
     log = tmp_path / "worker.log"
-    with open(log, "w") as out, processes.started([BIN / "prefect", "worker", "start", "--pool", "reverie-process"],
-                                        cwd=PACKAGE_ROOT, env=server.env, stdout=subprocess.DEVNULL,
-                                        stderr=out) as worker:
+    worker_command = [BIN / "prefect", "worker", "start", "--pool", "reverie-process"]
+    with open(log, "w") as out, processes.started(worker_command, cwd=PACKAGE_ROOT, env=server.env,
+                                                  stdout=subprocess.DEVNULL, stderr=out) as worker:
         try:
             flow_run_id = server.run("sleep-cycle", "nightly", in_seconds=5)  # as the nightly schedule's run is
             _completed_with_brief_and_memory(server, project, flow_run_id)
@@ -152,8 +152,8 @@ def served(server, tmp_path_factory, session_llm) -> Served:
     project = new_project(folder / "shop", days=35, base_url=session_llm.base_url)
     resource = f"reverie.project.{project.name}"
     log = folder / "serve.log"  # a file, not a pipe: a pipe nobody reads fills up and stalls the process
-    with open(log, "w") as out, processes.started([BIN / "reverie", "serve"], cwd=project.project_dir, env=server.env,
-                                        stdout=subprocess.DEVNULL, stderr=out) as serve:
+    with open(log, "w") as out, processes.started([BIN / "reverie", "serve"], cwd=project.project_dir,
+                                                  env=server.env, stdout=subprocess.DEVNULL, stderr=out) as serve:
         try:
             deadline = time.monotonic() + 180
             while True:

@@ -106,8 +106,8 @@ def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(m
 def test_the_cli_names_the_process_holding_the_warehouse_in_one_line(make_project, monkeypatch):
     settings = make_project(days=1)
     with held_by_another_process(settings.warehouse) as holder:
-        listed = processes.run([Path(sys.executable).parent / "reverie", "memory", "list"], cwd=settings.project_dir,
-                     timeout=120)
+        listed = processes.run([Path(sys.executable).parent / "reverie", "memory", "list"],
+                               cwd=settings.project_dir, timeout=120)
     assert listed.returncode == 1 and "Traceback" not in listed.stderr
     assert f"is in use by another process (PID {holder.pid})" in listed.stderr
     assert len(listed.stderr.strip().splitlines()) == 1

@@ -117,7 +117,7 @@ def killed_at(project: Path, point: str) -> None:
     """`reverie run` in its own process, killed with SIGKILL when it reaches the fault point."""
     env = {**os.environ, "REVERIE_FAULT_POINT": point, "PREFECT_API_URL": harness_api_url()}
     with processes.started([REVERIE, "run", "--json"], cwd=project, env=env, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.PIPE, text=True) as child:
+                           stderr=subprocess.PIPE, text=True) as child:
         for line in child.stderr:
             if line.strip() == f"reverie: fault point reached: {point}":
                 break

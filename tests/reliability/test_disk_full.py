@@ -64,7 +64,8 @@ def fill(disk: Path, leave: int) -> Path:
 def reverie_run(project: Path, **env: str):
     """`reverie run --json` started in the project (a context: what is left of it is killed when the block ends)."""
     return processes.started([REVERIE, "run", "--json"], cwd=project, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                   stderr=subprocess.PIPE, text=True, env={**os.environ, "PREFECT_API_URL": harness_api_url(), **env})
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PREFECT_API_URL": harness_api_url(), **env})
 
 
 def lost(before: dict, after: dict) -> int:
