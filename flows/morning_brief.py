@@ -27,6 +27,6 @@ def morning_brief(project_dir: str = ".", wait_minutes: float = 60.0) -> dict:
             return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "no cycle yet", "deliver": None}
         summary = deliver_brief(warehouse=settings.warehouse, cycle_id=cycle["cycle_id"], project=settings.name,
                                 briefs_dir=str(settings.briefs_dir), metrics_rows=cycle["metrics_rows"],
-                                settings=settings.deliver)
+                                settings=settings.deliver, failed=cycle["failed"])
     return {"cycle_id": cycle["cycle_id"], "flow_run_id": current_run_id(),
             "status": "degraded" if summary["errors"] else "completed", "deliver": summary}

@@ -22,7 +22,7 @@ from prefect.runtime import flow_run
 
 from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
-from reverie.summaries import CycleSummary, Stages, ingest_total, quality_total
+from reverie.summaries import CycleSummary, Stages, failures, ingest_total, quality_total
 from reverie.warehouse import DiskFull, Warehouse, WarehouseBusy
 from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
 from tasks.deliver import deliver_brief
@@ -120,7 +120,7 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: S
                               settings=settings.llm, log_dir=log_dir)
     stages["deliver"] = timed(deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
                               briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
-                              settings=settings.deliver)
+                              settings=settings.deliver, failed=failures(stages))
 
 
 def hold_writer(stack: ExitStack, settings: Settings, flow: str, wait_minutes: float) -> dict | None:

@@ -47,7 +47,7 @@ def _emit(payload: dict, as_json: bool, human) -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # "[sources.x]" is text, not markup
     raise typer.Exit(code)
 
 
@@ -125,16 +125,17 @@ def _run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[
 
 STAGE_LINES = {
     "ingest": lambda s: (f"{s['files']} new batch(es), {s['rows']:,} rows"
-                         + "".join(f"\n[red]failed: {f['error']}[/]" for f in s["failed"])),
+                         + "".join(f"\n[red]failed: {escape(f['error'])}[/]" for f in s["failed"])),
     "quality": lambda s: (f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)"
-                          + (f", {s['unchecked']} without a suite" if s["unchecked"] else "")),
+                          + (f", {s['unchecked']} unchecked" if s["unchecked"] else "")
+                          + "".join(f"\n[red]{escape(e)}[/]" for e in s["errors"])),
     "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
                           + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
-                          + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
+                          + "".join(f"\n[red]{escape(e)}[/]" for e in s["errors"])),
     "detect": lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)",
     "reflect": lambda s: "off ([llm] analysts = 0)" if s["status"] == "off" else (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
-                          + (f", {s['status']}: {s.get('error')}" if s["status"] == "degraded" else "") + ")"),
+                          + (f", {s['status']}: {escape(str(s.get('error')))}" if s["status"] == "degraded" else "") + ")"),
     "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s['merged']} merged, "
                          f"{s['superseded']} superseded, {s['contradicted']} contradicted, "
                          f"{s['expired']} expired" + (f", {s['linked']} linked" if s.get("linked") else "")),
@@ -145,7 +146,7 @@ STAGE_LINES = {
                            else "no brief written")
                           + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
                           + (f", {s['held']} alert(s) held for quiet hours" if s.get("held") else "")
-                          + "".join(f"\n[red]{e}[/]" for e in s["errors"])),
+                          + "".join(f"\n[red]{escape(e)}[/]" for e in s["errors"])),
 }
 
 
@@ -162,7 +163,7 @@ def print_cycle(result: dict) -> None:
     out.print(f"[bold]sleep cycle[/] {result['cycle_id'] or ''} · flow run {result['flow_run_id']} · "
               f"[{colour}]{result['status']}[/] in {result['seconds']:.1f} s", highlight=False)
     if result.get("error"):
-        out.print(f"[red]{result['error']}[/]", highlight=False)
+        out.print(f"[red]{escape(result['error'])}[/]", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("stage")
     table.add_column("result")
@@ -558,7 +559,7 @@ def main() -> None:
     try:
         app()
     except WarehouseBusy as exc:  # says who holds it and what to do: nothing more to log
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(1)
     except Exception as exc:  # typer has handled usage errors, Ctrl-C and exits by now
         import tempfile
@@ -568,5 +569,5 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         log = folder / f"reverie-error-{time.strftime('%Y%m%dT%H%M%S')}.log"
         log.write_text("".join(traceback.format_exception(exc)))
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (details in {log})", highlight=False)
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))} (details in {log})", highlight=False)
         sys.exit(1)

@@ -158,9 +158,18 @@ def quality_total(per_source: dict[str, QualitySummary]) -> QualityTotal:
             "seconds": round(sum(s.get("seconds", 0) for s in summaries), 2)}
 
 
+def failures(stages: Stages) -> list[str]:
+    """What the cycle lost so far, in words, stage by stage: a batch, a suite, a metric, a detector, the analyst, a
+    channel (what a degraded cycle's brief opens with)."""
+    lost = [f"ingest: {f['error']}" for f in stages.get("ingest", {}).get("failed") or []]
+    for name in ("quality", "metrics", "detect", "deliver"):  # a refresh has the first three stages only
+        lost += [f"{name}: {error}" for error in stages.get(name, {}).get("errors") or []]
+    reflect = stages.get("reflect", {})
+    if reflect.get("status") == "degraded":
+        lost.append(f"reflect: {reflect.get('error') or 'the analyst did not finish'}")
+    return lost
+
+
 def degraded(stages: Stages) -> bool:
-    """Whether any stage lost something this cycle: a batch, a suite, a metric, a detector, the analyst, a channel."""
-    listed = [stages.get(name, {}).get(field) for name, field in
-              (("ingest", "failed"), ("quality", "errors"), ("metrics", "errors"), ("detect", "errors"),
-               ("deliver", "errors"))]  # a refresh has the first three stages only
-    return any(listed) or stages.get("reflect", {}).get("status") == "degraded"
+    """Whether any stage lost something this cycle."""
+    return bool(failures(stages))

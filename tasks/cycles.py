@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from reverie.ask.ledger import move_pending_asks
 from reverie.logs import run_logger
 from reverie.snapshot import mark_finished, mark_running
-from reverie.summaries import Stages
+from reverie.summaries import Stages, failures
 from reverie.warehouse import Warehouse, execute_script, sql_file, transaction
 
 
@@ -78,8 +78,14 @@ def resume_cycle(warehouse: Warehouse, cycle_id: str) -> tuple[Stages, float]:
 
 @task(name="latest-cycle", cache_policy=NO_CACHE)  # a cycle may have ended since: never cached
 def latest_cycle(warehouse: Warehouse) -> dict | None:
-    """The newest cycle that ended with a brief (completed or degraded): its id and the metric values it refreshed."""
+    """The newest cycle that ended with a brief (completed or degraded): its id, the metric values it refreshed and
+    what it lost (reverie.summaries.failures)."""
     with warehouse.connect() as con:
-        row = con.execute("select cycle_id, coalesce(try_cast(stages->>'$.metrics.rows' as bigint), 0) from cycles "
-                          "where status in ('completed', 'degraded') order by started_at desc limit 1").fetchone()
-    return {"cycle_id": row[0], "metrics_rows": row[1]} if row else None
+        row = con.execute("select cycle_id, coalesce(try_cast(stages->>'$.metrics.rows' as bigint), 0), stages "
+                          "from cycles where status in ('completed', 'degraded') order by started_at desc limit 1"
+                          ).fetchone()
+    if row is None:
+        return None
+    stages = json.loads(row[2]) if row[2] else {}
+    stages.pop("deliver", None)  # the brief is delivered again: its channels' errors are the new delivery's
+    return {"cycle_id": row[0], "metrics_rows": row[1], "failed": failures(stages)}

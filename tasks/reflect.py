@@ -20,15 +20,19 @@ from reverie.llm import LLM, LLMUnavailable, open_llm, without_key
 from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
+from tasks.quality.results import unchecked_text
 from tasks.units import Spread
 
 
-def describe_quality_findings(findings: list[dict]) -> str:
-    """This cycle's data-quality findings, for the analyst: data held back may explain a change."""
-    if not findings:
-        return "none: every new batch passed its checks."
-    return "\n".join(f"- {'held back' if f['held_back'] else 'warning'}: {f['source']} {f['batch']}: {f['reasons']}"
-                     for f in findings[:10])
+def describe_quality_findings(findings: list[dict], sources: list[dict]) -> str:
+    """This cycle's data-quality findings, for the analyst: data held back (or never checked) may explain a change.
+    `sources`: each source's new batches and how many went unchecked (quality/new_batches_checked.sql)."""
+    lines = [f"- {'held back' if f['held_back'] else 'warning'}: {f['source']} {f['batch']}: {f['reasons']}"
+             for f in findings[:10]]
+    lines += [f"- unchecked: {unchecked_text(s)}" for s in sources if s["unchecked"]]
+    if lines:
+        return "\n".join(lines)
+    return "none: every new batch passed its checks." if any(s["batches"] for s in sources) else "none: no new batch."
 
 
 def metric_groups(candidates: list[dict], analysts: int) -> list[list[dict]]:
@@ -79,7 +83,8 @@ def analyst_brief(warehouse: Warehouse, cycle_id: str, metrics: list[str], top_k
         candidates = [c for c in top_candidates(con, cycle_id, top_k) if c["metric"] in metrics]
         watermark = data_watermark(con)
         findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
-    return candidates, str(watermark), describe_quality_findings(findings)
+        sources = rows_as_dicts(con.execute(sql_file("quality/new_batches_checked.sql"), {"cycle_id": cycle_id}))
+    return candidates, str(watermark), describe_quality_findings(findings, sources)
 
 
 # NO_CACHE: an analyst's result is what it wrote, spent and called, new each cycle.

@@ -205,6 +205,12 @@ def test_a_batch_held_back_is_linked_to_the_drop_in_the_days_it_holds(tmp_path):
     assert links == {"mem-drop": ["mem-batch"], "mem-batch": ["mem-drop"], "mem-rise": None}
 
 
+def _document(**fields) -> dict:
+    """A brief's document (tasks.deliver.brief_document) with nothing in it but `fields`."""
+    return {"project": "shop", "cycle_id": "c1", "reach": "n/a", "metrics_rows": 10, "key_metrics": [], "failed": [],
+            "quality": [], "unchecked": [], "new_batches": 0, **fields}
+
+
 def test_the_brief_lists_a_story_together(tmp_path):
     from tasks.deliver.markdown import render_brief
 
@@ -215,7 +221,7 @@ def test_the_brief_lists_a_story_together(tmp_path):
     insights = [item("mem-orders", "orders down in DE", 0.9, ["mem-revenue", "mem-batch"]),
                 item("mem-signups", "signups up", 0.8, []),
                 item("mem-revenue", "revenue down in DE", 0.7, ["mem-orders"])]
-    brief = render_brief("shop", "c1", None, insights, [], 10, [])
+    brief = render_brief(_document(), insights)
     rows = [line for line in brief.splitlines() if line.startswith("| critical")]
     assert [r.split(" | ")[1] for r in rows] == [
         "orders down in DE (one story with `mem-batch`)", "↳ revenue down in DE", "signups up"]
@@ -249,7 +255,7 @@ def test_the_briefs_key_metrics_read_as_their_scales():
          "scale": "points"},
         {"metric": "delay", "day": day, "value": 10.7, "week_before": 32.2, "change": -0.668, "scale": "absolute"},
         {"metric": "flights", "day": day, "value": 968.0, "week_before": 985.0, "change": -0.017, "scale": "relative"}]
-    brief = render_brief("flights", "c1", None, [], [], 10, key_metrics)
+    brief = render_brief(_document(key_metrics=key_metrics), [])
     assert "| cancellation_rate | 2013-12-30 | 1.5% | -0.7 pp |" in brief
     assert "| delay | 2013-12-30 | 10.70 | -21.50 |" in brief
     assert "| flights | 2013-12-30 | 968.00 | -1.7% |" in brief

@@ -305,7 +305,9 @@ def test_a_metric_that_fails_to_compute_is_a_data_quality_finding_until_it_compu
     assert status == "active" and title.startswith("metric channel_number — kept its earlier values: not computed: ")
     assert f"{declarations}: metric 'channel_number': Conversion Error: Could not convert string" in title
     brief = Path(failed["stages"]["deliver"]["brief"]).read_text()
-    [line] = [line for line in brief.splitlines() if "channel_number" in line]
+    opening, quality_section = brief.split("## Key metrics")[0], brief.split("## Data quality")[1]
+    assert "## This cycle is degraded" in opening and f"- metrics: {declarations}: metric 'channel_number'" in opening
+    [line] = [line for line in quality_section.splitlines() if "channel_number" in line]
     assert line.startswith("- **held back** — metric channel_number: not computed: ") and "Conversion Error" in line
 
     declarations.write_text(declarations.read_text().replace("cast(channel as integer)", "length(channel)"))
@@ -313,8 +315,12 @@ def test_a_metric_that_fails_to_compute_is_a_data_quality_finding_until_it_compu
     assert fixed["status"] == "completed" and fixed["stages"]["memory"]["expired"] == 1
     assert query(settings, "select status from memory where kind = 'data_quality' and metric = 'channel_number'") == \
         [("expired",)]
-    quality_section = Path(fixed["stages"]["deliver"]["brief"]).read_text().split("## Data quality")[1]
-    assert "not computed" not in quality_section and "Every new batch passed its checks." in quality_section
+    fixed_brief = Path(fixed["stages"]["deliver"]["brief"]).read_text()
+    quality_section = fixed_brief.split("## Data quality")[1]
+    assert "degraded" not in fixed_brief and "not computed" not in quality_section
+    # the accounts table is read again each cycle and its source declares no suite: unchecked, never "passed"
+    assert quality_section.strip() == ("- **unchecked** — source accounts: 1 of 1 new batch(es) loaded without checks "
+                                       "— source accounts declares no suite")
 
 
 @pytest.mark.reliability("bad_input")

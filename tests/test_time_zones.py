@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reverie.config import ConfigError, load_settings
-from tasks.deliver.markdown import render_brief
+from tasks.deliver.markdown import reach_text
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
 from tests.test_sources import query, write
@@ -90,5 +90,4 @@ def test_a_time_zone_that_does_not_exist_is_named_with_its_field(tmp_path, toml,
 
 
 def test_the_brief_says_how_far_the_data_reaches_in_the_project_zone():
-    brief = render_brief("shop", "c1", datetime(2013, 1, 2, 0, 0), [], [], 4, [], "America/New_York")
-    assert "data up to 2013-01-02 00:00 (America/New_York)" in brief
+    assert reach_text(datetime(2013, 1, 2, 0, 0), "America/New_York") == "2013-01-02 00:00 (America/New_York)"

@@ -2,7 +2,7 @@
 with failures as (
     select source, batch, severity, message, expectation
     from quality_results
-    where cycle_id = $cycle_id and not success
+    where cycle_id = $cycle_id and not success and severity <> 'unchecked'  -- unchecked: said apart, never a pass
 ),
 
 rejected as (  -- files ingest could not load at all

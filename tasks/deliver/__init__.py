@@ -32,12 +32,14 @@ SHOWN = ("id", "kind", "title", "body", "severity", "score", "source", "linked_i
          "valid_from", "valid_to")
 
 
-def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone: str | None) -> tuple[dict, list[dict]]:
+def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone: str | None,
+                   failed: list[str]) -> tuple[dict, list[dict]]:
     """Everything the brief shows, as data (what `reverie brief --json` prints and the page is drawn from), and the
-    insights it lists as memory holds them."""
+    insights it lists as memory holds them. `failed`: what the cycle lost (reverie.summaries.failures)."""
     insights = rows_as_dicts(con.execute(sql_file("deliver/brief_items.sql"), {"cycle_id": cycle_id,
                                                                                "limit": BRIEF_ITEMS}))
     findings = rows_as_dicts(con.execute(sql_file("quality/data_quality_items.sql"), {"cycle_id": cycle_id}))
+    sources = rows_as_dicts(con.execute(sql_file("quality/new_batches_checked.sql"), {"cycle_id": cycle_id}))
     watermark = data_watermark(con)
     key_metrics = metric_summary(con).to_dicts()
     scales = {m["metric"]: m["scale"] for m in key_metrics}
@@ -45,23 +47,24 @@ def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone
             "metrics_rows": metrics_rows, "key_metrics": key_metrics,
             "changes": [{k: i[k] for k in SHOWN} for i in insights if i["source"].startswith("detector:")],
             "notes": [{k: i[k] for k in SHOWN} for i in insights if not i["source"].startswith("detector:")],
-            "quality": findings, "charts": chart_data(con, insights, scales)}, insights
+            "failed": failed, "quality": findings, "new_batches": sum(s["batches"] for s in sources),
+            "unchecked": [s for s in sources if s["unchecked"]], "charts": chart_data(con, insights, scales)}, insights
 
 
 @task(name="deliver", cache_policy=NO_CACHE)  # it writes and sends: never cached
 def deliver_brief(warehouse: Warehouse, cycle_id: str, project: str, briefs_dir: str, metrics_rows: int,
-                  settings: DeliverSettings | None = None) -> DeliverSummary:
+                  settings: DeliverSettings | None = None, failed: list[str] | None = None) -> DeliverSummary:
     """Render the brief for this cycle and send it through each configured channel, every attempt recorded in
-    deliveries; a failing channel is reported and the others still run."""
+    deliveries; a failing channel is reported and the others still run. `failed`: what the cycle lost, which the
+    brief opens with."""
     logger = run_logger()
     settings = settings or DeliverSettings()
     now = datetime.now().astimezone()
     notifying = [name for name in settings.channels if CHANNELS[name].notifies]
     with warehouse.connect() as con:
-        document, insights = brief_document(con, project, cycle_id, metrics_rows, warehouse.timezone)
+        document, insights = brief_document(con, project, cycle_id, metrics_rows, warehouse.timezone, failed or [])
         owed = {name: alerts_for(con, name, cycle_id, settings.alerts, now) for name in notifying}
-    markdown = render_brief(project, cycle_id, document["watermark"], insights, document["quality"], metrics_rows,
-                            document["key_metrics"], warehouse.timezone)
+    markdown = render_brief(document, insights)
     errors: list[str] = []
     try:
         html = render_page(document)

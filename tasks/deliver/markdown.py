@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tasks.detect.ranking import change_text, value_text
+from tasks.quality.results import unchecked_text
 
 
 def _cell(text) -> str:
@@ -39,13 +40,23 @@ def reach_text(watermark, timezone: str | None) -> str:
     return f"{watermark:%Y-%m-%d %H:%M}" + (f" ({timezone})" if timezone else "") if watermark else "n/a"
 
 
-def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], findings: list[dict],
-                 metrics_rows: int, key_metrics: list[dict], timezone: str | None = None) -> str:
-    """The brief as markdown: key metrics, what changed, what the analyst thinks, the data's quality; times are the
-    project's local times (`timezone`)."""
-    reach = reach_text(watermark, timezone)
-    lines = [f"# reverie brief — {project}", "",
-             f"Cycle `{cycle_id}` · data up to {reach} · {metrics_rows} metric values refreshed", ""]
+def quality_verdict(document: dict) -> str | None:
+    """The one line the data-quality section says when it lists nothing: only what was checked is said to pass."""
+    if document["quality"] or document["unchecked"]:
+        return None
+    return "Every new batch passed its checks." if document["new_batches"] else "No new batch this cycle."
+
+
+def render_brief(document: dict, insights: list[dict]) -> str:
+    """The brief as markdown (from tasks.deliver.brief_document): what failed, if anything, then key metrics, what
+    changed, what the analyst thinks, the data's quality; times are the project's local times."""
+    lines = [f"# reverie brief — {document['project']}", "",
+             f"Cycle `{document['cycle_id']}` · data up to {document['reach']} · {document['metrics_rows']} metric "
+             "values refreshed", ""]
+    if document["failed"]:
+        lines += ["## This cycle is degraded", "", "What failed (the rest of the brief is what still ran):", ""]
+        lines += [f"- {_cell(f)}" for f in document["failed"]] + [""]
+    key_metrics = document["key_metrics"]
     if key_metrics:
         lines += ["## Key metrics (latest complete day)", "", "| metric | day | value | vs. a week before |", "|---|---|---|---|"]
         lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {value_text(m['value'], m['scale'])} | "
@@ -72,12 +83,12 @@ def render_brief(project: str, cycle_id: str, watermark, insights: list[dict], f
     else:
         lines.append("No grounded notes from the analyst this cycle.")
     lines += ["", "## Data quality", ""]
-    if findings:
-        for f in findings:
-            what = ("metric " + f["batch"] if f["source"] == "metrics" else
-                    f"source {f['source']}" if f["batch"] == "(source)" else f"`{f['batch']}` ({f['source']})")
-            verdict = "**held back**" if f["held_back"] else "warning"
-            lines.append(f"- {verdict} — {what}: {_cell(f['reasons'])}")
-    else:
-        lines.append("Every new batch passed its checks.")
+    for f in document["quality"]:
+        what = ("metric " + f["batch"] if f["source"] == "metrics" else
+                f"source {f['source']}" if f["batch"] == "(source)" else f"`{f['batch']}` ({f['source']})")
+        verdict = "**held back**" if f["held_back"] else "warning"
+        lines.append(f"- {verdict} — {what}: {_cell(f['reasons'])}")
+    lines += [f"- **unchecked** — {_cell(unchecked_text(u))}" for u in document["unchecked"]]
+    if nothing_listed := quality_verdict(document):
+        lines.append(nothing_listed)
     return "\n".join(lines) + "\n"

@@ -8,8 +8,9 @@ from datetime import date
 from pathlib import Path
 
 from reverie.warehouse import rows_as_dicts, sql_file
-from tasks.deliver.markdown import stories, week_on_week
+from tasks.deliver.markdown import quality_verdict, stories, week_on_week
 from tasks.detect.ranking import value_text
+from tasks.quality.results import unchecked_text
 
 CHARTS = 6  # changed series drawn, most severe first; the rest are listed without one
 UNCHARTED = ("concentration", "pace_to_goal")  # about shares and goals, not a point of a series that moved
@@ -156,7 +157,8 @@ def render_page(document: dict) -> str:
         brief=document, stories=stories(detected), charts=charts,
         key_metrics=[{**m, "value_text": value_text(m["value"], m["scale"]), "change_text": week_on_week(m)}
                      for m in document["key_metrics"]],
-        listed={i["id"] for i in detected})
+        listed={i["id"] for i in detected}, unchecked=[unchecked_text(u) for u in document["unchecked"]],
+        quality_verdict=quality_verdict(document))
 
 
 def page_without_charts(markdown: str, error: str) -> str:

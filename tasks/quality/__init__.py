@@ -15,7 +15,7 @@ from reverie.warehouse import Warehouse, retried_on_conflict, rows_as_dicts
 from tasks.quality.declarations import QualityError, load_quality
 from tasks.quality.expectations import row_outcomes
 from tasks.quality.history_checks import HISTORY_CHECKS, history_outcomes
-from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes
+from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes, save_unchecked
 
 
 @task(name="quality-gate", task_run_name="quality-{source_settings.name}", cache_policy=NO_CACHE,
@@ -30,6 +30,7 @@ def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycl
             "select file, rows, first_event, last_event from batches where source = $source and cycle_id = $cycle_id and status = 'loaded' "
             "order by file", {"source": source, "cycle_id": cycle_id}))
         if not suite_name:
+            save_unchecked(con, cycle_id, "", source, f"source {source} declares no suite", warehouse.now())
             return {**summary, "unchecked": len(batches)}
         try:
             config = load_quality(Path(quality_dir))
@@ -46,7 +47,8 @@ def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycl
                 logger.info("quality %s: validating %d new batch(es) with great-expectations", source, len(batches))
                 outcomes += row_outcomes(con, table, local_time(con, source_settings), batches, row_checks, where)
         except QualityError as exc:  # a broken suite checks nothing, and says so; it does not hold data back
-            logger.warning("quality %s: %s; batches pass unchecked", source, exc)
+            logger.warning("quality %s: %s; batches load unchecked", source, exc)
+            save_unchecked(con, cycle_id, suite_name, source, f"its suite could not run: {exc}", warehouse.now())
             return {**summary, "unchecked": len(batches), "errors": [str(exc)]}
         reasons = save_outcomes(con, cycle_id, suite_name, source, outcomes, now)
     if outcomes:

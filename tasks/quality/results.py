@@ -12,7 +12,7 @@ import pyarrow as pa
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 
-from reverie.warehouse import transaction
+from reverie.warehouse import sql_file, transaction
 from tasks.quality.declarations import Check
 
 SOURCE_WIDE = "(source)"  # the batch name of results about a whole source
@@ -72,3 +72,19 @@ def publish_outcomes(source: str, outcomes: list[Outcome]) -> None:
     create_table_artifact(key=f"reverie-quality-{source}".replace("_", "-").lower(),
                           table=table or [{"batch": "all", "check": "all", "reason": "every check passed"}],
                           description=f"quality gate for source {source}: {summary}")
+
+
+def unchecked_text(source: dict) -> str:
+    """A source's new batches no check looked at, and why (a row of quality/new_batches_checked.sql)."""
+    return (f"source {source['source']}: {source['unchecked']} of {source['batches']} new batch(es) loaded without "
+            f"checks — {source['why']}")
+
+
+def save_unchecked(con: duckdb.DuckDBPyConnection, cycle_id: str, suite: str, source: str, why: str,
+                   now: datetime) -> None:
+    """Record the source's batches loaded this cycle as unchecked, and why (a cycle taken up again records them anew)."""
+    with transaction(con, "quality"):
+        con.execute("delete from quality_results where cycle_id = $cycle_id and source = $source",
+                    {"cycle_id": cycle_id, "source": source})
+        con.execute(sql_file("quality/insert_unchecked.sql"), {"cycle_id": cycle_id, "suite": suite, "source": source,
+                                                               "why": why, "now": now})

@@ -95,6 +95,7 @@ class Case:
     outcome: str        # quarantined | file failed | refused (nothing ran) | loaded | recomputed
     metrics: int | None = None  # how many metrics were still computed (of the demo's 7)
     recomputed: str | None = None  # recomputed: the metric whose every day this cycle computed again
+    unchecked: int = 0  # how many new batches went in unchecked (a suite that cannot run): said so, never "passed"
 
 
 LATIN1_CSV = "order_id,created_at,customer,amount\n1,2026-02-04 10:00:00,Müller,12.5\n".encode("latin-1")
@@ -139,6 +140,9 @@ CASES = {
     "malformed reverie.toml": Case(edit("reverie.toml", "[project]", "[project"), "reverie.toml", "refused"),
     "reverie.toml: a field of the wrong type": Case(
         edit("reverie.toml", "[project]\n", "[project]\nlookback_days = 'two'\n"), "lookback_days", "refused"),
+    "reverie.toml: a suite that is not declared": Case(
+        edit("reverie.toml", 'suite = "demo_events"', 'suite = "demo_evnts"'),
+        "[sources.events] suite: 'demo_evnts' is not declared in", "refused"),
     "reverie.toml: an unknown source format": Case(
         edit("reverie.toml", 'format = "parquet"', 'format = "xlsx"'), "xlsx", "refused"),
     "malformed metric declaration (YAML)": Case(edit("metrics/shop.yml", "metrics:\n", "metrics:\n  - {name: [\n"),
@@ -149,10 +153,10 @@ CASES = {
                                                        "dimensions: [country, chanel, device]"), "chanel", "loaded",
                                                   metrics=6),
     "malformed quality declaration (YAML)": Case(edit("quality/demo.yml", "suites:\n", "suites:\n  demo_events: [\n"),
-                                                 "demo.yml", "loaded"),
+                                                 "demo.yml", "loaded", unchecked=1),
     "quality declaration: an unknown check": Case(
         edit("quality/demo.yml", "{check: not_null, column: event_id}", "{check: not_nul, column: event_id}"),
-        "not_nul", "loaded"),
+        "not_nul", "loaded", unchecked=1),
     "a metric declaration changed": Case(edit("metrics/shop.yml", "{agg: sum, expr: amount, filter: status = 'paid'}",
                                               "{agg: sum, expr: amount * 0.9, filter: status = 'paid'}"),
                                          "", "recomputed", recomputed="revenue"),
@@ -231,4 +235,14 @@ def test_bad_input_gets_a_clear_error_or_a_quarantine_and_loses_nothing(night, t
         assert stages["metrics"]["metrics"] == case.metrics and stages["metrics"]["errors"], stages["metrics"]
     brief = Path(stages["deliver"]["brief"])
     assert brief.exists() and brief.stat().st_size < 100_000  # a 2 MB value is not copied into the brief
+    text, page = brief.read_text(), Path(stages["deliver"]["page"]).read_text()
+    assert stages["quality"]["unchecked"] == case.unchecked, stages["quality"]
+    if case.unchecked:  # a check that did not run is said to be unchecked, with why; nothing is said to have passed
+        assert "- **unchecked** — source events: 1 of 1 new batch(es) loaded without checks" in text
+        assert '<span class="unchecked">unchecked</span> — source events: 1 of 1 new batch(es)' in page
+        assert "passed its checks" not in text + page
+    # a degraded cycle's brief, markdown and page, opens with what failed
+    degraded = summary["status"] == "degraded"
+    assert text.split("\n## ")[1].startswith("This cycle is degraded") == degraded, text
+    assert page.split("<section")[1].startswith(' id="failed"') == degraded
     assert len(said) < 100_000
