@@ -12,6 +12,7 @@ from reverie.config import Settings, load_settings
 from reverie.llm import warm_llm
 from reverie.logs import console_without_tracebacks
 from reverie.prefect_api import api_starting
+from reverie.secrets import redacted
 
 
 @contextmanager
@@ -39,7 +40,7 @@ def failure(state) -> str:
         state.result()
         return state.message
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return redacted(f"{type(exc).__name__}: {exc}")
 
 
 def server_log(settings: Settings) -> Path:

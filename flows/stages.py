@@ -22,6 +22,8 @@ from prefect.runtime import flow_run
 
 from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
+from reverie.llm import credentials
+from reverie.secrets import redacted_all
 from reverie.summaries import CycleSummary, Stages, failures, ingest_total, quality_total
 from reverie.warehouse import DiskFull, Warehouse, WarehouseBusy
 from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
@@ -56,6 +58,7 @@ def begin_cycle(settings: Settings) -> str:
 def finished(settings: Settings, cycle_id: str, status: str, stages: Stages, seconds: float) -> CycleSummary:
     """Record how the cycle ended and return its summary (the CLI's JSON contract)."""
     fault_point("before:finish-cycle")
+    stages = redacted_all(stages, credentials(settings.llm))  # what is recorded and said holds no credential
     finish_cycle(warehouse=settings.warehouse, cycle_id=cycle_id, status=status, stages=stages, seconds=seconds)
     return {"cycle_id": cycle_id, "flow_run_id": current_run_id(), "status": status,
             "warehouse": str(settings.warehouse), "stages": stages, "seconds": seconds}

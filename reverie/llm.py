@@ -25,10 +25,12 @@ import openai
 from reverie.config import LLMSettings
 from reverie.embedded_server import LISTENING_FD
 from reverie.prompts import embedded_prompt
+from reverie.secrets import redacted, unlogged, url_secrets
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_CONTEXT = 8192
 STARTUP_TIMEOUT_SECONDS = 120
+HTTP_LOGGERS = ("openai", "httpx", "httpcore")
 
 
 class LLMUnavailable(RuntimeError):
@@ -60,10 +62,15 @@ class LLM:
         return response
 
 
-def without_key(text: str, settings: LLMSettings) -> str:
-    """`text` with the API key blanked out: an endpoint that refuses a key may say it back (in a 401's body), and what
-    reverie reports of an error goes to the run's summary, its logs and the warehouse."""
-    return text.replace(settings.api_key, "[api key]") if settings.api_key else text
+def credentials(settings: LLMSettings) -> list[str]:
+    """The endpoint's credentials: its API key, and the password and query values of its URL."""
+    return [settings.api_key or "", *url_secrets(settings.base_url)]
+
+
+def without_credentials(text: str, settings: LLMSettings) -> str:
+    """`text` with the endpoint's credentials blanked out: an endpoint that refuses them may say them back (in a
+    401's body), and what reverie reports of an error goes to the run's summary, its logs and the warehouse."""
+    return redacted(text, credentials(settings))
 
 
 def embedded_weights() -> Path:
@@ -189,7 +196,8 @@ def open_llm(settings: LLMSettings, log_dir: Path) -> Iterator[LLM]:
     if not settings.embedded:
         client = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key or "not-needed",
                                timeout=settings.timeout_seconds, max_retries=2)
-        yield LLM(client, settings.model or "gpt-4o-mini", settings.base_url, embedded=False)
+        with unlogged(credentials(settings), HTTP_LOGGERS):  # they log the URL they call, credentials and all
+            yield LLM(client, settings.model or "gpt-4o-mini", settings.base_url, embedded=False)
         return
     shared = os.environ.get(SHARED_SERVER_ENV)
     warm = _warm if _warm is not None and _warm.alive() else None

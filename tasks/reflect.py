@@ -16,7 +16,7 @@ from reverie.analyst.loop import run_analyst
 from reverie.analyst.run import AnalystRun
 from reverie.analyst.toolbox import WAREHOUSE_LOCK
 from reverie.config import LLMSettings
-from reverie.llm import LLM, LLMUnavailable, open_llm, without_key
+from reverie.llm import LLM, LLMUnavailable, open_llm, without_credentials
 from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
@@ -103,9 +103,9 @@ def analyst(warehouse: Warehouse, cycle_id: str, metrics: list[str], settings: L
             llm = llm or stack.enter_context(open_llm(settings, Path(log_dir)))
             run_analyst(llm, candidates, watermark, settings, run, findings)
     except (openai.OpenAIError, LLMUnavailable) as exc:  # unreachable, refused, or not a chat completion
-        run.error = without_key(f"{type(exc).__name__}: {exc}", settings)
+        run.error = without_credentials(f"{type(exc).__name__}: {exc}", settings)
     except Exception as exc:  # a bug in reverie's own tools must not pass for a quiet night
-        run.error = without_key(f"the analyst failed: {type(exc).__name__}: {exc}", settings)
+        run.error = without_credentials(f"the analyst failed: {type(exc).__name__}: {exc}", settings)
         run_logger().debug("analyst failed", exc_info=True)
     return {"written": run.written, "rejected": run.rejected, "calls": run.calls, "error": run.error}
 

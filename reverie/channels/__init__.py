@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -81,32 +78,6 @@ def notification(brief: Brief, top_items: int) -> tuple[str, str]:
         lines.append(f"- … and {len(brief.alerts) - len(top)} more in the brief")
     lines.append(f"\nThe brief: {brief.page}")
     return title, "\n".join(lines)
-
-
-class _WithoutSecrets(logging.Filter):
-    """Drops log records that contain a secret."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(secret in message for secret in self.secrets)
-
-
-@contextmanager
-def unlogged(secrets: list[str], loggers: tuple[str, ...]) -> Iterator[None]:
-    """HTTP libraries log requests' URLs (httpx at INFO, urllib3 and Apprise at DEBUG): with a logger set that low,
-    a URL's token would reach the logs, so records holding one are dropped while a channel sends."""
-    quiet = _WithoutSecrets([secret for secret in secrets if secret])
-    for name in loggers:
-        logging.getLogger(name).addFilter(quiet)
-    try:
-        yield
-    finally:
-        for name in loggers:
-            logging.getLogger(name).removeFilter(quiet)
 
 
 class ChannelError(RuntimeError):

@@ -7,11 +7,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import ClassVar
-from urllib.parse import parse_qsl, urlsplit
 
-from reverie.channels import Brief, Channel, ChannelError, PartlySent, notification, unlogged
+from reverie.channels import Brief, Channel, ChannelError, PartlySent, notification
 from reverie.channels.webhook import ENVIRONMENT_NAME
 from reverie.options import OptionError
+from reverie.secrets import redacted, unlogged, url_secrets
 
 # Apprise, and requests/urllib3 under most of its services, log a request's URL at DEBUG
 HTTP_LOGGERS = ("apprise", "urllib3.connectionpool", "requests")
@@ -34,22 +34,6 @@ class AppriseOptions:
                               "(put the URLs in a variable, e.g. REVERIE_APPRISE_URLS, and name it here)")
         if not all(isinstance(url, str) for url in self.urls):
             raise OptionError("urls: must be a list of Apprise URLs (text)")
-
-
-def secrets_of(url: str) -> list[str]:
-    """The parts of a URL that may be a token: user, password, path segments and query values (4+ characters)."""
-    parts = urlsplit(url)
-    pieces = [url, parts.username or "", parts.password or "", *parts.path.split("/"),
-              *(value for _, value in parse_qsl(parts.query))]
-    if parts.scheme not in ("json", "jsons", "form", "forms", "xml", "xmls", "http", "https", "ntfy", "ntfys"):
-        pieces.append(parts.hostname or "")  # slack://TokenA/...: the "host" of many services is a token
-    return [piece for piece in pieces if len(piece) >= 4]
-
-
-def _redacted(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return re.sub(r"\s+", " ", text).strip()
 
 
 class AppriseUrls(Channel):
@@ -78,7 +62,7 @@ class AppriseUrls(Channel):
         severest = brief.alerts[0].severity if brief.alerts else "info"
         reached, failed = [], []
         for number, url in enumerate(urls, start=1):
-            secrets = secrets_of(url)
+            secrets = url_secrets(url, service=True)
             notifier = apprise.Apprise()
             with unlogged(secrets, HTTP_LOGGERS):
                 if not notifier.add(url):
@@ -91,7 +75,7 @@ class AppriseUrls(Channel):
             if delivered:
                 reached.append(service)
             else:
-                said = _redacted(captured.getvalue(), secrets)
+                said = re.sub(r"\s+", " ", redacted(captured.getvalue(), secrets)).strip()
                 failed.append(f"{service} did not deliver" + (f": {said[:300]}" if said else ""))
         if failed and not reached:
             raise ChannelError("; ".join(failed))

@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from reverie.channels import Brief, Channel, ChannelError, notification, unlogged
+from reverie.channels import Brief, Channel, ChannelError, notification
 from reverie.options import OptionError
+from reverie.secrets import unlogged
 
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -12,13 +12,16 @@ appear in the warehouse, the llm_calls ledger, the snapshot `reverie ask` reads,
 the project (.reverie/logs, when there is one, the memory index, the export), Prefect's artifacts, stored logs and
 events, the debug logs of openai/httpx/httpcore, `reverie run`'s output and error messages,
 `reverie ask` (from memory and cold) or `reverie memory export` — when the endpoint answers, when it answers 401
-echoing the key, refuses the connection or times out, and when the webhook answers 500 or cannot be reached. An
-api_key of the wrong type in reverie.toml is named in the error, not shown.
+echoing the key, refuses the connection or times out, and when the webhook answers 500 or cannot be reached. Nor do
+credentials in the endpoint's URL — a user and password (sent as Basic), a key in its query string — when the
+endpoint echoes the Authorization header and the URL it was called with. An api_key of the wrong type in
+reverie.toml is named in the error, not shown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import threading
@@ -58,7 +61,9 @@ MODEL = "scripted-analyst"
 KEY = "sk-reverie-test-4f9d2c81b7e0a6d3"
 URL_ENV = "REVERIE_TEST_SECRETS_WEBHOOK_URL"
 WEBHOOK = f'channels = ["brief_file", "prefect_artifact", "webhook"]\n[deliver.webhook]\nurl_env = "{URL_ENV}"\n'
-SECRETS = (KEY, TOKEN)
+PASSWORD = "pw-reverie-7c1e95ab"  # in the endpoint's URL: http://reverie:<password>@host/v1
+QUERY_KEY = "qk-reverie-0b5d38f2"  # in its query string: ?api-key=<key>
+SECRETS = (KEY, TOKEN, PASSWORD, base64.b64encode(f"reverie:{PASSWORD}".encode()).decode(), QUERY_KEY)
 
 
 def query(settings, sql: str, params=None):
@@ -195,7 +200,8 @@ def test_a_model_obeying_injected_instructions_gets_nothing_into_memory_or_the_b
 
 
 class EchoingEndpoint:
-    """An OpenAI-compatible endpoint that refuses every key with 401 and, carelessly, says the key it was given."""
+    """An OpenAI-compatible endpoint that refuses every key with 401 and, carelessly, says the key it was given: the
+    Authorization header whole (Bearer or Basic) and the path and query it was called with."""
 
     def __init__(self) -> None:
         class Handler(BaseHTTPRequestHandler):
@@ -204,8 +210,8 @@ class EchoingEndpoint:
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
-                given = (self.headers.get("authorization") or "").removeprefix("Bearer ")
-                body = json.dumps({"error": {"message": f"Incorrect API key provided: {given}.", "type":
+                given = self.headers.get("authorization") or ""
+                body = json.dumps({"error": {"message": f"Incorrect API key provided: {given} at {self.path}.", "type":
                                              "invalid_request_error", "code": "invalid_api_key"}}).encode()
                 self.send_response(401)
                 self.send_header("content-type", "application/json")
@@ -224,7 +230,7 @@ class EchoingEndpoint:
 
 @dataclass(frozen=True)
 class Situation:
-    endpoint: str  # answers | echoes the key in a 401 | refuses connections | times out
+    endpoint: str  # a key of the endpoints fixture: answers | echoes the key in a 401 | refuses connections | ...
     key_from: str  # environment | reverie.toml
     webhook: str  # delivers | answers 500 | cannot be reached
 
@@ -235,6 +241,10 @@ SITUATIONS = {
     "a 401 echoing the key, webhook 500": Situation("echoes the key in a 401", "environment", "answers 500"),
     "connection refused, webhook unreachable": Situation("refuses connections", "reverie.toml", "cannot be reached"),
     "the endpoint times out": Situation("times out", "environment", "delivers"),
+    "a password in the endpoint URL, echoed in a 401": Situation("has a password in its URL and echoes it",
+                                                                 "environment", "delivers"),
+    "a key in the endpoint URL's query, echoed in a 401": Situation("has a key in its query and echoes it",
+                                                                    "environment", "delivers"),
 }
 
 
@@ -260,6 +270,8 @@ def endpoints(session_llm):
     echoing, faulty, receiver, failing = EchoingEndpoint(), FaultyLLM(), Receiver(), Receiver()
     faulty.fault, failing.status = "timeout", 500
     yield {"answers": session_llm.base_url, "echoes the key in a 401": echoing.base_url,
+           "has a password in its URL and echoes it": echoing.base_url.replace("//", f"//reverie:{PASSWORD}@", 1),
+           "has a key in its query and echoes it": f"{echoing.base_url}?api-key={QUERY_KEY}",
            "refuses connections": "http://127.0.0.1:9/v1", "times out": faulty.base_url,
            "delivers": receiver.url, "answers 500": failing.url,
            "cannot be reached": f"http://127.0.0.1:9/hooks/{TOKEN}"}  # the discard port: nothing listens
