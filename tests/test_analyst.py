@@ -318,3 +318,26 @@ def test_a_hostile_model_gets_nothing_into_memory(make_project, scripted_llm, tm
     reasons = [r for (r,) in query(settings, "select reason from insight_rejections")]
     assert len(reasons) == len(made_up) + 1 and all(reasons)
     assert query(settings, "select count(*) from memory where source like 'detector:%'") != [(0,)]
+
+
+def test_nothing_the_analyst_can_read_shows_where_the_project_lives(cycled, scripted_llm, tmp_path):
+    """Every value of every table the sandbox lets the analyst read, after a cycle that delivered a brief: no path of
+    this machine, not even with its separators changed (a disguise carries one past any check of results)."""
+    from reverie.analyst.sandbox import sandbox_connection, warehouse_tables
+    from reverie.generator import generate
+
+    settings = cycled(tmp_path / "shop")
+    generate(settings.landing_dir, 1)
+    scripted_llm.script(lambda request: tool_call("finish", {"summary": "nothing to add"}))
+    assert run_cycle(settings.project_dir)["stages"]["deliver"]["brief"]
+    with sandbox_connection(settings.warehouse) as con:
+        readable = warehouse_tables(con)
+    assert {"metric_values", "metrics", "memory", "batches"} <= readable and "deliveries" not in readable
+    machine = "".join(c for c in str(tmp_path.parent.parent) if c.isalnum())  # every test's folder is under it
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        for table in sorted(readable):
+            for (column,) in con.execute("select column_name from information_schema.columns where table_name = ?",
+                                         [table]).fetchall():
+                values = con.execute(f'select distinct "{column}"::varchar from "{table}"').fetchall()
+                shown = [v for (v,) in values if v and machine in "".join(c for c in v if c.isalnum())]
+                assert not shown, (table, column, shown[:2])

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from reverie.analyst.sandbox import (
+    BOOKKEEPING,
     MAX_ROWS,
     SandboxError,
     check_statement,
@@ -82,6 +83,14 @@ ESCAPES = [
     "select * from query_table('memory')",
     "select * from which_secret('s3://x', 's3')",
     "select * from json_execute_serialized_sql('{{}}')",
+    "select * from (summarize '/etc/passwd')",
+    "with t as (summarize '{warehouse}') select * from t",
+    "from (summarize 'https://example.com/x.csv')",
+    "select error(path) from system.main.duckdb_databases()",
+    "select error(system.main.current_setting('secret_directory'))",
+    "select path::blob from system.main.duckdb_databases()",
+    "select replace(path, '/', '|') from system.main.duckdb_databases()",
+    "select string_agg(c, '.') from (select unnest(string_split(path, '/')) as c from system.main.duckdb_databases())",
 ]
 NOT_SQL = "select from where"
 
@@ -185,6 +194,9 @@ def test_the_connection_alone_stops_every_escape(warehouse, template):
     if result is not None:
         shown = repr(result.rows)
         assert not any(secret in shown for secret in private(warehouse)), shown
+        letters = "".join(c for c in shown if c.isalnum())  # a path with its separators replaced still shows
+        assert not any(len(s) >= 8 and s in letters for s in ("".join(c for c in p if c.isalnum())
+                                                                for p in private(warehouse))), shown
     untouched(warehouse)
 
 
@@ -198,6 +210,19 @@ def test_both_locks_together_refuse_with_a_reason(warehouse, template):
         run_query(warehouse, statement(template, warehouse))
     assert str(refused.value)
     untouched(warehouse)
+
+
+@pytest.mark.parametrize("template", [f"select replace(cast(columns(*) as varchar), '/', '|') from main.{table}"
+                                      for table in sorted(BOOKKEEPING)])
+@pytest.mark.reliability("escape", lock="both")
+def test_reverie_bookkeeping_is_not_the_analysts_to_read(template, warehouse_templates, tmp_path):
+    """Cycles and deliveries hold machine paths (a brief's file, the stages' outputs) that a disguise would carry
+    past any check of the results: no statement may name them, disguised or not."""
+    warehouse = copied(warehouse_templates["file"], tmp_path / "warehouse", lake=False)
+    with pytest.raises(SandboxError, match=f"no table 'main.{template.rpartition('.')[2]}' here"):
+        run_query(warehouse, template)
+    readable = run_query(warehouse, "select count(*) from memory").rows
+    assert readable == [(1,)]
 
 
 def test_the_warehouse_tables_and_its_catalog_of_columns_are_readable(warehouse):

@@ -3,15 +3,15 @@
 Two locks, and each stops every escape on its own (tests try each lock alone):
 
 1. The statement (`check_statement`), parsed with sqlglot, must be one query that reads only the
-   warehouse's own tables and views, named from an allowlist, and its own CTEs where they are in
-   scope: no file or URL in FROM, no table function but `range`/`generate_series`/`unnest`, no
+   warehouse's own tables and views (reverie's bookkeeping, which holds machine paths, left out), named from an
+   allowlist, and its own CTEs where they are in scope: no file or URL in FROM, no table function but `range`/`generate_series`/`unnest`, no
    catalog view or function that shows settings or paths, no ATTACH, INSTALL, LOAD, COPY, PRAGMA,
    SET, DDL or DML, nothing too long or too deeply nested to check within a second.
 2. The connection (`sandbox_connection` and `fetch`): read-only, external access off and the local
    file system disabled after the file is open, extension autoloading off, no spilling, a memory
    limit, the catalog functions and views that show paths or settings shadowed, configuration locked;
-   and a result that shows a path of this machine (the warehouse's folder, the working folder, the
-   home folder) is refused.
+   and a result or an error text that shows a path of this machine (the warehouse's folder, the working folder,
+   the home folder) is refused, also as a BLOB or with its separators changed.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ TIME_LIMIT_SECONDS = 5.0
 # an analyst's query is a few hundred characters; sqlglot takes about 5 s over a megabyte of SQL
 MAX_STATEMENT_CHARS = 100_000
 MEMORY_LIMIT = "512MB"
+# reverie's bookkeeping, not data: it holds machine paths (a brief's file, the stages' outputs), prompts and ledgers,
+# which a disguise (a cast to BLOB, a replace of '/') would carry past any check of the results
+BOOKKEEPING = frozenset({"cycles", "deliveries", "llm_calls", "asks", "schema_migrations", "source_state",
+                         "memory_history", "insight_rejections"})
 PURE_TABLE_FUNCTIONS = {"range", "generate_series", "unnest"}  # make rows from their arguments, read nothing
 CATALOG_VIEWS = {("information_schema", "tables"), ("information_schema", "columns")}  # names and types, no paths
 # functions that reach outside the warehouse's tables: files, URLs, settings, secrets, the catalog's paths
@@ -169,6 +173,8 @@ def check_statement(sql: str, tables: set[str] | frozenset[str]) -> exp.Query:
             raise SandboxError(f"only SELECT queries may run here, not {node.key.upper()}")
         if isinstance(node, exp.Table):
             _check_table(node, tables, ctes)
+        elif isinstance(node, exp.Summarize) and not isinstance(node.this, exp.Table | exp.Query):
+            raise SandboxError("reading files is not available: the analyst reads the warehouse's tables only")
         elif isinstance(node, exp.Func) and _forbidden(_function_name(node)):
             raise SandboxError(f"{_function_name(node)}() is not available: the analyst reads the warehouse's "
                                "tables only")
@@ -215,8 +221,9 @@ def sandbox_connection(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnecti
 
 
 def warehouse_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    """The warehouse's own tables and views, lowercase: what the analyst may read."""
-    return frozenset(name.lower() for (name,) in con.execute(sql_file("analyst/readable_tables.sql")).fetchall())
+    """The warehouse's own tables and views but reverie's bookkeeping, lowercase: what the analyst may read."""
+    names = {name.lower() for (name,) in con.execute(sql_file("analyst/readable_tables.sql")).fetchall()}
+    return frozenset(names - BOOKKEEPING)
 
 
 def warehouse_schema(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
@@ -227,9 +234,21 @@ def warehouse_schema(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]
     return schema
 
 
+def _skeleton(text: str) -> str:
+    """A text's letters and digits only: a path with its separators replaced still shows."""
+    return "".join(c for c in text if c.isalnum()).lower()
+
+
 def _shows_a_path(value, paths: list[str]) -> bool:
-    text = value if isinstance(value, str) else str(value) if isinstance(value, list | dict | tuple) else ""
-    return any(p in text for p in paths)
+    """Whether a value shows one of `paths`: as text, as bytes (a BLOB), or with its separators changed."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        text = bytes(value).decode("utf-8", errors="replace")
+    else:
+        text = value if isinstance(value, str) else str(value) if isinstance(value, list | dict | tuple) else ""
+    if any(p in text for p in paths):
+        return True
+    skeleton = _skeleton(text)
+    return any(len(s) >= 8 and s in skeleton for s in map(_skeleton, paths))
 
 
 def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: Warehouse, max_rows: int = MAX_ROWS,
@@ -246,7 +265,10 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: Warehouse, max_ro
     except duckdb.InterruptException as exc:
         raise SandboxError(f"the query ran longer than {time_limit:g} s and was stopped") from exc
     except duckdb.Error as exc:
-        raise SandboxError(str(exc).splitlines()[0]) from exc
+        said = str(exc).splitlines()[0]  # error(x) says what x is: an error's text is a result too
+        if _shows_a_path(said, _private_paths(warehouse.path)):
+            said = f"{type(exc).__name__}: its message shows a file path of this machine and is not shown"
+        raise SandboxError(said) from exc
     finally:
         timer.cancel()
     paths = _private_paths(warehouse.path)

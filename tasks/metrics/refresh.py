@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 
@@ -100,14 +101,16 @@ def record_metrics(con: duckdb.DuckDBPyConnection, recomputed: list[tuple[Metric
     """Keep the catalogue entries of recomputed metrics (declaration, what the catalogue knew, time zones) current:
     each declaration that changed, and the scale each one's changes are read on, inferred from its values."""
     changed = [(spec, spec.fingerprint(zones)) for spec, known, zones in recomputed
-               if known != (spec.fingerprint(zones), spec.path, spec.model)]
+               if known != (spec.fingerprint(zones), Path(spec.path).name, spec.model)]
     if changed:
         execute_script(con, sql_file("metrics/record_metrics.sql"), {
             "name": [spec.name for spec, _ in changed], "description": [spec.description for spec, _ in changed],
             "measure": [spec.kind for spec, _ in changed], "favourability": [spec.favourability for spec, _ in changed],
             "grains": [spec.grains for spec, _ in changed], "dimensions": [spec.dimensions for spec, _ in changed],
             "goal": [spec.goal.model_dump_json() if spec.goal else None for spec, _ in changed],
-            "definition": [spec.path for spec, _ in changed], "fingerprint": [fingerprint for _, fingerprint in changed],
+            # the file in metrics/ that declares it, not its path on this machine (the analyst reads this table)
+            "definition": [Path(spec.path).name for spec, _ in changed],
+            "fingerprint": [fingerprint for _, fingerprint in changed],
             "model": [spec.model for spec, _ in changed]})
     if recomputed:
         con.execute(sql_file("metrics/infer_scales.sql"), {
