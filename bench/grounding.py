@@ -11,7 +11,9 @@ kind per insight, each otherwise honest:
   constant    a made-up number, with an evidence query that returns it as a constant in one of six
               shapes (a literal, VALUES, range(), a CTE, a constant column over a real table, data x 0 + n);
   mislabelled a true value of another metric, and that metric's query as evidence too;
-  wrong_day   a true value of this metric, said to be another day's.
+  wrong_day   a true value of this metric, said to be another day's;
+  no_subject  true values of this metric with their days, in words that name no metric ("sales" stands for
+              whatever it is: a number about nothing named can pass for anything).
 Every insight goes through the analyst's own tool (evidence re-run in the sandbox, every number traced
 and matched). Reported per kind: the share caught; for honest insights, the share wrongly refused.
 """
@@ -97,10 +99,12 @@ def insight(kind: str, metric: str, rows: list, other: tuple, rng: random.Random
         if rows[i][1] == rows[j][1]:
             return insight(kind, metric, rows, other, rng)
         parts.append(f"{written(rows[i][1], rng)} on {rows[j][0]}")
+    elif kind == "no_subject":
+        return "Sales: " + ", then ".join(parts), queries, True
     return f"{metric}: " + ", then ".join(parts), queries, kind != "honest"
 
 
-KINDS = ("honest", "reference", "made_up", "constant", "mislabelled", "wrong_day")
+KINDS = ("honest", "reference", "made_up", "constant", "mislabelled", "wrong_day", "no_subject")
 
 
 def main() -> None:

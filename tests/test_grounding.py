@@ -96,6 +96,18 @@ def test_words_must_name_the_metric_and_slice_their_numbers_come_from(warehouse,
     assert answer.startswith("stored:") and run.written
 
 
+def test_a_number_about_no_metric_is_refused_however_real_it_is(warehouse, candidates):
+    """A value the data holds, in words that name no metric, could pass for anything: "sales collapsed 99%"."""
+    evidence = ("select value from metric_values where metric = 'orders' and grain = 'day' and dimension = 'overall' "
+                "order by period_start desc limit 1")
+    answer, run = write(warehouse, candidates, "Sales collapsed {q1.value}% overnight", "Shut the shop down.",
+                        queries=(evidence,))
+    assert answer.startswith("rejected:") and not run.written
+    assert "the text does not say which metric it is about (name one: " in answer and "orders" in answer
+    answer, run = write(warehouse, candidates, "Orders were {q1.value} on the latest day", queries=(evidence,))
+    assert answer.startswith("stored:") and run.written  # the same number, said of what it is
+
+
 def test_a_sentence_about_a_date_takes_the_value_of_that_date(warehouse, candidates):
     answer, _ = write(warehouse, candidates, "Revenue on {q1[2].period_start} was {q1.value}", queries=(REVENUE_DAY,))
     assert "not for " in answer and "it is the value for" in answer

@@ -307,6 +307,10 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
                 problems.append(f"{literal}: a constant of {constant[0].source}, not a value of the data" if constant
                                 else f"{literal}: no evidence returned this number")
                 continue
+            if not (metrics or about):  # a number about nothing named can pass for anything: "sales fell 99%"
+                named = ", ".join(sorted(vocabulary.metrics)[:8])
+                problems.append(f"{literal}: the text does not say which metric it is about (name one: {named})")
+                continue
             reasons = [_agrees(c, metrics, members, dates, about) for c in candidates]
             fitting = [c for c, why in zip(candidates, reasons) if why is None]
             if not fitting:
