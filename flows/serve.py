@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ PRELOADED = ["flows.sleep_cycle", "flows.metrics_refresh", "flows.reflect", "flo
 
 
 POLL_SECONDS = 2.0  # Prefect's default is 10 s
+SERVER_PATIENCE_SECONDS = 90  # a server that takes connections but is too busy to answer is waited for this long
 
 
 class ServeRefused(RuntimeError):
@@ -97,11 +99,17 @@ def check_server() -> str:
              "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`")
     if not url:
         raise ServeRefused(f"reverie serve needs a Prefect server, not the ephemeral API: {start}")
-    try:
-        httpx.get(f"{url}/health", timeout=10).raise_for_status()
-    except httpx.HTTPError as exc:
-        raise ServeRefused(f"no Prefect server answers at {url} ({type(exc).__name__}): {start}") from None
-    return url
+    deadline = time.monotonic() + SERVER_PATIENCE_SECONDS
+    while True:
+        try:
+            httpx.get(f"{url}/health", timeout=10).raise_for_status()
+            return url
+        except httpx.TimeoutException as exc:  # a server is there but busy (a machine starting up): wait for it
+            if time.monotonic() >= deadline:
+                raise ServeRefused(f"no Prefect server answers at {url} within {SERVER_PATIENCE_SECONDS} s "
+                                   f"({type(exc).__name__}): {start}") from None
+        except httpx.HTTPError as exc:  # nothing listens there, or it refuses: said at once
+            raise ServeRefused(f"no Prefect server answers at {url} ({type(exc).__name__}): {start}") from None
 
 
 def fork_flow_runs() -> bool:

@@ -66,7 +66,8 @@ class Server:
                 [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                 env={k: v for k, v in self.env.items() if k != "PREFECT_API_URL"}, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        self.http = httpx.Client(base_url=self.api, timeout=30)
+        # a server on a busy machine can be slow to answer for a while: the tests wait on states, not on one reply
+        self.http = httpx.Client(base_url=self.api, timeout=120)
 
     def _wait_healthy(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

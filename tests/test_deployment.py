@@ -120,3 +120,38 @@ def test_serve_without_a_prefect_server_refuses_in_one_line_saying_how_to_start_
     assert "prefect server start" in served.stderr and "PREFECT_API_URL" in served.stderr
     if api_url:
         assert f"no Prefect server answers at {api_url}" in served.stderr
+
+
+def test_serve_waits_for_a_prefect_server_too_busy_to_answer_at_once():
+    """A server that takes the connection but answers its health check only after 12 s (a machine starting up, a
+    server busy with its database): `reverie serve` waits for it instead of refusing."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.serve import check_server
+
+    class Slow(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            time.sleep(max(0.0, answering_at - time.monotonic()))
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    answering_at = time.monotonic() + 12
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            assert check_server() == url
+        assert time.monotonic() >= answering_at  # it did wait past its first request's 10 s
+    finally:
+        server.shutdown()
+        server.server_close()
