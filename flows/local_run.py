@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reverie.config import Settings, load_settings
+from reverie.config import Settings, check_suites, load_settings
 from reverie.llm import warm_llm
 from reverie.logs import console_without_tracebacks
 from reverie.prefect_api import api_starting
@@ -54,7 +54,7 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
     What a cycle waits for starts at once: Prefect's API on a thread, the embedded model in its process, and
     here the imports of the flow and great-expectations, then `prepare` (the demo lands its data meanwhile).
     Raises ConfigError for a project that cannot be read and PrefectUnavailable when Prefect's API does not start."""
-    settings = load_settings(project_dir)
+    settings = check_suites(load_settings(project_dir))
     started = time.monotonic()
     with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
         with api_starting(server_log(settings)), ctrl_c_kept():

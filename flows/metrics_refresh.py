@@ -10,7 +10,7 @@ from prefect import flow
 
 from flows.stages import begin_cycle, finished, hold_writer, refresh_stages
 from flows.workers import cycle_workers
-from reverie.config import load_settings
+from reverie.config import check_suites, load_settings
 from reverie.summaries import CycleSummary, Stages, degraded
 from tasks.events import emit_refresh_events
 
@@ -22,7 +22,7 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
 
     `wait_minutes`: how long to wait for another run writing the warehouse before this one is skipped (the next
     refresh lands what this one would have)."""
-    settings = load_settings(project_dir)
+    settings = check_suites(load_settings(project_dir))
     with ExitStack() as stack:
         if (busy := hold_writer(stack, settings, "metrics-refresh", wait_minutes)) is not None:
             return busy

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from flows.reflect import continue_cycle
 from flows.stages import analysis_stages, begin_cycle, finished, hold_writer, refresh_stages
 from flows.workers import cycle_workers
-from reverie.config import load_settings
+from reverie.config import check_suites, load_settings
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary, Stages, degraded
 from tasks.cycles import refreshed_cycles
@@ -22,7 +22,7 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False, wait_minutes
     """One sleep cycle over the project in `project_dir`; returns the run summary of the CLI contract.
 
     `wait_minutes`: how long to wait for another run writing the warehouse before this one is skipped."""
-    settings = load_settings(project_dir)
+    settings = check_suites(load_settings(project_dir))
     warehouse = settings.warehouse
     with ExitStack() as stack:
         if (busy := hold_writer(stack, settings, "sleep-cycle", wait_minutes)) is not None:

@@ -123,15 +123,20 @@ def _run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[
     return _locally(lambda: local_run(project_dir, full_refresh, prepare))
 
 
+def _red(lines: list[str], prefix: str = "") -> str:
+    """Each line on a line of its own, in red, as text (an error's "[sources.x]" is not markup)."""
+    return "".join(f"\n[red]{prefix}{escape(line)}[/]" for line in lines)
+
+
 STAGE_LINES = {
     "ingest": lambda s: (f"{s['files']} new batch(es), {s['rows']:,} rows"
-                         + "".join(f"\n[red]failed: {escape(f['error'])}[/]" for f in s["failed"])),
+                         + _red([f["error"] for f in s["failed"]], "failed: ")),
     "quality": lambda s: (f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)"
                           + (f", {s['unchecked']} unchecked" if s["unchecked"] else "")
-                          + "".join(f"\n[red]{escape(e)}[/]" for e in s["errors"])),
+                          + _red(s["errors"])),
     "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
                           + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
-                          + "".join(f"\n[red]{escape(e)}[/]" for e in s["errors"])),
+                          + _red(s["errors"])),
     "detect": lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)",
     "reflect": lambda s: "off ([llm] analysts = 0)" if s["status"] == "off" else (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
@@ -146,7 +151,7 @@ STAGE_LINES = {
                            else "no brief written")
                           + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
                           + (f", {s['held']} alert(s) held for quiet hours" if s.get("held") else "")
-                          + "".join(f"\n[red]{escape(e)}[/]" for e in s["errors"])),
+                          + _red(s["errors"])),
 }
 
 

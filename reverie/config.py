@@ -340,21 +340,22 @@ def _sources(data: dict, path: Path, timezone: str) -> dict[str, SourceSettings]
     return sources
 
 
-def _suites_declared(sources: dict[str, SourceSettings], quality_dir: Path, path: Path) -> None:
-    """Every suite a source names is declared in quality_dir/*.yml: a misspelt one would load its batches unchecked.
+def check_suites(settings: Settings) -> Settings:
+    """The settings, once every suite a source names is declared in quality/*.yml (a misspelt one would load its
+    batches unchecked); called before data moves, not by every command (reading YAML costs `reverie ask` its speed).
     A file that is not YAML is left to the quality gate, which names it and says the batches went unchecked."""
-    named = {name: s.suite for name, s in sources.items() if s.suite}
-    if not named:
-        return
+    named = {name: s.suite for name, s in settings.sources.items() if s.suite}
+    path, quality_dir = settings.project_dir / CONFIG_FILE, settings.quality_dir
     skipped: list[str] = []
     declared: set[str] = set()
-    for _, document in yaml_files(quality_dir, ConfigError, skipped):
+    for _, document in yaml_files(quality_dir, ConfigError, skipped) if named else ():
         suites = document.get("suites") if isinstance(document, dict) else None
         declared |= set(suites) if isinstance(suites, dict) else set()
     for name, suite in named.items():
         if suite not in declared and not skipped:
             raise ConfigError(f"{path}: [sources.{name}] suite: '{suite}' is not declared in {quality_dir}/*.yml "
                               f"(declared: {', '.join(sorted(declared)) or 'none'})")
+    return settings
 
 
 def _deliver(data: dict, path: Path, timezone: str) -> DeliverSettings:
@@ -421,8 +422,6 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         if os.environ.get(env):
             llm_values[key] = os.environ[env]
     lake = _build(LakeSection, _section(data, "lake", path), "lake", path)
-    sources = _sources(data, path, project.timezone)
-    _suites_declared(sources, root / paths.quality, path)
     return Settings(
         project_dir=root,
         name=project.name or root.name,
@@ -433,7 +432,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         briefs_dir=root / paths.briefs,
         completeness_grace_minutes=project.completeness_grace_minutes,
         lookback_days=project.lookback_days,
-        sources=sources,
+        sources=_sources(data, path, project.timezone),
         models_dir=root / paths.models,
         metrics_dir=root / paths.metrics,
         quality_dir=root / paths.quality,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from reverie.config import ConfigError, load_settings
+from reverie.config import ConfigError, check_suites, load_settings
 
 pytestmark = pytest.mark.without_prefect
 
@@ -44,8 +44,6 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     ('[detect]\nconcentration_share = 1.5\n', r"concentration_share = 1.5: must be at least 0 and at most 1"),
     ('[memory]\nttl_days = 0\n', r"\[memory\] ttl_days = 0: must be at least 1"),
     ('[project]\nlookback_days = -2\n', r"\[project\] lookback_days = -2: must be at least 0"),
-    ('[sources.events]\npath = "a/*.csv"\nformat = "csv"\nsuite = "evnts"\n',
-     r"\[sources.events\] suite: 'evnts' is not declared in .*quality/\*\.yml \(declared: none\)"),
 ])
 @pytest.mark.reliability("bad_input")
 def test_bad_config_names_the_file_and_the_field(tmp_path, text, message):
@@ -55,17 +53,21 @@ def test_bad_config_names_the_file_and_the_field(tmp_path, text, message):
     assert str(tmp_path / "reverie.toml") in str(info.value)
 
 
-def test_a_suite_is_looked_up_among_the_declared_ones_when_the_configuration_loads(tmp_path):
+@pytest.mark.reliability("bad_input")
+def test_a_suite_is_looked_up_among_the_declared_ones_before_data_moves(tmp_path):
     (tmp_path / "reverie.toml").write_text('[sources.events]\npath = "a/*.csv"\nformat = "csv"\nsuite = "evnts"\n')
+    with pytest.raises(ConfigError, match=r"\[sources.events\] suite: 'evnts' is not declared in .*quality/\*\.yml "
+                                          r"\(declared: none\)"):
+        check_suites(load_settings(tmp_path))
     (tmp_path / "quality").mkdir()
     (tmp_path / "quality" / "shop.yml").write_text("suites:\n  events: []\n  orders: []\n")
     with pytest.raises(ConfigError) as info:
-        load_settings(tmp_path)
+        check_suites(load_settings(tmp_path))
     assert str(info.value) == (f"{tmp_path / 'reverie.toml'}: [sources.events] suite: 'evnts' is not declared in "
                                f"{tmp_path / 'quality'}/*.yml (declared: events, orders)")
     (tmp_path / "reverie.toml").write_text('[sources.events]\npath = "a/*.csv"\nformat = "csv"\nsuite = "events"\n')
-    assert load_settings(tmp_path).sources["events"].suite == "events"
+    assert check_suites(load_settings(tmp_path)).sources["events"].suite == "events"
     # a quality file that is not YAML is the quality gate's to name (its batches then go in unchecked, and say so)
     (tmp_path / "quality" / "broken.yml").write_text("suites: [\n")
     (tmp_path / "reverie.toml").write_text('[sources.events]\npath = "a/*.csv"\nformat = "csv"\nsuite = "evnts"\n')
-    assert load_settings(tmp_path).sources["events"].suite == "evnts"
+    assert check_suites(load_settings(tmp_path)).sources["events"].suite == "evnts"

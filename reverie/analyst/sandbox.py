@@ -4,8 +4,8 @@ Two locks, and each stops every escape on its own (tests try each lock alone):
 
 1. The statement (`check_statement`), parsed with sqlglot, must be one query that reads only the
    warehouse's own tables and views (reverie's bookkeeping, which holds machine paths, left out), named from an
-   allowlist, and its own CTEs where they are in scope: no file or URL in FROM, no table function but `range`/`generate_series`/`unnest`, no
-   catalog view or function that shows settings or paths, no ATTACH, INSTALL, LOAD, COPY, PRAGMA,
+   allowlist, and its own CTEs where they are in scope: no file or URL in FROM, no table function but
+   `range`/`generate_series`/`unnest`, no catalog view or function that shows settings or paths, no ATTACH, INSTALL, LOAD, COPY, PRAGMA,
    SET, DDL or DML, nothing too long or too deeply nested to check within a second.
 2. The connection (`sandbox_connection` and `fetch`): read-only, external access off and the local
    file system disabled after the file is open, extension autoloading off, no spilling, a memory
