@@ -138,7 +138,7 @@ STAGE_LINES = {
                           + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
                           + _red(s["errors"])),
     "detect": lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)",
-    "reflect": lambda s: "off ([llm] analysts = 0)" if s["status"] == "off" else (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
+    "reflect": lambda s: "off (\\[llm] analysts = 0)" if s["status"] == "off" else (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
                           f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
                           + (f", {s['status']}: {escape(str(s.get('error')))}" if s["status"] == "degraded" else "") + ")"),
     "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s['merged']} merged, "
