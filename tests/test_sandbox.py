@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from reverie.analyst import sandbox
+from reverie.analyst.evidence import trace_columns
 from reverie.analyst.sandbox import (
     BOOKKEEPING,
     MAX_ROWS,
@@ -246,6 +248,58 @@ def test_queries_run_with_a_row_limit_a_time_limit_and_a_memory_limit(warehouse)
         run_query(warehouse, "select count(*) from range(100000000000) a, range(10) b", time_limit=1)
     with pytest.raises(SandboxError, match="Out of Memory"):
         run_query(warehouse, "select list(range) from range(200000000)")
+
+
+# one expression whose single value DuckDB's memory limit does not cover: a list or a string of gigabytes
+ONE_VALUE_TOO_BIG = ["select len(range(100000000))", "select length(repeat('x', 3000000000))",
+                     "select len(list_sort(range(30000000)))", "select len(list_transform(range(1000000000), x -> x))"]
+
+
+def _peak_kib() -> int:
+    return int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0])
+
+
+@pytest.mark.parametrize("kind", ["file", "lake"])
+def test_one_expression_cannot_take_more_memory_than_the_sandbox_allows(kind, warehouse_templates, tmp_path):
+    """DuckDB's memory_limit covers its buffers, not a vector's lists and strings: the sandbox's own process has an
+    memory limit, so each of these is refused and this process does not grow."""
+    warehouse = copied(warehouse_templates[kind], tmp_path / "warehouse", lake=kind == "lake")
+    before = _peak_kib()
+    assert run_query(warehouse, "select count(*) from orders").rows == [(1000,)]
+    limits = Path(f"/proc/{sandbox._PROCESS.popen.pid}/limits").read_text()
+    assert f"Max data size             {sandbox.PROCESS_MEMORY}" in limits
+    for sql in ONE_VALUE_TOO_BIG:
+        with pytest.raises(SandboxError, match="Out of Memory|memory than the sandbox allows|longer than 5 s"):
+            run_query(warehouse, sql)
+    assert _peak_kib() - before < 200 * 1024
+    assert run_query(warehouse, "select count(*) from orders").rows == [(1000,)]
+
+
+def test_a_statement_that_never_sees_the_interrupt_is_stopped_with_its_process(warehouse_templates, tmp_path,
+                                                                               monkeypatch):
+    """An interrupt is seen between vectors only (this one holds 20 million values); past the time limit and its
+    grace, the statement's process is killed and replaced."""
+    monkeypatch.setattr(sandbox, "STOP_GRACE_SECONDS", 0.2)
+    warehouse = copied(warehouse_templates["file"], tmp_path / "warehouse", lake=False)
+    run_query(warehouse, "select 1 from orders limit 1")
+    first = sandbox._PROCESS.popen.pid
+    with pytest.raises(SandboxError, match="longer than 0.1 s"):
+        run_query(warehouse, "select list_sum(list_transform(range(20000000), x -> hash(hash(hash(hash(x)))) % 7))",
+                  time_limit=0.1)
+    assert sandbox._PROCESS is None and not Path(f"/proc/{first}").exists()
+    assert run_query(warehouse, "select count(*) from orders").rows == [(1000,)]
+
+
+def test_tracing_a_query_to_its_data_is_bounded_in_time():
+    """Lineage is pure Python over the query's tree; self-joins with USING and * make it slow: it is stopped, and the
+    columns count as unchecked evidence (not data)."""
+    columns = {"metric": "VARCHAR", "member": "VARCHAR", "day": "DATE", "value": "DOUBLE"}
+    joins = " ".join(f"join metric_values m{i} using (metric)" for i in range(1, 16))
+    traces = trace_columns(f"select * from metric_values m0 {joins}", {"metric_values": columns}, 1 + 3 * 16,
+                           seconds=0.3)
+    assert {t.data for t in traces} == {False} and "within 0.3 s" in traces[0].why
+    quick = trace_columns("select value from metric_values where metric = 'revenue'", {"metric_values": columns}, 1)
+    assert quick[0].data and quick[0].filters == {"metric": {"revenue"}}
 
 
 def test_every_numeric_and_temporal_type_duckdb_returns_counts_as_evidence(warehouse):

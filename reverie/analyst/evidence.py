@@ -21,7 +21,7 @@ from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.qualify import qualify
 
 from reverie.analyst.grounding import OVERALL, Cell, Subject, Vocabulary
-from reverie.analyst.sandbox import QueryResult, as_date, sandbox_connection
+from reverie.analyst.sandbox import Overran, QueryResult, as_date, bounded, sandbox_connection, started
 from reverie.models import ModelError, referenced_tables
 from reverie.warehouse import own_tables, sql_file
 
@@ -31,6 +31,7 @@ ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Pow)
 # numbers that scale or shift a value without making one up: percent, thousands, per day/week/hour, 1 - share
 SCALES = {1.0, 10.0, 100.0, 1e3, 1e6, 1e9, 7.0, 12.0, 24.0, 52.0, 60.0, 365.0, 3600.0, 86400.0}
 SHIFTS = {0.0, 1.0}
+TRACE_SECONDS = 5.0  # tracing is pure Python over the query's tree: a query of self-joins can make it take minutes
 
 
 @dataclass
@@ -213,8 +214,19 @@ def _trace(node: Node, root: exp.Expression, schema: dict) -> ColumnTrace:
     return trace
 
 
-def trace_columns(sql: str, schema: dict[str, dict[str, str]], count: int) -> list[ColumnTrace]:
-    """Trace each of a query's `count` result columns to the tables it is computed from."""
+def trace_columns(sql: str, schema: dict[str, dict[str, str]], count: int,
+                  seconds: float = TRACE_SECONDS) -> list[ColumnTrace]:
+    """Trace each of a query's `count` result columns to the tables it is computed from, in the sandbox's process
+    and at most `seconds`."""
+    try:
+        return bounded(_trace_here, (sql, schema, count), seconds)
+    except Overran:
+        why = f"its columns could not be traced to the data within {seconds:g} s: write a simpler query"
+        return [ColumnTrace(data=False, why=why) for _ in range(count)]
+
+
+def _trace_here(sql: str, schema: dict[str, dict[str, str]], count: int) -> list[ColumnTrace]:
+    started()
     try:
         tree = qualify(sqlglot.parse_one(sql, read="duckdb"), schema=schema, dialect="duckdb",
                        validate_qualify_columns=False, quote_identifiers=False)

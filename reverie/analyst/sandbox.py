@@ -12,14 +12,24 @@ Two locks, and each stops every escape on its own (tests try each lock alone):
    limit, the catalog functions and views that show paths or settings shadowed, configuration locked;
    and a result or an error text that shows a path of this machine (the warehouse's folder, the working folder,
    the home folder) is refused, also as a BLOB or with its separators changed.
+
+Both run in a process of their own (`bounded`): DuckDB's memory limit covers its buffers but not one vector's lists
+and strings (`len(range(100000000))` takes gigabytes), and an interrupt is seen only between chunks, so the process
+has a memory limit of its own and is killed when a statement outlives its time; the parent only waits.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import pickle
+import resource
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,7 +46,12 @@ MAX_ROWS = 200
 TIME_LIMIT_SECONDS = 5.0
 # an analyst's query is a few hundred characters; sqlglot takes about 5 s over a megabyte of SQL
 MAX_STATEMENT_CHARS = 100_000
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "512MB"  # DuckDB's buffers: what its operators can spill or refuse
+# the sandbox process's private memory (RLIMIT_DATA), a single vector's lists and strings included; not its address
+# space: attaching a lake reserves 1.2 GB of it that is never touched
+PROCESS_MEMORY = 768 << 20
+OPEN_SECONDS = 60.0  # opening the warehouse (a lake's catalog, a busy machine) before a statement's own clock starts
+STOP_GRACE_SECONDS = 2.0  # past its time limit, a statement that did not see the interrupt is killed with its process
 # reverie's bookkeeping, not data: it holds machine paths (a brief's file, the stages' outputs), prompts and ledgers,
 # which a disguise (a cast to BLOB, a replace of '/') would carry past any check of the results
 BOOKKEEPING = frozenset({"cycles", "deliveries", "llm_calls", "asks", "schema_migrations", "source_state",
@@ -279,9 +294,140 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: Warehouse, max_ro
 
 def run_query(warehouse: Warehouse, sql: str, max_rows: int = MAX_ROWS,
               time_limit: float = TIME_LIMIT_SECONDS) -> QueryResult:
-    """Check one query against the warehouse's tables and run it in the sandbox."""
+    """Check one query against the warehouse's tables and run it in the sandbox's bounded process."""
+    try:
+        return bounded(_run_query_here, (warehouse, sql, max_rows, time_limit), time_limit + STOP_GRACE_SECONDS)
+    except Overran:
+        raise SandboxError(f"the query ran longer than {time_limit:g} s and was stopped") from None
+
+
+def _run_query_here(warehouse: Warehouse, sql: str, max_rows: int, time_limit: float) -> QueryResult:
     with sandbox_connection(warehouse) as con:
         check_statement(sql, warehouse_tables(con))
+        started()
         result = fetch(con, sql, warehouse, max_rows, time_limit)
         result.schema = warehouse_schema(con)
         return result
+
+
+class Overran(SandboxError):
+    """A bounded call that outlived its time; its process was killed."""
+
+
+class Spent(Exception):
+    """A bounded call's error after which its process is replaced (the error is carried in its argument)."""
+
+
+class _Process:
+    """A child Python that runs sandbox calls one at a time under a memory limit of its own."""
+
+    def __init__(self) -> None:
+        from multiprocessing.connection import Connection
+        theirs_in, ours_out = os.pipe()
+        ours_in, theirs_out = os.pipe()
+        code = f"from reverie.analyst.sandbox import serve; serve({theirs_in}, {theirs_out})"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # its own session: a Ctrl-C meant for the command reaches the parent, which kills it
+        self.popen = subprocess.Popen([sys.executable, "-c", code], pass_fds=(theirs_in, theirs_out), env=env,
+                                      start_new_session=True, stdin=subprocess.DEVNULL)
+        os.close(theirs_in)
+        os.close(theirs_out)
+        self.inbox, self.outbox = Connection(ours_in, writable=False), Connection(ours_out, readable=False)
+        self.owner = os.getpid()
+
+    def call(self, function: Callable, args: tuple, running_seconds: float):
+        self.outbox.send((function, args))
+        seconds = OPEN_SECONDS
+        while True:
+            if not self.inbox.poll(seconds):
+                raise Overran("stopped")
+            kind, payload = self.inbox.recv()  # EOFError: the process died
+            if kind == "started":
+                seconds = running_seconds
+            elif kind == "error":
+                raise payload
+            elif kind == "spent":  # out of memory: what it holds on to may leave too little to start a thread
+                raise Spent(payload)
+            else:
+                return payload
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.popen.wait()
+        self.inbox.close()
+        self.outbox.close()
+
+
+_PROCESS: _Process | None = None
+_PROCESS_LOCK = threading.Lock()
+_OUTBOX = None  # in the sandbox process: where `started` reports
+
+
+def bounded(function: Callable, args: tuple, running_seconds: float):
+    """`function(*args)` in the sandbox process: at most PROCESS_MEMORY of memory, and killed (Overran) when it runs
+    `running_seconds` past its `started()` (or past opening, if it never says). The process is started once and
+    replaced after a kill or a death."""
+    global _PROCESS
+    with _PROCESS_LOCK:
+        if _PROCESS is None or _PROCESS.owner != os.getpid():  # a forked child has its own
+            _PROCESS = _Process()
+        try:
+            return _PROCESS.call(function, args, running_seconds)
+        except (Overran, Spent, EOFError, OSError) as exc:
+            _PROCESS.kill()
+            _PROCESS = None
+            if isinstance(exc, Overran):
+                raise
+            if isinstance(exc, Spent):
+                raise exc.args[0] from None
+            raise SandboxError("the statement ended the sandbox's process (it needed more memory than the sandbox "
+                               "allows) and was stopped") from None
+
+
+def started() -> None:
+    """Start the clock of the bounded call under way (after opening the warehouse, before the statement)."""
+    if _OUTBOX is not None:
+        _OUTBOX.send(("started", None))
+
+
+@atexit.register
+def _stop_process() -> None:
+    if _PROCESS is not None and _PROCESS.owner == os.getpid():
+        _PROCESS.kill()
+
+
+def serve(inbox_fd: int, outbox_fd: int) -> None:
+    """The sandbox process: limit its memory, then answer calls until the parent goes away."""
+    from multiprocessing.connection import Connection
+    global _OUTBOX
+    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    resource.setrlimit(resource.RLIMIT_DATA, (PROCESS_MEMORY, PROCESS_MEMORY))
+    inbox, _OUTBOX = Connection(inbox_fd, writable=False), Connection(outbox_fd, readable=False)
+    while True:
+        try:
+            function, args = inbox.recv()
+        except EOFError:
+            return
+        try:
+            answer = ("done", function(*args))
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, as it would in-process
+            spent = not isinstance(exc, SandboxError) or "Out of Memory" in str(exc)
+            answer = ("spent" if spent else "error",
+                      exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}"))
+        _OUTBOX.send(answer)
+
+
+def _exit_with(parent: int) -> None:
+    """End the sandbox process within a second of its parent's end (a killed run leaves no reader holding the file)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _picklable(value) -> bool:
+    try:
+        pickle.loads(pickle.dumps(value))
+    except Exception:  # noqa: BLE001 - any failure to carry it over means: carry its text instead
+        return False
+    return True
