@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import tantivy
@@ -392,7 +393,16 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
     for table in COMPARED:
         assert lake[table] == file[table], table
     for log in logs:
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+        assert not failures_in(log.read_text()), log.read_text()[-3000:]
+
+
+def failures_in(log: str) -> list[str]:
+    """A worker log's ERROR lines and the frames of reverie's own code in its tracebacks. Prefect's events stream
+    reconnecting on a busy machine logs a WARNING with a traceback inside Prefect only, and is not a run's failure."""
+    root = str(Path(__file__).resolve().parent.parent)
+    frames = [line for line in log.splitlines() if line.strip().startswith(f'File "{root}/')
+              and "/.venv/" not in line]
+    return frames + [line for line in log.splitlines() if "| ERROR" in line]
 
 
 def test_workers_need_a_catalog_several_processes_can_write(tmp_path):
