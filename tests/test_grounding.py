@@ -70,6 +70,59 @@ def test_evidence_made_of_constants_grounds_nothing(warehouse, candidates, evide
     assert "37.5%" in answer and "4,321" in answer
 
 
+@pytest.mark.parametrize("evidence", [
+    "select value - value + 37.5 as x from metric_values where metric = 'revenue' limit 1",
+    "select abs(37.5) + value - value as x from metric_values where metric = 'revenue' limit 1",
+    "select value / value * 37.5 as x from metric_values where metric = 'revenue' limit 1",
+    "select length('{}') / 2.0 + value - value as x from metric_values where metric = 'revenue' limit 1".format("x" * 75),
+    "with t as (select sum(value) - sum(value) + 37.5 as x from metric_values where metric = 'revenue') select x from t",
+    "select greatest(value, 37.5) - greatest(value, 37.5) + 37.5 as x from metric_values where metric = 'revenue' limit 1",
+])
+def test_arithmetic_that_brings_a_constant_back_grounds_nothing(warehouse, candidates, evidence):
+    """However a result is written, one that comes out the same whatever the data holds is not evidence."""
+    answer, run = write(warehouse, candidates, "Revenue will grow {q1.x}%", queries=(evidence,))
+    assert answer.startswith("rejected:") and not run.written
+    assert "q1.x is a constant of the query" in answer or "comes out the same whatever the data holds" in answer
+    answer, run = write(warehouse, candidates, "Revenue will grow 37.5%", queries=(evidence,))
+    assert answer.startswith("rejected:") and "37.5%: a constant of q1, not a value of the data" in answer
+
+
+ONE_DAY = ("select period_start::date as day, value from metric_values where metric = '{metric}' and grain = 'day' "
+           "and dimension = 'overall' order by period_start desc limit 1")
+
+
+@pytest.mark.parametrize("label", ["'revenue' as metric", "'overall' as dimension", "date '{day_before}' as day"])
+def test_a_literal_label_does_not_change_what_a_value_is_about(warehouse, candidates, label):
+    """A number's metric, slice and date come from its lineage (filters, the stored columns of its rows), never from
+    a literal column: orders' value labelled 'revenue' stays orders'; a slice's value labelled overall stays a
+    slice's; a day's value labelled with another day stays that day's."""
+    base = "select value, {label} from metric_values where metric = '{metric}' and grain = 'day' and {where} limit 1"
+    if "metric" in label:
+        sql, title = base.format(label=label, metric="orders", where="dimension = 'overall'"), "Revenue was {q1.value}"
+    elif "dimension" in label:
+        sql, title = base.format(label=label, metric="revenue", where="dimension <> 'overall'"), "Revenue was {q1.value}"
+    else:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            latest, before = [d for d, _ in con.execute(REVENUE_DAY).fetchall()][:2]
+        where = f"dimension = 'overall' and period_start = date '{latest:%Y-%m-%d}'"
+        sql = base.format(label=label.format(day_before=f"{before:%Y-%m-%d}"), metric="revenue", where=where)
+        title = "Revenue on {q1.day} was {q1.value}"
+    answer, run = write(warehouse, candidates, title, queries=(sql,))
+    assert answer.startswith("rejected:") and not run.written, answer
+    honest = ONE_DAY.format(metric="revenue")
+    answer, run = write(warehouse, candidates, "Revenue on {q1.day} was {q1.value}", queries=(honest,))
+    assert answer.startswith("stored:"), answer
+
+
+def test_a_label_of_another_row_does_not_name_a_value(warehouse, candidates):
+    """A join's other side is other rows: their metric column says nothing about this value."""
+    sql = ("select a.value, b.metric from metric_values a join metric_values b on a.period_start = b.period_start "
+           "and b.metric = 'revenue' and b.grain = 'day' and b.dimension = 'overall' where a.metric = 'orders' "
+           "and a.grain = 'day' and a.dimension = 'overall' limit 1")
+    answer, run = write(warehouse, candidates, "Revenue was {q1.value}", queries=(sql,))
+    assert answer.startswith("rejected:") and "it is orders for the whole business" in answer
+
+
 def test_evidence_that_reads_another_metric_or_no_metric_is_refused(warehouse, candidates):
     answer, _ = write(warehouse, candidates, "Revenue rows: {q1.n}", queries=("select count(*) as n from metric_values",))
     assert "q1 does not read revenue" in answer

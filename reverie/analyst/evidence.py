@@ -3,18 +3,23 @@
 A number counts as evidence only if it comes out of the data. Each result column of an evidence query
 is traced (sqlglot's lineage, through CTEs, subqueries and every branch of a UNION) to the table
 columns it is computed from; a column that comes from no table — a literal, VALUES, range(), a table
-function — or mixes the data with a number of its own (`value * 0 + 37.5`) is a constant, and grounds
-nothing. Each value is also given its subject: the metric, slice and period of its row, read from the
-row itself (`metric`, `dimension`, `member` and date columns) or from the query's filters
+function — mixes the data with a number of its own (`value * 0 + 37.5`) or comes out the same whatever
+the data holds (`value - value + 37`, `value / value * 100`) is a constant, and grounds nothing. Each
+value is also given its subject from its lineage: the metric, slice and period of its row, read from
+the row's `metric`, `dimension`, `member` and date columns where those are the stored columns of the
+same rows (a literal `'revenue' as metric` labels nothing), or from the query's filters
 (`where metric = 'revenue' and member = 'DE'`), or, for a query over a model's rows, the metrics built
 on that model.
 """
 
 from __future__ import annotations
 
+import random
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.lineage import Node, lineage
@@ -31,6 +36,10 @@ ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Pow)
 # numbers that scale or shift a value without making one up: percent, thousands, per day/week/hour, 1 - share
 SCALES = {1.0, 10.0, 100.0, 1e3, 1e6, 1e9, 7.0, 12.0, 24.0, 52.0, 60.0, 365.0, 3600.0, 86400.0}
 SHIFTS = {0.0, 1.0}
+# a row's own label columns: they say what its numbers are about when they are the stored columns of that row
+LABELS = ("metric", "dimension", "member")
+TRIAL_ROWS = (3, 5, 8)  # a column's value is tried on tables of random numbers this long: one that never changes is
+# not evidence (row counts differ, so count(*) and row_number() do)
 TRACE_SECONDS = 5.0  # tracing is pure Python over the query's tree: a query of self-joins can make it take minutes
 
 
@@ -81,6 +90,8 @@ class ColumnTrace:
     why: str = ""
     tables: set[str] = field(default_factory=set)
     filters: dict[str, set] = field(default_factory=dict)  # column name -> the values it is filtered to
+    reads: set[tuple] = field(default_factory=set)  # which FROM items (by place in the query) its rows come from
+    stored: str | None = None  # the table column it is, unchanged (through CTEs and subqueries), if it is one
 
 
 def _literal_number(node: exp.Expression) -> float | None:
@@ -123,6 +134,61 @@ def _invented(projection: exp.Expression) -> str | None:
     return None
 
 
+_EVALUATOR: duckdb.DuckDBPyConnection | None = None
+_EVALUATOR_LOCK = threading.Lock()
+
+
+def _evaluator() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that reads nothing outside itself, for trying projections on made-up rows."""
+    global _EVALUATOR
+    if _EVALUATOR is None:
+        _EVALUATOR = duckdb.connect(config={"enable_external_access": False, "memory_limit": "64MB",
+                                            "temp_directory": "", "autoload_known_extensions": False})
+        _EVALUATOR.execute("set lock_configuration = true")
+    return _EVALUATOR
+
+
+def _independent(projection: exp.Expression) -> bool:
+    """Whether a projection comes out the same whatever its columns hold: `value - value + 37`, `value / value *
+    100`, `length('...') + value - value`. Tried on TRIAL_ROWS tables of random numbers standing for its columns;
+    one that cannot be tried (a string function of a number, a subquery) is not called constant."""
+    expression = projection.this if isinstance(projection, exp.Alias) else projection
+    columns = sorted({c.sql() for c in expression.find_all(exp.Column)})
+    if not columns or expression.find(exp.Query, exp.Star):
+        return False
+    names = {column: f"c{i}" for i, column in enumerate(columns)}
+    tried = expression.copy().transform(
+        lambda n: exp.column(names[n.sql()]) if isinstance(n, exp.Column) and n.sql() in names else n)
+    rng = random.Random(len(columns))
+    outcomes = []
+    with _EVALUATOR_LOCK:
+        con = _evaluator()
+        for count in TRIAL_ROWS:
+            rows = ", ".join("(" + ", ".join(f"{rng.uniform(-1000, 1000):.3f}::decimal(18, 3)" for _ in columns) + ")"
+                             for _ in range(count))
+            try:
+                found = con.execute(f"select {tried.sql(dialect='duckdb')} from (values {rows}) t({', '.join(names.values())})"
+                                    ).fetchall()
+            except duckdb.Error:
+                return False
+            outcomes.append({value for (value,) in found if value is not None})
+    return len(outcomes[0]) == 1 and all(o == outcomes[0] for o in outcomes)
+
+
+def _stored_column(projection: exp.Expression) -> bool:
+    """Whether a projection is a column as it is (renamed at most)."""
+    return isinstance(projection.this if isinstance(projection, exp.Alias) else projection, exp.Column)
+
+
+def _place(node: exp.Expression) -> tuple:
+    """Where a node sits in its query (the same across lineage's copies of the tree)."""
+    place = []
+    while node.parent is not None:
+        place.append((node.arg_key, node.index))
+        node = node.parent
+    return tuple(reversed(place))
+
+
 def _ancestors(node: exp.Expression, stop: exp.Expression):
     node = node.parent
     while node is not None and node is not stop:
@@ -153,8 +219,9 @@ def _value(node: exp.Expression):
     return None
 
 
-def _filters(select: exp.Expression) -> dict[str, set]:
-    """column = 'value' and column in ('a', 'b') filters that hold for every row of a SELECT (WHERE, JOIN ON, HAVING)."""
+def _filters(select: exp.Expression, sources: set[str] | None = None) -> dict[str, set]:
+    """column = 'value' and column in ('a', 'b') filters that hold for every row of a SELECT (WHERE, JOIN ON, HAVING),
+    on the columns of its FROM items named in `sources` (all of them if None): another side of a join is other rows."""
     conditions = [select.args.get("where"), select.args.get("having")]
     conditions += [j.args.get("on") for j in select.args.get("joins") or []]
     found: dict[str, set] = {}
@@ -168,7 +235,7 @@ def _filters(select: exp.Expression) -> dict[str, set]:
             else:
                 continue
             values = [v for v in values if v is not None]
-            if values and isinstance(column, exp.Column):
+            if values and isinstance(column, exp.Column) and (sources is None or column.table.lower() in sources):
                 found.setdefault(column.name.lower(), set()).update(values)
     return found
 
@@ -194,23 +261,35 @@ def _reads_a_table(select: exp.Expression, root: exp.Expression, schema: dict) -
 
 def _trace(node: Node, root: exp.Expression, schema: dict) -> ColumnTrace:
     trace = ColumnTrace(data=True)
+    unchanged, leaves = True, []
     for step in node.walk():
         if isinstance(step.source, exp.Select | exp.Union):
-            for column, values in _filters(step.source).items():
+            sources = {d.name.partition(".")[0].lower() for d in step.downstream if "." in d.name} or None
+            for column, values in _filters(step.source, sources).items():
                 trace.filters.setdefault(column, set()).update(values)
+            unchanged = unchanged and _stored_column(step.expression)
             invented = _invented(step.expression)
             if invented:
                 trace.data, trace.why = False, f"it mixes the data with the number {invented}"
+            elif trace.data and _independent(step.expression):
+                trace.data, trace.why = False, ("it comes out the same whatever the data holds "
+                                                f"({step.expression.sql(dialect='duckdb')[:60]})")
         if step.downstream:
             continue
         source = step.source
         if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier) and source.name.lower() in schema:
             trace.tables.add(source.name.lower())
+            trace.reads.add(_place(source))
+            leaves.append(step.name.rpartition(".")[2].lower())
         elif (isinstance(source, exp.Select) and step.expression.find(exp.Count)
               and _reads_a_table(source, root, schema)):
             trace.tables |= {t.name.lower() for t in source.find_all(exp.Table) if t.name.lower() in schema}
+            trace.reads |= {_place(t) for t in source.find_all(exp.Table) if t.name.lower() in schema}
+            unchanged = False
         else:
             trace.data, trace.why = False, "it comes from no table (a constant, VALUES, range() or a table function)"
+    if trace.data and unchanged and len(leaves) == 1:
+        trace.stored = leaves[0]
     return trace
 
 
@@ -248,13 +327,24 @@ def query_cells(name: str, sql: str, result: QueryResult, catalog: Catalog) -> t
     lowered = [c.lower() for c in result.columns]
     cells = []
     for index, row in enumerate(result.rows, start=1):
-        named = dict(zip(lowered, row))
-        row_dates = frozenset(d for d in map(as_date, row) if d)
         for column, value, trace in zip(result.columns, row, traces):
+            labels = {c: v for c, v, t in zip(lowered, row, traces) if _labels(c, t, trace)}
+            dates = frozenset(d for v, t in zip(row, traces) if _dates(t, trace) and (d := as_date(v)))
             cells.append(Cell(value=value, source=name, column=column, row=index, query=sql, data=trace.data,
-                              subject=_subject(trace, named, row_dates, catalog),
-                              style=_style(trace, named, column, catalog)))
+                              subject=_subject(trace, labels, dates, catalog),
+                              style=_style(trace, labels, column, catalog)))
     return cells, traces
+
+
+def _labels(column: str, label: ColumnTrace, value: ColumnTrace) -> bool:
+    """Whether a result column says what a value is about: a stored label column (metric, dimension, member) of the
+    same rows the value is computed from, not a literal and not another FROM item's."""
+    return column in LABELS and label.stored == column and bool(label.reads) and label.reads <= value.reads
+
+
+def _dates(day: ColumnTrace, value: ColumnTrace) -> bool:
+    """Whether a result column's date is the date of a value: read from the data of the same rows."""
+    return day.data and bool(day.reads) and day.reads <= value.reads
 
 
 def _subject(trace: ColumnTrace, row: dict, row_dates: frozenset[date], catalog: Catalog) -> Subject:
