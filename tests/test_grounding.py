@@ -7,6 +7,7 @@ one call, as the model would, and reads the verdict.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import duckdb
 import pytest
@@ -159,6 +160,128 @@ def test_a_number_about_no_metric_is_refused_however_real_it_is(warehouse, candi
     assert "the text does not say which metric it is about (name one: " in answer and "orders" in answer
     answer, run = write(warehouse, candidates, "Orders were {q1.value} on the latest day", queries=(evidence,))
     assert answer.startswith("stored:") and run.written  # the same number, said of what it is
+
+
+@pytest.mark.parametrize("written", ["{q1.value}k", "{q1.value}000", "{q1.value}M", "{q1.value} million",
+                                     "-{q1.value}"])
+def test_text_written_onto_a_reference_does_not_change_its_value(warehouse, candidates, written):
+    answer, run = write(warehouse, candidates, f"Revenue on {{q1.period_start}} was {written}", queries=(REVENUE_DAY,))
+    assert answer.startswith("rejected:") and not run.written
+    assert "written onto a reference change its value" in answer
+    answer, run = write(warehouse, candidates, "Revenue on {q1.period_start} was {q1.value}", queries=(REVENUE_DAY,))
+    assert answer.startswith("stored:"), answer
+
+
+def test_every_numeric_form_is_read_with_its_sign_and_scale_or_refused(warehouse, candidates):
+    """A number a sentence carries is read — sign, unit, scale — and must fit its cell; a form reverie cannot read is
+    refused, never let through unread."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        day, value = con.execute(REVENUE_DAY).fetchone()
+    on = f"on {day:%Y-%m-%d}"
+    for lie, why in [(f"-{value:,.2f}", "no evidence returned this number"),  # a sign the value does not have
+                     (f"{value:.0f},7", "cannot read"),  # a decimal comma: 217,7 is not 2,177
+                     ("0M", "no evidence returned this number"),  # rounds to nothing: not the value
+                     (f"{value:.0f}x", "cannot read"), (f"{value:.0f}e0", "cannot read"),
+                     (f"{value:_.0f}", "cannot read"), (f"EUR{value:.0f}", "cannot read"),
+                     (f".{value:.0f}", "cannot read"), ("10⁶", "cannot read"), ("forty-two thousand", "cannot read"),
+                     ("zero", "cannot read")]:
+        answer, run = write(warehouse, candidates, f"Revenue {on} was {lie}", queries=(REVENUE_DAY,))
+        assert answer.startswith("rejected:") and why in answer, (lie, answer)
+    for honest in (f"{value:,.2f}", f"{value:.2f}", f"+{value:,.2f}", f"{value / 1e3:.1f}k",
+                   f"{value / 1e3:.1f} thousand"):
+        answer, run = write(warehouse, candidates, f"Revenue {on} was {honest} at 03:00, one of six slices",
+                            queries=(REVENUE_DAY,))
+        assert answer.startswith("stored:"), (honest, answer)
+
+
+def test_an_aggregate_is_a_new_quantity_it_grounds_only_a_sentence_that_says_so(warehouse, candidates):
+    """count(*) of a metric's rows is not its value, a 20-day sum is not a day's value, a model's row count is not a
+    rate: an aggregate grounds a sentence that says what it is (a total, a count), or nothing."""
+    day_rows = "from metric_values where metric = 'revenue' and grain = 'day' and dimension = 'overall'"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (last,) = con.execute(f"select max(period_start)::date {day_rows}").fetchone()
+    twenty = f"select sum(value) as s, count(*) as n {day_rows} and period_start > date '{last}' - 20"
+    for title in ("Revenue on {q1.day} was {q1.s}", "Revenue was {q1.n}", "Revenue reached {q1.s}"):
+        answer, run = write(warehouse, candidates, title.replace("{q1.day}", f"{last}"), queries=(twenty,))
+        assert answer.startswith("rejected:") and not run.written, (title, answer)
+        assert "over many values" in answer and "not one value" in answer
+    answer, run = write(warehouse, candidates, "Revenue totalled {q1.s} over the last {q1.n} days", queries=(twenty,))
+    assert answer.startswith("stored:"), answer
+    answer, run = write(warehouse, candidates, "The conversion rate was {q1.n}",
+                        queries=("select count(*) as n from stg_events where event_type = 'session'",))
+    assert answer.startswith("rejected:") and "does not read conversion_rate" in answer, answer
+    answer, run = write(warehouse, candidates, "Sessions were {q1.n} in all the data",
+                        queries=("select count(*) as n from stg_events where event_type = 'session'",))
+    assert answer.startswith("stored:"), answer  # a count over the model's rows is what sessions counts
+
+
+def _latest(warehouse, metric: str, where: str = "dimension = 'overall'") -> tuple:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(f"select period_start::date, value, member from metric_values where metric = '{metric}' "
+                           f"and grain = 'day' and {where} order by period_start desc, member limit 2").fetchall()
+
+
+def test_each_number_binds_to_the_metric_and_slice_of_its_own_clause(warehouse, candidates):
+    """Two real values swapped between two named metrics, a slice's value in a sentence that names no slice, a
+    whole-business value in a sentence about a slice: each refused."""
+    (day, revenue, _), _ = _latest(warehouse, "revenue")
+    (_, orders, _), _ = _latest(warehouse, "orders")
+    both = (ONE_DAY.format(metric="revenue"), ONE_DAY.format(metric="orders"))
+    answer, run = write(warehouse, candidates, f"On {day}, revenue was {orders:,.0f} and orders were {revenue:,.2f}",
+                        queries=both)
+    assert answer.startswith("rejected:") and "it is orders for the whole business" in answer, answer
+    answer, run = write(warehouse, candidates, f"On {day}, revenue was {revenue:,.2f} and orders were {orders:,.0f}",
+                        queries=both)
+    assert answer.startswith("stored:"), answer
+    (day, value, member), _ = _latest(warehouse, "revenue", "dimension = 'country'")
+    sliced = (f"select period_start::date as day, value from metric_values where metric = 'revenue' and grain = 'day' "
+              f"and dimension = 'country' and member = '{member}' and period_start = date '{day}'")
+    answer, _ = write(warehouse, candidates, f"Revenue on {day} was {{q1.value}}",
+                      f"{member} is one of the countries we sell in.", queries=(sliced,))
+    assert answer.startswith("rejected:") and f"the text does not name {member}" in answer, answer
+    answer, _ = write(warehouse, candidates, f"Revenue in {member} on {day} was {{q1.value}}", queries=(sliced,))
+    assert answer.startswith("stored:"), answer
+    overall = ONE_DAY.format(metric="revenue")
+    answer, _ = write(warehouse, candidates, f"In {member}, revenue on {{q1.day}} was {{q1.value}}", queries=(overall,))
+    assert answer.startswith("rejected:") and f"the sentence is about {member}" in answer, answer
+    answer, _ = write(warehouse, candidates, f"In {member} sales held; overall revenue on {{q1.day}} was {{q1.value}}",
+                      queries=(overall,))
+    assert answer.startswith("stored:"), answer
+
+
+def test_a_change_written_next_to_its_values_is_computed_from_them(warehouse, candidates):
+    """"Fell 32.8% from 32,825.94 to 25,397.41": the change the two values give is -22.6%; 32.8 found elsewhere in
+    the evidence does not make it true."""
+    rows = _latest(warehouse, "revenue")
+    (day, last, _), (before, first, _) = rows
+    evidence = ONE_DAY.format(metric="revenue").replace("limit 1", "limit 2")
+    change = 100 * abs(last - first) / first
+    wrong = change + 7.3
+    answer, run = write(warehouse, candidates, f"Revenue moved {wrong:.1f}% from {first:,.2f} on {before} to "
+                        f"{last:,.2f} on {day}", queries=(evidence,))
+    assert answer.startswith("rejected:") and f"is a change of {change:.1f}%" in answer, answer
+    answer, run = write(warehouse, candidates, f"Revenue moved {change:.1f}% from {first:,.2f} on {before} to "
+                        f"{last:,.2f} on {day}", queries=(evidence,))
+    assert answer.startswith("stored:"), answer
+    assert run.written[0]["evidence"]["numbers"][0]["from"] == "computed"
+
+
+def test_relative_dates_resolve_against_the_newest_complete_day(warehouse, candidates):
+    """"Yesterday", "last <weekday>", "last week" are dates too: a value of ten days before is not yesterday's."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (latest,) = con.execute("select max(period_start::date) from metric_values where grain = 'day' and complete"
+                                ).fetchone()
+    series = ("select period_start::date as day, value from metric_values where metric = 'revenue' and grain = 'day' "
+              f"and dimension = 'overall' and period_start <= date '{latest}' order by period_start desc limit 14")
+    weekday = (latest - timedelta(days=3)).strftime("%A")
+    for title in ("Revenue yesterday was {q1[10].value}", f"Revenue last {weekday} was {{q1.value}}",
+                  "Revenue last week peaked at {q1.value}"):
+        answer, run = write(warehouse, candidates, title, queries=(series,))
+        assert answer.startswith("rejected:") and "it is the value for" in answer, (title, answer)
+    for title in ("Revenue yesterday was {q1.value}", f"Revenue last {weekday} was {{q1[4].value}}",
+                  "Revenue last week peaked at {q1[8].value}"):
+        answer, run = write(warehouse, candidates, title, queries=(series,))
+        assert answer.startswith("stored:"), (title, answer)
 
 
 def test_a_sentence_about_a_date_takes_the_value_of_that_date(warehouse, candidates):

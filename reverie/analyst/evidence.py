@@ -40,6 +40,15 @@ SHIFTS = {0.0, 1.0}
 LABELS = ("metric", "dimension", "member")
 TRIAL_ROWS = (3, 5, 8)  # a column's value is tried on tables of random numbers this long: one that never changes is
 # not evidence (row counts differ, so count(*) and row_number() do)
+# aggregates that pick one row's value (a real value of the data), as against ones that make a new quantity
+PICKS = (exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue, exp.ArgMax, exp.ArgMin, exp.AnyValue)
+AGGREGATES = {"sum": "total", "avg": "average", "count": "count", "countif": "count", "max": "highest",
+              "min": "lowest", "median": "median", "stddev": "spread", "stddevpop": "spread", "stddevsamp": "spread",
+              "variance": "spread", "variancepop": "spread", "quantile": "percentile", "percentilecont": "percentile",
+              "percentiledisc": "percentile", "approxquantile": "percentile"}
+# over a model's rows, an aggregate is the value of the metrics that measure it that way
+MEASURED_AS = {"total": {"sum"}, "count": {"count", "count_distinct"}, "average": {"avg"}, "highest": {"max"},
+               "lowest": {"min"}, "share": {"ratio"}}
 TRACE_SECONDS = 5.0  # tracing is pure Python over the query's tree: a query of self-joins can make it take minutes
 
 
@@ -80,6 +89,7 @@ def load_catalog(warehouse) -> Catalog:
             catalog.reads[name] = upstream
         catalog.members = {m for (m,) in con.execute(
             "select distinct member from metric_values where dimension <> 'overall' limit 20000").fetchall()}
+        catalog.latest_day = con.execute(sql_file("analyst/latest_complete_day.sql")).fetchone()[0]
     return catalog
 
 
@@ -92,6 +102,7 @@ class ColumnTrace:
     filters: dict[str, set] = field(default_factory=dict)  # column name -> the values it is filtered to
     reads: set[tuple] = field(default_factory=set)  # which FROM items (by place in the query) its rows come from
     stored: str | None = None  # the table column it is, unchanged (through CTEs and subqueries), if it is one
+    aggregate: str | None = None  # the new quantity it computes over rows: total, average, count, share, ...
 
 
 def _literal_number(node: exp.Expression) -> float | None:
@@ -173,6 +184,18 @@ def _independent(projection: exp.Expression) -> bool:
                 return False
             outcomes.append({value for (value,) in found if value is not None})
     return len(outcomes[0]) == 1 and all(o == outcomes[0] for o in outcomes)
+
+
+def _aggregate(projection: exp.Expression) -> str | None:
+    """The new quantity a projection computes over many rows (total, average, count, share of two aggregates, ...),
+    or None: a row's own value, or one row's value picked by lag(), first_value(), arg_max() and such."""
+    found = [f for f in projection.find_all(exp.AggFunc) if not isinstance(f, PICKS)]
+    if not found:
+        return None
+    division = projection.find(exp.Div)
+    if division is not None and division.left.find(exp.AggFunc) and division.right.find(exp.AggFunc):
+        return "share"
+    return AGGREGATES.get(type(found[0]).__name__.lower(), "aggregate")
 
 
 def _stored_column(projection: exp.Expression) -> bool:
@@ -268,6 +291,7 @@ def _trace(node: Node, root: exp.Expression, schema: dict) -> ColumnTrace:
             for column, values in _filters(step.source, sources).items():
                 trace.filters.setdefault(column, set()).update(values)
             unchanged = unchanged and _stored_column(step.expression)
+            trace.aggregate = trace.aggregate or _aggregate(step.expression)
             invented = _invented(step.expression)
             if invented:
                 trace.data, trace.why = False, f"it mixes the data with the number {invented}"
@@ -332,7 +356,8 @@ def query_cells(name: str, sql: str, result: QueryResult, catalog: Catalog) -> t
             dates = frozenset(d for v, t in zip(row, traces) if _dates(t, trace) and (d := as_date(v)))
             cells.append(Cell(value=value, source=name, column=column, row=index, query=sql, data=trace.data,
                               subject=_subject(trace, labels, dates, catalog),
-                              style=_style(trace, labels, column, catalog)))
+                              style=_style(trace, labels, column, catalog),
+                              aggregate=trace.aggregate if trace.tables & METRIC_STORES else None))
     return cells, traces
 
 
@@ -356,8 +381,10 @@ def _subject(trace: ColumnTrace, row: dict, row_dates: frozenset[date], catalog:
         metrics = frozenset(str(m) for m in filters["metric"])
     elif stores:
         metrics = None  # rows of many metrics
-    else:
-        metrics = frozenset(m for table in trace.tables for m in catalog.metrics_reading(table))
+    else:  # a model's rows: an aggregate is the value of the metrics measured that way
+        measured = MEASURED_AS.get(trace.aggregate) if trace.aggregate else None
+        metrics = frozenset(m for table in trace.tables for m in catalog.metrics_reading(table)
+                            if measured is None or catalog.metrics.get(m) in measured)
     if row.get("dimension") == OVERALL:
         members = frozenset({OVERALL})
     elif row.get("member") is not None:

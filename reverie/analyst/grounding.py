@@ -10,23 +10,53 @@ with the words: a metric named in the sentence, a member named in the text, date
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+NOT_VALUES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")  # dates and times of day
 # a number not glued to a word on either side (ids like c3_48, carriers like 9E are not numbers), or with a unit
-NUMBER = re.compile(r"(?<![\w.])([-+]?\d[\d,]*(?:\.\d+)?)(?:\s*(%|pp\b|k\b|K\b|M\b|m\b|bn\b)|(?!\w))")
-PERCENT_UNITS = ("%", "pp")  # written per hundred: 12.5% or 12.5 pp stand for 0.125
-SCALE = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "bn": 1e9}
+UNITS = r"%|pp\b|percent\b|per cent\b|k\b|K\b|M\b|m\b|bn\b|thousand\b|million\b|billion\b"
+NUMBER = re.compile(rf"(?<![\w.])([-+\u2212]?\d(?:[\d,]*\d)?(?:\.\d+)?)(?:\s*({UNITS})|(?![\w⁰¹²³⁴⁵⁶⁷⁸⁹]))")
+PERCENT_UNITS = ("%", "pp", "percent", "per cent")  # written per hundred: 12.5% or 12.5 pp stand for 0.125
+SCALE = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "bn": 1e9, "thousand": 1e3, "million": 1e6, "billion": 1e9}
+GROUPED = re.compile(r"\d{1,3}(?:,\d{3})*(?:\.\d+)?")  # 1,234,567.5: a comma only between thousands
+DIGITS = re.compile(r"[\d⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+# written with digits but not numbers: reverie's ids, times of day, ordinals, quarters and halves, week numbers
+NOT_NUMBERS = re.compile(r"(?:[cq]\d+|(?:ins|mem|cand|c\d{8}t\d+)-[\w-]+|\d+(?:st|nd|rd|th)"
+                         r"|[qh][1-4]|w\d{1,2})", re.IGNORECASE)
+# numbers in words that a sentence can carry a value with; one to nine are left to counting in prose ("one of six")
+NUMBER_WORDS = re.compile(r"(?<![\w-])(?:zero|nil|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+                          r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|"
+                          r"thousands?|millions?|billions?|dozens?)(?![\w])", re.IGNORECASE)
 REFERENCE = re.compile(r"\{+\s*([cq]\d+)\s*(?:\[\s*(\d+)\s*\])?\s*\.\s*(\w+)\s*\}+")
 BRACES = re.compile(r"\{[^{}]*\}")
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+| — ")
-CLAUSE_END = re.compile(r"[,;:]\s+|\s+(?:then|and|but|while|against|versus|vs\.?)\s+")
+CLAUSE_END = re.compile(r"[,;:]\s+|\s+(?:then|and|but|while|whereas|against|versus|vs\.?)\s+")
+FROM_TO = re.compile(r"\bfrom\b(?P<a>.*?)(?:\bto\b|→|->)(?P<b>.*)", re.IGNORECASE)
 OVERALL = "overall"
+WEEKDAYS = {name.lower(): n for n, name in enumerate(calendar.day_name)}
+RELATIVE_DAY = re.compile(rf"\b(?:the day before yesterday|yesterday|today|(?:this|last|previous) (?:week|month)|"
+                          rf"(?:last|on|this past) (?:{'|'.join(WEEKDAYS)}))\b", re.IGNORECASE)
+WHOLE = re.compile(r"\b(?:overall|whole business|in total|all (?:countries|channels|devices|slices|members))\b",
+                   re.IGNORECASE)
+# the words that say what an aggregate of stored values is: a total over 20 days is not a day's value
+SAYS_AGGREGATE = {
+    "total": r"total|sum\w*|combined|altogether|in all|cumulative|add\w* up|over the (?:period|last|past)",
+    "average": r"average|mean|avg|typical|per day|a day|daily",
+    "count": r"count|number of|rows|days|weeks|months|times|entries|records|how many",
+    "highest": r"highest|maximum|max|peak|record|largest|biggest|top|most|best",
+    "lowest": r"lowest|minimum|min|smallest|least|bottom|worst|trough",
+    "median": r"median|typical|middle",
+    "spread": r"deviation|stddev|std|spread|volatil\w*|varian\w*|variab\w*",
+    "percentile": r"percentile|quantile|p\d{2}",
+    "share": r"share|proportion|fraction|ratio|percent of|% of|of all|of total|of the total",
+}
 
 
 def is_number(value) -> bool:
@@ -87,6 +117,7 @@ class Cell:
     style: str = "number"  # how it is written: number | percent (a share's value) | change | points | size
     query: str | None = None
     candidate_id: str | None = None
+    aggregate: str | None = None  # a new quantity computed over stored values: total, average, count, share, ...
 
     @property
     def number(self) -> float | None:
@@ -121,6 +152,7 @@ class Vocabulary:
     """The names an insight's words are matched against: metrics (and which are ratios) and members of slices."""
     metrics: dict[str, str] = field(default_factory=dict)  # name -> measure (sum, count, ..., ratio)
     members: set[str] = field(default_factory=set)
+    latest_day: date | None = None  # the newest complete day: what "yesterday" and "last week" resolve against
 
     def metrics_in(self, text: str) -> set[str]:
         lowered = text.lower()
@@ -152,16 +184,72 @@ class Grounding:
 
 
 def numbers_in(text: str) -> list[tuple[str, float, float, int, int]]:
-    """(as written, value, rounding tolerance, start, end) for every number in the text, dates excluded."""
-    blanked = ISO_DATE.sub(lambda m: " " * len(m.group(0)), text)
+    """(as written, value, rounding tolerance, start, end) for every number in the text, dates and times excluded."""
+    blanked = NOT_VALUES.sub(lambda m: " " * len(m.group(0)), text)
     found = []
     for match in NUMBER.finditer(blanked):
         literal, unit = match.group(1), match.group(2) or ""
-        digits = literal.replace(",", "").lstrip("+")
+        digits = literal.replace(",", "").replace("\u2212", "-").lstrip("+")
         decimals = len(digits.partition(".")[2])
         scale = SCALE.get(unit, 1.0)
         found.append((match.group(0).strip(), float(digits) * scale, 0.5 * 10 ** -decimals * scale,
                       match.start(), match.end()))
+    return found
+
+
+def unreadable(text: str, names: set[str]) -> list[str]:
+    """What in the text carries a number reverie cannot read — 10x, 5e6, 1_000_000, EUR5000000, .75, 10⁶, 21,7,
+    forty-two thousand — and must not pass unread; `names` (members, metrics) are words, whatever digits they hold."""
+    blanked = NOT_VALUES.sub(lambda m: " " * len(m.group(0)), text)
+    read = [(m.start(), m.end()) for m in NUMBER.finditer(blanked)]
+    found = [m.group(1) for m in NUMBER.finditer(blanked) if "," in m.group(1)
+             and not GROUPED.fullmatch(m.group(1).lstrip("+-\u2212"))]
+    lowered = {n.lower() for n in names}
+    for match in DIGITS.finditer(blanked):
+        if any(a <= match.start() < b for a, b in read):
+            continue
+        start, end = match.start(), match.end()
+        while start > 0 and not blanked[start - 1].isspace():
+            start -= 1
+        while end < len(blanked) and not blanked[end].isspace():
+            end += 1
+        token = blanked[start:end].rstrip(".,;:!?)]\"'").lstrip("([\"'")
+        if token.lower() in lowered or NOT_NUMBERS.fullmatch(token) or token in found:
+            continue
+        found.append(token)
+    found += [m.group(0) for m in NUMBER_WORDS.finditer(text) if not any(a <= m.start() < b for a, b in read)]
+    return list(dict.fromkeys(found))
+
+
+def weekday_before(latest: date, weekday: str) -> date:
+    """The latest day named `weekday` (monday, ...) on or before `latest`."""
+    return latest - timedelta(days=(latest.weekday() - WEEKDAYS[weekday.lower()]) % 7)
+
+
+def relative_days(text: str, latest: date | None) -> set[date]:
+    """The days a text's words for time — yesterday, last Tuesday, this week, last month — stand for, against the
+    newest complete day ("yesterday" is that day; "today" the one after it, not complete)."""
+    found: set[date] = set()
+    if latest is None:
+        return found
+    for match in RELATIVE_DAY.finditer(text):
+        words = match.group(0).lower()
+        if words == "yesterday":
+            found.add(latest)
+        elif words == "the day before yesterday":
+            found.add(latest - timedelta(days=1))
+        elif words == "today":
+            found.add(latest + timedelta(days=1))
+        elif words.endswith("week"):
+            monday = latest - timedelta(days=latest.weekday())
+            start = monday if words.startswith("this") else monday - timedelta(days=7)
+            found |= {start + timedelta(days=i) for i in range(7)}
+        elif words.endswith("month"):
+            first = latest.replace(day=1)
+            start = first if words.startswith("this") else (first - timedelta(days=1)).replace(day=1)
+            found |= {start + timedelta(days=i) for i in range(calendar.monthrange(start.year, start.month)[1])}
+        else:
+            found.add(weekday_before(latest, words.split()[-1]))
     return found
 
 
@@ -221,6 +309,13 @@ def _resolve(source: str, row: int, column: str, cells: dict[str, list[Cell]], p
     return cell
 
 
+def _scaled(after: str) -> bool:
+    """Whether what is written right after a reference changes its value: digits or a scale (a % does not: it says
+    the value is in percent)."""
+    after = after.strip()
+    return bool(after) and after.lower() not in PERCENT_UNITS
+
+
 def _spans(text: str, separator: re.Pattern, offset: int = 0) -> list[tuple[int, int]]:
     """Where the pieces of `text` between separators start and end (sentences, clauses)."""
     bounds, start = [], 0
@@ -253,9 +348,15 @@ def _is_date(text: str) -> bool:
     return True
 
 
-def _agrees(cell: Cell, metrics: set[str], members: set[str], dates: set[date], about: set[str]) -> str | None:
+def _agrees(cell: Cell, metrics: set[str], members: set[str], dates: set[date], about: set[str],
+            sentence: str = "") -> str | None:
     """Why this cell cannot stand for a number in this sentence (None if it can)."""
     subject = cell.subject
+    if cell.aggregate:
+        words = SAYS_AGGREGATE.get(cell.aggregate, "|".join(SAYS_AGGREGATE.values()))
+        if not re.search(rf"(?<!\w)(?:{words})", sentence, re.IGNORECASE):
+            return (f"it is a {cell.aggregate} over many values ({cell.where()}), not one value: say what it is "
+                    f"({words.split('|')[0]}, ...) or quote a single value")
     wanted = metrics or about
     if wanted and (subject.metrics is None or not subject.metrics & wanted):
         return f"it is {cell.about()} ({cell.where()}), but the text is about {', '.join(sorted(wanted))}"
@@ -270,12 +371,52 @@ def _agrees(cell: Cell, metrics: set[str], members: set[str], dates: set[date], 
     return None
 
 
-def _fits(value: float, tolerance: float, percent_written: bool, cell: Cell) -> bool:
+def _whole(cell: Cell, named: set[str], clause: str) -> str | None:
+    """Why a whole-business value cannot stand in a sentence about a slice (None if it can: it says "overall")."""
+    if cell.subject.members == frozenset({OVERALL}) and named and not WHOLE.search(clause):
+        return (f"it is {cell.about()} ({cell.where()}), but the sentence is about {', '.join(sorted(named))}: "
+                "say overall, or quote the slice's value")
+    return None
+
+
+def _derived(sentence: str) -> tuple[list[str], dict[str, dict]]:
+    """A change written next to the two values it relates ("fell 22.6% from 32,825.94 to 25,397.41") must be what
+    they give — computed, not found somewhere else in the evidence: what is wrong, and the percentages that are right
+    with where they come from (the two values themselves are grounded like any other)."""
+    between = FROM_TO.search(sentence)
+    if not between:
+        return [], {}
+    ends = [n for part in ("a", "b") for n in numbers_in(between.group(part)) if not n[0].endswith(PERCENT_UNITS)]
+    if len(ends) != 2 or ends[0][1] == 0:
+        return [], {}
+    (first_written, first, *_), (last_written, last, *_) = ends
+    change, ratio = 100 * abs(last - first) / abs(first), 100 * abs(last / first)
+    problems, right = [], {}
+    for literal, value, tolerance, *_ in numbers_in(sentence):
+        if not literal.endswith(("%", "percent", "per cent")):
+            continue
+        if any(abs(abs(value) - v) <= max(tolerance, 0.0005 * v, 0.05) for v in (change, ratio)):
+            right[literal] = {"text": literal, "value": value, "from": "computed",
+                              "column": f"change from {first_written} to {last_written}"}
+        else:
+            problems.append(f"{literal}: from {first_written} to {last_written} is a change of {change:.1f}%, "
+                            f"not {literal}")
+    return problems, right
+
+
+def _fits(value: float, tolerance: float, literal: str, cell: Cell) -> bool:
+    """Whether a number as written stands for a cell's value: within the rounding it was written with, with its sign
+    if it has one (an unsigned number may be a change whose direction the words give), and with a digit that is not
+    0 unless the value is 0 ("0M" is not 25,397)."""
     number = cell.number
     if number is None:
         return False
-    options = [number, 100 * number] if percent_written else [number]
-    return any(abs(abs(value) - abs(v)) <= max(tolerance, 0.005 * abs(v)) for v in options)
+    options = [number, 100 * number] if literal.endswith(PERCENT_UNITS) else [number]
+    signed = literal[:1] in "+-\u2212"
+    if not any(c in "123456789" for c in literal) and number != 0:
+        return False
+    return any((abs(value - v) if signed else abs(abs(value) - abs(v))) <= max(tolerance, 0.005 * abs(v))
+               for v in options)
 
 
 def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Vocabulary,
@@ -292,18 +433,37 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
     every = [c for own in cells.values() for c in own]
     returned_dates = {d for c in every if c.data for d in c.subject.dates}  # a row's dates are its cells' subject
     problems += [f"{d} is not a date the evidence returned" for d in sorted(named_dates - returned_dates)]
-    members = vocabulary.members_in(text)
+    title_members = vocabulary.members_in(title_text)
     about = about | vocabulary.metrics_in(text)
+    problems += [f"{token}: a number reverie cannot read; write it in digits (1,234.5 · 12.5% · 3.4k · 2.1M · 1.2bn)"
+                 for token in unreadable(text, vocabulary.members | set(vocabulary.metrics))]
     for start, end in _spans(text, SENTENCE_END):
         sentence = text[start:end]
-        metrics = vocabulary.metrics_in(sentence)
+        wrong, computed = _derived(sentence)
+        problems += wrong
+        clauses = _spans(sentence, CLAUSE_END, start)
         for literal, value, tolerance, a, b in numbers_in(sentence):
             a, b = a + start, b + start
+            clause = next(text[x:y] for x, y in clauses if x <= a < y or y == end)
+            # each number is about what its own clause names, else its sentence, else (slices) the title
+            metrics = vocabulary.metrics_in(clause) or vocabulary.metrics_in(sentence)
+            named = vocabulary.members_in(clause) or vocabulary.members_in(sentence)
+            members = named or title_members
             dates = _dates_of(a, text, (start, end), named_dates)
-            referenced = [cell for s, e, cell in spans if s <= a < e]
-            candidates = referenced or [c for c in every if c.data and _fits(value, tolerance, literal.endswith(PERCENT_UNITS), c)]
+            said = relative_days(clause, vocabulary.latest_day) or relative_days(sentence, vocabulary.latest_day)
+            if said and not ISO_DATE.search(clause):  # "yesterday" is a date too, unless the clause writes one
+                dates = said
+            if literal in computed:
+                result.numbers.append(computed[literal])
+                continue
+            referenced = [cell for s, e, cell in spans if s <= a < e or s < b <= e]
+            glued = [(s, e) for s, e, _ in spans if (s <= a < e or s < b <= e) and (a < s or _scaled(text[e:b]))]
+            if glued:
+                problems.append(f"{literal}: a sign, digits or a scale written onto a reference change its value; "
+                                "write the reference alone")
+            candidates = referenced or [c for c in every if c.data and _fits(value, tolerance, literal, c)]
             if not candidates:
-                constant = [c for c in every if not c.data and _fits(value, tolerance, literal.endswith(PERCENT_UNITS), c)]
+                constant = [c for c in every if not c.data and _fits(value, tolerance, literal, c)]
                 problems.append(f"{literal}: a constant of {constant[0].source}, not a value of the data" if constant
                                 else f"{literal}: no evidence returned this number")
                 continue
@@ -311,7 +471,8 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
                 named = ", ".join(sorted(vocabulary.metrics)[:8])
                 problems.append(f"{literal}: the text does not say which metric it is about (name one: {named})")
                 continue
-            reasons = [_agrees(c, metrics, members, dates, about) for c in candidates]
+            reasons = [_agrees(c, metrics, members, dates, about, sentence) or _whole(c, named, clause)
+                       for c in candidates]
             fitting = [c for c, why in zip(candidates, reasons) if why is None]
             if not fitting:
                 problems.append(f"{literal}: {reasons[0]}")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 
-from reverie.analyst.grounding import Vocabulary
+from reverie.analyst.grounding import WEEKDAYS, Vocabulary, weekday_before
 from reverie.warehouse import sql_file
 
 OVERALL = ("overall", "all")
@@ -36,7 +36,6 @@ MONTH_NAMES = {name.lower(): n for n, name in enumerate(calendar.month_name) if 
 _MONTH = "|".join(sorted(MONTH_NAMES, key=len, reverse=True))
 MONTH_DAY = re.compile(rf"\b(?:({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?"
                        rf"({_MONTH}))\b(?:,?\s+(\d{{4}}))?", re.IGNORECASE)
-WEEKDAYS = {name.lower(): n for n, name in enumerate(calendar.day_name)}
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ class Lexicon:
 
     def names(self) -> Vocabulary:
         """The same names as the grounding check reads an answer's words with."""
-        return Vocabulary(metrics={m: "" for m in self.metrics}, members=set(self.members))
+        return Vocabulary(metrics={m: "" for m in self.metrics}, members=set(self.members), latest_day=self.latest_day)
 
     def metric_in(self, text: str) -> str | None:
         """The metric a question names: its whole name first ('average order value'), then a word of it that names
@@ -122,8 +121,7 @@ class Lexicon:
         if re.search(r"\b(yesterday|today|latest|last day)\b", lowered):
             return None  # the latest complete day: what a prepared answer is keyed as
         if match := re.search(rf"\b(?:last|on)\s+({'|'.join(WEEKDAYS)})\b", lowered):
-            back = (latest.weekday() - WEEKDAYS[match.group(1)]) % 7
-            return latest - timedelta(days=back)
+            return weekday_before(latest, match.group(1))
         return None
 
     def _in_year(self, month: int, day: int, year: int | None) -> date | None:
