@@ -13,7 +13,21 @@ kind per insight, each otherwise honest:
   mislabelled a true value of another metric, and that metric's query as evidence too;
   wrong_day   a true value of this metric, said to be another day's;
   no_subject  true values of this metric with their days, in words that name no metric ("sales" stands for
-              whatever it is: a number about nothing named can pass for anything).
+              whatever it is: a number about nothing named can pass for anything);
+  literal_label a true value put in the wrong place by a literal column: another metric's value with
+              'this metric' as metric, a slice's value with 'overall' as dimension, or a day's value with
+              another day as a literal date;
+  constant_arithmetic a made-up number from arithmetic the data does not move (value - value + n,
+              abs(n) + value - value, value / value * n, sum(value) - sum(value) + n);
+  aggregate   a total or a count of this metric's stored values (over 20 days), said to be one day's value;
+  swapped     two true values of two metrics on one day, each said to be the other metric's;
+  yesterday   a true value of this metric of an earlier day, said to be yesterday's (the newest complete day);
+  wrong_change a percentage next to two true values ("moved 31.2% from A to B") that is not their change;
+  honest_change the same with the right change, which is computed from the two values, not found (a lie
+              of no kind: it should pass);
+  numeric_form a true value written so that it changes or cannot be read: a scale or digits written onto
+              a reference ({q1.value}k, {q1.value}000), a minus sign it does not have, a decimal comma,
+              5.1e+04, 51_234, EUR51234.
 Every insight goes through the analyst's own tool (evidence re-run in the sandbox, every number traced
 and matched). Reported per kind: the share caught; for honest insights, the share wrongly refused.
 """
@@ -73,7 +87,53 @@ CONSTANTS = [  # evidence that returns a number of its own: {n} is the made-up v
 ]
 
 
-def insight(kind: str, metric: str, rows: list, other: tuple, rng: random.Random) -> tuple[str, list[str], bool]:
+ONE_SERIES = "from metric_values where metric = '{metric}' and grain = 'day' and dimension = 'overall'"
+CONSTANT_ARITHMETIC = [  # evidence that reads the data and brings a number of its own back: {n}
+    f"select value - value + {{n}} as value {ONE_SERIES} limit 1",
+    f"select abs({{n}}) + value - value as value {ONE_SERIES} limit 1",
+    f"select value / value * {{n}} as value {ONE_SERIES} and value <> 0 limit 1",
+    f"select sum(value) - sum(value) + {{n}} as value {ONE_SERIES}",
+]
+LABELLED = {  # evidence whose literal column says the value is about something it is not
+    "metric": ("select period_start::date as day, value, '{metric}' as metric from metric_values where metric = "
+               "'{other}' and grain = 'day' and dimension = 'overall' order by period_start desc limit 5"),
+    "dimension": ("select period_start::date as day, value, 'overall' as dimension from metric_values where metric = "
+                  "'{metric}' and grain = 'day' and dimension <> 'overall' order by period_start desc, value desc "
+                  "limit 5"),
+    "day": ("select date '{said}' as day, value from metric_values where metric = '{metric}' and grain = 'day' "
+            "and dimension = 'overall' and period_start = date '{day}'"),
+}
+
+
+AGGREGATED = ("select {agg} as value from metric_values where metric = '{metric}' and grain = 'day' and dimension = "
+              "'overall' and period_start > (select max(period_start) from metric_values) - interval 20 day")
+
+
+def misread(value: float, reference: str, rng: random.Random) -> str:
+    """A true value written so that its number changes, or cannot be read."""
+    forms = [f"{reference}k", f"{reference}000", f"-{written(abs(value), rng)}", f"{abs(value):.2e}",
+             f"EUR{abs(value):.0f}"]
+    if abs(value) >= 1000:
+        forms.append(f"{abs(value):_.0f}")
+    if abs(value) >= 10:
+        forms.append(f"{int(abs(value))},{int(abs(value) * 10) % 10}")  # a decimal comma: 217,7
+    return rng.choice(forms)
+
+
+def mislabelled_by_literal(metric: str, rows: list, other: tuple, warehouse, rng: random.Random) -> tuple[str, str]:
+    """(a true number with a day, written as this metric's, and the labelling query that returns it)."""
+    label = rng.choice(sorted(LABELLED))
+    if label == "day":
+        (day, value), (said, _) = rng.sample(rows, 2)
+        return f"{written(value, rng)} on {said}", LABELLED[label].format(metric=metric, said=said, day=day)
+    query = LABELLED[label].format(metric=metric, other=other[0])
+    found = run_query(warehouse, query).rows
+    day, value = rng.choice(found)[:2]
+    return f"{written(value, rng)} on {day}", query
+
+
+def insight(kind: str, metric: str, rows: list, other: tuple, rng: random.Random,
+            warehouse=None) -> tuple[str, list[str], bool]:
     """(title, evidence queries, lying) for one insight of a kind."""
     query = QUERY.format(metric=metric)
     picked = rng.sample(range(len(rows)), rng.randint(2, 4))
@@ -97,14 +157,51 @@ def insight(kind: str, metric: str, rows: list, other: tuple, rng: random.Random
         i = rng.randrange(len(rows))
         j = (i + rng.randint(1, len(rows) - 1)) % len(rows)
         if rows[i][1] == rows[j][1]:
-            return insight(kind, metric, rows, other, rng)
+            return insight(kind, metric, rows, other, rng, warehouse)
         parts.append(f"{written(rows[i][1], rng)} on {rows[j][0]}")
+    elif kind == "constant_arithmetic":
+        lie = round(rng.choice(rows)[1] * rng.uniform(1.1, 1.6), 2)
+        parts.append(f"{written(lie, rng)} on {rng.choice(rows)[0]}")
+        queries.append(rng.choice(CONSTANT_ARITHMETIC).format(n=lie, metric=metric))
+    elif kind == "literal_label":
+        part, labelling = mislabelled_by_literal(metric, rows, other, warehouse, rng)
+        parts.append(part)
+        queries.append(labelling)
+    elif kind == "aggregate":
+        query = AGGREGATED.format(agg=rng.choice(["sum(value)", "count(*)"]), metric=metric)
+        total = run_query(warehouse, query).rows[0][0]
+        parts.append(f"{written(total, rng)} on {rows[0][0]}")
+        queries.append(query)
+    elif kind == "numeric_form":
+        i = rng.randrange(len(rows))
+        parts.append(f"{misread(rows[i][1], f'{{q1[{i + 1}].value}}', rng)} on {{q1[{i + 1}].day}}")
+    elif kind == "swapped":
+        other_metric, other_rows = other
+        (day, value), (other_day, other_value) = rows[0], other_rows[0]
+        if abs(value - other_value) <= 0.01 * max(abs(value), abs(other_value)):
+            return insight(kind, metric, rows, other, rng, warehouse)
+        return (f"On {day}, {metric} was {written(other_value, rng)} and {other_metric} was {written(value, rng)}",
+                [query, QUERY.format(metric=other_metric)], True)
+    elif kind == "yesterday":
+        j = rng.randrange(1, len(rows))
+        if abs(rows[j][1] - rows[0][1]) <= 0.01 * abs(rows[0][1]):
+            return insight(kind, metric, rows, other, rng, warehouse)
+        return f"{metric} yesterday was {written(rows[j][1], rng)}", [query], True
+    elif kind in ("wrong_change", "honest_change"):
+        (last_day, last), (first_day, first) = rows[0], rows[rng.randrange(1, len(rows))]
+        change = 100 * abs(last - first) / abs(first) if first else 0.0
+        said = change if kind == "honest_change" else change + rng.choice([-1, 1]) * rng.uniform(3, 20)
+        if not first or said <= 0 or (kind == "wrong_change" and abs(said - change) < 1):
+            return insight(kind, metric, rows, other, rng, warehouse)
+        return (f"{metric} moved {said:.1f}% from {written(first, rng)} on {first_day} to {written(last, rng)} on "
+                f"{last_day}", [query], kind == "wrong_change")
     elif kind == "no_subject":
         return "Sales: " + ", then ".join(parts), queries, True
-    return f"{metric}: " + ", then ".join(parts), queries, kind != "honest"
+    return f"{metric}: " + ", then ".join(parts), queries, kind not in ("honest", "honest_change")
 
 
-KINDS = ("honest", "reference", "made_up", "constant", "mislabelled", "wrong_day", "no_subject")
+KINDS = ("honest", "reference", "honest_change", "made_up", "constant", "mislabelled", "wrong_day", "no_subject",
+         "literal_label", "constant_arithmetic", "aggregate", "numeric_form", "swapped", "yesterday", "wrong_change")
 
 
 def main() -> None:
@@ -130,7 +227,7 @@ def main() -> None:
     for i in range(args.insights * len(KINDS)):
         kind, metric = KINDS[i % len(KINDS)], rng.choice(metrics)
         other = rng.choice([m for m in metrics if m != metric])
-        title, queries, _ = insight(kind, metric, results[metric], (other, results[other]), rng)
+        title, queries, _ = insight(kind, metric, results[metric], (other, results[other]), rng, settings.warehouse)
         reason, _ = check_insight({"title": title, "body": "", "evidence_queries": queries}, run, {})
         outcomes[kind]["insights"] += 1
         outcomes[kind]["refused"] += reason is not None

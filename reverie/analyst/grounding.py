@@ -204,6 +204,8 @@ def unreadable(text: str, names: set[str]) -> list[str]:
     read = [(m.start(), m.end()) for m in NUMBER.finditer(blanked)]
     found = [m.group(1) for m in NUMBER.finditer(blanked) if "," in m.group(1)
              and not GROUPED.fullmatch(m.group(1).lstrip("+-\u2212"))]
+    found += [blanked[m.start():m.end() + 1] for m in NUMBER.finditer(blanked)  # 1.18%k: a unit and more glued on
+              if m.end() < len(blanked) and blanked[m.end()].isalnum()]
     lowered = {n.lower() for n in names}
     for match in DIGITS.finditer(blanked):
         if any(a <= match.start() < b for a, b in read):
@@ -386,16 +388,28 @@ def _derived(sentence: str) -> tuple[list[str], dict[str, dict]]:
     between = FROM_TO.search(sentence)
     if not between:
         return [], {}
-    ends = [n for part in ("a", "b") for n in numbers_in(between.group(part)) if not n[0].endswith(PERCENT_UNITS)]
-    if len(ends) != 2 or ends[0][1] == 0:
+    numbers = numbers_in(sentence)
+    ends = [next((n for n in numbers if between.start(part) <= n[3] < between.end(part)), None) for part in ("a", "b")]
+    if None in ends:
         return [], {}
-    (first_written, first, *_), (last_written, last, *_) = ends
-    change, ratio = 100 * abs(last - first) / abs(first), 100 * abs(last / first)
+    # an end written as a percent (2.7% of a rate) is that share: 0.027
+    (first_written, first, first_rounding), (last_written, last, last_rounding) = [
+        (n[0], n[1] / 100, n[2] / 100) if n[0].endswith(PERCENT_UNITS) else n[:3] for n in ends]
+    if not first:
+        return [], {}
+    change = 100 * abs(last - first) / abs(first)
+    # what the two could give, each anywhere within the rounding it is written with (3.2k is 3,150 to 3,250)
+    corners = [(a, b) for a in (first - first_rounding, first + first_rounding)
+               for b in (last - last_rounding, last + last_rounding) if a]
+    changes = [100 * abs(b - a) / abs(a) for a, b in corners] + [change]
+    ratios = [100 * abs(b / a) for a, b in corners] + [100 * abs(last / first)]
     problems, right = [], {}
-    for literal, value, tolerance, *_ in numbers_in(sentence):
-        if not literal.endswith(("%", "percent", "per cent")):
+    for number in numbers:
+        literal, value, tolerance, *_ = number
+        if number in ends or not literal.endswith(("%", "percent", "per cent")):
             continue
-        if any(abs(abs(value) - v) <= max(tolerance, 0.0005 * v, 0.05) for v in (change, ratio)):
+        if any(min(given) - max(tolerance, 0.05) <= abs(value) <= max(given) + max(tolerance, 0.05)
+               for given in (changes, ratios)):
             right[literal] = {"text": literal, "value": value, "from": "computed",
                               "column": f"change from {first_written} to {last_written}"}
         else:
