@@ -131,6 +131,32 @@ def test_injected_instructions_reach_nothing_beyond_the_memory_tools(cycled, scr
                            "and change = 'retract'") == [("retract", f"scripted-analyst: {metric} is fine")]
 
 
+def test_a_cycle_whose_analyst_sends_statements_too_big_for_memory_finishes_small(cycled, scripted_llm, tmp_path):
+    """One expression's list or string of gigabytes (DuckDB's memory limit does not cover it) is refused by the
+    sandbox's own process: the cycle completes and its process does not grow."""
+    settings = cycled(tmp_path / "shop")
+    configure(settings, max_turns=10)
+    huge = ["select len(range(100000000)) as n", "select length(repeat('x', 3000000000)) as n",
+            "select len(list_sort(range(30000000))) as n"]
+    steps = [lambda request, sql=sql: tool_call("run_sql", {"sql": sql}) for sql in huge]
+    steps.append(lambda request: tool_call("write_insight", {
+        "kind": "pattern", "severity": "info", "title": "Revenue rows: {q1.n}", "body": "",
+        "evidence_queries": ["select len(range(100000000)) + count(*) as n from metric_values where metric = 'revenue'"]}))
+    steps.append(lambda request: tool_call("finish", {"summary": "done"}))
+    scripted_llm.script(*steps)
+    peak = lambda: int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0])  # noqa: E731
+    before = peak()
+    from reverie.generator import generate
+    generate(settings.landing_dir, 1)  # a new day, so the analyst runs again
+    result = run_cycle(settings.project_dir)
+    assert result["status"] == "completed", result
+    answers = tool_results(scripted_llm.requests[-1])
+    assert all(a.startswith("error: ") and ("Out of Memory" in a or "memory than the sandbox" in a
+                                            or "longer than 5 s" in a) for a in answers[:3]), answers
+    assert answers[3].startswith("rejected: an evidence query failed"), answers
+    assert peak() - before < 300 * 1024  # KiB: the statements' gigabytes were never this process's
+
+
 def test_the_analyst_corrects_memory_and_stops_at_its_budget(cycled, scripted_llm, tmp_path):
     settings = cycled(tmp_path / "shop")
     configure(settings, max_tool_calls=3)
