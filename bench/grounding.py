@@ -177,7 +177,7 @@ def insight(kind: str, metric: str, rows: list, other: tuple, rng: random.Random
         parts.append(f"{misread(rows[i][1], f'{{q1[{i + 1}].value}}', rng)} on {{q1[{i + 1}].day}}")
     elif kind == "swapped":
         other_metric, other_rows = other
-        (day, value), (other_day, other_value) = rows[0], other_rows[0]
+        (day, value), (_, other_value) = rows[0], other_rows[0]
         if abs(value - other_value) <= 0.01 * max(abs(value), abs(other_value)):
             return insight(kind, metric, rows, other, rng, warehouse)
         return (f"On {day}, {metric} was {written(other_value, rng)} and {other_metric} was {written(value, rng)}",
