@@ -349,11 +349,14 @@ def query_cells(name: str, sql: str, result: QueryResult, catalog: Catalog) -> t
     """Every cell of an evidence query's result, with its subject and whether the data produced it."""
     traces = trace_columns(sql, result.schema, len(result.columns))
     lowered = [c.lower() for c in result.columns]
+    # which result columns label each column's values, and which give their dates: the same for every row
+    labelling = [[i for i, (c, t) in enumerate(zip(lowered, traces)) if _labels(c, t, trace)] for trace in traces]
+    dating = [[i for i, t in enumerate(traces) if _dates(t, trace)] for trace in traces]
     cells = []
     for index, row in enumerate(result.rows, start=1):
-        for column, value, trace in zip(result.columns, row, traces):
-            labels = {c: v for c, v, t in zip(lowered, row, traces) if _labels(c, t, trace)}
-            dates = frozenset(d for v, t in zip(row, traces) if _dates(t, trace) and (d := as_date(v)))
+        for position, (column, value, trace) in enumerate(zip(result.columns, row, traces)):
+            labels = {lowered[i]: row[i] for i in labelling[position]}
+            dates = frozenset(d for i in dating[position] if (d := as_date(row[i])))
             cells.append(Cell(value=value, source=name, column=column, row=index, query=sql, data=trace.data,
                               subject=_subject(trace, labels, dates, catalog),
                               style=_style(trace, labels, column, catalog),

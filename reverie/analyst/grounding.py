@@ -23,7 +23,8 @@ NOT_VALUES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")  
 # a number not glued to a word on either side (ids like c3_48, carriers like 9E are not numbers), or with a unit
 UNITS = r"%|pp\b|percent\b|per cent\b|k\b|K\b|M\b|m\b|bn\b|thousand\b|million\b|billion\b"
 NUMBER = re.compile(rf"(?<![\w.])([-+\u2212]?\d(?:[\d,]*\d)?(?:\.\d+)?)(?:\s*({UNITS})|(?![\w⁰¹²³⁴⁵⁶⁷⁸⁹]))")
-PERCENT_UNITS = ("%", "pp", "percent", "per cent")  # written per hundred: 12.5% or 12.5 pp stand for 0.125
+PERCENT = ("%", "percent", "per cent")
+PERCENT_UNITS = (*PERCENT, "pp")  # written per hundred: 12.5% or 12.5 pp stand for 0.125
 SCALE = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "bn": 1e9, "thousand": 1e3, "million": 1e6, "billion": 1e9}
 GROUPED = re.compile(r"\d{1,3}(?:,\d{3})*(?:\.\d+)?")  # 1,234,567.5: a comma only between thousands
 DIGITS = re.compile(r"[\d⁰¹²³⁴⁵⁶⁷⁸⁹]+")
@@ -201,10 +202,10 @@ def unreadable(text: str, names: set[str]) -> list[str]:
     """What in the text carries a number reverie cannot read — 10x, 5e6, 1_000_000, EUR5000000, .75, 10⁶, 21,7,
     forty-two thousand — and must not pass unread; `names` (members, metrics) are words, whatever digits they hold."""
     blanked = NOT_VALUES.sub(lambda m: " " * len(m.group(0)), text)
-    read = [(m.start(), m.end()) for m in NUMBER.finditer(blanked)]
-    found = [m.group(1) for m in NUMBER.finditer(blanked) if "," in m.group(1)
-             and not GROUPED.fullmatch(m.group(1).lstrip("+-\u2212"))]
-    found += [blanked[m.start():m.end() + 1] for m in NUMBER.finditer(blanked)  # 1.18%k: a unit and more glued on
+    numbers = list(NUMBER.finditer(blanked))
+    read = [(m.start(), m.end()) for m in numbers]
+    found = [m.group(1) for m in numbers if "," in m.group(1) and not GROUPED.fullmatch(m.group(1).lstrip("+-\u2212"))]
+    found += [blanked[m.start():m.end() + 1] for m in numbers  # 1.18%k: a unit and more glued on
               if m.end() < len(blanked) and blanked[m.end()].isalnum()]
     lowered = {n.lower() for n in names}
     for match in DIGITS.finditer(blanked):
@@ -351,7 +352,7 @@ def _is_date(text: str) -> bool:
 
 
 def _agrees(cell: Cell, metrics: set[str], members: set[str], dates: set[date], about: set[str],
-            sentence: str = "") -> str | None:
+            sentence: str) -> str | None:
     """Why this cell cannot stand for a number in this sentence (None if it can)."""
     subject = cell.subject
     if cell.aggregate:
@@ -406,7 +407,7 @@ def _derived(sentence: str) -> tuple[list[str], dict[str, dict]]:
     problems, right = [], {}
     for number in numbers:
         literal, value, tolerance, *_ = number
-        if number in ends or not literal.endswith(("%", "percent", "per cent")):
+        if number in ends or not literal.endswith(PERCENT):
             continue
         if any(min(given) - max(tolerance, 0.05) <= abs(value) <= max(given) + max(tolerance, 0.05)
                for given in (changes, ratios)):
@@ -456,15 +457,17 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
         wrong, computed = _derived(sentence)
         problems += wrong
         clauses = _spans(sentence, CLAUSE_END, start)
+        sentence_metrics, sentence_members = vocabulary.metrics_in(sentence), vocabulary.members_in(sentence)
+        sentence_days = relative_days(sentence, vocabulary.latest_day)
         for literal, value, tolerance, a, b in numbers_in(sentence):
             a, b = a + start, b + start
             clause = next(text[x:y] for x, y in clauses if x <= a < y or y == end)
             # each number is about what its own clause names, else its sentence, else (slices) the title
-            metrics = vocabulary.metrics_in(clause) or vocabulary.metrics_in(sentence)
-            named = vocabulary.members_in(clause) or vocabulary.members_in(sentence)
+            metrics = vocabulary.metrics_in(clause) or sentence_metrics
+            named = vocabulary.members_in(clause) or sentence_members
             members = named or title_members
             dates = _dates_of(a, text, (start, end), named_dates)
-            said = relative_days(clause, vocabulary.latest_day) or relative_days(sentence, vocabulary.latest_day)
+            said = relative_days(clause, vocabulary.latest_day) or sentence_days
             if said and not ISO_DATE.search(clause):  # "yesterday" is a date too, unless the clause writes one
                 dates = said
             if literal in computed:
@@ -482,8 +485,8 @@ def ground(title: str, body: str, cells: dict[str, list[Cell]], vocabulary: Voca
                                 else f"{literal}: no evidence returned this number")
                 continue
             if not (metrics or about):  # a number about nothing named can pass for anything: "sales fell 99%"
-                named = ", ".join(sorted(vocabulary.metrics)[:8])
-                problems.append(f"{literal}: the text does not say which metric it is about (name one: {named})")
+                known = ", ".join(sorted(vocabulary.metrics)[:8])
+                problems.append(f"{literal}: the text does not say which metric it is about (name one: {known})")
                 continue
             reasons = [_agrees(c, metrics, members, dates, about, sentence) or _whole(c, named, clause)
                        for c in candidates]

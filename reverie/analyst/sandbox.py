@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import duckdb
@@ -322,7 +323,6 @@ class _Process:
     """A child Python that runs sandbox calls one at a time under a memory limit of its own."""
 
     def __init__(self) -> None:
-        from multiprocessing.connection import Connection
         theirs_in, ours_out = os.pipe()
         ours_in, theirs_out = os.pipe()
         code = f"from reverie.analyst.sandbox import serve; serve({theirs_in}, {theirs_out})"
@@ -398,7 +398,6 @@ def _stop_process() -> None:
 
 def serve(inbox_fd: int, outbox_fd: int) -> None:
     """The sandbox process: limit its memory, then answer calls until the parent goes away."""
-    from multiprocessing.connection import Connection
     global _OUTBOX
     parent = os.getppid()
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
