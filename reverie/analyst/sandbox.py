@@ -10,6 +10,8 @@ Two locks, and each stops every escape on its own (tests try each lock alone):
 2. The connection (`sandbox_connection` and `fetch`): read-only, external access off and the local
    file system disabled after the file is open, extension autoloading off, no spilling, a memory
    limit, the catalog functions and views that show paths or settings shadowed, configuration locked;
+   the statement as DuckDB's own parser reads it (`check_as_duckdb_reads`), since a schema-qualified
+   `system.main.duckdb_databases()` gets past a shadow and an encoded path past any check of the results;
    and a result or an error text that shows a path of this machine (the warehouse's folder, the working folder,
    the home folder) is refused, also as a BLOB or with its separators changed.
 
@@ -21,6 +23,7 @@ has a memory limit of its own and is killed when a statement outlives its time; 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import pickle
@@ -197,6 +200,45 @@ def check_statement(sql: str, tables: set[str] | frozenset[str]) -> exp.Query:
     return statement
 
 
+def _duckdb_nodes(tree) -> Iterator[dict]:
+    """Every object of DuckDB's serialized parse tree."""
+    if isinstance(tree, dict):
+        yield tree
+        tree = list(tree.values())
+    if isinstance(tree, list):
+        for child in tree:
+            yield from _duckdb_nodes(child)
+
+
+def check_as_duckdb_reads(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[str]) -> None:
+    """The statement as DuckDB's own parser reads it (whatever sqlglot made of it): one SELECT whose functions are
+    allowed wherever they are qualified, whose table functions read nothing, and whose FROM items are `tables`, the
+    two catalog views of names and types, or CTEs whose names no catalog holds."""
+    try:
+        parsed = json.loads(con.execute("select json_serialize_sql(?)", [sql]).fetchone()[0])
+    except duckdb.Error as exc:
+        raise SandboxError(f"not valid SQL: {str(exc).splitlines()[0]}") from exc
+    if parsed.get("error") or len(parsed.get("statements", ())) != 1:
+        raise SandboxError("exactly one SELECT query, please")
+    nodes = list(_duckdb_nodes(parsed["statements"]))
+    ctes = {entry["key"].lower() for node in nodes for entry in (node.get("cte_map") or {}).get("map", ())}
+    in_catalog = {name for (name,) in con.execute(sql_file("analyst/catalog_names.sql")).fetchall()}
+    for node in nodes:
+        name = str(node.get("function_name", "")).lower()
+        if _forbidden(name):
+            raise SandboxError(f"{name}() is not available: the analyst reads the warehouse's tables only")
+        if node.get("type") == "TABLE_FUNCTION" and node["function"].get("function_name") not in PURE_TABLE_FUNCTIONS:
+            raise SandboxError(f"{node['function'].get('function_name')}() is not available: the analyst reads the "
+                               "warehouse's tables only")
+        if node.get("type") == "BASE_TABLE":
+            table, schema, catalog = (node[k].lower() for k in ("table_name", "schema_name", "catalog_name"))
+            known = ((schema, table) in CATALOG_VIEWS or table in tables and schema in ("", "main")
+                     or table in ctes and not schema and table.isidentifier() and table not in in_catalog)
+            if catalog or not known:
+                shown = ".".join(part for part in (catalog, schema, table) if part)
+                raise SandboxError(f"no table {shown!r} here: the analyst reads the warehouse's tables only")
+
+
 def _private_paths(warehouse: Path) -> list[str]:
     """Paths whose appearance in a result means the query reached outside the data."""
     paths = {str(warehouse.resolve().parent), str(Path.cwd().resolve()), os.path.expanduser("~")}
@@ -271,6 +313,7 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str, warehouse: Warehouse, max_ro
           time_limit: float = TIME_LIMIT_SECONDS) -> QueryResult:
     """Run a statement on a sandbox connection: at most `max_rows` rows and `time_limit` seconds, and no result that
     shows a path of this machine."""
+    check_as_duckdb_reads(con, sql, warehouse_tables(con))
     timer = threading.Timer(time_limit, con.interrupt)
     try:
         timer.start()
