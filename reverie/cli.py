@@ -291,7 +291,8 @@ def ask_command(
     def human(r: dict) -> None:
         out.print(escape(r["answer"]), highlight=False)
         cited = f" · cites {', '.join(r['cited'])}" if r["cited"] else ""
-        out.print(f"[dim]{r['path']}{cited} · {r['prompt_tokens']:,}+{r['completion_tokens']:,} tokens · "
+        through = f" · data through {r['data_through']}" if r.get("data_through") else ""
+        out.print(f"[dim]{r['path']}{cited}{through} · {r['prompt_tokens']:,}+{r['completion_tokens']:,} tokens · "
                   f"{r['seconds']:.2f} s[/]", highlight=False)
 
     _emit(result, as_json, human)
@@ -396,10 +397,11 @@ def stats(days: Annotated[int, typer.Option("--days", help="The last N days.")] 
         out.print("[bold]query time[/]")
         out.print(table)
         if a["saved_tokens"] is None:
-            out.print("amortisation: no cold ask measured in this window (`reverie ask --no-memory \"...\"` "
-                      "measures one)", highlight=False)
+            measured = (f"not measured: the {a['cold_asks']} cold ask(s) in this window answered none"
+                        if a["cold_asks"] else "not measured: no cold ask in this window")
+            out.print(f"amortisation: {measured} (`reverie ask --no-memory \"...\"` measures one)", highlight=False)
         else:
-            out.print(f"amortisation: {a['warm_asks']} prepared or memory ask(s) saved {a['saved_tokens']:,} tokens and "
+            out.print(f"amortisation: {a['warm_asks']} answered prepared, computed or memory ask(s) saved {a['saved_tokens']:,} tokens and "
                       f"{a['saved_seconds']:,.1f} s against the cold path; the nights spent {a['night_tokens']:,} "
                       f"tokens: net {a['net_tokens']:+,} tokens", highlight=False)
 

@@ -1,5 +1,6 @@
-"""`reverie ask`: a question answered by the cheapest path that holds — a prepared answer, memory, or the
-warehouse cold — without Prefect, without waiting for a cycle that holds the warehouse, and recorded."""
+"""`reverie ask`: a question answered by the cheapest path that holds — a prepared answer, one computed from the
+snapshot, memory, or the warehouse cold — or declined at once when it has a part reverie cannot read or has no
+data for; without Prefect, without waiting for a cycle that holds the warehouse, and recorded."""
 
 from __future__ import annotations
 
@@ -58,6 +59,18 @@ def _from_memory(settings: Settings, snapshot, question: str, parsed, lexicon, l
     return {"answer": answered.text, "cited": answered.cited, "grounded": answered.grounded, "calls": answered.calls}
 
 
+def _computed(con, parsed, latest_day) -> dict:
+    """The answer the snapshot gives at once to a question read in full; no value for it is said, not guessed."""
+    from reverie.ask.answers import answer_question
+
+    answer = answer_question(con, parsed, latest_day)
+    if answer is None:
+        when = parsed.period.words() if parsed.period else (parsed.day or latest_day).isoformat()
+        return {"answer": f"The snapshot holds no value of {parsed.metric or 'anything'} for {when}.", "cited": [],
+                "grounded": False, "declined": True}
+    return {"answer": answer.text, "cited": answer.cited, "grounded": True}
+
+
 def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared: bool = True) -> dict:
     """Answer one question and record it; the ask JSON of the CLI contract, with what answered it."""
     started = time.monotonic()
@@ -71,16 +84,28 @@ def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared
         raise AskError(str(exc)) from None
     with snapshot.connect() as con:
         info = snapshot_info(con)
-        lexicon = load_lexicon(con, info["latest_day"])
+        lexicon = load_lexicon(con, info["latest_day"], asked_at.date())
         parsed = parse_question(question, lexicon)
         key = parsed.key() if parsed else text_key(question)  # a question it cannot read may be prepared too
-        found = _prepared(con, key) if use_memory and use_prepared else None
-    if found:
-        path, result = "prepared", found
-    elif use_memory:
-        path, result = "memory", _from_memory(settings, snapshot, question, parsed, lexicon, info["latest_day"])
-    else:
-        path, result = "cold", _cold(settings, question, info["latest_day"])
+        if parsed is not None and parsed.intent == "decline" and use_memory:
+            path, result = "declined", {"answer": parsed.reason, "cited": [], "grounded": False}
+        elif use_memory and use_prepared:
+            found = _prepared(con, key)
+            if found:
+                path, result = "prepared", found
+            elif parsed is not None and info["latest_day"] is not None:
+                result = _computed(con, parsed, info["latest_day"])
+                path = "declined" if result.pop("declined", False) else "computed"
+            else:
+                path, result = "memory", None
+        else:
+            path, result = ("memory" if use_memory else "cold"), None
+    if path == "memory" and result is None:
+        result = _from_memory(settings, snapshot, question, parsed, lexicon, info["latest_day"])
+    elif path == "cold":
+        result = _cold(settings, question, info["latest_day"])
+    if parsed is not None and parsed.note and path in ("prepared", "computed"):
+        result["answer"] = f"{parsed.note} {result['answer']}"
     calls = result.get("calls", [])
     prompt_tokens, completion_tokens = token_totals(calls)
     payload = {
@@ -89,6 +114,8 @@ def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared
         "seconds": round(time.monotonic() - started, 3),
         "grounded": result["grounded"], "question": question, "ask_id": f"ask-{uuid.uuid4().hex[:12]}",
         "snapshot": {"cycle_id": info["cycle_id"], "written_at": str(info["written_at"])},
+        "understood": parsed.understood() if parsed else None,
+        "data_through": info["latest_day"].isoformat() if info["latest_day"] else None,
     }
     payload["recorded"] = record_ask(settings.warehouse, {
         "ask_id": payload["ask_id"], "asked_at": asked_at.isoformat(), "question": question, "path": path,

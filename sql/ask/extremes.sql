@@ -1,8 +1,10 @@
--- The highest and lowest daily value of a metric for one slice, the days they fell on, and the history behind.
+-- The highest and lowest daily value of a metric for one slice between two days, the days they fell on, and the
+-- history behind.
 with series as (
     select day, value
     from daily_values
     where metric = $metric and dimension = $dimension and member = $member and value is not null
+        and day between $start and $end
 )
 
 select
