@@ -237,7 +237,7 @@ def _rank(con, q: Question) -> Answer:
     text = (f"Over {q.period.words()}, {q.by} {lead} had the {'least' if q.fewest else 'most'} {q.metric}: "
             + "; ".join(named))
     if len(rows) > RANKED:
-        text += f"; {len(rows) - RANKED} more {q.by} value(s) not listed"
+        text += f"; and {len(rows) - RANKED} more"
     a.text = text + "."
     return a
 
