@@ -120,7 +120,7 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: S
     stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
                              since=since, settings=settings.memory)
     stages["prepare"] = timed(prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
-                              settings=settings.llm, log_dir=log_dir)
+                              settings=settings.llm, log_dir=log_dir, aliases=settings.aliases)
     stages["deliver"] = timed(deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
                               briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
                               settings=settings.deliver, failed=failures(stages))

@@ -241,6 +241,7 @@ class Settings:
     memory: MemorySettings = field(default_factory=MemorySettings)
     deliver: DeliverSettings = field(default_factory=DeliverSettings)
     workers: Workers = Workers()
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a member's other names
 
 
 def _section(data: dict, name: str, path: Path) -> dict:
@@ -250,7 +251,17 @@ def _section(data: dict, name: str, path: Path) -> dict:
     return value
 
 
-SECTIONS = ("project", "paths", "lake", "sources", "llm", "detect", "memory", "deliver")
+SECTIONS = ("project", "paths", "lake", "sources", "llm", "detect", "memory", "deliver", "aliases")
+
+
+def _aliases(data: dict, path: Path) -> dict[str, tuple[str, ...]]:
+    """[aliases]: a member's other names, `GB = ["UK", "Britain"]`."""
+    aliases = {}
+    for member, names in _section(data, "aliases", path).items():
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise ConfigError(f"{path}: [aliases] {member} must be a list of names, like {member} = [\"another name\"]")
+        aliases[member] = tuple(n.strip() for n in names)
+    return aliases
 
 
 def _typed(value, kind: str, where: str, secret: bool = False):
@@ -442,6 +453,7 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),
         deliver=_deliver(data, path, project.timezone),
         workers=Workers(lake.workers, lake.scheduler, lake.pool),
+        aliases=_aliases(data, path),
     )
 
 

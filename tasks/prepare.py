@@ -16,6 +16,7 @@ from reverie.ask.questions import load_lexicon, text_key
 from reverie.config import LLMSettings
 from reverie.llm import LLMUnavailable, open_llm
 from reverie.logs import run_logger
+from reverie.memory.aliases import write_aliases
 from reverie.memory.search import update_index
 from reverie.snapshot import open_snapshot, snapshot_info, write_snapshot
 from reverie.summaries import PrepareSummary
@@ -56,11 +57,13 @@ def _model_answers(snapshot, texts: list[str], lexicon, latest_day, settings: LL
 # NO_CACHE: it writes memory and the snapshot.
 @task(name="prepare-answers", cache_policy=NO_CACHE)
 def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, settings: LLMSettings,
-                    log_dir: str) -> PrepareSummary:
+                    log_dir: str, aliases: dict[str, tuple[str, ...]] | None = None) -> PrepareSummary:
     """Answer tonight the questions expected tomorrow — the ones asked lately on the new day, each metric's level,
     change and record, the follow-ups to tonight's biggest changes — and replace last night's answers. Questions
     asked lately that reverie cannot read are answered by the model from memory (not with `analysts = 0`)."""
     logger = run_logger()
+    with warehouse.connect() as con, transaction(con, "prepare"):
+        write_aliases(con, aliases or {})
     write_snapshot(warehouse, cycle_id)  # what the answers are computed from: memory as consolidated tonight
     snapshot = open_snapshot(warehouse)
     now = warehouse.now()

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import pycountry
 import pytest
 from typer.testing import CliRunner
 
@@ -29,13 +30,17 @@ LATEST_REVENUE = ("select cast(period_start as date), value from metric_values w
                   "and dimension = 'overall' and complete order by period_start desc limit 1")
 
 
+CHANNEL_ALIASES = ('\n[aliases]\npaid_search = ["google ads"]\nemail = ["newsletter"]\norganic = ["seo"]\n'
+                   'social = ["social media"]\nreferral = ["partner sites"]\n')
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, session_llm):
     """A demo project after one cycle with no analyst: memory holds the detectors' insights and prepared answers."""
     folder = tmp_path_factory.mktemp("ask")
     settings = new_project(folder, base_url=session_llm.base_url)
     config = folder / "reverie.toml"
-    config.write_text(config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1))
+    config.write_text(config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1) + CHANNEL_ALIASES)
     assert run_cycle(folder)["status"] == "completed"
     return settings
 
@@ -191,6 +196,39 @@ def test_anything_wrong_lists_the_open_items_about_the_metric_not_todays_value(p
     assert [i for i in result["cited"] if i not in prepared] == ids[:5]
     assert result["answer"].startswith(f"Over the last 90 days ({period['start']} to {period['end']}), memory holds "
                                        f"{len(ids)} open item(s) about refund_rate" if ids else "Memory holds no open")
+
+
+def search(*words: str) -> list[dict]:
+    result = CliRunner().invoke(app, ["memory", "search", "--json", *words])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["items"]
+
+
+def test_search_meets_peoples_words_plurals_country_names_and_the_projects_aliases(project):
+    metric = query(project, "select metric from memory where kind = 'unusual_change' "
+                                "order by score desc limit 1")[0][0]
+    word = max(metric.split("_"), key=len)  # 'refund' of refund_rate, written as people write it: 'refunds'
+    singular = word.removesuffix("s")
+    plural = search(f"{singular}s")
+    assert plural and plural == search(singular)
+    # a member by its other name: the project's aliases, and every country's name for its code
+    member, alias, items = query(project, "select m.member, any_value(a.alias), count(*) from memory m join "
+                                          "member_aliases a using (member) where m.status = 'active' and m.kind <> "
+                                          "'prepared_answer' group by m.member order by 3 desc")[0]
+    by_alias = search(alias)
+    assert by_alias and all(f["member"] == member for f in by_alias[:items])
+    countries = query(project, "select distinct member from metric_values where dimension = 'country'")
+    assert all((pycountry.countries.get(alpha_2=code).name.lower(),) in
+               query(project, "select alias from member_aliases where member = ?", [code]) for (code,) in countries)
+    # the subject first: an item about the metric ranks above one that only mentions it
+    about = search(metric.replace("_", " "))
+    assert about[0]["metric"] == metric
+
+
+def test_a_slice_is_named_by_its_alias_in_a_question(project):
+    code = query(project, "select member from member_aliases where alias = 'germany'")[0][0]
+    result = ask("What was revenue in Germany last week?")
+    assert result["understood"]["slice"] == f"country:{code}"
 
 
 def test_a_prepared_answer_needs_no_model_and_is_recorded(project, scripted_llm):

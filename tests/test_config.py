@@ -12,6 +12,11 @@ def test_defaults_without_a_file_use_the_embedded_model(tmp_path):
     assert settings.llm.embedded and settings.warehouse.path == tmp_path / ".reverie" / "warehouse.duckdb"
 
 
+def test_aliases_name_a_members_other_names(tmp_path):
+    (tmp_path / "reverie.toml").write_text('[aliases]\nGB = ["UK", " Britain "]\nemail = ["newsletter"]\n')
+    assert load_settings(tmp_path).aliases == {"GB": ("UK", "Britain"), "email": ("newsletter",)}
+
+
 def test_environment_overrides_the_file(tmp_path, monkeypatch):
     (tmp_path / "reverie.toml").write_text('[llm]\nbase_url = "http://a/v1"\nmodel = "m1"\n')
     monkeypatch.setenv("OPENAI_BASE_URL", "http://b/v1")
@@ -44,6 +49,8 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     ('[detect]\nconcentration_share = 1.5\n', r"concentration_share = 1.5: must be at least 0 and at most 1"),
     ('[memory]\nttl_days = 0\n', r"\[memory\] ttl_days = 0: must be at least 1"),
     ('[project]\nlookback_days = -2\n', r"\[project\] lookback_days = -2: must be at least 0"),
+    ('[aliases]\nGB = "UK"\n', r"\[aliases\] GB must be a list of names"),
+    ('[aliases]\nGB = ["UK", ""]\n', r"\[aliases\] GB must be a list of names"),
 ])
 @pytest.mark.reliability("bad_input")
 def test_bad_config_names_the_file_and_the_field(tmp_path, text, message):

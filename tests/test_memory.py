@@ -94,6 +94,17 @@ def test_search_takes_words_as_they_come_and_reads_dates_as_periods(remembered, 
     assert cli(remembered, monkeypatch, "memory", "search", metric, f"{day.year - 1}-{day:%m-%d}")["items"] == []
 
 
+def test_member_aliases_name_countries_only_where_the_members_are_countries():
+    from reverie.memory.aliases import member_aliases
+
+    rows = member_aliases([("DE", "country"), ("GB", "country"), ("AA", "carrier"), ("UA", "carrier"),
+                           ("JFK", "origin"), ("email", "channel")], {"email": ["newsletter", "Mailings"]})
+    assert rows == [("DE", "country", "federal republic of germany"), ("DE", "country", "germany"),
+                    ("GB", "country", "united kingdom"),
+                    ("GB", "country", "united kingdom of great britain and northern ireland"),
+                    ("email", "channel", "mailings"), ("email", "channel", "newsletter")]
+
+
 def test_memory_list_reads_well_in_80_columns(remembered, monkeypatch):
     monkeypatch.chdir(remembered.project_dir)
     monkeypatch.setenv("COLUMNS", "80")

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 from reverie.analyst.grounding import WEEKDAYS, Vocabulary, weekday_before
 from reverie.ask.periods import UNREAD_TIME, YEAR_AGO, Period, period_in
+from reverie.memory.aliases import read_aliases
 from reverie.warehouse import rows_as_dicts, sql_file
 
 OVERALL = ("overall", "all")
@@ -136,6 +137,7 @@ class Lexicon:
     first_day: date | None = None
     today: date | None = None  # in the project's time zone; None: the day after the newest complete day
     catalogue: dict[str, dict] = field(default_factory=dict)  # metric -> dimensions, measure, favourability
+    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)  # lowercase alias -> (dimension, member)
 
     def names(self) -> Vocabulary:
         """The same names as the grounding check reads an answer's words with."""
@@ -166,12 +168,16 @@ class Lexicon:
         return named[0] if len(named) == 1 else None
 
     def members_in(self, text: str) -> list[tuple[str, str]]:
-        """The slices a question names (dimension, member), longest names first."""
-        found = []
-        for member, dimension in sorted(self.members.items(), key=lambda kv: -len(kv[0])):
-            flags = 0 if len(member) <= 3 else re.IGNORECASE  # "DE" is a country, "de" may be a word
-            if re.search(rf"(?<!\w){re.escape(member)}(?!\w)", text, flags):
-                found.append((dimension, member))
+        """The slices a question names (dimension, member), by their names or aliases ("Germany" for DE), longest
+        names first, each once."""
+        names = [(member, (dimension, member)) for member, dimension in self.members.items()]
+        # a short alias is a code, written in capitals ("UK"); "can" or "us" in a sentence are words
+        names += [(alias.upper() if len(alias) <= 3 else alias, named) for alias, named in self.aliases.items()]
+        found: list[tuple[str, str]] = []
+        for name, named in sorted(names, key=lambda kv: -len(kv[0])):
+            flags = 0 if len(name) <= 3 else re.IGNORECASE  # "DE" is a country, "de" may be a word
+            if named not in found and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, flags):
+                found.append(named)
         return found
 
     def member_in(self, text: str) -> tuple[str, str]:
@@ -374,4 +380,5 @@ def load_lexicon(con, latest_day: date | None, today: date | None = None) -> Lex
     first = con.execute("select min(day) from daily_values").fetchone()[0]
     return Lexicon(metrics=sorted(name for kind, name, _ in rows if kind == "metric"),
                    members={name: dimension for kind, name, dimension in rows if kind == "member"},
-                   latest_day=latest_day, first_day=first, today=today, catalogue=catalogue)
+                   latest_day=latest_day, first_day=first, today=today, catalogue=catalogue,
+                   aliases=read_aliases(con))

@@ -1,5 +1,8 @@
 """Memory search: a tantivy full-text index of the memory table, ranked by BM25, with filters.
 
+Words are stemmed in English ("refunds" finds "refund"), a member's aliases find it ("germany" finds DE, see
+`aliases.py`), and a word that names an item's subject (its metric or slice) counts twice a word of its text.
+
 The memory table is the truth; the index is derived from it (each hit carries the fields a result
 shows, so a search reads no rows). Every change to memory appends to memory_history, which nothing
 deletes from: its row count is the memory's version, and its rows past the version the index holds
@@ -20,14 +23,16 @@ from pathlib import Path
 
 import tantivy
 
+from reverie.memory.aliases import read_aliases
 from reverie.warehouse import Warehouse, rows_as_dicts
 
 INDEX_FOLDER = "memory-index"
-ITEMS_FOLDER = "items"
+ITEMS_FOLDER = "items-stemmed"  # a new name when the schema changes: the old folder is replaced, rebuilt whole
 PREPARED = "prepared_answer"
 VERSION_ID = "~version"  # the id of the document holding the version: no memory id starts with "~"
 WRITER_WAIT_SECONDS = 60.0  # another process updating the index: wait for it, it is doing our work
-TEXT_FIELDS = ["title", "body"]
+TEXT_FIELDS = ["subject", "title", "body"]
+SUBJECT_BOOST = 2.0
 SHOWN = ("id", "kind", "title", "body", "status", "severity", "score", "metric", "dimension", "member",
          "strftime(period_start, '%Y-%m-%d') as period", "period_start", "source", "cycle_id", "flow_run_id",
          "feedback")
@@ -36,8 +41,8 @@ SHOWN = ("id", "kind", "title", "body", "status", "severity", "score", "metric",
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw")
-    builder.add_text_field("title", stored=False)
-    builder.add_text_field("body", stored=False)
+    for text in TEXT_FIELDS:
+        builder.add_text_field(text, stored=False, tokenizer_name="en_stem")
     for exact in ("kind", "metric", "status"):
         builder.add_text_field(exact, stored=False, tokenizer_name="raw")
     builder.add_date_field("period", indexed=True, fast=True)
@@ -85,8 +90,9 @@ def _writer(index: tantivy.Index):
 
 def _document(row: dict) -> tantivy.Document:
     period = row.pop("period_start")
+    subject = " ".join(part for part in ((row["metric"] or "").replace("_", " "), row["member"] or "") if part)
     fields = {"id": row["id"], "kind": row["kind"], "metric": row["metric"] or "", "status": row["status"],
-              "title": row["title"], "body": row.pop("text"), "item": json.dumps(row, default=str)}
+              "subject": subject, "title": row["title"], "body": row.pop("text"), "item": json.dumps(row, default=str)}
     if period is not None:
         fields["period"] = datetime.combine(period, datetime.min.time())
     return tantivy.Document(**fields)
@@ -207,6 +213,16 @@ def periods_in(text: str) -> tuple[str, list[tuple[date, date]]]:
     return text, periods
 
 
+def _members_named(warehouse: Warehouse, words: str) -> list[str]:
+    """The members whose aliases the words name ("germany": DE)."""
+    if not words:
+        return []
+    with warehouse.connect() as con:
+        aliases = read_aliases(con)
+    padded = f" {words} "
+    return sorted({member.lower() for alias, (_, member) in aliases.items() if f" {alias} " in padded})
+
+
 def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, kind: str | None = None,
                   status: str = "active", since: date | None = None, until: date | None = None,
                   limit: int = 20) -> list[dict]:
@@ -217,7 +233,9 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
     text, named_periods = periods_in(text)
     # plain lowercase words: no field:value, quotes, +/- or AND/OR/NOT/IN/TO from users (the index is lowercase)
     words = re.sub(r"[^\w.]+", " ", text).lower().strip()
-    query = index.parse_query(words, TEXT_FIELDS) if words else tantivy.Query.all_query()
+    words = " ".join([words, *_members_named(warehouse, words)]).strip()
+    query = (index.parse_query(words, TEXT_FIELDS, field_boosts={"subject": SUBJECT_BOOST}) if words
+             else tantivy.Query.all_query())
     must = [(tantivy.Occur.Must, query)]
     for field, value in (("metric", metric), ("kind", kind), ("status", None if status == "all" else status)):
         if value:
