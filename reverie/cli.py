@@ -15,13 +15,6 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from reverie.config import CONFIG_FILE, ConfigError, load_settings
@@ -75,6 +68,8 @@ def _generate(days: int, start: date | None, seed: int | None, scale: float | No
     from reverie.generator import generate
 
     settings = _settings()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
                   TimeElapsedColumn(), console=err, transient=True, disable=as_json) as progress:
         bar = progress.add_task("days", total=days)

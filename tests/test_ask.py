@@ -30,7 +30,7 @@ LATEST_REVENUE = ("select cast(period_start as date), value from metric_values w
                   "and dimension = 'overall' and complete order by period_start desc limit 1")
 
 
-CHANNEL_ALIASES = ('\n[aliases]\npaid_search = ["google ads"]\nemail = ["newsletter"]\norganic = ["seo"]\n'
+CHANNEL_ALIASES = ('[aliases]\npaid_search = ["google ads"]\nemail = ["newsletter"]\norganic = ["seo"]\n'
                    'social = ["social media"]\nreferral = ["partner sites"]\n')
 
 
@@ -40,7 +40,8 @@ def project(tmp_path_factory, session_llm):
     folder = tmp_path_factory.mktemp("ask")
     settings = new_project(folder, base_url=session_llm.base_url)
     config = folder / "reverie.toml"
-    config.write_text(config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1) + CHANNEL_ALIASES)
+    config.write_text(config.read_text().replace("[llm]\n", "[llm]\nanalysts = 0\n", 1)
+                      .replace("[aliases]\n", CHANNEL_ALIASES, 1))
     assert run_cycle(folder)["status"] == "completed"
     return settings
 
