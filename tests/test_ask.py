@@ -100,7 +100,8 @@ def test_questions_are_read_into_all_their_parts_or_declined_with_what_can_be_an
         "What will revenue be next month?", "Is anything wrong with refunds?", "How many customers churned?",
         "revenue in DE vs FR", "orders in Q3", "average order value by channel", "revenue and orders last week",
         "what was revenue today", "revenue in November 2025", "which country drove the revenue drop",
-        "what was the highest revenue last month", "what drove revenue last week")}
+        "what was the highest revenue last month", "what drove revenue last week",
+        "How is revenue doing this week versus the prior week?")}
     understood = {text: (q.intent, q.metric, q.by, q.period.span() if q.period else None,
                          q.period.before().span() if q.period and q.intent == "compare" else None)
                   for text, q in read.items()}
@@ -124,6 +125,8 @@ def test_questions_are_read_into_all_their_parts_or_declined_with_what_can_be_an
         "which country drove the revenue drop": ("driver", "revenue", None, None, None),
         "what was the highest revenue last month": ("record", "revenue", None, "2026-02-01..2026-02-28", None),
         "what drove revenue last week": ("decline", None, None, None, None),
+        "How is revenue doing this week versus the prior week?": ("compare", "revenue", None, "2026-03-02..2026-03-05",
+                                                                  "2026-02-23..2026-02-26"),
     }
     assert "is revenue on pace for its goal" in read["What will revenue be next month?"].reason
     assert "average_order_value, orders, refund_rate, revenue" in read["How many customers churned?"].reason

@@ -288,7 +288,8 @@ def parse_question(text: str, lexicon: Lexicon) -> Question | None:
         if _has(CHANGE_WORDS, lowered) and period is None:
             return _on_day(replace(q, intent="driver"), day, lexicon)  # which country drove the drop
         return _rank(replace(q, by=by, fewest=_has(FEWEST, lowered)), period, day, lexicon)
-    if day is None and _has(REVIEW, lowered) and lexicon.latest_day is not None:
+    # "how is revenue doing this week versus last week" compares; "how is revenue doing" reviews
+    if day is None and _has(REVIEW, lowered) and not (period and _has(COMPARE, lowered)) and lexicon.latest_day:
         start = max(lexicon.latest_day - timedelta(days=REVIEW_DAYS - 1), lexicon.first_day or date.min)
         days = (lexicon.latest_day - start).days + 1
         return replace(q, intent="review", period=period or Period(start, lexicon.latest_day, f"the last {days} days"))
