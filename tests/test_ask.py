@@ -132,7 +132,7 @@ def test_questions_are_read_into_all_their_parts_or_declined_with_what_can_be_an
     assert "average_order_value, orders, refund_rate, revenue" in read["How many customers churned?"].reason
     assert "country, category" in read["average order value by channel"].reason
     assert "2025-12-01" in read["revenue in November 2025"].reason  # the data begins after it starts
-    assert read["what was revenue today"].note.startswith("Today (2026-03-06) is not complete")
+    assert read["what was revenue today"].note.startswith("Today (2026-03-06) is not in the data yet")
 
 
 def daily_sum(settings, metric: str, start: str, end: str, dimension: str = "overall") -> dict:
@@ -173,6 +173,17 @@ def test_rankings_spans_and_comparisons_are_answered_exactly_from_the_data(proje
     assert date.fromisoformat(period["start"]).weekday() == 0 and period["label"] == "last week"
     assert week["answer"] == (f"revenue over last week ({period['start']} to {period['end']}): "
                               f"{show(daily_sum(project, 'revenue', period['start'], period['end'])['all'])}.")
+
+
+def test_a_day_not_in_the_data_yet_is_said_and_the_newest_complete_day_answered(project):
+    newest, revenue = query(project, LATEST_REVENUE)[0]
+    today = project.warehouse.now().date()
+    assert newest < today  # the test's data ends before the clock's today
+    result = ask("What was revenue today?")
+    assert result["answer"].startswith(f"Today ({today.isoformat()}) is not in the data yet (not complete, or not "
+                                       f"loaded); the newest complete day is {newest.isoformat()}: revenue on "
+                                       f"{newest.isoformat()}: {show(revenue)}")
+    assert result["data_through"] == newest.isoformat()
 
 
 def test_what_cannot_be_answered_is_declined_at_once_saying_what_can(project, scripted_llm):

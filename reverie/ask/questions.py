@@ -318,8 +318,8 @@ def _on_day(q: Question, day: date | None, lexicon: Lexicon) -> Question:
     if day > latest:
         today = lexicon.today_or_next()
         named = {today: "Today", today - timedelta(days=1): "Yesterday"}.get(day, "That day")
-        return replace(q, day=None, note=f"{named} ({day.isoformat()}) is not complete in the data yet; the newest "
-                                         f"complete day is {latest.isoformat()}:")
+        return replace(q, day=None, note=f"{named} ({day.isoformat()}) is not in the data yet (not complete, or not "
+                                         f"loaded); the newest complete day is {latest.isoformat()}:")
     if lexicon.first_day and day < lexicon.first_day:
         return declined(f"The data begins on {lexicon.first_day.isoformat()}: there is nothing on {day.isoformat()}.")
     return q.on(None if day == latest else day)
