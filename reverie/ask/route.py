@@ -59,16 +59,23 @@ def _from_memory(settings: Settings, snapshot, question: str, parsed, lexicon, l
     return {"answer": answered.text, "cited": answered.cited, "grounded": answered.grounded, "calls": answered.calls}
 
 
-def _computed(con, parsed, latest_day) -> dict:
-    """The answer the snapshot gives at once to a question read in full; no value for it is said, not guessed."""
+def _at_once(con, parsed, key: str, latest_day) -> tuple[str, dict | None]:
+    """What answers with no model call: a decline, a prepared answer, or one computed from the snapshot for a
+    question read in full (no value for it is said, not guessed); else ("memory", None)."""
     from reverie.ask.answers import answer_question
 
+    if parsed is not None and parsed.intent == "decline":
+        return "declined", {"answer": parsed.reason, "cited": [], "grounded": False}
+    if found := _prepared(con, key):
+        return "prepared", found
+    if parsed is None or latest_day is None:
+        return "memory", None
     answer = answer_question(con, parsed, latest_day)
     if answer is None:
         when = parsed.period.words() if parsed.period else (parsed.day or latest_day).isoformat()
-        return {"answer": f"The snapshot holds no value of {parsed.metric or 'anything'} for {when}.", "cited": [],
-                "grounded": False, "declined": True}
-    return {"answer": answer.text, "cited": answer.cited, "grounded": True}
+        return "declined", {"answer": f"The snapshot holds no value of {parsed.metric or 'anything'} for {when}.",
+                            "cited": [], "grounded": False}
+    return "computed", {"answer": answer.text, "cited": answer.cited, "grounded": True}
 
 
 def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared: bool = True) -> dict:
@@ -87,20 +94,11 @@ def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared
         lexicon = load_lexicon(con, info["latest_day"], asked_at.date())
         parsed = parse_question(question, lexicon)
         key = parsed.key() if parsed else text_key(question)  # a question it cannot read may be prepared too
-        if parsed is not None and parsed.intent == "decline" and use_memory:
-            path, result = "declined", {"answer": parsed.reason, "cited": [], "grounded": False}
-        elif use_memory and use_prepared:
-            found = _prepared(con, key)
-            if found:
-                path, result = "prepared", found
-            elif parsed is not None and info["latest_day"] is not None:
-                result = _computed(con, parsed, info["latest_day"])
-                path = "declined" if result.pop("declined", False) else "computed"
-            else:
-                path, result = "memory", None
-        else:
-            path, result = ("memory" if use_memory else "cold"), None
-    if path == "memory" and result is None:
+        path, result = _at_once(con, parsed, key, info["latest_day"]) if use_memory and use_prepared else (
+            "memory" if use_memory else "cold", None)
+        if path == "memory" and parsed is not None and parsed.intent == "decline":  # --no-prepared declines too
+            path, result = _at_once(con, parsed, key, info["latest_day"])
+    if path == "memory":
         result = _from_memory(settings, snapshot, question, parsed, lexicon, info["latest_day"])
     elif path == "cold":
         result = _cold(settings, question, info["latest_day"])
