@@ -22,7 +22,6 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import duckdb
-from filelock import FileLock, Timeout
 
 from reverie.faults import fault_point
 from reverie.paths import SQL_DIR
@@ -228,6 +227,8 @@ class Warehouse:
 
         DuckDB's own lock is per connection and a run opens many, so two runs would interleave their writes;
         this lock is held for the whole run. `what` (flow, flow run, cycle) is left beside it for the next one."""
+        from filelock import FileLock, Timeout  # 30 ms of imports (asyncio) that `ask` and the readers never need
+
         self.folder.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.folder / WRITER_LOCK)
         try:
