@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+ALL_DATA = "all the data"  # the span from the first day of data to the newest
 MONTHS = {name.lower(): n for n, name in enumerate(calendar.month_name) if name}
 _MONTH = "|".join(MONTHS)
 SPAN_WORDS = (
@@ -143,4 +144,4 @@ def _span(kind: str, match: re.Match, latest: date, first: date) -> Period:
         back = _months_back(start, 1)
         return Period(start, end, label, back, min(back + (end - start), _month_end(back)),
                       "the same days of the month before" if end < _month_end(start) else "the month before")
-    return Period(first, latest, "all the data", None, None, "")  # all_time
+    return Period(first, latest, ALL_DATA)  # all_time

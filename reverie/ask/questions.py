@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from reverie.analyst.grounding import WEEKDAYS, Vocabulary, weekday_before
-from reverie.ask.periods import UNREAD_TIME, YEAR_AGO, Period, period_in
+from reverie.ask.periods import ALL_DATA, UNREAD_TIME, YEAR_AGO, Period, period_in
 from reverie.memory.aliases import read_aliases
 from reverie.warehouse import rows_as_dicts, sql_file
 
@@ -345,7 +345,7 @@ def _rank(q: Question, period: Period | None, day: date | None, lexicon: Lexicon
         return declined(f"{q.metric} is not broken down by {q.by}; it is by {', '.join(dimensions) or 'nothing'}.")
     if day is not None:
         period = Period(day, day, day.isoformat())
-    period = period or Period(lexicon.first_day or lexicon.latest_day, lexicon.latest_day, "all the data")
+    period = period or Period(lexicon.first_day or lexicon.latest_day, lexicon.latest_day, ALL_DATA)
     if why := _covered(period, lexicon):
         return declined(why)
     return replace(q, intent="rank", period=period)
@@ -366,11 +366,11 @@ def _over(q: Question, period: Period, lowered: str, lexicon: Lexicon) -> Questi
     if why := _covered(period, lexicon):
         return declined(why)
     for intent in ("driver", "since", "usual", "pace"):
-        if _has(dict(INTENTS).get(intent, r"\bpace\b"), lowered):
+        if _has(dict(INTENTS)[intent], lowered):
             return declined(f"reverie answers that about a day or the latest change, not over {period.words()}: ask "
                             f"\"what drove the latest change in {q.metric.replace('_', ' ')}?\"")
     if _has(dict(INTENTS)["record"], lowered):  # over all the data: the record of the whole history, as asked
-        return replace(q, intent="record", period=None if period.label == "all the data" else period)
+        return replace(q, intent="record", period=None if period.label == ALL_DATA else period)
     return replace(q, intent="level", period=period)
 
 

@@ -11,7 +11,7 @@ import re
 
 import duckdb
 
-from reverie.warehouse import sql_file
+from reverie.warehouse import sql_file, sql_value
 
 COUNTRY_DIMENSION = re.compile(r"countr|nation|market", re.IGNORECASE)
 
@@ -50,8 +50,9 @@ def write_aliases(con, configured: dict[str, list[str]]) -> int:
     members = [tuple(r) for r in con.execute(sql_file("ask/members.sql")).fetchall()]
     rows = member_aliases(members, configured)
     con.execute("delete from member_aliases")
-    if rows:
-        con.executemany("insert into member_aliases values (?, ?, ?)", rows)
+    if rows:  # written in, not bound: DuckDB's parameter binding imports pandas (see `with_values`)
+        con.execute("insert into member_aliases values " + ", ".join(f"({', '.join(map(sql_value, row))})"
+                                                                       for row in rows))
     return len(rows)
 
 

@@ -2,21 +2,18 @@
 -- computed from its complete daily values the way the metric aggregates (a ratio from its parts, an average
 -- weighted by its rows, a distinct count not at all: distinct counts do not add up over days).
 with days as (
-    select member, value, numerator, denominator, volume
-    from daily_values
-    where metric = $metric
-        and dimension = $dimension
-        and ($member is null or member = $member)
-        and day between $start and $end
-),
-
-measure as (
-    select measure from metrics where name = $metric
+    select d.member, d.value, d.numerator, d.denominator, d.volume, m.measure
+    from daily_values as d
+    inner join metrics as m on m.name = d.metric
+    where d.metric = $metric
+        and d.dimension = $dimension
+        and ($member is null or d.member = $member)
+        and d.day between $start and $end
 )
 
 select
     member,
-    case (select measure from measure)
+    case measure
         when 'sum' then sum(value)
         when 'count' then sum(value)
         when 'ratio' then sum(numerator) / nullif(sum(denominator), 0)
@@ -25,7 +22,7 @@ select
         when 'max' then max(value)
     end as value,
     count(value) as days,
-    (select measure from measure) as measure
+    measure
 from days
-group by member
+group by member, measure
 order by value desc nulls last, member
