@@ -92,7 +92,9 @@ def test_questions_are_read_into_all_their_parts_or_declined_with_what_can_be_an
     lexicon = Lexicon(metrics=["average_order_value", "orders", "refund_rate", "revenue"],
                       members={"DE": "country", "FR": "country", "apparel": "category", "email": "channel"},
                       latest_day=date(2026, 3, 5), first_day=date(2025, 12, 1), today=date(2026, 3, 6),
-                      catalogue={"revenue": {"dimensions": ["country", "channel", "category"], "goal": True},
+                      catalogue={"revenue": {"dimensions": ["country", "channel", "category"], "goal": True,
+                                             "favourability": "up"},
+                                 "refund_rate": {"dimensions": ["channel"], "favourability": "down"},
                                  "average_order_value": {"dimensions": ["country", "category"], "goal": False}})
     read = {text: parse_question(text, lexicon) for text in (
         "Which channel brings the most revenue?", "which country has the fewest orders last month",
@@ -129,6 +131,12 @@ def test_questions_are_read_into_all_their_parts_or_declined_with_what_can_be_an
                                                                   "2026-02-23..2026-02-26"),
     }
     assert "is revenue on pace for its goal" in read["What will revenue be next month?"].reason
+    # "worst" and "best" follow which way is good: the worst refund rate is the highest, the worst revenue the lowest
+    worst = {text: parse_question(text, lexicon).fewest for text in (
+        "which channel has the worst refund rate", "which channel has the best refund rate",
+        "which channel had the worst revenue", "which channel had the best revenue")}
+    assert worst == {"which channel has the worst refund rate": False, "which channel has the best refund rate": True,
+                     "which channel had the worst revenue": True, "which channel had the best revenue": False}
     assert "average_order_value, orders, refund_rate, revenue" in read["How many customers churned?"].reason
     assert "country, category" in read["average order value by channel"].reason
     assert "2025-12-01" in read["revenue in November 2025"].reason  # the data begins after it starts

@@ -287,7 +287,7 @@ def parse_question(text: str, lexicon: Lexicon) -> Question | None:
     if by and by != dimension and (_has(RANK, lowered) or _has(rf"\b(?:by|per|each|across)\s+{by}", lowered)):
         if _has(CHANGE_WORDS, lowered) and period is None:
             return _on_day(replace(q, intent="driver"), day, lexicon)  # which country drove the drop
-        return _rank(replace(q, by=by, fewest=_has(FEWEST, lowered)), period, day, lexicon)
+        return _rank(replace(q, by=by, fewest=_fewest_first(metric, lowered, lexicon)), period, day, lexicon)
     # "how is revenue doing this week versus last week" compares; "how is revenue doing" reviews
     if day is None and _has(REVIEW, lowered) and not (period and _has(COMPARE, lowered)) and lexicon.latest_day:
         start = max(lexicon.latest_day - timedelta(days=REVIEW_DAYS - 1), lexicon.first_day or date.min)
@@ -299,6 +299,14 @@ def parse_question(text: str, lexicon: Lexicon) -> Question | None:
         if re.search(words, lowered):
             return _on_day(replace(q, intent=intent), day, lexicon)
     return _on_day(q, day, lexicon)
+
+
+def _fewest_first(metric: str, lowered: str, lexicon: Lexicon) -> bool:
+    """Whether a ranking asks for the smallest values first: "least", "lowest"; "worst" of a metric whose rise is
+    good and "best" of one whose fall is good (the worst refund rate is the highest)."""
+    good = lexicon.catalogue.get(metric, {}).get("favourability")
+    return (_has(FEWEST, lowered) or (good == "up" and _has(r"\bworst\b", lowered))
+            or (good == "down" and _has(r"\bbest\b", lowered)))
 
 
 def _forecast(metrics: list[str], lexicon: Lexicon) -> Question:
