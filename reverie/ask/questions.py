@@ -162,11 +162,6 @@ class Lexicon:
                                                  for w in m.split("_") if len(w) >= 5)]
         return named if len(named) == 1 else []
 
-    def metric_in(self, text: str) -> str | None:
-        """The one metric a question names, if it names exactly one."""
-        named = self.metrics_in(text)
-        return named[0] if len(named) == 1 else None
-
     def members_in(self, text: str) -> list[tuple[str, str]]:
         """The slices a question names (dimension, member), by their names or aliases ("Germany" for DE), longest
         names first, each once."""
@@ -179,11 +174,6 @@ class Lexicon:
             if named not in found and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, flags):
                 found.append(named)
         return found
-
-    def member_in(self, text: str) -> tuple[str, str]:
-        """The slice a question names (dimension, member), or the whole business."""
-        found = self.members_in(text)
-        return found[0] if found else OVERALL
 
     def dimension_in(self, text: str) -> str | None:
         """A dimension a question names ('channel', 'countries')."""

@@ -28,7 +28,7 @@ def _country_names(code: str) -> set[str]:
     return {n.lower() for n in names if n and n.lower() != code.lower()}
 
 
-def member_aliases(members: list[tuple[str, str]], configured: dict[str, list[str]]) -> list[tuple[str, str, str]]:
+def member_aliases(members: list[tuple[str, str]], configured: dict[str, tuple[str, ...]]) -> list[tuple[str, str, str]]:
     """(member, dimension, alias) for each alias: the project's own, and a country's names where the dimension
     holds countries."""
     by_dimension: dict[str, list[str]] = {}
@@ -45,7 +45,7 @@ def member_aliases(members: list[tuple[str, str]], configured: dict[str, list[st
     return sorted(rows)
 
 
-def write_aliases(con, configured: dict[str, list[str]]) -> int:
+def write_aliases(con, configured: dict[str, tuple[str, ...]]) -> int:
     """Replace the member_aliases table with tonight's members' aliases; how many there are."""
     members = [tuple(r) for r in con.execute(sql_file("ask/members.sql")).fetchall()]
     rows = member_aliases(members, configured)

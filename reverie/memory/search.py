@@ -138,9 +138,9 @@ def _period_query(schema, low: date, high: date) -> tantivy.Query:
                                      datetime.combine(high, datetime.min.time()))
 
 
-# Opened indexes, with the warehouse file's state when each was last found current:
+# Opened indexes, with the warehouse file's state when each was last found current and the members' aliases then:
 # while the file and its write-ahead log are untouched, memory cannot have changed, and a search need not open it.
-_OPEN: dict[Path, tuple[tantivy.Index, tuple]] = {}
+_OPEN: dict[Path, tuple[tantivy.Index, tuple, dict[str, tuple[str, str]]]] = {}
 
 
 def _file_state(warehouse: Warehouse) -> tuple | None:
@@ -157,20 +157,21 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _current_index(warehouse: Warehouse) -> tantivy.Index:
-    """The index, brought up to the memory table if it is behind."""
+def _current_index(warehouse: Warehouse) -> tuple[tantivy.Index, dict[str, tuple[str, str]]]:
+    """The index, brought up to the memory table if it is behind, and the members' aliases."""
     folder, state = _folder(warehouse), _file_state(warehouse)
     if state is not None and folder in _OPEN and _OPEN[folder][1] == state:
-        return _OPEN[folder][0]
+        return _OPEN[folder][0], _OPEN[folder][2]
     with warehouse.connect() as con:  # the state was read first: a write after it is seen by the next search
         version = _version(con)
+        aliases = read_aliases(con)
     index = _OPEN[folder][0] if folder in _OPEN else _open_index(warehouse)
     if indexed_version(index) != version:
         update_index(warehouse)
         index.reload()
     _OPEN.clear()
-    _OPEN[folder] = (index, state)
-    return index
+    _OPEN[folder] = (index, state, aliases)
+    return index, aliases
 
 
 MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name} | {
@@ -213,12 +214,8 @@ def periods_in(text: str) -> tuple[str, list[tuple[date, date]]]:
     return text, periods
 
 
-def _members_named(warehouse: Warehouse, words: str) -> list[str]:
+def _members_named(aliases: dict[str, tuple[str, str]], words: str) -> list[str]:
     """The members whose aliases the words name ("germany": DE)."""
-    if not words:
-        return []
-    with warehouse.connect() as con:
-        aliases = read_aliases(con)
     padded = f" {words} "
     return sorted({member.lower() for alias, (_, member) in aliases.items() if f" {alias} " in padded})
 
@@ -228,12 +225,12 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
                   limit: int = 20) -> list[dict]:
     """Memory items matching `text` in title or body, most relevant first, within the filters (prepared answers
     only when their kind is asked for); dates and months in the text narrow the periods searched."""
-    index = _current_index(warehouse)
+    index, aliases = _current_index(warehouse)
     schema = index.schema
     text, named_periods = periods_in(text)
     # plain lowercase words: no field:value, quotes, +/- or AND/OR/NOT/IN/TO from users (the index is lowercase)
     words = re.sub(r"[^\w.]+", " ", text).lower().strip()
-    words = " ".join([words, *_members_named(warehouse, words)]).strip()
+    words = " ".join([words, *_members_named(aliases, words)]).strip()
     query = (index.parse_query(words, TEXT_FIELDS, field_boosts={"subject": SUBJECT_BOOST}) if words
              else tantivy.Query.all_query())
     must = [(tantivy.Occur.Must, query)]
