@@ -419,7 +419,7 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether a table or view of that name exists in the warehouse."""
-    return con.execute(sql_file("warehouse/table_exists.sql"), {"name": name}).fetchall() != [(0,), (0,)]
+    return con.execute(with_values("warehouse/table_exists.sql", {"name": name})).fetchall() != [(0,), (0,)]
 
 
 def data_watermark(con: duckdb.DuckDBPyConnection):

@@ -316,3 +316,13 @@ def test_a_confirmed_item_reads_as_its_finding_reads_now(tmp_path):
     assert memory_rows(warehouse, "select change, field, old_value, new_value from memory_history "
                                   "where cycle_id = 'c2'") == [("confirm", "title", "orders moved in US: 200.0 against 100.0",
                                                                 again["headline"])]
+
+
+def test_a_snapshot_written_before_aliases_existed_reads_as_having_none(tmp_path):
+    """An older release's snapshot has no member_aliases: none are read, and DuckDB does not take the Python
+    function of that name for a table (its replacement scans look at the caller's names)."""
+    from reverie.memory.aliases import read_aliases
+
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as con:
+        con.execute("create table memory (id varchar)")
+        assert read_aliases(con) == {}

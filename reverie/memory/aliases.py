@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 
-import duckdb
-
-from reverie.warehouse import sql_file, sql_value
+from reverie.warehouse import sql_file, sql_value, table_exists
 
 COUNTRY_DIMENSION = re.compile(r"countr|nation|market", re.IGNORECASE)
 
@@ -58,8 +56,7 @@ def write_aliases(con, configured: dict[str, tuple[str, ...]]) -> int:
 
 def read_aliases(con) -> dict[str, tuple[str, str]]:
     """alias -> (dimension, member), from a warehouse or a snapshot (none in one written before aliases were)."""
-    try:
-        return {alias: (dimension, member)
-                for alias, member, dimension in con.execute(sql_file("ask/member_aliases.sql")).fetchall()}
-    except duckdb.CatalogException:  # a snapshot written by an older release: no aliases in it
+    if not table_exists(con, "member_aliases"):  # a snapshot written by an older release
         return {}
+    return {alias: (dimension, member)
+            for alias, member, dimension in con.execute(sql_file("ask/member_aliases.sql")).fetchall()}
