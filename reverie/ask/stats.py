@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from reverie.ask.ledger import move_pending_asks
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file
 
 
@@ -17,6 +18,7 @@ def usage_stats(warehouse: Warehouse, days: int) -> dict:
     """Sleep time per cycle, query time per path, and the amortisation over the last `days` days."""
     since = warehouse.now() - timedelta(days=days)
     with warehouse.connect() as con:
+        move_pending_asks(con, warehouse.folder)
         cycles = rows_as_dicts(con.execute(sql_file("stats/cycles.sql"), {"since": since}))
         paths = rows_as_dicts(con.execute(sql_file("stats/asks_by_path.sql"), {"since": since}))
     night_tokens = sum(c["prompt_tokens"] + c["completion_tokens"] for c in cycles)
