@@ -19,6 +19,8 @@ from rich.table import Table
 
 from reverie.config import CONFIG_FILE, ConfigError, load_settings
 from reverie.project import scaffold
+from reverie.terminal import print_error
+from reverie.warehouse import no_warehouse
 
 app = typer.Typer(help="Sleep-time compute for data teams.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
@@ -40,7 +42,7 @@ def _emit(payload: dict, as_json: bool, human) -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # "[sources.x]" is text, not markup
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -265,7 +267,7 @@ def retry(source: Annotated[Optional[str], typer.Argument(help="A source in reve
 
 
 @app.command(name="ask")
-def ask_command(
+def ask(
     words: Annotated[list[str], typer.Argument(help="The question, quoted or not.")],
     no_memory: Annotated[bool, typer.Option("--no-memory", help="Answer cold, from the warehouse's SQL only "
                                                                  "(for comparison).")] = False,
@@ -274,23 +276,9 @@ def ask_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Answer a question from what the night prepared: a prepared answer, memory, or the warehouse cold."""
-    from reverie.ask.route import AskError, ask
+    from reverie.ask.command import ask_command
 
-    settings = _settings()
-    _warehouse_or_fail()
-    try:
-        result = ask(settings, " ".join(words), use_memory=not no_memory, use_prepared=not no_prepared)
-    except AskError as exc:
-        _fail(str(exc))
-
-    def human(r: dict) -> None:
-        out.print(escape(r["answer"]), highlight=False)
-        cited = f" · cites {', '.join(r['cited'])}" if r["cited"] else ""
-        through = f" · data through {r['data_through']}" if r.get("data_through") else ""
-        out.print(f"[dim]{r['path']}{cited}{through} · {r['prompt_tokens']:,}+{r['completion_tokens']:,} tokens · "
-                  f"{r['seconds']:.2f} s[/]", highlight=False)
-
-    _emit(result, as_json, human)
+    raise typer.Exit(ask_command(words, use_memory=not no_memory, use_prepared=not no_prepared, as_json=as_json))
 
 
 @app.command()
@@ -434,7 +422,7 @@ def _warehouse_or_fail():
     holds it (the cycle's tasks each hold it for seconds, a command's query for less)."""
     settings = _settings()
     if not settings.warehouse.exists():
-        _fail(f"no warehouse at {settings.warehouse}: run `reverie run` or `reverie demo` first")
+        _fail(no_warehouse(settings.warehouse))
     return replace(settings.warehouse, open_wait_seconds=COMMAND_WAIT_SECONDS)
 
 
@@ -552,24 +540,3 @@ def memory_export(
         _fail(str(exc))
     _emit({"path": str(path), "items": rows}, as_json,
           lambda r: out.print(f"{r['items']} item(s) written to {r['path']}", highlight=False))
-
-
-def main() -> None:
-    """The `reverie` command: an unexpected error reaches the user as one line, its traceback goes to a file."""
-    from reverie.warehouse import WarehouseBusy
-
-    try:
-        app()
-    except WarehouseBusy as exc:  # says who holds it and what to do: nothing more to log
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(1)
-    except Exception as exc:  # typer has handled usage errors, Ctrl-C and exits by now
-        import tempfile
-        import traceback
-
-        folder = Path(".reverie/logs") if Path(CONFIG_FILE).exists() else Path(tempfile.gettempdir())
-        folder.mkdir(parents=True, exist_ok=True)
-        log = folder / f"reverie-error-{time.strftime('%Y%m%dT%H%M%S')}.log"
-        log.write_text("".join(traceback.format_exception(exc)))
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))} (details in {log})", highlight=False)
-        sys.exit(1)

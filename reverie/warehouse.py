@@ -46,6 +46,11 @@ LAKE_EXTENSIONS = {"ducklake": "duckdb_extension_ducklake", "sqlite_scanner": "d
                    "postgres_scanner": "duckdb_extension_postgres_scanner"}  # PyPI packages: they load offline
 
 
+def no_warehouse(warehouse: "Warehouse") -> str:
+    """What a command says when the project has no warehouse yet."""
+    return f"no warehouse at {warehouse}: run `reverie run` or `reverie demo` first"
+
+
 class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse file; the message says which and what to do."""
 

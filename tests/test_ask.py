@@ -262,6 +262,8 @@ def test_a_prepared_answer_needs_no_model_and_is_recorded(project, scripted_llm)
     assert result["prompt_tokens"] == result["completion_tokens"] == 0 and scripted_llm.requests == []
     # how fast: bench/ask.py; that it starts neither Prefect nor a model client:
     # test_ask_starts_no_prefect_and_no_model_client_for_a_prepared_answer
+    assert result["recorded"] == "pending"  # kept aside: no warehouse opened to write; `reverie stats` moves it in
+    assert CliRunner().invoke(app, ["stats", "--json"]).exit_code == 0
     assert query(project, "select path, question, grounded from asks where ask_id = ?", [result["ask_id"]]) == [
         ("prepared", "What was revenue yesterday?", True)]
 
@@ -313,13 +315,22 @@ def test_cold_answers_from_sql_alone_and_grounds_its_numbers(project, scripted_l
 
 
 def test_ask_answers_while_a_cycle_holds_the_warehouse_and_records_it_after(project, scripted_llm):
+    item_id, title = query(project, "select id, title from memory where status = 'active' and kind = "
+                                    "'unusual_change' order by score desc limit 1")[0]
+    scripted_llm.script(lambda request: {"role": "assistant", "content": f"{title.split(':')[0]} [{item_id}]."})
     before = query(project, "select count(*) from asks")[0][0]
     with held_by_another_process(project.warehouse):
         held = ask("What was revenue yesterday?")
         assert held["path"] == "prepared" and held["recorded"] == "pending"
-    after = ask("What was revenue yesterday?")
+        torn = project.warehouse.folder / "pending-asks.jsonl"
+        with open(torn, "a") as pending:
+            pending.write('{"ask_id": "ask-killed-while-wri')  # an ask killed in the middle of its line
+        with_model = ask("Summarise the big story for me")
+        assert with_model["path"] == "memory" and with_model["recorded"] == "pending"
+    after = ask("Summarise the big story for me")  # it opens the warehouse for its model call: all are moved in
     assert after["recorded"] == "warehouse"
-    assert query(project, "select count(*) from asks")[0][0] == before + 2
+    assert query(project, "select count(*) from asks")[0][0] == before + 3
+    assert not any((project.warehouse.folder / name).exists() for name in ("pending-asks.jsonl", "pending-asks.jsonl.moving"))
 
 
 def test_the_cold_path_says_which_cycle_holds_the_warehouse(project):
@@ -333,13 +344,44 @@ def test_the_cold_path_says_which_cycle_holds_the_warehouse(project):
     assert "Traceback" not in result.output
 
 
-def test_ask_starts_no_prefect_and_no_model_client_for_a_prepared_answer(project):
-    script = ("import sys\nfrom reverie.cli import app\nsys.argv = ['reverie', 'ask', 'What was revenue yesterday?']\n"
-              "try:\n    app()\nexcept SystemExit:\n    pass\n"
-              "print([m for m in ('prefect', 'openai', 'great_expectations') if m in sys.modules], file=sys.stderr)")
-    done = processes.run([sys.executable, "-c", script], cwd=project.project_dir,
+def _entry(project, *args: str) -> tuple[object, list[str]]:
+    """`reverie ARGS` through the command's entry as a process; what it did and the heavy modules it imported."""
+    script = ("import sys\nfrom reverie.main import main\nsys.argv = ['reverie', *sys.argv[1:]]\n"
+              "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
+              "print([m for m in ('prefect', 'openai', 'great_expectations', 'typer', 'rich') if m in sys.modules], "
+              "file=sys.stderr)\nsys.exit(code)")
+    done = processes.run([sys.executable, "-c", script, *args], cwd=project.project_dir,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+    return done, json.loads(done.stderr.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_ask_starts_no_prefect_no_model_client_and_no_full_command_line_for_a_prepared_answer(project):
+    done, imported = _entry(project, "ask", "What was revenue", "yesterday?", "--json")
+    assert done.returncode == 0 and imported == [], done.stderr
+    assert json.loads(done.stdout)["path"] == "prepared"
+    done, imported = _entry(project, "ask", "--help")  # what the fast entry does not read, the full command line does
+    assert done.returncode == 0 and "--no-prepared" in done.stdout and "typer" in imported
+    done, imported = _entry(project, "ask", "--bogus", "revenue?")
+    assert done.returncode == 2 and "No such option" in done.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_a_file(tmp_path):
+    (tmp_path / "reverie.toml").write_text("")
+    (tmp_path / ".reverie").mkdir()
+    (tmp_path / ".reverie" / "warehouse.duckdb").write_text("not a database")
+    done = processes.run([sys.executable, "-c", "from reverie.main import main; main()", "memory", "list"],
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    log = re.search(r"details in (\S+)\)$", done.stderr.strip()).group(1)
+    assert done.stderr.startswith("error: IOException: ") and "Traceback" in (tmp_path / log).read_text()
+
+
+def test_ask_before_any_cycle_says_so_in_one_line(tmp_path):
+    (tmp_path / "reverie.toml").write_text("")
+    done = processes.run([sys.executable, "-c", "from reverie.main import main; main()", "ask", "revenue?"],
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: no warehouse at ") and len(done.stderr.splitlines()) == 1
 
 
 def test_the_night_prepares_again_the_questions_asked_and_replaces_last_nights(project, scripted_llm):
