@@ -65,7 +65,7 @@ def test_a_signed_average_moves_in_its_own_units_when_it_crosses_zero(tmp_path):
             for i, day in enumerate(days)]
     [c] = _found(_warehouse(tmp_path, rows, [("delay", "avg", "down", "absolute")]), days[-1].date())
     assert c["magnitude"] is None and c["direction"] == "down" and c["favourable"] == "good"
-    assert c["headline"].startswith(f"delay down {abs(c['difference']):,.2f} (overall) on {days[-1].date()}: -14.00")
+    assert c["headline"].startswith(f"delay down {abs(c['difference']):,.2f} (overall) on {days[-1].date()}: -14 against")
     assert "%" not in c["headline"]
 
 
@@ -211,12 +211,37 @@ def _document(**fields) -> dict:
             "quality": [], "unchecked": [], "new_batches": 0, **fields}
 
 
+def test_the_brief_leads_with_what_is_new_and_lists_what_is_still_open_compactly():
+    from tasks.deliver.markdown import render_brief
+
+    def item(memory_id: str, news: str | None, severity: str) -> dict:
+        return {"id": memory_id, "kind": "unusual_change", "title": f"{memory_id} moved", "body": "",
+                "severity": severity, "score": 0.5, "source": "detector:unusual_change", "fingerprint": memory_id,
+                "linked_ids": [], "news": news}
+
+    held = {"source": "orders", "batch": "landing/orders/2025-03-10.csv", "held_back": True, "reasons": "nulls"}
+    insights = [item("mem-new", "new", "info"), item("mem-changed", "changed", "warning"),
+                item("mem-old", None, "critical")]
+    brief = render_brief(_document(failed=["metrics: revenue: boom"], quality=[held], key_metrics=[
+        {"metric": "orders", "day": datetime(2025, 3, 10), "value": 3.0, "week_before": 4.0, "change": -0.25,
+         "scale": "relative"}]), insights)
+    headings = [line for line in brief.splitlines() if line.startswith("## ")]
+    assert headings == ["## This cycle is degraded", "## New since the last cycle", "## The analyst's notes",
+                        "## Data quality", "## Key metrics (latest complete day)", "## Still open"]
+    new = brief.split("## New since the last cycle")[1].split("## ")[0]
+    still_open = brief.split("## Still open")[1]
+    assert "mem-new moved" in new and "changed: mem-changed moved" in new and "mem-old" not in new
+    assert "**held back** — `landing/orders/2025-03-10.csv` (orders): nulls" in brief.split("## Key metrics")[0]
+    assert still_open.strip().splitlines()[-1] == "- critical · mem-old moved · `mem-old`"
+
+
 def test_the_brief_lists_a_story_together(tmp_path):
     from tasks.deliver.markdown import render_brief
 
     def item(memory_id: str, title: str, score: float, linked: list[str]) -> dict:
         return {"id": memory_id, "kind": "unusual_change", "title": title, "body": "", "severity": "critical",
-                "score": score, "source": "detector:unusual_change", "fingerprint": memory_id, "linked_ids": linked}
+                "score": score, "source": "detector:unusual_change", "fingerprint": memory_id, "linked_ids": linked,
+                "news": "new"}
 
     insights = [item("mem-orders", "orders down in DE", 0.9, ["mem-revenue", "mem-batch"]),
                 item("mem-signups", "signups up", 0.8, []),
@@ -258,4 +283,4 @@ def test_the_briefs_key_metrics_read_as_their_scales():
     brief = render_brief(_document(key_metrics=key_metrics), [])
     assert "| cancellation_rate | 2013-12-30 | 1.5% | -0.7 pp |" in brief
     assert "| delay | 2013-12-30 | 10.70 | -21.50 |" in brief
-    assert "| flights | 2013-12-30 | 968.00 | -1.7% |" in brief
+    assert "| flights | 2013-12-30 | 968 | -1.7% |" in brief  # a count without decimals

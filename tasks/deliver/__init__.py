@@ -29,7 +29,7 @@ from tasks.metrics.summary import metric_summary
 
 BRIEF_ITEMS = 15
 SHOWN = ("id", "kind", "title", "body", "severity", "score", "source", "linked_ids", "metric", "dimension", "member",
-         "valid_from", "valid_to")
+         "valid_from", "valid_to", "news")
 
 
 def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone: str | None,
@@ -42,13 +42,13 @@ def brief_document(con, project: str, cycle_id: str, metrics_rows: int, timezone
     sources = rows_as_dicts(con.execute(sql_file("quality/new_batches_checked.sql"), {"cycle_id": cycle_id}))
     watermark = data_watermark(con)
     key_metrics = metric_summary(con).to_dicts()
-    scales = {m["metric"]: m["scale"] for m in key_metrics}
+    readings = {m["metric"]: {"scale": m["scale"], "favourability": m["favourability"]} for m in key_metrics}
     return {"project": project, "cycle_id": cycle_id, "watermark": watermark, "timezone": timezone, "reach": reach_text(watermark, timezone),
             "metrics_rows": metrics_rows, "key_metrics": key_metrics,
             "changes": [{k: i[k] for k in SHOWN} for i in insights if i["source"].startswith("detector:")],
             "notes": [{k: i[k] for k in SHOWN} for i in insights if not i["source"].startswith("detector:")],
             "failed": failed, "quality": findings, "new_batches": sum(s["batches"] for s in sources),
-            "unchecked": [s for s in sources if s["unchecked"]], "charts": chart_data(con, insights, scales)}, insights
+            "unchecked": [s for s in sources if s["unchecked"]], "charts": chart_data(con, [i for i in insights if i["news"]], readings)}, insights
 
 
 @task(name="deliver", cache_policy=NO_CACHE)  # it writes and sends: never cached

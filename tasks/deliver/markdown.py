@@ -47,42 +47,8 @@ def quality_verdict(document: dict) -> str | None:
     return "Every new batch passed its checks." if document["new_batches"] else "No new batch this cycle."
 
 
-def render_brief(document: dict, insights: list[dict]) -> str:
-    """The brief as markdown (from tasks.deliver.brief_document): what failed, if anything, then key metrics, what
-    changed, what the analyst thinks, the data's quality; times are the project's local times."""
-    lines = [f"# reverie brief — {document['project']}", "",
-             f"Cycle `{document['cycle_id']}` · data up to {document['reach']} · {document['metrics_rows']} metric "
-             "values refreshed", ""]
-    if document["failed"]:
-        lines += ["## This cycle is degraded", "", "What failed (the rest of the brief is what still ran):", ""]
-        lines += [f"- {_cell(f)}" for f in document["failed"]] + [""]
-    key_metrics = document["key_metrics"]
-    if key_metrics:
-        lines += ["## Key metrics (latest complete day)", "", "| metric | day | value | vs. a week before |", "|---|---|---|---|"]
-        lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {value_text(m['value'], m['scale'])} | "
-                  f"{week_on_week(m)} |" for m in key_metrics]
-        lines.append("")
-    analyst = [i for i in insights if not i["source"].startswith("detector:")]
-    detected = [i for i in insights if i["source"].startswith("detector:")]
-    lines += ["## What changed", ""]
-    if detected:
-        lines += ["| severity | insight | score | id |", "|---|---|---|---|"]
-        listed = {i["id"] for i in detected}
-        for i, part in stories(detected):
-            elsewhere = [f"`{other}`" for other in i.get("linked_ids") or [] if other not in listed]
-            see_also = f" (one story with {', '.join(elsewhere)})" if elsewhere else ""
-            lines.append(f"| {i['severity']} | {'↳ ' if part else ''}{_cell(i['title'])}{see_also} | {i['score']:.2f} "
-                         f"| `{i['id']}` |")
-    else:
-        lines.append("Nothing unusual in the new data.")
-    lines += ["", "## The analyst's notes", ""]
-    if analyst:
-        for i in analyst:
-            lines += [f"- **{_cell(i['title'])}** ({i['kind']}, {i['severity']}) — {_cell(i['body'])} "
-                      f"_[{i['source']}, `{i['id']}`]_"]
-    else:
-        lines.append("No grounded notes from the analyst this cycle.")
-    lines += ["", "## Data quality", ""]
+def _quality_lines(document: dict) -> list[str]:
+    lines = []
     for f in document["quality"]:
         what = ("metric " + f["batch"] if f["source"] == "metrics" else
                 f"source {f['source']}" if f["batch"] == "(source)" else f"`{f['batch']}` ({f['source']})")
@@ -91,4 +57,50 @@ def render_brief(document: dict, insights: list[dict]) -> str:
     lines += [f"- **unchecked** — {_cell(unchecked_text(u))}" for u in document["unchecked"]]
     if nothing_listed := quality_verdict(document):
         lines.append(nothing_listed)
+    return lines
+
+
+def render_brief(document: dict, insights: list[dict]) -> str:
+    """The brief as markdown (from tasks.deliver.brief_document): what failed, if anything, then what this cycle
+    found new, the analyst's notes, the data's quality, key metrics and, compactly, what is still open; times are
+    the project's local times."""
+    lines = [f"# reverie brief — {document['project']}", "",
+             f"Cycle `{document['cycle_id']}` · data up to {document['reach']} · {document['metrics_rows']} metric "
+             "values refreshed", ""]
+    if document["failed"]:
+        lines += ["## This cycle is degraded", "", "What failed (the rest of the brief is what still ran):", ""]
+        lines += [f"- {_cell(f)}" for f in document["failed"]] + [""]
+    analyst = [i for i in insights if not i["source"].startswith("detector:")]
+    detected = [i for i in insights if i["source"].startswith("detector:")]
+    new = [i for i in detected if i["news"]]
+    lines += ["## New since the last cycle", ""]
+    if new:
+        lines += ["| severity | insight | score | id |", "|---|---|---|---|"]
+        listed = {i["id"] for i in new}
+        for i, part in stories(new):
+            elsewhere = [f"`{other}`" for other in i.get("linked_ids") or [] if other not in listed]
+            see_also = f" (one story with {', '.join(elsewhere)})" if elsewhere else ""
+            changed = "changed: " if i["news"] == "changed" else ""
+            lines.append(f"| {i['severity']} | {'↳ ' if part else ''}{changed}{_cell(i['title'])}{see_also} | "
+                         f"{i['score']:.2f} | `{i['id']}` |")
+    else:
+        lines.append("Nothing new or changed in the new data.")
+    lines += ["", "## The analyst's notes", ""]
+    if analyst:
+        for i in analyst:
+            lines += [f"- **{_cell(i['title'])}** ({i['kind']}, {i['severity']}) — {_cell(i['body'])} "
+                      f"_[{i['source']}, `{i['id']}`]_"]
+    else:
+        lines.append("No grounded notes from the analyst this cycle.")
+    lines += ["", "## Data quality", "", *_quality_lines(document)]
+    key_metrics = document["key_metrics"]
+    if key_metrics:
+        lines += ["", "## Key metrics (latest complete day)", "", "| metric | day | value | vs. a week before |",
+                  "|---|---|---|---|"]
+        lines += [f"| {m['metric']} | {m['day']:%Y-%m-%d} | {value_text(m['value'], m['scale'])} | "
+                  f"{week_on_week(m)} |" for m in key_metrics]
+    still_open = [i for i in detected if not i["news"]]
+    if still_open:
+        lines += ["", "## Still open", "", "Confirmed again by this cycle's data:", ""]
+        lines += [f"- {i['severity']} · {_cell(i['title'])} · `{i['id']}`" for i in still_open]
     return "\n".join(lines) + "\n"
