@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 
 from reverie.analyst.candidates import slice_name
-from reverie.analyst.grounding import display_number
+from reverie.analyst.grounding import show
 from tasks.detect.detector import Detector
 
 AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
@@ -125,17 +125,18 @@ def _period(c: dict) -> str:
 
 
 def value_text(value: float, scale: str) -> str:
-    """A metric's value as people read it: a share in percent (21.6%), anything else as a number (1,234.50)."""
-    return f"{100 * value:.1f}%" if scale == "points" else display_number(value)
+    """A metric's value as people read it: a share in percent (21.6%), anything else as a number (254, 1,234.50)."""
+    return f"{100 * value:.1f}%" if scale == "points" else show(value)
 
 
 def change_text(c: dict, signed: bool = True) -> str:
-    """A change as its scale reads it: +62.3% (relative), +21.2 pp (a share), +62.30 (a signed value, its units)."""
+    """A change as its scale reads it: +62.3% (relative), +21.2 pp (a share), +62.30 or +3 (a signed value, its
+    units)."""
     sign = "+" if c["difference"] >= 0 else "-"
     if c["scale"] == "points":
         size = f"{abs(100 * c['difference']):.1f} pp"
     elif c["scale"] == "absolute":
-        size = display_number(abs(c["difference"]))
+        size = show(abs(c["difference"]))
     elif not c["expected"]:
         return "from zero"
     else:
