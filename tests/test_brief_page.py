@@ -9,6 +9,7 @@ import pytest
 
 from flows.local_run import run_cycle
 from reverie.generator import generate
+from tasks.deliver.page import COLOURS, bar_colour
 from tests.browser import Browser
 from tests.conftest import new_project
 from tests.test_cli_embedded import reverie
@@ -21,8 +22,18 @@ MARKS = """(() => [...document.querySelectorAll('figure.chart')].map(figure => (
     line: figure.querySelectorAll('g[id$="-series"] path').length,
     drivers: figure.querySelector('.drivers') ? +figure.querySelector('.drivers').dataset.members : 0,
     bars: figure.querySelectorAll('g[id*="-driver-"]').length,
+    fills: [...figure.querySelectorAll('g[id*="-driver-"] path')].map(p => p.style.fill),
+    expected: figure.querySelectorAll('g[id$="-expected"] path').length,
+    legend: [...figure.querySelectorAll('text')].map(t => t.textContent).join(' '),
     width: figure.querySelector('svg').getBoundingClientRect().width,
 })))()"""
+
+
+def hex_colour(css: str) -> str:
+    """rgb(46, 125, 50) or #2e7d32, as #2e7d32."""
+    if css.startswith("#"):
+        return css.lower()
+    return "#" + "".join(f"{int(n):02x}" for n in css.removeprefix("rgb(").removesuffix(")").split(","))
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +57,31 @@ def test_the_page_opens_offline_with_each_changed_series_its_band_and_flagged_po
         browser.open(page)
         charts = browser.evaluate(MARKS)
         shot = browser.screenshot(tmp_path / "brief.png")
-        titles = browser.evaluate("[...document.querySelectorAll('#changes article .title')].map(t => t.textContent)")
+        titles = browser.evaluate("[...document.querySelectorAll('#new article .title, #still-open .title')]"
+                                  ".map(t => t.textContent)")
         requests = browser.evaluate("performance.getEntriesByType('resource').length")
 
     assert requests == 0  # nothing fetched: scripts, styles, fonts and charts are all in the file
     assert shot.stat().st_size > 50_000 and shot.read_bytes()[:4] == b"\x89PNG"
     assert len(charts) == len(document["charts"]) > 0
+    by_id = {c["id"]: c for c in document["changes"]}
     for chart, data in zip(charts, document["charts"]):
         assert chart["metric"] == data["metric"] and chart["points"] == len(data["series"])
         assert chart["drawnFlagged"] == chart["flagged"] == len(data["flagged"]) > 0
         assert chart["band"] == 1 and chart["line"] == 1
         assert chart["bars"] == chart["drivers"] == (len(data["drivers"]["members"]) if data["drivers"] else 0)
+        # the dashed baseline is named in the unusual-change headline's own words
+        baseline = "median of the same weekday over the previous 4 weeks" if data["grain"] == "day" else (
+            "median of the previous 4 periods")
+        assert chart["expected"] == 1 and baseline in chart["legend"]
+        assert all(baseline in by_id[i]["title"] for i in data["items"] if by_id[i]["kind"] == "unusual_change")
+        if data["drivers"]:  # bars drawn bottom up; green is good news for this metric, red bad
+            parts = [m["contribution"] for m in data["drivers"]["members"]][::-1]
+            wanted = [COLOURS[bar_colour(p, data["favourability"])] for p in parts]
+            assert [hex_colour(fill) for fill in chart["fills"]] == wanted
     assert any(chart["bars"] for chart in charts)  # the headline change of the whole business has its drivers
-    assert sorted(t.removeprefix("↳ ") for t in titles) == sorted(c["title"] for c in document["changes"])
+    assert sorted(t.removeprefix("↳ ").removeprefix("changed: ") for t in titles) == sorted(
+        c["title"] for c in document["changes"])
 
 
 @pytest.mark.heavy("Chromium")
@@ -69,10 +92,14 @@ def test_the_page_fits_a_phone_without_scrolling_sideways(delivered, tmp_path):
         browser.open(settings.briefs_dir / "latest.html")
         widths = browser.evaluate("({page: document.documentElement.scrollWidth, window: window.innerWidth, "
                                   "charts: [...document.querySelectorAll('figure.chart svg')]"
-                                  ".map(s => s.getBoundingClientRect().width)})")
+                                  ".map(s => s.getBoundingClientRect().width), text: [...document.querySelectorAll("
+                                  "'figure.chart svg')].flatMap(s => [...s.querySelectorAll('text')].map(t => "
+                                  "parseFloat(getComputedStyle(t).fontSize) * s.getBoundingClientRect().width / "
+                                  "s.viewBox.baseVal.width))})")
         browser.screenshot(tmp_path / "phone.png")
     assert widths["page"] <= widths["window"] == 390
     assert widths["charts"] and all(300 <= width <= 390 for width in widths["charts"])
+    assert widths["text"] and min(widths["text"]) >= 8  # the charts' words read on a phone (px as drawn)
 
 
 def test_reverie_brief_prints_the_latest_writes_its_page_and_gives_its_items(delivered, tmp_path):
@@ -86,6 +113,9 @@ def test_reverie_brief_prints_the_latest_writes_its_page_and_gives_its_items(del
     assert shown.returncode == 0 and f"reverie brief — {settings.name}" in shown.stdout
     document = json.loads((settings.briefs_dir / "latest.json").read_text())
     assert document["changes"][0]["title"][:40] in " ".join(shown.stdout.split())
+    narrow = reverie("brief", cwd=folder, COLUMNS="60")  # wrapped at the terminal's width, never cut
+    header = f"Cycle {result['cycle_id']} · data up to {document['reach']} · {document['metrics_rows']} metric values refreshed"
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60 and header in " ".join(narrow.stdout.split())
     items = json.loads(as_json.stdout)
     assert items["cycle_id"] == result["cycle_id"] and items["page"] == str(settings.briefs_dir / "latest.html")
     assert [i["id"] for i in items["items"]] == [i["id"] for i in document["changes"] + document["notes"]]

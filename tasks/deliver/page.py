@@ -12,11 +12,16 @@ from tasks.deliver.markdown import quality_verdict, stories, week_on_week
 from tasks.detect.ranking import value_text
 from tasks.quality.results import unchecked_text
 
-CHARTS = 6  # changed series drawn, most severe first; the rest are listed without one
+CHARTS = 6  # changed series drawn, in the brief's order (what is new, most severe first); the rest without one
 UNCHARTED = ("concentration", "pace_to_goal")  # about shares and goals, not a point of a series that moved
+# inches: drawn about as wide as a phone shows it, so its text reads at ~9 px there (the page caps it on a desktop)
+FIGURE_WIDTH = 4.0
 SERIES_DAYS = {"day": 56, "week": 26 * 7, "month": 730}
 TEMPLATE = Path(__file__).resolve().parents[2] / "reverie" / "templates" / "brief.html.j2"
-COLOURS = {"series": "#1f4e79", "band": "#9ab7d3", "flagged": "#c0392b", "up": "#2e7d32", "down": "#c0392b"}
+COLOURS = {"series": "#1f4e79", "band": "#9ab7d3", "expected": "#5b6776", "flagged": "#c0392b", "good": "#2e7d32",
+           "bad": "#c0392b", "neutral": "#1f4e79"}
+BASELINES = {"day": "median of the same weekday over the previous 4 weeks",
+             "other": "median of the previous 4 periods"}  # the unusual-change headline's words for its baseline
 
 
 def _period(value) -> date | None:
@@ -28,9 +33,10 @@ def _evidence(item: dict) -> dict:
     return (json.loads(evidence) if isinstance(evidence, str) else evidence) or {}
 
 
-def chart_data(con, items: list[dict], scales: dict[str, str]) -> list[dict]:
-    """For each changed series (metric and slice) of the brief's detector items, most severe first: its recent values
-    with their usual range, the days the items flagged, and the lead dimension's drivers of the headline change."""
+def chart_data(con, items: list[dict], readings: dict[str, dict]) -> list[dict]:
+    """For each changed series (metric and slice) of the brief's detector items, in the brief's order: its recent
+    values with their usual range, the days the items flagged, and the lead dimension's drivers of the headline
+    change. `readings`: each metric's scale and favourability."""
     charts: dict[tuple, dict] = {}
     for item in items:
         if not item.get("metric") or not item["source"].startswith("detector:") or item["kind"] in UNCHARTED:
@@ -46,8 +52,9 @@ def chart_data(con, items: list[dict], scales: dict[str, str]) -> list[dict]:
             if len(rows) < 2:
                 continue
             charts[key] = {"metric": key[0], "grain": grain, "dimension": key[2], "member": key[3],
-                           "scale": scales.get(key[0], "relative"), "series": rows, "flagged": [], "items": [],
-                           "drivers": None}
+                           "scale": readings.get(key[0], {}).get("scale", "relative"),
+                           "favourability": readings.get(key[0], {}).get("favourability", "neutral"),
+                           "series": rows, "flagged": [], "items": [], "drivers": None}
         chart = charts[key]
         chart["items"].append(item["id"])
         first, last = _period(item.get("valid_from")), _period(item.get("valid_to")) or _period(item.get("valid_from"))
@@ -80,14 +87,15 @@ def _axis_format(axis, scale: str) -> None:
 
 
 def series_svg(chart: dict, number: int) -> str:
-    """The series as a line, its usual range as a band, the flagged periods as red points; each mark an SVG group
-    with an id (chart<n>-series, -band, -flagged) that a browser test can count."""
+    """The series as a line, its usual range as a band, the baseline the headline compares with as a dashed line
+    (named in the headline's words), the flagged periods as red points; each mark an SVG group with an id
+    (chart<n>-series, -band, -expected, -flagged) that a browser test can count."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
     rows = chart["series"]
     periods = [r["period"] for r in rows]
-    figure = Figure(figsize=(6.4, 2.8))
+    figure = Figure(figsize=(FIGURE_WIDTH, 2.4))
     axes = figure.subplots()
     banded = [r for r in rows if r["low"] is not None]
     if banded:
@@ -96,6 +104,10 @@ def series_svg(chart: dict, number: int) -> str:
                                  label="usual range (same weekday, 8 weeks before)" if chart["grain"] == "day"
                                  else "usual range (8 periods before)")
         band.set_gid(f"chart{number}-band")
+        (expected,) = axes.plot([r["period"] for r in banded], [r["expected"] for r in banded], linestyle="--",
+                                linewidth=1, color=COLOURS["expected"],
+                                label=BASELINES["day" if chart["grain"] == "day" else "other"])
+        expected.set_gid(f"chart{number}-expected")
     (line,) = axes.plot(periods, [r["value"] for r in rows], color=COLOURS["series"], linewidth=1.6,
                         label=chart["metric"])
     line.set_gid(f"chart{number}-series")
@@ -112,28 +124,36 @@ def series_svg(chart: dict, number: int) -> str:
     _axis_format(axes.yaxis, chart["scale"])
     axes.spines[["top", "right"]].set_visible(False)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=9, frameon=False, ncols=3)  # above the plot
+    axes.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=9, frameon=False)  # above the plot, one a line
     axes.margins(x=0.01, y=0.25)
     return _svg(figure, f"chart{number}")
 
 
+def bar_colour(part: float, favourability: str) -> str:
+    """good, bad or neutral: a member's part of a change, judged by which way the metric is good."""
+    if favourability not in ("up", "down") or part == 0:
+        return "neutral"
+    return "good" if (part > 0) == (favourability == "up") else "bad"
+
+
 def drivers_svg(chart: dict, number: int) -> str:
-    """The lead dimension's members as horizontal bars of their part of the change (green up, red down); each bar an
-    SVG group with an id (chart<n>-driver-<i>)."""
+    """The lead dimension's members as horizontal bars of their part of the change, green where it moved the metric
+    the good way and red the bad way (one colour for a metric with no good way); each bar an SVG group with an id
+    (chart<n>-driver-<i>)."""
     from matplotlib.figure import Figure
 
     members = chart["drivers"]["members"]
-    figure = Figure(figsize=(6.4, 0.5 + 0.38 * len(members)))
+    figure = Figure(figsize=(FIGURE_WIDTH, 0.5 + 0.3 * len(members)))
     axes = figure.subplots()
     names = [f"{chart['drivers']['dimension']} {m['member']}" for m in members][::-1]
     parts = [m["contribution"] for m in members][::-1]
-    bars = axes.barh(names, parts, color=[COLOURS["up"] if p >= 0 else COLOURS["down"] for p in parts], height=0.6)
+    bars = axes.barh(names, parts, color=[COLOURS[bar_colour(p, chart["favourability"])] for p in parts], height=0.6)
     for index, bar in enumerate(bars):
         bar.set_gid(f"chart{number}-driver-{index}")
     axes.axvline(0, color="#555", linewidth=0.8)
     _axis_format(axes.xaxis, chart["scale"] if chart["scale"] != "relative" else "absolute")
     axes.spines[["top", "right"]].set_visible(False)
-    axes.tick_params(labelsize=8)
+    axes.tick_params(labelsize=9)
     axes.set_title("part of the change, by member", fontsize=9, loc="left")
     return _svg(figure, f"drivers{number}")
 
@@ -146,18 +166,19 @@ def render_page(document: dict) -> str:
 
     charts = {}
     # text stays text in the SVG (searchable, small, the page's font); sizes are fixed when a chart is drawn
-    with rc_context({"svg.fonttype": "none", "font.size": 11}):
+    with rc_context({"svg.fonttype": "none", "font.size": 10, "xtick.labelsize": 9, "ytick.labelsize": 9}):
         for number, chart in enumerate(document["charts"]):
             charts[chart["items"][0]] = {
                 "series": Markup(series_svg(chart, number)), "number": number, "chart": chart,
                 "drivers": Markup(drivers_svg(chart, number)) if chart["drivers"] else None}
-    detected = document["changes"]
+    new = [i for i in document["changes"] if i["news"]]
     environment = Environment(loader=FileSystemLoader(TEMPLATE.parent), autoescape=select_autoescape(["j2"]))
     return environment.get_template(TEMPLATE.name).render(
-        brief=document, stories=stories(detected), charts=charts,
+        brief=document, stories=stories(new), still_open=[i for i in document["changes"] if not i["news"]],
+        charts=charts,
         key_metrics=[{**m, "value_text": value_text(m["value"], m["scale"]), "change_text": week_on_week(m)}
                      for m in document["key_metrics"]],
-        listed={i["id"] for i in detected}, unchecked=[unchecked_text(u) for u in document["unchecked"]],
+        listed={i["id"] for i in new}, unchecked=[unchecked_text(u) for u in document["unchecked"]],
         quality_verdict=quality_verdict(document))
 
 
