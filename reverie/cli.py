@@ -339,7 +339,7 @@ def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the
         if html is not None or open_page:
             out.print(f"the brief as a page: {page}", highlight=False)
         else:
-            out.print(Markdown(files[".md"].read_text()))
+            out.print(Markdown(files[".md"].read_text()), soft_wrap=False)  # wrapped at the terminal's width, not cut
 
     _emit(result, as_json, human)
 
