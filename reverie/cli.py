@@ -459,15 +459,20 @@ def memory_search(
 
 
 @memory_app.command("show")
-def memory_show(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-...).")], as_json: JsonFlag = False) -> None:
+def memory_show(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-...), or a candidate's (cand-...) "
+                                                               "that a note cites: the item it became.")],
+                as_json: JsonFlag = False) -> None:
     """One insight, whole: evidence, provenance, feedback and its history."""
     from reverie.memory.store import show_memory
 
     item = show_memory(_warehouse_or_fail(), memory_id)
     if item is None:
-        _fail(f"no memory item {memory_id}")
+        _fail(f"no memory item {memory_id}" if not memory_id.startswith("cand-") else
+              f"no memory item came from candidate {memory_id}: it was merged into another or not kept")
 
     def human(m: dict) -> None:
+        if m["candidate"]:
+            out.print(f"[dim]candidate {m['candidate']} became {m['id']}:[/]", highlight=False)
         out.print(f"[bold]{m['title']}[/]", highlight=False)
         if m["body"]:
             out.print(m["body"], highlight=False)

@@ -122,6 +122,9 @@ def test_show_history_feedback_and_export(remembered, monkeypatch, tmp_path):
                     "order by score desc limit 1")[0]
     shown = cli(remembered, monkeypatch, "memory", "show", memory_id)
     assert shown["id"] == memory_id and shown["evidence"]["queries"] and shown["history"][0]["change"] == "insert"
+    (candidate,) = memory(remembered, "select related_ids[1] from memory where id = ?", [memory_id])[0]
+    assert candidate.startswith("cand-")  # what an analyst's note cites: it opens the item it became
+    assert cli(remembered, monkeypatch, "memory", "show", candidate) == {**shown, "candidate": candidate}
 
     assert cli(remembered, monkeypatch, "memory", "feedback", memory_id, "noise")["feedback"] == "noise"
     history = cli(remembered, monkeypatch, "memory", "history", memory_id)["history"]
@@ -147,6 +150,7 @@ def test_show_history_feedback_and_export(remembered, monkeypatch, tmp_path):
 def test_clear_errors_for_unknown_ids_and_bad_values(remembered, monkeypatch, tmp_path):
     monkeypatch.chdir(remembered.project_dir)
     for args, words in ((["memory", "show", "mem-nope"], "no memory item mem-nope"),
+                        (["memory", "show", "cand-nope"], "no memory item came from candidate cand-nope"),
                         (["memory", "feedback", "mem-nope", "useful"], "no memory item mem-nope"),
                         (["memory", "feedback", memory(remembered, "select id from memory limit 1")[0][0], "great"],
                          "useful, noise"),

@@ -30,12 +30,18 @@ FEEDBACK = ("useful", "noise")
 
 
 def show_memory(warehouse: Warehouse, memory_id: str) -> dict | None:
-    """One memory item, whole, with its history and the items that are one story with it (`linked`)."""
+    """One memory item, whole, with its history and the items that are one story with it (`linked`); a candidate's
+    id (cand-…, as a note cites it) shows the item it became, with `candidate` saying so."""
     with warehouse.connect() as con:
+        candidate = None
+        if memory_id.startswith("cand-"):
+            found = con.execute(sql_file("memory/candidate_item.sql"), {"candidate_id": memory_id}).fetchone()
+            candidate, memory_id = memory_id, found[0] if found else memory_id
         rows = rows_as_dicts(con.execute("select * from memory where id = $id", {"id": memory_id}))
         if not rows:
             return None
         item = rows[0]
+        item["candidate"] = candidate
         item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else None
         item["history"] = _history_of(con, memory_id)
         item["linked"] = rows_as_dicts(con.execute(
