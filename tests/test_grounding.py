@@ -146,8 +146,21 @@ def test_words_must_name_the_metric_and_slice_their_numbers_come_from(warehouse,
                       cite=(alias,))
     assert f"the text does not name {c['member']}" in answer
     answer, run = write(warehouse, candidates, f"{c['metric']} in {c['member']} changed {{{alias}.change}} on {{{alias}.period}}",
-                        cite=(alias,))
+                        "It follows the price rise announced that week.", cite=(alias,))
     assert answer.startswith("stored:") and run.written
+
+
+def test_a_note_that_only_restates_its_candidate_is_not_kept(warehouse, candidates):
+    """The embedded model's notes as they were stored: its candidate's line again, and words that say nothing."""
+    alias, c = next(iter(candidates.items()))
+    restated = f"{{{alias}.metric}} ({{{alias}.slice}}) {{{alias}.direction}} {{{alias}.change}} on {{{alias}.period}}"
+    for body in ("This is a note about the change in a business metric.",
+                 "A change in a business metric has been reported."):
+        answer, run = write(warehouse, candidates, restated, body, cite=(alias,))
+        assert answer.startswith("rejected:") and "says nothing its candidates do not" in answer and not run.written
+    answer, run = write(warehouse, candidates, restated, "Expect refunds to follow: the returns window is a month.",
+                        cite=(alias,))
+    assert answer.startswith("stored:"), answer
 
 
 def test_a_number_about_no_metric_is_refused_however_real_it_is(warehouse, candidates):
@@ -308,7 +321,7 @@ def test_references_render_and_every_number_keeps_its_cell(warehouse, candidates
     series = (f"select period_start, value from metric_values where metric = '{c['metric']}' and grain = 'day' "
               f"and dimension = '{c['dimension']}' and member = '{c['member']}' order by period_start desc limit 3")
     answer, run = write(warehouse, candidates, f"{{{alias}.metric}} ({{{alias}.slice}}) {{{alias}.direction}} "
-                        f"{{{alias}.change}} on {{{alias}.period}}", "On {q1.period_start} it was {q1.value}.",
+                        f"{{{alias}.change}} on {{{alias}.period}}", "On {q1.period_start} it was {q1.value}, after the price rise.",
                         cite=(alias,), queries=(series,))
     assert answer.startswith("stored:"), answer
     insight = run.written[0]

@@ -7,7 +7,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from reverie.analyst.candidates import candidate_cells, cited_candidates
+from reverie.analyst.candidates import candidate_cells, cited_candidates, describe_candidates
 from reverie.analyst.evidence import query_cells
 from reverie.analyst.grounding import Cell, ground
 from reverie.analyst.run import AnalystRun
@@ -20,6 +20,26 @@ from reverie.warehouse import render, rows_as_dicts, sql_file
 WAREHOUSE_LOCK = threading.Lock()
 LIST_ARGUMENTS = {"candidate_ids", "evidence_queries", "memory_ids"}
 TEXT_ARGUMENTS = {"kind", "title", "body", "severity", "sql", "metric", "query", "memory_id", "reason", "summary"}
+# words a note may use that say nothing by themselves ("a change in a business metric has been reported")
+FILLER = ("note about this that change changes changed business metric metrics reported report observed expected "
+          "insight data value values significant notable notably increase increased decrease decreased rise rose "
+          "drop dropped fell fall up down has been occurred happened detected shows shown compared recommend "
+          "recommendation look review investigate further monitor day period also may might could would should "
+          "overall more less high low higher lower important attention needed")
+
+
+def _words(text: str) -> set[str]:
+    """The text's words as stems, without stop words or numbers (tantivy's English analyzer, as memory search)."""
+    import tantivy
+
+    analyzer = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
+                .filter(tantivy.Filter.stopword("english")).filter(tantivy.Filter.stemmer("english")).build())
+    return {w for w in analyzer.analyze(text) if not any(ch.isdigit() for ch in w)}
+
+
+def adds_to(text: str, cited: dict[str, dict]) -> bool:
+    """Whether a note says something its cited candidates do not: a word beyond theirs and the filler words."""
+    return bool(_words(text) - _words(describe_candidates(cited)) - _words(FILLER))
 
 
 @dataclass
@@ -82,6 +102,9 @@ def check_insight(args: dict, run: AnalystRun, cited: dict[str, dict],
             problems.append(f"{name} does not read {', '.join(sorted(about))}: filter metric_values by metric, or "
                             "read the model the metric is built on")
     problems += checked.problems
+    if cited and not adds_to(text, cited):
+        problems.append("it says nothing its candidates do not: explain the change (its drivers, a linked story), "
+                        "compare it, or say what follows from it")
     if problems:
         return "; ".join(problems[:4]), None
     return None, CheckedInsight(checked.title, checked.body, verified, checked.numbers)
