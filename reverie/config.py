@@ -61,6 +61,7 @@ class DetectSettings:
     pop_min_z: float = 5.0  # period over period compares two noisy periods, not one against a baseline
     member_extra_z: float = 1.0  # a sum or average in one member of a dimension needs this much more z
     min_volume: float = 20.0  # smallest baseline (or ratio denominator) worth alerting on
+    early_extra_z: float = 2.0  # a day in a series' first weeks (a short baseline) needs this much more z
     record_days: int = 365  # a record is the highest or lowest value over this many days
     record_margin: float = 0.1  # ... and beats the previous one by at least this much
     trend_min_change: float = 0.1  # smallest level shift a changepoint must show ...

@@ -3,7 +3,7 @@ name: unusual_change
 weight: 1.0
 describes_change: true
 baseline: same_weekday_weeks
-settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, member_extra_z, min_volume]
+settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, member_extra_z, min_volume, early_extra_z]
 */
 -- Unusual change: a complete day far from the median of the same weekday in the previous weeks.
 -- Comparing like weekdays keeps weekly seasonality from firing. How far is "far" is learned per
@@ -12,7 +12,12 @@ settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, m
 -- scale for other positive values, in their own units for signed ones (scaled_change). One
 -- member of a dimension needs $member_extra_z more than the whole business: there are many
 -- members, so many more chances for noise to look unusual. An average or a ratio needs
--- $min_volume rows behind it, that day and usually.
+-- $min_volume rows behind it, that day and usually. A count's or a sum's first weeks use the history there
+-- is: from two earlier same weekdays and five days to learn its noise from, a day whose baseline is short
+-- (fewer than 3 same weekdays, or fewer than $min_history days of noise) needs $early_extra_z more and
+-- twice the relative change, and its comparison says how many weeks it rests on. A day far outside every
+-- day of the four weeks before (far_outside) is reported however noisy the series has been: a storm's
+-- collapse in a weather-driven series.
 with day_values as (
     select v.*, m.measure, metric_scale(m.scale, m.measure) as scale, rows_behind(v.volume, v.denominator, v.value) as rows
     from metric_values v
@@ -25,13 +30,22 @@ with_history as (
     select
         *,
         list(value) over same_weekdays as history,
-        median(rows) over same_weekdays as usual_rows
+        median(rows) over same_weekdays as usual_rows,
+        min(value) over recent_days as recent_low,
+        max(value) over recent_days as recent_high,
+        count(value) over recent_days as recent_days
     from day_values
-    window same_weekdays as (
-        partition by metric, grain, dimension, member, dayofweek(period_start)
-        order by period_start
-        rows between $baseline_weeks preceding and 1 preceding
-    )
+    window
+        same_weekdays as (
+            partition by metric, grain, dimension, member, dayofweek(period_start)
+            order by period_start
+            rows between $baseline_weeks preceding and 1 preceding
+        ),
+        recent_days as (
+            partition by metric, grain, dimension, member
+            order by period_start
+            rows between 27 preceding and 1 preceding
+        )
 ),
 
 baselined as (
@@ -42,21 +56,32 @@ baselined as (
            list_aggregate(list_transform(history, x -> abs(x)), 'median'), 0) as level,
         scaled_change(measure, scale, value, list_aggregate(history, 'median'), numerator, denominator) as deviation
     from with_history
-    where len(history) >= 3
+    where len(history) >= 2
 ),
 
-with_noise as (
+spreads as (
     select
         *,
-        if(sampled_only(measure, scale, expected, denominator), 1.0,
-           greatest(1.4826 * median(abs(deviation)) over earlier_days, scaled_least_noise(measure, scale, level))) as noise,
-        count(deviation) over earlier_days as noise_points
+        -- a series' usual noise is learned from days with a full baseline; its first weeks' from all it has
+        1.4826 * median(abs(deviation)) filter (where len(history) >= 3) over earlier_days as full_spread,
+        count(deviation) filter (where len(history) >= 3) over earlier_days as full_points,
+        1.4826 * median(abs(deviation)) over earlier_days as early_spread,
+        count(deviation) over earlier_days as early_points
     from baselined
     window earlier_days as (
         partition by metric, grain, dimension, member
         order by period_start
         rows between $noise_days preceding and 1 preceding
     )
+),
+
+with_noise as (
+    select
+        *,
+        if(sampled_only(measure, scale, expected, denominator), 1.0,
+           greatest(if(early, early_spread, full_spread), scaled_least_noise(measure, scale, level))) as noise,
+        if(early, early_points, full_points) as noise_points
+    from (select *, len(history) < 3 or full_points < $min_history as early from spreads)
 )
 
 select
@@ -68,7 +93,7 @@ select
     period_start::date as period_end,
     value as observed,
     expected,
-    format('the median of the same weekday over the previous {} weeks', $baseline_weeks) as comparison,
+    format('the median of the same weekday over the previous {} weeks', len(history)) as comparison,
     deviation / noise as strength,
     format(
         'select period_start, value
@@ -80,7 +105,9 @@ select
     ) as evidence_sql
 from with_noise
 where period_start >= $since
-  and noise_points >= $min_history
-  and abs(deviation) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z)
-  and big_enough(measure, scale, value, expected, denominator, level, $min_rel_change)  -- 0 to 5 refunds is a change
+  and noise_points >= if(early, 5, $min_history)  -- the fewest days a noise can be learned from
+  and (not early or measure in ('count', 'count_distinct', 'sum'))  -- an average's tails need more days
+  and (abs(deviation) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z) + if(early, $early_extra_z, 0)
+       or far_outside(measure, scale, value, recent_low, recent_high, recent_days, $min_rel_change))
+  and big_enough(measure, scale, value, expected, denominator, level, $min_rel_change * if(early, 2, 1))  -- 0 to 5 refunds is a change
   and enough_rows(measure, rows, usual_rows, expected, $min_volume)
