@@ -280,3 +280,24 @@ def test_a_record_claims_only_the_history_there_is(tmp_path):
         found = candidates(con, "test", days[-1].date(), DetectSettings(record_days=365))
     records = [f for c in found for f in (c, *c["related"]) if f["detector"] == "record"]
     assert [r["comparison"] for r in records] == ["the highest value of the previous 79 days"]
+
+
+def test_a_days_collapse_within_a_new_level_is_a_change_of_its_own():
+    """The new level of a weather-driven series was found from two days before a storm's one-day collapse, and took
+    the collapse in as a part of itself: the day was never said. The level's first day stays one change with it."""
+    from tasks.detect.ranking import merged
+    from tasks.detect.registry import load_detectors
+
+    detectors = load_detectors()
+
+    def finding(detector: str, start: date, end: date, score: float) -> dict:
+        return {"detector": detector, "metric": "rides", "grain": "day", "dimension": "overall", "member": "all",
+                "direction": "down", "period_start": start, "period_end": end, "score": score, "strength": -5.0,
+                "severity": "warning"}
+
+    level = finding("trend_change", date(2025, 3, 6), date(2025, 4, 2), 0.8)
+    collapse = finding("unusual_change", date(2025, 3, 8), date(2025, 3, 8), 0.6)
+    first_day = finding("unusual_change", date(2025, 3, 6), date(2025, 3, 6), 0.5)
+    found = merged([level, collapse, first_day], detectors)
+    assert [(c["detector"], c["period_start"], [r["period_start"] for r in c["related"]]) for c in found] == [
+        ("trend_change", date(2025, 3, 6), [date(2025, 3, 6)]), ("unusual_change", date(2025, 3, 8), [])]

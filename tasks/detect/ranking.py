@@ -62,11 +62,16 @@ def _same_change(group: list[dict], other: dict) -> bool:
     """Whether a finding describes the change of a group headed by its strongest finding (same metric and direction,
     already checked). Days: the group's days with this one stay within MERGE_DAYS in a row, so a run of bad days
     does not chain into one week-long change. Longer periods (a week, a month, a new level): within a day of the
-    head's. And in the whole business, or slicing by another dimension than the head (US and mobile, not US and DE)."""
+    head's; a day and a new level (a span of days) only where the level begins. And in the whole business, or slicing
+    by another dimension than the head (US and mobile, not US and DE)."""
     head = group[0]
     if _one_day(head) and _one_day(other):
         days = [f["period_start"] for f in group if _one_day(f)] + [other["period_start"]]
         if (max(days) - min(days)).days >= MERGE_DAYS:
+            return False
+    elif _one_day(head) != _one_day(other) and head["grain"] == other["grain"] == "day":
+        day, level = (head, other) if _one_day(head) else (other, head)
+        if abs((day["period_start"] - level["period_start"]).days) > 1:  # a collapse within a new level is news too
             return False
     elif other["period_start"] > head["period_end"] + timedelta(days=1) \
             or head["period_start"] > other["period_end"] + timedelta(days=1):
