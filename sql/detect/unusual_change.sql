@@ -19,7 +19,8 @@ settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, m
 -- day of the four weeks before (far_outside) is reported however noisy the series has been: a storm's
 -- collapse in a weather-driven series.
 with day_values as (
-    select v.*, m.measure, metric_scale(m.scale, m.measure) as scale, rows_behind(v.volume, v.denominator, v.value) as rows
+    select v.*, m.measure, m.favourability, metric_scale(m.scale, m.measure) as scale,
+        rows_behind(v.volume, v.denominator, v.value) as rows
     from metric_values v
     join metrics m on m.name = v.metric
     where v.grain = 'day' and v.complete and isfinite(v.value)
@@ -108,6 +109,6 @@ where period_start >= $since
   and noise_points >= if(early, 5, $min_history)  -- the fewest days a noise can be learned from
   and (not early or measure in ('count', 'count_distinct', 'sum'))  -- an average's tails need more days
   and (abs(deviation) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z) + if(early, $early_extra_z, 0)
-       or far_outside(measure, scale, value, recent_low, recent_high, recent_days, $min_rel_change))
+       or far_outside(measure, scale, favourability, value, recent_low, recent_high, recent_days, $min_rel_change))
   and big_enough(measure, scale, value, expected, denominator, level, $min_rel_change * if(early, 2, 1))  -- 0 to 5 refunds is a change
   and enough_rows(measure, rows, usual_rows, expected, $min_volume)

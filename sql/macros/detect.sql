@@ -110,8 +110,11 @@ create or replace macro enough_rows(measure, rows_now, rows_usual, usual, min_vo
     end;
 
 -- Whether a count's or a sum's day is far outside every day of the four weeks before (at least two weeks of
--- them): below the lowest by twice min_change, or above the highest by as much. However wide its learned
--- noise (a weather-driven series), such a day is news on its own.
-create or replace macro far_outside(measure, scale, value, recent_low, recent_high, recent_days, min_change) as
+-- them), the bad way for the business (or either way for a metric with no good way): below the lowest by
+-- twice min_change, or above the highest by as much. However wide its learned noise (a weather-driven
+-- series), such a day is news on its own; a calm day of a bursty count of bad things is not.
+create or replace macro far_outside(measure, scale, favourability, value, recent_low, recent_high, recent_days,
+                                    min_change) as
     scale = 'relative' and measure in ('count', 'count_distinct', 'sum') and recent_days >= 14 and recent_low > 0
-    and (value < recent_low * (1 - 2 * min_change) or value > recent_high * (1 + 2 * min_change));
+    and ((value < recent_low * (1 - 2 * min_change) and favourability <> 'down')
+         or (value > recent_high * (1 + 2 * min_change) and favourability <> 'up'));
