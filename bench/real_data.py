@@ -1,6 +1,6 @@
 """Real data: reverie's memory against labelled days of public data sets nobody here wrote.
 
-    uv run --group bench python bench/real_data.py                      # flights and births, daily files
+    uv run --group bench python bench/real_data.py                      # flights, births, chicago: daily files
     uv run --group bench python bench/real_data.py --datasets flights --files monthly --json
     uv run --group bench python bench/real_data.py --detect baseline_weeks=5   # try a setting
 
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench import report  # noqa: E402
 from bench.datasets import Label  # noqa: E402
 
-DATASETS = ("flights", "births")
+DATASETS = ("flights", "births", "chicago")
 CHANGE_KINDS = ("unusual_change", "period_over_period", "record", "trend_change")
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 
