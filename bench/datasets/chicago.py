@@ -37,7 +37,7 @@ LAG_DAYS = 14  # the station columns are the entries of 14 days before their row
 SOURCE = """
 [sources.entries]
 format = "csv"
-path = "landing/entries/*.csv"
+path = "landing/chicago/*.csv"  # the benchmark lands each data set in landing/<NAME>
 time_column = "date"
 """
 
