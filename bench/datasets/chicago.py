@@ -12,8 +12,10 @@ are noisy with weather (snow, cold, rain), the stations range from ~860 entries 
 
 Labels (`labels`): holidays and the days around them (as births and flights) whose entries over all stations
 moved by 15% or more against the same weekday three weeks either side (entries went down); Cubs home games whose
-Addison entries rose by 15% or more the same way (right to report, not required: a game is known). Not judged:
-holidays that moved less, the three days after a holiday, and any other day whose entries over all stations
+Addison entries rose by 15% or more the same way, and any station's day that moved by half or more (a station
+closed for track work, a trade show at the Merchandise Mart): right to report, not required, as one carrier's bad
+day is in flights. Not judged: holidays that moved less, the three days after a holiday, the days from 11 to 16
+September (documented, but which way each day moved is not), and any other day whose entries over all stations
 moved by 10% or more (weather nobody documented day by day). Every other day is ordinary and must stay quiet.
 """
 
@@ -55,6 +57,7 @@ metrics:
 
 HOLIDAY_SHIFT = 0.15
 GAME_SHIFT = 0.15
+STATION_SHIFT = 0.5
 UNEXPLAINED_SHIFT = 0.10
 
 
@@ -108,6 +111,14 @@ def labels() -> tuple[list[Label], set[date]]:
         if ratio is not None and ratio >= 1 + GAME_SHIFT:
             found.append(Label(day, day, {"entries": "up"}, ("station", "Addison"),
                                f"Cubs home game ({ratio - 1:+.0%} at Addison)", recall=False))
+    for station, rows in entries.groupby("station"):
+        values = dict(zip(rows["date"], rows["entries"]))
+        for day in values:
+            ratio = same_weekday_ratio(values, day, exclude=holidays)
+            if ratio is not None and abs(ratio - 1) >= STATION_SHIFT:
+                found.append(Label(day, day, {"entries": "up" if ratio > 1 else "down"}, ("station", station),
+                                   f"{station} {ratio - 1:+.0%}", recall=False))
+    unjudged.update(date(2001, 9, 11) + timedelta(days=k) for k in range(6))
     for day in overall:
         ratio = same_weekday_ratio(overall, day, exclude=holidays)
         if day not in holidays and ratio is not None and abs(ratio - 1) >= UNEXPLAINED_SHIFT:
