@@ -40,8 +40,9 @@ def _insert(con, ask: dict) -> None:
 
 
 def move_pending_asks(con, folder: Path) -> int:
-    """Record the asks kept aside while a cycle held the warehouse, in a transaction of their own; the file goes
-    only once they are committed (an ask already recorded is not recorded twice)."""
+    """Record the asks kept aside (those that called no model, and any while a cycle held the warehouse), in a
+    transaction of their own; the file goes only once they are committed (an ask already recorded is not recorded
+    twice)."""
     pending, taken = folder / PENDING_FILE, folder / f"{PENDING_FILE}.moving"
     with _pending_held(folder):
         if pending.exists():  # asks arriving from now on start a new file
