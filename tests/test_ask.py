@@ -235,7 +235,7 @@ def test_search_meets_peoples_words_plurals_country_names_and_the_projects_alias
     plural = search(f"{singular}s")
     assert plural and plural == search(singular)
     # a member by its other name: the project's aliases, and every country's name for its code
-    member, alias, items = query(project, "select m.member, any_value(a.alias), count(*) from memory m join "
+    member, alias, items = query(project, "select m.member, any_value(a.alias), count(distinct m.id) from memory m join "
                                           "member_aliases a using (member) where m.status = 'active' and m.kind <> "
                                           "'prepared_answer' group by m.member order by 3 desc")[0]
     by_alias = search(alias)
