@@ -65,6 +65,23 @@ def same_weekday_ratio(values: dict[date, float], day: date, exclude: dict | set
     return values[day] / statistics.median(around)
 
 
+def holidays_moved(values: dict[date, float], holidays: dict[date, str], metric: str, shift: float,
+                   ) -> tuple[list[Label], set[date]]:
+    """The holidays whose value fell by `shift` or more against the same weekday three weeks either side (labels of
+    the whole business), and the days not judged: the other holidays and the three days after each."""
+    found, unjudged = [], set()
+    for day, name in holidays.items():
+        if day not in values:
+            continue
+        ratio = same_weekday_ratio(values, day, exclude=holidays)
+        if ratio is not None and ratio <= 1 - shift:
+            found.append(Label(day, day, {metric: "down"}, None, f"{name} ({ratio - 1:+.0%} {metric})"))
+        else:
+            unjudged.add(day)
+        unjudged.update(day + timedelta(days=k) for k in (1, 2, 3))
+    return found, unjudged
+
+
 def write_periods(rows: pd.DataFrame, days: pd.Series, folder: Path, files: str, suffix: str) -> list[tuple[date, Path]]:
     """Rows written one file per day or per month (`files`), R's `NA` for missing values; each file with the
     last day it holds, in order."""

@@ -16,12 +16,12 @@ moved). Every other day is ordinary and must stay quiet.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from bench.datasets import Label, holiday_days, same_weekday_ratio, write_periods
+from bench.datasets import Label, holiday_days, holidays_moved, same_weekday_ratio, write_periods
 
 NAME = "births"
 TIMEZONE = "UTC"
@@ -71,16 +71,7 @@ def labels() -> tuple[list[Label], set[date]]:
     births = frame()
     counts = dict(zip(births["date"], births["births"]))
     holidays = holiday_days(FIRST.year, LAST.year)
-    found, unjudged = [], set()
-    for day, name in holidays.items():
-        if day not in counts:
-            continue
-        ratio = same_weekday_ratio(counts, day, exclude=holidays)
-        if ratio is not None and ratio <= 1 - HOLIDAY_SHIFT:
-            found.append(Label(day, day, {"births": "down"}, None, f"{name} ({ratio - 1:+.0%} births)"))
-        else:
-            unjudged.add(day)
-        unjudged.update(day + timedelta(days=k) for k in (1, 2, 3))
+    found, unjudged = holidays_moved(counts, holidays, "births", HOLIDAY_SHIFT)
     for day in counts:
         ratio = same_weekday_ratio(counts, day, exclude=holidays)
         if day not in holidays and ratio is not None and abs(ratio - 1) >= UNEXPLAINED_SHIFT:

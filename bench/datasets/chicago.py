@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.datasets import Label, holiday_days, same_weekday_ratio, write_periods
+from bench.datasets import Label, holiday_days, holidays_moved, same_weekday_ratio, write_periods
 
 NAME = "chicago"
 TIMEZONE = "America/Chicago"
@@ -96,16 +96,7 @@ def labels() -> tuple[list[Label], set[date]]:
     data = _chicago()
     games = {d for d, home in zip(data["date"], data["Cubs_Home"]) if home and FIRST <= d <= LAST}
     holidays = holiday_days(FIRST.year, LAST.year)
-    found, unjudged = [], set()
-    for day, name in holidays.items():
-        if day not in overall:
-            continue
-        ratio = same_weekday_ratio(overall, day, exclude=holidays)
-        if ratio is not None and ratio <= 1 - HOLIDAY_SHIFT:
-            found.append(Label(day, day, {"entries": "down"}, None, f"{name} ({ratio - 1:+.0%} entries)"))
-        else:
-            unjudged.add(day)
-        unjudged.update(day + timedelta(days=k) for k in (1, 2, 3))
+    found, unjudged = holidays_moved(overall, holidays, "entries", HOLIDAY_SHIFT)
     for day in sorted(games):
         ratio = same_weekday_ratio(addison, day, exclude=games | set(holidays))
         if ratio is not None and ratio >= 1 + GAME_SHIFT:
