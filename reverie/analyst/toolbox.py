@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -28,13 +29,18 @@ FILLER = ("note about this that change changes changed business metric metrics r
           "overall more less high low higher lower important attention needed")
 
 
-def _words(text: str) -> set[str]:
-    """The text's words as stems, without stop words or numbers (tantivy's English analyzer, as memory search)."""
+@functools.cache
+def _analyzer():
+    """tantivy's English analyzer (as memory search stems), built once a process."""
     import tantivy
 
-    analyzer = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
-                .filter(tantivy.Filter.stopword("english")).filter(tantivy.Filter.stemmer("english")).build())
-    return {w for w in analyzer.analyze(text) if not any(ch.isdigit() for ch in w)}
+    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
+            .filter(tantivy.Filter.stopword("english")).filter(tantivy.Filter.stemmer("english")).build())
+
+
+def _words(text: str) -> set[str]:
+    """The text's words as stems, without stop words or numbers."""
+    return {w for w in _analyzer().analyze(text) if not any(ch.isdigit() for ch in w)}
 
 
 def adds_to(text: str, cited: dict[str, dict]) -> bool:
