@@ -34,7 +34,7 @@ with_history as (
         median(rows) over same_weekdays as usual_rows,
         min(value) over recent_days as recent_low,
         max(value) over recent_days as recent_high,
-        count(value) over recent_days as recent_days
+        count(value) over recent_days as recent_count
     from day_values
     window
         same_weekdays as (
@@ -109,6 +109,6 @@ where period_start >= $since
   and noise_points >= if(early, 5, $min_history)  -- the fewest days a noise can be learned from
   and (not early or measure in ('count', 'count_distinct', 'sum'))  -- an average's tails need more days
   and (abs(deviation) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z) + if(early, $early_extra_z, 0)
-       or far_outside(measure, scale, favourability, value, recent_low, recent_high, recent_days, $min_rel_change))
+       or far_outside(measure, scale, favourability, value, recent_low, recent_high, recent_count, $min_rel_change))
   and big_enough(measure, scale, value, expected, denominator, level, $min_rel_change * if(early, 2, 1))  -- 0 to 5 refunds is a change
   and enough_rows(measure, rows, usual_rows, expected, $min_volume)
