@@ -25,20 +25,24 @@ START = date(2025, 1, 6)  # a Monday
 WEEKDAY = np.array([1.0, 1.02, 1.03, 1.0, 0.95, 0.6, 0.65])  # strong weekends: seasonality that must not fire
 
 
-@pytest.fixture(scope="module")
-def demo_year(tmp_path_factory):
-    """180 days of the demo shop through the real ingest and refresh, and its labels."""
-    project = tmp_path_factory.mktemp("detect") / "shop"
+def _demo(project, days: int, seed: int, since: date):
+    """`days` of the demo shop through the real ingest and refresh, its labels, and the candidates since `since`."""
     scaffold(project)
     settings = load_settings(project)
-    generate(settings.landing_dir, 180, start=START, seed=3, scale=1.0)
+    generate(settings.landing_dir, days, start=START, seed=seed, scale=1.0)
     for source in settings.sources.values():
         ingest_source.fn(settings.warehouse, str(project), source, "load")
     refresh_metrics(settings.warehouse, "load", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
     labels = [json.loads(line) for line in (settings.landing_dir / LABELS_FILE).read_text().splitlines()]
     with settings.warehouse.connect() as con:
-        found = candidates(con, "test", START, DetectSettings())
+        found = candidates(con, "test", since, DetectSettings())
     return settings, labels, found
+
+
+@pytest.fixture(scope="module")
+def demo_year(tmp_path_factory):
+    """180 days of the demo shop, its labels and every candidate."""
+    return _demo(tmp_path_factory.mktemp("detect") / "shop", 180, 3, START)
 
 
 def _describes(finding: dict, label: dict) -> bool:
@@ -61,6 +65,18 @@ def test_every_planted_event_is_found_and_most_candidates_are_planted(demo_year)
     changes = [c for c in found if c["kind"] not in ("concentration", "pace_to_goal")]
     planted = [c for c in changes if any(_describes(c, label) for label in labels)]
     assert len(planted) / len(changes) >= 0.6, [c["headline"] for c in changes if c not in planted][:10]
+
+
+def test_the_demos_price_rise_is_a_new_level_three_weeks_before_its_last_day(tmp_path):
+    """`reverie demo`'s 90 days (seed 42) plant a +25% price rise in one category whose last 19 days are at the new price: with every
+    day after it as evidence, the category's average order value moved to a new level."""
+    _, labels, found = _demo(tmp_path / "shop", 90, 42, START + timedelta(days=60))
+    rise = next(label for label in labels if label["kind"] == "price_change")
+    assert (START + timedelta(days=89) - date.fromisoformat(rise["start"])).days + 1 == 19  # days at the new price
+    level = [f for c in found for f in (c, *c["related"]) if f["detector"] == "trend_change"
+             and (f["metric"], f["dimension"], f["member"]) == ("average_order_value", "category", rise["member"])]
+    assert [(f["period_start"], f["direction"]) for f in level] == [(date.fromisoformat(rise["start"]), "up")]
+    assert level[0]["observed"] / level[0]["expected"] == pytest.approx(1.25, abs=0.08)
 
 
 def test_one_change_is_one_candidate_with_its_detectors_slices_and_drivers(demo_year):

@@ -15,7 +15,8 @@ from reverie.warehouse import render, sql_file
 from tasks.detect.detector import Detector
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
-WINDOW_DAYS = 14  # before and after a changepoint, compared as two full weeks
+WINDOW_DAYS = 14  # before and after a changepoint, compared as two full weeks at least ...
+LONGEST_WINDOW_DAYS = 28  # ... and as up to four once the new level has held that long (more days, more evidence)
 HISTORY_DAYS = 140  # read before the earliest changepoint that can still be reported
 HOLD_DAYS = 42  # a new level must also stand against these six weeks before it, not only a spike just before
 MEDIAN_EFFICIENCY = 1.25  # a median of n noisy days is as uncertain as a mean of n / 1.25^2 of them
@@ -62,14 +63,24 @@ def _deseasonalised(values: np.ndarray, days: list[date], absolute: np.ndarray) 
     return np.where(spikes, local, filled)
 
 
-def _holds(clean: np.ndarray, at: int, noise: float, level: float, settings: DetectSettings) -> bool:
-    """Whether the level from `at` on is new: the median of the two weeks after against the two weeks before moved
-    by trend_min_change (of the series' level) and trend_min_z noise units — medians, so a cluster of spikes on
-    either side is not a level — and the six weeks before it agree (the end of a spike cluster is no new level)."""
-    after = np.nanmedian(clean[at:at + WINDOW_DAYS])
-    shift = after - np.nanmedian(clean[at - WINDOW_DAYS:at])
-    held = after - np.nanmedian(clean[max(0, at - HOLD_DAYS):at])
-    z = shift / (noise * MEDIAN_EFFICIENCY * np.sqrt(2 / WINDOW_DAYS))
+def _window(at: int, days: int) -> int:
+    """How many days on each side of a changepoint at `at` are compared: all there are after it, up to four weeks."""
+    return int(min(days - at, at, LONGEST_WINDOW_DAYS))
+
+
+def _shift_z(clean: np.ndarray, at: int, window: int, noise: float) -> tuple[float, float]:
+    """The median level of `window` days after `at` less that of as many before, and that in noise units — medians,
+    so a cluster of spikes on either side is not a level."""
+    after = np.nanmedian(clean[at:at + window])
+    shift = after - np.nanmedian(clean[at - window:at])
+    return shift, shift / (noise * MEDIAN_EFFICIENCY * np.sqrt(2 / window))
+
+
+def _holds(clean: np.ndarray, at: int, window: int, noise: float, level: float, settings: DetectSettings) -> bool:
+    """Whether the level from `at` on is new: it moved by trend_min_change (of the series' level) and trend_min_z
+    noise units, and the six weeks before it agree (the end of a spike cluster is no new level)."""
+    shift, z = _shift_z(clean, at, window, noise)
+    held = np.nanmedian(clean[at:at + window]) - np.nanmedian(clean[max(0, at - HOLD_DAYS):at])
     return (abs(shift) >= settings.trend_min_change * level and abs(z) >= settings.trend_min_z
             and np.sign(held) == np.sign(shift) and abs(held) >= 0.5 * abs(shift))
 
@@ -96,26 +107,26 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
         signal = (clean[i] / noise[i]).reshape(-1, 1)
         breaks = ruptures.KernelCPD(kernel="linear", min_size=SEGMENT_DAYS).fit(signal).predict(pen=penalty)[:-1]
         for at in breaks:
-            if at < WINDOW_DAYS or at + WINDOW_DAYS > len(days) or days[at] < earliest:
+            window = _window(at, len(days))
+            if window < WINDOW_DAYS or days[at] < earliest:
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                if not _holds(clean[i], at, noise[i], level[i] if absolute[i] else 1.0, settings):
+                if not _holds(clean[i], at, window, noise[i], level[i] if absolute[i] else 1.0, settings):
                     continue
-            before, after = np.nanmean(values[i, at - WINDOW_DAYS:at]), np.nanmean(values[i, at:at + WINDOW_DAYS])
-            z = (np.nanmedian(clean[i, at:at + WINDOW_DAYS]) - np.nanmedian(clean[i, at - WINDOW_DAYS:at])) \
-                / (noise[i] * MEDIAN_EFFICIENCY * np.sqrt(2 / WINDOW_DAYS))
+                z = _shift_z(clean[i], at, window, noise[i])[1]
+            before, after = np.nanmean(values[i, at - window:at]), np.nanmean(values[i, at:at + window])
             if (not absolute[i] and before <= 0) or np.sign(after - before) != np.sign(z):
                 continue  # the daily averages people read must move the way the level did
-            start, end = days[at], days[at] + timedelta(days=WINDOW_DAYS - 1)
+            start, end = days[at], days[at] + timedelta(days=window - 1)
             found.append({
                 "metric": metric, "grain": "day", "dimension": dimension, "member": member,
                 "period_start": start, "period_end": end, "observed": float(after), "expected": float(before),
-                "comparison": f"the daily average of the {WINDOW_DAYS} days before",
+                "comparison": f"the daily average of the {window} days before",
                 "strength": float(z),
                 "evidence_sql": render("trend/evidence.sql", literals={
                     "start": str(start), "end": str(end), "metric": metric, "dimension": dimension, "member": member},
-                    expressions={"window_days": str(WINDOW_DAYS)}),
+                    expressions={"window_days": str(window)}),
             })
     return found
 
