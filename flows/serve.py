@@ -21,6 +21,7 @@ import yaml
 
 from reverie.config import Settings
 from reverie.llm import SHARED_SERVER_ENV, EmbeddedServer, LLMUnavailable
+from reverie.logs import console_without_tracebacks
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
 
 DEPLOYMENT_FILE = DEPLOYMENTS_DIR / "prefect.yaml"
@@ -184,7 +185,8 @@ def serve_project(settings: Settings, print_line=print) -> None:
             print_line(f"units of work go to the work pool {settings.workers.pool!r}: its cycle-unit deployment comes "
                        "from `prefect deploy --name cycle-unit --prefect-file deployments/prefect.yaml`")
         print_line(f"project {settings.name} ({settings.project_dir}) on {url}; Ctrl-C stops (schedules pause)")
-        asyncio.run(runner.start())
+        with console_without_tracebacks():  # e.g. Prefect's events stream reconnecting on a busy machine
+            asyncio.run(runner.start())
     finally:
         if embedded is not None:
             embedded.stop()
