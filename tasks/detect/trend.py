@@ -78,11 +78,16 @@ def _shift_z(clean: np.ndarray, at: int, window: int, noise: float) -> tuple[flo
 
 def _holds(clean: np.ndarray, at: int, window: int, noise: float, level: float, settings: DetectSettings) -> bool:
     """Whether the level from `at` on is new: it moved by trend_min_change (of the series' level) and trend_min_z
-    noise units, and the six weeks before it agree (the end of a spike cluster is no new level)."""
+    noise units, the six weeks before it agree (the end of a spike cluster is no new level), and it moved at once.
+    A step moves the week after from the week before by all of the shift, steady growth by a week's share of it
+    (a quarter over four weeks): the week must move by more than halfway between the two."""
     shift, z = _shift_z(clean, at, window, noise)
     held = np.nanmedian(clean[at:at + window]) - np.nanmedian(clean[max(0, at - HOLD_DAYS):at])
+    jump = np.nanmedian(clean[at:at + SEGMENT_DAYS]) - np.nanmedian(clean[at - SEGMENT_DAYS:at])
+    at_once = (1 + SEGMENT_DAYS / window) / 2
     return (abs(shift) >= settings.trend_min_change * level and abs(z) >= settings.trend_min_z
-            and np.sign(held) == np.sign(shift) and abs(held) >= 0.5 * abs(shift))
+            and np.sign(held) == np.sign(shift) and abs(held) >= 0.5 * abs(shift)
+            and np.sign(jump) == np.sign(shift) and abs(jump) >= at_once * abs(shift))
 
 
 def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
