@@ -10,8 +10,9 @@ settings: [noise_days, min_history, min_abs_z, min_rel_change, pop_min_z, member
 -- compare daily averages, so a 31-day month is not news after a 30-day one. A change must be large
 -- and unusual for the series (robust z against its earlier changes: in units of sampling noise for
 -- counts and shares, on a log scale for other positive values and for months, in their own units
--- for signed values; one member of a dimension needs $member_extra_z more), the period compared
--- with must itself be ordinary, and the new value must also stand apart, as clearly, from the
+-- for signed values; a day's noise is the wider of its series' and its kind of days', weekends or
+-- working days, as in unusual_change; one member of a dimension needs $member_extra_z more), the
+-- period compared with must itself be ordinary, and the new value must also stand apart, as clearly, from the
 -- median of the last four periods (for days: the same weekday): the week after an outage or a
 -- surge is a return to normal. An average or a ratio needs $min_volume rows in both periods.
 with series as (
@@ -68,14 +69,22 @@ with_noise as (
     select
         *,
         if(grain <> 'month' and sampled_only(measure, scale, previous, denominator), sqrt(2),  -- two samples compared
-           greatest(1.4826 * median(abs(deviation)) over earlier, least_noise)) as noise,
+           greatest(1.4826 * median(abs(deviation)) over earlier, least_noise,
+                    if(grain = 'day' and count(deviation) over earlier_days_alike >= $min_history,
+                       1.4826 * median(abs(deviation)) over earlier_days_alike, 0))) as noise,
         count(deviation) over earlier as noise_points
     from changes
-    window earlier as (
-        partition by metric, grain, dimension, member
-        order by period_start
-        rows between $noise_days preceding and 1 preceding
-    )
+    window
+        earlier as (
+            partition by metric, grain, dimension, member
+            order by period_start
+            rows between $noise_days preceding and 1 preceding
+        ),
+        earlier_days_alike as (  -- weekends with weekends, working days with working days (days only)
+            partition by metric, grain, dimension, member, isodow(period_start) >= 6
+            order by period_start
+            range between to_days($noise_days) preceding and interval 1 day preceding
+        )
 ),
 
 judged as (

@@ -8,8 +8,10 @@ settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, m
 -- Unusual change: a complete day far from the median of the same weekday in the previous weeks.
 -- Comparing like weekdays keeps weekly seasonality from firing. How far is "far" is learned per
 -- series: the typical deviation of its earlier days from their own baselines (median absolute
--- deviation), on the metric's scale: in units of sampling noise for counts and shares, on a log
--- scale for other positive values, in their own units for signed ones (scaled_change). One
+-- deviation), or of its earlier days alike (weekends, or working days) where those are noisier (a
+-- station's Sundays swing with the weather more than its commutes); on the metric's scale: in units
+-- of sampling noise for counts and shares, on a log scale for other positive values, in their own
+-- units for signed ones (scaled_change). One
 -- member of a dimension needs $member_extra_z more than the whole business: there are many
 -- members, so many more chances for noise to look unusual. An average or a ratio needs
 -- $min_volume rows behind it, that day and usually. A count's or a sum's first weeks use the history there
@@ -67,20 +69,29 @@ spreads as (
         1.4826 * median(abs(deviation)) filter (where len(history) >= 3) over earlier_days as full_spread,
         count(deviation) filter (where len(history) >= 3) over earlier_days as full_points,
         1.4826 * median(abs(deviation)) over earlier_days as early_spread,
-        count(deviation) over earlier_days as early_points
+        count(deviation) over earlier_days as early_points,
+        1.4826 * median(abs(deviation)) filter (where len(history) >= 3) over earlier_days_alike as alike_spread,
+        count(deviation) filter (where len(history) >= 3) over earlier_days_alike as alike_points
     from baselined
-    window earlier_days as (
-        partition by metric, grain, dimension, member
-        order by period_start
-        rows between $noise_days preceding and 1 preceding
-    )
+    window
+        earlier_days as (
+            partition by metric, grain, dimension, member
+            order by period_start
+            rows between $noise_days preceding and 1 preceding
+        ),
+        earlier_days_alike as (  -- weekends with weekends, working days with working days
+            partition by metric, grain, dimension, member, isodow(period_start) >= 6
+            order by period_start
+            range between to_days($noise_days) preceding and interval 1 day preceding
+        )
 ),
 
 with_noise as (
     select
         *,
         if(sampled_only(measure, scale, expected, denominator), 1.0,
-           greatest(if(early, early_spread, full_spread), scaled_least_noise(measure, scale, level))) as noise,
+           greatest(if(early, early_spread, greatest(full_spread, if(alike_points >= $min_history, alike_spread, 0))),
+                    scaled_least_noise(measure, scale, level))) as noise,
         if(early, early_points, full_points) as noise_points
     from (select *, len(history) < 3 or full_points < $min_history as early from spreads)
 )
