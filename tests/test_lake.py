@@ -21,6 +21,7 @@ from reverie.cli import app
 from reverie.config import ConfigError, load_settings
 from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index
+from reverie.summaries import failures
 from tasks.detect.registry import load_detectors
 from tests import processes
 from tests.conftest import START, new_project
@@ -379,7 +380,8 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
             units = [unit_flow_runs(server, summary["flow_run_id"]) for summary in on_pool]
     finally:
         server.stop()
-    assert [s["status"] for s in on_pool] == [s["status"] for s in one_process] == ["completed", "completed"]
+    assert [s["status"] for s in on_pool] == [s["status"] for s in one_process] == ["completed", "completed"], \
+        [failures(s["stages"]) for s in on_pool + one_process]
     assert [s["stages"]["ingest"]["files"] for s in on_pool] == [120, 3]
     expected = ([f"refresh-source-{name}" for name in ("events", "events_b", "events_c")] +
                 [f"metrics-{name}" for name in ("events", "events_b", "events_c")] +
