@@ -4,12 +4,14 @@ data, it fits a phone, and `reverie brief` prints it, writes it and gives its it
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
 from flows.local_run import run_cycle
 from reverie.generator import generate
-from tasks.deliver.page import COLOURS, bar_colour
+from reverie.warehouse import Warehouse
+from tasks.deliver.page import COLOURS, bar_colour, baseline_label, chart_data, series_svg
 from tests.browser import Browser
 from tests.conftest import new_project
 from tests.test_cli_embedded import reverie
@@ -73,6 +75,7 @@ def test_the_page_opens_offline_with_each_changed_series_its_band_and_flagged_po
         # the dashed baseline is named in the unusual-change headline's own words
         baseline = "median of the same weekday over the previous 4 weeks" if data["grain"] == "day" else (
             "median of the previous 4 periods")
+        assert baseline_label(data["grain"], [r for r in data["series"] if r["expected"] is not None]) == baseline
         assert chart["expected"] == 1 and baseline in chart["legend"]
         assert all(baseline in by_id[i]["title"] for i in data["items"] if by_id[i]["kind"] == "unusual_change")
         if data["drivers"]:  # bars drawn bottom up; green is good news for this metric, red bad
@@ -82,6 +85,26 @@ def test_the_page_opens_offline_with_each_changed_series_its_band_and_flagged_po
     assert any(chart["bars"] for chart in charts)  # the headline change of the whole business has its drivers
     assert sorted(t.removeprefix("↳ ").removeprefix("changed: ") for t in titles) == sorted(
         c["title"] for c in document["changes"])
+
+
+@pytest.mark.without_prefect
+def test_a_young_sources_chart_draws_its_baseline_from_the_weeks_there_are(tmp_path):
+    """Three weeks of a source: the dashed baseline starts where unusual_change can first compare a day (two earlier
+    same weekdays) and is named with the weeks it rests on, as that headline is; no usual range yet (four weeks)."""
+    first = datetime(2026, 3, 2)
+    with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
+        con.executemany("insert into metric_values (metric, grain, period_start, dimension, member, value, complete, "
+                        "cycle_id) values ('orders', 'day', ?, 'overall', 'all', ?, true, 'test')",
+                        [(first + timedelta(days=i), 100.0 + i % 7) for i in range(20)] + [(first + timedelta(20), 30.0)])
+        item = {"id": "mem-1", "metric": "orders", "source": "detector:unusual_change", "kind": "unusual_change",
+                "dimension": None, "member": None, "valid_from": "2026-03-22", "valid_to": "2026-03-22", "evidence": {}}
+        (chart,) = chart_data(con, [item], {"orders": {"scale": "relative", "favourability": "up"}})
+    baselined = [r for r in chart["series"] if r["expected"] is not None]
+    assert [r["period"] for r in baselined] == [(first + timedelta(days=i)).date() for i in range(14, 21)]
+    assert baselined[-1]["expected"] == 106 and baselined[-1]["baseline_periods"] == 2  # two Sundays of 106 before
+    assert all(r["low"] is None for r in chart["series"])
+    label = baseline_label("day", baselined)
+    assert label == "median of the same weekday over the previous 2 weeks" and label in series_svg(chart, 1)
 
 
 @pytest.mark.heavy("Chromium")

@@ -1,8 +1,8 @@
 -- One changed metric's recent series for the brief page's chart: each complete period's value, the median the
 -- unusual-change detector compares it with (the same weekday over the 4 weeks before; for weeks and months, the 4
--- periods before), and the usual range around it: the same weekday over the 8 weeks before, its lowest and highest
--- value left out so that one earlier spike does not widen the band for two months. $days of it, up to the newest
--- complete period.
+-- periods before; in a source's first weeks, the 2 or 3 there are, and how many in `baseline_periods`), and the
+-- usual range around it: the same weekday over the 8 weeks before, its lowest and highest value left out so that
+-- one earlier spike does not widen the band for two months. $days of it, up to the newest complete period.
 with series as (
     select period_start::date as period, value
     from metric_values
@@ -28,8 +28,9 @@ select
     period,
     value,
     if(periods_before >= 4, low, null) as low,
-    if(periods_before >= 4, expected, null) as expected,
-    if(periods_before >= 4, high, null) as high
+    if(periods_before >= 2, expected, null) as expected,
+    if(periods_before >= 4, high, null) as high,
+    least(periods_before, 4) as baseline_periods
 from usual
 where period > (select max(period) from series) - to_days($days)
 order by period

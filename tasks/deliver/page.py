@@ -20,8 +20,8 @@ SERIES_DAYS = {"day": 56, "week": 26 * 7, "month": 730}
 TEMPLATE = Path(__file__).resolve().parents[2] / "reverie" / "templates" / "brief.html.j2"
 COLOURS = {"series": "#1f4e79", "band": "#9ab7d3", "expected": "#5b6776", "flagged": "#c0392b", "good": "#2e7d32",
            "bad": "#c0392b", "neutral": "#1f4e79"}
-BASELINES = {"day": "median of the same weekday over the previous 4 weeks",
-             "other": "median of the previous 4 periods"}  # the unusual-change headline's words for its baseline
+BASELINE_WORDS = {"day": "median of the same weekday over the previous {} weeks",
+                  "other": "median of the previous {} periods"}  # the unusual-change headline's words for its baseline
 
 
 def _period(value) -> date | None:
@@ -104,9 +104,10 @@ def series_svg(chart: dict, number: int) -> str:
                                  label="usual range (same weekday, 8 weeks before)" if chart["grain"] == "day"
                                  else "usual range (8 periods before)")
         band.set_gid(f"chart{number}-band")
-        (expected,) = axes.plot([r["period"] for r in banded], [r["expected"] for r in banded], linestyle="--",
-                                linewidth=1, color=COLOURS["expected"],
-                                label=BASELINES["day" if chart["grain"] == "day" else "other"])
+    baselined = [r for r in rows if r["expected"] is not None]
+    if baselined:
+        (expected,) = axes.plot([r["period"] for r in baselined], [r["expected"] for r in baselined], linestyle="--",
+                                linewidth=1, color=COLOURS["expected"], label=baseline_label(chart["grain"], baselined))
         expected.set_gid(f"chart{number}-expected")
     (line,) = axes.plot(periods, [r["value"] for r in rows], color=COLOURS["series"], linewidth=1.6,
                         label=chart["metric"])
@@ -127,6 +128,13 @@ def series_svg(chart: dict, number: int) -> str:
     axes.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=9, frameon=False)  # above the plot, one a line
     axes.margins(x=0.01, y=0.25)
     return _svg(figure, f"chart{number}")
+
+
+def baseline_label(grain: str, rows: list[dict]) -> str:
+    """The dashed baseline's name in the unusual-change headline's words, with the periods it rests on (fewer than
+    four in a source's first weeks: "2 to 4")."""
+    fewest, most = min(r["baseline_periods"] for r in rows), max(r["baseline_periods"] for r in rows)
+    return BASELINE_WORDS["day" if grain == "day" else "other"].format(most if fewest == most else f"{fewest} to {most}")
 
 
 def bar_colour(part: float, favourability: str) -> str:
