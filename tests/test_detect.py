@@ -67,16 +67,31 @@ def test_every_planted_event_is_found_and_most_candidates_are_planted(demo_year)
     assert len(planted) / len(changes) >= 0.6, [c["headline"] for c in changes if c not in planted][:10]
 
 
-def test_the_demos_price_rise_is_a_new_level_three_weeks_before_its_last_day(tmp_path):
-    """`reverie demo`'s 90 days (seed 42) plant a +25% price rise in one category whose last 19 days are at the new price: with every
-    day after it as evidence, the category's average order value moved to a new level."""
-    _, labels, found = _demo(tmp_path / "shop", 90, 42, START + timedelta(days=60))
+def test_the_demos_price_rise_is_a_new_level_three_weeks_before_its_last_day_and_reads_the_same_a_night_later(
+        tmp_path):
+    """`reverie demo`'s 90 days (seed 42) plant a +25% price rise in one category whose last 19 days are at the new
+    price: with every day after it as evidence, the category's average order value moved to a new level. A night
+    later it is found again with the same numbers (the first two weeks after it), so memory confirms it."""
+    settings, labels, found = _demo(tmp_path / "shop", 90, 42, START + timedelta(days=60))
     rise = next(label for label in labels if label["kind"] == "price_change")
     assert (START + timedelta(days=89) - date.fromisoformat(rise["start"])).days + 1 == 19  # days at the new price
-    level = [f for c in found for f in (c, *c["related"]) if f["detector"] == "trend_change"
-             and (f["metric"], f["dimension"], f["member"]) == ("average_order_value", "category", rise["member"])]
-    assert [(f["period_start"], f["direction"]) for f in level] == [(date.fromisoformat(rise["start"]), "up")]
-    assert level[0]["observed"] / level[0]["expected"] == pytest.approx(1.25, abs=0.08)
+
+    def new_level(found: list[dict]) -> list[tuple]:
+        return [(f["period_start"], f["period_end"], f["direction"], f["observed"], f["expected"])
+                for c in found for f in (c, *c["related"]) if f["detector"] == "trend_change"
+                and (f["metric"], f["dimension"], f["member"]) == ("average_order_value", "category", rise["member"])]
+
+    (level,) = new_level(found)
+    assert level[:3] == (date.fromisoformat(rise["start"]), date.fromisoformat(rise["start"]) + timedelta(days=13), "up")
+    assert level[3] / level[4] == pytest.approx(1.2, abs=0.08)
+    generate(settings.landing_dir, 1)
+    for source in settings.sources.values():
+        ingest_source.fn(settings.warehouse, str(settings.project_dir), source, "refresh")
+    refresh_metrics(settings.warehouse, "refresh", settings.sources, str(settings.models_dir), str(settings.metrics_dir))
+    with settings.warehouse.connect() as con:
+        newest = con.execute("select max(period_start)::date from metric_values where grain = 'day' and complete")
+        assert newest.fetchone()[0] == START + timedelta(days=90)  # the night's day is in
+        assert new_level(candidates(con, "test", START + timedelta(days=60), DetectSettings())) == [level]
 
 
 def test_one_change_is_one_candidate_with_its_detectors_slices_and_drivers(demo_year):

@@ -15,8 +15,8 @@ from reverie.warehouse import render, sql_file
 from tasks.detect.detector import Detector
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
-WINDOW_DAYS = 14  # before and after a changepoint, compared as two full weeks at least ...
-LONGEST_WINDOW_DAYS = 28  # ... and as up to four once the new level has held that long (more days, more evidence)
+WINDOW_DAYS = 14  # before and after a changepoint, two full weeks: what a new level reports, night after night
+LONGEST_WINDOW_DAYS = 28  # the evidence: up to four weeks once the new level has held that long (more days)
 HISTORY_DAYS = 140  # read before the earliest changepoint that can still be reported
 HOLD_DAYS = 42  # a new level must also stand against these six weeks before it, not only a spike just before
 MEDIAN_EFFICIENCY = 1.25  # a median of n noisy days is as uncertain as a mean of n / 1.25^2 of them
@@ -64,7 +64,8 @@ def _deseasonalised(values: np.ndarray, days: list[date], absolute: np.ndarray) 
 
 
 def _window(at: int, days: int) -> int:
-    """How many days on each side of a changepoint at `at` are compared: all there are after it, up to four weeks."""
+    """How many days on each side of a changepoint at `at` weigh in as evidence: all there are after it, up to four
+    weeks."""
     return int(min(days - at, at, LONGEST_WINDOW_DAYS))
 
 
@@ -120,18 +121,19 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
                 if not _holds(clean[i], at, window, noise[i], level[i] if absolute[i] else 1.0, settings):
                     continue
                 z = _shift_z(clean[i], at, window, noise[i])[1]
-            before, after = np.nanmean(values[i, at - window:at]), np.nanmean(values[i, at:at + window])
+            # reported on the first two weeks, so the same change reads the same every night it is found again
+            before, after = np.nanmean(values[i, at - WINDOW_DAYS:at]), np.nanmean(values[i, at:at + WINDOW_DAYS])
             if (not absolute[i] and before <= 0) or np.sign(after - before) != np.sign(z):
                 continue  # the daily averages people read must move the way the level did
-            start, end = days[at], days[at] + timedelta(days=window - 1)
+            start, end = days[at], days[at] + timedelta(days=WINDOW_DAYS - 1)
             found.append({
                 "metric": metric, "grain": "day", "dimension": dimension, "member": member,
                 "period_start": start, "period_end": end, "observed": float(after), "expected": float(before),
-                "comparison": f"the daily average of the {window} days before",
+                "comparison": f"the daily average of the {WINDOW_DAYS} days before",
                 "strength": float(z),
                 "evidence_sql": render("trend/evidence.sql", literals={
                     "start": str(start), "end": str(end), "metric": metric, "dimension": dimension, "member": member},
-                    expressions={"window_days": str(window)}),
+                    expressions={"window_days": str(WINDOW_DAYS)}),
             })
     return found
 
