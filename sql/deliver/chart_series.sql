@@ -1,6 +1,6 @@
 -- One changed metric's recent series for the brief page's chart: each complete period's value, the median the
 -- unusual-change detector compares it with (the same weekday over the 4 weeks before; for weeks and months, the 4
--- periods before; in a source's first weeks, the 2 or 3 there are, and how many in `baseline_periods`), and the
+-- periods before; for days in a source's first weeks, the 2 or 3 there are, how many in `baseline_periods`), and the
 -- usual range around it: the same weekday over the 8 weeks before, its lowest and highest value left out so that
 -- one earlier spike does not widen the band for two months. $days of it, up to the newest complete period.
 with series as (
@@ -28,7 +28,7 @@ select
     period,
     value,
     if(periods_before >= 4, low, null) as low,
-    if(periods_before >= 2, expected, null) as expected,
+    if(periods_before >= if($grain = 'day', 2, 4), expected, null) as expected,  -- days: as unusual_change's first weeks
     if(periods_before >= 4, high, null) as high,
     least(periods_before, 4) as baseline_periods
 from usual
