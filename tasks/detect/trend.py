@@ -77,18 +77,20 @@ def _shift_z(clean: np.ndarray, at: int, window: int, noise: float) -> tuple[flo
     return shift, shift / (noise * MEDIAN_EFFICIENCY * np.sqrt(2 / window))
 
 
-def _holds(clean: np.ndarray, at: int, window: int, noise: float, level: float, settings: DetectSettings) -> bool:
-    """Whether the level from `at` on is new: it moved by trend_min_change (of the series' level) and trend_min_z
-    noise units, the six weeks before it agree (the end of a spike cluster is no new level), and it moved at once.
-    A step moves the week after from the week before by all of the shift, steady growth by a week's share of it
-    (a quarter over four weeks): the week must move by more than halfway between the two."""
+def _new_level_z(clean: np.ndarray, at: int, window: int, noise: float, level: float,
+                 settings: DetectSettings) -> float | None:
+    """The shift's z when the level from `at` on is new, else None: it moved by trend_min_change (of the series'
+    level) and trend_min_z noise units, the six weeks before it agree (the end of a spike cluster is no new level),
+    and it moved at once. A step moves the week after from the week before by all of the shift, steady growth by a
+    week's share of it (a quarter over four weeks): the week must move by more than halfway between the two."""
     shift, z = _shift_z(clean, at, window, noise)
     held = np.nanmedian(clean[at:at + window]) - np.nanmedian(clean[max(0, at - HOLD_DAYS):at])
     jump = np.nanmedian(clean[at:at + SEGMENT_DAYS]) - np.nanmedian(clean[at - SEGMENT_DAYS:at])
     at_once = (1 + SEGMENT_DAYS / window) / 2
-    return (abs(shift) >= settings.trend_min_change * level and abs(z) >= settings.trend_min_z
-            and np.sign(held) == np.sign(shift) and abs(held) >= 0.5 * abs(shift)
-            and np.sign(jump) == np.sign(shift) and abs(jump) >= at_once * abs(shift))
+    new = (abs(shift) >= settings.trend_min_change * level and abs(z) >= settings.trend_min_z
+           and np.sign(held) == np.sign(shift) and abs(held) >= 0.5 * abs(shift)
+           and np.sign(jump) == np.sign(shift) and abs(jump) >= at_once * abs(shift))
+    return z if new else None
 
 
 def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
@@ -118,9 +120,9 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                if not _holds(clean[i], at, window, noise[i], level[i] if absolute[i] else 1.0, settings):
-                    continue
-                z = _shift_z(clean[i], at, window, noise[i])[1]
+                z = _new_level_z(clean[i], at, window, noise[i], level[i] if absolute[i] else 1.0, settings)
+            if z is None:
+                continue
             # reported on the first two weeks, so the same change reads the same every night it is found again
             before, after = np.nanmean(values[i, at - WINDOW_DAYS:at]), np.nanmean(values[i, at:at + WINDOW_DAYS])
             if (not absolute[i] and before <= 0) or np.sign(after - before) != np.sign(z):
