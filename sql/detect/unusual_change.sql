@@ -90,7 +90,7 @@ with_noise as (
     select
         *,
         if(sampled_only(measure, scale, expected, denominator), 1.0,
-           greatest(if(early, early_spread, greatest(full_spread, if(alike_points >= $min_history, alike_spread, 0))),
+           greatest(if(early, early_spread, full_spread), if(not early and alike_points >= $min_history, alike_spread, 0),
                     scaled_least_noise(measure, scale, level))) as noise,
         if(early, early_points, full_points) as noise_points
     from (select *, len(history) < 3 or full_points < $min_history as early from spreads)
