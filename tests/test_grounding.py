@@ -163,6 +163,23 @@ def test_a_note_that_only_restates_its_candidate_is_not_kept(warehouse, candidat
     assert answer.startswith("stored:"), answer
 
 
+def test_a_note_is_at_most_one_severity_above_what_it_cites(warehouse, candidates):
+    """The embedded model called an `info` change critical in boilerplate; a note's severity rests on its evidence."""
+    alias, c = next(iter(candidates.items()))
+    restated = f"{{{alias}.metric}} ({{{alias}.slice}}) {{{alias}.direction}} {{{alias}.change}} on {{{alias}.period}}"
+    answer, run = write(warehouse, candidates, restated, "A new trend, which may be influenced by various factors.",
+                        cite=(alias,))
+    assert answer.startswith("rejected:") and "says nothing its candidates do not" in answer
+    for cited, asked, kept in (("info", "critical", "warning"), ("info", "info", "info"),
+                               ("warning", "critical", "critical"), (None, "critical", "critical")):
+        arguments = {"kind": "risk", "severity": asked, "title": restated, "candidate_ids": [alias],
+                     "body": "Expect refunds to follow: the returns window is a month."}
+        run = AnalystRun(warehouse=warehouse)
+        run.catalog = load_catalog(warehouse)
+        answer = run_tool("write_insight", json.dumps(arguments), {alias: {**c, "severity": cited}}, "test-model", run)
+        assert answer.startswith("stored:") and run.written[0]["severity"] == kept, (cited, asked, answer)
+
+
 def test_a_number_about_no_metric_is_refused_however_real_it_is(warehouse, candidates):
     """A value the data holds, in words that name no metric, could pass for anything: "sales collapsed 99%"."""
     evidence = ("select value from metric_values where metric = 'orders' and grain = 'day' and dimension = 'overall' "

@@ -26,7 +26,8 @@ FILLER = ("note about this that change changes changed business metric metrics r
           "insight data value values significant notable notably increase increased decrease decreased rise rose "
           "drop dropped fell fall up down has been occurred happened detected shows shown compared recommend "
           "recommendation look review investigate further monitor day period also may might could would should "
-          "overall more less high low higher lower important attention needed")
+          "overall more less high low higher lower important attention needed new trend various factor factors influence "
+          "influenced cause caused possibly potential potentially likely which what who whom whose where when while")
 
 
 @functools.cache
@@ -46,6 +47,14 @@ def _words(text: str) -> set[str]:
 def adds_to(text: str, cited: dict[str, dict]) -> bool:
     """Whether a note says something its cited candidates do not: a word beyond theirs and the filler words."""
     return bool(_words(text) - _words(describe_candidates(cited)) - _words(FILLER))
+
+
+def bounded_severity(asked, cited: list[dict]) -> str:
+    """The severity a note asked for, at most one step above the most severe candidate or memory it cites: saying a
+    change is critical does not make an `info` change critical."""
+    asked = asked if asked in SEVERITIES else "info"
+    ranks = [SEVERITIES.index(c["severity"]) for c in cited if c.get("severity") in SEVERITIES]
+    return SEVERITIES[min(SEVERITIES.index(asked), max(ranks) + 1)] if ranks else asked
 
 
 @dataclass
@@ -148,7 +157,7 @@ def _write_insight(args: dict, by_id: dict[str, dict], model: str, run: AnalystR
         return _reject(run, args, reason)
     subject = next(iter(cited.values()), None) or (memories[0] if memories else {})
     run.written.append(_insight_row(
-        checked, model, kind=args["kind"], severity=args.get("severity") if args.get("severity") in SEVERITIES else "info",
+        checked, model, kind=args["kind"], severity=bounded_severity(args.get("severity"), [*cited.values(), *memories]),
         metric=subject.get("metric"), dimension=subject.get("dimension"), member=subject.get("member"),
         period_start=subject.get("period_start"),
         candidate_ids=[c["candidate_id"] for c in cited.values()] + [m["id"] for m in memories]))
