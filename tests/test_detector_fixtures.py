@@ -130,3 +130,21 @@ def test_the_example_project_detector_is_picked_up_from_the_project_folder_and_f
     with settings.warehouse.connect() as con:  # its evidence returns the zero it reports
         assert 0 in [v for row in con.execute(c["evidence_sql"]).fetchall() for v in row]
     assert not [f for other in without_it for f in (other, *other["related"]) if f["period_start"] == date(2025, 2, 5)]
+
+
+def test_a_run_of_days_in_a_small_slice_is_one_candidate_over_its_days(tmp_path):
+    """Two days at four times a small region's usual: one candidate whose headline names both days and their totals,
+    covering them in memory, with evidence that returns the days it reports."""
+    fixture = _fixture(FIXTURES / "unusual_change_small_slices.yaml")
+    _warehouse(tmp_path / "warehouse.duckdb", fixture)
+    with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
+        found = candidates(con, "c1", fixture["since"], DetectSettings())
+        north = [c for c in found if c["member"] == "north"]
+        assert len(north) == 1, [c["headline"] for c in found]
+        c = north[0]
+        assert c["headline"].startswith("cancelled up 450.0% (region north) from 2025-02-11 to 2025-02-12: 33 against "
+                                        "the sum of each day's median of the same weekday over the previous 4 weeks, 6")
+        assert (c["valid_from"], c["valid_to"], c["favourable"]) == (date(2025, 2, 11), date(2025, 2, 12), "bad")
+        values = dict(con.execute(c["evidence_sql"]).fetchall())
+        assert values[datetime(2025, 2, 11)] + values[datetime(2025, 2, 12)] == 33
+

@@ -19,7 +19,10 @@ settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, m
 -- (fewer than 3 same weekdays, or fewer than $min_history days of noise) needs $early_extra_z more and
 -- twice the relative change, and its comparison says how many weeks it rests on. A day far outside every
 -- day of the four weeks before (far_outside) is reported however noisy the series has been: a storm's
--- collapse in a weather-driven series.
+-- collapse in a weather-driven series. A count too small for one day to tell (usually below $min_volume a day)
+-- is read over runs of days instead: two or three days in a row that each moved the same way by twice
+-- $min_rel_change are reported as one change when their total is as far from the total of their baselines
+-- (and at least $min_volume of the two): one region's cancellations at 4x for two days.
 with day_values as (
     select v.*, m.measure, m.favourability, metric_scale(m.scale, m.measure) as scale,
         rows_behind(v.volume, v.denominator, v.value) as rows
@@ -94,6 +97,33 @@ with_noise as (
                     scaled_least_noise(measure, scale, level))) as noise,
         if(early, early_points, full_points) as noise_points
     from (select *, len(history) < 3 or full_points < $min_history as early from spreads)
+),
+
+small_moves as (  -- a small count's days that moved one way by twice the least change, numbered by island of days
+    select
+        *,
+        sign(deviation) as way,
+        period_start - to_days(row_number() over (
+            partition by metric, grain, dimension, member, sign(deviation) order by period_start
+        )::integer) as island
+    from with_noise
+    where measure in ('count', 'count_distinct') and scale = 'relative' and expected < $min_volume
+      and noise_points >= if(early, 5, $min_history) and not early
+      and big_enough(measure, scale, value, expected, denominator, level, 2 * $min_rel_change)
+),
+
+runs as (
+    select
+        metric, grain, dimension, member,
+        min(period_start)::date as period_start,
+        max(period_start)::date as period_end,
+        sum(value) as observed,
+        sum(expected) as expected,
+        min(len(history)) as weeks,
+        max(noise) as noise
+    from small_moves
+    group by metric, grain, dimension, member, way, island
+    having count(*) between 2 and 3 and max(period_start) >= $since
 )
 
 select
@@ -123,3 +153,27 @@ where period_start >= $since
        or far_outside(measure, scale, favourability, value, recent_low, recent_high, recent_count, $min_rel_change))
   and big_enough(measure, scale, value, expected, denominator, level, $min_rel_change * if(early, 2, 1))  -- 0 to 5 refunds is a change
   and enough_rows(measure, rows, usual_rows, expected, $min_volume)
+
+union all
+
+select
+    metric,
+    grain,
+    dimension,
+    member,
+    period_start,
+    period_end,
+    observed,
+    expected,
+    format('the sum of each day''s median of the same weekday over the previous {} weeks', weeks) as comparison,
+    deviance_residual(observed, expected) / noise as strength,
+    format(
+        'select period_start, value
+        from metric_values
+        where metric = ''{}'' and grain = ''day'' and dimension = ''{}'' and member = ''{}'' and period_start between date ''{}'' - interval {} week and date ''{}''
+        order by period_start',
+        metric, dimension, replace(member, '''', ''''''), period_start, $baseline_weeks, period_end
+    ) as evidence_sql
+from runs
+where abs(deviance_residual(observed, expected)) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z)
+  and greatest(observed, expected) >= $min_volume

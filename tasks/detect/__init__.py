@@ -82,8 +82,10 @@ def _compared_periods(c: dict, detector: Detector,
                     [start - timedelta(days=i) for i in range(1, WINDOW_DAYS + 1)])
         case "previous_period":
             return [start], [start - step]
-        case "same_weekday_weeks":
-            return [start], [start - k * step for k in range(1, settings.baseline_weeks + 1)]
+        case "same_weekday_weeks":  # a run of days read together: each day against its own weekdays
+            days = [start + timedelta(days=i) for i in range((c["period_end"] - c["period_start"]).days + 1)] \
+                if c["grain"] == "day" else [start]
+            return days, [day - k * step for day in days for k in range(1, settings.baseline_weeks + 1)]
     return None
 
 

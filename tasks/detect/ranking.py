@@ -125,6 +125,8 @@ def with_feedback(candidates: list[dict], verdicts: dict[tuple, str]) -> list[di
 
 def _period(c: dict) -> str:
     start: date = c["period_start"]
+    if c["grain"] == "day" and c.get("period_end", start) != start:  # a run of days read together
+        return f"from {start} to {c['period_end']}"
     return {"day": f"on {start}", "week": f"in the week of {start}", "month": f"in {start:%B %Y}"}.get(
         c["grain"], f"from {start}")
 
