@@ -7,6 +7,7 @@ one call, as the model would, and reads the verdict.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import duckdb
@@ -17,6 +18,7 @@ from reverie.analyst.evidence import load_catalog
 from reverie.analyst.grounding import numbers_in
 from reverie.analyst.run import AnalystRun
 from reverie.analyst.toolbox import run_tool
+from reverie.analyst.tools import EMBEDDED_TITLE
 from reverie.warehouse import Warehouse, rows_as_dicts
 from tasks.reflect import analyst
 from tests.conftest import new_project
@@ -155,12 +157,20 @@ def test_a_note_that_only_restates_its_candidate_is_not_kept(warehouse, candidat
     alias, c = next(iter(candidates.items()))
     restated = f"{{{alias}.metric}} ({{{alias}.slice}}) {{{alias}.direction}} {{{alias}.change}} on {{{alias}.period}}"
     for body in ("This is a note about the change in a business metric.",
-                 "A change in a business metric has been reported."):
+                 "A change in a business metric has been reported.", "Your note is here."):
         answer, run = write(warehouse, candidates, restated, body, cite=(alias,))
         assert answer.startswith("rejected:") and "says nothing its candidates do not" in answer and not run.written
     answer, run = write(warehouse, candidates, restated, "Expect refunds to follow: the returns window is a month.",
                         cite=(alias,))
     assert answer.startswith("stored:"), answer
+
+
+def test_the_embedded_models_title_cannot_write_a_value_as_arithmetic():
+    """It wrote "refund_rate (overall) up 11.2 pp on 2026-11-05 - 2.52%": the baseline read as a subtraction."""
+    title = re.compile(EMBEDDED_TITLE)
+    assert not title.match("{c1.metric} ({c1.slice}) up {c1.change} on {c1.period} - {c1.expected}")
+    assert title.match("{c1.metric} ({c1.slice}) up {c1.change} on {c1.period} against {c1.expected}")
+    assert title.match("{c1.metric} ({c1.slice}) rose (year-over-year) {c1.change}")
 
 
 def test_a_note_is_at_most_one_severity_above_what_it_cites(warehouse, candidates):

@@ -27,7 +27,8 @@ FILLER = ("note about this that change changes changed business metric metrics r
           "drop dropped fell fall up down has been occurred happened detected shows shown compared recommend "
           "recommendation look review investigate further monitor day period also may might could would should "
           "overall more less high low higher lower important attention needed new trend various factor factors influence "
-          "influenced cause caused possibly potential potentially likely which what who whom whose where when while")
+          "influenced cause caused possibly potential potentially likely which what who whom whose where when while "
+          "here there your you our we it its they their now today please see following")
 
 
 @functools.cache

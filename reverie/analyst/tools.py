@@ -5,9 +5,10 @@ from __future__ import annotations
 INSIGHT_KINDS = ["pattern", "hypothesis", "risk", "recommendation", "question", "anomaly"]
 SEVERITIES = ["info", "warning", "critical"]
 # The embedded model's title names its subject first, then words and references to its candidate's values (no
-# digits); its body is words only. [.]: llama.cpp's grammar keeps a \. as it is.
+# digits; a word starts with a letter, so no "- {c1.expected}" reads as arithmetic); its body is words only.
+# [.]: llama.cpp's grammar keeps a \. as it is.
 EMBEDDED_TITLE = (r"^\{c1[.]metric\} \(\{c1[.]slice\}\)"
-                  r"( [A-Za-z,;:()'-]+| \{c1[.](observed|expected|change|period|direction)\}){1,8}$")
+                  r"( [A-Za-z(][A-Za-z,;:()'-]*| \{c1[.](observed|expected|change|period|direction)\}){1,8}$")
 EMBEDDED_BODY = r"^[A-Za-z ,.;:()'-]{1,100}$"
 
 EVIDENCE = {"type": "array", "items": {"type": "string"}, "maxItems": 3,
