@@ -332,3 +332,23 @@ def test_a_days_collapse_within_a_new_level_is_a_change_of_its_own():
     found = merged([level, collapse, first_day], detectors)
     assert [(c["detector"], c["period_start"], [r["period_start"] for r in c["related"]]) for c in found] == [
         ("trend_change", date(2025, 3, 6), [date(2025, 3, 6)]), ("unusual_change", date(2025, 3, 8), [])]
+
+
+def test_members_that_moved_with_the_whole_business_are_one_change_with_it():
+    """On a holiday the whole city's entries fell 28% and so did 17 stations, most of them further than the city:
+    one change of the whole business with its stations, not one per station."""
+    from tasks.detect.ranking import merged
+    from tasks.detect.registry import load_detectors
+
+    def finding(dimension: str, member: str, score: float) -> dict:
+        return {"detector": "unusual_change", "metric": "entries", "grain": "day", "dimension": dimension,
+                "member": member, "direction": "down", "period_start": date(2001, 12, 27),
+                "period_end": date(2001, 12, 27), "score": score, "strength": -6.0, "severity": "warning"}
+
+    stations = [finding("station", name, 0.7 - i / 100) for i, name in enumerate(("Addison", "Belmont", "Kedzie"))]
+    elsewhere = {**finding("station", "Clark_Lake", 0.6), "period_start": date(2001, 12, 20),
+                 "period_end": date(2001, 12, 20)}
+    found = merged([*stations, finding("overall", "all", 0.5), elsewhere], load_detectors())
+    assert [(c["dimension"], sorted(r["member"] for r in c["related"])) for c in found] == [
+        ("overall", ["Addison", "Belmont", "Kedzie"]), ("station", [])]
+

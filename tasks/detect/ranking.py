@@ -86,7 +86,9 @@ def merged(findings: list[dict], detectors: Mapping[str, Detector]) -> list[dict
     (`valid_from`, `valid_to`); highest score first."""
     groups: list[list[dict]] = []
     by_subject: dict[tuple, list[list[dict]]] = {}  # changes of one metric in one direction
-    for finding in sorted(findings, key=lambda f: (-f["score"], -abs(f["strength"] or 0))):
+    # the whole business's changes first, so every member that moved with one joins it: 17 stations down with the
+    # whole city on a holiday are one change, not one headed by the strongest station and 16 more of their own
+    for finding in sorted(findings, key=lambda f: (f["dimension"] != "overall", -f["score"], -abs(f["strength"] or 0))):
         if not detectors[finding["detector"]].describes_change:
             groups.append([finding])
             continue
