@@ -19,10 +19,12 @@ settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, m
 -- (fewer than 3 same weekdays, or fewer than $min_history days of noise) needs $early_extra_z more and
 -- twice the relative change, and its comparison says how many weeks it rests on. A day far outside every
 -- day of the four weeks before (far_outside) is reported however noisy the series has been: a storm's
--- collapse in a weather-driven series. A count too small for one day to tell (usually below $min_volume a day)
--- is read over runs of days instead: two or three days in a row that each moved the same way by twice
--- $min_rel_change are reported as one change when their total is as far from the total of their baselines
--- (and at least $min_volume of the two): one region's cancellations at 4x for two days.
+-- collapse in a weather-driven series; a count's day must also be as far in units of sampling noise (34
+-- orders a day falling to 17 happens by chance once in 1,000 series-days, however high the four weeks
+-- before were). A count too small for one day to tell (usually below $min_volume a day) is read over runs
+-- of days instead: two or three days in a row that each moved the same way by twice $min_rel_change are
+-- reported as one change when their total is as far from the total of their baselines (and at least
+-- $min_volume of the two): one region's cancellations at 4x for two days.
 with day_values as (
     select v.*, m.measure, m.favourability, metric_scale(m.scale, m.measure) as scale,
         rows_behind(v.volume, v.denominator, v.value) as rows
@@ -150,7 +152,9 @@ where period_start >= $since
   and noise_points >= if(early, 5, $min_history)  -- the fewest days a noise can be learned from
   and (not early or measure in ('count', 'count_distinct', 'sum'))  -- an average's tails need more days
   and (abs(deviation) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z) + if(early, $early_extra_z, 0)
-       or far_outside(measure, scale, favourability, value, recent_low, recent_high, recent_count, $min_rel_change))
+       or (far_outside(measure, scale, favourability, value, recent_low, recent_high, recent_count, $min_rel_change)
+           and (measure not in ('count', 'count_distinct')  -- and, for a count, beyond what sampling alone does
+                or abs(deviation) >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z))))
   and big_enough(measure, scale, value, expected, denominator, level, $min_rel_change * if(early, 2, 1))  -- 0 to 5 refunds is a change
   and enough_rows(measure, rows, usual_rows, expected, $min_volume)
 
