@@ -110,7 +110,7 @@ small_moves as (  -- a small count's days that moved one way by twice the least 
         )::integer) as island
     from with_noise
     where measure in ('count', 'count_distinct') and scale = 'relative' and expected < $min_volume
-      and noise_points >= if(early, 5, $min_history) and not early
+      and not early and noise_points >= $min_history
       and big_enough(measure, scale, value, expected, denominator, level, 2 * $min_rel_change)
 ),
 
