@@ -122,7 +122,7 @@ runs as (
         sum(value) as observed,
         sum(expected) as expected,
         min(len(history)) as weeks,
-        max(noise) as noise
+        deviance_residual(sum(value), sum(expected)) / max(noise) as strength
     from small_moves
     group by metric, grain, dimension, member, way, island
     having count(*) between 2 and 3 and max(period_start) >= $since
@@ -170,7 +170,7 @@ select
     observed,
     expected,
     format('the sum of each day''s median of the same weekday over the previous {} weeks', weeks) as comparison,
-    deviance_residual(observed, expected) / noise as strength,
+    strength,
     format(
         'select period_start, value
         from metric_values
@@ -179,5 +179,5 @@ select
         metric, dimension, replace(member, '''', ''''''), period_start, $baseline_weeks, period_end
     ) as evidence_sql
 from runs
-where abs(deviance_residual(observed, expected)) / noise >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z)
+where abs(strength) >= $min_abs_z + if(dimension = 'overall', 0, $member_extra_z)
   and greatest(observed, expected) >= $min_volume
