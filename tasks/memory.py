@@ -25,7 +25,7 @@ from reverie.warehouse import (
     sql_file,
     transaction,
 )
-from tasks.detect.ranking import value_text
+from tasks.detect.ranking import moved_with, value_text
 
 MEMORY_COLUMNS = (
     "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
@@ -63,6 +63,12 @@ def _from_candidate(c: dict, watermark) -> dict:
     also = _also_on(c)
     if also:
         body += f" Also {also}."
+    others = moved_with(c)
+    if others:
+        scale = c.get("scale") or "relative"
+        body += " Moved with it the same days: " + "; ".join(
+            f"{f['dimension']} {f['member']} {value_text(f['observed'], scale)} against "
+            f"{value_text(f['expected'], scale)}" for f in others) + "."
     if drivers and min(drivers["lead"]["share_of_change"] or 0, 1.0) >= 0.5:  # "led by" only when one does lead
         lead = drivers["lead"]
         body += f" Led by {lead['dimension']} {lead['member']} ({lead['share_of_change']:.0%} of the change)."

@@ -17,6 +17,7 @@ from tasks.detect import candidates
 from tasks.detect.detector import DetectorError
 from tasks.detect.registry import BUILTIN_SQL_DIR, load_detectors
 from tasks.ingest import ingest_source
+from tasks.memory import _from_candidate
 from tasks.metrics import refresh_metrics
 
 pytestmark = pytest.mark.without_prefect
@@ -352,3 +353,38 @@ def test_members_that_moved_with_the_whole_business_are_one_change_with_it():
     assert [(c["dimension"], sorted(r["member"] for r in c["related"])) for c in found] == [
         ("overall", ["Addison", "Belmont", "Kedzie"]), ("station", [])]
 
+
+
+def test_members_of_one_dimension_that_moved_the_same_days_are_one_change(tmp_path):
+    """On 11 September three Loop stations fell by a third while the city as a whole moved less than it takes to be
+    news: one change naming the three (its headline and memory say each), not three items; a station that moved
+    on another day is a change of its own."""
+    rng = np.random.default_rng(3)
+    days = _days(70)
+    stations = [f"S{i:02d}" for i in range(12)]
+    rows = []
+    for i, day in enumerate(days):
+        total = 0.0
+        for station in stations:
+            value = float(rng.poisson(5000))
+            if i == 69 and station in ("S00", "S01", "S02"):
+                value *= 0.66
+            if i == 68 and station == "S05":
+                value *= 0.5
+            rows.append(("entries", day, "station", station, value, None, None, True))
+            total += value
+        rows.append(("entries", day, "overall", "all", total, None, None, True))
+    path = _warehouse(tmp_path, rows, [("entries", "count", "up")])
+    with Warehouse(path).connect() as con:
+        found = candidates(con, "test", days[-2].date(), DetectSettings())
+    by_day = {c["period_start"]: c for c in found if c["detector"] == "unusual_change"}
+    loop = by_day[days[-1].date()]
+    assert loop["dimension"] == "station" and sorted({loop["member"], *(r["member"] for r in loop["related"])}) == [
+        "S00", "S01", "S02"]
+    others = sorted({"S00", "S01", "S02"} - {loop["member"]})
+    assert loop["headline"].endswith(f"; also station {others[0]} and {others[1]}.")
+    body = _from_candidate({**loop, "candidate_id": "cand-test"}, None)["body"]
+    assert f"Moved with it the same days: station {others[0]} " in body and f"; station {others[1]} " in body
+    assert by_day[days[-2].date()]["member"] == "S05"
+    assert {r["member"] for r in by_day[days[-2].date()]["related"]} <= {"S05"}
+    assert len(by_day) == 2 and all(c["dimension"] == "station" for c in by_day.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import date, timedelta
@@ -63,7 +64,8 @@ def _same_change(group: list[dict], other: dict) -> bool:
     already checked). Days: the group's days with this one stay within MERGE_DAYS in a row, so a run of bad days
     does not chain into one week-long change. Longer periods (a week, a month, a new level): within a day of the
     head's; a day and a new level (a span of days) only where the level begins. And in the whole business, or slicing
-    by another dimension than the head (US and mobile, not US and DE)."""
+    by another dimension than the head (US and mobile), or another member of its dimension over the very same days
+    (three Loop stations down on 11 September; US on Monday and DE on Tuesday are two changes)."""
     head = group[0]
     if _one_day(head) and _one_day(other):
         days = [f["period_start"] for f in group if _one_day(f)] + [other["period_start"]]
@@ -76,8 +78,11 @@ def _same_change(group: list[dict], other: dict) -> bool:
     elif other["period_start"] > head["period_end"] + timedelta(days=1) \
             or head["period_start"] > other["period_end"] + timedelta(days=1):
         return False
-    return ("overall" in (head["dimension"], other["dimension"]) or head["dimension"] != other["dimension"]
-            or head["member"] == other["member"])
+    if "overall" in (head["dimension"], other["dimension"]) or head["dimension"] != other["dimension"] \
+            or head["member"] == other["member"]:
+        return True
+    return (other["grain"], other["period_start"], other["period_end"]) == (
+        head["grain"], head["period_start"], head["period_end"])
 
 
 def merged(findings: list[dict], detectors: Mapping[str, Detector]) -> list[dict]:
@@ -178,6 +183,29 @@ def carried_by(c: dict) -> str:
     return f"{words} {lead['dimension']} {lead['member']}{there}"
 
 
+def moved_with(c: dict) -> list[dict]:
+    """The other members of a member's dimension that moved with it over the very same days (its related findings
+    from the database or in memory alike)."""
+    related = json.loads(c["related"]) if isinstance(c.get("related"), str) else (c.get("related") or [])
+    same_days = (str(c["period_start"]), str(c["period_end"]))
+    seen: dict[str, dict] = {}
+    for f in related:
+        if c["dimension"] != "overall" and f["dimension"] == c["dimension"] and f["member"] != c["member"] \
+                and (str(f["period_start"]), str(f["period_end"])) == same_days:
+            seen.setdefault(f["member"], f)
+    return list(seen.values())
+
+
+def _with_others(c: dict) -> str:
+    names = [f["member"] for f in moved_with(c)]
+    if not names:
+        return ""
+    if len(names) > 4:
+        names = [*names[:3], f"{len(names) - 3} more"]
+    shown = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"also {c['dimension']} {shown}"
+
+
 def headline(c: dict, detector: Detector) -> str:
     """One sentence for people and the analyst, in the words of its detector's headline, with the member that
     carries the change when one does; every number in it is observed, expected or their change."""
@@ -191,5 +219,5 @@ def headline(c: dict, detector: Detector) -> str:
         change=change_text(c), size=change_text(c, signed=False), direction=c["direction"],
         high_or_low="high" if up else "low", ahead_or_behind="ahead of" if up else "behind",
         comparison=c["comparison"])
-    where = carried_by(c)
+    where = carried_by(c) or _with_others(c)
     return f"{sentence.removesuffix('.')}; {where}." if where else sentence
