@@ -6,9 +6,19 @@
 -- counted as zero for ever. A period that data held back by the quality gate falls in is not filled: its rows are
 -- missing, not zero. Filled for the metrics of one refresh, from $since to the last complete period.
 insert into metric_values by name
-with periods as (
+with seen as (  -- real values only: a period filled in as zero is not data
+    select metric, dimension, member, period_start
+    from metric_values
+    where grain = $grain
+        and metric in (select unnest($metrics::varchar[]))
+        and period_start >= $since - $window * ('1 ' || $grain)::interval
+        and volume > 0
+),
+
+periods as (  -- from the first period with data: a full refresh's $since is 1900
     select unnest(generate_series(
-        $since::timestamp, $watermark + to_minutes($grace) - ('1 ' || $grain)::interval, ('1 ' || $grain)::interval
+        greatest($since::timestamp, (select min(period_start) from seen)),
+        $watermark + to_minutes($grace) - ('1 ' || $grain)::interval, ('1 ' || $grain)::interval
     )) as period_start
 ),
 
@@ -26,15 +36,6 @@ fillable as (
         where held_back.first_event < periods.period_start + ('1 ' || $grain)::interval
             and held_back.last_event >= periods.period_start
     )
-),
-
-seen as (  -- real values only: a period filled in as zero is not data
-    select metric, dimension, member, period_start
-    from metric_values
-    where grain = $grain
-        and metric in (select unnest($metrics::varchar[]))
-        and period_start >= $since - $window * ('1 ' || $grain)::interval
-        and volume > 0
 ),
 
 expected as (
