@@ -1,8 +1,8 @@
 """The reliability suite's figures: faults injected and survived, bad inputs tried and handled, escape attempts
 blocked, attacks on secrets and instructions held, rows lost — counted from a run of the suite, written into the
-README's table. Never typed by hand:
+table in docs/reliability-and-security.md. Never typed by hand:
 
-    uv run python bench/reliability.py                    # runs every test marked `reliability`, updates README.md
+    uv run python bench/reliability.py                    # runs every test marked `reliability`, updates the doc
     uv run python bench/reliability.py --json
     uv run python bench/reliability.py --from report.xml  # counts an earlier run's JUnit report instead
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
 
-README = ROOT / "README.md"
+DOC = ROOT / "docs" / "reliability-and-security.md"
 START, END = "<!-- reliability figures: bench/reliability.py writes this table -->", "<!-- end of reliability figures -->"
 KINDS = {  # kind: (what a case is, what holding means)
     "fault": ("faults injected", "survived"),
@@ -80,7 +80,7 @@ def count(junit: Path) -> dict:
 
 
 def table(figures: dict) -> str:
-    """The README's table, in Markdown."""
+    """The doc's table, in Markdown."""
     lines = ["| | tried | held | rows lost | where (tests/) |", "|---|---:|---:|---:|---|"]
     for kind, (what, holding) in KINDS.items():
         k = figures["kinds"][kind]
@@ -98,20 +98,20 @@ def table(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = README.read_text()
-    if START not in readme or END not in readme:
-        raise SystemExit(f"README.md has no {START!r} … {END!r} block to write the table into")
-    head, rest = readme.split(START, 1)
+def write_doc(text: str) -> None:
+    doc = DOC.read_text()
+    if START not in doc or END not in doc:
+        raise SystemExit(f"{DOC.relative_to(ROOT)} has no {START!r} … {END!r} block to write the table into")
+    head, rest = doc.split(START, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from", dest="report", type=Path, help="a JUnit XML report of an earlier run")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--no-readme", action="store_true", help="print only; leave README.md as it is")
+    parser.add_argument("--print-only", action="store_true", help="print only; leave the doc as it is")
     args = parser.parse_args()
     seconds = None
     if args.report is None:
@@ -125,8 +125,8 @@ def main() -> None:
         print(table(figures))
         for case in figures["failed"]:
             print(f"did not hold: {case}")
-    if not args.no_readme:
-        write_readme(table(figures))
+    if not args.print_only:
+        write_doc(table(figures))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What each stage of a sleep cycle reports: the records behind the `stages` object of the CLI's JSON contract.
 
-Fields may be added; renaming or dropping one breaks the contract (see the README)."""
+Fields may be added; renaming or dropping one breaks the contract (docs/commands.md)."""
 
 from __future__ import annotations
 

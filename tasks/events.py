@@ -1,6 +1,6 @@
 """reverie's own Prefect events, for automations: a cycle ended, metrics were refreshed, an insight is a risk, a
 batch failed its checks. Every event's resource is the project (`reverie.project.<name>`) or names it as related,
-and the flow run that emitted it is related too (README: "Events and automations")."""
+and the flow run that emitted it is related too (docs/scheduling.md, "Events and automations")."""
 
 from __future__ import annotations
 
