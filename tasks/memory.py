@@ -66,7 +66,7 @@ def _from_candidate(c: dict, watermark) -> dict:
     others = moved_with(c)
     if others:
         scale = c.get("scale") or "relative"
-        body += " Moved with it the same days: " + "; ".join(
+        body += " Moved with it on the same days: " + "; ".join(
             f"{f['dimension']} {f['member']} {value_text(f['observed'], scale)} against "
             f"{value_text(f['expected'], scale)}" for f in others) + "."
     if drivers and min(drivers["lead"]["share_of_change"] or 0, 1.0) >= 0.5:  # "led by" only when one does lead

@@ -384,7 +384,7 @@ def test_members_of_one_dimension_that_moved_the_same_days_are_one_change(tmp_pa
     others = sorted({"S00", "S01", "S02"} - {loop["member"]})
     assert loop["headline"].endswith(f"; also station {others[0]} and {others[1]}.")
     body = _from_candidate({**loop, "candidate_id": "cand-test"}, None)["body"]
-    assert f"Moved with it the same days: station {others[0]} " in body and f"; station {others[1]} " in body
+    assert f"Moved with it on the same days: station {others[0]} " in body and f"; station {others[1]} " in body
     assert by_day[days[-2].date()]["member"] == "S05"
     assert {r["member"] for r in by_day[days[-2].date()]["related"]} <= {"S05"}
     assert len(by_day) == 2 and all(c["dimension"] == "station" for c in by_day.values())
