@@ -28,6 +28,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _RetryingTransport(httpx.HTTPTransport):
+    """Prefect's server answers 503 for errors a client may retry (its database busy on a loaded machine), and
+    Prefect's own client tries again; so do the tests' calls to its REST API, a few times with a growing pause."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for pause in (0.5, 1, 2, 4, 8):
+            response = super().handle_request(request)
+            if response.status_code != 503:
+                return response
+            response.close()
+            time.sleep(pause)
+        return super().handle_request(request)
+
+
 class PortTaken(Exception):
     """The server could not bind the port it was given."""
 
@@ -67,7 +81,7 @@ class Server:
                 env={k: v for k, v in self.env.items() if k != "PREFECT_API_URL"}, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
         # a server on a busy machine can be slow to answer for a while: the tests wait on states, not on one reply
-        self.http = httpx.Client(base_url=self.api, timeout=120)
+        self.http = httpx.Client(base_url=self.api, timeout=120, transport=_RetryingTransport())
 
     def _wait_healthy(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
