@@ -35,7 +35,7 @@ from tasks.metrics import refresh_metrics
 from tasks.prepare import prepare_answers
 from tasks.quality import run_quality_gate
 from tasks.reflect import reflect
-from tasks.units import Spread
+from tasks.units import Spread, Unit
 
 
 def current_run_id() -> str | None:
@@ -88,6 +88,11 @@ def source_call(settings: Settings, source: SourceSettings, cycle_id: str) -> di
     return {"warehouse": settings.warehouse, "project_dir": str(settings.project_dir),
             "quality_dir": str(settings.quality_dir), "lookback_days": settings.lookback_days, "source": source,
             "cycle_id": cycle_id}
+
+
+SOURCE_UNIT = Unit(refresh_source, rebuilt=lambda settings, sent: source_call(
+    settings, settings.sources[sent["source"]], sent["cycle_id"]),
+    sent=lambda call: (call["source"].name, {"source": call["source"].name, "cycle_id": call["cycle_id"]}))
 
 
 def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages, spread: Spread) -> None:

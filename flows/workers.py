@@ -12,25 +12,23 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import date
 
 from prefect import Task
 from prefect.task_runners import TaskRunner
-from pydantic import TypeAdapter
 
-from flows.stages import refresh_source, source_call
+from flows.stages import SOURCE_UNIT
 from reverie.config import Settings, Workers
 from reverie.prefect_api import api_url
-from tasks.detect import detector_findings
-from tasks.detect.registry import load_detectors
-from tasks.metrics import MetricGroup, refresh_metric_group
-from tasks.reflect import analyst
-from tasks.units import Spread
+from tasks.detect import DETECTOR_UNIT
+from tasks.metrics import METRIC_GROUP_UNIT
+from tasks.reflect import ANALYST_UNIT
+from tasks.units import Spread, Unit
 
 UNIT_DEPLOYMENT = "cycle-unit/cycle-unit"  # flows/cycle_unit.py, in deployments/prefect.yaml
 POOL_POLL_SECONDS = 2.0
 POOL_START_SECONDS = 600.0  # a unit's run no worker has taken by then: the pool has no worker, the cycle fails
-METRIC_GROUP = TypeAdapter(MetricGroup)
+UNITS: dict[str, Unit] = {unit.task.name: unit for unit in (SOURCE_UNIT, METRIC_GROUP_UNIT, DETECTOR_UNIT,
+                                                              ANALYST_UNIT)}  # a new unit of work: its Unit, here
 
 
 class PoolUnavailable(RuntimeError):
@@ -38,40 +36,18 @@ class PoolUnavailable(RuntimeError):
 
 
 def unit_parameters(unit: Task, call: dict) -> tuple[str, dict]:
-    """A unit's call as a flow run's name and parameters: names and values a Prefect server can keep and show. The
-    project's settings and warehouse (a catalog's password among them) are not sent: the worker reads its own."""
-    if unit.name == refresh_source.name:
-        return call["source"].name, {"source": call["source"].name, "cycle_id": call["cycle_id"]}
-    if unit.name == refresh_metric_group.name:
-        return call["group"].name, {"cycle_id": call["cycle_id"], "full_refresh": call["full_refresh"],
-                                    "grace_minutes": call["grace_minutes"],
-                                    "group": METRIC_GROUP.dump_python(call["group"], mode="json")}
-    if unit.name == detector_findings.name:
-        return call["detector"].name, {"detector": call["detector"].name, "since": call["since"].isoformat()}
-    if unit.name == analyst.name:
-        return "-".join(call["metrics"]), {"cycle_id": call["cycle_id"], "metrics": call["metrics"]}
-    raise ValueError(f"{unit.name} is not a unit of work a work pool takes")
+    """A unit's call as a flow run's name and parameters."""
+    if unit.name not in UNITS:
+        raise ValueError(f"{unit.name} is not a unit of work a work pool takes")
+    return UNITS[unit.name].sent(call)
 
 
 def unit_call(settings: Settings, unit: str, parameters: dict) -> tuple[Task, dict]:
     """The unit named `unit` and its call, rebuilt by a worker from the project's settings (an API key its own
     environment's) and its run's parameters."""
-    if unit == refresh_source.name:
-        return refresh_source, source_call(settings, settings.sources[parameters["source"]], parameters["cycle_id"])
-    if unit == refresh_metric_group.name:
-        return refresh_metric_group, {"warehouse": settings.warehouse, "cycle_id": parameters["cycle_id"],
-                                      "group": METRIC_GROUP.validate_python(parameters["group"]),
-                                      "full_refresh": parameters["full_refresh"],
-                                      "grace_minutes": parameters["grace_minutes"]}
-    if unit == detector_findings.name:
-        return detector_findings, {"warehouse": settings.warehouse, "settings": settings.detect,
-                                   "detector": load_detectors(settings.detectors_dir)[parameters["detector"]],
-                                   "since": date.fromisoformat(parameters["since"])}
-    if unit == analyst.name:
-        return analyst, {"warehouse": settings.warehouse, "cycle_id": parameters["cycle_id"],
-                         "metrics": parameters["metrics"], "settings": settings.llm,
-                         "log_dir": str(settings.warehouse.folder / "logs")}
-    raise ValueError(f"no unit of work named {unit!r}")
+    if unit not in UNITS:
+        raise ValueError(f"no unit of work named {unit!r}")
+    return UNITS[unit].task, UNITS[unit].rebuilt(settings, parameters)
 
 
 def run_on_pool(settings: Settings, unit: Task, calls: list[dict]) -> list:

@@ -21,7 +21,7 @@ from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
 from tasks.quality.results import unchecked_text
-from tasks.units import Spread
+from tasks.units import Spread, Unit
 
 
 def describe_quality_findings(findings: list[dict], sources: list[dict]) -> str:
@@ -108,6 +108,13 @@ def analyst(warehouse: Warehouse, cycle_id: str, metrics: list[str], settings: L
         run.error = without_credentials(f"the analyst failed: {type(exc).__name__}: {exc}", settings)
         run_logger().debug("analyst failed", exc_info=True)
     return {"written": run.written, "rejected": run.rejected, "calls": run.calls, "error": run.error}
+
+
+ANALYST_UNIT = Unit(
+    analyst, sent=lambda call: ("-".join(call["metrics"]), {"cycle_id": call["cycle_id"], "metrics": call["metrics"]}),
+    rebuilt=lambda settings, sent: {"warehouse": settings.warehouse, "cycle_id": sent["cycle_id"],
+                                    "metrics": sent["metrics"], "settings": settings.llm,
+                                    "log_dir": str(settings.warehouse.folder / "logs")})
 
 
 def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str,

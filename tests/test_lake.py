@@ -319,7 +319,7 @@ def test_each_unit_goes_to_a_pool_worker_as_names_and_values_and_the_worker_rebu
     """What a flow run of `cycle-unit` carries (JSON, as the Prefect server keeps it) is enough for a worker to call the
     unit as the cycle would have; the warehouse and the settings stay out of it."""
     from flows.stages import refresh_source, source_call
-    from flows.workers import unit_call, unit_parameters
+    from flows.workers import UNITS, unit_call, unit_parameters
     from tasks.detect import detector_findings
     from tasks.ingest import ingest_source
     from tasks.metrics import plan_metrics, refresh_metric_group
@@ -339,6 +339,7 @@ def test_each_unit_goes_to_a_pool_worker_as_names_and_values_and_the_worker_rebu
                                   "since": START + timedelta(days=1)}),
              (analyst, {"warehouse": settings.warehouse, "cycle_id": "c1", "metrics": ["orders", "revenue"],
                         "settings": settings.llm, "log_dir": str(settings.warehouse.folder / "logs")})]
+    assert [unit.name for unit, _ in calls] == list(UNITS)  # every unit of work a pool takes
     for unit, call in calls:
         name, parameters = unit_parameters(unit, call)
         sent = json.loads(json.dumps(parameters))

@@ -21,7 +21,7 @@ from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.ranking import headline, judged, merged, with_feedback
 from tasks.detect.registry import load_detectors
 from tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
-from tasks.units import Spread, run_here
+from tasks.units import Spread, Unit, run_here
 
 DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
 CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",
@@ -152,6 +152,14 @@ def detector_findings(warehouse: Warehouse, detector: Detector, since: date,
     errors: list[str] = []
     with warehouse.connect() as con:
         return raw_findings(con, {detector.name: detector}, since, settings, errors=errors), errors
+
+
+DETECTOR_UNIT = Unit(
+    detector_findings,
+    sent=lambda call: (call["detector"].name, {"detector": call["detector"].name, "since": call["since"].isoformat()}),
+    rebuilt=lambda settings, sent: {"warehouse": settings.warehouse, "settings": settings.detect,
+                                    "detector": load_detectors(settings.detectors_dir)[sent["detector"]],
+                                    "since": date.fromisoformat(sent["since"])})
 
 
 def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, settings: DetectSettings,

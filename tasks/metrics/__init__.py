@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from pydantic import TypeAdapter
 
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
@@ -35,7 +36,7 @@ from tasks.metrics.sanity_checks import (
     save_metric_outcomes,
 )
 from tasks.quality.declarations import MetricCheck, QualityConfig, QualityError, load_quality
-from tasks.units import Spread, run_here
+from tasks.units import Spread, Unit, run_here
 
 
 @dataclass(frozen=True)
@@ -196,3 +197,14 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
             "committed": [name for _, _, names in outcomes for name in names],
             "starts": [since for _, starts, _ in outcomes for since in starts], "errors": errors,
             "outcomes": [o for outcomes_of in sanity.values() for o in outcomes_of] + not_computed}
+
+
+METRIC_GROUP = TypeAdapter(MetricGroup)
+METRIC_GROUP_UNIT = Unit(
+    refresh_metric_group,
+    sent=lambda call: (call["group"].name, {"cycle_id": call["cycle_id"], "full_refresh": call["full_refresh"],
+                                            "grace_minutes": call["grace_minutes"],
+                                            "group": METRIC_GROUP.dump_python(call["group"], mode="json")}),
+    rebuilt=lambda settings, sent: {"warehouse": settings.warehouse, "cycle_id": sent["cycle_id"],
+                                    "group": METRIC_GROUP.validate_python(sent["group"]),
+                                    "full_refresh": sent["full_refresh"], "grace_minutes": sent["grace_minutes"]})
