@@ -116,7 +116,7 @@ def run_nights(dataset, project: Path, files: list[tuple[date, Path]], every: in
             raise SystemExit(f"{dataset.NAME}: the cycle up to {cutoff} failed: {summary.get('error')}")
         summaries.append({"until": str(cutoff), "status": summary["status"], "seconds": summary["seconds"],
                           "candidates": summary["stages"]["detect"]["candidates"],
-                          "added": summary["stages"]["memory"]["added"]})
+                          "added": summary["stages"]["consolidate"]["added"]})
     return summaries
 
 

@@ -24,7 +24,7 @@ from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
 from reverie.llm import credentials
 from reverie.secrets import redacted_all
-from reverie.summaries import CycleSummary, Stages, failures, ingest_total, quality_total
+from reverie.summaries import STAGE, CycleSummary, Stages, failures, ingest_total, quality_total
 from reverie.warehouse import DiskFull, Warehouse, WarehouseBusy
 from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
 from tasks.deliver import deliver_brief
@@ -64,22 +64,27 @@ def finished(settings: Settings, cycle_id: str, status: str, stages: Stages, sec
             "warehouse": str(settings.warehouse), "stages": stages, "seconds": seconds}
 
 
-def timed(stage: Callable[..., dict], stage_name: str | None = None, **parameters) -> dict:
-    """Run one stage and add its wall time to its summary (a fault point `before:<task name>` ahead of it)."""
-    fault_point(f"before:{stage_name or stage.name}")
+def timed(stage: Callable[..., dict], fault: str, **parameters) -> dict:
+    """Run one stage (or a unit of one) and add its wall time to its summary (a fault point `before:<fault>` ahead)."""
+    fault_point(f"before:{fault}")
     started = time.monotonic()
     summary = stage(**parameters)
     return {**summary, "seconds": round(time.monotonic() - started, 2)}
+
+
+def run_stage(stages: Stages, name: str, stage: Callable[..., dict], **parameters) -> None:
+    """Run the stage `name` of the cycle (one of `STAGES`) and keep its summary, with its wall time, under its name."""
+    stages[STAGE[name].name] = timed(stage, getattr(stage, "name", name), **parameters)
 
 
 @task(name="refresh-source", task_run_name="refresh-{source.name}", cache_policy=NO_CACHE)
 def refresh_source(warehouse: Warehouse, project_dir: str, quality_dir: str, lookback_days: int,
                    source: SourceSettings, cycle_id: str) -> tuple[dict, dict]:
     """One source's share of the refresh, as one unit of work for a worker: its ingest, then its quality gate."""
-    ingested = timed(ingest_source, warehouse=warehouse, project_dir=project_dir, source=source, cycle_id=cycle_id,
-                     lookback_days=lookback_days)
-    checked = timed(run_quality_gate, warehouse=warehouse, source_settings=source, cycle_id=cycle_id,
-                    quality_dir=quality_dir)
+    ingested = timed(ingest_source, ingest_source.name, warehouse=warehouse, project_dir=project_dir, source=source,
+                     cycle_id=cycle_id, lookback_days=lookback_days)
+    checked = timed(run_quality_gate, run_quality_gate.name, warehouse=warehouse, source_settings=source,
+                    cycle_id=cycle_id, quality_dir=quality_dir)
     return ingested, checked
 
 
@@ -102,8 +107,8 @@ def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages
         source_call(settings, source, cycle_id) for source in settings.sources.values()])))
     stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
     stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
-    stages["metrics"] = timed(
-        refresh_metrics, stage_name="metrics", warehouse=settings.warehouse, cycle_id=cycle_id,
+    run_stage(
+        stages, "metrics", refresh_metrics, warehouse=settings.warehouse, cycle_id=cycle_id,
         sources=settings.sources, models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir),
         full_refresh=full_refresh, lookback_days=settings.lookback_days,
         grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), spread=spread)
@@ -117,18 +122,17 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: S
     run_id = current_run_id()
     log_dir = str(warehouse.folder / "logs")
     since = stages["metrics"]["since"]  # the first period recomputed: what is new to detect and remember
-    stages["detect"] = timed(detect_candidates, stage_name="detect", warehouse=warehouse, cycle_id=cycle_id,
-                             since=since, settings=settings.detect, detectors_dir=str(settings.detectors_dir),
-                             spread=spread)
-    stages["reflect"] = timed(reflect, stage_name="reflect", warehouse=warehouse, cycle_id=cycle_id,
-                              settings=settings.llm, log_dir=log_dir, spread=spread if settings.workers.several else None)
-    stages["memory"] = timed(consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
-                             since=since, settings=settings.memory)
-    stages["prepare"] = timed(prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
-                              settings=settings.llm, log_dir=log_dir, aliases=settings.aliases)
-    stages["deliver"] = timed(deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
-                              briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
-                              settings=settings.deliver, failed=failures(stages))
+    run_stage(stages, "detect", detect_candidates, warehouse=warehouse, cycle_id=cycle_id, since=since,
+              settings=settings.detect, detectors_dir=str(settings.detectors_dir), spread=spread)
+    run_stage(stages, "reflect", reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm,
+              log_dir=log_dir, spread=spread if settings.workers.several else None)
+    run_stage(stages, "consolidate", consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
+              since=since, settings=settings.memory)
+    run_stage(stages, "prepare", prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
+              settings=settings.llm, log_dir=log_dir, aliases=settings.aliases)
+    run_stage(stages, "deliver", deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
+              briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
+              settings=settings.deliver, failed=failures(stages))
 
 
 def hold_writer(stack: ExitStack, settings: Settings, flow: str, wait_minutes: float) -> dict | None:

@@ -18,7 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from reverie.config import CONFIG_FILE, ConfigError, load_settings
+from reverie.paths import shown
 from reverie.project import scaffold
+from reverie.summaries import STAGE
 from reverie.terminal import print_error
 from reverie.warehouse import no_warehouse
 
@@ -125,39 +127,10 @@ def _red(lines: list[str], prefix: str = "") -> str:
     return "".join(f"\n[red]{prefix}{escape(line)}[/]" for line in lines)
 
 
-STAGE_LINES = {
-    "ingest": lambda s: (f"{s['files']} new batch(es), {s['rows']:,} rows"
-                         + _red([f["error"] for f in s["failed"]], "failed: ")),
-    "quality": lambda s: (f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)"
-                          + (f", {s['unchecked']} unchecked" if s["unchecked"] else "")
-                          + _red(s["errors"])),
-    "metrics": lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
-                          + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
-                          + _red(s["errors"])),
-    "detect": lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)",
-    "reflect": lambda s: "off (\\[llm] analysts = 0)" if s["status"] == "off" else (f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
-                          f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
-                          + (f", {s['status']}: {escape(str(s.get('error')))}" if s["status"] == "degraded" else "") + ")"),
-    "memory": lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s['merged']} merged, "
-                         f"{s['superseded']} superseded, {s['contradicted']} contradicted, "
-                         f"{s['expired']} expired" + (f", {s['linked']} linked" if s.get("linked") else "")),
-    "prepare": lambda s: (f"{s['prepared']} answer(s) prepared for the questions expected next"
-                          + (f", {s['from_asks']} of them asked lately" if s["from_asks"] else "")
-                          + (f", {s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens" if s["calls"] else "")),
-    "deliver": lambda s: ((f"brief at {_relative(s['brief'])} (a page with charts: .html)" if s["brief"]
-                           else "no brief written")
-                          + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
-                          + (f", {s['held']} alert(s) held for quiet hours" if s.get("held") else "")
-                          + _red(s["errors"])),
-}
-
-
-def _relative(path: str) -> str:
-    """A path relative to the working folder when it lies inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return path
+def stage_line(name: str, summary: dict) -> str:
+    """A stage's result as the cycle's table shows it: its line, then what it lost in red."""
+    stage = STAGE[name]
+    return escape(stage.said(summary)) + _red(stage.lost(summary))
 
 
 def print_cycle(result: dict) -> None:
@@ -171,7 +144,7 @@ def print_cycle(result: dict) -> None:
     table.add_column("result")
     table.add_column("seconds", justify="right")
     for name, stage in result["stages"].items():
-        table.add_row(name, STAGE_LINES[name](stage), f"{stage['seconds']:.1f}")
+        table.add_row(name, stage_line(name, stage), f"{stage['seconds']:.1f}")
     out.print(table)
 
 
@@ -293,7 +266,7 @@ def deliver(as_json: JsonFlag = False) -> None:
         if r["deliver"] is None:
             out.print(r.get("error") or "no brief yet: `reverie run` (or `reverie demo`) writes one", highlight=False)
             return
-        out.print(f"cycle {r['cycle_id']}: " + STAGE_LINES["deliver"](r["deliver"]), highlight=False)
+        out.print(f"cycle {r['cycle_id']}: " + stage_line("deliver", r["deliver"]), highlight=False)
 
     _emit(result, as_json, human)
     if result["status"] == "failed":
@@ -317,7 +290,7 @@ def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the
     name = cycle or "latest"
     files = {suffix: settings.briefs_dir / f"{name}{suffix}" for suffix in (".md", ".html", ".json")}
     if not files[".md"].exists():
-        _fail(f"no brief {'for cycle ' + repr(cycle) if cycle else 'yet'} in {_relative(str(settings.briefs_dir))}: "
+        _fail(f"no brief {'for cycle ' + repr(cycle) if cycle else 'yet'} in {shown(str(settings.briefs_dir))}: "
               "`reverie run` (or `reverie demo`) writes one")
     document = json.loads(files[".json"].read_text()) if files[".json"].exists() else {}
     page = files[".html"]

@@ -1,10 +1,16 @@
-"""What each stage of a sleep cycle reports: the records behind the `stages` object of the CLI's JSON contract.
+"""The stages of a sleep cycle and what each reports: the records behind the `stages` object of the CLI's JSON
+contract, and `STAGES`, the one list of them — in the cycle's order, each with its record, its result in words and
+what it lost — from which the flows key their summaries, the CLI prints a cycle and a degraded cycle says why.
 
 Fields may be added; renaming or dropping one breaks the contract (docs/commands.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NotRequired, TypedDict
+
+from reverie.paths import shown
 
 
 class FailedBatch(TypedDict):
@@ -85,7 +91,7 @@ class ReflectSummary(TypedDict):
     seconds: NotRequired[float]
 
 
-class MemorySummary(TypedDict):
+class ConsolidateSummary(TypedDict):
     added: int
     confirmed: int
     merged: int
@@ -120,17 +126,6 @@ class DeliverSummary(TypedDict):
     seconds: NotRequired[float]
 
 
-class Stages(TypedDict, total=False):
-    ingest: IngestTotal
-    quality: QualityTotal
-    metrics: MetricsSummary
-    detect: DetectSummary
-    reflect: ReflectSummary
-    memory: MemorySummary
-    prepare: PrepareSummary
-    deliver: DeliverSummary
-
-
 class CycleSummary(TypedDict):
     cycle_id: str | None
     flow_run_id: str | None
@@ -161,15 +156,57 @@ def quality_total(per_source: dict[str, QualitySummary]) -> QualityTotal:
 def failures(stages: Stages) -> list[str]:
     """What the cycle lost so far, in words, stage by stage: a batch, a suite, a metric, a detector, the analyst, a
     channel (what a degraded cycle's brief opens with)."""
-    lost = [f"ingest: {f['error']}" for f in stages.get("ingest", {}).get("failed") or []]
-    for name in ("quality", "metrics", "detect", "deliver"):  # a refresh has the first three stages only
-        lost += [f"{name}: {error}" for error in stages.get(name, {}).get("errors") or []]
-    reflect = stages.get("reflect", {})
-    if reflect.get("status") == "degraded":
-        lost.append(f"reflect: {reflect.get('error') or 'the analyst did not finish'}")
-    return lost
+    return [f"{stage.name}: {lost}" for stage in STAGES if stage.name in stages for lost in stage.lost(stages[stage.name])]
 
 
 def degraded(stages: Stages) -> bool:
     """Whether any stage lost something this cycle."""
     return bool(failures(stages))
+
+
+def _errors(summary: dict) -> list[str]:
+    return list(summary.get("errors") or [])
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage as it reports: its key in a cycle's `stages`, its record, its result in one line of words (without
+    what it lost), and what it lost, each in words (a degraded cycle's reasons)."""
+    name: str
+    summary: type
+    said: Callable[[dict], str]
+    lost: Callable[[dict], list[str]] = _errors
+
+
+STAGES = (  # a new stage: its record above, its line here, its call in flows/stages.py
+    Stage("ingest", IngestTotal, lambda s: f"{s['files']} new batch(es), {s['rows']:,} rows",
+          lost=lambda s: [f["error"] for f in s["failed"]]),
+    Stage("quality", QualityTotal,
+          lambda s: (f"{s['passed']} batch(es) passed, {s['quarantined']} quarantined, {s['warnings']} warning(s)"
+                     + (f", {s['unchecked']} unchecked" if s["unchecked"] else ""))),
+    Stage("metrics", MetricsSummary,
+          lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
+                     + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}"))),
+    Stage("detect", DetectSummary, lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)"),
+    Stage("reflect", ReflectSummary,
+          lambda s: "off ([llm] analysts = 0)" if s["status"] == "off" else (
+              f"{s['written']} insight(s) written, {s['rejected']} rejected by the grounding check, "
+              f"{s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens ({s['model'] or 'no model'}"
+              + (", degraded" if s["status"] == "degraded" else "") + ")"),
+          lost=lambda s: [s.get("error") or "the analyst did not finish"] if s.get("status") == "degraded" else []),
+    Stage("consolidate", ConsolidateSummary,
+          lambda s: (f"{s['added']} added, {s['confirmed']} confirmed, {s['merged']} merged, "
+                     f"{s['superseded']} superseded, {s['contradicted']} contradicted, "
+                     f"{s['expired']} expired" + (f", {s['linked']} linked" if s.get("linked") else ""))),
+    Stage("prepare", PrepareSummary,
+          lambda s: (f"{s['prepared']} answer(s) prepared for the questions expected next"
+                     + (f", {s['from_asks']} of them asked lately" if s["from_asks"] else "")
+                     + (f", {s['prompt_tokens']:,}+{s['completion_tokens']:,} tokens" if s["calls"] else ""))),
+    Stage("deliver", DeliverSummary,
+          lambda s: ((f"brief at {shown(s['brief'])} (a page with charts: .html)" if s["brief"]
+                      else "no brief written")
+                     + (f", {s['sent']} notification(s) sent" if s["sent"] else "")
+                     + (f", {s['held']} alert(s) held for quiet hours" if s.get("held") else ""))),
+)
+STAGE = {stage.name: stage for stage in STAGES}
+Stages = TypedDict("Stages", {stage.name: stage.summary for stage in STAGES}, total=False)  # type: ignore[misc]

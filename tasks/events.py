@@ -82,7 +82,7 @@ def emit_cycle_events(warehouse: Warehouse, project: str, summary: dict, quality
     # a cycle that failed before its gate finished has no quality summary; its own error must not be hidden
     emitted = quality_events(project, summary["cycle_id"], stages["quality"]) if quality_checked and "quality" in stages else 0
     risks = []
-    if summary["cycle_id"] and "memory" in stages:
+    if summary["cycle_id"] and "consolidate" in stages:
         with warehouse.connect() as con:
             risks = rows_as_dicts(con.execute(sql_file("events/risk_insights.sql"), {"cycle_id": summary["cycle_id"]}))
     for insight in risks:

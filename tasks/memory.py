@@ -16,7 +16,7 @@ from reverie.config import MemorySettings
 from reverie.logs import run_logger
 from reverie.memory.search import update_index
 from reverie.memory.store import record_change
-from reverie.summaries import MemorySummary
+from reverie.summaries import ConsolidateSummary
 from reverie.warehouse import (
     Warehouse,
     data_watermark,
@@ -284,12 +284,12 @@ def _unconfirmed(con, ttl_days: int, cycle_id: str, now) -> int:
 
 @task(name="consolidate", cache_policy=NO_CACHE)  # it writes: never cached
 def consolidate(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None, since: str | None = None,
-                settings: MemorySettings | None = None) -> MemorySummary:
+                settings: MemorySettings | None = None) -> ConsolidateSummary:
     """Merge this cycle's insights into memory — insert, confirm, merge, supersede, retract, expire — in one
     transaction: a crash leaves memory as it was."""
     logger = run_logger()
     settings = settings or MemorySettings()
-    counts: MemorySummary = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "retracted": 0,
+    counts: ConsolidateSummary = {"added": 0, "confirmed": 0, "merged": 0, "superseded": 0, "contradicted": 0, "retracted": 0,
               "expired": 0, "ignored": 0, "linked": 0}
     now = datetime.now()
     with warehouse.connect() as con:

@@ -40,7 +40,7 @@ def remembered(tmp_path_factory):
     settings = load_settings(project)
     generate(settings.landing_dir, 70, start=START, seed=11, scale=0.5)
     result = run_cycle(project)
-    assert result["status"] == "degraded" and result["stages"]["memory"]["added"] > 5
+    assert result["status"] == "degraded" and result["stages"]["consolidate"]["added"] > 5
     return settings
 
 
@@ -296,7 +296,7 @@ def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):
         pq.write_table(moved, landing / f"date={day}" / "part-0.parquet")
 
     second = run_cycle(settings.project_dir)
-    assert second["stages"]["ingest"]["files"] == len(days) and second["stages"]["memory"]["expired"] >= 1
+    assert second["stages"]["ingest"]["files"] == len(days) and second["stages"]["consolidate"]["expired"] >= 1
     assert memory_rows(settings.warehouse, f"select status, closed_at is not null from memory where id = '{memory_id}'") \
         == [("expired", True)]
     assert memory_rows(settings.warehouse, f"""select change, new_value from memory_history

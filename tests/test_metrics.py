@@ -312,7 +312,7 @@ def test_a_metric_that_fails_to_compute_is_a_data_quality_finding_until_it_compu
 
     declarations.write_text(declarations.read_text().replace("cast(channel as integer)", "length(channel)"))
     fixed = run_cycle(project)
-    assert fixed["status"] == "completed" and fixed["stages"]["memory"]["expired"] == 1
+    assert fixed["status"] == "completed" and fixed["stages"]["consolidate"]["expired"] == 1
     assert query(settings, "select status from memory where kind = 'data_quality' and metric = 'channel_number'") == \
         [("expired",)]
     fixed_brief = Path(fixed["stages"]["deliver"]["brief"]).read_text()

@@ -12,7 +12,9 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from flows.local_run import run_cycle
+from reverie.cli import stage_line
 from reverie.generator import generate
+from reverie.summaries import STAGES, failures
 from tests.scripted_llm import candidates_in, tool_call
 
 SECRET = "sk-test-do-not-store-0123456789"
@@ -73,6 +75,8 @@ def test_a_cycle_computes_metrics_writes_grounded_memory_with_provenance(make_pr
                         "status": "ok", "model": "scripted-analyst"}
     assert {k: stages["reflect"][k] for k in expected_reflect} == expected_reflect
     assert set(result) >= {"cycle_id", "flow_run_id", "status", "warehouse", "stages", "seconds"}
+    assert list(stages) == [stage.name for stage in STAGES]  # every stage of the registry, in its order
+    assert all(stage_line(name, summary) for name, summary in stages.items())  # and the CLI can say each
 
     # metric values agree with a hand-written query over the landing files
     landing = settings.landing_dir / "events"
@@ -146,7 +150,7 @@ def test_rerun_on_same_data_adds_nothing_and_new_day_is_incremental(make_project
     full = run_cycle(settings.project_dir, full_refresh=True)
     assert full["stages"]["metrics"]["rows"] == len(values)
     assert full["stages"]["detect"]["candidates"] == first["stages"]["detect"]["candidates"] > 0
-    memory = full["stages"]["memory"]
+    memory = full["stages"]["consolidate"]
     assert memory["added"] == 0 and memory["superseded"] == 0 and memory["expired"] == 0
     assert memory["confirmed"] >= full["stages"]["detect"]["candidates"]
     assert query(settings, ACTIVE_INSIGHTS)[0][0] == active
@@ -176,6 +180,8 @@ def test_unreachable_llm_degrades_the_cycle_but_keeps_deterministic_insights(mak
     assert result["status"] == "degraded"
     assert result["stages"]["reflect"]["status"] == "degraded"
     assert "APIConnectionError" in result["stages"]["reflect"]["error"]
+    assert [lost for lost in failures(result["stages"]) if "APIConnectionError" in lost][0].startswith("reflect: ")
+    assert "degraded" in stage_line("reflect", result["stages"]["reflect"])
     detected = query(settings, "select count(*) from memory where source like 'detector:%'")[0][0]
     assert detected == result["stages"]["detect"]["candidates"] > 0
     assert query(settings, "select outcome from llm_calls") == [("error: APIConnectionError",)]
