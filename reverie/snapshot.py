@@ -23,7 +23,7 @@ from reverie.warehouse import Warehouse, literal, rows_as_dicts, sql_file
 
 SNAPSHOT_FILE = "snapshot.duckdb"
 RUNNING_FILE = "cycle-running.json"
-COPIED_TABLES = ("memory", "memory_history", "member_aliases")  # whole; metrics and values through sql/snapshot/
+COPIED_TABLES = ("memory", "memory_history", "member_aliases", "detectors")  # whole; metrics and values through sql/snapshot/
 
 
 class NoSnapshot(RuntimeError):

@@ -12,8 +12,8 @@ import pytest
 from reverie.config import DetectSettings, load_settings
 from reverie.generator import LABELS_FILE, generate
 from reverie.project import scaffold
-from reverie.warehouse import Warehouse
-from tasks.detect import candidates
+from reverie.warehouse import Warehouse, sql_file
+from tasks.detect import candidates, detect_candidates
 from tasks.detect.detector import DetectorError
 from tasks.detect.registry import BUILTIN_SQL_DIR, load_detectors
 from tasks.ingest import ingest_source
@@ -388,3 +388,29 @@ def test_members_of_one_dimension_that_moved_the_same_days_are_one_change(tmp_pa
     assert by_day[days[-2].date()]["member"] == "S05"
     assert {r["member"] for r in by_day[days[-2].date()]["related"]} <= {"S05"}
     assert len(by_day) == 2 and all(c["dimension"] == "station" for c in by_day.values())
+
+
+def test_what_reads_memory_asks_the_detectors_header_whether_its_findings_are_a_change(tmp_path):
+    """A project detector whose header says its findings describe no change (like a concentration) is recorded so
+    by the detect stage, and a question about a metric's change leaves its items out — no reader names it."""
+    detectors_dir = tmp_path / "detectors"
+    detectors_dir.mkdir()
+    (detectors_dir / "quiet_day.sql").write_text(HEADER.replace("describes_change: true", "describes_change: false")
+                                                 + QUERY)
+    path = _warehouse(tmp_path, [("visits", day, "overall", "all", 100.0, None, None, True) for day in _days(30)],
+                      [("visits", "count", "up")])
+    warehouse = Warehouse(path)
+    detect_candidates(warehouse, "c1", None, DetectSettings(), str(detectors_dir))
+    with warehouse.connect() as con:
+        catalogue = dict(con.execute("select name, describes_change from detectors").fetchall())
+        assert catalogue == {name: d.describes_change for name, d in load_detectors(detectors_dir).items()}
+        assert catalogue["quiet_day"] is False and catalogue["unusual_change"] is True
+        for kind in ("quiet_day", "unusual_change"):
+            con.execute("""insert into memory (id, fingerprint, kind, title, metric, dimension, member, period_start,
+                           severity, status, recorded_at, first_seen, last_confirmed, source, cycle_id)
+                           values ($id, $id, $kind, $kind, 'visits', 'overall', 'all', date '2026-01-20', 'warning',
+                           'active', now(), now(), now(), 'detector:' || $kind, 'c1')""", {"id": f"mem-{kind}",
+                                                                                          "kind": kind})
+        changes = con.execute(sql_file("ask/change_items.sql"), {"metric": "visits", "dimension": "overall",
+                                                                  "member": "all", "day": None}).fetchall()
+    assert [row[1] for row in changes] == ["unusual_change"]

@@ -49,8 +49,8 @@ def test_a_refresh_leaves_its_cycle_for_reflect_which_continues_it_under_the_sam
     reflected = reflect_refreshed(project_dir=str(settings.project_dir))
     assert reflected["cycles"] == [refreshed["cycle_id"]] and reflected["cycle_id"] == refreshed["cycle_id"]
     assert reflected["status"] == "completed" and reflected["stages"]["reflect"]["written"] == 1
-    assert list(reflected["stages"]) == ["ingest", "quality", "metrics", "detect", "reflect", "memory", "prepare",
-                                         "deliver"]
+    assert list(reflected["stages"]) == ["ingest", "quality", "metrics", "detect", "reflect", "consolidate",
+                                         "prepare", "deliver"]
     assert reflected["seconds"] >= refreshed["seconds"]  # both halves' own time
     (row,) = cycles(settings)
     assert row[0] == refreshed["cycle_id"] and row[1] == "completed" and "deliver" in json.loads(row[2])

@@ -4,7 +4,8 @@ select id, kind, title, dimension, member, period_start, valid_from, valid_to, e
 from memory
 where status = 'active'
     and metric = $metric
-    and kind not in ('prepared_answer', 'data_quality', 'concentration', 'pace_to_goal')
+    and kind not in ('prepared_answer', 'data_quality')
+    and kind not in (select name from detectors where not describes_change)  -- a share or a goal is no change
     and ($dimension = 'overall' or (dimension = $dimension and member = $member))
     and ($day is null or $day between coalesce(valid_from, period_start) and coalesce(valid_to, period_start))
 order by

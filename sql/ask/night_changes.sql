@@ -10,6 +10,7 @@ from memory
 where status = 'active'
     and id in (select memory_id from touched)
     and metric is not null
-    and kind not in ('prepared_answer', 'data_quality', 'concentration', 'pace_to_goal')
+    and kind not in ('prepared_answer', 'data_quality')
+    and kind not in (select name from detectors where not describes_change)  -- a share or a goal is no change
 order by case severity when 'critical' then 0 when 'warning' then 1 else 2 end, score desc nulls last
 limit $limit

@@ -1,4 +1,4 @@
--- Shared by the detectors in sql/detect/. Never NaN: a NaN inside a windowed median makes
+-- Shared by the detectors in sql/detect/detectors/. Never NaN: a NaN inside a windowed median makes
 -- DuckDB 1.5.5 fail with a bare "std::exception".
 -- How long a period of a grain lasts: its last day is period_start + period_length(grain) - 1 day.
 create or replace macro period_length(grain) as

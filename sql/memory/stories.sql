@@ -22,7 +22,8 @@ with touched as (
 changes as (
     select *, dimension || '=' || member as slice
     from touched
-    where source like 'detector:%' and kind not in ('concentration', 'pace_to_goal') and valid_from is not null
+    where source like 'detector:%' and valid_from is not null
+        and kind in (select name from detectors where describes_change)
 ),
 
 held_back as (

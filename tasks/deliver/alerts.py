@@ -21,7 +21,7 @@ def in_quiet_hours(now: datetime, quiet_hours: str, timezone: str) -> bool:
 
 def _noise_subjects(con) -> set[tuple]:
     """Subjects (kind, metric, slice) whose latest verdict from people is noise: their alerts stop."""
-    feedback = rows_as_dicts(con.execute(sql_file("ranking/latest_feedback.sql")))
+    feedback = rows_as_dicts(con.execute(sql_file("memory/latest_feedback.sql")))
     return {(f["kind"], f["metric"], f["dimension"], f["member"]) for f in feedback if f["feedback"] == "noise"}
 
 

@@ -13,7 +13,6 @@ from tasks.detect.ranking import value_text
 from tasks.quality.results import unchecked_text
 
 CHARTS = 6  # changed series drawn, in the brief's order (what is new, most severe first); the rest without one
-UNCHARTED = ("concentration", "pace_to_goal")  # about shares and goals, not a point of a series that moved
 # inches: drawn about as wide as a phone shows it, so its text reads at ~9 px there (the page caps it on a desktop)
 FIGURE_WIDTH = 4.0
 SERIES_DAYS = {"day": 56, "week": 26 * 7, "month": 730}
@@ -38,8 +37,10 @@ def chart_data(con, items: list[dict], readings: dict[str, dict]) -> list[dict]:
     values with their usual range, the days the items flagged, and the lead dimension's drivers of the headline
     change. `readings`: each metric's scale and favourability."""
     charts: dict[tuple, dict] = {}
+    # a share or a goal is not a point of a series that moved: only the detectors that describe a change are drawn
+    changes = {name for (name,) in con.execute("select name from detectors where describes_change").fetchall()}
     for item in items:
-        if not item.get("metric") or not item["source"].startswith("detector:") or item["kind"] in UNCHARTED:
+        if not item.get("metric") or not item["source"].startswith("detector:") or item["kind"] not in changes:
             continue
         grain = _evidence(item).get("grain") or "day"
         key = (item["metric"], grain, item["dimension"] or "overall", item["member"] or "all")

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from reverie.config import DetectSettings
 from reverie.logs import run_logger
 from reverie.summaries import DetectSummary
-from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
+from reverie.warehouse import Warehouse, execute_script, rows_as_dicts, sql_file, transaction
 from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.ranking import headline, judged, merged, with_feedback
 from tasks.detect.registry import load_detectors
@@ -96,7 +96,7 @@ def drivers(con, c: dict, detector: Detector, measure: str, settings: DetectSett
         return None
     current, baseline = compared
     grain = "day" if detector.baseline == "trend_window" else c["grain"]
-    parts = rows_as_dicts(con.execute(sql_file("drivers/member_contributions.sql"), {
+    parts = rows_as_dicts(con.execute(sql_file("detect/member_contributions.sql"), {
         "metric": c["metric"], "grain": grain, "current": current, "baseline": baseline, "ratio": measure == "ratio"}))
     dimensions = []
     for dimension in dict.fromkeys(p["dimension"] for p in parts):
@@ -131,7 +131,7 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
     drivers and a headline (`detectors`: by name, default reverie's own)."""
     detectors = load_detectors() if detectors is None else detectors
     measures = dict(con.execute("select name, measure from metrics").fetchall())
-    verdicts = {tuple(row[:4]): row[4] for row in con.execute(sql_file("ranking/latest_feedback.sql")).fetchall()}
+    verdicts = {tuple(row[:4]): row[4] for row in con.execute(sql_file("memory/latest_feedback.sql")).fetchall()}
     if raw is None:
         raw = raw_findings(con, detectors, since, settings, as_of, errors)
     ranked = with_feedback(merged(findings(con, detectors, raw), detectors), verdicts)
@@ -143,6 +143,14 @@ def candidates(con, cycle_id: str, since: date, settings: DetectSettings, as_of:
         c["headline"] = headline(c, detectors[c["detector"]])
         c["same_change_days"] = same_change_days(detectors[c["detector"]])
     return ranked
+
+
+def record_detectors(con: duckdb.DuckDBPyConnection, detectors: Mapping[str, Detector]) -> None:
+    """The detector catalogue, written whole: what readers of memory ask about a kind instead of naming it."""
+    execute_script(con, sql_file("detect/record_detectors.sql"), {
+        "name": list(detectors), "describes_change": [d.describes_change for d in detectors.values()],
+        "neutral": [d.neutral for d in detectors.values()], "weight": [float(d.weight) for d in detectors.values()],
+        "baseline": [d.baseline for d in detectors.values()], "source": [str(d.source) for d in detectors.values()]})
 
 
 @task(name="detector", task_run_name="detect-{detector.name}", cache_policy=NO_CACHE)  # data changes each cycle
@@ -168,10 +176,12 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
     this cycle — each detector a unit of work (`spread`: one after another, or at once on the cycle's workers) —
     and store the ranked candidates."""
     logger = run_logger()
-    if since is None:
-        return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": []}
     errors: list[str] = []
     detectors = load_detectors(detectors_dir, errors)
+    with warehouse.connect() as con, transaction(con, "detectors"):
+        record_detectors(con, detectors)
+    if since is None:
+        return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": errors}
     day = date.fromisoformat(since)
     done = spread(detector_findings, [{"warehouse": warehouse, "detector": detector, "since": day,
                                        "settings": settings} for detector in detectors.values()])

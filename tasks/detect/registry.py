@@ -1,4 +1,4 @@
-"""Where detectors come from: reverie's sql/detect/ files, its Python detectors, and the project's detectors/ folder."""
+"""Where detectors come from: reverie's sql/detect/detectors/ files, its Python detectors, and the project's detectors/ folder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from reverie.paths import SQL_DIR
 from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.trend import TREND_CHANGE
 
-BUILTIN_SQL_DIR = SQL_DIR / "detect"
+BUILTIN_SQL_DIR = SQL_DIR / "detect" / "detectors"
 PYTHON_DETECTORS = (TREND_CHANGE,)
 
 

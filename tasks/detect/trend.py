@@ -26,7 +26,7 @@ def _daily_series(con, since: date) -> tuple[list[tuple[str, str, str]], list[da
                                              np.ndarray]:
     """Every complete daily series from `since` on as rows of one matrix (series x days); missing days are NaN; and
     which series are signed (their metric's scale is absolute)."""
-    rows = con.execute(sql_file("trend/daily_series.sql"), {"since": since}).fetchnumpy()
+    rows = con.execute(sql_file("detect/trend_series.sql"), {"since": since}).fetchnumpy()
     if len(rows["day"]) == 0:
         return [], [], np.empty((0, 0)), np.empty((0, 0)), np.empty(0, dtype=bool)
     keys = list(zip(rows["metric"], rows["dimension"], rows["member"]))
@@ -133,7 +133,7 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
                 "period_start": start, "period_end": end, "observed": float(after), "expected": float(before),
                 "comparison": f"the daily average of the {WINDOW_DAYS} days before",
                 "strength": float(z),
-                "evidence_sql": render("trend/evidence.sql", literals={
+                "evidence_sql": render("detect/trend_evidence.sql", literals={
                     "start": str(start), "end": str(end), "metric": metric, "dimension": dimension, "member": member},
                     expressions={"window_days": str(WINDOW_DAYS)}),
             })
