@@ -3,16 +3,15 @@ recomputed waits as a `refreshed` cycle; its `reverie.metrics.refreshed` event t
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import begin_cycle, finished, hold_writer, refresh_stages
+from flows.cycle_life import cycle_life, hold_writer
+from flows.stages import refresh_stages
 from flows.workers import cycle_workers
 from reverie.config import check_suites, load_settings
-from reverie.summaries import CycleSummary, Stages, degraded
-from tasks.events import emit_refresh_events
+from reverie.summaries import CycleSummary
 
 
 @flow(name="metrics-refresh")
@@ -26,16 +25,9 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
     with ExitStack() as stack:
         if (busy := hold_writer(stack, settings, "metrics-refresh", wait_minutes)) is not None:
             return busy
-        started = time.monotonic()
         spread = stack.enter_context(cycle_workers(settings))
-        cycle_id = begin_cycle(settings)
-        stages: Stages = {}
-        status = "failed"
-        try:
-            refresh_stages(settings, cycle_id, full_refresh, stages, spread)
-            status = ("refreshed" if stages["metrics"]["since"] is not None
-                      else "degraded" if degraded(stages) else "completed")
-        finally:
-            summary = finished(settings, cycle_id, status, stages, round(time.monotonic() - started, 2))
-        emit_refresh_events(project=settings.name, summary=summary)
-    return summary
+        with cycle_life(settings, refresh=True) as cycle:
+            refresh_stages(settings, cycle.id, full_refresh, cycle.stages, spread)
+            if cycle.stages["metrics"]["since"] is not None:
+                cycle.status = "refreshed"  # the reflect deployment continues it, triggered by the refresh's event
+    return cycle.summary

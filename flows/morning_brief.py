@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import current_run_id, hold_writer
+from flows.cycle_life import current_run_id, hold_writer
 from reverie.config import load_settings
 from tasks.cycles import latest_cycle
 from tasks.deliver import deliver_brief

@@ -3,35 +3,25 @@ the periods it recomputed. The `reflect` deployment runs it when `reverie.metric
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.stages import analysis_stages, current_run_id, finished, hold_writer
+from flows.cycle_life import current_run_id, cycle_life, hold_writer
+from flows.stages import analysis_stages
 from flows.workers import cycle_workers
 from reverie.config import Settings, load_settings
 from reverie.llm import warm_llm
-from reverie.summaries import CycleSummary, degraded
-from tasks.cycles import refreshed_cycles, resume_cycle
-from tasks.events import emit_cycle_events
+from reverie.summaries import CycleSummary
+from tasks.cycles import refreshed_cycles
 from tasks.units import Spread
 
 
 def continue_cycle(settings: Settings, cycle_id: str, spread: Spread) -> CycleSummary:
-    """The analysis half of a refreshed cycle, under its id (units of work run as `spread` does); its seconds are
-    both halves' own."""
-    stages, seconds_before = resume_cycle(warehouse=settings.warehouse, cycle_id=cycle_id)
-    started = time.monotonic()
-    status = "failed"
-    try:
-        analysis_stages(settings, cycle_id, stages, spread)
-        status = "degraded" if degraded(stages) else "completed"
-    finally:
-        seconds = round(seconds_before + time.monotonic() - started, 2)
-        summary = finished(settings, cycle_id, status, stages, seconds)
-        emit_cycle_events(warehouse=settings.warehouse, project=settings.name, summary=summary, quality_checked=False)
-    return summary
+    """The analysis half of a refreshed cycle, under its id (units of work run as `spread` does)."""
+    with cycle_life(settings, continuing=cycle_id) as cycle:
+        analysis_stages(settings, cycle.id, cycle.stages, spread)
+    return cycle.summary
 
 
 @flow(name="reflect")

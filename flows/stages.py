@@ -3,7 +3,7 @@ analysis of what it recomputed (detect → reflect → consolidate → prepare �
 
 The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the first and leaves the cycle
 `refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
-Every flow that writes holds the warehouse's writer lock for its whole run (`hold_writer`). The stages' units of
+A flow runs them inside a cycle's life (flows/cycle_life.py), holding the warehouse's writer lock. The stages' units of
 work — each source's ingest and quality gate, each group of metrics, each detector, each analyst on an endpoint —
 run where the flow's `spread` sends them (flows/workers.py: here, on a Dask cluster, or on a work pool); the rest in
 the flow's own process."""
@@ -11,22 +11,16 @@ the flow's own process."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
-from contextlib import ExitStack
-from datetime import datetime
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 
+from flows.cycle_life import current_run_id
 from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
-from reverie.llm import credentials
-from reverie.secrets import redacted_all
-from reverie.summaries import STAGE, CycleSummary, Stages, failures, ingest_total, quality_total
-from reverie.warehouse import DiskFull, Warehouse, WarehouseBusy
-from tasks.cycles import finish_cycle, start_cycle, take_up_interrupted
+from reverie.summaries import STAGE, Stages, failures, ingest_total, quality_total
+from reverie.warehouse import Warehouse
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
 from tasks.ingest import ingest_source
@@ -36,32 +30,6 @@ from tasks.prepare import prepare_answers
 from tasks.quality import run_quality_gate
 from tasks.reflect import reflect
 from tasks.units import Spread, Unit
-
-
-def current_run_id() -> str | None:
-    """The id of the flow run this is part of (None outside one)."""
-    return str(flow_run.id) if flow_run.id else None
-
-
-def new_cycle_id() -> str:
-    """A cycle id that sorts by time: c20261204T030000-1a2b3c."""
-    return f"c{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-
-def begin_cycle(settings: Settings) -> str:
-    """Start this run's cycle: one a killed run left unfinished, taken up again under its id, or a new one."""
-    cycle_id = take_up_interrupted(warehouse=settings.warehouse) or new_cycle_id()
-    start_cycle(warehouse=settings.warehouse, cycle_id=cycle_id, flow_run_id=current_run_id())
-    return cycle_id
-
-
-def finished(settings: Settings, cycle_id: str, status: str, stages: Stages, seconds: float) -> CycleSummary:
-    """Record how the cycle ended and return its summary (the CLI's JSON contract)."""
-    fault_point("before:finish-cycle")
-    stages = redacted_all(stages, credentials(settings.llm))  # what is recorded and said holds no credential
-    finish_cycle(warehouse=settings.warehouse, cycle_id=cycle_id, status=status, stages=stages, seconds=seconds)
-    return {"cycle_id": cycle_id, "flow_run_id": current_run_id(), "status": status,
-            "warehouse": str(settings.warehouse), "stages": stages, "seconds": seconds}
 
 
 def timed(stage: Callable[..., dict], fault: str, **parameters) -> dict:
@@ -133,18 +101,3 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: S
     run_stage(stages, "deliver", deliver_brief, warehouse=warehouse, cycle_id=cycle_id, project=settings.name,
               briefs_dir=str(settings.briefs_dir), metrics_rows=stages["metrics"]["rows"],
               settings=settings.deliver, failed=failures(stages))
-
-
-def hold_writer(stack: ExitStack, settings: Settings, flow: str, wait_minutes: float) -> dict | None:
-    """Take the warehouse's writer lock until `stack` closes, waiting up to `wait_minutes` for another run to finish
-    with it; if it does not, the run's summary as `skipped` (and a warning in its log) instead — or as `failed` when
-    the warehouse's disk is nearly full (nothing written)."""
-    run_id = current_run_id()
-    try:
-        stack.enter_context(settings.warehouse.writing(wait_minutes * 60, {"flow": flow, "flow_run_id": run_id}))
-    except (WarehouseBusy, DiskFull) as exc:
-        status = "skipped" if isinstance(exc, WarehouseBusy) else "failed"
-        get_run_logger().warning("%s: %s", status, exc)
-        return {"cycle_id": None, "flow_run_id": run_id, "status": status, "warehouse": str(settings.warehouse),
-                "stages": {}, "seconds": 0.0, "error": f"{status}: {exc}"}
-    return None
