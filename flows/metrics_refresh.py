@@ -1,5 +1,5 @@
 """The metrics refresh: ingest → quality → metrics, hourly or when data arrives, without the analyst. What it
-recomputed waits as a `refreshed` cycle; its `reverie.metrics.refreshed` event triggers the `reflect` deployment."""
+recomputed waits as a `refreshed` cycle; its `reverie.metrics.refreshed` event triggers the `analysis` deployment."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from reverie.summaries import CycleSummary
 
 @flow(name="metrics-refresh")
 def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_minutes: float = 10.0) -> CycleSummary:
-    """Land new data and refresh the metrics; status `refreshed` when periods were recomputed (reflect continues
+    """Land new data and refresh the metrics; status `refreshed` when periods were recomputed (the analysis flow continues
     the cycle), else `completed` (or `degraded`).
 
     `wait_minutes`: how long to wait for another run writing the warehouse before this one is skipped (the next
@@ -29,5 +29,5 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
         with cycle_life(settings, refresh=True) as cycle:
             refresh_stages(settings, cycle.id, full_refresh, cycle.stages, spread)
             if cycle.stages["metrics"]["since"] is not None:
-                cycle.status = "refreshed"  # the reflect deployment continues it, triggered by the refresh's event
+                cycle.status = "refreshed"  # the analysis deployment continues it, triggered by the refresh's event
     return cycle.summary

@@ -26,7 +26,7 @@ from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
 
 DEPLOYMENT_FILE = DEPLOYMENTS_DIR / "prefect.yaml"
 # what every flow run imports, loaded once by the forkserver its runs are forked from
-PRELOADED = ["flows.sleep_cycle", "flows.metrics_refresh", "flows.reflect", "flows.morning_brief",
+PRELOADED = ["flows.sleep_cycle", "flows.metrics_refresh", "flows.analysis", "flows.morning_brief",
              "tasks.quality.expectations", "great_expectations", "openai", "matplotlib.pyplot"]
 
 
@@ -82,7 +82,7 @@ def served_flows(settings: Settings) -> list[tuple[Any, dict[str, Any]]]:
 
 def poll_seconds() -> float:
     """How often to ask the server for runs due: POLL_SECONDS unless PREFECT_RUNNER_POLL_FREQUENCY is set. A
-    scheduled run is seen ahead whatever this is; a run an event triggers (reflect) waits up to this long."""
+    scheduled run is seen ahead whatever this is; a run an event triggers (analysis) waits up to this long."""
     from prefect.settings import get_current_settings
 
     runner = get_current_settings().runner

@@ -6,8 +6,8 @@ from contextlib import ExitStack
 
 from prefect import flow, get_run_logger
 
+from flows.analysis import continue_cycle
 from flows.cycle_life import cycle_life, hold_writer
-from flows.reflect import continue_cycle
 from flows.stages import analysis_stages, refresh_stages
 from flows.workers import cycle_workers
 from reverie.config import check_suites, load_settings
@@ -29,7 +29,7 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False, wait_minutes
             get_run_logger().warning("no sources declared in %s/reverie.toml", settings.project_dir)
         spread = stack.enter_context(cycle_workers(settings))
         with warm_llm(settings.llm, settings.warehouse.folder / "logs"):  # the model loads while the data stages run
-            for refreshed in refreshed_cycles(warehouse=settings.warehouse):  # a refresh no reflect run continued
+            for refreshed in refreshed_cycles(warehouse=settings.warehouse):  # a refresh no analysis run continued
                 continue_cycle(settings, refreshed, spread)
             with cycle_life(settings) as cycle:
                 refresh_stages(settings, cycle.id, full_refresh, cycle.stages, spread)

@@ -2,7 +2,7 @@
 analysis of what it recomputed (detect → reflect → consolidate → prepare → deliver).
 
 The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the first and leaves the cycle
-`refreshed`, and `reflect` (triggered by the refresh's event) continues it with the second under the same cycle id.
+`refreshed`, and `analysis` (triggered by the refresh's event) continues it with the second under the same cycle id.
 A flow runs them inside a cycle's life (flows/cycle_life.py), holding the warehouse's writer lock. The stages' units of
 work — each source's ingest and quality gate, each group of metrics, each detector, each analyst on an endpoint —
 run where the flow's `spread` sends them (flows/workers.py: here, on a Dask cluster, or on a work pool); the rest in

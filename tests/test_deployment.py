@@ -22,7 +22,7 @@ from flows.serve import deployment_specs, served_flows
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
 from tests import processes
 
-DEPLOYMENTS = ["nightly", "metrics-refresh", "reflect", "morning-brief", "cycle-unit"]
+DEPLOYMENTS = ["nightly", "metrics-refresh", "analysis", "morning-brief", "cycle-unit"]
 
 
 def _raw() -> dict:
@@ -61,7 +61,7 @@ def test_every_schedule_is_a_valid_cron_with_an_explicit_timezone():
     assert scheduled["metrics-refresh"][0]["cron"].split()[1] == "*"  # hourly
 
 
-def test_event_triggers_validate_and_chain_data_arrival_to_refresh_to_reflect():
+def test_event_triggers_validate_and_chain_data_arrival_to_refresh_to_analysis():
     adapter = TypeAdapter(DeploymentTriggerTypes)
     expected = {}
     for name, deployment in _deployments().items():
@@ -69,7 +69,7 @@ def test_event_triggers_validate_and_chain_data_arrival_to_refresh_to_reflect():
             parsed = adapter.validate_python(trigger)
             assert parsed.match.model_dump() == {"prefect.resource.id": "reverie.project.*"}
             expected[name] = sorted(parsed.expect)
-    assert expected == {"metrics-refresh": ["reverie.data.arrived"], "reflect": ["reverie.metrics.refreshed"]}
+    assert expected == {"metrics-refresh": ["reverie.data.arrived"], "analysis": ["reverie.metrics.refreshed"]}
 
 
 def test_entrypoints_load_the_flows_and_parameters_match_their_signatures():
@@ -81,7 +81,7 @@ def test_entrypoints_load_the_flows_and_parameters_match_their_signatures():
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)
         # a unit's run writes under its cycle's writer lock: it does not wait for one
         assert ("wait_minutes" in deployment["parameters"]) == (name != "cycle-unit")
-    assert flows == {"nightly": "sleep-cycle", "metrics-refresh": "metrics-refresh", "reflect": "reflect",
+    assert flows == {"nightly": "sleep-cycle", "metrics-refresh": "metrics-refresh", "analysis": "analysis",
                      "morning-brief": "morning-brief", "cycle-unit": "cycle-unit"}
 
 
@@ -95,8 +95,8 @@ def test_serve_builds_each_deployment_for_its_project_with_triggers_narrowed_to_
     nightly = served[0][1]
     assert nightly["schedules"][0].cron == "0 3 * * *" and nightly["schedules"][0].timezone == "Europe/London"
     assert nightly["concurrency_limit"].collision_strategy.value == "ENQUEUE"
-    reflect = served[2][1]
-    assert reflect["triggers"][0].match.model_dump() == {"prefect.resource.id": f"reverie.project.{settings.name}"}
+    analysis = served[2][1]
+    assert analysis["triggers"][0].match.model_dump() == {"prefect.resource.id": f"reverie.project.{settings.name}"}
 
 
 def test_the_automation_examples_validate_with_prefects_model_once_a_block_is_named():

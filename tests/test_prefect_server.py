@@ -86,7 +86,7 @@ def _stop(process: subprocess.Popen, signum: int = signal.SIGINT) -> None:
 
 
 @pytest.mark.heavy("a Prefect server and a process worker")
-def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_then_reflects(server, project,
+def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_then_analyses(server, project,
                                                                                           tmp_path):
     resource = f"reverie.project.{project.name}"
     server.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
@@ -119,16 +119,16 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
             assert emitted == expected
             assert all(resource in {r["prefect.resource.id"] for r in e["related"]} for e in risks)
 
-            refreshes, reflects = server.run_ids("metrics-refresh", "metrics-refresh"), server.run_ids("reflect", "reflect")
+            refreshes, reflects = server.run_ids("metrics-refresh", "metrics-refresh"), server.run_ids("analysis", "analysis")
             generate(project.landing_dir, 2)
             server.emit("reverie.data.arrived", resource)
             refresh = server.wait_for_new_run("metrics-refresh", "metrics-refresh", refreshes)
             assert refresh["state_type"] == "COMPLETED"
-            reflect = server.wait_for_new_run("reflect", "reflect", reflects)
+            reflect = server.wait_for_new_run("analysis", "analysis", reflects)
             _completed_with_brief_and_memory(server, project, reflect["id"])
             (refreshed,) = server.events("reverie.metrics.refreshed")
             assert refreshed["payload"]["new_files"] == 2
-            assert _cycle_statuses(project) == ["completed", "completed"]  # the refresh's cycle, continued by reflect
+            assert _cycle_statuses(project) == ["completed", "completed"]  # the refresh's cycle, continued by the analysis flow
         finally:
             _stop(worker, signal.SIGTERM)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
@@ -158,7 +158,7 @@ def served(server, tmp_path_factory, session_llm) -> Served:
             deadline = time.monotonic() + 180
             while True:
                 try:
-                    reflect_deployment = server.deployment("reflect", "reflect")
+                    reflect_deployment = server.deployment("analysis", "analysis")
                     if reflect_deployment["parameters"]["project_dir"] == str(project.project_dir):
                         break
                 except httpx.HTTPStatusError:
@@ -170,7 +170,7 @@ def served(server, tmp_path_factory, session_llm) -> Served:
             assert nightly["global_concurrency_limit"]["limit"] == 1
             assert nightly["concurrency_options"]["collision_strategy"] == "ENQUEUE"
             automations = server.http.post("/automations/filter", json={}).json()
-            reflect_trigger = next(a["trigger"] for a in automations if a["name"] == "reflect__automation_1"
+            reflect_trigger = next(a["trigger"] for a in automations if a["name"] == "analysis__automation_1"
                                    and a["actions"][0].get("deployment_id") == reflect_deployment["id"])
             assert reflect_trigger["expect"] == ["reverie.metrics.refreshed"]
             assert reflect_trigger["match"] == {"prefect.resource.id": resource}
@@ -178,13 +178,13 @@ def served(server, tmp_path_factory, session_llm) -> Served:
             flow_run_id = server.run("sleep-cycle", "nightly")
             _completed_with_brief_and_memory(server, project, flow_run_id)
 
-            reflects = server.run_ids("reflect", "reflect")
+            reflects = server.run_ids("analysis", "analysis")
             generate(project.landing_dir, 2)
             newest = sorted((project.landing_dir / "events").glob("date=*/part-0.parquet"))[-1]
             rewrite(newest, "* replace (if(event_type = 'order', amount * 1e6, amount) as amount)")  # held back
             refresh = server.wait(server.run("metrics-refresh", "metrics-refresh"))
             assert refresh["state_type"] == "COMPLETED"
-            reflect = server.wait_for_new_run("reflect", "reflect", reflects)  # on the refresh's own event
+            reflect = server.wait_for_new_run("analysis", "analysis", reflects)  # on the refresh's own event
             _completed_with_brief_and_memory(server, project, reflect["id"])
             (held,) = server.events("reverie.quality.failed")
             assert held["payload"]["batch"].endswith(f"{newest.parent.name}/part-0.parquet")

@@ -1,4 +1,4 @@
-"""The nightly cycle split in two as the deployments run it — an hourly metrics refresh, then reflect on what it
+"""The nightly cycle split in two as the deployments run it — an hourly metrics refresh, then the analysis of what it
 recomputed — and one writer at a time, whatever the flow, on real DuckDB and real Prefect."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from flows.analysis import analyse_refreshed
 from flows.metrics_refresh import metrics_refresh
 from flows.morning_brief import morning_brief
-from flows.reflect import reflect_refreshed
 from flows.sleep_cycle import sleep_cycle
 from reverie.generator import generate
 from tests import processes
@@ -36,7 +36,7 @@ def cycles(settings) -> list[tuple]:
                            "order by started_at").fetchall()
 
 
-def test_a_refresh_leaves_its_cycle_for_reflect_which_continues_it_under_the_same_id(make_project, scripted_llm):
+def test_a_refresh_leaves_its_cycle_for_the_analysis_flow_which_continues_it_under_the_same_id(make_project, scripted_llm):
     settings = make_project(days=35, base_url=scripted_llm.base_url)
     scripted_llm.script(grounded_insight, finish)
     refreshed = metrics_refresh(project_dir=str(settings.project_dir))
@@ -46,7 +46,7 @@ def test_a_refresh_leaves_its_cycle_for_reflect_which_continues_it_under_the_sam
     assert not (settings.briefs_dir / "latest.md").exists()
     assert morning_brief(project_dir=str(settings.project_dir))["status"] == "no cycle yet"  # nothing reflected
 
-    reflected = reflect_refreshed(project_dir=str(settings.project_dir))
+    reflected = analyse_refreshed(project_dir=str(settings.project_dir))
     assert reflected["cycles"] == [refreshed["cycle_id"]] and reflected["cycle_id"] == refreshed["cycle_id"]
     assert reflected["status"] == "completed" and reflected["stages"]["reflect"]["written"] == 1
     assert list(reflected["stages"]) == ["ingest", "quality", "metrics", "detect", "reflect", "consolidate",
@@ -56,14 +56,14 @@ def test_a_refresh_leaves_its_cycle_for_reflect_which_continues_it_under_the_sam
     assert row[0] == refreshed["cycle_id"] and row[1] == "completed" and "deliver" in json.loads(row[2])
     assert refreshed["cycle_id"] in (settings.briefs_dir / "latest.md").read_text()
 
-    again = reflect_refreshed(project_dir=str(settings.project_dir))
-    assert again["status"] == "nothing to reflect" and again["cycles"] == []
+    again = analyse_refreshed(project_dir=str(settings.project_dir))
+    assert again["status"] == "nothing to analyse" and again["cycles"] == []
 
     unchanged = metrics_refresh(project_dir=str(settings.project_dir))  # no new file: nothing to reflect on
     assert unchanged["status"] == "completed" and unchanged["stages"]["metrics"]["since"] is None
 
 
-def test_the_nightly_cycle_first_continues_a_refresh_no_reflect_run_took_up(make_project):
+def test_the_nightly_cycle_first_continues_a_refresh_no_analysis_run_took_up(make_project):
     settings = without_analyst(make_project(days=35))
     refreshed = metrics_refresh(project_dir=str(settings.project_dir))
     generate(settings.landing_dir, 1)

@@ -1,5 +1,6 @@
-"""Reflect: continue the cycles a metrics refresh left — detect → reflect → consolidate → prepare → deliver over
-the periods it recomputed. The `reflect` deployment runs it when `reverie.metrics.refreshed` is emitted."""
+"""The analysis half: continue the cycles a metrics refresh left — detect → reflect → consolidate → prepare →
+deliver over the periods it recomputed. The `analysis` deployment runs it when `reverie.metrics.refreshed` is
+emitted (it was called `reflect`, like the stage it runs, before this release)."""
 
 from __future__ import annotations
 
@@ -24,19 +25,19 @@ def continue_cycle(settings: Settings, cycle_id: str, spread: Spread) -> CycleSu
     return cycle.summary
 
 
-@flow(name="reflect")
-def reflect_refreshed(project_dir: str = ".", wait_minutes: float = 60.0) -> dict:
+@flow(name="analysis")
+def analyse_refreshed(project_dir: str = ".", wait_minutes: float = 60.0) -> dict:
     """Continue every refreshed cycle, oldest first (usually the one whose event triggered this run); returns the
     last one's summary with `cycles`, the ids continued.
 
     `wait_minutes`: how long to wait for another run writing the warehouse before this one is skipped."""
     settings = load_settings(project_dir)
     with ExitStack() as stack:
-        if (busy := hold_writer(stack, settings, "reflect", wait_minutes)) is not None:
+        if (busy := hold_writer(stack, settings, "analysis", wait_minutes)) is not None:
             return {**busy, "cycles": []}
         pending = refreshed_cycles(warehouse=settings.warehouse)
         if not pending:
-            return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "nothing to reflect",
+            return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "nothing to analyse",
                     "warehouse": str(settings.warehouse), "stages": {}, "seconds": 0.0, "cycles": []}
         spread = stack.enter_context(cycle_workers(settings))
         with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
