@@ -15,13 +15,13 @@ from reverie.config import Settings, load_settings
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary
 from tasks.cycles import refreshed_cycles
-from tasks.units import Spread
+from tasks.units import RunUnits
 
 
-def continue_cycle(settings: Settings, cycle_id: str, spread: Spread) -> CycleSummary:
-    """The analysis half of a refreshed cycle, under its id (units of work run as `spread` does)."""
+def continue_cycle(settings: Settings, cycle_id: str, run_units: RunUnits) -> CycleSummary:
+    """The analysis half of a refreshed cycle, under its id (units of work run as `run_units` does)."""
     with cycle_life(settings, continuing=cycle_id) as cycle:
-        analysis_stages(settings, cycle.id, cycle.stages, spread)
+        analysis_stages(settings, cycle.id, cycle.stages, run_units)
     return cycle.summary
 
 
@@ -39,7 +39,7 @@ def analyse_refreshed(project_dir: str = ".", wait_minutes: float = 60.0) -> dic
         if not pending:
             return {"cycle_id": None, "flow_run_id": current_run_id(), "status": "nothing to analyse",
                     "warehouse": str(settings.warehouse), "stages": {}, "seconds": 0.0, "cycles": []}
-        spread = stack.enter_context(cycle_workers(settings))
+        run_units = stack.enter_context(cycle_workers(settings))
         with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
-            summaries = [continue_cycle(settings, cycle_id, spread) for cycle_id in pending]
+            summaries = [continue_cycle(settings, cycle_id, run_units) for cycle_id in pending]
     return {**summaries[-1], "cycles": [s["cycle_id"] for s in summaries]}

@@ -25,9 +25,9 @@ def metrics_refresh(project_dir: str = ".", full_refresh: bool = False, wait_min
     with ExitStack() as stack:
         if (busy := hold_writer(stack, settings, "metrics-refresh", wait_minutes)) is not None:
             return busy
-        spread = stack.enter_context(cycle_workers(settings))
+        run_units = stack.enter_context(cycle_workers(settings))
         with cycle_life(settings, refresh=True) as cycle:
-            refresh_stages(settings, cycle.id, full_refresh, cycle.stages, spread)
+            refresh_stages(settings, cycle.id, full_refresh, cycle.stages, run_units)
             if cycle.stages["metrics"]["since"] is not None:
                 cycle.status = "refreshed"  # the analysis deployment continues it, triggered by the refresh's event
     return cycle.summary

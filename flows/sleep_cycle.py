@@ -27,11 +27,11 @@ def sleep_cycle(project_dir: str = ".", full_refresh: bool = False, wait_minutes
             return busy
         if not settings.sources:
             get_run_logger().warning("no sources declared in %s/reverie.toml", settings.project_dir)
-        spread = stack.enter_context(cycle_workers(settings))
+        run_units = stack.enter_context(cycle_workers(settings))
         with warm_llm(settings.llm, settings.warehouse.folder / "logs"):  # the model loads while the data stages run
             for refreshed in refreshed_cycles(warehouse=settings.warehouse):  # a refresh no analysis run continued
-                continue_cycle(settings, refreshed, spread)
+                continue_cycle(settings, refreshed, run_units)
             with cycle_life(settings) as cycle:
-                refresh_stages(settings, cycle.id, full_refresh, cycle.stages, spread)
-                analysis_stages(settings, cycle.id, cycle.stages, spread)
+                refresh_stages(settings, cycle.id, full_refresh, cycle.stages, run_units)
+                analysis_stages(settings, cycle.id, cycle.stages, run_units)
     return cycle.summary

@@ -5,7 +5,7 @@ The nightly `sleep-cycle` runs both in one flow run; `metrics-refresh` runs the 
 `refreshed`, and `analysis` (triggered by the refresh's event) continues it with the second under the same cycle id.
 A flow runs them inside a cycle's life (flows/cycle_life.py), holding the warehouse's writer lock. The stages' units of
 work — each source's ingest and quality gate, each group of metrics, each detector, each analyst on an endpoint —
-run where the flow's `spread` sends them (flows/workers.py: here, on a Dask cluster, or on a work pool); the rest in
+run where the flow's `run_units` sends them (flows/workers.py: here, on a Dask cluster, or on a work pool); the rest in
 the flow's own process."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tasks.metrics import refresh_metrics
 from tasks.prepare import prepare_answers
 from tasks.quality import run_quality_gate
 from tasks.reflect import reflect
-from tasks.units import Spread, Unit
+from tasks.units import RunUnits, Unit
 
 
 def timed(stage: Callable[..., dict], fault: str, **parameters) -> dict:
@@ -68,10 +68,10 @@ SOURCE_UNIT = Unit(refresh_source, rebuilt=lambda settings, sent: source_call(
     sent=lambda call: (call["source"].name, {"source": call["source"].name, "cycle_id": call["cycle_id"]}))
 
 
-def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages, spread: Spread) -> None:
+def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages, run_units: RunUnits) -> None:
     """Ingest every source and run its quality gate, then refresh the metrics a group at a time (the units of work
-    run as `spread` does); each stage's summary into `stages`."""
-    refreshed = dict(zip(settings.sources, spread(refresh_source, [
+    run as `run_units` does); each stage's summary into `stages`."""
+    refreshed = dict(zip(settings.sources, run_units(refresh_source, [
         source_call(settings, source, cycle_id) for source in settings.sources.values()])))
     stages["ingest"] = ingest_total({name: ingested for name, (ingested, _) in refreshed.items()})
     stages["quality"] = quality_total({name: checked for name, (_, checked) in refreshed.items()})
@@ -79,11 +79,11 @@ def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages
         stages, "metrics", refresh_metrics, warehouse=settings.warehouse, cycle_id=cycle_id,
         sources=settings.sources, models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir),
         full_refresh=full_refresh, lookback_days=settings.lookback_days,
-        grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), spread=spread)
+        grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), run_units=run_units)
 
 
-def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: Spread) -> None:
-    """Detect what changed in the periods the refresh recomputed (a unit of work per detector, run as `spread`
+def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, run_units: RunUnits) -> None:
+    """Detect what changed in the periods the refresh recomputed (a unit of work per detector, run as `run_units`
     does), have the analysts reflect (threads here, or units on the cycle's workers when there are some), consolidate
     memory, prepare answers and deliver the brief; each stage's summary into `stages` (which holds the refresh's)."""
     warehouse = settings.warehouse
@@ -91,9 +91,9 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, spread: S
     log_dir = str(warehouse.folder / "logs")
     since = stages["metrics"]["since"]  # the first period recomputed: what is new to detect and remember
     run_stage(stages, "detect", detect_candidates, warehouse=warehouse, cycle_id=cycle_id, since=since,
-              settings=settings.detect, detectors_dir=str(settings.detectors_dir), spread=spread)
+              settings=settings.detect, detectors_dir=str(settings.detectors_dir), run_units=run_units)
     run_stage(stages, "reflect", reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm,
-              log_dir=log_dir, spread=spread if settings.workers.several else None)
+              log_dir=log_dir, run_units=run_units if settings.workers.several else None)
     run_stage(stages, "consolidate", consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
               since=since, settings=settings.memory)
     run_stage(stages, "prepare", prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,

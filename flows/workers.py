@@ -3,7 +3,7 @@ each analyst: one after another in the flow's process, all at once on a Dask clu
 `scheduler`), or as flow runs of the `cycle-unit` deployment that a Prefect work pool's workers take (`[lake] pool`).
 (Analysts are threads of the flow's process unless there are workers and an endpoint: tasks/reflect.py.)
 
-A flow opens `cycle_workers` once and hands its `spread` to the stages; the results come back in the calls' order,
+A flow opens `cycle_workers` once and hands its `run_units` to the stages; the results come back in the calls' order,
 whichever way the units ran."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from reverie.prefect_api import api_url
 from tasks.detect import DETECTOR_UNIT
 from tasks.metrics import METRIC_GROUP_UNIT
 from tasks.reflect import ANALYST_UNIT
-from tasks.units import Spread, Unit
+from tasks.units import RunUnits, Unit
 
 UNIT_DEPLOYMENT = "cycle-unit/cycle-unit"  # flows/cycle_unit.py, in deployments/prefect.yaml
 POOL_POLL_SECONDS = 2.0
@@ -121,15 +121,15 @@ def dask_runner(workers: Workers) -> Iterator[TaskRunner]:
 
 
 @contextmanager
-def cycle_workers(settings: Settings) -> Iterator[Spread]:
+def cycle_workers(settings: Settings) -> Iterator[RunUnits]:
     """How the block runs its units of work: on the work pool's workers when `[lake] pool` names one; else as task
     runs one after another in this process, or all at once on a Dask cluster when there are workers — started the
-    first time two units are spread, stopped when the block ends (a flow opens it once)."""
+    first time two units are run at once, stopped when the block ends (a flow opens it once)."""
     workers = settings.workers
     with ExitStack() as stack:
         cluster: list[TaskRunner] = []
 
-        def spread(unit: Task, calls: list[dict]) -> list:
+        def run_units(unit: Task, calls: list[dict]) -> list:
             if workers.pool and calls:
                 return run_on_pool(settings, unit, calls)
             if not workers.spread or len(calls) < 2:
@@ -139,4 +139,4 @@ def cycle_workers(settings: Settings) -> Iterator[Spread]:
             futures = [cluster[0].submit(unit, call) for call in calls]
             return [future.result() for future in futures]
 
-        yield spread
+        yield run_units

@@ -21,7 +21,7 @@ from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
 from tasks.quality.results import unchecked_text
-from tasks.units import Spread, Unit
+from tasks.units import RunUnits, Unit
 
 
 def describe_quality_findings(findings: list[dict], sources: list[dict]) -> str:
@@ -118,11 +118,11 @@ ANALYST_UNIT = Unit(
 
 
 def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir: str,
-            spread: Spread | None = None) -> ReflectSummary:
+            run_units: RunUnits | None = None) -> ReflectSummary:
     """Let the analysts investigate the top candidates — one per group of metrics, `[llm] analysts` of them at
     once — and keep what they ground; an unreachable LLM degrades the cycle, it does not fail it.
 
-    The analysts are threads of this process, waiting on the model together; given the cycle's workers (`spread`)
+    The analysts are threads of this process, waiting on the model together; given the cycle's workers (`run_units`)
     and an endpoint, they are units of work on the workers instead (the embedded model lives in this process)."""
     logger = run_logger()
     with warehouse.connect() as con:
@@ -144,8 +144,8 @@ def reflect(warehouse: Warehouse, cycle_id: str, settings: LLMSettings, log_dir:
             summary["model"] = llm.model
             logger.info("reflect: %d analyst(s) on %s investigate %d candidate(s)", len(groups), llm.model,
                         len(candidates))
-            if spread is not None and not llm.embedded:
-                done = spread(analyst, calls)
+            if run_units is not None and not llm.embedded:
+                done = run_units(analyst, calls)
             else:
                 futures = [analyst.submit(**call, llm=llm) for call in calls]
                 for future in futures:

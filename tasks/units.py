@@ -11,7 +11,7 @@ from prefect import Task
 
 from reverie.config import Settings
 
-Spread = Callable[[Task, list[dict]], list]  # runs a task once per set of parameters; the results in that order
+RunUnits = Callable[[Task, list[dict]], list]  # runs a task once per set of parameters; the results in that order
 
 
 def run_here(unit: Task, calls: list[dict]) -> list:

@@ -21,7 +21,7 @@ from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.ranking import headline, judged, merged, with_feedback
 from tasks.detect.registry import load_detectors
 from tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
-from tasks.units import Spread, Unit, run_here
+from tasks.units import RunUnits, Unit, run_here
 
 DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
 CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",
@@ -171,9 +171,9 @@ DETECTOR_UNIT = Unit(
 
 
 def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, settings: DetectSettings,
-                      detectors_dir: str | None = None, spread: Spread = run_here) -> DetectSummary:
+                      detectors_dir: str | None = None, run_units: RunUnits = run_here) -> DetectSummary:
     """Run the detector catalogue (reverie's and the project's in `detectors_dir`) over the periods recomputed
-    this cycle — each detector a unit of work (`spread`: one after another, or at once on the cycle's workers) —
+    this cycle — each detector a unit of work (`run_units`: one after another, or at once on the cycle's workers) —
     and store the ranked candidates."""
     logger = run_logger()
     errors: list[str] = []
@@ -183,7 +183,7 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
     if since is None:
         return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": errors}
     day = date.fromisoformat(since)
-    done = spread(detector_findings, [{"warehouse": warehouse, "detector": detector, "since": day,
+    done = run_units(detector_findings, [{"warehouse": warehouse, "detector": detector, "since": day,
                                        "settings": settings} for detector in detectors.values()])
     errors += [error for _, failed in done for error in failed]
     with warehouse.connect() as con:

@@ -1,7 +1,7 @@
 """Metrics: declared in YAML, computed by one SQL template, recomputed only for the periods new data touched.
 
 The refresh is planned once (models built, metrics grouped by the sources they read), then each group is
-recomputed in a commit of its own: one after another here, or at once on a cycle's workers (`spread`)."""
+recomputed in a commit of its own: one after another here, or at once on a cycle's workers (`run_units`)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from tasks.metrics.sanity_checks import (
     save_metric_outcomes,
 )
 from tasks.quality.declarations import MetricCheck, QualityConfig, QualityError, load_quality
-from tasks.units import Spread, Unit, run_here
+from tasks.units import RunUnits, Unit, run_here
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class MetricPlan:
 
 def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
                     metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
-                    quality_dir: str | None = None, spread: Spread = run_here) -> MetricsSummary:
+                    quality_dir: str | None = None, run_units: RunUnits = run_here) -> MetricsSummary:
     """Build the models, then recompute every valid metric, a commit per group of metrics on the same sources;
     a broken metric fails alone. Then the catalogue of the metrics recomputed and their checks, in this process.
 
@@ -80,7 +80,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     A metric that cannot be computed is stored as a failed check too, so it reaches memory and the brief.
     """
     plan = plan_metrics(warehouse, cycle_id, sources, models_dir, metrics_dir, lookback_days, quality_dir)
-    done = spread(refresh_metric_group, [{"warehouse": warehouse, "cycle_id": cycle_id, "group": group,
+    done = run_units(refresh_metric_group, [{"warehouse": warehouse, "cycle_id": cycle_id, "group": group,
                                           "full_refresh": full_refresh, "grace_minutes": grace_minutes}
                                          for group in plan.groups])
     committed = {name for group in done for name in group["committed"]}
