@@ -50,7 +50,7 @@ from bench import report  # noqa: E402
 from reverie.analyst.evidence import load_catalog  # noqa: E402
 from reverie.analyst.run import AnalystRun  # noqa: E402
 from reverie.analyst.sandbox import run_query  # noqa: E402
-from reverie.analyst.toolbox import check_insight  # noqa: E402
+from reverie.analyst.tool_calls import check_insight  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402

@@ -8,7 +8,7 @@ from datetime import datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reverie.ask.ledger import move_pending_asks
+from reverie.ask.recorded import move_pending_asks
 from reverie.logs import run_logger
 from reverie.snapshot import mark_finished, mark_running
 from reverie.summaries import Stages, failures

@@ -8,13 +8,13 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reverie.analyst.ledger import record_calls, token_totals
 from reverie.ask.answers import answer_question
 from reverie.ask.anticipate import expected_questions, read_asked
 from reverie.ask.from_memory import answer_from_memory, gather
 from reverie.ask.questions import load_lexicon, text_key
 from reverie.config import LLMSettings
 from reverie.llm import LLMUnavailable, open_llm
+from reverie.llm_calls import record_calls, token_totals
 from reverie.logs import run_logger
 from reverie.memory.aliases import write_aliases
 from reverie.memory.search import update_index

@@ -11,12 +11,12 @@ import openai
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reverie.analyst.ledger import record_calls
 from reverie.analyst.loop import run_analyst
 from reverie.analyst.run import AnalystRun
-from reverie.analyst.toolbox import WAREHOUSE_LOCK
+from reverie.analyst.tool_calls import WAREHOUSE_LOCK
 from reverie.config import LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm, without_credentials
+from reverie.llm_calls import record_calls
 from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction

@@ -17,8 +17,8 @@ from flows.local_run import run_cycle
 from reverie.analyst.evidence import load_catalog
 from reverie.analyst.grounding import numbers_in
 from reverie.analyst.run import AnalystRun
-from reverie.analyst.toolbox import run_tool
-from reverie.analyst.tools import EMBEDDED_TITLE
+from reverie.analyst.tool_calls import run_tool
+from reverie.analyst.tool_schemas import EMBEDDED_TITLE
 from reverie.warehouse import Warehouse, rows_as_dicts
 from tasks.reflect import analyst
 from tests.conftest import new_project

@@ -10,12 +10,12 @@ import openai
 
 from reverie.analyst.candidates import describe_candidates
 from reverie.analyst.evidence import load_catalog
-from reverie.analyst.ledger import ledger_row
 from reverie.analyst.run import AnalystRun
-from reverie.analyst.toolbox import WAREHOUSE_LOCK, run_tool
-from reverie.analyst.tools import tool_schemas
+from reverie.analyst.tool_calls import WAREHOUSE_LOCK, run_tool
+from reverie.analyst.tool_schemas import tool_schemas
 from reverie.config import LLMSettings
 from reverie.llm import LLM
+from reverie.llm_calls import ledger_row
 from reverie.prompts import embedded_prompt, prompt
 
 MAX_INSIGHTS = 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reverie.analyst.evidence import Catalog
-from reverie.analyst.ledger import token_totals
+from reverie.llm_calls import token_totals
 from reverie.warehouse import Warehouse
 
 

@@ -12,8 +12,8 @@ from reverie.analyst.evidence import load_catalog
 from reverie.analyst.loop import EMBEDDED_MAX_TOKENS, complete, tool_calls_in
 from reverie.analyst.run import AnalystRun
 from reverie.analyst.sandbox import SandboxError
-from reverie.analyst.toolbox import check_insight, run_tool
-from reverie.analyst.tools import EVIDENCE, function_tool, tool_schemas
+from reverie.analyst.tool_calls import check_insight, run_tool
+from reverie.analyst.tool_schemas import EVIDENCE, function_tool, tool_schemas
 from reverie.config import LLMSettings
 from reverie.llm import LLM
 from reverie.prompts import prompt

@@ -16,10 +16,10 @@ from datetime import date
 import openai
 
 from reverie.analyst.grounding import OVERALL, Cell, Subject, Vocabulary, dates_in, ground, numbers_in
-from reverie.analyst.ledger import ledger_row
 from reverie.ask.answers import Answer, answer_question
 from reverie.ask.questions import Question
 from reverie.llm import LLM
+from reverie.llm_calls import ledger_row
 from reverie.memory.search import search_memory
 from reverie.prompts import prompt
 from reverie.snapshot import Snapshot

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from reverie.analyst.ledger import token_totals
-from reverie.ask.ledger import record_ask
 from reverie.ask.questions import load_lexicon, parse_question, text_key
+from reverie.ask.recorded import record_ask
 from reverie.config import Settings
+from reverie.llm_calls import token_totals
 from reverie.snapshot import NoSnapshot, open_snapshot, running_cycle, snapshot_info
 from reverie.warehouse import render
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from reverie.ask.ledger import move_pending_asks
+from reverie.ask.recorded import move_pending_asks
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file
 
 

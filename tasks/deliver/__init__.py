@@ -23,9 +23,9 @@ from reverie.warehouse import (
     transaction,
 )
 from tasks.deliver.alerts import alerts_for, in_quiet_hours
+from tasks.deliver.key_metrics import metric_summary
 from tasks.deliver.markdown import reach_text, render_brief
 from tasks.deliver.page import chart_data, page_without_charts, render_page
-from tasks.metrics.summary import metric_summary
 
 BRIEF_ITEMS = 15
 SHOWN = ("id", "kind", "title", "body", "severity", "score", "source", "linked_ids", "metric", "dimension", "member",

@@ -1,4 +1,4 @@
-"""Metric summary: each metric's latest complete day against the week before, for the brief."""
+"""The brief's key metrics: each metric's latest complete day against the week before."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from reverie.analyst.ledger import record_calls
+from reverie.llm_calls import record_calls
 from reverie.warehouse import Warehouse, WarehouseBusy, literal, render, transaction
 
 PENDING_FILE = "pending-asks.jsonl"

@@ -13,7 +13,7 @@ from reverie.analyst.evidence import query_cells
 from reverie.analyst.grounding import Cell, ground
 from reverie.analyst.run import AnalystRun
 from reverie.analyst.sandbox import SandboxError, run_query
-from reverie.analyst.tools import INSIGHT_KINDS, SEVERITIES
+from reverie.analyst.tool_schemas import INSIGHT_KINDS, SEVERITIES
 from reverie.memory.search import search_memory
 from reverie.warehouse import render, rows_as_dicts, sql_file
 

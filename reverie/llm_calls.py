@@ -1,4 +1,4 @@
-"""The ledger of LLM calls (llm_calls): one row per completion, for reflect and ask alike."""
+"""The ledger of LLM calls (llm_calls): one row per completion, for the analyst, prepare and ask alike."""
 
 from __future__ import annotations
 
