@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from bench import report  # noqa: E402
-from reverie.analyst.grounding import show  # noqa: E402
+from reverie.wording import show  # noqa: E402
 
 REVERIE = [str(Path(sys.executable).parent / "reverie")]
 PATHS = {"default": [], "memory": ["--no-prepared"], "cold": ["--no-memory"]}

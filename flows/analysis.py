@@ -14,8 +14,8 @@ from flows.workers import cycle_workers
 from reverie.config import Settings, load_settings
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary
+from reverie.units import RunUnits
 from tasks.cycles import refreshed_cycles
-from tasks.units import RunUnits
 
 
 def continue_cycle(settings: Settings, cycle_id: str, run_units: RunUnits) -> CycleSummary:

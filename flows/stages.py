@@ -20,16 +20,16 @@ from flows.cycle_life import current_run_id
 from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
 from reverie.summaries import STAGE, Stages, failures, ingest_total, quality_total
+from reverie.units import RunUnits, Unit
 from reverie.warehouse import Warehouse
+from tasks.consolidate import consolidate
 from tasks.deliver import deliver_brief
 from tasks.detect import detect_candidates
 from tasks.ingest import ingest_source
-from tasks.memory import consolidate
 from tasks.metrics import refresh_metrics
 from tasks.prepare import prepare_answers
 from tasks.quality import run_quality_gate
 from tasks.reflect import reflect
-from tasks.units import RunUnits, Unit
 
 
 def timed(stage: Callable[..., dict], fault: str, **parameters) -> dict:

@@ -19,10 +19,10 @@ from prefect.task_runners import TaskRunner
 from flows.stages import SOURCE_UNIT
 from reverie.config import Settings, Workers
 from reverie.prefect_api import api_url
+from reverie.units import RunUnits, Unit
 from tasks.detect import DETECTOR_UNIT
 from tasks.metrics import METRIC_GROUP_UNIT
 from tasks.reflect import ANALYST_UNIT
-from tasks.units import RunUnits, Unit
 
 UNIT_DEPLOYMENT = "cycle-unit/cycle-unit"  # flows/cycle_unit.py, in deployments/prefect.yaml
 POOL_POLL_SECONDS = 2.0

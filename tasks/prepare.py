@@ -18,10 +18,10 @@ from reverie.llm_calls import record_calls, token_totals
 from reverie.logs import run_logger
 from reverie.memory.aliases import write_aliases
 from reverie.memory.search import update_index
+from reverie.memory.store import answer_fingerprint, close_items, insert_items
 from reverie.snapshot import open_snapshot, snapshot_info, write_snapshot
 from reverie.summaries import PrepareSummary
 from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
-from tasks.memory import close_items, insert_items
 
 RECENT_DAYS = 14
 RECENT_QUESTIONS = 50
@@ -90,7 +90,7 @@ def prepare_answers(warehouse: Warehouse, cycle_id: str, flow_run_id: str | None
     with warehouse.connect() as con, transaction(con, "prepare"):
         old = [r[0] for r in con.execute(sql_file("ask/active_prepared.sql")).fetchall()]
         close_items(con, old, "superseded", "supersede", "prepared again tonight", cycle_id, now)
-        insert_items(con, [(item, f"prepared_answer|{item['answer_key']}") for item in prepared], cycle_id,
+        insert_items(con, [(item, answer_fingerprint(item["answer_key"])) for item in prepared], cycle_id,
                      flow_run_id, now)
         record_calls(con, cycle_id, "prepare", calls, now)
     update_index(warehouse)

@@ -19,9 +19,9 @@ from reverie.llm import LLM, LLMUnavailable, open_llm, without_credentials
 from reverie.llm_calls import record_calls
 from reverie.logs import run_logger
 from reverie.summaries import ReflectSummary
+from reverie.units import RunUnits, Unit
 from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
-from tasks.quality.results import unchecked_text
-from tasks.units import RunUnits, Unit
+from reverie.wording import unchecked_text
 
 
 def describe_quality_findings(findings: list[dict], sources: list[dict]) -> str:

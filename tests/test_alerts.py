@@ -16,8 +16,8 @@ from reverie.config import AlertSettings
 from reverie.generator import generate
 from reverie.memory.store import give_feedback
 from reverie.warehouse import Warehouse
+from tasks.consolidate import fingerprint, insert_item
 from tasks.deliver.alerts import alerts_for
-from tasks.memory import fingerprint, insert_item
 from tests.receiver import TOKEN, Receiver
 from tests.test_deliver import (
     everything_stored,

@@ -15,11 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
-from reverie.analyst.grounding import show
 from reverie.ask.questions import Lexicon, parse_question
 from reverie.cli import app
 from reverie.generator import generate
 from reverie.snapshot import RUNNING_FILE
+from reverie.wording import show
 from tests import processes
 from tests.conftest import new_project
 from tests.scripted_llm import tool_call

@@ -13,11 +13,11 @@ from reverie.config import DetectSettings, load_settings
 from reverie.generator import LABELS_FILE, generate
 from reverie.project import scaffold
 from reverie.warehouse import Warehouse, sql_file
+from tasks.consolidate import _from_candidate
 from tasks.detect import candidates, detect_candidates
 from tasks.detect.detector import DetectorError
 from tasks.detect.registry import BUILTIN_SQL_DIR, load_detectors
 from tasks.ingest import ingest_source
-from tasks.memory import _from_candidate
 from tasks.metrics import refresh_metrics
 
 pytestmark = pytest.mark.without_prefect

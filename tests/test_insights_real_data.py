@@ -118,7 +118,7 @@ def _candidate(cycle_id: str, **fields) -> dict:
 
 
 def _consolidate(warehouse: Warehouse, cycle_id: str, rows: list[dict]) -> dict:
-    from tasks.memory import consolidate
+    from tasks.consolidate import consolidate
 
     with warehouse.connect() as con:
         for row in rows:
@@ -178,7 +178,7 @@ def test_a_share_is_read_in_points_unless_its_metric_says(tmp_path, declared, ex
 
 
 def test_a_batch_held_back_is_linked_to_the_drop_in_the_days_it_holds(tmp_path):
-    from tasks.memory import _link_stories
+    from tasks.consolidate import _link_stories
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     now = datetime(2025, 3, 12, 6, 0)

@@ -214,7 +214,7 @@ def _note(cycle_id: str, title: str) -> dict:
 
 
 def test_consolidation_confirms_merges_supersedes_contradicts_and_expires(tmp_path):
-    from tasks.memory import consolidate
+    from tasks.consolidate import consolidate
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0), _candidate("c1", "DE", 150.0)])
@@ -259,12 +259,12 @@ def memory_rows(warehouse, sql: str) -> list[tuple]:
 def test_a_process_killed_mid_consolidation_leaves_memory_as_it_was(tmp_path):
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])
-    from tasks.memory import consolidate
+    from tasks.consolidate import consolidate
 
     consolidate.fn(warehouse, "c1", None)
     _write(warehouse, "candidates", [_candidate("big", f"M{i:05d}", 100.0 + i, day="2026-02-03") for i in range(400)])
     before = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
-    script = (f"from reverie.warehouse import Warehouse\nfrom tasks.memory import consolidate\n"
+    script = (f"from reverie.warehouse import Warehouse\nfrom tasks.consolidate import consolidate\n"
               f"consolidate.fn(Warehouse({str(warehouse)!r}), 'big', None)\n")
     child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, cwd=ROOT,
                              env={**os.environ, "REVERIE_FAULT_POINT": "consolidate:before-commit"})
@@ -308,7 +308,7 @@ def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):
 
 
 def test_a_confirmed_item_reads_as_its_finding_reads_now(tmp_path):
-    from tasks.memory import consolidate
+    from tasks.consolidate import consolidate
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])

@@ -1,23 +1,37 @@
 """The cycle's candidates as the analyst sees them: one line each under a short id (c1, c2, ...), and what an
-insight citing one may quote."""
+insight citing one may quote; and what every stage reads of one: its related findings, the members that moved
+with it."""
 
 from __future__ import annotations
 
 import json
 
-from reverie.analyst.grounding import Cell, Subject, show
+from reverie.analyst.grounding import Cell, Subject
+from reverie.wording import scale_styles, show, slice_name
 
 
-def slice_name(c: dict) -> str:
-    """A candidate's slice as words: `overall`, or `country DE`."""
-    return "overall" if c["dimension"] == "overall" else f"{c['dimension']} {c['member']}"
+def related_findings(c: dict) -> list[dict]:
+    """The other findings merged into a candidate (or a memory item's), as stored: as a list, or as JSON text."""
+    return json.loads(c["related"]) if isinstance(c.get("related"), str) else (c.get("related") or [])
+
+
+def moved_with(c: dict) -> list[dict]:
+    """The other members of a member's dimension that moved with it over the very same days (its related findings
+    from the database or in memory alike)."""
+    related = related_findings(c)
+    same_days = (str(c["period_start"]), str(c["period_end"]))
+    seen: dict[str, dict] = {}
+    for f in related:
+        if c["dimension"] != "overall" and f["dimension"] == c["dimension"] and f["member"] != c["member"] \
+                and (str(f["period_start"]), str(f["period_end"])) == same_days:
+            seen.setdefault(f["member"], f)
+    return list(seen.values())
 
 
 def _styles(c: dict, measures: dict[str, str] | None) -> tuple[str, str]:
     """How a candidate's values and its change are written, by its metric's scale: a share in percent and its change
     in percentage points, a signed value and its change in its units, anything else with a relative change."""
-    scale = c.get("scale") or ("points" if (measures or {}).get(c["metric"]) == "ratio" else "relative")
-    return {"points": ("percent", "points"), "absolute": ("number", "size")}.get(scale, ("number", "change"))
+    return scale_styles(c.get("scale") or ("points" if (measures or {}).get(c["metric"]) == "ratio" else "relative"))
 
 
 def _change(c: dict, measures: dict[str, str] | None) -> float | None:

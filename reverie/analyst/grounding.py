@@ -11,12 +11,12 @@ with the words: a metric named in the sentence, a member named in the text, date
 from __future__ import annotations
 
 import calendar
-import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from typing import Any
+
+from reverie.wording import is_number, show
 
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 NOT_VALUES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")  # dates and times of day
@@ -58,44 +58,6 @@ SAYS_AGGREGATE = {
     "percentile": r"percentile|quantile|p\d{2}",
     "share": r"share|proportion|fraction|ratio|percent of|% of|of all|of total|of the total",
 }
-
-
-def is_number(value) -> bool:
-    """Whether DuckDB returned a number: any integer (HUGEINT, unsigned), DECIMAL or finite float; not a boolean."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return False
-    return math.isfinite(value)
-
-
-def display_number(value: float) -> str:
-    """A metric value as people and the analyst see it: 1,234.50 or 0.0312."""
-    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
-
-
-def show(value: Any, style: str = "number") -> str:
-    """A value as reverie writes it into text: 1,234 · 1,234.56 · 0.0312 · 14.12% (a share, style "percent") ·
-    396.9% (a relative change, style "change": its size, the direction is said in words) · 11.3 pp (a share's
-    change, style "points") · 62.30 (a signed value's change, style "size") · 2026-11-16."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else f"{value:%Y-%m-%d %H:%M}"
-    if isinstance(value, date):
-        return value.isoformat()
-    if not is_number(value):
-        return str(value)
-    number = float(value)
-    if style == "percent":
-        return f"{100 * number:.2f}%"
-    if style == "change":
-        return f"{abs(100 * number):.1f}%"
-    if style == "points":
-        return f"{abs(100 * number):.1f} pp"
-    if style == "size":
-        return show(abs(number))
-    if number.is_integer() and abs(number) < 1e15:
-        return f"{int(number):,}"
-    return display_number(number)
 
 
 @dataclass(frozen=True)

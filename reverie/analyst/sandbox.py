@@ -43,8 +43,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from reverie.analyst.grounding import is_number
 from reverie.warehouse import Warehouse, literal, sql_file
+from reverie.wording import is_number
 
 MAX_ROWS = 200
 TIME_LIMIT_SECONDS = 5.0

@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 
-from reverie.analyst.grounding import show
 from reverie.ask.periods import Period
 from reverie.ask.questions import Question
 from reverie.warehouse import rows_as_dicts, with_values
+from reverie.wording import scale_styles, show
 
 
 @dataclass
@@ -41,13 +41,6 @@ def _slice(q: Question) -> str:
     return "" if q.dimension == "overall" else f" in {q.dimension} {q.member}"
 
 
-def _styles(scale: str | None) -> tuple[str, str]:
-    """How a metric's values and their changes are written: shares in percent and points, signed values in
-    units, anything else with a relative change."""
-    return {"points": ("percent", "points"), "absolute": ("number", "size")}.get(scale or "relative",
-                                                                                  ("number", "change"))
-
-
 def _scale(con, metric: str) -> str | None:
     row = con.execute(with_values("ask/metric_scale.sql", {"metric": metric})).fetchone()
     return row[0] if row else None
@@ -69,7 +62,7 @@ def _level(con, q: Question, day: date) -> Answer | None:
         "metric": q.metric, "dimension": q.dimension, "member": q.member, "day": day})))[0]
     if row["value"] is None:
         return None
-    style, change_style = _styles(row["scale"])
+    style, change_style = scale_styles(row["scale"])
     a = Answer("")
     text = f"{q.metric}{_slice(q)} on {day.isoformat()}: {a.number(row['value'], style, q, day, 'daily_values')}"
     before = row["week_before"]
@@ -120,7 +113,7 @@ def _driver(con, q: Question, day: date) -> Answer:
                       for d in dim.get("drivers", []) if d["member"] == lead["member"]), None)
         text += f" It was led by {lead['dimension']} {lead['member']}"
         if found and found.get("observed") is not None and found.get("expected") is not None:
-            style = _styles(item["evidence"].get("scale") or _scale(con, q.metric))[0]
+            style = scale_styles(item["evidence"].get("scale") or _scale(con, q.metric))[0]
             member_q = Question(q.intent, q.metric, lead["dimension"], lead["member"], q.day)
             text += (f": {a.number(found['observed'], style, member_q, item['period_start'], item['id'])} against "
                      f"{a.number(found['expected'], style, member_q, None, item['id'])} usually")
@@ -162,7 +155,7 @@ def _record(con, q: Question, day: date) -> Answer | None:
         "metric": q.metric, "dimension": q.dimension, "member": q.member, "start": span.start, "end": span.end})))[0]
     if not row["days"]:
         return None
-    style = _styles(_scale(con, q.metric))[0]
+    style = scale_styles(_scale(con, q.metric))[0]
     a = Answer("")
     over = (f"over {q.period.words()}" if q.period else
             f"over the {row['days']} days since {row['first_day'].isoformat()}")
@@ -195,7 +188,7 @@ def _total(con, q: Question) -> Answer:
         why = ("distinct counts do not add up over days" if measure == "count_distinct" else "no value in it")
         return Answer(f"reverie cannot give {q.metric}{_slice(q)} over {q.period.words()}: {why}.")
     a = Answer("")
-    style = _styles(_scale(con, q.metric))[0]
+    style = scale_styles(_scale(con, q.metric))[0]
     a.text = (f"{q.metric}{_slice(q)} over {q.period.words()}: "
               f"{a.number(value, style, q, None, 'daily_values')}{_missing_days(q.period, days)}.")
     return a
@@ -210,7 +203,7 @@ def _compare(con, q: Question) -> Answer:
         return Answer(f"reverie cannot compare {q.metric}{_slice(q)} over {q.period.words()} with {before.words()}: "
                       f"{why}.")
     a = Answer("")
-    style, change_style = _styles(_scale(con, q.metric))
+    style, change_style = scale_styles(_scale(con, q.metric))
     text = (f"{q.metric}{_slice(q)} over {q.period.words()}: {a.number(now, style, q, None, 'daily_values')}"
             f"{_missing_days(q.period, days)}, against {a.number(then, style, q, None, 'daily_values')} over "
             f"{before.words()}{_missing_days(before, days_before)}")
@@ -230,7 +223,7 @@ def _rank(con, q: Question) -> Answer:
     if q.fewest:
         rows.reverse()
     a = Answer("")
-    style = _styles(_scale(con, q.metric))[0]
+    style = scale_styles(_scale(con, q.metric))[0]
     named = [f"{r['member']} {a.number(r['value'], style, Question('level', q.metric, q.by, r['member']), None, 'daily_values')}"
              for r in rows[:RANKED]]
     lead = rows[0]["member"]

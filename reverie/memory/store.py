@@ -1,12 +1,67 @@
-"""The memory store for people and tools: list, show, history, feedback, export; and how changes are recorded."""
+"""The memory store, the one way memory is written and read: items inserted and closed (by consolidate and
+prepare alike), every change recorded in their history; listed, shown, given feedback and exported for people and
+tools."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 
-from reverie.warehouse import Warehouse, render, rows_as_dicts, sql_file, transaction
+from reverie.warehouse import Warehouse, execute_script, render, rows_as_dicts, sql_file, transaction
+
+MEMORY_COLUMNS = (
+    "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
+    "score", "status", "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
+    "supersedes", "superseded_by", "related_ids", "evidence", "source", "cycle_id", "flow_run_id", "feedback",
+    "answer_key",
+)
+
+
+def fingerprint(kind: str, metric: str | None, dimension: str | None, member: str | None, period) -> str:
+    """One subject, one active row: kind | metric | slice | period."""
+    return "|".join(str(x) for x in (kind, metric or "", f"{dimension or ''}={member or ''}", period or ""))
+
+
+def answer_fingerprint(answer_key: str) -> str:
+    """A prepared answer's subject: the question it answers, whatever its words (one active answer per question)."""
+    return f"prepared_answer|{answer_key}"
+
+
+def insert_item(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
+    """A new active memory item, its insert in memory_history; its id."""
+    return insert_items(con, [(item, fp)], cycle_id, flow_run_id, now, supersedes)[0]
+
+
+def insert_items(con, items: list[tuple[dict, str]], cycle_id: str, flow_run_id: str | None, now,
+                 supersedes=None) -> list[str]:
+    """New active memory items (each with its fingerprint) and their inserts in memory_history, in two statements;
+    their ids."""
+    rows = [{
+        **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": f"mem-{uuid.uuid4().hex[:12]}", "fingerprint": fp,
+        "status": "active", "valid_from": item.get("valid_from") or item["period_start"],
+        "valid_to": item.get("valid_to") or item.get("period_end") or item["period_start"], "recorded_at": now,
+        "first_seen": now, "last_confirmed": now, "supersedes": supersedes,
+        "evidence": json.dumps(item["evidence"], default=str), "cycle_id": cycle_id, "flow_run_id": flow_run_id,
+    } for item, fp in items]
+    if rows:
+        execute_script(con, sql_file("memory/insert_items.sql"), {
+            **{column: [row[column] for row in rows] for column in MEMORY_COLUMNS},
+            "now": now, "history_cycle_id": cycle_id})
+    return [row["id"] for row in rows]
+
+
+def close_item(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
+    """Close an item (superseded, retracted, expired) with the reason in its history: the one way items close."""
+    close_items(con, [memory_id], status, change, reason, cycle_id, now)
+
+
+def close_items(con, memory_ids: list[str], status: str, change: str, reason: str, cycle_id: str, now) -> None:
+    """Close items alike (the same status and reason), in two statements."""
+    if memory_ids:
+        execute_script(con, sql_file("memory/close_items.sql"), {
+            "ids": memory_ids, "status": status, "change": change, "reason": reason, "cycle_id": cycle_id, "now": now})
 
 
 def record_change(con, memory_id: str, change: str, cycle_id: str | None, now, field=None, old=None, new=None) -> None:

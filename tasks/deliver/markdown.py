@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.detect.ranking import change_text, value_text
-from tasks.quality.results import unchecked_text
+from reverie.wording import change_text, unchecked_text, value_text
 
 
 def _cell(text) -> str:

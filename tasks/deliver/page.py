@@ -8,9 +8,8 @@ from datetime import date
 from pathlib import Path
 
 from reverie.warehouse import rows_as_dicts, sql_file
+from reverie.wording import unchecked_text, value_text
 from tasks.deliver.markdown import quality_verdict, stories, week_on_week
-from tasks.detect.ranking import value_text
-from tasks.quality.results import unchecked_text
 
 CHARTS = 6  # changed series drawn, in the brief's order (what is new, most severe first); the rest without one
 # inches: drawn about as wide as a phone shows it, so its text reads at ~9 px there (the page caps it on a desktop)

@@ -16,12 +16,12 @@ from prefect.cache_policies import NO_CACHE
 from reverie.config import DetectSettings
 from reverie.logs import run_logger
 from reverie.summaries import DetectSummary
+from reverie.units import RunUnits, Unit, run_here
 from reverie.warehouse import Warehouse, execute_script, rows_as_dicts, sql_file, transaction
 from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.ranking import headline, judged, merged, with_feedback
 from tasks.detect.registry import load_detectors
 from tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
-from tasks.units import RunUnits, Unit, run_here
 
 DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
 CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import date, timedelta
 
-from reverie.analyst.candidates import slice_name
-from reverie.analyst.grounding import show
+from reverie.analyst.candidates import moved_with
+from reverie.wording import change_text, slice_name, value_text
 from tasks.detect.detector import Detector
 
 AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
@@ -138,26 +137,6 @@ def _period(c: dict) -> str:
         c["grain"], f"from {start}")
 
 
-def value_text(value: float, scale: str) -> str:
-    """A metric's value as people read it: a share in percent (21.6%), anything else as a number (254, 1,234.50)."""
-    return f"{100 * value:.1f}%" if scale == "points" else show(value)
-
-
-def change_text(c: dict, signed: bool = True) -> str:
-    """A change as its scale reads it: +62.3% (relative), +21.2 pp (a share), +62.30 or +3 (a signed value, its
-    units)."""
-    sign = "+" if c["difference"] >= 0 else "-"
-    if c["scale"] == "points":
-        size = f"{abs(100 * c['difference']):.1f} pp"
-    elif c["scale"] == "absolute":
-        size = show(abs(c["difference"]))
-    elif not c["expected"]:
-        return "from zero"
-    else:
-        size = f"{abs(100 * c['magnitude']):.1f}%"
-    return f"{sign}{size}" if signed else size
-
-
 def carried_by(c: dict) -> str:
     """Where a change of the whole business is, when one member carries most of it: "almost all from region latam
     (x3.2 there)"; empty when no member leads it."""
@@ -181,19 +160,6 @@ def carried_by(c: dict) -> str:
         elif c["scale"] != "relative":
             there = f" ({change_text({**c, 'difference': part['observed'] - part['expected']})} there)"
     return f"{words} {lead['dimension']} {lead['member']}{there}"
-
-
-def moved_with(c: dict) -> list[dict]:
-    """The other members of a member's dimension that moved with it over the very same days (its related findings
-    from the database or in memory alike)."""
-    related = json.loads(c["related"]) if isinstance(c.get("related"), str) else (c.get("related") or [])
-    same_days = (str(c["period_start"]), str(c["period_end"]))
-    seen: dict[str, dict] = {}
-    for f in related:
-        if c["dimension"] != "overall" and f["dimension"] == c["dimension"] and f["member"] != c["member"] \
-                and (str(f["period_start"]), str(f["period_end"])) == same_days:
-            seen.setdefault(f["member"], f)
-    return list(seen.values())
 
 
 def _with_others(c: dict) -> str:

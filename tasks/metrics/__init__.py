@@ -17,7 +17,9 @@ from pydantic import TypeAdapter
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
+from reverie.suites import MetricCheck, QualityConfig, QualityError, load_quality
 from reverie.summaries import MetricsSummary
+from reverie.units import RunUnits, Unit, run_here
 from reverie.warehouse import Warehouse, committed, is_write_conflict, transaction
 from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
 from tasks.metrics.refresh import (
@@ -35,8 +37,6 @@ from tasks.metrics.sanity_checks import (
     sanity_outcomes,
     save_metric_outcomes,
 )
-from tasks.quality.declarations import MetricCheck, QualityConfig, QualityError, load_quality
-from tasks.units import RunUnits, Unit, run_here
 
 
 @dataclass(frozen=True)

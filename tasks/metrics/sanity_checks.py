@@ -7,9 +7,9 @@ import json
 
 import duckdb
 
+from reverie.suites import MetricCheck
 from reverie.warehouse import quoted, sql_file, transaction
 from tasks.metrics.declarations import MetricSpec
-from tasks.quality.declarations import MetricCheck
 
 
 def sanity_outcomes(con: duckdb.DuckDBPyConnection, spec: MetricSpec, checks: list[MetricCheck], cycle_id: str) -> list[dict]:

@@ -10,9 +10,9 @@ from prefect.cache_policies import NO_CACHE
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import local_time
+from reverie.suites import QualityError, load_quality
 from reverie.summaries import QualitySummary
 from reverie.warehouse import Warehouse, retried_on_conflict, rows_as_dicts
-from tasks.quality.declarations import QualityError, load_quality
 from tasks.quality.expectations import row_outcomes
 from tasks.quality.history_checks import HISTORY_CHECKS, history_outcomes
 from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes, save_unchecked

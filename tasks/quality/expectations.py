@@ -9,8 +9,8 @@ from collections import defaultdict
 
 import duckdb
 
+from reverie.suites import Check, QualityError
 from reverie.warehouse import cursor, literal, quoted, render
-from tasks.quality.declarations import Check, QualityError
 from tasks.quality.results import Outcome
 
 ROW_CHECKS = {  # reverie's names for the great-expectations expectations people use most

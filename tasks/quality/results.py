@@ -12,8 +12,8 @@ import pyarrow as pa
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 
+from reverie.suites import Check
 from reverie.warehouse import sql_file, transaction
-from tasks.quality.declarations import Check
 
 SOURCE_WIDE = "(source)"  # the batch name of results about a whole source
 
@@ -72,12 +72,6 @@ def publish_outcomes(source: str, outcomes: list[Outcome]) -> None:
     create_table_artifact(key=f"reverie-quality-{source}".replace("_", "-").lower(),
                           table=table or [{"batch": "all", "check": "all", "reason": "every check passed"}],
                           description=f"quality gate for source {source}: {summary}")
-
-
-def unchecked_text(source: dict) -> str:
-    """A source's new batches no check looked at, and why (a row of quality/new_batches_checked.sql)."""
-    return (f"source {source['source']}: {source['unchecked']} of {source['batches']} new batch(es) loaded without "
-            f"checks — {source['why']}")
 
 
 def save_unchecked(con: duckdb.DuckDBPyConnection, cycle_id: str, suite: str, source: str, why: str,

@@ -1,9 +1,8 @@
-"""Memory: consolidate a cycle's insights into the bi-temporal insight store, never deleting anything."""
+"""Consolidate: a cycle's insights merged into memory, the bi-temporal insight store, never deleting anything."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -11,40 +10,26 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from rapidfuzz import fuzz
 
-from reverie.analyst.grounding import is_number
+from reverie.analyst.candidates import moved_with, related_findings
 from reverie.config import MemorySettings
 from reverie.logs import run_logger
 from reverie.memory.search import update_index
-from reverie.memory.store import record_change
+from reverie.memory.store import close_item, fingerprint, insert_item, record_change
 from reverie.summaries import ConsolidateSummary
 from reverie.warehouse import (
     Warehouse,
     data_watermark,
-    execute_script,
     rows_as_dicts,
     sql_file,
     transaction,
 )
-from tasks.detect.ranking import moved_with, value_text
-
-MEMORY_COLUMNS = (
-    "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",
-    "score", "status", "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
-    "supersedes", "superseded_by", "related_ids", "evidence", "source", "cycle_id", "flow_run_id", "feedback",
-    "answer_key",
-)
-
-
-def fingerprint(kind: str, metric: str | None, dimension: str | None, member: str | None, period) -> str:
-    """One subject, one active row: kind | metric | slice | period."""
-    return "|".join(str(x) for x in (kind, metric or "", f"{dimension or ''}={member or ''}", period or ""))
+from reverie.wording import is_number, value_text
 
 
 def _also_on(c: dict) -> str:
     """The other days of a change that spans several (each an event of its own), with their values."""
-    related = json.loads(c["related"]) if isinstance(c["related"], str) else (c["related"] or [])
     days = {}
-    for f in related:
+    for f in related_findings(c):
         one_day = str(f["period_start"]) == str(f["period_end"])
         if (f["grain"], f["dimension"], f["member"]) == (c["grain"], c["dimension"], c["member"]) and one_day \
                 and str(f["period_start"]) != str(c["period_start"]):
@@ -136,29 +121,6 @@ def _resolve_fixed(con, cycle_id: str, now) -> int:
     return closed
 
 
-def insert_item(con, item: dict, fp: str, cycle_id: str, flow_run_id: str | None, now, supersedes=None) -> str:
-    """A new active memory item, its insert in memory_history; its id."""
-    return insert_items(con, [(item, fp)], cycle_id, flow_run_id, now, supersedes)[0]
-
-
-def insert_items(con, items: list[tuple[dict, str]], cycle_id: str, flow_run_id: str | None, now,
-                 supersedes=None) -> list[str]:
-    """New active memory items (each with its fingerprint) and their inserts in memory_history, in two statements;
-    their ids."""
-    rows = [{
-        **{k: item.get(k) for k in MEMORY_COLUMNS}, "id": f"mem-{uuid.uuid4().hex[:12]}", "fingerprint": fp,
-        "status": "active", "valid_from": item.get("valid_from") or item["period_start"],
-        "valid_to": item.get("valid_to") or item.get("period_end") or item["period_start"], "recorded_at": now,
-        "first_seen": now, "last_confirmed": now, "supersedes": supersedes,
-        "evidence": json.dumps(item["evidence"], default=str), "cycle_id": cycle_id, "flow_run_id": flow_run_id,
-    } for item, fp in items]
-    if rows:
-        execute_script(con, sql_file("memory/insert_items.sql"), {
-            **{column: [row[column] for row in rows] for column in MEMORY_COLUMNS},
-            "now": now, "history_cycle_id": cycle_id})
-    return [row["id"] for row in rows]
-
-
 def _same_value(existing: dict, item: dict) -> bool:
     if item["observed"] is None:
         return True  # a quality finding: the same batch or metric again confirms it
@@ -203,18 +165,6 @@ def _direction(evidence: dict) -> str | None:
     if observed is None or expected is None:
         return None
     return "up" if observed >= expected else "down"
-
-
-def close_item(con, memory_id: str, status: str, change: str, reason: str, cycle_id: str, now) -> None:
-    """Close an item (superseded, retracted, expired) with the reason in its history: the one way items close."""
-    close_items(con, [memory_id], status, change, reason, cycle_id, now)
-
-
-def close_items(con, memory_ids: list[str], status: str, change: str, reason: str, cycle_id: str, now) -> None:
-    """Close items alike (the same status and reason), in two statements."""
-    if memory_ids:
-        execute_script(con, sql_file("memory/close_items.sql"), {
-            "ids": memory_ids, "status": status, "change": change, "reason": reason, "cycle_id": cycle_id, "now": now})
 
 
 def _near_duplicate(con, item: dict, threshold: float) -> dict | None:
