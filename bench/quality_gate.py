@@ -35,8 +35,8 @@ from bench import report  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.models import local_time  # noqa: E402
+from reverie.queries import quoted  # noqa: E402
 from reverie.suites import load_quality  # noqa: E402
-from reverie.warehouse import quoted  # noqa: E402
 from tasks.quality import run_quality_gate  # noqa: E402
 from tasks.quality.expectations import row_outcomes  # noqa: E402
 from tasks.quality.history_checks import HISTORY_CHECKS  # noqa: E402

@@ -125,7 +125,7 @@ def run_nights(dataset, project: Path, files: list[tuple[date, Path]], every: in
 def memory_items(project: Path) -> list[dict]:
     """The latest version of every memory item about the data (superseded versions and data quality aside)."""
     from reverie.config import load_settings
-    from reverie.warehouse import rows_as_dicts
+    from reverie.queries import rows_as_dicts
 
     with load_settings(project).warehouse.connect() as con:
         items = rows_as_dicts(con.execute(

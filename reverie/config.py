@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reverie import sources as source_formats
 from reverie.channels import CHANNELS, UnknownChannel, channel_class
+from reverie.lake import Lake
 from reverie.options import OptionError
-from reverie.warehouse import PASSWORD, Lake, Warehouse
+from reverie.warehouse import PASSWORD, Warehouse
 
 CONFIG_FILE = "reverie.toml"
 SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import duckdb
 
-from reverie.warehouse import sql_file
+from reverie.queries import sql_file
 
 
 def ledger_row(model: str, usage, seconds: float, outcome: str) -> dict:

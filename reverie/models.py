@@ -9,7 +9,9 @@ import sqlglot
 from sqlglot import exp
 
 from reverie.config import SourceSettings
-from reverie.warehouse import literal, own_tables, quoted, render, table_exists
+from reverie.migrations import own_tables
+from reverie.queries import literal, quoted, render
+from reverie.warehouse import table_exists
 
 
 class ModelError(ValueError):

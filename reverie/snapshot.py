@@ -19,7 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from reverie.warehouse import Warehouse, literal, rows_as_dicts, sql_file
+from reverie.queries import literal, rows_as_dicts, sql_file
+from reverie.warehouse import Warehouse
 
 SNAPSHOT_FILE = "snapshot.duckdb"
 RUNNING_FILE = "cycle-running.json"

@@ -11,18 +11,14 @@ from prefect.cache_policies import NO_CACHE
 from rapidfuzz import fuzz
 
 from reverie.analyst.candidates import moved_with, related_findings
+from reverie.commits import transaction
 from reverie.config import MemorySettings
 from reverie.logs import run_logger
 from reverie.memory.search import update_index
 from reverie.memory.store import close_item, fingerprint, insert_item, record_change
+from reverie.queries import rows_as_dicts, sql_file
 from reverie.summaries import ConsolidateSummary
-from reverie.warehouse import (
-    Warehouse,
-    data_watermark,
-    rows_as_dicts,
-    sql_file,
-    transaction,
-)
+from reverie.warehouse import Warehouse, data_watermark
 from reverie.wording import is_number, value_text
 
 

@@ -9,10 +9,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from reverie.ask.recorded import move_pending_asks
+from reverie.commits import transaction
 from reverie.logs import run_logger
+from reverie.queries import execute_script, sql_file
 from reverie.snapshot import mark_finished, mark_running
 from reverie.summaries import Stages, failures
-from reverie.warehouse import Warehouse, execute_script, sql_file, transaction
+from reverie.warehouse import Warehouse
 
 
 @task(name="start-cycle", cache_policy=NO_CACHE)  # bookkeeping writes: never cached

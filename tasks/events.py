@@ -10,7 +10,8 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from reverie.logs import run_logger
-from reverie.warehouse import Warehouse, rows_as_dicts, sql_file
+from reverie.queries import rows_as_dicts, sql_file
+from reverie.warehouse import Warehouse
 
 PAYLOAD_TEXT_CHARS = 2000
 

@@ -9,9 +9,11 @@ import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reverie.commits import is_write_conflict, transaction
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import local_time
+from reverie.queries import quoted, render
 from reverie.sources import (
     Batch,
     BatchError,
@@ -22,7 +24,7 @@ from reverie.sources import (
     columns,
 )
 from reverie.summaries import IngestSummary
-from reverie.warehouse import Warehouse, is_write_conflict, quoted, render, table_exists, transaction
+from reverie.warehouse import Warehouse, table_exists
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 FLOAT_TYPES = {"FLOAT", "DOUBLE"}

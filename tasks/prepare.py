@@ -12,6 +12,7 @@ from reverie.ask.answers import answer_question
 from reverie.ask.anticipate import expected_questions, read_asked
 from reverie.ask.from_memory import answer_from_memory, gather
 from reverie.ask.questions import load_lexicon, text_key
+from reverie.commits import transaction
 from reverie.config import LLMSettings
 from reverie.llm import LLMUnavailable, open_llm
 from reverie.llm_calls import record_calls, token_totals
@@ -19,9 +20,10 @@ from reverie.logs import run_logger
 from reverie.memory.aliases import write_aliases
 from reverie.memory.search import update_index
 from reverie.memory.store import answer_fingerprint, close_items, insert_items
+from reverie.queries import rows_as_dicts, sql_file
 from reverie.snapshot import open_snapshot, snapshot_info, write_snapshot
 from reverie.summaries import PrepareSummary
-from reverie.warehouse import Warehouse, rows_as_dicts, sql_file, transaction
+from reverie.warehouse import Warehouse
 
 RECENT_DAYS = 14
 RECENT_QUESTIONS = 50

@@ -14,13 +14,15 @@ from prefect.cache_policies import NO_CACHE
 from reverie.analyst.loop import run_analyst
 from reverie.analyst.run import AnalystRun
 from reverie.analyst.tool_calls import WAREHOUSE_LOCK
+from reverie.commits import transaction
 from reverie.config import LLMSettings
 from reverie.llm import LLM, LLMUnavailable, open_llm, without_credentials
 from reverie.llm_calls import record_calls
 from reverie.logs import run_logger
+from reverie.queries import rows_as_dicts, sql_file
 from reverie.summaries import ReflectSummary
 from reverie.units import RunUnits, Unit
-from reverie.warehouse import Warehouse, data_watermark, rows_as_dicts, sql_file, transaction
+from reverie.warehouse import Warehouse, data_watermark
 from reverie.wording import unchecked_text
 
 

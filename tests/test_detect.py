@@ -12,7 +12,8 @@ import pytest
 from reverie.config import DetectSettings, load_settings
 from reverie.generator import LABELS_FILE, generate
 from reverie.project import scaffold
-from reverie.warehouse import Warehouse, sql_file
+from reverie.queries import sql_file
+from reverie.warehouse import Warehouse
 from tasks.consolidate import _from_candidate
 from tasks.detect import candidates, detect_candidates
 from tasks.detect.detector import DetectorError

@@ -19,7 +19,8 @@ import yaml
 from dateutil.relativedelta import relativedelta
 
 from reverie.config import DetectSettings, load_settings
-from reverie.warehouse import Warehouse, rows_as_dicts
+from reverie.queries import rows_as_dicts
+from reverie.warehouse import Warehouse
 from tasks.detect import candidates, detect_candidates
 from tasks.detect.registry import load_detectors
 

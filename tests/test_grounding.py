@@ -19,7 +19,8 @@ from reverie.analyst.grounding import numbers_in
 from reverie.analyst.run import AnalystRun
 from reverie.analyst.tool_calls import run_tool
 from reverie.analyst.tool_schemas import EMBEDDED_TITLE
-from reverie.warehouse import Warehouse, rows_as_dicts
+from reverie.queries import rows_as_dicts
+from reverie.warehouse import Warehouse
 from tasks.reflect import analyst
 from tests.conftest import new_project
 

@@ -23,7 +23,8 @@ from reverie.analyst.sandbox import (
     run_query,
     sandbox_connection,
 )
-from reverie.warehouse import Lake, Warehouse
+from reverie.lake import Lake
+from reverie.warehouse import Warehouse
 
 pytestmark = pytest.mark.without_prefect
 

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from reverie.config import ConfigError, load_settings
+from reverie.queries import literal
 from reverie.sources import FORMATS, Reading, UnknownFormat, build_format
 from reverie.sources.csv import CsvFiles, CsvOptions
-from reverie.warehouse import literal
 from tasks.ingest import ingest_source
 
 pytestmark = pytest.mark.without_prefect

@@ -11,15 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reverie.warehouse import (
-    SqlTemplateError,
-    Warehouse,
-    WarehouseBusy,
-    committed,
-    own_tables,
-    quoted,
-    render,
-)
+from reverie.commits import committed
+from reverie.migrations import own_tables
+from reverie.queries import SqlTemplateError, quoted, render
+from reverie.warehouse import Warehouse, WarehouseBusy
 from tests import processes
 
 MIGRATIONS = sorted(p.stem for p in (Path(__file__).parent.parent / "sql" / "migrations").glob("*.sql"))
@@ -114,9 +109,9 @@ def test_the_cli_names_the_process_holding_the_warehouse_in_one_line(make_projec
 
 
 def test_a_commit_that_loses_a_race_writes_again_and_any_other_failure_is_raised_at_once(tmp_path, monkeypatch):
-    from reverie import warehouse
+    from reverie import commits
 
-    monkeypatch.setattr(warehouse, "COMMIT_RETRY_DELAYS", [0.01, 0.01])
+    monkeypatch.setattr(commits, "COMMIT_RETRY_DELAYS", [0.01, 0.01])
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("create table t as select 1 as id, 0 as v")
     other = con.cursor()  # another writer, committing in the middle of each try that `races` says loses

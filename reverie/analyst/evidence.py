@@ -27,8 +27,9 @@ from sqlglot.optimizer.qualify import qualify
 
 from reverie.analyst.grounding import OVERALL, Cell, Subject, Vocabulary
 from reverie.analyst.sandbox import Overran, QueryResult, as_date, bounded, sandbox_connection, started
+from reverie.migrations import own_tables
 from reverie.models import ModelError, referenced_tables
-from reverie.warehouse import own_tables, sql_file
+from reverie.queries import sql_file
 
 # reverie's tables whose rows each belong to one metric and one slice
 METRIC_STORES = {"metric_values", "candidates", "memory", "agent_insights"}

@@ -43,7 +43,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from reverie.warehouse import Warehouse, literal, sql_file
+from reverie.queries import literal, sql_file
+from reverie.warehouse import Warehouse
 from reverie.wording import is_number
 
 MAX_ROWS = 200

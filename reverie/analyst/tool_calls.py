@@ -15,7 +15,7 @@ from reverie.analyst.run import AnalystRun
 from reverie.analyst.sandbox import SandboxError, run_query
 from reverie.analyst.tool_schemas import INSIGHT_KINDS, SEVERITIES
 from reverie.memory.search import search_memory
-from reverie.warehouse import render, rows_as_dicts, sql_file
+from reverie.queries import render, rows_as_dicts, sql_file
 
 # analysts run in threads; DuckDB allows one configuration per file in a process at a time (the sandbox is read-only)
 WAREHOUSE_LOCK = threading.Lock()

@@ -16,7 +16,7 @@ from datetime import date
 
 from reverie.ask.periods import Period
 from reverie.ask.questions import Question
-from reverie.warehouse import rows_as_dicts, with_values
+from reverie.queries import rows_as_dicts, with_values
 from reverie.wording import scale_styles, show
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reverie.ask.questions import Lexicon, Question, parse_question
-from reverie.warehouse import rows_as_dicts, sql_file
+from reverie.queries import rows_as_dicts, sql_file
 
 NIGHT_CHANGES = 5
 WEEK = 7  # "what happened on <day>" is prepared for each of the last week's days

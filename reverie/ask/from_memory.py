@@ -22,8 +22,8 @@ from reverie.llm import LLM
 from reverie.llm_calls import ledger_row
 from reverie.memory.search import search_memory
 from reverie.prompts import prompt
+from reverie.queries import rows_as_dicts, sql_file
 from reverie.snapshot import Snapshot
-from reverie.warehouse import rows_as_dicts, sql_file
 
 RETRIEVED = 5
 ALL_ITEMS = 10_000

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from reverie.analyst.grounding import WEEKDAYS, Vocabulary, weekday_before
 from reverie.ask.periods import ALL_DATA, UNREAD_TIME, YEAR_AGO, Period, period_in
 from reverie.memory.aliases import read_aliases
-from reverie.warehouse import rows_as_dicts, sql_file
+from reverie.queries import rows_as_dicts, sql_file
 
 OVERALL = ("overall", "all")
 CHANGE_WORDS = (r"\b(chang\w*|up|down|drop\w*|r[io]se|rising|increas\w*|decreas\w*|f[ae]ll\w*|spik\w*|jump\w*|"

@@ -13,8 +13,10 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from reverie.commits import transaction
 from reverie.llm_calls import record_calls
-from reverie.warehouse import Warehouse, WarehouseBusy, literal, render, transaction
+from reverie.queries import literal, render
+from reverie.warehouse import Warehouse, WarehouseBusy
 
 PENDING_FILE = "pending-asks.jsonl"
 

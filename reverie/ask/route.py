@@ -11,8 +11,8 @@ from reverie.ask.questions import load_lexicon, parse_question, text_key
 from reverie.ask.recorded import record_ask
 from reverie.config import Settings
 from reverie.llm_calls import token_totals
+from reverie.queries import render
 from reverie.snapshot import NoSnapshot, open_snapshot, running_cycle, snapshot_info
-from reverie.warehouse import render
 
 
 class AskError(ValueError):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reverie.ask.recorded import move_pending_asks
-from reverie.warehouse import Warehouse, rows_as_dicts, sql_file
+from reverie.queries import rows_as_dicts, sql_file
+from reverie.warehouse import Warehouse
 
 
 def usage_stats(warehouse: Warehouse, days: int) -> dict:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from reverie.warehouse import sql_file, sql_value, table_exists
+from reverie.queries import sql_file, sql_value
+from reverie.warehouse import table_exists
 
 COUNTRY_DIMENSION = re.compile(r"countr|nation|market", re.IGNORECASE)
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import tantivy
 
 from reverie.memory.aliases import read_aliases
-from reverie.warehouse import Warehouse, rows_as_dicts
+from reverie.queries import rows_as_dicts
+from reverie.warehouse import Warehouse
 
 INDEX_FOLDER = "memory-index"
 ITEMS_FOLDER = "items-stemmed"  # a new name when the schema changes: the old folder is replaced, rebuilt whole

@@ -9,7 +9,9 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from reverie.warehouse import Warehouse, execute_script, render, rows_as_dicts, sql_file, transaction
+from reverie.commits import transaction
+from reverie.queries import execute_script, render, rows_as_dicts, sql_file
+from reverie.warehouse import Warehouse
 
 MEMORY_COLUMNS = (
     "id", "fingerprint", "kind", "title", "body", "metric", "dimension", "member", "period_start", "severity",

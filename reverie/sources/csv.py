@@ -10,8 +10,8 @@ from typing import ClassVar
 import duckdb
 
 from reverie.options import OptionError
+from reverie.queries import literal
 from reverie.sources.files import FileOptions, LandedFiles
-from reverie.warehouse import literal
 
 # option -> the name DuckDB's read_csv gives it
 READER_NAMES = {"delimiter": "delim", "quote": "quote", "encoding": "encoding", "date_format": "dateformat",

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from reverie.options import OptionError
+from reverie.queries import literal, quoted
 from reverie.sources import (
     Batch,
     BatchError,
@@ -16,7 +17,6 @@ from reverie.sources import (
     Relation,
     SourceFormat,
 )
-from reverie.warehouse import literal, quoted
 
 
 @dataclass(frozen=True)

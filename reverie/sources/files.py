@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from reverie.options import OptionError
+from reverie.queries import render
 from reverie.sources import Batch, BatchError, Reading, Relation, SourceFormat
-from reverie.warehouse import render
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from reverie.channels import CHANNELS, Brief, BriefItem, ChannelError, PartlySent, build_channel
+from reverie.commits import transaction
 from reverie.config import DeliverSettings
 from reverie.faults import fault_point
 from reverie.logs import run_logger
+from reverie.queries import rows_as_dicts, sql_file
 from reverie.summaries import DeliverSummary
-from reverie.warehouse import (
-    Warehouse,
-    data_watermark,
-    rows_as_dicts,
-    sql_file,
-    transaction,
-)
+from reverie.warehouse import Warehouse, data_watermark
 from tasks.deliver.alerts import alerts_for, in_quiet_hours
 from tasks.deliver.key_metrics import metric_summary
 from tasks.deliver.markdown import reach_text, render_brief

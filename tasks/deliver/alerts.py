@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from reverie.channels import Alert
 from reverie.config import AlertSettings
-from reverie.warehouse import rows_as_dicts, sql_file
+from reverie.queries import rows_as_dicts, sql_file
 
 
 def in_quiet_hours(now: datetime, quiet_hours: str, timezone: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from reverie.warehouse import sql_file
+from reverie.queries import sql_file
 
 
 def metric_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -7,7 +7,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from reverie.warehouse import rows_as_dicts, sql_file
+from reverie.queries import rows_as_dicts, sql_file
 from reverie.wording import unchecked_text, value_text
 from tasks.deliver.markdown import quality_verdict, stories, week_on_week
 

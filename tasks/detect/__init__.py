@@ -13,11 +13,13 @@ from dateutil.relativedelta import relativedelta
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reverie.commits import transaction
 from reverie.config import DetectSettings
 from reverie.logs import run_logger
+from reverie.queries import execute_script, rows_as_dicts, sql_file
 from reverie.summaries import DetectSummary
 from reverie.units import RunUnits, Unit, run_here
-from reverie.warehouse import Warehouse, execute_script, rows_as_dicts, sql_file, transaction
+from reverie.warehouse import Warehouse
 from tasks.detect.detector import Detector, DetectorError
 from tasks.detect.ranking import headline, judged, merged, with_feedback
 from tasks.detect.registry import load_detectors

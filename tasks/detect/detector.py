@@ -15,7 +15,7 @@ import duckdb
 import yaml
 
 from reverie.config import DetectSettings
-from reverie.warehouse import rows_as_dicts
+from reverie.queries import rows_as_dicts
 
 # The periods a finding is compared with, over which the drivers of a change are worked out: the period before
 # (a day: the same weekday a week earlier); the same weekday over the previous baseline_weeks weeks (a week or a

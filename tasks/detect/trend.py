@@ -11,7 +11,7 @@ import ruptures
 from scipy.ndimage import median_filter
 
 from reverie.config import DetectSettings
-from reverie.warehouse import render, sql_file
+from reverie.queries import render, sql_file
 from tasks.detect.detector import Detector
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)

@@ -14,13 +14,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import TypeAdapter
 
+from reverie.commits import committed, is_write_conflict, transaction
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
 from reverie.suites import MetricCheck, QualityConfig, QualityError, load_quality
 from reverie.summaries import MetricsSummary
 from reverie.units import RunUnits, Unit, run_here
-from reverie.warehouse import Warehouse, committed, is_write_conflict, transaction
+from reverie.warehouse import Warehouse
 from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
 from tasks.metrics.refresh import (
     new_values,

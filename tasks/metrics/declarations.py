@@ -10,7 +10,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reverie.config import yaml_files
-from reverie.warehouse import quoted, render
+from reverie.queries import quoted, render
 
 Grain = Literal["hour", "day", "week", "month"]
 Aggregation = Literal["sum", "count", "count_distinct", "avg", "min", "max"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from reverie.warehouse import execute_script, literal, quoted, render, sql_file
+from reverie.queries import execute_script, literal, quoted, render, sql_file
 from tasks.metrics.declarations import Measure, MetricSpec
 
 FULL_HISTORY = datetime(1900, 1, 1)

@@ -7,8 +7,9 @@ import json
 
 import duckdb
 
+from reverie.commits import transaction
+from reverie.queries import quoted, sql_file
 from reverie.suites import MetricCheck
-from reverie.warehouse import quoted, sql_file, transaction
 from tasks.metrics.declarations import MetricSpec
 
 

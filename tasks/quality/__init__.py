@@ -7,12 +7,14 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reverie.commits import retried_on_conflict
 from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import local_time
+from reverie.queries import rows_as_dicts
 from reverie.suites import QualityError, load_quality
 from reverie.summaries import QualitySummary
-from reverie.warehouse import Warehouse, retried_on_conflict, rows_as_dicts
+from reverie.warehouse import Warehouse
 from tasks.quality.expectations import row_outcomes
 from tasks.quality.history_checks import HISTORY_CHECKS, history_outcomes
 from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes, save_unchecked

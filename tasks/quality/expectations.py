@@ -9,8 +9,9 @@ from collections import defaultdict
 
 import duckdb
 
+from reverie.queries import literal, quoted, render
 from reverie.suites import Check, QualityError
-from reverie.warehouse import cursor, literal, quoted, render
+from reverie.warehouse import cursor
 from tasks.quality.results import Outcome
 
 ROW_CHECKS = {  # reverie's names for the great-expectations expectations people use most

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import duckdb
 
+from reverie.queries import rows_as_dicts, sql_file
 from reverie.suites import MIN_VOLUME_HISTORY, Check
-from reverie.warehouse import rows_as_dicts, sql_file
 from tasks.quality.results import SOURCE_WIDE, Outcome
 
 HISTORY_CHECKS = ("freshness", "volume", "time_window")

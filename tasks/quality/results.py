@@ -12,8 +12,9 @@ import pyarrow as pa
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 
+from reverie.commits import transaction
+from reverie.queries import sql_file
 from reverie.suites import Check
-from reverie.warehouse import sql_file, transaction
 
 SOURCE_WIDE = "(source)"  # the batch name of results about a whole source
 
