@@ -80,3 +80,60 @@ def test_a_suite_is_looked_up_among_the_declared_ones_before_data_moves(tmp_path
     (tmp_path / "quality" / "broken.yml").write_text("suites: [\n")
     (tmp_path / "reverie.toml").write_text('[sources.events]\npath = "a/*.csv"\nformat = "csv"\nsuite = "evnts"\n')
     assert check_suites(load_settings(tmp_path)).sources["events"].suite == "evnts"
+
+
+def _refused(folder, text: str) -> str:
+    """The ConfigError's message for a reverie.toml of `text`, the folder's path taken out."""
+    (folder / "reverie.toml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(folder)
+    return str(info.value).replace(f"{folder}/", "")
+
+
+@pytest.mark.reliability("bad_input")
+def test_an_unknown_field_names_its_section_and_the_field_meant(tmp_path):
+    assert _refused(tmp_path, '[sources.orders]\npath = "a/*.parquet"\ntime_colum = "at"\n') == (
+        "reverie.toml: [sources.orders]: unknown field 'time_colum' — did you mean 'time_column'?")
+    assert _refused(tmp_path, '[deliver.webhook]\nurl = "x"\n') == (
+        "reverie.toml: [deliver.webhook]: unknown field 'url' — did you mean 'url_env'?")
+
+
+@pytest.mark.reliability("bad_input")
+def test_an_unknown_section_names_the_section_meant(tmp_path):
+    assert _refused(tmp_path, '[memroy]\nttl_days = 30\n') == (
+        "reverie.toml: unknown section 'memroy' — did you mean 'memory'?")
+
+
+@pytest.mark.reliability("bad_input")
+def test_a_wrong_type_names_the_file_the_section_the_field_and_the_value(tmp_path):
+    assert _refused(tmp_path, '[llm]\nmax_tokens = "lots"\n') == (
+        "reverie.toml: [llm] max_tokens: expected an integer, got 'lots'")
+
+
+@pytest.mark.reliability("bad_input")
+def test_every_problem_is_reported_at_once_one_line_each(tmp_path):
+    message = _refused(tmp_path, '[llm]\nmax_tokens = "lots"\ntop_k = 0\n[detect]\nmin_abs_z = "high"\n'
+                                 '[sources.orders]\npath = "a/*.csv"\nformat = "csv"\nheader = "yes"\ntime_colum = "at"\n'
+                                 '[memroy]\n')
+    assert message.splitlines() == [
+        "reverie.toml: unknown section 'memroy' — did you mean 'memory'?",
+        "reverie.toml: [llm] max_tokens: expected an integer, got 'lots'",
+        "reverie.toml: [llm] top_k = 0: must be at least 1",
+        "reverie.toml: [detect] min_abs_z: expected a number, got 'high'",
+        "reverie.toml: [sources.orders] header: expected true or false, got 'yes'",
+        "reverie.toml: [sources.orders]: unknown field 'time_colum' — did you mean 'time_column'?",
+    ]
+    assert not any(boilerplate in message for boilerplate in ("pydantic", "input_type", "validation error", "Traceback"))
+
+
+@pytest.mark.reliability("secret")
+@pytest.mark.parametrize("text", ['[llm]\napi_key = "sk-not-shown-1234"\nmax_tokens = "lots"\nmax_turns = 0\n',
+                                  '[llm]\napi_key = ["sk-not-shown-1234"]\n',
+                                  '[llm]\napi_key = "sk-not-shown-1234"\nbogus = 1\n'])
+def test_a_secret_is_never_in_an_error_nor_in_the_settings_repr(tmp_path, monkeypatch, text):
+    message = _refused(tmp_path, text)
+    assert "reverie.toml: [llm]" in message and "sk-not-shown-1234" not in message
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-environment")
+    (tmp_path / "reverie.toml").write_text("")
+    settings = load_settings(tmp_path)
+    assert settings.llm.api_key == "sk-from-environment" and "sk-from-environment" not in repr(settings)
