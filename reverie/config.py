@@ -402,7 +402,8 @@ def _sections(data: dict, path: Path) -> None:
     lines = []
     for name in sorted(set(data) - set(SECTIONS)):
         near = _nearest(name, list(SECTIONS))
-        home = [where for where, cls in SECTIONS.items() if cls and name in {f.name for f in fields(cls)}]
+        home = [where if where != "sources" else "sources.<name>" for where, cls in SECTIONS.items()
+                if cls and name in {f.name for f in fields(cls)}]
         hint = (f" — did you mean '{near}'?" if near else f" — did you mean [{home[0]}] {name}?" if home
                 else f" (known: {', '.join(SECTIONS)})")
         lines.append(f"{path}: unknown section '{name}'{hint}")
