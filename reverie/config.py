@@ -1,13 +1,14 @@
 """Project settings: `reverie.toml` in the project folder, overridden by environment variables.
 
-Each section is a pydantic dataclass that declares its fields' defaults, types and bounds once. A file that cannot be
-used raises one ConfigError with a line per problem, each naming the file, the section and the field."""
+Each section is a frozen dataclass that declares its fields' defaults, types and bounds once; msgspec checks each
+value in the file against its field's type. A file that cannot be used raises one ConfigError with a line per
+problem, each naming the file, the section and the field."""
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -19,10 +20,6 @@ from pathlib import Path
 from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
-from pydantic.dataclasses import dataclass as pydantic_dataclass
-from pydantic_core import PydanticCustomError
-
 from reverie import sources as source_formats
 from reverie.channels import CHANNELS, UnknownChannel, channel_class
 from reverie.options import OptionError
@@ -30,54 +27,35 @@ from reverie.warehouse import PASSWORD, Lake, Warehouse
 
 CONFIG_FILE = "reverie.toml"
 SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown
-# TOML's own types, not coerced ("5" is not 5, 7.0 is not 7, true is not 1), numbers finite, no unknown field
-STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
 class ConfigError(ValueError):
     """A reverie.toml that cannot be used; one line per problem, each naming the file, the section and the field."""
 
 
-def _problem(message: str, value) -> PydanticCustomError:
-    """A value that has the right type but cannot work; the error line shows it unless its field is secret."""
-    return PydanticCustomError("reverie", message, {"value": value})
+class _Unusable(ValueError):
+    """A value that has the right type but cannot work; its error line shows it unless its field is secret."""
 
 
-@pydantic_dataclass(frozen=True, config=STRICT)
 class _Section:
     """A settings section: every number at least 0 unless AT_LEAST says otherwise, at most what AT_MOST says."""
     AT_LEAST: ClassVar[dict] = {}
     AT_MOST: ClassVar[dict] = {}
 
-    @field_validator("*")
-    @classmethod
-    def _within_bounds(cls, value, info: ValidationInfo):
-        """The value, once within its bounds."""
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            low, high = cls.AT_LEAST.get(info.field_name, 0), cls.AT_MOST.get(info.field_name)
-            if value < low or (high is not None and value > high):
-                raise _problem(f"must be at least {low:g}" + (f" and at most {high:g}" if high is not None else ""),
-                               value)
-        return value
+
+section = dataclass(frozen=True)  # a settings section's class: hashable, picklable, fields() and replace() work
 
 
-def section(cls: type) -> type:
-    """A settings section's class as a frozen pydantic dataclass: checked when built, hashable, picklable."""
-    return pydantic_dataclass(frozen=True, config=STRICT)(cls)
-
-
-def _known_zone(name: str | None) -> str | None:
+def _known_zone(name: str) -> None:
     """A time zone name as the IANA database has it."""
-    if name is not None:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _problem("not a time zone; use an IANA name such as 'America/New_York', 'Europe/Berlin' or 'UTC'",
-                           name) from None
-    return name
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Unusable("not a time zone; use an IANA name such as 'America/New_York', 'Europe/Berlin' or 'UTC'") \
+            from None
 
 
-Zone = Annotated[str, AfterValidator(_known_zone)]
+Zone = Annotated[str, _known_zone]  # a callable in Annotated checks the value once its type is right
 
 
 @section
@@ -223,32 +201,29 @@ QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _severity(value: str) -> str:
+def _severity(value: str) -> None:
     if value not in SEVERITIES:
-        raise _problem(f"must be one of {', '.join(SEVERITIES)}", value)
-    return value
+        raise _Unusable(f"must be one of {', '.join(SEVERITIES)}")
 
 
-def _kinds(value: list[str]) -> list[str]:
+def _kinds(value: list[str]) -> None:
     if not all(IDENTIFIER.match(kind) for kind in value):
-        raise _problem("must be a list of insight kinds, e.g. [\"change\", \"risk\"]", value)
-    return value
+        raise _Unusable("must be a list of insight kinds, e.g. [\"change\", \"risk\"]")
 
 
-def _quiet_hours(value: str) -> str:
+def _quiet_hours(value: str) -> None:
     if value and not QUIET_HOURS.match(value):
-        raise _problem("must read HH:MM-HH:MM, e.g. \"22:00-07:00\"", value)
-    return value
+        raise _Unusable("must read HH:MM-HH:MM, e.g. \"22:00-07:00\"")
 
 
 @section
 class AlertSettings(_Section):
     """[deliver] fields that decide which insights notify people (the channels that notify), when and how often."""
     # info | warning | critical: the least severe insight that notifies
-    min_severity: Annotated[str, AfterValidator(_severity)] = "warning"
-    kinds: Annotated[list[str], AfterValidator(_kinds)] = field(default_factory=list)  # empty: every kind notifies
+    min_severity: Annotated[str, _severity] = "warning"
+    kinds: Annotated[list[str], _kinds] = field(default_factory=list)  # empty: every kind notifies
     # "22:00-07:00": alerts are held meanwhile and go with the first cycle after
-    quiet_hours: Annotated[str, AfterValidator(_quiet_hours)] = ""
+    quiet_hours: Annotated[str, _quiet_hours] = ""
     timezone: Zone | None = None  # the quiet hours' zone; the project's by default
     suppress_days: float = 7.0  # a subject alerted on a channel is not alerted again there for this long
 
@@ -315,12 +290,15 @@ class Settings:
 SECTIONS = {"project": ProjectSection, "paths": PathsSection, "lake": LakeSection, "sources": SourceSettings,
             "llm": LLMSettings, "detect": DetectSettings, "memory": MemorySettings, "deliver": AlertSettings,
             "aliases": None}  # the class whose fields a section has, for suggesting where a stray field belongs
-EXPECTED = {"string_type": "text", "int_type": "an integer", "float_type": "a number", "finite_number": "a finite number",
-            "bool_type": "true or false", "list_type": "a list", "dict_type": "a table", "tuple_type": "a list"}
+EXPECTED = {"str": "text", "int": "an integer", "float": "a number", "bool": "true or false", "array": "a list",
+            "object": "a table"}  # msgspec's names of TOML's types, in reverie's words
+WRONG_TYPE = re.compile(r"Expected `(?P<expected>[^`]+)`, got `[^`]+`(?: - at `\$(?P<at>[^`]*)`)?")
 
 
 def _nearest(name: str, known: list[str]) -> str | None:
     """The known name closest to a misspelt one, if one is close."""
+    import difflib
+
     return next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
 
 
@@ -332,59 +310,97 @@ def _unknown_field(path: Path, where: str, name: str, known: list[str], label: s
     return f"{path}: [{where}]: unknown field '{name}'{hint}"
 
 
-def _lines(error: ValidationError, path: Path, where: str, known: list[str], label: str) -> list[str]:
-    """One line per problem pydantic found in a section, in reverie's words: file, section, field, what was wrong
-    and (unless the field is secret) the value."""
-    lines = []
-    for problem in error.errors(include_url=False):
-        name, *inner = problem["loc"] or ("",)
-        value, kind, secret = problem["input"], problem["type"], name in SECRET_FIELDS
-        if kind in ("unexpected_keyword_argument", "extra_forbidden"):
-            lines.append(_unknown_field(path, where, str(name), known, label))
-        elif kind == "reverie":
-            shown = "" if secret else f" = {problem['ctx']['value']!r}"
-            lines.append(f"{path}: [{where}] {name}{shown}: {problem['msg']}")
-        else:
-            inside = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in inner)
-            expected = f"expected {EXPECTED[kind]}" if kind in EXPECTED else problem["msg"]
-            lines.append(f"{path}: [{where}] {name}{inside}: {expected}" + ("" if secret else f", got {value!r}"))
-    return lines
-
-
-def _build(cls: type, values: dict, where: str, path: Path, label: str = "known", extra: tuple[str, ...] = ()):
-    """A section from its TOML table; a ConfigError with every unknown field, wrong type and value out of range."""
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        known = [*extra, *(f.name for f in fields(cls))]
-        raise ConfigError("\n".join(_lines(exc, path, where, known, label))) from None
-
-
 def _container(hint):
     """A list's or table's type without its items' (a format's or channel's Options checks them itself)."""
     origin = typing.get_origin(hint)
     return origin if origin in (list, dict) else hint
 
 
+def _checks(hint) -> tuple[Callable, ...]:
+    """The callables a field's Annotated type carries, also inside `... | None`."""
+    if typing.get_origin(hint) is Annotated:
+        return tuple(check for check in hint.__metadata__ if callable(check))
+    return tuple(check for arg in typing.get_args(hint) for check in _checks(arg))
+
+
 @cache
-def _checked(options_class: type) -> type:
-    """A section with the fields of a format's or channel's Options (a plain frozen dataclass with defaults): their
-    types and the Options' AT_LEAST and AT_MOST bounds."""
-    hints = typing.get_type_hints(options_class)
-    names = [f.name for f in fields(options_class)]
-    namespace = {"__annotations__": {name: _container(hints[name]) for name in names}, **dict.fromkeys(names),
-                 "AT_LEAST": getattr(options_class, "AT_LEAST", {}), "AT_MOST": getattr(options_class, "AT_MOST", {}),
-                 "__module__": __name__, "__qualname__": options_class.__name__}
-    return section(type(options_class.__name__, (_Section,), namespace))
+def _field_types(cls: type, items: bool = True) -> dict[str, tuple[object, tuple[Callable, ...]]]:
+    """Each field's type as msgspec checks a value against it (`items`: a list's items too), and its checks."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {f.name: (hints[f.name] if items else _container(hints[f.name]), _checks(hints[f.name]))
+            for f in fields(cls)}
+
+
+def _wrong_type(message: str, value, secret: bool) -> str:
+    """What msgspec found wrong with a value's type, in reverie's words: the item (`[1]`), what was expected and
+    (unless the field is secret) what was there."""
+    found = WRONG_TYPE.match(message)
+    if not found:
+        return message
+    at = found["at"] or ""
+    if re.fullmatch(r"(\[\d+\])*", at):  # a list's item: show the item, not the whole list
+        for index in re.findall(r"\d+", at):
+            value = value[int(index)]
+    expected = " or ".join(EXPECTED.get(name, name) for name in found["expected"].split(" | ") if name != "null")
+    return f"{at}: expected {expected}" + ("" if secret else f", got {value!r}")
+
+
+def _unusable(cls: type, name: str, value, checks: tuple[Callable, ...]) -> str | None:
+    """Why a value of the right type cannot work: out of its bounds, or refused by one of its field's checks."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        low, high = getattr(cls, "AT_LEAST", {}).get(name, 0), getattr(cls, "AT_MOST", {}).get(name)
+        if value < low or (high is not None and value > high):
+            return f"must be at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
+    try:
+        for check in checks if value is not None else ():
+            check(value)
+    except _Unusable as exc:
+        return str(exc)
+    return None
+
+
+def _checked(cls: type, values: dict, where: str, path: Path, label: str = "known", extra: tuple[str, ...] = (),
+             items: bool = True) -> dict:
+    """A section's values from its TOML table, each checked against its field's type by msgspec (TOML's own types,
+    not coerced: "5" is not 5, 7.0 is not 7, true is not 1), finite and within bounds; a ConfigError with a line
+    for every wrong type and value that cannot work, in the fields' order, then every unknown field."""
+    import msgspec  # here, not at the top: `reverie.main` imports this module for CONFIG_FILE alone
+
+    types, lines, checked = _field_types(cls, items), [], {}
+    order = list(types)
+    for name, value in sorted(values.items(), key=lambda item: order.index(item[0]) if item[0] in types else len(order)):
+        if name not in types:
+            lines.append(_unknown_field(path, where, name, [*extra, *types], label))
+            continue
+        (hint, checks), secret = types[name], name in SECRET_FIELDS
+        try:
+            value = msgspec.convert(value, type=hint, strict=True)
+        except msgspec.ValidationError as exc:
+            lines.append(f"{path}: [{where}] {name}{_wrong_type(str(exc), value, secret)}")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            lines.append(f"{path}: [{where}] {name}: expected a finite number" + ("" if secret else f", got {value!r}"))
+        elif problem := _unusable(cls, name, value, checks):
+            lines.append(f"{path}: [{where}] {name}{'' if secret else f' = {value!r}'}: {problem}")
+        else:
+            checked[name] = value
+    if lines:
+        raise ConfigError("\n".join(lines))
+    return checked
+
+
+def _build(cls: type, values: dict, where: str, path: Path):
+    """A section from its TOML table, once every value in it is checked."""
+    return cls(**_checked(cls, values, where, path))
 
 
 def _options(options_class: type, values: dict, where: str, path: Path, label: str = "known",
              extra: tuple[str, ...] = ()):
-    """A format's or channel's Options from its fields in reverie.toml: types and bounds checked here, then what
-    cannot work by the Options themselves."""
-    checked = _build(_checked(options_class), values, where, path, label, extra)
+    """A format's or channel's Options (a frozen dataclass with defaults) from its fields in reverie.toml: types and
+    the Options' AT_LEAST and AT_MOST bounds checked here, then what cannot work by the Options themselves."""
+    checked = _checked(options_class, values, where, path, label, extra, items=False)
     try:
-        return options_class(**{name: getattr(checked, name) for name in values})
+        return options_class(**checked)
     except OptionError as exc:
         raise ConfigError(f"{path}: [{where}] {exc}") from None
 
