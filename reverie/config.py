@@ -1,4 +1,8 @@
-"""Project settings: `reverie.toml` in the project folder, overridden by environment variables."""
+"""Project settings: `reverie.toml` in the project folder, overridden by environment variables.
+
+Each section is a frozen dataclass that declares its fields' defaults, types and bounds once; msgspec checks each
+value in the file against its field's type. A file that cannot be used raises one ConfigError with a line per
+problem, each naming the file, the section and the field."""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import math
 import os
 import re
 import tomllib
+import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reverie import sources as source_formats
@@ -24,13 +31,38 @@ SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown
 
 
 class ConfigError(ValueError):
-    """A reverie.toml that cannot be used; the message names the file and the field."""
+    """A reverie.toml that cannot be used; one line per problem, each naming the file, the section and the field."""
 
 
-@dataclass(frozen=True)
-class LLMSettings:
+class _Unusable(ValueError):
+    """A value that has the right type but cannot work; its error line shows it unless its field is secret."""
+
+
+class _Section:
+    """A settings section: every number at least 0 unless AT_LEAST says otherwise, at most what AT_MOST says."""
+    AT_LEAST: ClassVar[dict] = {}
+    AT_MOST: ClassVar[dict] = {}
+
+
+section = dataclass(frozen=True)  # a settings section's class: hashable, picklable, fields() and replace() work
+
+
+def _known_zone(name: str) -> None:
+    """A time zone name as the IANA database has it."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Unusable("not a time zone; use an IANA name such as 'America/New_York', 'Europe/Berlin' or 'UTC'") \
+            from None
+
+
+Zone = Annotated[str, _known_zone]  # a callable in Annotated checks the value once its type is right
+
+
+@section
+class LLMSettings(_Section):
     base_url: str | None = None  # None: start the embedded model
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     model: str | None = None
     max_turns: int = 6
     max_tokens: int = 400
@@ -52,8 +84,8 @@ class LLMSettings:
         return self.analysts == 0
 
 
-@dataclass(frozen=True)
-class DetectSettings:
+@section
+class DetectSettings(_Section):
     baseline_weeks: int = 4  # same-weekday history that makes the expected value
     noise_days: int = 56  # earlier days that tell how noisy a series is
     min_history: int = 7  # days with a baseline needed before a series can fire
@@ -77,25 +109,25 @@ class DetectSettings:
     AT_MOST: ClassVar[dict] = {"concentration_share": 1, "concentration_members": 1}
 
 
-@dataclass(frozen=True)
-class MemorySettings:
+@section
+class MemorySettings(_Section):
     ttl_days: int = 90  # an insight not confirmed for this long expires
     near_duplicate: float = 90.0  # analyst notes this similar (0-100, rapidfuzz token set ratio) are one note
     AT_LEAST: ClassVar[dict] = {"ttl_days": 1}
     AT_MOST: ClassVar[dict] = {"near_duplicate": 100}
 
 
-@dataclass(frozen=True)
-class ProjectSection:
+@section
+class ProjectSection(_Section):
     """[project] in reverie.toml."""
     name: str | None = None  # default: the folder's name
-    timezone: str = "UTC"  # days, weeks and months are cut in this zone, and data times are read in it
+    timezone: Zone = "UTC"  # days, weeks and months are cut in this zone, and data times are read in it
     completeness_grace_minutes: int = 15  # a period counts as complete once the data reaches this close to its end
     lookback_days: int = 1  # late rows: recompute this many days before the first touched day
 
 
-@dataclass(frozen=True)
-class PathsSection:
+@section
+class PathsSection(_Section):
     """[paths] in reverie.toml, relative to the project folder."""
     landing: str = "landing"
     warehouse: str = ".reverie/warehouse.duckdb"
@@ -106,16 +138,17 @@ class PathsSection:
     detectors: str = "detectors"
 
 
-@dataclass(frozen=True)
-class LakeSection:
+@section
+class LakeSection(_Section):
     """[lake] in reverie.toml: a DuckLake as the warehouse instead of the DuckDB file, when `catalog` is set."""
-    catalog: str = ""  # "sqlite:<file>" (relative to the project folder) or "postgres:<libpq settings>"
+    # "sqlite:<file>" (relative to the project folder) or "postgres:<libpq settings>", which may hold a password
+    catalog: str = field(default="", repr=False)
     data_path: str = ".reverie/lake"  # the Parquet files: a folder (relative to the project), or s3://... and such
     workers: int = 1  # more: sources' ingest and gates, then groups of metrics, then detectors, run at once on a
     # Dask cluster of this many processes (a PostgreSQL catalog only)
     scheduler: str = ""  # a running Dask cluster's scheduler (tcp://host:8786) to spread the work over instead
     pool: str = ""  # a Prefect work pool whose workers take each unit of work (source, group, detector) as a flow run
-    AT_LEAST = {"workers": 1}
+    AT_LEAST: ClassVar[dict] = {"workers": 1}
 
 
 LAKE_CATALOGS = ("sqlite:", "postgres:")
@@ -124,10 +157,10 @@ LAKE_CATALOGS = ("sqlite:", "postgres:")
 @dataclass(frozen=True)
 class Workers:
     """Where a cycle's units of work (sources, groups of metrics, detectors) run: here, one after another (count 1),
-    on a Dask cluster, or as flow runs on a Prefect work pool's workers when `pool` is named."""
-    count: int = 1
-    scheduler: str = ""
-    pool: str = ""
+    on a Dask cluster, or as flow runs on a Prefect work pool's workers when `pool` is named. Built from [lake]."""
+    count: int
+    scheduler: str
+    pool: str
 
     @property
     def spread(self) -> bool:
@@ -166,29 +199,38 @@ def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
 
 SEVERITIES = ("info", "warning", "critical")  # least to most severe
 QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class AlertSettings:
+def _severity(value: str) -> None:
+    if value not in SEVERITIES:
+        raise _Unusable(f"must be one of {', '.join(SEVERITIES)}")
+
+
+def _kinds(value: list[str]) -> None:
+    if not all(IDENTIFIER.match(kind) for kind in value):
+        raise _Unusable("must be a list of insight kinds, e.g. [\"change\", \"risk\"]")
+
+
+def _quiet_hours(value: str) -> None:
+    if value and not QUIET_HOURS.match(value):
+        raise _Unusable("must read HH:MM-HH:MM, e.g. \"22:00-07:00\"")
+
+
+@section
+class AlertSettings(_Section):
     """[deliver] fields that decide which insights notify people (the channels that notify), when and how often."""
-    min_severity: str = "warning"  # info | warning | critical: the least severe insight that notifies
-    kinds: list[str] = field(default_factory=list)  # only these kinds notify; empty: every kind
-    quiet_hours: str = ""  # "22:00-07:00": alerts are held meanwhile and go with the first cycle after
-    timezone: str | None = None  # the quiet hours' zone; the project's by default
+    # info | warning | critical: the least severe insight that notifies
+    min_severity: Annotated[str, _severity] = "warning"
+    kinds: Annotated[list[str], _kinds] = field(default_factory=list)  # empty: every kind notifies
+    # "22:00-07:00": alerts are held meanwhile and go with the first cycle after
+    quiet_hours: Annotated[str, _quiet_hours] = ""
+    timezone: Zone | None = None  # the quiet hours' zone; the project's by default
     suppress_days: float = 7.0  # a subject alerted on a channel is not alerted again there for this long
-    AT_LEAST: ClassVar[dict] = {"suppress_days": 0}
-
-    def __post_init__(self) -> None:
-        if self.min_severity not in SEVERITIES:
-            raise OptionError(f"min_severity = {self.min_severity!r}: must be one of {', '.join(SEVERITIES)}")
-        if not all(isinstance(kind, str) and IDENTIFIER.match(kind) for kind in self.kinds):
-            raise OptionError(f"kinds = {self.kinds!r}: must be a list of insight kinds, e.g. [\"change\", \"risk\"]")
-        if self.quiet_hours and not QUIET_HOURS.match(self.quiet_hours):
-            raise OptionError(f"quiet_hours = {self.quiet_hours!r}: must read HH:MM-HH:MM, e.g. \"22:00-07:00\"")
 
 
-@dataclass(frozen=True)
-class DeliverSettings:
+@section
+class DeliverSettings(_Section):
     """[deliver] in reverie.toml: the channels a brief goes through, in order, each channel's options, and which
     insights the channels that notify people send."""
     channels: tuple[str, ...] = ("brief_file", "prefect_artifact")
@@ -196,18 +238,17 @@ class DeliverSettings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
 
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SOURCE_FIELDS = ("format", "time_column", "suite", "timezone")  # every source has these; the others are its format's
 
 
-@dataclass(frozen=True)
-class SourceSettings:
+@section
+class SourceSettings(_Section):
     """Where one source's data lands and which column carries its event time."""
     name: str
     format: str = "parquet"  # a key of reverie.sources.FORMATS: parquet, csv, duckdb, jsonl
     time_column: str = "event_time"
     suite: str | None = None  # the quality suite its batches must pass
-    timezone: str | None = None  # the zone its times without an offset are in (when loaded: the project's by default)
+    timezone: Zone | None = None  # the zone its times without an offset are in (when loaded: the project's by default)
     options: object | None = None  # the format's own fields (path, delimiter, database, table, ...): its Options
 
     @property
@@ -224,132 +265,226 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """A project's settings as the cycle and the commands use them: paths made absolute, sections checked."""
     project_dir: Path
-    name: str = "reverie"
-    timezone: str = "UTC"  # the project's: days are cut and data times read in it
-    landing_dir: Path = Path("landing")
-    warehouse: Warehouse = Warehouse(Path(".reverie/warehouse.duckdb"))
-    briefs_dir: Path = Path(".reverie/briefs")
+    name: str
+    timezone: str  # the project's: days are cut and data times read in it
+    landing_dir: Path
+    warehouse: Warehouse
+    briefs_dir: Path
     # a period counts as complete once the source watermark is this close to its end
-    completeness_grace_minutes: int = 15
-    lookback_days: int = 1  # late rows: recompute this many days before the first touched day
-    sources: dict[str, SourceSettings] = field(default_factory=dict)
-    models_dir: Path = Path("models")
-    metrics_dir: Path = Path("metrics")
-    quality_dir: Path = Path("quality")
-    detectors_dir: Path = Path("detectors")
-    llm: LLMSettings = field(default_factory=LLMSettings)
-    detect: DetectSettings = field(default_factory=DetectSettings)
-    memory: MemorySettings = field(default_factory=MemorySettings)
-    deliver: DeliverSettings = field(default_factory=DeliverSettings)
-    workers: Workers = Workers()
-    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a member's other names
+    completeness_grace_minutes: int
+    lookback_days: int  # late rows: recompute this many days before the first touched day
+    sources: dict[str, SourceSettings]
+    models_dir: Path
+    metrics_dir: Path
+    quality_dir: Path
+    detectors_dir: Path
+    llm: LLMSettings
+    detect: DetectSettings
+    memory: MemorySettings
+    deliver: DeliverSettings
+    workers: Workers
+    aliases: dict[str, tuple[str, ...]]  # a member's other names
 
 
-def _section(data: dict, name: str, path: Path) -> dict:
+SECTIONS = {"project": ProjectSection, "paths": PathsSection, "lake": LakeSection, "sources": SourceSettings,
+            "llm": LLMSettings, "detect": DetectSettings, "memory": MemorySettings, "deliver": AlertSettings,
+            "aliases": None}  # the class whose fields a section has, for suggesting where a stray field belongs
+EXPECTED = {"str": "text", "int": "an integer", "float": "a number", "bool": "true or false", "array": "a list",
+            "object": "a table"}  # msgspec's names of TOML's types, in reverie's words
+WRONG_TYPE = re.compile(r"Expected `(?P<expected>[^`]+)`, got `[^`]+`(?: - at `\$(?P<at>[^`]*)`)?")
+
+
+def _nearest(name: str, known: list[str]) -> str | None:
+    """The known name closest to a misspelt one, if one is close."""
+    import difflib
+
+    return next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
+
+
+def _unknown_field(path: Path, where: str, name: str, known: list[str], label: str = "known",
+                   listed: str | None = None) -> str:
+    """The line for a field a section does not have: the nearest known one, or the known ones when none is near."""
+    near = _nearest(name, known)
+    hint = f" — did you mean '{near}'?" if near else f" ({label}: {listed or ', '.join(known)})"
+    return f"{path}: [{where}]: unknown field '{name}'{hint}"
+
+
+def _container(hint):
+    """A list's or table's type without its items' (a format's or channel's Options checks them itself)."""
+    origin = typing.get_origin(hint)
+    return origin if origin in (list, dict) else hint
+
+
+def _checks(hint) -> tuple[Callable, ...]:
+    """The callables a field's Annotated type carries, also inside `... | None`."""
+    if typing.get_origin(hint) is Annotated:
+        return tuple(check for check in hint.__metadata__ if callable(check))
+    return tuple(check for arg in typing.get_args(hint) for check in _checks(arg))
+
+
+@cache
+def _field_types(cls: type, items: bool = True) -> dict[str, tuple[object, tuple[Callable, ...]]]:
+    """Each field's type as msgspec checks a value against it (`items`: a list's items too), and its checks."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {f.name: (hints[f.name] if items else _container(hints[f.name]), _checks(hints[f.name]))
+            for f in fields(cls)}
+
+
+def _wrong_type(message: str, value, secret: bool) -> str:
+    """What msgspec found wrong with a value's type, in reverie's words: the item (`[1]`), what was expected and
+    (unless the field is secret) what was there."""
+    found = WRONG_TYPE.match(message)
+    if not found:
+        return message
+    at = found["at"] or ""
+    if re.fullmatch(r"(\[\d+\])*", at):  # a list's item: show the item, not the whole list
+        for index in re.findall(r"\d+", at):
+            value = value[int(index)]
+    expected = " or ".join(EXPECTED.get(name, name) for name in found["expected"].split(" | ") if name != "null")
+    return f"{at}: expected {expected}" + ("" if secret else f", got {value!r}")
+
+
+def _unusable(cls: type, name: str, value, checks: tuple[Callable, ...]) -> str | None:
+    """Why a value of the right type cannot work: out of its bounds, or refused by one of its field's checks."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        low, high = getattr(cls, "AT_LEAST", {}).get(name, 0), getattr(cls, "AT_MOST", {}).get(name)
+        if value < low or (high is not None and value > high):
+            return f"must be at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
+    try:
+        for check in checks if value is not None else ():
+            check(value)
+    except _Unusable as exc:
+        return str(exc)
+    return None
+
+
+def _checked(cls: type, values: dict, where: str, path: Path, label: str = "known", extra: tuple[str, ...] = (),
+             items: bool = True) -> dict:
+    """A section's values from its TOML table, each checked against its field's type by msgspec (TOML's own types,
+    not coerced: "5" is not 5, 7.0 is not 7, true is not 1), finite and within bounds; a ConfigError with a line
+    for every wrong type and value that cannot work, in the fields' order, then every unknown field."""
+    import msgspec  # here, not at the top: `reverie.main` imports this module for CONFIG_FILE alone
+
+    types, lines, checked = _field_types(cls, items), [], {}
+    order = list(types)
+    for name, value in sorted(values.items(), key=lambda item: order.index(item[0]) if item[0] in types else len(order)):
+        if name not in types:
+            lines.append(_unknown_field(path, where, name, [*extra, *types], label))
+            continue
+        (hint, checks), secret = types[name], name in SECRET_FIELDS
+        try:
+            value = msgspec.convert(value, type=hint, strict=True)
+        except msgspec.ValidationError as exc:
+            lines.append(f"{path}: [{where}] {name}{_wrong_type(str(exc), value, secret)}")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            lines.append(f"{path}: [{where}] {name}: expected a finite number" + ("" if secret else f", got {value!r}"))
+        elif problem := _unusable(cls, name, value, checks):
+            lines.append(f"{path}: [{where}] {name}{'' if secret else f' = {value!r}'}: {problem}")
+        else:
+            checked[name] = value
+    if lines:
+        raise ConfigError("\n".join(lines))
+    return checked
+
+
+def _build(cls: type, values: dict, where: str, path: Path):
+    """A section from its TOML table, once every value in it is checked."""
+    return cls(**_checked(cls, values, where, path))
+
+
+def _options(options_class: type, values: dict, where: str, path: Path, label: str = "known",
+             extra: tuple[str, ...] = ()):
+    """A format's or channel's Options (a frozen dataclass with defaults) from its fields in reverie.toml: types and
+    the Options' AT_LEAST and AT_MOST bounds checked here, then what cannot work by the Options themselves."""
+    checked = _checked(options_class, values, where, path, label, extra, items=False)
+    try:
+        return options_class(**checked)
+    except OptionError as exc:
+        raise ConfigError(f"{path}: [{where}] {exc}") from None
+
+
+def _table(data: dict, name: str, path: Path, where: str | None = None) -> dict:
+    """A section's table; an error when it is something else."""
     value = data.get(name, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: [{name}] must be a table")
+        raise ConfigError(f"{path}: [{where or name}] must be a table")
     return value
 
 
-SECTIONS = ("project", "paths", "lake", "sources", "llm", "detect", "memory", "deliver", "aliases")
+def _sections(data: dict, path: Path) -> None:
+    """Every top-level name a known section; for one that is not, the section it is nearest, or that has it."""
+    lines = []
+    for name in sorted(set(data) - set(SECTIONS)):
+        near = _nearest(name, list(SECTIONS))
+        home = [where if where != "sources" else "sources.<name>" for where, cls in SECTIONS.items()
+                if cls and name in {f.name for f in fields(cls)}]
+        hint = (f" — did you mean '{near}'?" if near else f" — did you mean [{home[0]}] {name}?" if home
+                else f" (known: {', '.join(SECTIONS)})")
+        lines.append(f"{path}: unknown section '{name}'{hint}")
+    if lines:
+        raise ConfigError("\n".join(lines))
 
 
 def _aliases(data: dict, path: Path) -> dict[str, tuple[str, ...]]:
     """[aliases]: a member's other names, `GB = ["UK", "Britain"]`."""
-    aliases = {}
-    for member, names in _section(data, "aliases", path).items():
+    aliases, lines = {}, []
+    for member, names in _table(data, "aliases", path).items():
         if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
-            raise ConfigError(f"{path}: [aliases] {member} must be a list of names, like {member} = [\"another name\"]")
-        aliases[member] = tuple(n.strip() for n in names)
+            lines.append(f"{path}: [aliases] {member} must be a list of names, like {member} = [\"another name\"]")
+        else:
+            aliases[member] = tuple(n.strip() for n in names)
+    if lines:
+        raise ConfigError("\n".join(lines))
     return aliases
 
 
-def _typed(value, kind: str, where: str, secret: bool = False):
-    """A setting's value, checked against its declared type: lists, tables, true/false, whole numbers, finite numbers,
-    text. A `secret` one is named in the error, never shown."""
-    shown = where if secret else f"{where} = {value!r}"
-    if kind.startswith(("list", "dict")):  # a format option's items are checked by its Options
-        container, name = (list, "a list") if kind.startswith("list") else (dict, "a table")
-        if not isinstance(value, container):
-            raise ConfigError(f"{shown} is not {name}")
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{shown} is not true or false")
-    elif "int" in kind:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{shown} is not a whole number")
-    elif "float" in kind:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(f"{shown} is not a number")
-        value = float(value)
-    elif "str" in kind and not isinstance(value, str):
-        raise ConfigError(f"{shown} is not text")
-    return value
-
-
-def _zone(name: str | None, where: str) -> str | None:
-    """A time zone name as the IANA database has it, or an error naming the field."""
-    if name is None:
-        return None
+def _collected(problems: list[str], make: Callable):
+    """What `make` builds, or None with its ConfigError's lines added to `problems`: one error reports them all."""
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where} = {name!r}: not a time zone; use an IANA name such as 'America/New_York', "
-                          "'Europe/Berlin' or 'UTC'") from None
-    return name
+        return make()
+    except ConfigError as exc:
+        problems.extend(str(exc).splitlines())
+        return None
 
 
-def _build(cls, values: dict, section: str, path: Path):
-    """A settings section from its TOML table: unknown fields, wrong types and values out of range named."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"{path}: unknown field(s) in [{section}]: {', '.join(unknown)} "
-                          f"(known: {', '.join(known)})")
-    typed = {}
-    for key, value in values.items():
-        where = f"{path}: [{section}] {key}"
-        typed[key] = value = _typed(value, str(known[key].type), where, secret=key in SECRET_FIELDS)
-        if isinstance(value, int | float):
-            low, high = getattr(cls, "AT_LEAST", {}).get(key, 0), getattr(cls, "AT_MOST", {}).get(key)
-            if value < low or (high is not None and value > high):
-                bounds = f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
-                raise ConfigError(f"{where} = {value!r}: must be {bounds}")
-    return cls(**typed)
-
-
-def _sources(data: dict, path: Path, timezone: str) -> dict[str, SourceSettings]:
+def _source(name: str, values, path: Path, timezone: str) -> SourceSettings:
     """[sources.<name>]: the fields every source has, and the rest built and checked by its format's Options; a
     source's times without an offset are in the project's zone unless it declares its own."""
-    sources = {}
-    for name, values in _section(data, "sources", path).items():
-        where = f"sources.{name}"
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: [{where}] must be a table")
-        if not IDENTIFIER.match(name):
-            raise ConfigError(f"{path}: [{where}]: a source name must be a SQL identifier (letters, digits, _)")
-        if "name" in values:
-            raise ConfigError(f"{path}: [{where}] name: a source is named by its table, [sources.{name}]")
-        format_name = _typed(values.get("format", SourceSettings.format), "str", f"{path}: [{where}] format")
+    where = f"sources.{name}"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [{where}] must be a table")
+    if not IDENTIFIER.match(name):
+        raise ConfigError(f"{path}: [{where}]: a source name must be a SQL identifier (letters, digits, _)")
+    if "name" in values:
+        raise ConfigError(f"{path}: [{where}] name: a source is named by its table, [sources.{name}]")
+    problems: list[str] = []
+    common = {key: value for key, value in values.items() if key in SOURCE_FIELDS}
+    source = _collected(problems, lambda: _build(SourceSettings, {"name": name, **common}, where, path))
+    format_name = source.format if source else values.get("format", SourceSettings.format)
+    options = None
+    if isinstance(format_name, str):  # else the line above has named it
         try:
             options_class = source_formats.format_class(name, format_name).Options
         except source_formats.UnknownFormat as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        known = [*SOURCE_FIELDS, *(f.name for f in fields(options_class))]
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"{path}: unknown field(s) in [{where}]: {', '.join(unknown)} "
-                              f"(known for format {format_name}: {', '.join(known)})")
-        try:
-            options = _build(options_class, {k: v for k, v in values.items() if k not in SOURCE_FIELDS}, where, path)
-        except OptionError as exc:
-            raise ConfigError(f"{path}: [{where}] {exc}") from None
-        source = _build(SourceSettings, {"name": name, **{k: v for k, v in values.items() if k in SOURCE_FIELDS}},
-                        where, path)
-        _zone(source.timezone, f"{path}: [{where}] timezone")
-        sources[name] = replace(source, options=options, timezone=source.timezone or timezone)
+        options = _collected(problems, lambda: _options(
+            options_class, {key: value for key, value in values.items() if key not in SOURCE_FIELDS}, where, path,
+            f"known for format {format_name}", SOURCE_FIELDS))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return replace(source, options=options, timezone=source.timezone or timezone)
+
+
+def _sources(data: dict, path: Path, timezone: str) -> dict[str, SourceSettings]:
+    """Every [sources.<name>], each source's problems reported together with the others'."""
+    sources, problems = {}, []
+    for name, values in _table(data, "sources", path).items():
+        sources[name] = _collected(problems, lambda name=name, values=values: _source(name, values, path, timezone))
+    if problems:
+        raise ConfigError("\n".join(problems))
     return sources
 
 
@@ -373,89 +508,105 @@ def check_suites(settings: Settings) -> Settings:
 
 def _deliver(data: dict, path: Path, timezone: str) -> DeliverSettings:
     """[deliver]: known channel names, each once, brief_file among them; the alert policy; [deliver.<name>] checked
-    by its channel."""
-    values = dict(_section(data, "deliver", path))
+    by its channel. Every problem is reported, not only the first."""
+    values = dict(_table(data, "deliver", path))
     names = values.pop("channels", list(DeliverSettings.channels))
-    policy = {key: values.pop(key) for key in [f.name for f in fields(AlertSettings)] if key in values}
-    try:
-        alerts = _build(AlertSettings, policy, "deliver", path)
-    except OptionError as exc:
-        raise ConfigError(f"{path}: [deliver] {exc}") from None
-    alerts = replace(alerts, timezone=_zone(alerts.timezone, f"{path}: [deliver] timezone") or timezone)
+    policy_fields = [f.name for f in fields(AlertSettings)]
+    policy = {key: values.pop(key) for key in policy_fields if key in values}
+    problems: list[str] = []
+    alerts = _collected(problems, lambda: _build(AlertSettings, policy, "deliver", path))
+    for name in sorted(set(values) - set(CHANNELS)):
+        problems.append(_unknown_field(path, "deliver", name, ["channels", *policy_fields, *CHANNELS], listed=(
+            f"channels, {', '.join(policy_fields)}, and a table per channel: {', '.join(CHANNELS)}")))
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise ConfigError(f"{path}: [deliver] channels must be a list of channel names, e.g. [\"brief_file\", \"webhook\"]")
-    for name in names:
-        try:
-            channel_class(name)
-        except UnknownChannel as exc:
-            raise ConfigError(f"{path}: [deliver] {exc}") from None
-    unknown = sorted(set(values) - set(CHANNELS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown field(s) in [deliver]: {', '.join(unknown)} "
-                          f"(known: channels, {', '.join(f.name for f in fields(AlertSettings))}, "
-                          f"and a table per channel: {', '.join(CHANNELS)})")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ConfigError(f"{path}: [deliver] channels: {', '.join(repeated)} listed more than once")
-    if "brief_file" not in names:  # the summary, the CLI and every notification point to the brief's file
-        raise ConfigError(f"{path}: [deliver] channels must include brief_file")
+        problems.append(f"{path}: [deliver] channels must be a list of channel names, e.g. [\"brief_file\", \"webhook\"]")
+    else:
+        for name in names:
+            try:
+                channel_class(name)
+            except UnknownChannel as exc:
+                problems.append(f"{path}: [deliver] {exc}")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            problems.append(f"{path}: [deliver] channels: {', '.join(repeated)} listed more than once")
+        if "brief_file" not in names:  # the summary, the CLI and every notification point to the brief's file
+            problems.append(f"{path}: [deliver] channels must include brief_file")
     options = {}
     for name, channel in CHANNELS.items():
-        where = f"deliver.{name}"
-        table = values.get(name, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [{where}] must be a table")
-        if table and not fields(channel.Options):
-            raise ConfigError(f"{path}: [{where}]: the {name} channel has no options")
-        try:
-            options[name] = _build(channel.Options, table, where, path)
-        except OptionError as exc:
-            raise ConfigError(f"{path}: [{where}] {exc}") from None
-    return DeliverSettings(channels=tuple(names), options=options, alerts=alerts)
+        options[name] = _collected(problems, lambda name=name, channel=channel: _channel(name, channel, values, path))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return DeliverSettings(channels=tuple(names), options=options,
+                           alerts=replace(alerts, timezone=alerts.timezone or timezone))
+
+
+def _channel(name: str, channel, values: dict, path: Path):
+    """[deliver.<name>]: a channel's options."""
+    where = f"deliver.{name}"
+    table = _table(values, name, path, where)
+    if table and not fields(channel.Options):
+        raise ConfigError(f"{path}: [{where}]: the {name} channel has no options")
+    return _options(channel.Options, table, where, path)
+
+
+def _read(path: Path) -> dict:
+    """reverie.toml's tables, or none when there is no file."""
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def load_settings(project_dir: str | Path = ".") -> Settings:
-    """Read reverie.toml (if present) and apply OPENAI_BASE_URL / OPENAI_API_KEY / REVERIE_MODEL."""
+    """Read reverie.toml (if present) and apply OPENAI_BASE_URL / OPENAI_API_KEY / REVERIE_MODEL; a file that cannot
+    be used raises one ConfigError naming every problem in it, one a line."""
     root = Path(project_dir).resolve()
     path = root / CONFIG_FILE
-    data: dict = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
-    project = _build(ProjectSection, _section(data, "project", path), "project", path)
-    _zone(project.timezone, f"{path}: [project] timezone")
-    paths = _build(PathsSection, _section(data, "paths", path), "paths", path)
-    llm_values = dict(_section(data, "llm", path))
+    data = _read(path)
+    problems: list[str] = []
+    _collected(problems, lambda: _sections(data, path))
+
+    def built(cls: type, name: str, values: dict | None = None):
+        """A section, or None with its problems noted."""
+        return _collected(problems, lambda: _build(cls, _table(data, name, path) if values is None else values,
+                                                   name, path))
+
+    project, paths, lake = built(ProjectSection, "project"), built(PathsSection, "paths"), built(LakeSection, "lake")
+    llm_values = _collected(problems, lambda: dict(_table(data, "llm", path)))
     for env, key in (("OPENAI_BASE_URL", "base_url"), ("OPENAI_API_KEY", "api_key"), ("REVERIE_MODEL", "model")):
-        if os.environ.get(env):
+        if os.environ.get(env) and llm_values is not None:
             llm_values[key] = os.environ[env]
-    lake = _build(LakeSection, _section(data, "lake", path), "lake", path)
+    llm = built(LLMSettings, "llm", llm_values) if llm_values is not None else None
+    detect, memory = built(DetectSettings, "detect"), built(MemorySettings, "memory")
+    timezone = project.timezone if project else "UTC"  # a zone in error is reported above; nothing is built with it
+    sources = _collected(problems, lambda: _sources(data, path, timezone))
+    deliver = _collected(problems, lambda: _deliver(data, path, timezone))
+    aliases = _collected(problems, lambda: _aliases(data, path))
+    lake_catalog = _collected(problems, lambda: _lake(lake, root, path)) if lake else None
+    if problems:
+        raise ConfigError("\n".join(problems))
     return Settings(
         project_dir=root,
         name=project.name or root.name,
         timezone=project.timezone,
         landing_dir=root / paths.landing,
-        warehouse=Warehouse(root / paths.warehouse, timezone=project.timezone,
-                            lake=_lake(lake, root, path)),
+        warehouse=Warehouse(root / paths.warehouse, timezone=project.timezone, lake=lake_catalog),
         briefs_dir=root / paths.briefs,
         completeness_grace_minutes=project.completeness_grace_minutes,
         lookback_days=project.lookback_days,
-        sources=_sources(data, path, project.timezone),
+        sources=sources,
         models_dir=root / paths.models,
         metrics_dir=root / paths.metrics,
         quality_dir=root / paths.quality,
         detectors_dir=root / paths.detectors,
-        llm=_build(LLMSettings, llm_values, "llm", path),
-        detect=_build(DetectSettings, _section(data, "detect", path), "detect", path),
-        memory=_build(MemorySettings, _section(data, "memory", path), "memory", path),
-        deliver=_deliver(data, path, project.timezone),
+        llm=llm,
+        detect=detect,
+        memory=memory,
+        deliver=deliver,
         workers=Workers(lake.workers, lake.scheduler, lake.pool),
-        aliases=_aliases(data, path),
+        aliases=aliases,
     )
 
 

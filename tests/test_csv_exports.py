@@ -115,7 +115,7 @@ def test_a_latin1_export_is_read_when_its_encoding_is_declared(tmp_path):
     ('quote = "<>"\n', r"\[sources.spend\] quote = '<>': .*cannot exceed a size of 1 byte"),
     ('timestamp_format = "%Q"\n', r"\[sources.spend\] timestamp_format = '%Q': .*Unrecognized format"),
     ('null_strings = ["NA", 0]\n', r"\[sources.spend\] null_strings = \['NA', 0\]: must be a list of text"),
-    ('header = "yes"\n', r"\[sources.spend\] header = 'yes' is not true or false"),
+    ('header = "yes"\n', r"\[sources.spend\] header: expected true or false, got 'yes'$"),
 ])
 def test_a_csv_option_that_cannot_work_is_named_with_the_file_and_the_source(tmp_path, fields, message):
     with pytest.raises(ConfigError, match=message) as info:
