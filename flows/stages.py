@@ -93,7 +93,7 @@ def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, run_units
     run_stage(stages, "detect", detect_candidates, warehouse=warehouse, cycle_id=cycle_id, since=since,
               settings=settings.detect, detectors_dir=str(settings.detectors_dir), run_units=run_units)
     run_stage(stages, "reflect", reflect, warehouse=warehouse, cycle_id=cycle_id, settings=settings.llm,
-              log_dir=log_dir, run_units=run_units if settings.workers.several else None)
+              log_dir=log_dir, run_units=run_units if settings.workers.elsewhere else None)
     run_stage(stages, "consolidate", consolidate, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,
               since=since, settings=settings.memory)
     run_stage(stages, "prepare", prepare_answers, warehouse=warehouse, cycle_id=cycle_id, flow_run_id=run_id,

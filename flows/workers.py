@@ -132,7 +132,7 @@ def cycle_workers(settings: Settings) -> Iterator[RunUnits]:
         def run_units(unit: Task, calls: list[dict]) -> list:
             if workers.pool and calls:
                 return run_on_pool(settings, unit, calls)
-            if not workers.spread or len(calls) < 2:
+            if not workers.dask or len(calls) < 2:
                 return [unit(**call) for call in calls]
             if not cluster:
                 cluster.append(stack.enter_context(dask_runner(workers)))

@@ -163,19 +163,19 @@ class Workers:
     pool: str
 
     @property
-    def spread(self) -> bool:
+    def dask(self) -> bool:
         """Whether units run on a Dask cluster."""
         return self.count > 1 or bool(self.scheduler)
 
     @property
-    def several(self) -> bool:
-        """Whether other processes write at once (on a Dask cluster or a work pool)."""
-        return self.spread or bool(self.pool)
+    def elsewhere(self) -> bool:
+        """Whether units run in other processes, which write at once (on a Dask cluster or a work pool)."""
+        return self.dask or bool(self.pool)
 
 
 def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
     """The [lake] section as the warehouse opens it: relative paths made the project's."""
-    several = Workers(section.workers, section.scheduler, section.pool).several
+    several = Workers(section.workers, section.scheduler, section.pool).elsewhere
     asked = "workers" if section.workers > 1 else "scheduler" if section.scheduler else "pool"
     if not section.catalog:
         if several:

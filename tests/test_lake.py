@@ -365,7 +365,7 @@ def test_two_prefect_workers_on_a_work_pool_write_what_one_process_writes_on_the
     try:
         with server.pool_workers(logs), postgres_server() as dsn:
             settings = three_sources(tmp_path / "lake", session_llm, f"postgres:{dsn}", 'pool = "reverie-process"')
-            assert settings.workers.pool == "reverie-process" and not settings.workers.spread
+            assert settings.workers.pool == "reverie-process" and not settings.workers.dask
 
             def night() -> dict:
                 done = processes.run([BIN / "reverie", "run", "--json"], cwd=settings.project_dir,
