@@ -29,7 +29,7 @@ def _run(args: list[str]) -> None:
         words, flags = plain
         sys.exit(ask_command(words, use_memory="--no-memory" not in flags, use_prepared="--no-prepared" not in flags,
                              as_json="--json" in flags))
-    from reverie.cli import app
+    from reverie.cli.commands import app
 
     app()
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
-from reverie.cli import app
+from reverie.cli.commands import app
 from tests.scripted_llm import candidates_in, tool_call
 
 SQL = ("select period_start::date as day, value from metric_values where metric = 'sessions' and grain = 'day' "

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from reverie.cli import app
+from reverie.cli.commands import app
 from reverie.config import ConfigError, load_settings
 from tasks.ingest import ingest_source
 from tests.test_sources import query, write

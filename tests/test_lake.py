@@ -17,7 +17,7 @@ import tantivy
 from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
-from reverie.cli import app
+from reverie.cli.commands import app
 from reverie.config import ConfigError, load_settings
 from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
-from reverie.cli import app
+from reverie.cli.commands import app
 from reverie.warehouse import Warehouse
 from tasks.detect import candidates
 

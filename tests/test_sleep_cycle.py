@@ -12,7 +12,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from flows.local_run import run_cycle
-from reverie.cli import stage_line
+from reverie.cli.render import stage_line
 from reverie.generator import generate
 from reverie.summaries import STAGES, failures
 from tests.scripted_llm import candidates_in, tool_call

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from reverie.cli import app
+from reverie.cli.commands import app
 from reverie.generator import generate
 
 NEW_DAY = "landing/events/date=2026-02-04/part-0.parquet"  # the day landed after the first cycle's 30

@@ -38,7 +38,7 @@ from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
-from reverie.cli import app
+from reverie.cli.commands import app
 from reverie.config import ConfigError, load_settings
 from reverie.generator import SOURCE, generate
 from tests.faulty_llm import FaultyLLM

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
-from reverie.cli import app
+from reverie.cli.commands import app
 from reverie.config import load_settings
 from reverie.generator import generate
 from tests.faulty_llm import FAULTS, FaultyLLM

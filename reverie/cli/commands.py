@@ -1,10 +1,9 @@
-"""The `reverie` command line. Every reporting command takes --json and then prints one JSON object on stdout."""
+"""The `reverie` commands: each reads the settings, calls a flow or the core, and hands its result to
+reverie.cli.render (or, with --json, prints it as one JSON object on stdout)."""
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,14 +12,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from reverie.cli import render
 from reverie.config import CONFIG_FILE, ConfigError, load_settings
 from reverie.paths import shown
 from reverie.project import scaffold
-from reverie.summaries import STAGE
 from reverie.terminal import print_error
 from reverie.warehouse import no_warehouse
 
@@ -28,19 +24,10 @@ app = typer.Typer(help="Sleep-time compute for data teams.", no_args_is_help=Tru
                   pretty_exceptions_enable=False)
 memory_app = typer.Typer(help="Read the insight memory.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DEMO_DAYS = 90
 COMMAND_WAIT_SECONDS = 10.0
-
-
-def _emit(payload: dict, as_json: bool, human) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
-    else:
-        human(payload)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -63,7 +50,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Project folder.")] = Pa
         payload = scaffold(directory)
     except ConfigError as exc:
         _fail(str(exc))
-    _emit(payload, as_json, lambda p: out.print(
+    render.emit(payload, as_json, lambda p: render.out.print(
         f"{p['project']}: created {', '.join(p['created']) or 'nothing (all files exist)'}; "
         "declare sources in reverie.toml and metrics in metrics/*.yml", highlight=False))
 
@@ -75,7 +62,7 @@ def _generate(days: int, start: date | None, seed: int | None, scale: float | No
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=as_json) as progress:
+                  TimeElapsedColumn(), console=render.err, transient=True, disable=as_json) as progress:
         bar = progress.add_task("days", total=days)
         try:
             return generate(settings.landing_dir, days, start=start, seed=seed, scale=scale,
@@ -98,7 +85,7 @@ def generate_command(
     except ValueError:
         _fail(f"--start {start!r} is not a date (YYYY-MM-DD)")
     payload = _generate(days, first, seed, scale, as_json)
-    _emit(payload, as_json, lambda p: out.print(
+    render.emit(payload, as_json, lambda p: render.out.print(
         f"generated {p['rows']:,} events for {p['first_day']} .. {p['last_day']} in {p['landing']} "
         f"({p['planted_events']} planted events in labels.jsonl)"))
 
@@ -122,32 +109,6 @@ def _run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[
     return _locally(lambda: local_run(project_dir, full_refresh, prepare))
 
 
-def _red(lines: list[str], prefix: str = "") -> str:
-    """Each line on a line of its own, in red, as text (an error's "[sources.x]" is not markup)."""
-    return "".join(f"\n[red]{prefix}{escape(line)}[/]" for line in lines)
-
-
-def stage_line(name: str, summary: dict) -> str:
-    """A stage's result as the cycle's table shows it: its line, then what it lost in red."""
-    stage = STAGE[name]
-    return escape(stage.said(summary)) + _red(stage.lost(summary))
-
-
-def print_cycle(result: dict) -> None:
-    colour = {"completed": "green", "degraded": "yellow", "failed": "red", "skipped": "yellow"}[result["status"]]
-    out.print(f"[bold]sleep cycle[/] {result['cycle_id'] or ''} · flow run {result['flow_run_id']} · "
-              f"[{colour}]{result['status']}[/] in {result['seconds']:.1f} s", highlight=False)
-    if result.get("error"):
-        out.print(f"[red]{escape(result['error'])}[/]", highlight=False)
-    table = Table(show_header=True, header_style="bold", box=None)
-    table.add_column("stage")
-    table.add_column("result")
-    table.add_column("seconds", justify="right")
-    for name, stage in result["stages"].items():
-        table.add_row(name, stage_line(name, stage), f"{stage['seconds']:.1f}")
-    out.print(table)
-
-
 def _top_memories(limit: int) -> list[dict]:
     from reverie.memory.store import list_memory
 
@@ -160,14 +121,14 @@ def run(full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Recom
     """Run one sleep cycle as a local flow run."""
     settings = _settings()
     result = _run_cycle(settings.project_dir, full_refresh)
-    _emit(result, as_json, print_cycle)
+    render.emit(result, as_json, render.print_cycle)
     if result["status"] in ("failed", "skipped"):
         raise typer.Exit(1)
     if not settings.sources:
-        err.print(f"no sources declared in {settings.project_dir / 'reverie.toml'}: add a [sources.NAME] table "
+        render.err.print(f"no sources declared in {settings.project_dir / 'reverie.toml'}: add a [sources.NAME] table "
                   "(`reverie init` writes an example)", highlight=False)
     elif result["stages"]["ingest"]["watermark"] is None:
-        err.print("no data yet: land files where [sources.*] path points, or run `reverie generate --days 60` "
+        render.err.print("no data yet: land files where [sources.*] path points, or run `reverie generate --days 60` "
                   "for demo data", highlight=False)
 
 
@@ -195,28 +156,7 @@ def demo(days: Annotated[int, typer.Option("--days", help=f"Days of demo data fo
     result["setup"] = {"project": setup["project"], "created": setup["created"], "generate": result.pop("prepared")}
     result["total_seconds"] = round(time.monotonic() - started, 2)
 
-    def human(r: dict) -> None:
-        g = r["setup"]["generate"]
-        out.print(f"[bold]demo data[/] {g['rows']:,} events for {g['first_day']} .. {g['last_day']} "
-                  f"({g['planted_events']} planted events) in {g['seconds']:.1f} s", highlight=False)
-        print_cycle(r)
-        memories = _top_memories(200)
-        notes = [m for m in memories if m["cycle_id"] == r["cycle_id"] and m["source"] != "quality-gate"
-                 and not m["source"].startswith("detector:")]
-        for heading, items in (("top of memory", memories[:5]), ("the analyst's notes this cycle", notes[:3])):
-            if items:
-                out.print(f"[bold]{heading}[/]")
-            for m in items:
-                out.print(f"  \\[{m['severity']}] {escape(m['title'])}  [dim]({m['id']}, {escape(m['source'])})[/]",
-                          highlight=False)
-        bookkeeping = r["total_seconds"] - r["ready_seconds"] - r["seconds"]
-        out.print(f"total {r['total_seconds']:.1f} s = start-up {r['ready_seconds']:.1f} s (Prefect's API, imports "
-                  f"and the demo data at once) + cycle {r['seconds']:.1f} s + Prefect's bookkeeping "
-                  f"{bookkeeping:.1f} s", highlight=False)
-        out.print("next: [bold]reverie brief[/] (or [bold]reverie brief --html .[/] for the page), "
-                  "[bold]reverie memory list[/], [bold]reverie ask[/] \"...\"", highlight=False)
-
-    _emit(result, as_json, human)
+    render.emit(result, as_json, lambda r: render.demo_result(r, _top_memories(200)))
     if result["status"] == "failed":
         raise typer.Exit(1)
 
@@ -234,9 +174,9 @@ def retry(source: Annotated[Optional[str], typer.Argument(help="A source in reve
 
     def human(payload: dict) -> None:
         whose = f"of source '{source}' " if source else ""
-        out.print(f"{payload['retried']} rejected batch(es) {whose}will be tried again by the next cycle", highlight=False)
+        render.out.print(f"{payload['retried']} rejected batch(es) {whose}will be tried again by the next cycle", highlight=False)
 
-    _emit({"source": source, "retried": marked}, as_json, human)
+    render.emit({"source": source, "retried": marked}, as_json, human)
 
 
 @app.command(name="ask")
@@ -264,11 +204,11 @@ def deliver(as_json: JsonFlag = False) -> None:
 
     def human(r: dict) -> None:
         if r["deliver"] is None:
-            out.print(r.get("error") or "no brief yet: `reverie run` (or `reverie demo`) writes one", highlight=False)
+            render.out.print(r.get("error") or "no brief yet: `reverie run` (or `reverie demo`) writes one", highlight=False)
             return
-        out.print(f"cycle {r['cycle_id']}: " + stage_line("deliver", r["deliver"]), highlight=False)
+        render.out.print(f"cycle {r['cycle_id']}: " + render.stage_line("deliver", r["deliver"]), highlight=False)
 
-    _emit(result, as_json, human)
+    render.emit(result, as_json, human)
     if result["status"] == "failed":
         raise typer.Exit(1)
 
@@ -284,15 +224,16 @@ def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the
 
     from rich.markdown import Markdown
 
+    from reverie.channels.brief_file import brief_files
+
     settings = _settings()
     if cycle is not None and not re.fullmatch(r"[\w-]{1,80}", cycle):
         _fail(f"--cycle: {cycle!r} is not a cycle id (c20261204T020000-1a2b3c)")
     name = cycle or "latest"
-    files = {suffix: settings.briefs_dir / f"{name}{suffix}" for suffix in (".md", ".html", ".json")}
+    files, document = brief_files(settings.briefs_dir, cycle)
     if not files[".md"].exists():
         _fail(f"no brief {'for cycle ' + repr(cycle) if cycle else 'yet'} in {shown(str(settings.briefs_dir))}: "
               "`reverie run` (or `reverie demo`) writes one")
-    document = json.loads(files[".json"].read_text()) if files[".json"].exists() else {}
     page = files[".html"]
     if html is not None:
         target = html / f"brief-{document.get('cycle_id') or name}.html" if html.is_dir() else html
@@ -310,11 +251,11 @@ def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the
 
     def human(r: dict) -> None:
         if html is not None or open_page:
-            out.print(f"the brief as a page: {page}", highlight=False)
+            render.out.print(f"the brief as a page: {page}", highlight=False)
         else:
-            out.print(Markdown(files[".md"].read_text()), soft_wrap=False)  # wrapped at the terminal's width, not cut
+            render.out.print(Markdown(files[".md"].read_text()), soft_wrap=False)  # wrapped at the terminal's width, not cut
 
-    _emit(result, as_json, human)
+    render.emit(result, as_json, human)
 
 
 @app.command()
@@ -325,12 +266,12 @@ def serve() -> None:
 
     settings = _settings()
     try:
-        serve_project(settings, print_line=lambda line: err.print(line, highlight=False))
+        serve_project(settings, print_line=lambda line: render.err.print(line, highlight=False))
     except ServeRefused as exc:
         _fail(str(exc), code=1)
     except KeyboardInterrupt:
         pass  # Ctrl-C; on SIGTERM Prefect's runner ends by itself
-    err.print("stopped serving", highlight=False)
+    render.err.print("stopped serving", highlight=False)
 
 
 @app.command()
@@ -339,29 +280,7 @@ def stats(days: Annotated[int, typer.Option("--days", help="The last N days.")] 
     from reverie.ask.stats import usage_stats
 
     result = usage_stats(_warehouse_or_fail(), days)
-
-    def human(r: dict) -> None:
-        a = r["amortisation"]
-        out.print(f"[bold]sleep time[/] (last {r['days']} days): {len(r['cycles'])} cycle(s), "
-                  f"{a['night_seconds']:,.1f} s, {a['night_tokens']:,} tokens", highlight=False)
-        table = Table(show_header=True, header_style="bold", box=None)
-        for column in ("path", "asks", "grounded", "tokens/ask", "p50 s", "p95 s"):
-            table.add_column(column, justify="left" if column == "path" else "right")
-        for p in r["asks"]:
-            table.add_row(p["path"], str(p["asks"]), str(p["grounded"]), f"{p['mean_tokens']:,.0f}",
-                          f"{p['p50_seconds']:.2f}", f"{p['p95_seconds']:.2f}")
-        out.print("[bold]query time[/]")
-        out.print(table)
-        if a["saved_tokens"] is None:
-            measured = (f"not measured: the {a['cold_asks']} cold ask(s) in this window answered none"
-                        if a["cold_asks"] else "not measured: no cold ask in this window")
-            out.print(f"amortisation: {measured} (`reverie ask --no-memory \"...\"` measures one)", highlight=False)
-        else:
-            out.print(f"amortisation: {a['warm_asks']} answered prepared, computed or memory ask(s) saved {a['saved_tokens']:,} tokens and "
-                      f"{a['saved_seconds']:,.1f} s against the cold path; the nights spent {a['night_tokens']:,} "
-                      f"tokens: net {a['net_tokens']:+,} tokens", highlight=False)
-
-    _emit(result, as_json, human)
+    render.emit(result, as_json, render.stats_result)
 
 
 @memory_app.command("list")
@@ -378,16 +297,10 @@ def memory_list(
 
     def human(payload: dict) -> None:
         for m in payload["items"]:
-            _print_item(m, f"{m['severity']} · {m['kind']} · {m['source']}")
-        out.print(f"{len(payload['items'])} item(s)")
+            render.print_item(m, f"{m['severity']} · {m['kind']} · {m['source']}")
+        render.out.print(f"{len(payload['items'])} item(s)")
 
-    _emit({"items": items}, as_json, human)
-
-
-def _print_item(item: dict, facts: str) -> None:
-    """One memory item in two lines, its title whole: a table's columns left titles one word per line at 80."""
-    out.print(f"[bold]{item['id']}[/]  {escape(facts)}", highlight=False)
-    out.print(f"  {escape(item['title'])}", highlight=False)
+    render.emit({"items": items}, as_json, human)
 
 
 def _warehouse_or_fail():
@@ -425,10 +338,10 @@ def memory_search(
 
     def human(payload: dict) -> None:
         for m in payload["items"]:
-            _print_item(m, f"relevance {m['relevance']:.2f} · {m['kind']} · {m['status']} · {m.get('period') or ''}")
-        out.print(f"{len(payload['items'])} item(s)")
+            render.print_item(m, f"relevance {m['relevance']:.2f} · {m['kind']} · {m['status']} · {m.get('period') or ''}")
+        render.out.print(f"{len(payload['items'])} item(s)")
 
-    _emit({"query": text, "items": items}, as_json, human)
+    render.emit({"query": text, "items": items}, as_json, human)
 
 
 @memory_app.command("show")
@@ -442,35 +355,7 @@ def memory_show(memory_id: Annotated[str, typer.Argument(help="A memory id (mem-
     if item is None:
         _fail(f"no memory item {memory_id}" if not memory_id.startswith("cand-") else
               f"no memory item came from candidate {memory_id}: it was merged into another or not kept")
-
-    def human(m: dict) -> None:
-        if m["candidate"]:
-            out.print(f"[dim]candidate {m['candidate']} became {m['id']}:[/]", highlight=False)
-        out.print(f"[bold]{m['title']}[/]", highlight=False)
-        if m["body"]:
-            out.print(m["body"], highlight=False)
-        for key in ("id", "kind", "status", "severity", "score", "metric", "dimension", "member", "period_start",
-                    "valid_from", "valid_to", "recorded_at", "closed_at", "first_seen", "last_confirmed",
-                    "supersedes", "superseded_by", "source", "cycle_id", "flow_run_id", "feedback"):
-            if m[key] is not None:
-                out.print(f"  {key}: {m[key]}", highlight=False)
-        for other in m.get("linked") or []:  # one story with this one
-            out.print(f"  linked: {other['id']} ({other['status']}) {other['title']}", highlight=False)
-        for query in (m["evidence"] or {}).get("queries", []):
-            out.print(f"  evidence: {query}", highlight=False)
-        for n in (m["evidence"] or {}).get("numbers", []):  # where each number in the text comes from
-            where = (f"row {n['row']}, {n['column']} of: {n['query']}" if n.get("row")
-                     else f"{n['column']} of candidate {n.get('candidate_id')}")
-            out.print(f"  number {n['text']} = {n['value']:g}, {where}", highlight=False)
-        _print_history(m["history"])
-
-    _emit(item, as_json, human)
-
-
-def _print_history(history: list[dict]) -> None:
-    for h in history:
-        change = f"{h['field']}: {h['old_value']} -> {h['new_value']}" if h["field"] else (h["new_value"] or "")
-        out.print(f"  {h['changed_at']}  {h['change']:<10} {change}  [dim]{h['cycle_id'] or ''}[/]", highlight=False)
+    render.emit(item, as_json, render.memory_item)
 
 
 @memory_app.command("history")
@@ -482,7 +367,7 @@ def memory_history_command(memory_id: Annotated[str, typer.Argument(help="A memo
     history = memory_history(_warehouse_or_fail(), memory_id)
     if history is None:
         _fail(f"no memory item {memory_id}")
-    _emit({"id": memory_id, "history": history}, as_json, lambda p: _print_history(p["history"]))
+    render.emit({"id": memory_id, "history": history}, as_json, lambda p: render.print_history(p["history"]))
 
 
 @memory_app.command("feedback")
@@ -500,7 +385,7 @@ def memory_feedback(
         _fail(f"no memory item {memory_id}")
     except ValueError as exc:
         _fail(str(exc))
-    _emit(result, as_json, lambda r: out.print(f"{r['id']}: {r['feedback']}", highlight=False))
+    render.emit(result, as_json, lambda r: render.out.print(f"{r['id']}: {r['feedback']}", highlight=False))
 
 
 @memory_app.command("export")
@@ -516,5 +401,5 @@ def memory_export(
         rows = export_memory(_warehouse_or_fail(), path, status)
     except ValueError as exc:
         _fail(str(exc))
-    _emit({"path": str(path), "items": rows}, as_json,
-          lambda r: out.print(f"{r['items']} item(s) written to {r['path']}", highlight=False))
+    render.emit({"path": str(path), "items": rows}, as_json,
+          lambda r: render.out.print(f"{r['items']} item(s) written to {r['path']}", highlight=False))

@@ -1,0 +1,1 @@
+"""The command line: `commands` declares them, `render` prints their results for people."""
