@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from tests.prefect_server import BIN, Server  # noqa: E402
+from tests.helpers.prefect_server import BIN, Server  # noqa: E402
 
 
 def reverie(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:

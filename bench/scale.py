@@ -38,8 +38,8 @@ from bench import report  # noqa: E402
 from bench.metrics_refresh import parse_size  # noqa: E402
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
-from tests.postgres import postgres_server  # noqa: E402
-from tests.prefect_server import Server  # noqa: E402
+from tests.helpers.postgres import postgres_server  # noqa: E402
+from tests.helpers.prefect_server import Server  # noqa: E402
 
 REVERIE = [str(Path(sys.executable).parent / "reverie")]
 TEMPLATE_CATALOG = '# catalog = "sqlite:.reverie/lake.sqlite"'

@@ -26,8 +26,8 @@ import reverie  # noqa: E402,F401  (sets reverie's Prefect defaults)
 from reverie.config import load_settings  # noqa: E402
 from reverie.generator import generate  # noqa: E402
 from reverie.project import scaffold  # noqa: E402
-from tests.programs import in_ci, missing  # noqa: E402
-from tests.scripted_llm import ScriptedLLM  # noqa: E402
+from tests.helpers.programs import in_ci, missing  # noqa: E402
+from tests.helpers.scripted_llm import ScriptedLLM  # noqa: E402
 
 START = date(2026, 1, 5)  # a Monday
 TIERS = {"default": lambda heavy: not heavy, "heavy": lambda heavy: heavy, "all": lambda heavy: True}

@@ -18,7 +18,7 @@ from reverie.memory.store import give_feedback
 from reverie.warehouse import Warehouse
 from tasks.deliver.alerts import alerts_for
 from tasks.memory import fingerprint, insert_item
-from tests.receiver import TOKEN, Receiver
+from tests.helpers.receiver import TOKEN, Receiver
 from tests.test_deliver import (
     everything_stored,
     logged_at_debug,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
 from reverie.cli import app
-from tests.scripted_llm import candidates_in, tool_call
+from tests.helpers.scripted_llm import candidates_in, tool_call
 
 SQL = ("select period_start::date as day, value from metric_values where metric = 'sessions' and grain = 'day' "
        "and dimension = 'overall' order by period_start desc limit 3")

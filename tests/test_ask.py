@@ -20,9 +20,9 @@ from reverie.ask.questions import Lexicon, parse_question
 from reverie.cli import app
 from reverie.generator import generate
 from reverie.snapshot import RUNNING_FILE
-from tests import processes
 from tests.conftest import new_project
-from tests.scripted_llm import tool_call
+from tests.helpers import processes
+from tests.helpers.scripted_llm import tool_call
 from tests.test_warehouse import held_by_another_process
 
 ROOT = Path(__file__).resolve().parents[1]

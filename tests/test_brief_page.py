@@ -12,8 +12,8 @@ from flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.warehouse import Warehouse
 from tasks.deliver.page import COLOURS, bar_colour, baseline_label, chart_data, series_svg
-from tests.browser import Browser
 from tests.conftest import new_project
+from tests.helpers.browser import Browser
 from tests.test_cli_embedded import reverie
 from tests.test_deliver import finish
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import processes
+from tests.helpers import processes
 
 REVERIE = str(Path(sys.executable).parent / "reverie")
 

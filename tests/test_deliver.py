@@ -30,8 +30,8 @@ from reverie.channels.prefect_block import PrefectBlockOptions
 from reverie.channels.webhook import Webhook, WebhookOptions
 from reverie.config import AlertSettings, ConfigError, DeliverSettings, load_settings
 from reverie.project import scaffold
-from tests.receiver import TOKEN, Receiver
-from tests.scripted_llm import tool_call
+from tests.helpers.receiver import TOKEN, Receiver
+from tests.helpers.scripted_llm import tool_call
 
 DAYS = 35
 URL_ENV = "REVERIE_TEST_WEBHOOK_URL"

@@ -13,7 +13,7 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.generator import generate
 from tasks.quality.declarations import QualityError, load_quality
-from tests.scripted_llm import tool_call
+from tests.helpers.scripted_llm import tool_call
 
 DIRTY = {  # day -> (how the day's file is spoiled, words the reason must contain)
     "2026-02-04": ("if(event_type = 'order', null, event_id) as event_id", "have no event_id"),

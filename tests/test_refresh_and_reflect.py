@@ -19,7 +19,7 @@ from flows.morning_brief import morning_brief
 from flows.reflect import reflect_refreshed
 from flows.sleep_cycle import sleep_cycle
 from reverie.generator import generate
-from tests import processes
+from tests.helpers import processes
 from tests.test_sleep_cycle import finish, grounded_insight
 
 

@@ -13,7 +13,7 @@ from prefect.client.orchestration import get_client
 
 from flows.local_run import run_cycle
 from reverie.generator import generate
-from tests.scripted_llm import candidates_in, tool_call
+from tests.helpers.scripted_llm import candidates_in, tool_call
 
 SECRET = "sk-test-do-not-store-0123456789"
 

@@ -20,7 +20,7 @@ from reverie.warehouse import (
     quoted,
     render,
 )
-from tests import processes
+from tests.helpers import processes
 
 MIGRATIONS = sorted(p.stem for p in (Path(__file__).parent.parent / "sql" / "migrations").glob("*.sql"))
 

@@ -20,9 +20,9 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.config import load_settings
 from reverie.generator import generate
-from tests import processes
 from tests.conftest import new_project
-from tests.receiver import Receiver
+from tests.helpers import processes
+from tests.helpers.receiver import Receiver
 
 REVERIE = str(Path(sys.executable).parent / "reverie")
 URL_ENV = "REVERIE_TEST_CRASH_WEBHOOK_URL"

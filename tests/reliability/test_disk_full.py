@@ -17,8 +17,8 @@ from flows.local_run import run_cycle
 from reverie.config import load_settings
 from reverie.generator import generate
 from reverie.warehouse import MIN_FREE_BYTES
-from tests import processes
 from tests.conftest import new_project
+from tests.helpers import processes
 from tests.reliability.test_crashes import STATE, harness_api_url, state
 
 REVERIE = str(Path(sys.executable).parent / "reverie")

@@ -41,9 +41,9 @@ from flows.local_run import run_cycle
 from reverie.cli import app
 from reverie.config import ConfigError, load_settings
 from reverie.generator import SOURCE, generate
-from tests.faulty_llm import FaultyLLM
-from tests.receiver import TOKEN, Receiver
-from tests.scripted_llm import tool_call
+from tests.helpers.faulty_llm import FaultyLLM
+from tests.helpers.receiver import TOKEN, Receiver
+from tests.helpers.scripted_llm import tool_call
 from tests.test_analyst import configure, tool_results
 from tests.test_deliver import everything_stored, logged_at_debug, stored_logs
 

@@ -17,7 +17,7 @@ from flows.local_run import run_cycle
 from reverie.cli import app
 from reverie.config import load_settings
 from reverie.generator import generate
-from tests.faulty_llm import FAULTS, FaultyLLM
+from tests.helpers.faulty_llm import FAULTS, FaultyLLM
 from tests.reliability.test_crashes import STATE, state
 
 

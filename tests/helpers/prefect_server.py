@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from reverie.paths import PACKAGE_ROOT
-from tests import processes
+from tests.helpers import processes
 
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
