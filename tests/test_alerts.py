@@ -18,14 +18,10 @@ from reverie.memory.store import give_feedback
 from reverie.warehouse import Warehouse
 from tasks.deliver.alerts import alerts_for
 from tasks.memory import fingerprint, insert_item
+from tests.helpers.logs import logged_at_debug, stored_logs
+from tests.helpers.projects import project_delivering
 from tests.helpers.receiver import TOKEN, Receiver
-from tests.test_deliver import (
-    everything_stored,
-    logged_at_debug,
-    project_delivering,
-    query,
-    stored_logs,
-)
+from tests.helpers.warehouse import everything_stored, query
 
 WEBHOOK_ENV = "REVERIE_TEST_WEBHOOK_URL"
 APPRISE_ENV = "REVERIE_TEST_APPRISE_URLS"

@@ -23,10 +23,10 @@ from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index
 from reverie.summaries import failures
 from tasks.detect.registry import load_detectors
-from tests.conftest import START, new_project
 from tests.helpers import processes
 from tests.helpers.postgres import postgres_server
 from tests.helpers.prefect_server import BIN, Server
+from tests.helpers.projects import START, new_project
 from tests.helpers.scripted_llm import tool_call
 
 COMPARED = {  # what a night leaves, in a form both warehouses give alike (sums in parallel differ in the last bits)

@@ -13,6 +13,7 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.generator import generate
 from tasks.quality.declarations import QualityError, load_quality
+from tests.helpers.landing import rewrite
 from tests.helpers.scripted_llm import tool_call
 
 DIRTY = {  # day -> (how the day's file is spoiled, words the reason must contain)
@@ -44,12 +45,6 @@ def query(settings, sql: str, params=None):
 
 def day_file(settings, day: str, name: str = "part-0.parquet") -> Path:
     return settings.landing_dir / "events" / f"date={day}" / name
-
-
-def rewrite(path: Path, select: str, source: Path | None = None) -> None:
-    duckdb.sql(f"copy (select {select} from read_parquet('{source or path}', hive_partitioning = false)) "
-               f"to '{path}.tmp' (format parquet)")
-    Path(f"{path}.tmp").replace(path)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from flows.reflect import reflect_refreshed
 from flows.sleep_cycle import sleep_cycle
 from reverie.generator import generate
 from tests.helpers import processes
-from tests.test_sleep_cycle import finish, grounded_insight
+from tests.helpers.scripted_llm import finish, grounded_insight
 
 
 def without_analyst(settings):

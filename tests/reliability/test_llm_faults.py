@@ -18,7 +18,7 @@ from reverie.cli import app
 from reverie.config import load_settings
 from reverie.generator import generate
 from tests.helpers.faulty_llm import FAULTS, FaultyLLM
-from tests.reliability.test_crashes import STATE, state
+from tests.helpers.warehouse import STATE, state
 
 
 @pytest.fixture(scope="module")
