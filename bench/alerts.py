@@ -1,7 +1,7 @@
 """Alerts over many nights, counted by a webhook receiver as a person's phone would count them.
 
-    uv run python bench/alerts.py               # a demo project of 60 days, then 8 nights of one new day each
-    uv run python bench/alerts.py --nights 20 --json
+    uv run python -m bench.alerts               # a demo project of 60 days, then 8 nights of one new day each
+    uv run python -m bench.alerts --nights 20 --json
 
 A local HTTP receiver takes what the `webhook` channel and Apprise (`json://`) send; the project runs as a
 user runs it, `reverie demo` then `reverie generate --days 1` and `reverie run` each night, and a last run on
@@ -23,10 +23,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
+from bench import report
 
 REVERIE = str(Path(sys.executable).parent / "reverie")
 MEMORY_ID = re.compile(r"`(mem-[0-9a-f]{12})`")

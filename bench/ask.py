@@ -1,9 +1,9 @@
 """Query time, measured: `reverie ask` as a process on each path, against answers computed by SQL.
 
-    uv run python bench/ask.py                    # the embedded model, a demo project of 60 days + 2 nights
-    uv run python bench/ask.py --json
-    uv run python bench/ask.py --paths default    # only as a person asks (no model: quick)
-    OPENAI_BASE_URL=... REVERIE_MODEL=... uv run python bench/ask.py   # any OpenAI-compatible endpoint
+    uv run python -m bench.ask                    # the embedded model, a demo project of 60 days + 2 nights
+    uv run python -m bench.ask --json
+    uv run python -m bench.ask --paths default    # only as a person asks (no model: quick)
+    OPENAI_BASE_URL=... REVERIE_MODEL=... uv run python -m bench.ask   # any OpenAI-compatible endpoint
 
 Each answer is scored **right** (its true value or member is in it; for a question reverie should decline,
 a decline), an **honest decline** (declined, or an answer that says it could not ground one), or **wrong**
@@ -35,13 +35,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import duckdb
 
-import duckdb  # noqa: E402
-
-from bench import report  # noqa: E402
-from reverie.wording import show  # noqa: E402
+from bench import report
+from reverie.wording import show
 
 REVERIE = [str(Path(sys.executable).parent / "reverie")]
 PATHS = {"default": [], "memory": ["--no-prepared"], "cold": ["--no-memory"]}

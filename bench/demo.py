@@ -1,9 +1,9 @@
 """The README's first command, measured: `reverie demo` as a newcomer runs it, night after night.
 
-    uv run python bench/demo.py                              # 5 cycles: set-up + 90 days, then 4 nights
-    uv run python bench/demo.py --cycles 5 --json
-    uv run python bench/demo.py --reverie /other/checkout/.venv/bin/reverie   # another version, same data
-    uv run python bench/demo.py --start-up                   # Prefect's start-up: cold, warm, busy CPU
+    uv run python -m bench.demo                              # 5 cycles: set-up + 90 days, then 4 nights
+    uv run python -m bench.demo --cycles 5 --json
+    uv run python -m bench.demo --reverie /other/checkout/.venv/bin/reverie   # another version, same data
+    uv run python -m bench.demo --start-up                   # Prefect's start-up: cold, warm, busy CPU
 
 Each cycle is one `reverie demo` process in a fresh folder, on the embedded model (no key, no
 network): per cycle the analyst's notes written and rejected by the grounding check, its tokens,
@@ -25,10 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
+from bench import report
 
 BARE_FLOW = "from prefect import flow\n@flow\ndef one():\n    return 1\none()\n"
 

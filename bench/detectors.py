@@ -1,8 +1,8 @@
 """Detector benchmark: precision and recall per insight type against the generator's labels, and speed.
 
-    uv run python bench/detectors.py                                  # seeds 1-3, accuracy and speed
-    uv run python bench/detectors.py --seeds 4,5,6,7,8 --json         # other seeds, one JSON object
-    uv run python bench/detectors.py --speed-only
+    uv run python -m bench.detectors                                  # seeds 1-3, accuracy and speed
+    uv run python -m bench.detectors --seeds 4,5,6,7,8 --json         # other seeds, one JSON object
+    uv run python -m bench.detectors --speed-only
 
 Accuracy: for each seed, a year of demo events (`reverie generate`) goes through reverie's real
 ingest, metric refresh and detectors (all periods, as if every day were new). The generator writes
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -46,10 +45,7 @@ import numpy as np
 import pyarrow as pa
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
+from bench import report
 from reverie import generator
 from reverie.config import DetectSettings, load_settings
 from reverie.project import scaffold

@@ -1,7 +1,7 @@
 """Grounding benchmark: how many made-up numbers the verifier catches, and how many true ones it refuses.
 
-    uv run python bench/grounding.py                  # 400 insights of each kind
-    uv run python bench/grounding.py --insights 1000 --json
+    uv run python -m bench.grounding                  # 400 insights of each kind
+    uv run python -m bench.grounding --insights 1000 --json
 
 A real warehouse (60 days of demo data, ingested and refreshed) and a scripted liar. Honest insights
 quote two to four values an evidence query returns, each with its day, written the ways people write
@@ -37,25 +37,21 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
-from reverie.analyst.evidence import load_catalog  # noqa: E402
-from reverie.analyst.run import AnalystRun  # noqa: E402
-from reverie.analyst.sandbox import run_query  # noqa: E402
-from reverie.analyst.tool_calls import check_insight  # noqa: E402
-from reverie.config import load_settings  # noqa: E402
-from reverie.generator import generate  # noqa: E402
-from reverie.project import scaffold  # noqa: E402
-from tasks.ingest import ingest_source  # noqa: E402
-from tasks.metrics import refresh_metrics  # noqa: E402
+from bench import report
+from reverie.analyst.evidence import load_catalog
+from reverie.analyst.run import AnalystRun
+from reverie.analyst.sandbox import run_query
+from reverie.analyst.tool_calls import check_insight
+from reverie.config import load_settings
+from reverie.generator import generate
+from reverie.project import scaffold
+from tasks.ingest import ingest_source
+from tasks.metrics import refresh_metrics
 
 QUERY = ("select period_start::date as day, value from metric_values where metric = '{metric}' and grain = 'day' "
          "and dimension = 'overall' order by period_start desc limit 5")

@@ -1,7 +1,7 @@
 """The shared store's cost on one process: the same cycles on the DuckDB file and on a DuckLake.
 
-    uv run python bench/lake.py                      # 120 days at --scale 2 (~2.6M events)
-    uv run python bench/lake.py --days 60 --scale 1 --json
+    uv run python -m bench.lake                      # 120 days at --scale 2 (~2.6M events)
+    uv run python -m bench.lake --days 60 --scale 1 --json
 
 Two projects from `reverie init`, the same generated events, analysts off (no model: the data stages are
 timed); one keeps the DuckDB file, the other sets `[lake] catalog` to a SQLite file. Each runs `reverie run
@@ -18,10 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
+from bench import report
 
 REVERIE = [str(Path(sys.executable).parent / "reverie")]  # the installed command, as a person runs it
 TEMPLATE_CATALOG = '# catalog = "sqlite:.reverie/lake.sqlite"'

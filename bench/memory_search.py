@@ -1,8 +1,8 @@
 """Memory search benchmark: latency of `reverie memory search` at 100,000 and 1M memories, against DuckDB's FTS,
 and the cost of bringing the index up to a night's changes.
 
-    uv run python bench/memory_search.py                 # 100k and 1M memories, 200 queries
-    uv run python bench/memory_search.py --memories 100000 --json
+    uv run python -m bench.memory_search                 # 100k and 1M memories, 200 queries
+    uv run python -m bench.memory_search --memories 100000 --json
 
 A warehouse gets N memory items phrased like reverie's (detector headlines over 40 metrics, 5
 dimensions of 20 members, two years of days; analyst notes in free text), each with its history
@@ -21,7 +21,6 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from datetime import date, datetime, timedelta
@@ -29,13 +28,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
-from reverie.memory import search  # noqa: E402
-from reverie.memory.search import search_memory, update_index  # noqa: E402
-from reverie.warehouse import Warehouse  # noqa: E402
+from bench import report
+from reverie.memory import search
+from reverie.memory.search import search_memory, update_index
+from reverie.warehouse import Warehouse
 
 METRICS = [f"{base}_{suffix}" for base in ("revenue", "orders", "sessions", "signups", "refunds", "margin", "visits",
                                              "tickets") for suffix in ("total", "web", "app", "retail", "b2b")]

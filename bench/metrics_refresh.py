@@ -1,7 +1,7 @@
 """Metrics refresh benchmark: reverie's full and incremental refresh against hand-written DuckDB queries.
 
-    uv run python bench/metrics_refresh.py                    # 1M and 10M events
-    uv run python bench/metrics_refresh.py --events 1M,10M,100M --json
+    uv run python -m bench.metrics_refresh                    # 1M and 10M events
+    uv run python -m bench.metrics_refresh --events 1M,10M,100M --json
 
 For each size: 365 days of demo events (`reverie generate --scale`), every demo metric with all its
 dimensions at day grain. It reports, measured in the same process:
@@ -27,17 +27,14 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
-from reverie.config import load_settings  # noqa: E402
-from reverie.generator import generate  # noqa: E402
-from reverie.project import scaffold  # noqa: E402
-from reverie.warehouse import Warehouse  # noqa: E402
-from tasks.ingest import ingest_source  # noqa: E402
-from tasks.metrics import refresh_metrics  # noqa: E402
-from tasks.metrics.declarations import load_metric_specs  # noqa: E402
+from bench import report
+from reverie.config import load_settings
+from reverie.generator import generate
+from reverie.project import scaffold
+from reverie.warehouse import Warehouse
+from tasks.ingest import ingest_source
+from tasks.metrics import refresh_metrics
+from tasks.metrics.declarations import load_metric_specs
 
 DAYS = 365
 EVENTS_PER_SCALE = 4_270_000  # 365 days at --scale 1
@@ -151,7 +148,8 @@ def measure(project: Path, repeat: int) -> dict:
 
 
 def in_subprocess(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "bench.metrics_refresh", *args], capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

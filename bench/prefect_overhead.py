@@ -1,7 +1,7 @@
 """A sleep cycle's fixed overhead — everything but its stages' own work — as a local run, a served run and a worker run.
 
-    uv run python bench/prefect_overhead.py               # 3 cycles each way on a demo project of 40 days
-    uv run python bench/prefect_overhead.py --runs 5 --json
+    uv run python -m bench.prefect_overhead               # 3 cycles each way on a demo project of 40 days
+    uv run python -m bench.prefect_overhead --runs 5 --json
 
 A Prefect server is started on loopback (its own PREFECT_HOME); the project runs as a user runs it, with the
 embedded model. Each cycle lands one new day first (`reverie generate --days 1`).
@@ -22,7 +22,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -30,11 +29,10 @@ from pathlib import Path
 
 import duckdb
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench import report
+from tests.helpers.prefect_server import BIN, Server  # shared with the tests on purpose: one way to start a server
 
-from bench import report  # noqa: E402
-from tests.prefect_server import BIN, Server  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def reverie(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 """Quality gate benchmark: validation cost per million rows, and the gate against the metric refresh.
 
-    uv run python bench/quality_gate.py                  # 1M and 10M events
-    uv run python bench/quality_gate.py --events 10M --json
+    uv run python -m bench.quality_gate                  # 1M and 10M events
+    uv run python -m bench.quality_gate --events 10M --json
 
 For each size: 365 days of demo events, ingested (one batch per day), checked by the demo suite
 (`quality/demo.yml`: 7 row checks by great-expectations, freshness and volume in DuckDB) the way a
@@ -26,20 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_refresh import ROOT, ingest, parse_size, prepare, run_reverie  # noqa: E402
-
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
-from reverie.config import load_settings  # noqa: E402
-from reverie.generator import generate  # noqa: E402
-from reverie.models import local_time  # noqa: E402
-from reverie.queries import quoted  # noqa: E402
-from reverie.suites import load_quality  # noqa: E402
-from tasks.quality import run_quality_gate  # noqa: E402
-from tasks.quality.expectations import row_outcomes  # noqa: E402
-from tasks.quality.history_checks import HISTORY_CHECKS  # noqa: E402
+from bench import report
+from bench.metrics_refresh import ingest, parse_size, prepare, run_reverie
+from reverie.config import load_settings
+from reverie.generator import generate
+from reverie.models import local_time
+from reverie.queries import quoted
+from reverie.suites import load_quality
+from tasks.quality import run_quality_gate
+from tasks.quality.expectations import row_outcomes
+from tasks.quality.history_checks import HISTORY_CHECKS
 
 
 def run_gate(settings, cycle_id: str) -> tuple[float, dict]:
@@ -138,7 +134,7 @@ def main() -> None:
 
 def measure_in_subprocess(project: str, repeat: int) -> dict:
     """Timed in a fresh process, like the metrics benchmark: the data was written by this one."""
-    out = subprocess.run([sys.executable, __file__, "--measure", project, "--repeat", str(repeat)],
+    out = subprocess.run([sys.executable, "-m", "bench.quality_gate", "--measure", project, "--repeat", str(repeat)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

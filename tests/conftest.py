@@ -10,10 +10,12 @@ import hashlib
 import os
 import shutil
 import tempfile
-from datetime import date
 from pathlib import Path
 
 import pytest
+
+# a helper's asserts fail as a test's do, saying what was compared (before any helper is imported)
+pytest.register_assert_rewrite("tests.helpers")
 
 # Before Prefect is imported: task caches and the harness database live under PREFECT_HOME and would
 # otherwise leak between test sessions. The LLM environment must not leak in from the developer's shell.
@@ -24,12 +26,10 @@ for variable in ("PREFECT_API_URL", "PREFECT_PROFILE", "OPENAI_BASE_URL", "OPENA
 
 import reverie  # noqa: E402,F401  (sets reverie's Prefect defaults)
 from reverie.config import load_settings  # noqa: E402
-from reverie.generator import generate  # noqa: E402
-from reverie.project import scaffold  # noqa: E402
-from tests.programs import in_ci, missing  # noqa: E402
-from tests.scripted_llm import ScriptedLLM  # noqa: E402
+from tests.helpers.programs import in_ci, missing  # noqa: E402
+from tests.helpers.projects import new_project  # noqa: E402
+from tests.helpers.scripted_llm import ScriptedLLM  # noqa: E402
 
-START = date(2026, 1, 5)  # a Monday
 TIERS = {"default": lambda heavy: not heavy, "heavy": lambda heavy: heavy, "all": lambda heavy: True}
 
 
@@ -148,18 +148,6 @@ def scripted_llm(session_llm):
     session_llm.script()
     yield session_llm
     session_llm.script()
-
-
-def new_project(folder: Path, days: int = 56, seed: int = 7, scale: float = 0.3, base_url: str | None = None,
-                toml: str = ""):
-    """A project folder scaffolded like `reverie init`, with `days` of generated demo events."""
-    scaffold(folder)
-    config = folder / "reverie.toml"
-    llm = f'base_url = "{base_url}"\nmodel = "scripted-analyst"\ntimeout_seconds = 5.0\n' if base_url else ""
-    config.write_text(config.read_text().replace("[llm]\n", f"[llm]\n{llm}", 1) + toml)
-    settings = load_settings(folder)
-    generate(settings.landing_dir, days, start=START, seed=seed, scale=scale)
-    return settings
 
 
 @pytest.fixture

@@ -14,18 +14,13 @@ import pytest
 from flows.local_run import run_cycle, run_morning_brief
 from reverie.config import AlertSettings
 from reverie.generator import generate
-from reverie.memory.store import give_feedback
+from reverie.memory.store import fingerprint, give_feedback, insert_item
 from reverie.warehouse import Warehouse
-from tasks.consolidate import fingerprint, insert_item
 from tasks.deliver.alerts import alerts_for
-from tests.receiver import TOKEN, Receiver
-from tests.test_deliver import (
-    everything_stored,
-    logged_at_debug,
-    project_delivering,
-    query,
-    stored_logs,
-)
+from tests.helpers.logs import logged_at_debug, stored_logs
+from tests.helpers.projects import project_delivering
+from tests.helpers.receiver import TOKEN, Receiver
+from tests.helpers.warehouse import everything_stored, query
 
 WEBHOOK_ENV = "REVERIE_TEST_WEBHOOK_URL"
 APPRISE_ENV = "REVERIE_TEST_APPRISE_URLS"

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from flows.local_run import run_cycle
 from reverie.cli.commands import app
-from tests.scripted_llm import candidates_in, tool_call
+from tests.helpers.projects import configure
+from tests.helpers.scripted_llm import candidates_in, tool_call, tool_results
 
 SQL = ("select period_start::date as day, value from metric_values where metric = 'sessions' and grain = 'day' "
        "and dimension = 'overall' order by period_start desc limit 3")
@@ -20,19 +21,6 @@ SQL = ("select period_start::date as day, value from metric_values where metric 
 def query(settings, sql: str, params=None):
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
-
-
-def configure(settings, **llm) -> None:
-    """Set [llm] fields in the project's reverie.toml (replacing earlier values)."""
-    config = settings.project_dir / "reverie.toml"
-    kept = [line for line in config.read_text().splitlines(keepends=True) if line.split(" = ")[0] not in llm]
-    lines = "".join(f"{key} = {value}\n" for key, value in llm.items())
-    config.write_text("".join(kept).replace("[llm]\n", f"[llm]\n{lines}", 1))
-
-
-def tool_results(request: dict) -> list[str]:
-    """What reverie answered to the model's tool calls so far."""
-    return [m["content"] for m in request["messages"] if m["role"] == "tool"]
 
 
 def test_an_investigation_with_sql_writes_only_what_its_queries_return(make_project, scripted_llm, monkeypatch):

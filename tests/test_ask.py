@@ -20,10 +20,10 @@ from reverie.cli.commands import app
 from reverie.generator import generate
 from reverie.snapshot import RUNNING_FILE
 from reverie.wording import show
-from tests import processes
-from tests.conftest import new_project
-from tests.scripted_llm import tool_call
-from tests.test_warehouse import held_by_another_process
+from tests.helpers import processes
+from tests.helpers.projects import new_project
+from tests.helpers.scripted_llm import tool_call
+from tests.helpers.warehouse import held_by_another_process
 
 ROOT = Path(__file__).resolve().parents[1]
 LATEST_REVENUE = ("select cast(period_start as date), value from metric_values where metric = 'revenue' and grain = 'day' "

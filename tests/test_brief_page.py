@@ -12,10 +12,10 @@ from flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.warehouse import Warehouse
 from tasks.deliver.page import COLOURS, bar_colour, baseline_label, chart_data, series_svg
-from tests.browser import Browser
-from tests.conftest import new_project
-from tests.test_cli_embedded import reverie
-from tests.test_deliver import finish
+from tests.helpers.browser import Browser
+from tests.helpers.processes import reverie
+from tests.helpers.projects import new_project
+from tests.helpers.scripted_llm import finish
 
 MARKS = """(() => [...document.querySelectorAll('figure.chart')].map(figure => ({
     metric: figure.dataset.metric, flagged: +figure.dataset.flagged, points: +figure.dataset.points,

@@ -13,14 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import processes
-
-REVERIE = str(Path(sys.executable).parent / "reverie")
-
-
-def reverie(*args: str, cwd: Path, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
-    """A `reverie` command, as a user runs it; on a timeout it is killed with what it started."""
-    return processes.run([REVERIE, *args], cwd=cwd, timeout=timeout, env={**os.environ, "COLUMNS": "200", **env})
+from tests.helpers import processes
+from tests.helpers.processes import REVERIE, reverie
 
 
 def llama_servers(parent: int) -> dict[int, int]:

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from reverie.cli.commands import app
 from reverie.config import ConfigError, load_settings
 from tasks.ingest import ingest_source
-from tests.test_sources import query, write
+from tests.helpers.landing import write
+from tests.helpers.warehouse import query
 
 pytestmark = pytest.mark.without_prefect
 

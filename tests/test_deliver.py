@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 
@@ -30,10 +26,11 @@ from reverie.channels.prefect_block import PrefectBlockOptions
 from reverie.channels.webhook import Webhook, WebhookOptions
 from reverie.config import AlertSettings, ConfigError, DeliverSettings, load_settings
 from reverie.project import scaffold
-from tests.receiver import TOKEN, Receiver
-from tests.scripted_llm import tool_call
+from tests.helpers.logs import logged_at_debug, stored_logs
+from tests.helpers.projects import project_delivering
+from tests.helpers.receiver import TOKEN, Receiver
+from tests.helpers.warehouse import everything_stored, query
 
-DAYS = 35
 URL_ENV = "REVERIE_TEST_WEBHOOK_URL"
 MEMORY_ID = re.compile(r"mem-[0-9a-f]{12}")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -46,77 +43,11 @@ def receiver():
     server.stop()
 
 
-class Recorded(logging.Handler):
-    """Keeps every message it is handed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextmanager
-def logged_at_debug(*names: str) -> Iterator[list[str]]:
-    """Everything these loggers log meanwhile, at DEBUG, as someone debugging a channel would turn them on."""
-    recorded = Recorded()
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(recorded)
-    try:
-        yield recorded.messages
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.removeHandler(recorded)
-            logger.setLevel(level)
-
-
 @pytest.fixture
 def http_log():
     """Everything httpx and httpcore log, at DEBUG."""
     with logged_at_debug("httpx", "httpcore") as messages:
         yield messages
-
-
-def stored_logs(*flow_run_ids: str) -> str:
-    """What Prefect stored of these flow runs' logs, their task runs' included."""
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogHandler
-
-    APILogHandler().flush()
-
-    async def read():
-        async with get_client() as client:
-            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(flow_run_ids))))
-    return "\n".join(log.message for log in asyncio.run(read()))
-
-
-def finish(request: dict) -> dict:
-    return tool_call("finish", {"summary": "done"})
-
-
-def project_delivering(make_project, scripted_llm, deliver: str = ""):
-    """A generated project whose [deliver] section holds `deliver`, with an analyst that only finishes."""
-    settings = make_project(days=DAYS, base_url=scripted_llm.base_url)
-    config = settings.project_dir / "reverie.toml"
-    config.write_text(config.read_text().replace("[deliver]\n", f"[deliver]\n{deliver}", 1))
-    scripted_llm.script(finish, finish)
-    return settings
-
-
-def query(settings, sql: str, params=None):
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
-
-
-def everything_stored(settings) -> str:
-    """Every row of every table in the warehouse, as text."""
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        tables = [t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()]
-        return "\n".join(str(con.execute(f"select * from {table}").fetchall()) for table in tables)
 
 
 def latest_artifact(key: str):

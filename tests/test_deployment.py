@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from flows.serve import deployment_specs, served_flows
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
-from tests import processes
+from tests.helpers import processes
 
 DEPLOYMENTS = ["nightly", "metrics-refresh", "analysis", "morning-brief", "cycle-unit"]
 

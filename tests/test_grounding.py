@@ -22,7 +22,7 @@ from reverie.analyst.tool_schemas import EMBEDDED_TITLE
 from reverie.queries import rows_as_dicts
 from reverie.warehouse import Warehouse
 from tasks.reflect import analyst
-from tests.conftest import new_project
+from tests.helpers.projects import new_project
 
 REVENUE_DAY = ("select period_start, value from metric_values where metric = 'revenue' and grain = 'day' "
                "and dimension = 'overall' order by period_start desc limit 3")

@@ -23,11 +23,11 @@ from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index
 from reverie.summaries import failures
 from tasks.detect.registry import load_detectors
-from tests import processes
-from tests.conftest import START, new_project
-from tests.postgres import postgres_server
-from tests.prefect_server import BIN, Server
-from tests.scripted_llm import tool_call
+from tests.helpers import processes
+from tests.helpers.postgres import postgres_server
+from tests.helpers.prefect_server import BIN, Server
+from tests.helpers.projects import START, new_project
+from tests.helpers.scripted_llm import tool_call
 
 COMPARED = {  # what a night leaves, in a form both warehouses give alike (sums in parallel differ in the last bits)
     "metric_values": "select metric, grain, period_start, dimension, member, round(value, 6), complete "

@@ -30,7 +30,7 @@ def remembered(tmp_path_factory):
     from reverie.config import load_settings
     from reverie.generator import generate
     from reverie.project import scaffold
-    from tests.conftest import START
+    from tests.helpers.projects import START
 
     project = tmp_path_factory.mktemp("memory") / "shop"
     scaffold(project)

@@ -22,13 +22,13 @@ import pytest
 
 from reverie.generator import generate
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
-from tests import processes
-from tests.browser import Browser
-from tests.conftest import new_project
-from tests.prefect_server import BIN, Server
-from tests.receiver import Receiver
-from tests.test_quality import rewrite
-from tests.test_sleep_cycle import finish, grounded_insight
+from tests.helpers import processes
+from tests.helpers.browser import Browser
+from tests.helpers.landing import rewrite
+from tests.helpers.prefect_server import BIN, Server
+from tests.helpers.projects import new_project
+from tests.helpers.receiver import Receiver
+from tests.helpers.scripted_llm import finish, grounded_insight
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.suites import QualityError, load_quality
-from tests.scripted_llm import tool_call
+from tests.helpers.landing import rewrite
+from tests.helpers.scripted_llm import tool_call
 
 DIRTY = {  # day -> (how the day's file is spoiled, words the reason must contain)
     "2026-02-04": ("if(event_type = 'order', null, event_id) as event_id", "have no event_id"),
@@ -44,12 +45,6 @@ def query(settings, sql: str, params=None):
 
 def day_file(settings, day: str, name: str = "part-0.parquet") -> Path:
     return settings.landing_dir / "events" / f"date={day}" / name
-
-
-def rewrite(path: Path, select: str, source: Path | None = None) -> None:
-    duckdb.sql(f"copy (select {select} from read_parquet('{source or path}', hive_partitioning = false)) "
-               f"to '{path}.tmp' (format parquet)")
-    Path(f"{path}.tmp").replace(path)
 
 
 @pytest.fixture

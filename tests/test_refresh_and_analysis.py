@@ -19,8 +19,8 @@ from flows.metrics_refresh import metrics_refresh
 from flows.morning_brief import morning_brief
 from flows.sleep_cycle import sleep_cycle
 from reverie.generator import generate
-from tests import processes
-from tests.test_sleep_cycle import finish, grounded_insight
+from tests.helpers import processes
+from tests.helpers.scripted_llm import finish, grounded_insight
 
 
 def without_analyst(settings):

@@ -15,19 +15,9 @@ from flows.local_run import run_cycle
 from reverie.cli.render import stage_line
 from reverie.generator import generate
 from reverie.summaries import STAGES, failures
-from tests.scripted_llm import candidates_in, tool_call
+from tests.helpers.scripted_llm import candidates_in, finish, grounded_insight, tool_call
 
 SECRET = "sk-test-do-not-store-0123456789"
-
-
-def grounded_insight(request: dict) -> dict:
-    """Quotes the observed value and change of the top candidate, as reverie showed them, naming its slice."""
-    top = candidates_in(request)[0]
-    return tool_call("write_insight", {
-        "kind": "risk", "severity": "warning", "candidate_ids": [top["id"]],
-        "title": f"{top['metric']} ({top['slice']}) moved {top['change']}% on {top['period']}",
-        "body": f"It was {top['observed']} against an expected {top['expected']}. Worth a look.",
-    })
 
 
 def fabricated_insight(request: dict) -> dict:
@@ -36,10 +26,6 @@ def fabricated_insight(request: dict) -> dict:
         "kind": "pattern", "severity": "critical", "candidate_ids": [top["id"]],
         "title": "Revenue will grow 37.5% next quarter", "body": "Because 4,321 customers said so.",
     })
-
-
-def finish(request: dict) -> dict:
-    return tool_call("finish", {"summary": "done"})
 
 
 def query(settings, sql: str, params=None):

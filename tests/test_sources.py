@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -15,21 +14,10 @@ from reverie.queries import literal
 from reverie.sources import FORMATS, Reading, UnknownFormat, build_format
 from reverie.sources.csv import CsvFiles, CsvOptions
 from tasks.ingest import ingest_source
+from tests.helpers.landing import write
+from tests.helpers.warehouse import query
 
 pytestmark = pytest.mark.without_prefect
-
-
-def write(path: Path, text: str, mtime: int = 1_770_000_000) -> Path:
-    """A landed file with a fixed mtime, so only a real change gives it a new signature."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    os.utime(path, (mtime, mtime))
-    return path
-
-
-def query(settings, sql: str) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 # One tiny landing per registered format: two rows, event_time and amount; returns its [sources.*] fields.

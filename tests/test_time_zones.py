@@ -13,7 +13,8 @@ from reverie.config import ConfigError, load_settings
 from tasks.deliver.markdown import reach_text
 from tasks.ingest import ingest_source
 from tasks.metrics import refresh_metrics
-from tests.test_sources import query, write
+from tests.helpers.landing import write
+from tests.helpers.warehouse import query
 
 pytestmark = pytest.mark.without_prefect
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -15,7 +12,8 @@ from reverie.commits import committed
 from reverie.migrations import own_tables
 from reverie.queries import SqlTemplateError, quoted, render
 from reverie.warehouse import Warehouse, WarehouseBusy
-from tests import processes
+from tests.helpers import processes
+from tests.helpers.warehouse import held_by_another_process
 
 MIGRATIONS = sorted(p.stem for p in (Path(__file__).parent.parent / "sql" / "migrations").glob("*.sql"))
 
@@ -44,21 +42,6 @@ def test_a_warehouse_made_before_migrations_were_recorded_is_brought_up_to_date(
         assert {"headline", "drivers", "related", "period_end"} <= columns
         assert con.execute("select candidate_id from candidates").fetchall() == [("c1",)]
         assert con.execute("select count(*) from schema_migrations").fetchone()[0] == len(MIGRATIONS)
-
-
-@contextmanager
-def held_by_another_process(warehouse: Warehouse, release: str = "sys.stdin.read()") -> Iterator[subprocess.Popen]:
-    """A second process holding the warehouse file (made first, schema and all) until `release` returns."""
-    with warehouse.connect():
-        pass
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; con = duckdb.connect({str(warehouse)!r}); "
-                               f"print('holding', flush=True); {release}"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        yield holder
-    finally:
-        holder.communicate("", timeout=30)
 
 
 @pytest.mark.reliability("fault")

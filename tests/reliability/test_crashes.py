@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -20,11 +19,13 @@ import pytest
 from flows.local_run import run_cycle
 from reverie.config import load_settings
 from reverie.generator import generate
-from tests import processes
-from tests.conftest import new_project
-from tests.receiver import Receiver
+from tests.helpers import processes
+from tests.helpers.prefect_server import harness_api_url
+from tests.helpers.processes import REVERIE
+from tests.helpers.projects import new_project
+from tests.helpers.receiver import Receiver
+from tests.helpers.warehouse import STATE, state
 
-REVERIE = str(Path(sys.executable).parent / "reverie")
 URL_ENV = "REVERIE_TEST_CRASH_WEBHOOK_URL"
 DELIVER = f'channels = ["brief_file", "prefect_artifact", "webhook"]\n[deliver.webhook]\nurl_env = "{URL_ENV}"\n'
 # in the order a cycle reaches them: before each stage, and inside each stage's write with nothing committed
@@ -46,31 +47,6 @@ def tiered(kills: list[list[str]]) -> list:
     return [pytest.param(points, id="+".join(points),
                          marks=[] if points in DEFAULT_KILLS else [pytest.mark.heavy("a reverie run killed")])
             for points in kills]
-# what a cycle leaves behind, without the ids and clocks that differ from one run to another
-STATE = {
-    "batches": "select source, file, rows, status, reason, first_event, last_event from batches",
-    "raw rows per batch": "select _batch, count(*) from raw_events group by _batch",
-    "metric_values": "select * exclude (cycle_id) from metric_values",
-    "candidates": "select * exclude (candidate_id, cycle_id) from candidates",
-    # a stale source's item says how old its newest row is now: the clock, not the crash, moves that figure
-    "memory": "select fingerprint, kind, regexp_replace(title, '[0-9][0-9,.]* days ago', 'N days ago'), status, "
-              "severity, metric, period_start from memory where kind <> 'prepared_answer'",
-    "active prepared answers": "select answer_key from memory where kind = 'prepared_answer' and status = 'active'",
-    "cycles not finished": "select cycle_id from cycles where finished_at is null",
-    "deliveries": "select channel, status, count(*) from deliveries group by all",
-    "alerts sent": "select channel, unnest(alerts).fingerprint from deliveries where status = 'sent'",
-}
-
-
-def rounded(value):
-    """A number as compared: DuckDB sums in parallel, so the last bits of a sum depend on its threads' timing."""
-    return round(value, 6) if isinstance(value, float) else value
-
-
-def state(warehouse: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {name: sorted((tuple(map(rounded, row)) for row in con.execute(sql).fetchall()), key=repr)
-                for name, sql in STATE.items()}
 
 
 def differences(after: list[tuple], reference: list[tuple]) -> dict[str, list[str]]:
@@ -105,12 +81,6 @@ def night(tmp_path_factory, session_llm, receiver):
         assert summary["status"] == "completed" and summary["stages"]["ingest"]["files"] == 1
         assert summary["stages"]["deliver"]["channels"]["webhook"]  # the night has an alert to send
         yield base, state(load_settings(reference).warehouse), len(receiver.idempotency_keys)
-
-
-def harness_api_url() -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value()
 
 
 def killed_at(project: Path, point: str) -> None:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,12 @@ from flows.local_run import run_cycle
 from reverie.config import load_settings
 from reverie.generator import generate
 from reverie.warehouse import MIN_FREE_BYTES
-from tests import processes
-from tests.conftest import new_project
-from tests.reliability.test_crashes import STATE, harness_api_url, state
+from tests.helpers import processes
+from tests.helpers.prefect_server import harness_api_url
+from tests.helpers.processes import REVERIE
+from tests.helpers.projects import new_project
+from tests.helpers.warehouse import STATE, state
 
-REVERIE = str(Path(sys.executable).parent / "reverie")
 pytestmark = pytest.mark.heavy("a tmpfs mounted and filled")
 
 

@@ -17,8 +17,8 @@ from flows.local_run import run_cycle
 from reverie.cli.commands import app
 from reverie.config import load_settings
 from reverie.generator import generate
-from tests.faulty_llm import FAULTS, FaultyLLM
-from tests.reliability.test_crashes import STATE, state
+from tests.helpers.faulty_llm import FAULTS, FaultyLLM
+from tests.helpers.warehouse import STATE, state
 
 
 @pytest.fixture(scope="module")

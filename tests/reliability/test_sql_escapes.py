@@ -43,7 +43,7 @@ from reverie.analyst.sandbox import (
     sandbox_connection,
 )
 from reverie.warehouse import Warehouse
-from tests.test_sandbox import ESCAPES, TABLES, new_warehouse
+from tests.helpers.sandbox import ESCAPES, TABLES, new_warehouse
 
 pytestmark = pytest.mark.without_prefect
 
@@ -568,7 +568,7 @@ class Scene:
 
 @pytest.fixture(scope="module")
 def template_warehouse(tmp_path_factory) -> Path:
-    """The warehouse every case starts from (tests/test_sandbox.py's: reverie's schema, a memory row, orders)."""
+    """The warehouse every case starts from (tests/helpers/sandbox.py's: reverie's schema, a memory row, orders)."""
     return new_warehouse(tmp_path_factory.mktemp("sandbox-template")).path
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from websockets.sync.client import connect
 
-from tests import processes
+from tests.helpers import processes
 
 LISTENING = re.compile(r"DevTools listening on (ws://127\.0\.0\.1:(\d+)/\S+)")
 

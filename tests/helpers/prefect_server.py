@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from reverie.paths import PACKAGE_ROOT
-from tests import processes
+from tests.helpers import processes
 
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -179,3 +179,10 @@ class Server:
 
     def emit(self, event: str, resource_id: str) -> None:
         self.cli("event", "emit", event, "--resource-id", resource_id)
+
+
+def harness_api_url() -> str:
+    """The API of this session's Prefect test harness (conftest's), for a child process to report to."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()

@@ -30,6 +30,26 @@ def candidates_in(request: dict) -> list[dict]:
             for m in CANDIDATE_LINE.findall(text)]
 
 
+def tool_results(request: dict) -> list[str]:
+    """What reverie answered to the model's tool calls so far."""
+    return [m["content"] for m in request["messages"] if m["role"] == "tool"]
+
+
+def grounded_insight(request: dict) -> dict:
+    """Quotes the observed value and change of the top candidate, as reverie showed them, naming its slice."""
+    top = candidates_in(request)[0]
+    return tool_call("write_insight", {
+        "kind": "risk", "severity": "warning", "candidate_ids": [top["id"]],
+        "title": f"{top['metric']} ({top['slice']}) moved {top['change']}% on {top['period']}",
+        "body": f"It was {top['observed']} against an expected {top['expected']}. Worth a look.",
+    })
+
+
+def finish(request: dict) -> dict:
+    """The analyst's last step: it has nothing (more) to add."""
+    return tool_call("finish", {"summary": "done"})
+
+
 class ScriptedLLM:
     def __init__(self) -> None:
         self.steps: list[Step] = []

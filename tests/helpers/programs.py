@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from tests.browser import chromium_path
-from tests.postgres import binaries
+from tests.helpers.browser import chromium_path
+from tests.helpers.postgres import binaries
 
 # what each program is found by, and how to install it (.ci/run does)
 PROGRAMS = {

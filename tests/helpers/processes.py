@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+REVERIE = str(Path(sys.executable).parent / "reverie")
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -54,3 +58,8 @@ def started(args: list, **options) -> Iterator[subprocess.Popen]:
     finally:
         kill_group(process)
         process.wait()
+
+
+def reverie(*args: str, cwd: Path, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
+    """A `reverie` command, as a user runs it; on a timeout it is killed with what it started."""
+    return run([REVERIE, *args], cwd=cwd, timeout=timeout, env={**os.environ, "COLUMNS": "200", **env})
