@@ -23,7 +23,7 @@ changes as (
     select *, dimension || '=' || member as slice
     from touched
     where source like 'detector:%' and valid_from is not null
-        and kind in (select name from detectors where describes_change)
+        and kind not in (select name from detectors where not describes_change)  -- a share or a goal is no change
 ),
 
 held_back as (

@@ -36,10 +36,10 @@ def chart_data(con, items: list[dict], readings: dict[str, dict]) -> list[dict]:
     values with their usual range, the days the items flagged, and the lead dimension's drivers of the headline
     change. `readings`: each metric's scale and favourability."""
     charts: dict[tuple, dict] = {}
-    # a share or a goal is not a point of a series that moved: only the detectors that describe a change are drawn
-    changes = {name for (name,) in con.execute("select name from detectors where describes_change").fetchall()}
+    # a share or a goal is not a point of a series that moved: what its detector's header says describes no change
+    unchanging = {name for (name,) in con.execute("select name from detectors where not describes_change").fetchall()}
     for item in items:
-        if not item.get("metric") or not item["source"].startswith("detector:") or item["kind"] not in changes:
+        if not item.get("metric") or not item["source"].startswith("detector:") or item["kind"] in unchanging:
             continue
         grain = _evidence(item).get("grain") or "day"
         key = (item["metric"], grain, item["dimension"] or "overall", item["member"] or "all")
