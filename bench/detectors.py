@@ -49,10 +49,10 @@ from bench import report
 from reverie import generator
 from reverie.config import DetectSettings, load_settings
 from reverie.project import scaffold
+from reverie.tasks.detect import candidates, run_detector
+from reverie.tasks.ingest import ingest_source
+from reverie.tasks.metrics import refresh_metrics
 from reverie.warehouse import Warehouse
-from tasks.detect import candidates, run_detector
-from tasks.ingest import ingest_source
-from tasks.metrics import refresh_metrics
 
 START = date(2025, 1, 1)
 PRICE_WINDOW_DAYS = 35

@@ -50,8 +50,8 @@ from reverie.analyst.tool_calls import check_insight
 from reverie.config import load_settings
 from reverie.generator import generate
 from reverie.project import scaffold
-from tasks.ingest import ingest_source
-from tasks.metrics import refresh_metrics
+from reverie.tasks.ingest import ingest_source
+from reverie.tasks.metrics import refresh_metrics
 
 QUERY = ("select period_start::date as day, value from metric_values where metric = '{metric}' and grain = 'day' "
          "and dimension = 'overall' order by period_start desc limit 5")

@@ -31,10 +31,10 @@ from bench import report
 from reverie.config import load_settings
 from reverie.generator import generate
 from reverie.project import scaffold
+from reverie.tasks.ingest import ingest_source
+from reverie.tasks.metrics import refresh_metrics
+from reverie.tasks.metrics.declarations import load_metric_specs
 from reverie.warehouse import Warehouse
-from tasks.ingest import ingest_source
-from tasks.metrics import refresh_metrics
-from tasks.metrics.declarations import load_metric_specs
 
 DAYS = 365
 EVENTS_PER_SCALE = 4_270_000  # 365 days at --scale 1

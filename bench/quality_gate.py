@@ -33,9 +33,9 @@ from reverie.generator import generate
 from reverie.models import local_time
 from reverie.queries import quoted
 from reverie.suites import load_quality
-from tasks.quality import run_quality_gate
-from tasks.quality.expectations import row_outcomes
-from tasks.quality.history_checks import HISTORY_CHECKS
+from reverie.tasks.quality import run_quality_gate
+from reverie.tasks.quality.expectations import row_outcomes
+from reverie.tasks.quality.history_checks import HISTORY_CHECKS
 
 
 def run_gate(settings, cycle_id: str) -> tuple[float, dict]:

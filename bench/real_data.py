@@ -97,7 +97,7 @@ def cutoffs(dataset, files: list[tuple[date, Path]], every: int, monthly: bool) 
 
 def run_nights(dataset, project: Path, files: list[tuple[date, Path]], every: int, monthly: bool) -> list[dict]:
     """Land the files night after night, one sleep cycle each time; every cycle's summary."""
-    from flows.local_run import run_cycle
+    from reverie.flows.local_run import run_cycle
 
     landing = project / "landing" / dataset.NAME
     landing.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,14 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.cycle_life import current_run_id, cycle_life, hold_writer
-from flows.stages import analysis_stages
-from flows.workers import cycle_workers
 from reverie.config import Settings, load_settings
+from reverie.flows.cycle_life import current_run_id, cycle_life, hold_writer
+from reverie.flows.stages import analysis_stages
+from reverie.flows.workers import cycle_workers
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary
+from reverie.tasks.cycles import refreshed_cycles
 from reverie.units import RunUnits
-from tasks.cycles import refreshed_cycles
 
 
 def continue_cycle(settings: Settings, cycle_id: str, run_units: RunUnits) -> CycleSummary:

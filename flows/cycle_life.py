@@ -20,9 +20,9 @@ from reverie.faults import fault_point
 from reverie.llm import credentials
 from reverie.secrets import redacted_all
 from reverie.summaries import CycleSummary, Stages, degraded
+from reverie.tasks.cycles import finish_cycle, resume_cycle, start_cycle, take_up_interrupted
+from reverie.tasks.events import emit_cycle_events, emit_refresh_events
 from reverie.warehouse import DiskFull, WarehouseBusy
-from tasks.cycles import finish_cycle, resume_cycle, start_cycle, take_up_interrupted
-from tasks.events import emit_cycle_events, emit_refresh_events
 
 
 @dataclass

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.workers import unit_call
 from reverie.config import load_settings
+from reverie.flows.workers import unit_call
 
 
 @flow(name="cycle-unit", flow_run_name="{unit}-{name}", persist_result=True)

@@ -58,10 +58,10 @@ def run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[
     started = time.monotonic()
     with warm_llm(settings.llm, settings.warehouse.folder / "logs"):
         with api_starting(server_log(settings)), ctrl_c_kept():
-            from flows.sleep_cycle import sleep_cycle
+            from reverie.flows.sleep_cycle import sleep_cycle
 
             if any(source.suite for source in settings.sources.values()):
-                from tasks.quality.expectations import preload
+                from reverie.tasks.quality.expectations import preload
 
                 preload()
             prepared = prepare() if prepare else None
@@ -85,7 +85,7 @@ def run_morning_brief(project_dir: Path) -> dict:
     Raises ConfigError for a project that cannot be read and PrefectUnavailable when Prefect's API does not start."""
     settings = load_settings(project_dir)
     with api_starting(server_log(settings)), ctrl_c_kept():
-        from flows.morning_brief import morning_brief
+        from reverie.flows.morning_brief import morning_brief
     with console_without_tracebacks():
         state = morning_brief(project_dir=str(project_dir), return_state=True)
     if state.is_completed():

@@ -7,10 +7,10 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.cycle_life import cycle_life, hold_writer
-from flows.stages import refresh_stages
-from flows.workers import cycle_workers
 from reverie.config import check_suites, load_settings
+from reverie.flows.cycle_life import cycle_life, hold_writer
+from reverie.flows.stages import refresh_stages
+from reverie.flows.workers import cycle_workers
 from reverie.summaries import CycleSummary
 
 

@@ -7,10 +7,10 @@ from contextlib import ExitStack
 
 from prefect import flow
 
-from flows.cycle_life import current_run_id, hold_writer
 from reverie.config import load_settings
-from tasks.cycles import latest_cycle
-from tasks.deliver import deliver_brief
+from reverie.flows.cycle_life import current_run_id, hold_writer
+from reverie.tasks.cycles import latest_cycle
+from reverie.tasks.deliver import deliver_brief
 
 
 @flow(name="morning-brief")

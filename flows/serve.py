@@ -22,12 +22,12 @@ import yaml
 from reverie.config import Settings
 from reverie.llm import SHARED_SERVER_ENV, EmbeddedServer, LLMUnavailable
 from reverie.logs import console_without_tracebacks
-from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
+from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_DIR
 
 DEPLOYMENT_FILE = DEPLOYMENTS_DIR / "prefect.yaml"
 # what every flow run imports, loaded once by the forkserver its runs are forked from
-PRELOADED = ["flows.sleep_cycle", "flows.metrics_refresh", "flows.analysis", "flows.morning_brief",
-             "tasks.quality.expectations", "great_expectations", "openai", "matplotlib.pyplot"]
+PRELOADED = ["reverie.flows.sleep_cycle", "reverie.flows.metrics_refresh", "reverie.flows.analysis", "reverie.flows.morning_brief",
+             "reverie.tasks.quality.expectations", "great_expectations", "openai", "matplotlib.pyplot"]
 
 
 POLL_SECONDS = 2.0  # Prefect's default is 10 s
@@ -61,14 +61,14 @@ def served_flows(settings: Settings) -> list[tuple[Any, dict[str, Any]]]:
     from prefect.schedules import Cron
     from pydantic import TypeAdapter
 
-    from flows.workers import UNIT_DEPLOYMENT
+    from reverie.flows.workers import UNIT_DEPLOYMENT
 
     trigger = TypeAdapter(DeploymentTriggerTypes)
     served = []
     for spec in deployment_specs(settings.name, settings.project_dir):
         if spec["name"] == UNIT_DEPLOYMENT.partition("/")[2]:
             continue
-        flow = load_flow_from_entrypoint(str(PACKAGE_ROOT / spec["entrypoint"]))
+        flow = load_flow_from_entrypoint(str(PACKAGE_DIR / spec["entrypoint"]))
         schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
                      for s in spec.get("schedules", [])]
         triggers = [trigger.validate_python({"name": f"{spec['name']}__automation_{i}", **t})

@@ -6,14 +6,14 @@ from contextlib import ExitStack
 
 from prefect import flow, get_run_logger
 
-from flows.analysis import continue_cycle
-from flows.cycle_life import cycle_life, hold_writer
-from flows.stages import analysis_stages, refresh_stages
-from flows.workers import cycle_workers
 from reverie.config import check_suites, load_settings
+from reverie.flows.analysis import continue_cycle
+from reverie.flows.cycle_life import cycle_life, hold_writer
+from reverie.flows.stages import analysis_stages, refresh_stages
+from reverie.flows.workers import cycle_workers
 from reverie.llm import warm_llm
 from reverie.summaries import CycleSummary
-from tasks.cycles import refreshed_cycles
+from reverie.tasks.cycles import refreshed_cycles
 
 
 @flow(name="sleep-cycle")

@@ -16,20 +16,20 @@ from collections.abc import Callable
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.cycle_life import current_run_id
 from reverie.config import Settings, SourceSettings
 from reverie.faults import fault_point
+from reverie.flows.cycle_life import current_run_id
 from reverie.summaries import STAGE, Stages, failures, ingest_total, quality_total
+from reverie.tasks.consolidate import consolidate
+from reverie.tasks.deliver import deliver_brief
+from reverie.tasks.detect import detect_candidates
+from reverie.tasks.ingest import ingest_source
+from reverie.tasks.metrics import refresh_metrics
+from reverie.tasks.prepare import prepare_answers
+from reverie.tasks.quality import run_quality_gate
+from reverie.tasks.reflect import reflect
 from reverie.units import RunUnits, Unit
 from reverie.warehouse import Warehouse
-from tasks.consolidate import consolidate
-from tasks.deliver import deliver_brief
-from tasks.detect import detect_candidates
-from tasks.ingest import ingest_source
-from tasks.metrics import refresh_metrics
-from tasks.prepare import prepare_answers
-from tasks.quality import run_quality_gate
-from tasks.reflect import reflect
 
 
 def timed(stage: Callable[..., dict], fault: str, **parameters) -> dict:

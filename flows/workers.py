@@ -16,13 +16,13 @@ from contextlib import ExitStack, contextmanager
 from prefect import Task
 from prefect.task_runners import TaskRunner
 
-from flows.stages import SOURCE_UNIT
 from reverie.config import Settings, Workers
+from reverie.flows.stages import SOURCE_UNIT
 from reverie.prefect_api import api_url
+from reverie.tasks.detect import DETECTOR_UNIT
+from reverie.tasks.metrics import METRIC_GROUP_UNIT
+from reverie.tasks.reflect import ANALYST_UNIT
 from reverie.units import RunUnits, Unit
-from tasks.detect import DETECTOR_UNIT
-from tasks.metrics import METRIC_GROUP_UNIT
-from tasks.reflect import ANALYST_UNIT
 
 UNIT_DEPLOYMENT = "cycle-unit/cycle-unit"  # flows/cycle_unit.py, in deployments/prefect.yaml
 POOL_POLL_SECONDS = 2.0

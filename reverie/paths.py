@@ -1,12 +1,13 @@
-"""Where reverie's own files live: SQL, prompts, deployments (inside the installed package or the checkout); a path
-as people read it."""
+"""Where reverie's own files live: SQL, prompts, deployments, templates — inside the package, in the wheel and in a
+checkout alike (there reverie/sql and the others are links to the folders at the top); a path as people read it."""
 
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = PACKAGE_ROOT / "sql"
-PROMPTS_DIR = PACKAGE_ROOT / "prompts"
-DEPLOYMENTS_DIR = PACKAGE_ROOT / "deployments"
+PACKAGE_DIR = Path(__file__).parent
+SQL_DIR = PACKAGE_DIR / "sql"
+PROMPTS_DIR = PACKAGE_DIR / "prompts"
+DEPLOYMENTS_DIR = PACKAGE_DIR / "deployments"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
 
 
 def shown(path: str | Path) -> str:

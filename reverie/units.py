@@ -1,6 +1,6 @@
 """Units of work: the parts of a stage that are independent of each other (a source, a group of metrics, a detector,
 an analyst) and how a stage runs them — one after another here, or at once on a cycle's workers
-(flows.workers.cycle_workers). A unit is declared once, beside its task, as a `Unit`; flows/workers.py lists them."""
+(reverie.flows.workers.cycle_workers). A unit is declared once, beside its task, as a `Unit`; flows/workers.py lists them."""
 
 from __future__ import annotations
 

@@ -160,7 +160,7 @@ def cycled(tmp_path_factory, session_llm):
     """`cycled(folder, days)`: a copy in `folder` of a project after its first cycle (`days` of generated events, the
     scripted analyst saying nothing), the first cycle run once per session for each `days`; its settings. (Reset
     the scripted server before scripting it: the first use runs that cycle on it.)"""
-    from flows.local_run import run_cycle
+    from reverie.flows.local_run import run_cycle
 
     made: dict[int, Path] = {}
 

@@ -11,12 +11,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from flows.local_run import run_cycle, run_morning_brief
 from reverie.config import AlertSettings
+from reverie.flows.local_run import run_cycle, run_morning_brief
 from reverie.generator import generate
 from reverie.memory.store import fingerprint, give_feedback, insert_item
+from reverie.tasks.deliver.alerts import alerts_for
 from reverie.warehouse import Warehouse
-from tasks.deliver.alerts import alerts_for
 from tests.helpers.logs import logged_at_debug, stored_logs
 from tests.helpers.projects import project_delivering
 from tests.helpers.receiver import TOKEN, Receiver

@@ -9,8 +9,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.local_run import run_cycle
 from reverie.cli.commands import app
+from reverie.flows.local_run import run_cycle
 from tests.helpers.projects import configure
 from tests.helpers.scripted_llm import candidates_in, tool_call, tool_results
 

@@ -14,9 +14,9 @@ import pycountry
 import pytest
 from typer.testing import CliRunner
 
-from flows.local_run import run_cycle
 from reverie.ask.questions import Lexicon, parse_question
 from reverie.cli.commands import app
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.snapshot import RUNNING_FILE
 from reverie.wording import show

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from flows.local_run import run_cycle
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
+from reverie.tasks.deliver.page import COLOURS, bar_colour, baseline_label, chart_data, series_svg
 from reverie.warehouse import Warehouse
-from tasks.deliver.page import COLOURS, bar_colour, baseline_label, chart_data, series_svg
 from tests.helpers.browser import Browser
 from tests.helpers.processes import reverie
 from tests.helpers.projects import new_project

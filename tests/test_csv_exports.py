@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from reverie.cli.commands import app
 from reverie.config import ConfigError, load_settings
-from tasks.ingest import ingest_source
+from reverie.tasks.ingest import ingest_source
 from tests.helpers.landing import write
 from tests.helpers.warehouse import query
 
@@ -152,7 +152,7 @@ def test_reverie_retry_marks_rejected_batches_and_the_next_ingest_loads_them(tmp
 
 
 def test_a_filter_that_never_matches_a_column_of_na_text_is_a_warning_not_a_silent_zero(tmp_path):
-    from tasks.metrics import refresh_metrics
+    from reverie.tasks.metrics import refresh_metrics
 
     settings, source = project(tmp_path)  # no null_strings: 'NA' stays text
     rows = [f"{'NA' if k % 50 == 0 else k},C{k}" for k in range(600)]

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.local_run import run_cycle
 from reverie.channels import (
     CHANNELS,
     Alert,
@@ -25,6 +24,7 @@ from reverie.channels.apprise_urls import AppriseOptions, AppriseUrls
 from reverie.channels.prefect_block import PrefectBlockOptions
 from reverie.channels.webhook import Webhook, WebhookOptions
 from reverie.config import AlertSettings, ConfigError, DeliverSettings, load_settings
+from reverie.flows.local_run import run_cycle
 from reverie.project import scaffold
 from tests.helpers.logs import logged_at_debug, stored_logs
 from tests.helpers.projects import project_delivering

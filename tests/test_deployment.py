@@ -18,8 +18,8 @@ from prefect.events.schemas.automations import AutomationCore
 from prefect.flows import load_flow_from_entrypoint
 from pydantic import TypeAdapter
 
-from flows.serve import deployment_specs, served_flows
-from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
+from reverie.flows.serve import deployment_specs, served_flows
+from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_DIR
 from tests.helpers import processes
 
 DEPLOYMENTS = ["nightly", "metrics-refresh", "analysis", "morning-brief", "cycle-unit"]
@@ -76,7 +76,7 @@ def test_entrypoints_load_the_flows_and_parameters_match_their_signatures():
     flows = {}
     for name, deployment in _deployments().items():
         path, _, function = deployment["entrypoint"].partition(":")
-        flow = load_flow_from_entrypoint(f"{PACKAGE_ROOT / path}:{function}")
+        flow = load_flow_from_entrypoint(f"{PACKAGE_DIR / path}:{function}")
         flows[name] = flow.name
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)
         # a unit's run writes under its cycle's writer lock: it does not wait for one
@@ -131,7 +131,7 @@ def test_serve_waits_for_a_prefect_server_too_busy_to_answer_at_once():
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.serve import check_server
+    from reverie.flows.serve import check_server
 
     class Slow(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:

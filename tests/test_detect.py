@@ -13,13 +13,13 @@ from reverie.config import DetectSettings, load_settings
 from reverie.generator import LABELS_FILE, generate
 from reverie.project import scaffold
 from reverie.queries import sql_file
+from reverie.tasks.consolidate import _from_candidate
+from reverie.tasks.detect import candidates, detect_candidates
+from reverie.tasks.detect.detector import DetectorError
+from reverie.tasks.detect.registry import BUILTIN_SQL_DIR, load_detectors
+from reverie.tasks.ingest import ingest_source
+from reverie.tasks.metrics import refresh_metrics
 from reverie.warehouse import Warehouse
-from tasks.consolidate import _from_candidate
-from tasks.detect import candidates, detect_candidates
-from tasks.detect.detector import DetectorError
-from tasks.detect.registry import BUILTIN_SQL_DIR, load_detectors
-from tasks.ingest import ingest_source
-from tasks.metrics import refresh_metrics
 
 pytestmark = pytest.mark.without_prefect
 
@@ -318,8 +318,8 @@ def test_a_record_claims_only_the_history_there_is(tmp_path):
 def test_a_days_collapse_within_a_new_level_is_a_change_of_its_own():
     """The new level of a weather-driven series was found from two days before a storm's one-day collapse, and took
     the collapse in as a part of itself: the day was never said. The level's first day stays one change with it."""
-    from tasks.detect.ranking import merged
-    from tasks.detect.registry import load_detectors
+    from reverie.tasks.detect.ranking import merged
+    from reverie.tasks.detect.registry import load_detectors
 
     detectors = load_detectors()
 
@@ -339,8 +339,8 @@ def test_a_days_collapse_within_a_new_level_is_a_change_of_its_own():
 def test_members_that_moved_with_the_whole_business_are_one_change_with_it():
     """On a holiday the whole city's entries fell 28% and so did 17 stations, most of them further than the city:
     one change of the whole business with its stations, not one per station."""
-    from tasks.detect.ranking import merged
-    from tasks.detect.registry import load_detectors
+    from reverie.tasks.detect.ranking import merged
+    from reverie.tasks.detect.registry import load_detectors
 
     def finding(dimension: str, member: str, score: float) -> dict:
         return {"detector": "unusual_change", "metric": "entries", "grain": "day", "dimension": dimension,

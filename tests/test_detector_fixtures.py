@@ -20,9 +20,9 @@ from dateutil.relativedelta import relativedelta
 
 from reverie.config import DetectSettings, load_settings
 from reverie.queries import rows_as_dicts
+from reverie.tasks.detect import candidates, detect_candidates
+from reverie.tasks.detect.registry import load_detectors
 from reverie.warehouse import Warehouse
-from tasks.detect import candidates, detect_candidates
-from tasks.detect.registry import load_detectors
 
 pytestmark = pytest.mark.without_prefect
 

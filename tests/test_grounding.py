@@ -13,15 +13,15 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from flows.local_run import run_cycle
 from reverie.analyst.evidence import load_catalog
 from reverie.analyst.grounding import numbers_in
 from reverie.analyst.run import AnalystRun
 from reverie.analyst.tool_calls import run_tool
 from reverie.analyst.tool_schemas import EMBEDDED_TITLE
+from reverie.flows.local_run import run_cycle
 from reverie.queries import rows_as_dicts
+from reverie.tasks.reflect import analyst
 from reverie.warehouse import Warehouse
-from tasks.reflect import analyst
 from tests.helpers.projects import new_project
 
 REVENUE_DAY = ("select period_start, value from metric_values where metric = 'revenue' and grain = 'day' "

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from reverie.config import DetectSettings
+from reverie.tasks.detect import CANDIDATE_COLUMNS, candidates
 from reverie.warehouse import Warehouse
-from tasks.detect import CANDIDATE_COLUMNS, candidates
 
 pytestmark = pytest.mark.without_prefect
 
@@ -118,7 +118,7 @@ def _candidate(cycle_id: str, **fields) -> dict:
 
 
 def _consolidate(warehouse: Warehouse, cycle_id: str, rows: list[dict]) -> dict:
-    from tasks.consolidate import consolidate
+    from reverie.tasks.consolidate import consolidate
 
     with warehouse.connect() as con:
         for row in rows:
@@ -162,8 +162,8 @@ def test_changes_of_one_slice_on_the_same_days_are_linked_as_one_story(tmp_path)
 
 @pytest.mark.parametrize("declared, expected", [(None, "points"), ("relative", "relative")])
 def test_a_share_is_read_in_points_unless_its_metric_says(tmp_path, declared, expected):
-    from tasks.metrics.declarations import MetricSpec
-    from tasks.metrics.refresh import new_values, record_metrics, refresh_start, replace_values
+    from reverie.tasks.metrics.declarations import MetricSpec
+    from reverie.tasks.metrics.refresh import new_values, record_metrics, refresh_start, replace_values
 
     spec = MetricSpec(name="failure_rate", model="events", time_column="t", scale=declared,
                       ratio={"numerator": {"agg": "count", "filter": "failed"}, "denominator": {"agg": "count"}})
@@ -178,7 +178,7 @@ def test_a_share_is_read_in_points_unless_its_metric_says(tmp_path, declared, ex
 
 
 def test_a_batch_held_back_is_linked_to_the_drop_in_the_days_it_holds(tmp_path):
-    from tasks.consolidate import _link_stories
+    from reverie.tasks.consolidate import _link_stories
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     now = datetime(2025, 3, 12, 6, 0)
@@ -206,13 +206,13 @@ def test_a_batch_held_back_is_linked_to_the_drop_in_the_days_it_holds(tmp_path):
 
 
 def _document(**fields) -> dict:
-    """A brief's document (tasks.deliver.brief_document) with nothing in it but `fields`."""
+    """A brief's document (reverie.tasks.deliver.brief_document) with nothing in it but `fields`."""
     return {"project": "shop", "cycle_id": "c1", "reach": "n/a", "metrics_rows": 10, "key_metrics": [], "failed": [],
             "quality": [], "unchecked": [], "new_batches": 0, **fields}
 
 
 def test_the_brief_leads_with_what_is_new_and_lists_what_is_still_open_compactly():
-    from tasks.deliver.markdown import render_brief
+    from reverie.tasks.deliver.markdown import render_brief
 
     def item(memory_id: str, news: str | None, severity: str) -> dict:
         return {"id": memory_id, "kind": "unusual_change", "title": f"{memory_id} moved", "body": "",
@@ -236,7 +236,7 @@ def test_the_brief_leads_with_what_is_new_and_lists_what_is_still_open_compactly
 
 
 def test_the_brief_lists_a_story_together(tmp_path):
-    from tasks.deliver.markdown import render_brief
+    from reverie.tasks.deliver.markdown import render_brief
 
     def item(memory_id: str, title: str, score: float, linked: list[str]) -> dict:
         return {"id": memory_id, "kind": "unusual_change", "title": title, "body": "", "severity": "critical",
@@ -272,7 +272,7 @@ def test_growth_of_a_fifth_of_a_percent_a_day_is_not_news(tmp_path, growth):
 
 
 def test_the_briefs_key_metrics_read_as_their_scales():
-    from tasks.deliver.markdown import render_brief
+    from reverie.tasks.deliver.markdown import render_brief
 
     day = datetime(2013, 12, 30)
     key_metrics = [

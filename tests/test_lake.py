@@ -16,13 +16,13 @@ import pytest
 import tantivy
 from typer.testing import CliRunner
 
-from flows.local_run import run_cycle
 from reverie.cli.commands import app
 from reverie.config import ConfigError, load_settings
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.memory.search import _open_index, update_index
 from reverie.summaries import failures
-from tasks.detect.registry import load_detectors
+from reverie.tasks.detect.registry import load_detectors
 from tests.helpers import processes
 from tests.helpers.postgres import postgres_server
 from tests.helpers.prefect_server import BIN, Server
@@ -318,12 +318,12 @@ def unit_flow_runs(server, parent_flow_run_id: str) -> list[dict]:
 def test_each_unit_goes_to_a_pool_worker_as_names_and_values_and_the_worker_rebuilds_the_same_call(make_project):
     """What a flow run of `cycle-unit` carries (JSON, as the Prefect server keeps it) is enough for a worker to call the
     unit as the cycle would have; the warehouse and the settings stay out of it."""
-    from flows.stages import refresh_source, source_call
-    from flows.workers import UNITS, unit_call, unit_parameters
-    from tasks.detect import detector_findings
-    from tasks.ingest import ingest_source
-    from tasks.metrics import plan_metrics, refresh_metric_group
-    from tasks.reflect import analyst
+    from reverie.flows.stages import refresh_source, source_call
+    from reverie.flows.workers import UNITS, unit_call, unit_parameters
+    from reverie.tasks.detect import detector_findings
+    from reverie.tasks.ingest import ingest_source
+    from reverie.tasks.metrics import plan_metrics, refresh_metric_group
+    from reverie.tasks.reflect import analyst
 
     settings = make_project(days=3)
     for source in settings.sources.values():
@@ -424,10 +424,10 @@ def test_a_work_pool_without_its_server_deployment_or_workers_is_named_and_nothi
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows import workers
-    from flows.cycle_unit import run_cycle_unit
-    from flows.stages import refresh_source, source_call
-    from flows.workers import PoolUnavailable, run_on_pool
+    from reverie.flows import workers
+    from reverie.flows.cycle_unit import run_cycle_unit
+    from reverie.flows.stages import refresh_source, source_call
+    from reverie.flows.workers import PoolUnavailable, run_on_pool
 
     (tmp_path / "reverie.toml").write_text('[lake]\npool = "reverie-process"\n')
     with pytest.raises(ConfigError, match=r"\[lake\] pool needs \[lake\] catalog"):

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from flows.local_run import run_cycle
 from reverie.cli.commands import app
+from reverie.flows.local_run import run_cycle
+from reverie.tasks.detect import candidates
 from reverie.warehouse import Warehouse
-from tasks.detect import candidates
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +186,7 @@ def test_the_search_index_follows_memory(remembered, monkeypatch):
 # --- consolidation ---------------------------------------------------------------------------------
 
 def _candidate(cycle_id: str, member: str, observed: float, expected: float = 100.0, day: str = "2026-02-02") -> dict:
-    from tasks.detect import CANDIDATE_COLUMNS
+    from reverie.tasks.detect import CANDIDATE_COLUMNS
 
     row = dict.fromkeys(CANDIDATE_COLUMNS)
     row.update(candidate_id=f"cand-{cycle_id}-{member}", cycle_id=cycle_id, detector="unusual_change",
@@ -214,7 +214,7 @@ def _note(cycle_id: str, title: str) -> dict:
 
 
 def test_consolidation_confirms_merges_supersedes_contradicts_and_expires(tmp_path):
-    from tasks.consolidate import consolidate
+    from reverie.tasks.consolidate import consolidate
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0), _candidate("c1", "DE", 150.0)])
@@ -259,12 +259,12 @@ def memory_rows(warehouse, sql: str) -> list[tuple]:
 def test_a_process_killed_mid_consolidation_leaves_memory_as_it_was(tmp_path):
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])
-    from tasks.consolidate import consolidate
+    from reverie.tasks.consolidate import consolidate
 
     consolidate.fn(warehouse, "c1", None)
     _write(warehouse, "candidates", [_candidate("big", f"M{i:05d}", 100.0 + i, day="2026-02-03") for i in range(400)])
     before = {table: memory_rows(warehouse, f"select * from {table} order by all") for table in ("memory", "memory_history")}
-    script = (f"from reverie.warehouse import Warehouse\nfrom tasks.consolidate import consolidate\n"
+    script = (f"from reverie.warehouse import Warehouse\nfrom reverie.tasks.consolidate import consolidate\n"
               f"consolidate.fn(Warehouse({str(warehouse)!r}), 'big', None)\n")
     child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, cwd=ROOT,
                              env={**os.environ, "REVERIE_FAULT_POINT": "consolidate:before-commit"})
@@ -308,7 +308,7 @@ def test_data_corrected_upstream_expires_the_insights_it_undoes(make_project):
 
 
 def test_a_confirmed_item_reads_as_its_finding_reads_now(tmp_path):
-    from tasks.consolidate import consolidate
+    from reverie.tasks.consolidate import consolidate
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     _write(warehouse, "candidates", [_candidate("c1", "US", 200.0)])

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.local_run import run_cycle
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
-from tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
+from reverie.tasks.metrics.declarations import MetricError, check_columns, load_metric_specs
 
 VALUES = "select * exclude (cycle_id) from metric_values order by metric, grain, period_start, dimension, member"
 
@@ -398,8 +398,8 @@ def test_a_member_with_no_rows_in_a_complete_day_is_zero_and_every_value_carries
     """A metric's filter leaves no row for a platform whose payments all failed (an outage): that day is 0 for a
     count, no value for an average, and the rows behind each value travel with it."""
     from reverie.config import load_settings
-    from tasks.ingest import ingest_source
-    from tasks.metrics import refresh_metrics
+    from reverie.tasks.ingest import ingest_source
+    from reverie.tasks.metrics import refresh_metrics
 
     write(tmp_path / "reverie.toml", '[sources.orders]\nformat = "csv"\npath = "exports/*.csv"\n'
                                      'time_column = "created_at"\n')

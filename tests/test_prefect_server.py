@@ -21,11 +21,11 @@ import httpx
 import pytest
 
 from reverie.generator import generate
-from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_ROOT
+from reverie.paths import DEPLOYMENTS_DIR
 from tests.helpers import processes
 from tests.helpers.browser import Browser
 from tests.helpers.landing import rewrite
-from tests.helpers.prefect_server import BIN, Server
+from tests.helpers.prefect_server import BIN, CHECKOUT, Server
 from tests.helpers.projects import new_project
 from tests.helpers.receiver import Receiver
 from tests.helpers.scripted_llm import finish, grounded_insight
@@ -97,7 +97,7 @@ def test_a_worker_runs_the_deployed_cycle_and_a_data_arrival_event_refreshes_the
     assert nightly["schedules"][0]["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/London", "day_or": True}
     log = tmp_path / "worker.log"
     worker_command = [BIN / "prefect", "worker", "start", "--pool", "reverie-process"]
-    with open(log, "w") as out, processes.started(worker_command, cwd=PACKAGE_ROOT, env=server.env,
+    with open(log, "w") as out, processes.started(worker_command, cwd=CHECKOUT, env=server.env,
                                                   stdout=subprocess.DEVNULL, stderr=out) as worker:
         try:
             flow_run_id = server.run("sleep-cycle", "nightly", in_seconds=5)  # as the nightly schedule's run is
@@ -233,7 +233,7 @@ def test_flow_runs_are_forked_from_the_warm_forkserver_on_the_pinned_prefect():
 
     import prefect.flow_engine as engine
 
-    from flows.serve import fork_flow_runs
+    from reverie.flows.serve import fork_flow_runs
 
     assert engine.multiprocessing is multiprocessing  # the seam fork_flow_runs replaces
     assert 'get_context("spawn")' in inspect.getsource(engine.run_flow_in_subprocess)

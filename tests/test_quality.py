@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.local_run import run_cycle
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.suites import QualityError, load_quality
 from tests.helpers.landing import rewrite
@@ -214,8 +214,8 @@ def test_freshness_compares_with_the_clock_only_for_live_data(make_project, scri
 def test_row_checks_run_in_the_warehouse_screened_then_detailed_per_batch(tmp_path):
     """A strict screen flags any unexpected row; the flagged checks are then judged as declared, batch by batch."""
     from reverie.suites import Check
+    from reverie.tasks.quality.expectations import row_outcomes
     from reverie.warehouse import Warehouse
-    from tasks.quality.expectations import row_outcomes
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as con:

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.analysis import analyse_refreshed
-from flows.metrics_refresh import metrics_refresh
-from flows.morning_brief import morning_brief
-from flows.sleep_cycle import sleep_cycle
+from reverie.flows.analysis import analyse_refreshed
+from reverie.flows.metrics_refresh import metrics_refresh
+from reverie.flows.morning_brief import morning_brief
+from reverie.flows.sleep_cycle import sleep_cycle
 from reverie.generator import generate
 from tests.helpers import processes
 from tests.helpers.scripted_llm import finish, grounded_insight

@@ -11,8 +11,8 @@ import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.local_run import run_cycle
 from reverie.cli.render import stage_line
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.summaries import STAGES, failures
 from tests.helpers.scripted_llm import candidates_in, finish, grounded_insight, tool_call

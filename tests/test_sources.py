@@ -13,7 +13,7 @@ from reverie.config import ConfigError, load_settings
 from reverie.queries import literal
 from reverie.sources import FORMATS, Reading, UnknownFormat, build_format
 from reverie.sources.csv import CsvFiles, CsvOptions
-from tasks.ingest import ingest_source
+from reverie.tasks.ingest import ingest_source
 from tests.helpers.landing import write
 from tests.helpers.warehouse import query
 

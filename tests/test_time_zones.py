@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from reverie.config import ConfigError, load_settings
-from tasks.deliver.markdown import reach_text
-from tasks.ingest import ingest_source
-from tasks.metrics import refresh_metrics
+from reverie.tasks.deliver.markdown import reach_text
+from reverie.tasks.ingest import ingest_source
+from reverie.tasks.metrics import refresh_metrics
 from tests.helpers.landing import write
 from tests.helpers.warehouse import query
 

@@ -67,7 +67,7 @@ def test_sql_files_take_quoted_identifiers_and_must_match_their_placeholders():
 def test_ingest_retries_while_another_process_holds_the_warehouse_for_a_moment(make_project):
     from prefect import flow
 
-    from tasks.ingest import ingest_source
+    from reverie.tasks.ingest import ingest_source
 
     settings = make_project(days=3)
 

@@ -104,7 +104,7 @@ def _locally(run: Callable[[], dict]) -> dict:
 
 def _run_cycle(project_dir: Path, full_refresh: bool = False, prepare: Callable[[], dict] | None = None) -> dict:
     """A local sleep cycle, its start-up failures as one line."""
-    from flows.local_run import run_cycle as local_run
+    from reverie.flows.local_run import run_cycle as local_run
 
     return _locally(lambda: local_run(project_dir, full_refresh, prepare))
 
@@ -198,7 +198,7 @@ def ask(
 def deliver(as_json: JsonFlag = False) -> None:
     """The latest brief delivered again, with the alerts held for quiet hours or owed by a failed channel (schedule
     it when quiet hours end)."""
-    from flows.local_run import run_morning_brief
+    from reverie.flows.local_run import run_morning_brief
 
     result = _locally(lambda: run_morning_brief(Path(".")))
 
@@ -262,7 +262,7 @@ def brief(html: Annotated[Optional[Path], typer.Option("--html", help="Write the
 def serve() -> None:
     """Serve the project's deployments (nightly cycle, hourly refresh, reflect on events, morning brief) from one
     warm process, until Ctrl-C; needs a Prefect server (`prefect server start`)."""
-    from flows.serve import ServeRefused, serve_project
+    from reverie.flows.serve import ServeRefused, serve_project
 
     settings = _settings()
     try:

@@ -1,5 +1,5 @@
 """Deliver: the brief as markdown, a page and data, sent through the configured channels (reverie.channels); the
-channels that notify people get only the alerts they owe (tasks.deliver.alerts)."""
+channels that notify people get only the alerts they owe (reverie.tasks.deliver.alerts)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from reverie.faults import fault_point
 from reverie.logs import run_logger
 from reverie.queries import rows_as_dicts, sql_file
 from reverie.summaries import DeliverSummary
+from reverie.tasks.deliver.alerts import alerts_for, in_quiet_hours
+from reverie.tasks.deliver.key_metrics import metric_summary
+from reverie.tasks.deliver.markdown import reach_text, render_brief
+from reverie.tasks.deliver.page import chart_data, page_without_charts, render_page
 from reverie.warehouse import Warehouse, data_watermark
-from tasks.deliver.alerts import alerts_for, in_quiet_hours
-from tasks.deliver.key_metrics import metric_summary
-from tasks.deliver.markdown import reach_text, render_brief
-from tasks.deliver.page import chart_data, page_without_charts, render_page
 
 BRIEF_ITEMS = 15
 SHOWN = ("id", "kind", "title", "body", "severity", "score", "source", "linked_ids", "metric", "dimension", "member",

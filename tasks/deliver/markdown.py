@@ -60,7 +60,7 @@ def _quality_lines(document: dict) -> list[str]:
 
 
 def render_brief(document: dict, insights: list[dict]) -> str:
-    """The brief as markdown (from tasks.deliver.brief_document): what failed, if anything, then what this cycle
+    """The brief as markdown (from reverie.tasks.deliver.brief_document): what failed, if anything, then what this cycle
     found new, the analyst's notes, the data's quality, key metrics and, compactly, what is still open; times are
     the project's local times."""
     lines = [f"# reverie brief — {document['project']}", "",

@@ -18,12 +18,12 @@ from reverie.config import DetectSettings
 from reverie.logs import run_logger
 from reverie.queries import execute_script, rows_as_dicts, sql_file
 from reverie.summaries import DetectSummary
+from reverie.tasks.detect.detector import Detector, DetectorError
+from reverie.tasks.detect.ranking import headline, judged, merged, with_feedback
+from reverie.tasks.detect.registry import load_detectors
+from reverie.tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
 from reverie.units import RunUnits, Unit, run_here
 from reverie.warehouse import Warehouse
-from tasks.detect.detector import Detector, DetectorError
-from tasks.detect.ranking import headline, judged, merged, with_feedback
-from tasks.detect.registry import load_detectors
-from tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
 
 DRIVEN_MEASURES = ("sum", "count", "count_distinct", "ratio")  # members' parts add up to the whole
 CANDIDATE_COLUMNS = ("candidate_id", "cycle_id", "detector", "kind", "metric", "grain", "dimension", "member",

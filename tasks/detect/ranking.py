@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 
 from reverie.analyst.candidates import moved_with
+from reverie.tasks.detect.detector import Detector
 from reverie.wording import change_text, slice_name, value_text
-from tasks.detect.detector import Detector
 
 AGREEMENT_BONUS = 0.05  # per further detector that saw the same change
 FEEDBACK_WEIGHT = {"useful": 1.25, "noise": 0.5}  # people's verdict on earlier insights of the same kind and subject

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from reverie.paths import SQL_DIR
-from tasks.detect.detector import Detector, DetectorError
-from tasks.detect.trend import TREND_CHANGE
+from reverie.tasks.detect.detector import Detector, DetectorError
+from reverie.tasks.detect.trend import TREND_CHANGE
 
 BUILTIN_SQL_DIR = SQL_DIR / "detect" / "detectors"
 PYTHON_DETECTORS = (TREND_CHANGE,)

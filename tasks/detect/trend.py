@@ -12,7 +12,7 @@ from scipy.ndimage import median_filter
 
 from reverie.config import DetectSettings
 from reverie.queries import render, sql_file
-from tasks.detect.detector import Detector
+from reverie.tasks.detect.detector import Detector
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
 WINDOW_DAYS = 14  # before and after a changepoint, two full weeks: what a new level reports, night after night

@@ -20,10 +20,8 @@ from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
 from reverie.suites import MetricCheck, QualityConfig, QualityError, load_quality
 from reverie.summaries import MetricsSummary
-from reverie.units import RunUnits, Unit, run_here
-from reverie.warehouse import Warehouse
-from tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
-from tasks.metrics.refresh import (
+from reverie.tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
+from reverie.tasks.metrics.refresh import (
     new_values,
     record_metrics,
     refresh_start,
@@ -32,12 +30,14 @@ from tasks.metrics.refresh import (
     watermark_of,
     zones_of,
 )
-from tasks.metrics.sanity_checks import (
+from reverie.tasks.metrics.sanity_checks import (
     failed_to_compute,
     filter_never_matches,
     sanity_outcomes,
     save_metric_outcomes,
 )
+from reverie.units import RunUnits, Unit, run_here
+from reverie.warehouse import Warehouse
 
 
 @dataclass(frozen=True)

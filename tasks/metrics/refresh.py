@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from reverie.queries import execute_script, literal, quoted, render, sql_file
-from tasks.metrics.declarations import Measure, MetricSpec
+from reverie.tasks.metrics.declarations import Measure, MetricSpec
 
 FULL_HISTORY = datetime(1900, 1, 1)
 ADDITIVE = ("sum", "count", "count_distinct")  # a period with no rows is 0 for these

@@ -10,7 +10,7 @@ import duckdb
 from reverie.commits import transaction
 from reverie.queries import quoted, sql_file
 from reverie.suites import MetricCheck
-from tasks.metrics.declarations import MetricSpec
+from reverie.tasks.metrics.declarations import MetricSpec
 
 
 def sanity_outcomes(con: duckdb.DuckDBPyConnection, spec: MetricSpec, checks: list[MetricCheck], cycle_id: str) -> list[dict]:

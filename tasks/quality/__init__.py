@@ -14,10 +14,10 @@ from reverie.models import local_time
 from reverie.queries import rows_as_dicts
 from reverie.suites import QualityError, load_quality
 from reverie.summaries import QualitySummary
+from reverie.tasks.quality.expectations import row_outcomes
+from reverie.tasks.quality.history_checks import HISTORY_CHECKS, history_outcomes
+from reverie.tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes, save_unchecked
 from reverie.warehouse import Warehouse
-from tasks.quality.expectations import row_outcomes
-from tasks.quality.history_checks import HISTORY_CHECKS, history_outcomes
-from tasks.quality.results import SOURCE_WIDE, publish_outcomes, save_outcomes, save_unchecked
 
 
 @task(name="quality-gate", task_run_name="quality-{source_settings.name}", cache_policy=NO_CACHE,

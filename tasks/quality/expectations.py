@@ -11,8 +11,8 @@ import duckdb
 
 from reverie.queries import literal, quoted, render
 from reverie.suites import Check, QualityError
+from reverie.tasks.quality.results import Outcome
 from reverie.warehouse import cursor
-from tasks.quality.results import Outcome
 
 ROW_CHECKS = {  # reverie's names for the great-expectations expectations people use most
     "not_null": "ExpectColumnValuesToNotBeNull",

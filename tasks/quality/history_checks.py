@@ -9,7 +9,7 @@ import duckdb
 
 from reverie.queries import rows_as_dicts, sql_file
 from reverie.suites import MIN_VOLUME_HISTORY, Check
-from tasks.quality.results import SOURCE_WIDE, Outcome
+from reverie.tasks.quality.results import SOURCE_WIDE, Outcome
 
 HISTORY_CHECKS = ("freshness", "volume", "time_window")
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import httpx
 
-from reverie.paths import PACKAGE_ROOT
 from tests.helpers import processes
 
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository: where `prefect deploy` reads prefect.yaml
 
 
 def _free_port() -> int:
@@ -104,7 +105,7 @@ class Server:
         self.http.close()
         processes.stop_group(self.process)
 
-    def cli(self, *args: str, cwd: Path = PACKAGE_ROOT, **env: str) -> str:
+    def cli(self, *args: str, cwd: Path = CHECKOUT, **env: str) -> str:
         done = processes.run([BIN / "prefect", *args], cwd=cwd, env={**self.env, **env}, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
@@ -161,14 +162,14 @@ class Server:
         per log file (its stderr there) for the block: each takes one flow run at a time."""
         self.cli("work-pool", "create", "reverie-process", "--type", "process", "--overwrite")
         self.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml",
-                 REVERIE_PROJECT_DIR=str(PACKAGE_ROOT))  # the cycles pass their own project_dir
+                 REVERIE_PROJECT_DIR=str(CHECKOUT))  # the cycles pass their own project_dir
         workers = []
         try:
             for log in logs:
                 with open(log, "w") as out:
                     workers.append(subprocess.Popen(
                         [BIN / "prefect", "worker", "start", "--pool", "reverie-process", "--limit", "1"],
-                        cwd=PACKAGE_ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=out,
+                        cwd=CHECKOUT, env=self.env, stdout=subprocess.DEVNULL, stderr=out,
                         start_new_session=True))
             yield
         finally:

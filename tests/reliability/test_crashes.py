@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.local_run import run_cycle
 from reverie.config import load_settings
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
 from tests.helpers import processes
 from tests.helpers.prefect_server import harness_api_url
@@ -125,8 +125,8 @@ def test_a_cycle_killed_there_and_run_again_stores_what_an_uninterrupted_one_doe
 
 @pytest.mark.reliability("fault")
 def test_only_cycles_left_unfinished_since_the_last_good_one_are_taken_up_and_the_newest_folded_in(tmp_path):
+    from reverie.tasks.cycles import take_up_interrupted
     from reverie.warehouse import Warehouse
-    from tasks.cycles import take_up_interrupted
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as con:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.local_run import run_cycle
 from reverie.config import load_settings
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
 from reverie.warehouse import MIN_FREE_BYTES
 from tests.helpers import processes

@@ -37,9 +37,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
-from flows.local_run import run_cycle
 from reverie.cli.commands import app
 from reverie.config import ConfigError, load_settings
+from reverie.flows.local_run import run_cycle
 from reverie.generator import SOURCE, generate
 from tests.helpers.faulty_llm import FaultyLLM
 from tests.helpers.logs import logged_at_debug, stored_logs

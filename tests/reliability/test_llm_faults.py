@@ -13,9 +13,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.local_run import run_cycle
 from reverie.cli.commands import app
 from reverie.config import load_settings
+from reverie.flows.local_run import run_cycle
 from reverie.generator import generate
 from tests.helpers.faulty_llm import FAULTS, FaultyLLM
 from tests.helpers.warehouse import STATE, state
