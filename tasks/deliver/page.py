@@ -5,17 +5,17 @@ from __future__ import annotations
 import io
 import json
 from datetime import date
-from pathlib import Path
 
+from reverie.paths import TEMPLATES_DIR
 from reverie.queries import rows_as_dicts, sql_file
+from reverie.tasks.deliver.markdown import quality_verdict, stories, week_on_week
 from reverie.wording import unchecked_text, value_text
-from tasks.deliver.markdown import quality_verdict, stories, week_on_week
 
 CHARTS = 6  # changed series drawn, in the brief's order (what is new, most severe first); the rest without one
 # inches: drawn about as wide as a phone shows it, so its text reads at ~9 px there (the page caps it on a desktop)
 FIGURE_WIDTH = 4.0
 SERIES_DAYS = {"day": 56, "week": 26 * 7, "month": 730}
-TEMPLATE = Path(__file__).resolve().parents[2] / "reverie" / "templates" / "brief.html.j2"
+TEMPLATE = TEMPLATES_DIR / "brief.html.j2"
 COLOURS = {"series": "#1f4e79", "band": "#9ab7d3", "expected": "#5b6776", "flagged": "#c0392b", "good": "#2e7d32",
            "bad": "#c0392b", "neutral": "#1f4e79"}
 BASELINE_WORDS = {"day": "median of the same weekday over the previous {} weeks",
