@@ -63,12 +63,14 @@ def source_call(settings: Settings, source: SourceSettings, cycle_id: str) -> di
             "cycle_id": cycle_id}
 
 
-SOURCE_UNIT = Unit(refresh_source, rebuilt=lambda settings, sent: source_call(
-    settings, settings.sources[sent["source"]], sent["cycle_id"]),
-    sent=lambda call: (call["source"].name, {"source": call["source"].name, "cycle_id": call["cycle_id"]}))
+SOURCE_UNIT = Unit(
+    refresh_source,
+    sent=lambda call: (call["source"].name, {"source": call["source"].name, "cycle_id": call["cycle_id"]}),
+    rebuilt=lambda settings, sent: source_call(settings, settings.sources[sent["source"]], sent["cycle_id"]))
 
 
-def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages, run_units: RunUnits) -> None:
+def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages: Stages,
+                   run_units: RunUnits) -> None:
     """Ingest every source and run its quality gate, then refresh the metrics a group at a time (the units of work
     run as `run_units` does); each stage's summary into `stages`."""
     refreshed = dict(zip(settings.sources, run_units(refresh_source, [
