@@ -213,7 +213,7 @@ def test_the_prefect_ui_lists_the_deployments_and_renders_the_brief(served, serv
     shots = [tmp_path / "prefect-ui.png", tmp_path / "prefect-ui-brief.png"]
     with Browser(width=1400, height=900, offline=False) as browser:
         browser.open(f"{server.ui}/deployments")
-        for name in ("nightly", "metrics-refresh", "reflect", "morning-brief"):
+        for name in ("nightly", "metrics-refresh", "analysis", "morning-brief"):
             browser.wait_for_text(name)
         browser.screenshot(shots[0])
         (brief,) = server.http.post("/artifacts/filter", json={"artifacts": {
