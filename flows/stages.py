@@ -42,7 +42,9 @@ def timed(stage: Callable[..., dict], fault: str, **parameters) -> dict:
 
 def run_stage(stages: Stages, name: str, stage: Callable[..., dict], **parameters) -> None:
     """Run the stage `name` of the cycle (one of `STAGES`) and keep its summary, with its wall time, under its name."""
-    stages[STAGE[name].name] = timed(stage, getattr(stage, "name", name), **parameters)
+    if name not in STAGE:
+        raise KeyError(f"{name} is not one of the cycle's stages (reverie.summaries.STAGES)")
+    stages[name] = timed(stage, getattr(stage, "name", name), **parameters)
 
 
 @task(name="refresh-source", task_run_name="refresh-{source.name}", cache_policy=NO_CACHE)

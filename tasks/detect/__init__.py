@@ -180,9 +180,9 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
     logger = run_logger()
     errors: list[str] = []
     detectors = load_detectors(detectors_dir, errors)
-    with warehouse.connect() as con, transaction(con, "detectors"):
-        record_detectors(con, detectors)
     if since is None:
+        with warehouse.connect() as con, transaction(con, "detectors"):
+            record_detectors(con, detectors)
         return {"candidates": 0, "findings": 0, "by_detector": {}, "errors": errors}
     day = date.fromisoformat(since)
     done = run_units(detector_findings, [{"warehouse": warehouse, "detector": detector, "since": day,
@@ -193,7 +193,8 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
                            raw=[finding for found, _ in done for finding in found])
     for error in errors:
         logger.error("detect: %s", error)
-    with warehouse.connect() as con, transaction(con, "detect"):
+    with warehouse.connect() as con, transaction(con, "detect"):  # the catalogue with the candidates: one commit
+        record_detectors(con, detectors)
         con.execute("delete from candidates where cycle_id = $cycle_id", {"cycle_id": cycle_id})
         for c in found:
             row = {**c, "drivers": json.dumps(c["drivers"], default=str),
