@@ -86,27 +86,27 @@ class LLMSettings(_Section):
 
 @section
 class DetectSettings(_Section):
+    """[detect]: the thresholds several detectors read; any other value in [detect] is one detector's own setting
+    (declared with its default in that detector's header), kept in `own` and checked by the detector."""
     baseline_weeks: int = 4  # same-weekday history that makes the expected value
     noise_days: int = 56  # earlier days that tell how noisy a series is
     min_history: int = 7  # days with a baseline needed before a series can fire
     min_abs_z: float = 4.0  # robust z-score of the relative change against that noise
     min_rel_change: float = 0.2  # (half that for weeks and months, which move less)
-    pop_min_z: float = 5.0  # period over period compares two noisy periods, not one against a baseline
     member_extra_z: float = 1.0  # a sum or average in one member of a dimension needs this much more z
     min_volume: float = 20.0  # smallest baseline (or ratio denominator) worth alerting on
-    early_extra_z: float = 2.0  # a day in a series' first weeks (a short baseline) needs this much more z
-    record_days: int = 365  # a record is the highest or lowest value over this many days
-    record_margin: float = 0.1  # ... and beats the previous one by at least this much
-    trend_min_change: float = 0.1  # smallest level shift a changepoint must show ...
-    trend_min_z: float = 4.0  # ... and how sure: two weeks after against two weeks before, in noise units
-    trend_penalty: float = 6.0  # changepoint penalty, in units of log(days) x noise variance
-    trend_lookback_days: int = 35  # changepoints are confirmed this long after they happen
-    concentration_share: float = 0.5  # "a few members carry this share of the total" ...
-    concentration_members: float = 0.25  # ... where a few is at most this fraction of the members
-    goal_tolerance: float = 0.05  # pace to goal: projected this far off the goal is news
-    AT_LEAST: ClassVar[dict] = {"baseline_weeks": 1, "noise_days": 1, "min_history": 1, "record_days": 1,
-                                "trend_lookback_days": 1, "trend_penalty": 0.1}
-    AT_MOST: ClassVar[dict] = {"concentration_share": 1, "concentration_members": 1}
+    own: dict[str, int | float | bool] = field(default_factory=dict, hash=False)  # detectors' own settings, by name
+    AT_LEAST: ClassVar[dict] = {"baseline_weeks": 1, "noise_days": 1, "min_history": 1}
+
+    @classmethod
+    def of(cls, values: dict) -> DetectSettings:
+        """Settings from [detect]'s values: the shared thresholds by name, any other as a detector's own."""
+        shared = set(SHARED_DETECT_SETTINGS)
+        return cls(**{k: v for k, v in values.items() if k in shared},
+                   own={k: v for k, v in values.items() if k not in shared})
+
+
+SHARED_DETECT_SETTINGS = tuple(f.name for f in fields(DetectSettings) if f.name != "own")
 
 
 @section
@@ -303,7 +303,7 @@ def _nearest(name: str, known: list[str]) -> str | None:
     return next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
 
 
-def _unknown_field(path: Path, where: str, name: str, known: list[str], label: str = "known",
+def unknown_field(path: Path, where: str, name: str, known: list[str], label: str = "known",
                    listed: str | None = None) -> str:
     """The line for a field a section does not have: the nearest known one, or the known ones when none is near."""
     near = _nearest(name, known)
@@ -371,7 +371,7 @@ def _checked(cls: type, values: dict, where: str, path: Path, label: str = "know
     order = list(types)
     for name, value in sorted(values.items(), key=lambda item: order.index(item[0]) if item[0] in types else len(order)):
         if name not in types:
-            lines.append(_unknown_field(path, where, name, [*extra, *types], label))
+            lines.append(unknown_field(path, where, name, [*extra, *types], label))
             continue
         (hint, checks), secret = types[name], name in SECRET_FIELDS
         try:
@@ -516,7 +516,7 @@ def _deliver(data: dict, path: Path, timezone: str) -> DeliverSettings:
     problems: list[str] = []
     alerts = _collected(problems, lambda: _build(AlertSettings, policy, "deliver", path))
     for name in sorted(set(values) - set(CHANNELS)):
-        problems.append(_unknown_field(path, "deliver", name, ["channels", *policy_fields, *CHANNELS], listed=(
+        problems.append(unknown_field(path, "deliver", name, ["channels", *policy_fields, *CHANNELS], listed=(
             f"channels, {', '.join(policy_fields)}, and a table per channel: {', '.join(CHANNELS)}")))
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         problems.append(f"{path}: [deliver] channels must be a list of channel names, e.g. [\"brief_file\", \"webhook\"]")
@@ -538,6 +538,22 @@ def _deliver(data: dict, path: Path, timezone: str) -> DeliverSettings:
         raise ConfigError("\n".join(problems))
     return DeliverSettings(channels=tuple(names), options=options,
                            alerts=replace(alerts, timezone=alerts.timezone or timezone))
+
+
+def _detect(values: dict, path: Path) -> DetectSettings:
+    """[detect]: the shared thresholds checked here; any other name is a detector's own setting, a number or true or
+    false here, checked against the detector that declares it when detectors are loaded."""
+    lines = [f"{path}: [detect] {name}: expected a number or true or false, got {value!r}"
+             for name, value in values.items() if name not in SHARED_DETECT_SETTINGS
+             and not (isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)))]
+    try:
+        shared = _checked(DetectSettings, {k: v for k, v in values.items() if k in SHARED_DETECT_SETTINGS}, "detect",
+                          path)
+    except ConfigError as exc:
+        lines.insert(0, str(exc))
+    if lines:
+        raise ConfigError("\n".join(lines))
+    return DetectSettings.of({**values, **shared})
 
 
 def _channel(name: str, channel, values: dict, path: Path):
@@ -579,7 +595,8 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         if os.environ.get(env) and llm_values is not None:
             llm_values[key] = os.environ[env]
     llm = built(LLMSettings, "llm", llm_values) if llm_values is not None else None
-    detect, memory = built(DetectSettings, "detect"), built(MemorySettings, "memory")
+    detect = _collected(problems, lambda: _detect(_table(data, "detect", path), path))
+    memory = built(MemorySettings, "memory")
     timezone = project.timezone if project else "UTC"  # a zone in error is reported above; nothing is built with it
     sources = _collected(problems, lambda: _sources(data, path, timezone))
     deliver = _collected(problems, lambda: _deliver(data, path, timezone))

@@ -48,7 +48,7 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     ('[llm]\ntimeout_seconds = 0\n', r"\[llm\] timeout_seconds = 0.0: must be at least 0.1"),
     ('[detect]\nmin_abs_z = -4.0\n', r"\[detect\] min_abs_z = -4.0: must be at least 0"),
     ('[detect]\nmin_abs_z = nan\n', r"\[detect\] min_abs_z: expected a finite number, got nan$"),
-    ('[detect]\nconcentration_share = 1.5\n', r"concentration_share = 1.5: must be at least 0 and at most 1"),
+    ('[detect]\ngoal_tolerance = "5%"\n', r"\[detect\] goal_tolerance: expected a number or true or false, got '5%'$"),
     ('[memory]\nttl_days = 0\n', r"\[memory\] ttl_days = 0: must be at least 1"),
     ('[project]\nlookback_days = -2\n', r"\[project\] lookback_days = -2: must be at least 0"),
     ('[aliases]\nGB = "UK"\n', r"\[aliases\] GB must be a list of names"),

@@ -147,7 +147,7 @@ def test_the_planted_concentration_and_the_goal_are_reported(demo_year):
     assert len(pace) == 1 and pace[0]["metric"] == "revenue" and pace[0]["expected"] == 1_000_000
     up = pace[0]["observed"] > pace[0]["expected"]
     assert (pace[0]["direction"], pace[0]["favourable"]) == (("up", "good") if up else ("down", "bad"))
-    assert abs(pace[0]["magnitude"]) >= DetectSettings().goal_tolerance
+    assert abs(pace[0]["magnitude"]) >= load_detectors()["pace_to_goal"].values(DetectSettings())["goal_tolerance"]
 
 
 # --- hand-made series: guards and mix versus rate ----------------------------------------------------
@@ -263,15 +263,25 @@ from metric_values where value < $min_volume and period_start >= $since
     (HEADER.replace("weight: 0.5", "weight: high") + QUERY, r"weight = 'high': must be a number"),
     (HEADER.replace("describes_change: true", "describes_change: maybe") + QUERY, r"describes_change = 'maybe'"),
     (HEADER.replace("same_weekday_weeks", "weekly") + QUERY, r"baseline = 'weekly': use one of previous_period, "),
-    (HEADER.replace("[min_volume]", "[min_volume, min_volum]") + QUERY, r"settings: min_volum not in \[detect\]"),
+    (HEADER.replace("[min_volume]", "[min_volume, min_volum]") + QUERY, r"settings: min_volum not a shared \[detect\] setting"),
     (HEADER + QUERY.replace("$min_volume", "$min_abs_z"),
-     r"settings: the query reads \$min_abs_z, neither declared in settings nor a standard parameter \(\$since, \$as_of\)"),
+     r"settings: the query reads \$min_abs_z, declared neither in settings nor in own_settings, nor a standard "
+     r"parameter \(\$since, \$as_of\)"),
     (HEADER.replace("[min_volume]", "[min_volume, noise_days]") + QUERY,
      r"settings: noise_days declared, but the query never reads \$noise_days"),
     (HEADER + QUERY + "; delete from metric_values", r"a detector is one select query \(found 2 statement\(s\)\)"),
     (HEADER.replace("weight: 0.5", "weight: [0.5") + QUERY, r"the detector header is not valid YAML"),
     (HEADER.replace("*/", 'headline: "{metric} fell by {drop}"\n*/') + QUERY, r"headline: \{drop\} is not one of \{metric\}"),
     (HEADER.replace("*/", "neutral: sometimes\n*/") + QUERY, r"neutral = 'sometimes': must be true or false"),
+    (HEADER.replace("*/", "own_settings: [quiet_below]\n*/") + QUERY, r"own_settings must map each name to its default"),
+    (HEADER.replace("*/", "own_settings:\n  quiet_below: low\n*/") + QUERY,
+     r"own_settings: quiet_below: the default must be a number or true or false, got 'low'"),
+    (HEADER.replace("*/", "own_settings:\n  quiet_below: {default: 5, most: 9}\n*/") + QUERY,
+     r"own_settings: quiet_below: declare a default, and at_least or at_most if it has bounds"),
+    (HEADER.replace("*/", "own_settings:\n  quiet_below: {default: 50, at_most: 9}\n*/") + QUERY,
+     r"own_settings: quiet_below = 50: must be at least 0 and at most 9"),
+    (HEADER.replace("[min_volume]", "[]").replace("*/", "own_settings:\n  min_volume: 5\n*/") + QUERY,
+     r"own_settings: min_volume is a shared \[detect\] setting: list it in settings"),
 ])
 def test_a_detector_header_that_cannot_be_used_names_the_file_and_the_field(tmp_path, text, message):
     (tmp_path / "quiet_day.sql").write_text(text)
@@ -296,6 +306,31 @@ def test_a_project_detector_that_cannot_be_used_is_reported_and_the_others_still
     assert {"quiet_day", "unusual_change", "trend_change"} <= set(detectors) and "broken_day" not in detectors
 
 
+OWN = HEADER.replace("[min_volume]", "[]").replace("*/", "own_settings:\n  quiet_below: {default: 50, at_least: 1}\n*/")
+
+
+@pytest.mark.parametrize("detect, found, error", [
+    ("", 10, None),  # the header's default: the ten days below 50
+    ("quiet_below = 150", 30, None),  # [detect] sets it like a shared threshold
+    ("quiet_below = 0", 0, "quiet_day: reverie.toml: [detect] quiet_below = 0: must be at least 1"),
+    ("quiet_below = true", 0, "quiet_day: reverie.toml: [detect] quiet_below = True: expected an integer"),
+    ("quiet_belw = 150", 10, "reverie.toml: [detect]: unknown field 'quiet_belw' — did you mean 'quiet_below'?"),
+])
+def test_a_detector_declares_a_threshold_of_its_own_that_detect_in_reverie_toml_sets(tmp_path, detect, found, error):
+    """A new threshold needs no change to reverie: the detector's header declares it with its default, [detect]
+    sets it by name; a value it cannot use leaves that detector out with one line, a name no detector reads is named
+    with the nearest one."""
+    (tmp_path / "detectors").mkdir()
+    (tmp_path / "detectors" / "quiet_day.sql").write_text(OWN + QUERY.replace("$min_volume", "$quiet_below"))
+    (tmp_path / "reverie.toml").write_text(f"[detect]\n{detect}\n")
+    settings = load_settings(tmp_path)
+    path = _warehouse(tmp_path, [("visits", day, "overall", "all", 40.0 if i < 10 else 100.0, None, None, True)
+                                 for i, day in enumerate(_days(30))], [("visits", "count", "up")])
+    summary = detect_candidates(Warehouse(path), "c1", str(START), settings.detect, str(settings.detectors_dir))
+    assert summary["by_detector"].get("quiet_day", 0) == found
+    assert summary["errors"] == ([error] if error else [])
+
+
 def test_a_detector_query_must_return_the_columns_of_a_finding(tmp_path):
     (tmp_path / "quiet_day.sql").write_text(HEADER + QUERY.replace("value as expected", "value as baseline"))
     detector = load_detectors(tmp_path)["quiet_day"]
@@ -310,7 +345,7 @@ def test_a_record_claims_only_the_history_there_is(tmp_path):
             for i, day in enumerate(days)]
     path = _warehouse(tmp_path, rows, [("visits", "count", "up")])
     with Warehouse(path).connect() as con:
-        found = candidates(con, "test", days[-1].date(), DetectSettings(record_days=365))
+        found = candidates(con, "test", days[-1].date(), DetectSettings(own={"record_days": 365}))
     records = [f for c in found for f in (c, *c["related"]) if f["detector"] == "record"]
     assert [r["comparison"] for r in records] == ["the highest value of the previous 79 days"]
 

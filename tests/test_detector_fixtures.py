@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -92,7 +91,7 @@ def test_a_detector_reports_exactly_the_findings_its_fixture_expects(path, tmp_p
     fixture = _fixture(path)
     detectors_dir = path.parent / fixture["detectors_dir"] if "detectors_dir" in fixture else None
     detector = load_detectors(detectors_dir)[fixture["detector"]]
-    settings = replace(DetectSettings(), **fixture.get("settings", {}))
+    settings = DetectSettings.of(fixture.get("settings", {}))
     _warehouse(tmp_path / "warehouse.duckdb", fixture)
     with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
         found = {_key(f): f for f in detector.run(con, fixture["since"], settings, fixture.get("as_of"))}

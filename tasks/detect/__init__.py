@@ -20,7 +20,7 @@ from reverie.queries import execute_script, rows_as_dicts, sql_file
 from reverie.summaries import DetectSummary
 from reverie.tasks.detect.detector import Detector, DetectorError
 from reverie.tasks.detect.ranking import headline, judged, merged, with_feedback
-from reverie.tasks.detect.registry import load_detectors
+from reverie.tasks.detect.registry import load_detectors, unclaimed_settings
 from reverie.tasks.detect.trend import SEGMENT_DAYS, WINDOW_DAYS
 from reverie.units import RunUnits, Unit, run_here
 from reverie.warehouse import Warehouse
@@ -180,6 +180,7 @@ def detect_candidates(warehouse: Warehouse, cycle_id: str, since: str | None, se
     logger = run_logger()
     errors: list[str] = []
     detectors = load_detectors(detectors_dir, errors)
+    errors += unclaimed_settings(detectors, settings)
     if since is None:
         with warehouse.connect() as con, transaction(con, "detectors"):
             record_detectors(con, detectors)

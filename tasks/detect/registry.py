@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reverie.config import CONFIG_FILE, SHARED_DETECT_SETTINGS, DetectSettings, unknown_field
 from reverie.paths import SQL_DIR
 from reverie.tasks.detect.detector import Detector, DetectorError
 from reverie.tasks.detect.trend import TREND_CHANGE
@@ -35,3 +36,9 @@ def _add(detectors: dict[str, Detector], detector: Detector) -> None:
         raise DetectorError(f"{detector.source}: name = {detector.name!r} is already the detector "
                             f"declared in {known.source}")
     detectors[detector.name] = detector
+
+
+def unclaimed_settings(detectors: dict[str, Detector], settings: DetectSettings) -> list[str]:
+    """A line for each value in [detect] that no detector reads: a misspelt name, or a detector's that is gone."""
+    declared = sorted({*SHARED_DETECT_SETTINGS, *(own.name for d in detectors.values() for own in d.own_settings)})
+    return [unknown_field(Path(CONFIG_FILE), "detect", name, declared) for name in settings.own if name not in declared]

@@ -10,9 +10,8 @@ import numpy as np
 import ruptures
 from scipy.ndimage import median_filter
 
-from reverie.config import DetectSettings
 from reverie.queries import render, sql_file
-from reverie.tasks.detect.detector import Detector
+from reverie.tasks.detect.detector import Detector, OwnSetting
 
 SEGMENT_DAYS = 7  # the shortest level a changepoint may start (a week: weekday effects cancel)
 WINDOW_DAYS = 14  # before and after a changepoint, two full weeks: what a new level reports, night after night
@@ -78,7 +77,7 @@ def _shift_z(clean: np.ndarray, at: int, window: int, noise: float) -> tuple[flo
 
 
 def _new_level_z(clean: np.ndarray, at: int, window: int, noise: float, level: float,
-                 settings: DetectSettings) -> float | None:
+                 settings: dict) -> float | None:
     """The shift's z when the level from `at` on is new, else None: it moved by trend_min_change (of the series'
     level) and trend_min_z noise units, the six weeks before it agree (the end of a spike cluster is no new level),
     and it moved at once. A step moves the week after from the week before by all of the shift, steady growth by a
@@ -87,15 +86,15 @@ def _new_level_z(clean: np.ndarray, at: int, window: int, noise: float, level: f
     held = np.nanmedian(clean[at:at + window]) - np.nanmedian(clean[max(0, at - HOLD_DAYS):at])
     jump = np.nanmedian(clean[at:at + SEGMENT_DAYS]) - np.nanmedian(clean[at - SEGMENT_DAYS:at])
     at_once = (1 + SEGMENT_DAYS / window) / 2
-    new = (abs(shift) >= settings.trend_min_change * level and abs(z) >= settings.trend_min_z
+    new = (abs(shift) >= settings["trend_min_change"] * level and abs(z) >= settings["trend_min_z"]
            and np.sign(held) == np.sign(shift) and abs(held) >= 0.5 * abs(shift)
            and np.sign(jump) == np.sign(shift) and abs(jump) >= at_once * abs(shift))
     return z if new else None
 
 
-def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
+def trend_changes(con, since: date, settings: dict) -> list[dict]:
     """Level shifts confirmed since `since` (a changepoint needs a week of data after it to be seen)."""
-    earliest = since - timedelta(days=settings.trend_lookback_days)
+    earliest = since - timedelta(days=settings["trend_lookback_days"])
     series, days, values, volume, absolute = _daily_series(con, earliest - timedelta(days=HISTORY_DAYS))
     if not series or len(days) < 4 * WINDOW_DAYS:
         return []
@@ -104,11 +103,11 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
         clean = _deseasonalised(values, days, absolute)
         noise = 1.4826 * np.nanmedian(np.abs(np.diff(clean, axis=1)), axis=1) / np.sqrt(2)
         level = np.nanmedian(np.abs(values), axis=1)
-    penalty = settings.trend_penalty * np.log(len(days))
+    penalty = settings["trend_penalty"] * np.log(len(days))
     found = []
     for i, (metric, dimension, member) in enumerate(series):
         observed_days = ~np.isnan(values[i])
-        if observed_days.sum() < 4 * WINDOW_DAYS or np.nanmedian(volume[i]) < settings.min_volume or noise[i] <= 0:
+        if observed_days.sum() < 4 * WINDOW_DAYS or np.nanmedian(volume[i]) < settings["min_volume"] or noise[i] <= 0:
             continue
         if np.mean(values[i, observed_days] == 0) > 0.1:  # mostly a few refunds a week: no level to shift
             continue
@@ -142,7 +141,12 @@ def trend_changes(con, since: date, settings: DetectSettings) -> list[dict]:
 
 TREND_CHANGE = Detector(
     name="trend_change", weight=1.0, describes_change=True, baseline="trend_window",
-    settings=("trend_lookback_days", "trend_penalty", "trend_min_change", "trend_min_z", "min_volume"),
+    settings=("min_volume",),
+    own_settings=(
+        OwnSetting("trend_lookback_days", 35, at_least=1),  # changepoints are confirmed this long after they happen
+        OwnSetting("trend_penalty", 6.0, at_least=0.1),  # changepoint penalty, in units of log(days) x noise variance
+        OwnSetting("trend_min_change", 0.1),  # smallest level shift a changepoint must show, of the series' level ...
+        OwnSetting("trend_min_z", 4.0)),  # ... and how sure: two weeks after against two weeks before, in noise units
     source=Path(__file__), function=trend_changes,
     headline="{metric} ({slice}) moved to a new level from {period_start}: {observed} a day against {expected} a day "
              "before ({change}).")

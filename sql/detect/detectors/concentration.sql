@@ -3,7 +3,10 @@ name: concentration
 weight: 0.4
 describes_change: false
 baseline: none
-settings: [min_volume, concentration_share, concentration_members]
+settings: [min_volume]
+own_settings:
+  concentration_share: {default: 0.5, at_most: 1}  # "a few members carry this share of the total" ...
+  concentration_members: {default: 0.25, at_most: 1}  # ... where a few is at most this fraction of the members
 neutral: true   # a concentration is neither good nor bad news, whatever the metric
 headline: "{member} carry {observed_percent} of {metric} by {dimension} {period} ({comparison}: {expected_percent})."
 */

@@ -3,7 +3,9 @@ name: pace_to_goal
 weight: 0.9
 describes_change: false
 baseline: none
-settings: [goal_tolerance]
+settings: []
+own_settings:
+  goal_tolerance: 0.05  # projected this far off the goal (a fraction of it) is news
 headline: "{metric} is on pace for {observed} {period}, {ahead_or_behind} its goal of {expected} ({change})."
 */
 -- Pace to goal: for an additive metric with a goal, the current month (or week) so far plus a short

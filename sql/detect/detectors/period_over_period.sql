@@ -3,7 +3,9 @@ name: period_over_period
 weight: 0.9
 describes_change: true
 baseline: previous_period
-settings: [noise_days, min_history, min_abs_z, min_rel_change, pop_min_z, member_extra_z, min_volume]
+settings: [noise_days, min_history, min_abs_z, min_rel_change, member_extra_z, min_volume]
+own_settings:
+  pop_min_z: 5.0  # two noisy periods compared, not one against a baseline: more z than min_abs_z
 */
 -- Period over period: a complete day, week or month against the one before it (a day against the
 -- same weekday a week earlier, so weekly seasonality does not fire). Months of additive metrics

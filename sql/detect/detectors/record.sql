@@ -3,7 +3,10 @@ name: record
 weight: 0.8
 describes_change: true
 baseline: same_weekday_weeks
-settings: [noise_days, min_abs_z, member_extra_z, min_volume, record_days, record_margin]
+settings: [noise_days, min_abs_z, member_extra_z, min_volume]
+own_settings:
+  record_days: {default: 365, at_least: 1}  # a record is the highest or lowest value over this many days ...
+  record_margin: 0.1  # ... and beats the previous one by at least this much
 headline: "{metric} ({slice}) set a record {high_or_low} {period}: {observed} against {comparison}, {expected} ({change})."
 */
 -- Record high or low: a complete period above the highest (below the lowest) value of the

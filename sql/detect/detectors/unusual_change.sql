@@ -3,7 +3,9 @@ name: unusual_change
 weight: 1.0
 describes_change: true
 baseline: same_weekday_weeks
-settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, member_extra_z, min_volume, early_extra_z]
+settings: [baseline_weeks, noise_days, min_history, min_abs_z, min_rel_change, member_extra_z, min_volume]
+own_settings:
+  early_extra_z: 2.0  # a day in a series' first weeks (a short baseline) needs this much more z
 */
 -- Unusual change: a complete day far from the median of the same weekday in the previous weeks.
 -- Comparing like weekdays keeps weekly seasonality from firing. How far is "far" is learned per
