@@ -139,4 +139,5 @@ def cycle_workers(settings: Settings) -> Iterator[RunUnits]:
             futures = [cluster[0].submit(unit, call) for call in calls]
             return [future.result() for future in futures]
 
+        run_units.here = not workers.pool and not workers.dask  # type: ignore[attr-defined]
         yield run_units

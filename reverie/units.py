@@ -19,6 +19,14 @@ def run_here(unit: Task, calls: list[dict]) -> list:
     return [unit.fn(**call) for call in calls]
 
 
+def runs_here(run_units: RunUnits) -> bool:
+    """Whether its units run in this process, so a stage may keep the warehouse open across them."""
+    return getattr(run_units, "here", False)
+
+
+run_here.here = True  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Unit:
     """A unit of work as a work pool's flow run carries it. `sent`: a call as the run's name and parameters (names

@@ -113,6 +113,14 @@ class Warehouse:
             con.close()
 
     @contextmanager
+    def kept_open(self) -> Iterator[None]:
+        """Keep the database open in this process for the block: the connections opened inside share it (DuckDB keeps
+        one instance per file and process), so none opens the file and no close but the last checkpoints it. Only
+        while no other process needs the file: DuckDB lets one process at a time open it to write."""
+        with self.connect():
+            yield
+
+    @contextmanager
     def writing(self, wait_seconds: float, what: dict) -> Iterator[None]:
         """Be the only run writing this warehouse for the block: wait up to `wait_seconds` for another (a cycle, a
         refresh, a morning brief, in any process on this machine) to finish, else WarehouseBusy naming it.

@@ -5,6 +5,7 @@ recomputed in a commit of its own: one after another here, or at once on a cycle
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from reverie.tasks.metrics.sanity_checks import (
     sanity_outcomes,
     save_metric_outcomes,
 )
-from reverie.units import RunUnits, Unit, run_here
+from reverie.units import RunUnits, Unit, run_here, runs_here
 from reverie.warehouse import Warehouse
 
 
@@ -80,16 +81,18 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     Declared sanity checks run on the new values before they are committed: an error keeps the metric's old values.
     A metric that cannot be computed is stored as a failed check too, so it reaches memory and the brief.
     """
-    plan = plan_metrics(warehouse, cycle_id, sources, models_dir, metrics_dir, lookback_days, quality_dir)
-    done = run_units(refresh_metric_group, [{"warehouse": warehouse, "cycle_id": cycle_id, "group": group,
-                                          "full_refresh": full_refresh, "grace_minutes": grace_minutes}
-                                         for group in plan.groups])
-    committed = {name for group in done for name in group["committed"]}
-    with warehouse.connect() as con:
-        with transaction(con):  # the groups write only metric values: concurrent groups do not conflict here
-            record_metrics(con, [(m.spec, m.known, m.zones) for group in plan.groups for m in group.metrics
-                                 if m.spec.name in committed])
-        save_metric_outcomes(con, cycle_id, plan.not_computed + [o for group in done for o in group["outcomes"]])
+    # units here: the file opened once for the refresh, not once per step (a fixed cost of each small refresh)
+    with warehouse.kept_open() if runs_here(run_units) else nullcontext():
+        plan = plan_metrics(warehouse, cycle_id, sources, models_dir, metrics_dir, lookback_days, quality_dir)
+        done = run_units(refresh_metric_group, [{"warehouse": warehouse, "cycle_id": cycle_id, "group": group,
+                                              "full_refresh": full_refresh, "grace_minutes": grace_minutes}
+                                             for group in plan.groups])
+        committed = {name for group in done for name in group["committed"]}
+        with warehouse.connect() as con:
+            with transaction(con):  # the groups write only metric values: concurrent groups do not conflict here
+                record_metrics(con, [(m.spec, m.known, m.zones) for group in plan.groups for m in group.metrics
+                                     if m.spec.name in committed])
+            save_metric_outcomes(con, cycle_id, plan.not_computed + [o for group in done for o in group["outcomes"]])
     logger = run_logger()
     errors = plan.errors + [message for group in done for message in group["errors"]]
     for message in errors:
