@@ -67,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=60, help="days of demo data before the first night")
     parser.add_argument("--nights", type=int, default=8)
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     args = parser.parse_args()
     receiver = Receiver()
     started = time.monotonic()
@@ -98,13 +98,18 @@ def main() -> None:
             "apprise": counted(apprise_ids, sum(m["message"].count("update · ") for m in apprise), len(apprise))},
         "same_ids": webhook_ids == apprise_ids,
     }
+    report.keep(args, "alerts", result)
     if args.json:
         print(json.dumps(result))
         return
     print(f"{result['cycles']} cycles ({args.days} days, then {args.nights} nights and the same data again) "
           f"in {result['seconds']} s; statuses {sorted(set(statuses))}; same ids on both channels: {result['same_ids']}")
-    report.print_table(("channel", "messages", "alerts", "distinct", "repeated", "updates"),
-                       [(name, *c.values()) for name, c in result["channels"].items()])
+    report.print_table(*table(result))
+
+
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    return (("channel", "messages", "alerts", "distinct", "repeated", "updates"),
+            [(name, *c.values()) for name, c in result["channels"].items()])
 
 
 if __name__ == "__main__":

@@ -166,10 +166,15 @@ def score(truth: str, answer: dict) -> str:
     return "decline" if declined else "wrong"
 
 
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    return (("path", "asks", "correct", "tokens/ask", "in p50 s", "process p50 s", "process p95 s"),
+            [tuple(s.values()) for s in result["summary"]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     parser.add_argument("--paths", default=",".join(PATHS), help="which of default, memory, cold to ask on")
     args = parser.parse_args()
     paths = {name: PATHS[name] for name in args.paths.split(",")}
@@ -217,11 +222,11 @@ def main() -> None:
               "hit_rate_held_back_by_group": hits,
               "wrong": [r for r in rows if r["verdict"] == "wrong"],
               "declined": [r for r in rows if r["verdict"] == "decline"], "rows": rows}
+    report.keep(args, "ask" if set(paths) == set(PATHS) else "ask-" + "-".join(paths), result)
     if args.json:
         print(json.dumps(result, default=str))
         return
-    report.print_table(("path", "asks", "correct", "tokens/ask", "in p50 s", "proc p50 s", "proc p95 s"),
-                       [tuple(s.values()) for s in summary])
+    report.print_table(*table(result))
     print(f"prepared-answer hit rate: held-back phrasings {result['hit_rate_held_back']:.0%}, "
           f"tune phrasings {result['hit_rate_tune']:.0%} ({len(qs)} questions); held back by group: "
           + ", ".join(f"{g} {h:.0%}" for g, h in hits.items()))

@@ -96,19 +96,25 @@ def main() -> None:
     parser.add_argument("--reverie", default=str(Path(sys.executable).parent / "reverie"),
                         help="the reverie command to measure (default: this checkout's)")
     parser.add_argument("--start-up", action="store_true", help="measure Prefect's start-up instead")
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OPENAI_", "REVERIE_"))}
     env["PREFECT_HOME"] = tempfile.mkdtemp(prefix="reverie-bench-home-")
     rows = start_up(args.reverie, env) if args.start_up else cycles(args.reverie, args.cycles, env)
     machine = report.machine()
+    result = {"benchmark": "start-up" if args.start_up else "demo", "reverie": args.reverie, "machine": machine,
+              "result": rows}
+    report.keep(args, "demo-start-up" if args.start_up else "demo", result)
     if args.json:
-        print(json.dumps({"benchmark": "start-up" if args.start_up else "demo", "reverie": args.reverie,
-                          "machine": machine, "result": rows}))
+        print(json.dumps(result))
         return
     print(f"{'start-up' if args.start_up else 'demo'} · {args.reverie} · {machine['cpus']} cores")
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    report.print_table(tuple(columns), [tuple(row.get(c) for c in columns) for row in rows], width=9)
+    report.print_table(*table(result), width=9)
+
+
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    columns = list(dict.fromkeys(key for row in result["result"] for key in row))
+    return tuple(columns), [tuple(row.get(c) for c in columns) for row in result["result"]]
 
 
 if __name__ == "__main__":

@@ -353,6 +353,18 @@ def speed(workdir: Path, repeat: int) -> dict:
             "one_new_day_candidates": timings["one_new_day_candidates"]}
 
 
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    """Accuracy by type; with no accuracy measured (--speed-only), the speed."""
+    if not result["accuracy"]:
+        s = result["speed"]
+        return (("series", "metric values", "full year s", "candidates", "one new day s", "candidates"),
+                [(f"{s['series']:,}", f"{s['metric_values']:,}", s["full_year_s"], s["full_year_candidates"],
+                  s["one_new_day_s"], s["one_new_day_candidates"])])
+    keys = ("type", "findings", "true_positives", "labels", "found", "precision", "recall")
+    return (("type", "findings", "true pos", "labels", "found", "precision", "recall"),
+            [tuple(r[k] for k in keys) for r in result["accuracy"]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated generator seeds")
@@ -361,22 +373,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="speed: median of this many runs")
     parser.add_argument("--speed-only", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    report.output_options(parser)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reverie-bench-detect-"))
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = [] if args.speed_only else accuracy(seeds, args.days, args.scale, workdir)
     timing = speed(workdir, args.repeat)
     machine = report.machine()
+    result = {"benchmark": "detectors", "machine": machine, "seeds": seeds, "days": args.days, "scale": args.scale,
+              "accuracy": rows, "speed": timing}
+    report.keep(args, "detectors-speed" if args.speed_only else "detectors", result)
     if args.json:
-        print(json.dumps({"benchmark": "detectors", "machine": machine, "seeds": seeds, "days": args.days,
-                          "scale": args.scale, "accuracy": rows, "speed": timing}, default=str))
+        print(json.dumps(result, default=str))
         return
     if rows:
         print(f"detector accuracy · seeds {args.seeds} · {args.days} days · scale {args.scale}")
-        header = ("type", "findings", "true pos", "labels", "found", "precision", "recall")
-        keys = ("type", "findings", "true_positives", "labels", "found", "precision", "recall")
-        report.print_table(header, [tuple(r[k] for k in keys) for r in rows], width=18)
+        report.print_table(*table(result), width=18)
     print(f"\ndetector speed · {machine['cpus']} cores · {timing['series']:,} series · {timing['metric_values']:,} metric values")
     print(f"full year {timing['full_year_s']} s ({timing['full_year_candidates']} candidates) · "
           f"one new day {timing['one_new_day_s']} s ({timing['one_new_day_candidates']} candidates)")

@@ -203,7 +203,7 @@ KINDS = ("honest", "reference", "honest_change", "made_up", "constant", "mislabe
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--insights", type=int, default=400, help="insights of each kind")
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     args = parser.parse_args()
     project = Path(tempfile.mkdtemp(prefix="reverie-bench-grounding-")) / "shop"
     scaffold(project)
@@ -231,13 +231,17 @@ def main() -> None:
     result = {kind: {**o, "share": round(o["refused"] / o["insights"], 3)} for kind, o in outcomes.items()}
     result["ms_per_check"] = round(1000 * seconds / (args.insights * len(KINDS)), 1)
     machine = report.machine()
+    report.keep(args, "grounding", {"benchmark": "grounding", "machine": machine, "result": result})
     if args.json:
         print(json.dumps({"benchmark": "grounding", "machine": machine, "result": result}))
         return
     print(f"grounding · {machine['cpus']} cores · {result['ms_per_check']} ms a check")
-    report.print_table(("insights", "kind", "refused", "share"),
-                       [(o["insights"], kind, o["refused"], o["share"]) for kind, o in result.items() if kind in KINDS],
-                       width=12)
+    report.print_table(*table({"result": result}), width=12)
+
+
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    return (("insights", "kind", "refused", "share"),
+            [(o["insights"], kind, o["refused"], o["share"]) for kind, o in result["result"].items() if kind in KINDS])
 
 
 if __name__ == "__main__":

@@ -48,11 +48,19 @@ def cycle(folder: Path) -> dict:
             "stages": {name: stage.get("seconds") for name, stage in result["stages"].items()}}
 
 
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    runs = result["results"]
+    stages = list(runs[0]["stages"]["file"])
+    return (("cycle", "store", "seconds", *stages, "lake/file"),
+            [(r["cycle"], store, r[store], *(r["stages"][store][s] for s in stages),
+              r["lake_over_file"] if store == "lake" else "") for r in runs for store in ("file", "lake")])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--scale", type=float, default=2.0)
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="reverie-bench-lake-"))
     folders = {store: project(workdir, store, args.days, args.scale) for store in ("file", "lake")}
@@ -65,15 +73,13 @@ def main() -> None:
                      "lake_over_file": round(measured["lake"]["seconds"] / measured["file"]["seconds"], 2),
                      "stages": {store: m["stages"] for store, m in measured.items()}})
     machine = report.machine()
+    result = {"benchmark": "lake", "machine": machine, "days": args.days, "scale": args.scale, "results": runs}
+    report.keep(args, "lake", result)
     if args.json:
-        print(json.dumps({"benchmark": "lake", "machine": machine, "days": args.days, "scale": args.scale,
-                          "results": runs}))
+        print(json.dumps(result))
         return
     print(f"lake vs file · {machine['cpus']} cores · {machine['platform']}")
-    stages = list(runs[0]["stages"]["file"])
-    report.print_table(("cycle", "store", "seconds", *stages), [
-        (r["cycle"][:11], store, r[store], *(r["stages"][store][s] for s in stages)) for r in runs
-        for store in ("file", "lake")], width=9)
+    report.print_table(*table(result), width=9)
     for r in runs:
         print(f"{r['cycle']}: lake/file {r['lake_over_file']} ({r['events']:,} events loaded, "
               f"{r['metric_values']:,} metric values)")

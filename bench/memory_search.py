@@ -178,20 +178,25 @@ def main() -> None:
     parser.add_argument("--memories", default="100000,1000000", help="comma-separated sizes")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    report.output_options(parser)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reverie-bench-memory-"))
     rows = [measure(int(n), args.queries, workdir) for n in args.memories.split(",")]
     machine = report.machine()
+    result = {"benchmark": "memory_search", "machine": machine, "results": rows}
+    report.keep(args, "memory_search", result)
     if args.json:
-        print(json.dumps({"benchmark": "memory_search", "machine": machine, "results": rows}))
+        print(json.dumps(result))
         return
     print(f"memory search · {machine['cpus']} cores · {machine['platform']}")
+    report.print_table(*table(result))
+
+
+def table(result: dict) -> tuple[tuple, list[tuple]]:
     header = ("memories", "index s", "night: items", "update s", "p50 ms", "p95 ms", "cold p95 ms", "FTS p95 ms",
               "p95 / FTS")
-    report.print_table(header, [(f"{r['memories']:,}", r["index_s"], r["night_changed"], r["update_s"], r["p50_ms"],
-                                 r["p95_ms"], r["cold_p95_ms"], r["duckdb_fts_p95_ms"], r["p95_over_duckdb_fts"])
-                                for r in rows])
+    return header, [(f"{r['memories']:,}", r["index_s"], r["night_changed"], r["update_s"], r["p50_ms"], r["p95_ms"],
+                     r["cold_p95_ms"], r["duckdb_fts_p95_ms"], r["p95_over_duckdb_fts"]) for r in result["results"]]
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--events", default="1M,10M", help="comma-separated sizes, e.g. 1M,10M,100M")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="where to build the projects (default: a temp dir)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    report.output_options(parser)
     parser.add_argument("--prepare", type=int, metavar="EVENTS", help="only build one size's project under --workdir")
     parser.add_argument("--measure", type=Path, metavar="PROJECT", help="only time an already built project")
     args = parser.parse_args()
@@ -181,14 +181,21 @@ def main() -> None:
         os.sync()  # the data just written must not be flushed to disk while the refresh is timed
         rows.append({**prepared, **in_subprocess("--measure", prepared["project"], "--repeat", str(args.repeat))})
     machine = report.machine()
+    result = {"benchmark": "metrics_refresh", "machine": machine, "results": rows}
+    report.keep(args, "metrics_refresh", result)
     if args.json:
-        print(json.dumps({"benchmark": "metrics_refresh", "machine": machine, "results": rows}))
+        print(json.dumps(result))
         return
     print(f"metrics refresh · {machine['cpus']} cores · {machine['platform']}")
-    header = ("events", "values", "full s", "hand s", "full/hand", "incr s", "incr/full", "ingest s", "peak RSS MB")
-    report.print_table(header, [(f"{r['events']:,}", f"{r['values']:,}", r["full_refresh_s"], r["hand_written_s"],
-                                 r["full_over_hand"], r["incremental_s"], r["incremental_over_full"], r["ingest_s"],
-                                 r["peak_rss_mb"]) for r in rows])
+    report.print_table(*table(result))
+
+
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    header = ("events", "values", "full s", "hand s", "full/hand", "incr s", "incr/full", "ingest s", "peak RSS MB",
+              "values differ")
+    return header, [(f"{r['events']:,}", f"{r['values']:,}", r["full_refresh_s"], r["hand_written_s"],
+                     r["full_over_hand"], r["incremental_s"], r["incremental_over_full"], r["ingest_s"],
+                     r["peak_rss_mb"], ", ".join(r["mismatched"]) or "none") for r in result["results"]]
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--days", type=int, default=40)
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="reverie-bench-prefect-"))
     server = Server(folder / "server-home")
@@ -142,16 +142,21 @@ def main() -> None:
     local = results[0]["overhead_median"]
     for r in results:
         r["overhead_vs_local"] = r["overhead_median"] / local
+    result = {"machine": report.machine(), "days": args.days, "results": results}
+    report.keep(args, "prefect_overhead", result)
     if args.json:
-        print(json.dumps({"machine": report.machine(), "days": args.days, "results": results}, default=str))
+        print(json.dumps(result, default=str))
         return
     print(f"a sleep cycle's fixed overhead on {report.machine()['cpus']} cores (median of {args.runs} runs, seconds)")
-    report.print_table(("mode", "total", "stages", "overhead", "min", "max", "vs local", "late", "quality",
-                        "deliver"), [
+    report.print_table(*table(result), width=12)
+
+
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    return (("mode", "total", "stages", "overhead", "min", "max", "vs local", "late", "quality", "deliver"), [
         (r["mode"], f"{r['total_median']:.1f}", f"{r['stages_median']:.1f}", f"{r['overhead_median']:.2f}",
          f"{r['overhead_min']:.2f}", f"{r['overhead_max']:.2f}", f"{r['overhead_vs_local']:.3f}",
-         f"{r['late_median']:.2f}", f"{r['quality_median']:.2f}", f"{r['deliver_median']:.2f}") for r in results],
-        width=12)
+         f"{r['late_median']:.2f}", f"{r['quality_median']:.2f}", f"{r['deliver_median']:.2f}")
+        for r in result["results"]])
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--events", default="1M,10M")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     parser.add_argument("--measure", type=Path, metavar="PROJECT", help="only time an already built project")
     args = parser.parse_args()
     if args.measure:
@@ -120,16 +120,21 @@ def main() -> None:
         os.sync()
         rows.append({**prepared, **measure_in_subprocess(prepared["project"], args.repeat)})
     machine = report.machine()
+    result = {"benchmark": "quality_gate", "machine": machine, "results": rows}
+    report.keep(args, "quality_gate", result)
     if args.json:
-        print(json.dumps({"benchmark": "quality_gate", "machine": machine, "results": rows}))
+        print(json.dumps(result))
         return
     print(f"quality gate · {machine['cpus']} cores · {machine['platform']}")
+    report.print_table(*table(result), width=12)
+
+
+def table(result: dict) -> tuple[tuple, list[tuple]]:
     header = ("events", "batches", "gate s", "s / Mrows", "refresh s", "gate/refresh", "day gate s", "day refresh s",
-              "unique/refr", "fixed/day")
-    report.print_table(header, [(f"{r['events']:,}", r["batches"], r["gate_s"], r["gate_s_per_million_rows"],
-                                 r["full_refresh_s"], r["gate_over_refresh"], r["day_gate_s"], r["day_refresh_s"],
-                                 r["unique_over_refresh"], r["fixed_over_day_refresh"])
-                                for r in rows], width=12)
+              "unique/refresh", "fixed/day")
+    return header, [(f"{r['events']:,}", r["batches"], r["gate_s"], r["gate_s_per_million_rows"], r["full_refresh_s"],
+                     r["gate_over_refresh"], r["day_gate_s"], r["day_refresh_s"], r["unique_over_refresh"],
+                     r["fixed_over_day_refresh"]) for r in result["results"]]
 
 
 def measure_in_subprocess(project: str, repeat: int) -> dict:

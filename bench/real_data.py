@@ -288,6 +288,15 @@ def evaluate(name: str, files: str, every: int | None, detect: dict[str, str], w
             "project": str(project), **judge(dataset, project)}
 
 
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    header = ("data set", "part", "items", "strict", "judged", "top 10", "top 20", "events", "recall",
+              "alerts/100", "weekend FA")
+    return header, [(r["dataset"], part, r[part]["items"], r[part]["strict_precision"], r[part]["judged_precision"],
+                     r[part]["top10"], r[part]["top20"], r[part]["events"], r[part]["recall"],
+                     r[part]["alerts_per_100_series_days"], r[part]["ordinary_weekend_alerts"])
+                    for r in result["results"] for part in ("tune", "report")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -296,25 +305,21 @@ def main() -> None:
                         "(default: each data set's EVERY)")
     parser.add_argument("--detect", action="append", default=[], help="a [detect] setting to try, key=value")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    report.output_options(parser)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reverie-bench-real-"))
     os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     detect = dict(setting.split("=", 1) for setting in args.detect)
     results = [evaluate(name, args.files, args.every, detect, workdir) for name in args.datasets.split(",")]
+    result = {"benchmark": "real_data", "machine": report.machine(), "files": args.files, "detect": detect,
+              "results": results}
+    report.keep(args, "real_data", result)
     if args.json:
-        print(json.dumps({"benchmark": "real_data", "machine": report.machine(), "files": args.files,
-                          "detect": detect, "results": results}, default=str))
+        print(json.dumps(result, default=str))
         return
-    header = ("data set", "part", "items", "strict", "judged", "top 10", "top 20", "events", "recall",
-              "alerts/100", "weekend FA")
-    rows = [(r["dataset"], part, r[part]["items"], r[part]["strict_precision"], r[part]["judged_precision"],
-             r[part]["top10"], r[part]["top20"], r[part]["events"], r[part]["recall"],
-             r[part]["alerts_per_100_series_days"], r[part]["ordinary_weekend_alerts"])
-            for r in results for part in ("tune", "report")]
     print(f"real data · {args.files} files · {report.machine()['cpus']} cores")
-    report.print_table(header, rows, width=10)
+    report.print_table(*table(result), width=10)
     for r in results:
         print(f"\n{r['dataset']}: {r['file_count']} files, {r['cycles']} cycles (every {r['every']} days) in {r['seconds']} s "
               f"({r['degraded']} degraded); project kept at {r['project']}")

@@ -135,6 +135,14 @@ def metric_values(folder: Path) -> list[tuple]:
                            "order by all").fetchall()
 
 
+def table(result: dict) -> tuple[tuple, list[tuple]]:
+    runs = result["results"]
+    stages = list(runs[0]["file"]["stages"])
+    return (("cycle", "store", "events", "seconds", "sources", "slowest source", *stages, "retried"), [
+        (r["cycle"], store, r["events"], r[store]["seconds"], r[store]["sources_wall"], r[store]["slowest_source"],
+         *(r[store]["stages"][s] for s in stages), r[store]["commits_retried"]) for r in runs for store in ("file", "lake")])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", default="100M", help="events in all sources together, e.g. 10M or 100M")
@@ -142,7 +150,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--on", choices=sorted(SPREAD), default="workers",
                         help="the lake's workers: a Dask cluster of two processes, or two workers of a work pool")
-    parser.add_argument("--json", action="store_true")
+    report.output_options(parser)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="reverie-bench-scale-"))
     sources = [f"s{i:02d}" for i in range(1, args.sources + 1)]
@@ -167,17 +175,15 @@ def main() -> None:
         equal = metric_values(folders["file"]) == metric_values(folders["lake"])
     assert equal, "the two workers on the lake computed other metric values than one process on the file"
     machine = report.machine()
+    result = {"benchmark": "scale", "machine": machine, "lake_on": args.on, "sources": args.sources,
+              "metrics": args.sources * len(METRICS_PER_SOURCE), "days": args.days, "results": runs}
+    report.keep(args, "scale" if args.on == "workers" else f"scale-{args.on}", result)
     if args.json:
-        print(json.dumps({"benchmark": "scale", "machine": machine, "lake_on": args.on, "sources": args.sources,
-                          "metrics": args.sources * len(METRICS_PER_SOURCE), "days": args.days, "results": runs}))
+        print(json.dumps(result))
         return
     print(f"scale-out · lake on two {args.on} · {args.sources} sources · "
           f"{args.sources * len(METRICS_PER_SOURCE)} metrics · {machine['cpus']} cores · {machine['platform']}")
-    stages = list(runs[0]["file"]["stages"])
-    report.print_table(("cycle", "store", "events", "seconds", "sources", "slowest src", *stages, "retried"), [
-        (r["cycle"][:11], store, r["events"], r[store]["seconds"], r[store]["sources_wall"], r[store]["slowest_source"],
-         *(r[store]["stages"][s] for s in stages), r[store]["commits_retried"]) for r in runs for store in ("file", "lake")],
-        width=9)
+    report.print_table(*table(result), width=9)
     for r in runs:
         print(f"{r['cycle']}: file / two workers on the lake = {r['file_over_lake']} (speed-up)")
 
