@@ -50,6 +50,7 @@ from reverie import generator
 from reverie.config import DetectSettings, load_settings
 from reverie.project import scaffold
 from reverie.tasks.detect import candidates, run_detector
+from reverie.tasks.detect.registry import load_detectors
 from reverie.tasks.ingest import ingest_source
 from reverie.tasks.metrics import refresh_metrics
 from reverie.warehouse import Warehouse
@@ -232,7 +233,7 @@ def evaluate(project: Path, tally: Tally, settings: DetectSettings) -> None:
             tally.precision("concentration", False)
 
     # pace to goal: the mid-month verdict against the month's actual total
-    tolerance = settings.goal_tolerance
+    tolerance = load_detectors()["pace_to_goal"].values(settings)["goal_tolerance"]
     for (metric, month), (value, goal) in actual.items():
         off = value / goal - 1
         if month not in months[2:] or 0.5 * tolerance <= abs(off) < 1.5 * tolerance:
