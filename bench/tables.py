@@ -1,4 +1,4 @@
-"""The tables in docs/benchmarks.md, made from the benchmarks' recorded JSON (bench/results/NAME.json, written by a
+"""The benchmark tables in docs/, made from the benchmarks' recorded JSON (bench/results/NAME.json, written by a
 benchmark run with --record); each row says the date and commit it was measured on.
 
     uv run python -m bench.tables            # rewrite every table between <!-- bench: NAME --> and <!-- /bench -->
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.report import RESULTS_DIR
 
-DOCS = Path(__file__).parent.parent / "docs" / "benchmarks.md"
+DOCS = Path(__file__).parent.parent / "docs"
 BLOCK = re.compile(r"(<!-- bench: (?P<name>[\w-]+) -->\n).*?(<!-- /bench -->)", re.DOTALL)
 
 
@@ -39,14 +39,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only say whether the tables are up to date")
     args = parser.parse_args()
-    text = DOCS.read_text()
-    new = rewritten(text)
-    if args.check:
-        stale = [m.group("name") for m, n in zip(BLOCK.finditer(text), BLOCK.finditer(new)) if m.group(0) != n.group(0)]
-        if stale:
-            sys.exit(f"{DOCS}: out of date with bench/results/: {', '.join(stale)} (run: uv run python -m bench.tables)")
-        return
-    DOCS.write_text(new)
+    stale = []
+    for doc in sorted(DOCS.glob("*.md")):
+        text = doc.read_text()
+        new = rewritten(text)
+        stale += [f"{doc.name}: {m.group('name')}" for m, n in zip(BLOCK.finditer(text), BLOCK.finditer(new))
+                  if m.group(0) != n.group(0)]
+        if not args.check and new != text:
+            doc.write_text(new)
+    if args.check and stale:
+        sys.exit(f"out of date with bench/results/: {', '.join(stale)} (run: uv run python -m bench.tables)")
 
 
 if __name__ == "__main__":
