@@ -1,5 +1,5 @@
 """What every benchmark prints and keeps: the machine it ran on, a table, and (`--record`) its JSON stamped with the
-date and commit in bench/results/, from which `python -m bench.tables` makes the tables in docs/benchmarks.md."""
+date and commit in bench/results/, from which `python -m bench.tables` makes the tables in docs/."""
 
 from __future__ import annotations
 

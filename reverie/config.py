@@ -545,7 +545,7 @@ def _detect(values: dict, path: Path) -> DetectSettings:
     false here, checked against the detector that declares it when detectors are loaded."""
     lines = [f"{path}: [detect] {name}: expected a number or true or false, got {value!r}"
              for name, value in values.items() if name not in SHARED_DETECT_SETTINGS
-             and not (isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)))]
+             and not (isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)))]
     try:
         shared = _checked(DetectSettings, {k: v for k, v in values.items() if k in SHARED_DETECT_SETTINGS}, "detect",
                           path)
