@@ -419,3 +419,51 @@ def test_a_member_with_no_rows_in_a_complete_day_is_zero_and_every_value_carries
                    ("purchases", "04", 1.0, 1.0)]
     # the day the data has not finished yet is not filled in (web's last row is at 09:00 on the 4th)
     assert query(settings, "select count(*) from metric_values where period_start >= '2026-03-05'") == [(0,)]
+
+
+def test_a_member_missing_for_a_while_is_zero_for_a_week_and_a_held_back_day_stays_missing(tmp_path):
+    """A platform without purchases is 0 for the seven days after its last one, then has no value (gone, not
+    zero); a day whose file the quality gate held back is missing for every member, not 0; an incremental refresh
+    fills exactly what a full one does."""
+    from reverie.config import load_settings
+    from reverie.tasks.ingest import ingest_source
+    from reverie.tasks.metrics import refresh_metrics
+    from reverie.tasks.quality import run_quality_gate
+
+    write(tmp_path / "reverie.toml", '[sources.orders]\nformat = "csv"\npath = "exports/*.csv"\n'
+                                     'time_column = "created_at"\nsuite = "orders"\n')
+    write(tmp_path / "quality" / "orders.yml", "suites:\n  orders:\n"
+                                               "    - {check: in_set, column: status, values: [paid, failed]}\n")
+    write(tmp_path / "metrics" / "shop.yml", PURCHASES)
+    ios_days, held_back = {1, 2, 13, 14}, 5
+
+    def land(day: int) -> None:
+        lines = [f"2026-03-{day:02d} 09:00:00,paid,web,5"]
+        lines += [f"2026-03-{day:02d} 10:00:00,paid,ios,10"] if day in ios_days else []
+        lines += [f"2026-03-{day:02d} 11:00:00,chargeback,web,5"] if day == held_back else []
+        write(tmp_path / "exports" / f"{day:02d}.csv", "created_at,status,platform,amount\n" + "\n".join(lines) + "\n")
+
+    def cycle(cycle_id: str, full: bool = False) -> None:
+        ingest_source.fn(settings.warehouse, str(tmp_path), settings.sources["orders"], cycle_id)
+        run_quality_gate.fn(settings.warehouse, settings.sources["orders"], cycle_id, str(settings.quality_dir))
+        refresh_metrics(settings.warehouse, cycle_id, settings.sources, str(settings.models_dir),
+                        str(settings.metrics_dir), full_refresh=full)
+
+    def purchases() -> dict[str, dict[int, float]]:
+        rows = query(settings, "select member, day(period_start), value from metric_values "
+                               "where metric = 'purchases' and grain = 'day' order by all")
+        return {member: {day: value for m, day, value in rows if m == member} for member in ("all", "ios", "web")}
+
+    for day in range(1, 15):
+        land(day)
+    settings = load_settings(tmp_path)
+    cycle("c1")
+    values = purchases()
+    # ios: its two days, 0 for the week after (the held-back 5th aside), nothing from the 10th until it is back
+    assert values["ios"] == {1: 1, 2: 1, 3: 0, 4: 0, 6: 0, 7: 0, 8: 0, 9: 0, 13: 1, 14: 1}
+    assert values["web"] == {day: 1 for day in range(1, 15) if day != held_back}
+    land(15)  # a new day: the 14th is complete now, ios has no row on the 15th (not complete: not filled)
+    cycle("c2")
+    incremental = purchases()
+    cycle("c3", full=True)
+    assert incremental == purchases() and incremental["ios"][14] == 1 and 15 not in incremental["ios"]

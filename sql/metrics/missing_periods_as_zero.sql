@@ -15,51 +15,54 @@ with seen as (  -- real values only: a period filled in as zero is not data
         and volume > 0
 ),
 
-periods as (  -- from the first period with data: a full refresh's $since is 1900
-    select unnest(generate_series(
-        greatest($since::timestamp, (select min(period_start) from seen)),
-        $watermark + to_minutes($grace) - ('1 ' || $grain)::interval, ('1 ' || $grain)::interval
-    )) as period_start
+gaps as (  -- each real value and the next one of its series: the periods between them are its gap
+    select
+        metric, dimension, member, period_start as seen_at,
+        lead(period_start) over (partition by metric, dimension, member order by period_start) as seen_next
+    from seen
+),
+
+missing as (  -- a gap's periods up to $window after its value, and not past the last complete period
+    select
+        metric, dimension, member,
+        unnest(generate_series(
+            seen_at + ('1 ' || $grain)::interval,
+            least(
+                coalesce(seen_next - ('1 ' || $grain)::interval, 'infinity'::timestamp),
+                seen_at + $window * ('1 ' || $grain)::interval,
+                $watermark + to_minutes($grace) - ('1 ' || $grain)::interval
+            ),
+            ('1 ' || $grain)::interval
+        )) as period_start
+    from gaps
 ),
 
 held_back as (
     select first_event, last_event
     from batches
     where status = 'quarantined' and last_event >= $since - $window * ('1 ' || $grain)::interval
-),
-
-fillable as (
-    select period_start
-    from periods
-    where not exists (
-        select 1 from held_back
-        where held_back.first_event < periods.period_start + ('1 ' || $grain)::interval
-            and held_back.last_event >= periods.period_start
-    )
-),
-
-expected as (
-    select distinct seen.metric, seen.dimension, seen.member, fillable.period_start
-    from fillable
-    join seen
-        on seen.period_start < fillable.period_start
-        and seen.period_start >= fillable.period_start - $window * ('1 ' || $grain)::interval
 )
 
 select
-    expected.metric,
+    missing.metric,
     $grain as grain,
-    expected.period_start,
-    expected.dimension,
-    expected.member,
+    missing.period_start,
+    missing.dimension,
+    missing.member,
     0.0 as value,
     0.0 as volume,
     true as complete,
     $cycle_id as cycle_id
-from expected
-anti join metric_values existing
-    on existing.metric = expected.metric
+from missing
+anti join metric_values existing  -- a row of no volume (a sum of nulls) is kept as it is
+    on existing.metric = missing.metric
     and existing.grain = $grain
-    and existing.period_start = expected.period_start
-    and existing.dimension = expected.dimension
-    and existing.member = expected.member
+    and existing.period_start = missing.period_start
+    and existing.dimension = missing.dimension
+    and existing.member = missing.member
+where missing.period_start >= $since
+    and not exists (
+        select 1 from held_back
+        where held_back.first_event < missing.period_start + ('1 ' || $grain)::interval
+            and held_back.last_event >= missing.period_start
+    )
