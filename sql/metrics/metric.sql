@@ -1,15 +1,15 @@
 -- One metric at one grain: its value per period, overall and per dimension member, with the rows behind it.
 -- Filled from the metric's declaration by tasks/metrics/refresh.py: the model and time column are
--- identifiers, the measures, the filter and the dimension lists expressions, the name a literal.
--- $since and $grain are shared by the metrics refreshed together in one statement.
+-- identifiers, the measures, the filter, the dimension lists, the start and the period expressions, the name a
+-- literal. $since and $grain are shared by the metrics refreshed together in one statement.
 with source as (  -- the filter in parentheses: an `or` in it must not reach rows before $since
     select * from {{ model }}
-    where {{ time_column }} >= $since and ({{ filter }})
+    where {{ from_since }} and ({{ filter }})
 ),
 
 bucketed as (
     select
-        date_trunc($grain, {{ time_column }})::timestamp as period_start,
+        {{ period_start }} as period_start,
         *
     from source
 ),

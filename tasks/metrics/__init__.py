@@ -33,7 +33,7 @@ from reverie.tasks.metrics.refresh import (
 )
 from reverie.tasks.metrics.sanity_checks import (
     failed_to_compute,
-    filter_never_matches,
+    filters_never_matching,
     sanity_outcomes,
     save_metric_outcomes,
 )
@@ -159,14 +159,14 @@ def refresh_metric_group(warehouse: Warehouse, cycle_id: str, group: MetricGroup
             starts = [(m, refresh_start(m.spec, m.known, m.touched, full_refresh, m.zones)) for m in metrics]
             planned = [(m, since) for m, since in starts if since is not None]
             values = [(m.spec, since, m.watermark) for m, since in planned]
-            computed = new_values(con, values, cycle_id, grace_minutes)  # read before the commit's window opens
+            computed = new_values(con, values, cycle_id, grace_minutes, ahead=warehouse.lake is not None)
 
             def write() -> int:
                 rows = replace_values(con, values, computed, cycle_id, grace_minutes)
+                unmatched = filters_never_matching(con, [m.spec for m, _ in planned])
                 for m, _ in planned:
                     sanity[m.spec.name] = sanity_outcomes(con, m.spec, m.checks, cycle_id)
-                    unmatched = filter_never_matches(con, m.spec)
-                    sanity[m.spec.name] += [unmatched] if unmatched else []
+                    sanity[m.spec.name] += [unmatched[m.spec.name]] if m.spec.name in unmatched else []
                     broken = [o["message"] for o in sanity[m.spec.name] if not o["success"] and o["severity"] == "error"]
                     if broken:
                         raise MetricError(f"{m.spec.path}: metric '{m.spec.name}': failed its sanity check: "

@@ -36,14 +36,20 @@ def volume_sql(measure: Measure) -> str:
     return f"count({target})" + (f" filter (where {measure.filter})" if measure.filter else "") + "::double"
 
 
-def metric_query(spec: MetricSpec) -> str:
-    """The metric at the grain of parameter $grain, from sql/metrics/metric.sql."""
+def metric_query(spec: MetricSpec, grain: str, whole_history: bool = False) -> str:
+    """The metric at a grain (also parameter $grain) from parameter $since, or over its whole history, from
+    sql/metrics/metric.sql."""
+    time = quoted(spec.time_column)
     dims = [(quoted(d), literal(d)) for d in spec.dimensions]
     dimension = " ".join(f"when grouping({column}) = 0 then {name}" for column, name in dims)
     member = " ".join(f"when grouping({column}) = 0 then cast({column} as varchar)" for column, _ in dims)
-    return render("metrics/metric.sql", identifiers={"model": spec.model, "time_column": spec.time_column},
+    return render("metrics/metric.sql", identifiers={"model": spec.model},
                   literals={"metric": spec.name}, expressions={
                       "filter": spec.filter or "true",
+                      # no comparison per row when every row counts; a day by a cast, cheaper than date_trunc
+                      "from_since": "true" if whole_history else f"{time} >= $since",
+                      "period_start": f"cast({time} as date)::timestamp" if grain == "day"
+                                      else f"date_trunc({literal(grain)}, {time})::timestamp",
                       "dimension": f"case {dimension} else 'overall' end" if dims else "'overall'",
                       "member": f"case {member} else 'all' end" if dims else "'all'",
                       "grouping_sets": ", ".join(["(period_start)"] + [f"(period_start, {column})" for column, _ in dims]),
@@ -120,8 +126,10 @@ def record_metrics(con: duckdb.DuckDBPyConnection, recomputed: list[tuple[Metric
 
 @dataclass(frozen=True)
 class NewValues:
-    """New values of metrics sharing a start, watermark and grain, computed into a temporary table by one statement."""
-    table: str
+    """New values of metrics sharing a start, watermark and grain: what the insert that stores them selects (their
+    statement and its parameters, or the temporary table they were computed into ahead of the commit)."""
+    query: str
+    parameters: dict
     since: datetime
     watermark: datetime | None
     grain: str
@@ -130,23 +138,26 @@ class NewValues:
 
 
 def new_values(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, datetime, datetime | None]],
-               cycle_id: str, grace_minutes: int) -> list[NewValues]:
-    """Each metric's values from its start, into temporary tables: one statement per shared start, watermark and
-    grain. It only reads the warehouse, so on a lake the commit that stores them spans the writes alone (a lake's
-    writers of one table conflict when their transactions overlap)."""
+               cycle_id: str, grace_minutes: int, ahead: bool = False) -> list[NewValues]:
+    """Each metric's values from its start: one statement per shared start, watermark and grain. `ahead`: computed
+    now into temporary tables, so the commit that stores them spans the writes alone (a lake's writers of one table
+    conflict when their transactions overlap); else computed by the insert itself, without the copy."""
     together: dict[tuple, list[MetricSpec]] = defaultdict(list)
     for spec, since, watermark in planned:
         for grain in spec.grains:
             together[(period_start(since, grain), watermark, grain)].append(spec)
     computed = []
     for i, ((period, watermark, grain), specs) in enumerate(together.items()):
-        table = f"new_metric_values_{i}"
+        whole = period <= FULL_HISTORY  # a week's period starts on the Monday before
         # one statement for many metrics: DuckDB plans it once, which is most of the cost of a small refresh
-        union = "\nunion all\n".join(f"({metric_query(spec)})" for spec in specs)
-        con.execute(f"create or replace temp table {table} as " + render(
-            "metrics/new_metric_values.sql", expressions={"metric_queries": union}), {
-            "since": period, "grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id})
-        computed.append(NewValues(table, period, watermark, grain, [spec.name for spec in specs],
+        union = "\nunion all\n".join(f"({metric_query(spec, grain, whole)})" for spec in specs)
+        query = render("metrics/new_metric_values.sql", expressions={"metric_queries": union})
+        parameters = {"grain": grain, "watermark": watermark, "grace": grace_minutes, "cycle_id": cycle_id} | (
+            {} if whole else {"since": period})
+        if ahead:
+            con.execute(f"create or replace temp table new_metric_values_{i} as {query}", parameters)
+            query, parameters = f"select * from new_metric_values_{i}", {}
+        computed.append(NewValues(query, parameters, period, watermark, grain, [spec.name for spec in specs],
                                   [spec.name for spec in specs if spec.kind in ADDITIVE]))
     return computed
 
@@ -163,7 +174,7 @@ def replace_values(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpe
         con.execute("delete from metric_values where grain = $grain and period_start >= $since "
                     "and metric in (select unnest($metrics::varchar[]))",
                     {"grain": new.grain, "since": new.since, "metrics": new.metrics})
-        rows += con.execute(f"insert into metric_values by name select * from {new.table}").fetchone()[0]
+        rows += con.execute(f"insert into metric_values by name {new.query}", new.parameters).fetchone()[0]
         if new.additive and new.grain in ZERO_FILL_WINDOW and new.watermark is not None:
             rows += con.execute(sql_file("metrics/missing_periods_as_zero.sql"), {
                 "since": new.since, "grain": new.grain, "watermark": new.watermark, "grace": grace_minutes,

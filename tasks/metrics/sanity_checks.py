@@ -34,24 +34,36 @@ def sanity_outcomes(con: duckdb.DuckDBPyConnection, spec: MetricSpec, checks: li
 FILTER_EVIDENCE_ROWS = 1000  # rows of a model after which a filter that never matched is worth a warning
 
 
-def filter_never_matches(con: duckdb.DuckDBPyConnection, spec: MetricSpec) -> dict | None:
-    """A metric whose filter matched none of its model's rows (a column of 'NA' text is never null, a status
-    compared with a number never equal): a warning, not a silent 0 every day. None when it matches or cannot tell."""
-    measures = [spec.measure] if spec.measure else [spec.ratio.numerator, spec.ratio.denominator]
-    filters = [f for f in (spec.filter, *(m.filter for m in measures)) if f]
-    if not filters:
-        return None
-    matched, numerator = con.execute(sql_file("quality/metric_matched_rows.sql"), {"metric": spec.name}).fetchone()
-    if matched and not (spec.ratio and spec.ratio.numerator.filter and numerator == 0):
-        return None
-    rows = con.execute(f"select count(*) from {quoted(spec.model)}").fetchone()[0]
-    if rows < FILTER_EVIDENCE_ROWS:
-        return None
-    shown = " and ".join(f"`{f}`" for f in filters)
-    return {"metric": spec.name, "check": "matches", "severity": "warning", "success": False, "total": rows,
+def filters_never_matching(con: duckdb.DuckDBPyConnection, specs: list[MetricSpec]) -> dict[str, dict]:
+    """Metrics whose filter matched none of their model's rows (a column of 'NA' text is never null, a status
+    compared with a number never equal), each as a warning, not a silent 0 every day; not those that match or
+    cannot tell."""
+    filtered = {spec.name: (spec, filters) for spec in specs if (filters := _filters(spec))}
+    if not filtered:
+        return {}
+    totals = {metric: (matched, numerator) for metric, matched, numerator in con.execute(
+        sql_file("quality/metric_matched_rows.sql"), {"metrics": sorted(filtered)}).fetchall()}
+    warnings = {}
+    for name, (spec, filters) in filtered.items():
+        matched, numerator = totals.get(name, (0, 0))
+        if matched and not (spec.ratio and spec.ratio.numerator.filter and numerator == 0):
+            continue
+        rows = con.execute(f"select count(*) from {quoted(spec.model)}").fetchone()[0]
+        if rows < FILTER_EVIDENCE_ROWS:
+            continue
+        shown = " and ".join(f"`{f}`" for f in filters)
+        warnings[name] = {
+            "metric": name, "check": "matches", "severity": "warning", "success": False, "total": rows,
             "unexpected": rows, "sample": filters,
             "message": f"its filter {shown} matched none of the {rows:,} rows of {spec.model}: every value is 0 "
                        "(text such as 'NA' is not null: declare the source's null_strings, or cast the column)"}
+    return warnings
+
+
+def _filters(spec: MetricSpec) -> list[str]:
+    """The filters of a metric and of its measures."""
+    measures = [spec.measure] if spec.measure else [spec.ratio.numerator, spec.ratio.denominator]
+    return [f for f in (spec.filter, *(m.filter for m in measures)) if f]
 
 
 def failed_to_compute(spec: MetricSpec, error: str) -> dict:
