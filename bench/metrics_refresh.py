@@ -40,25 +40,33 @@ DAYS = 365
 EVENTS_PER_SCALE = 4_270_000  # 365 days at --scale 1
 PAID = "event_type = 'order' and status = 'paid'"
 
-# One query per metric, written by hand: the same values reverie computes, straight from the staging model.
+# One query per metric, written by hand: the same values reverie computes, straight from the staging model — each
+# value per day and member with the rows behind it (its volume), sums and averages of exact decimals as reverie adds
+# them. Per metric: value, volume, rows it reads, dimensions, and a ratio's denominator.
 HAND_WRITTEN = {
-    "sessions": ("count(*)", "event_type = 'session'", "country, channel, device", None),
-    "signups": ("count(*)", "event_type = 'signup'", "country, channel", None),
-    "orders": ("count(*) filter (where status = 'paid')", "event_type = 'order'", "country, channel, device, category", None),
-    "revenue": ("sum(amount) filter (where status = 'paid')", "event_type = 'order'", "country, channel, device, category", None),
-    "average_order_value": ("avg(amount) filter (where status = 'paid')", "event_type = 'order'", "country, category", None),
-    "conversion_rate": (f"count(*) filter (where {PAID})", "event_type in ('session', 'order')", "country, channel, device",
+    "sessions": ("count(*)", "count(*)", "event_type = 'session'", "country, channel, device", None),
+    "signups": ("count(*)", "count(*)", "event_type = 'signup'", "country, channel", None),
+    "orders": ("count(*) filter (where status = 'paid')", "count(*) filter (where status = 'paid')",
+               "event_type = 'order'", "country, channel, device, category", None),
+    "revenue": ("sum(amount::decimal(38, 9)) filter (where status = 'paid')", "count(amount) filter (where status = 'paid')",
+                "event_type = 'order'", "country, channel, device, category", None),
+    "average_order_value": ("avg(amount::decimal(38, 9)) filter (where status = 'paid')",
+                            "count(amount) filter (where status = 'paid')", "event_type = 'order'", "country, category",
+                            None),
+    "conversion_rate": (f"count(*) filter (where {PAID})", "count(*) filter (where event_type = 'session')",
+                        "event_type in ('session', 'order')", "country, channel, device",
                         "count(*) filter (where event_type = 'session')"),
-    "refund_rate": ("count(*) filter (where status = 'refunded')", "event_type = 'order'", "country, channel, device, category",
-                    "count(*)"),
+    "refund_rate": ("count(*) filter (where status = 'refunded')", "count(*)", "event_type = 'order'",
+                    "country, channel, device, category", "count(*)"),
 }
 
 
 def hand_query(metric: str) -> str:
-    value, where, dims, denominator = HAND_WRITTEN[metric]
+    value, volume, where, dims, denominator = HAND_WRITTEN[metric]
     sets = ", ".join(["(day)"] + [f"(day, {d})" for d in dims.split(", ")])
     return f"""
-        select day, {value} {'/ nullif(' + denominator + ', 0)' if denominator else ''} as value
+        select day, {dims}, {value} {'/ nullif(' + denominator + ', 0)' if denominator else ''} as value,
+            {volume} as volume
         from (select event_time::date as day, * from stg_events where {where})
         group by grouping sets ({sets})"""
 
@@ -73,16 +81,18 @@ def run_hand(warehouse: Warehouse) -> float:
 
 
 def different_metrics(warehouse: Warehouse) -> list[str]:
-    """Metrics whose hand-written result differs from reverie's in its values that are not zero (their count and
-    total; a sanity check). Zeros aside: reverie also stores a member's day without a row as 0 (a platform's day
-    without purchases), which one grouped query cannot produce, and its refresh is timed with that work in it."""
+    """Metrics whose hand-written result differs from reverie's in its values that are not zero (their count, total
+    and rows behind them; a sanity check). Zeros aside: reverie also stores a member's day without a row as 0 (a
+    platform's day without purchases), which one grouped query cannot produce, and its refresh is timed with that
+    work in it."""
     different = []
     with warehouse.connect() as con:
         for metric in HAND_WRITTEN:
-            hand = con.execute(f"select count(*) filter (where value <> 0), sum(value) from bench_hand_{metric}").fetchone()
-            ours = con.execute("""select count(*) filter (where value <> 0), sum(value) from metric_values
-                                  where metric = $metric and grain = 'day'""", {"metric": metric}).fetchone()
-            if hand[0] != ours[0] or abs(hand[1] - ours[1]) > 1e-6 * abs(ours[1]):
+            totals = "select count(*) filter (where value <> 0), sum(value)::double, sum(volume) from"
+            hand = con.execute(f"{totals} bench_hand_{metric}").fetchone()
+            ours = con.execute(f"{totals} metric_values where metric = $metric and grain = 'day'",
+                               {"metric": metric}).fetchone()
+            if hand[0] != ours[0] or hand[2] != ours[2] or abs(hand[1] - ours[1]) > 1e-6 * abs(ours[1]):
                 different.append(metric)
     return different
 
