@@ -1,7 +1,7 @@
 -- One metric at one grain: its value per period, overall and per dimension member, with the rows behind it.
--- Filled from the metric's declaration by tasks/metrics/refresh.py: the model and time column are
--- identifiers, the measures, the filter, the dimension lists, the start and the period expressions, the name a
--- literal. $since and $grain are shared by the metrics refreshed together in one statement.
+-- Filled from the metric's declaration by tasks/metrics/refresh.py: the model is an identifier, the name a
+-- literal; the measures, the filter, the dimension lists, the start (its time column from $since, or every row)
+-- and the period are expressions. $since and $grain are shared by the metrics refreshed together in one statement.
 with source as (  -- the filter in parentheses: an `or` in it must not reach rows before $since
     select * from {{ model }}
     where {{ from_since }} and ({{ filter }})

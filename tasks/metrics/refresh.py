@@ -148,7 +148,7 @@ def new_values(con: duckdb.DuckDBPyConnection, planned: list[tuple[MetricSpec, d
             together[(period_start(since, grain), watermark, grain)].append(spec)
     computed = []
     for i, ((period, watermark, grain), specs) in enumerate(together.items()):
-        whole = period <= FULL_HISTORY  # a week's period starts on the Monday before
+        whole = period <= FULL_HISTORY  # the whole history: from FULL_HISTORY or the week or month holding it
         # one statement for many metrics: DuckDB plans it once, which is most of the cost of a small refresh
         union = "\nunion all\n".join(f"({metric_query(spec, grain, whole)})" for spec in specs)
         query = render("metrics/new_metric_values.sql", expressions={"metric_queries": union})
