@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from reverie.config import SourceSettings
 from reverie.logs import run_logger
 from reverie.models import local_time
 from reverie.queries import quoted, render
+from reverie.secrets import redacted
 from reverie.sources import (
     Batch,
     BatchError,
@@ -189,15 +191,23 @@ def forget_batch(con, source: str, file: str) -> None:
     con.execute("delete from batches where source = $source and file = $file", {"source": source, "file": file})
 
 
-def _failure(con, source: SourceSettings, batch: Batch, exc: Exception, seen: dict, cycle_id: str) -> dict:
-    """A batch that failed, as the ingest report names it; a new or retried file is remembered as rejected."""
+def _message(exc: Exception, where: str, source_format: SourceFormat) -> str:
+    """What went wrong, in one line naming where, without the credentials the format reads."""
     if isinstance(exc, BatchError):
         message = str(exc)
     elif isinstance(exc, duckdb.Error):  # its first paragraph says what and where; the rest is the reader's settings
-        said = [line for line in str(exc).split("\n\n")[0].splitlines() if not line.startswith("Original Line:")]
-        message = f"{batch.where}: {'; '.join(said)}"
+        said = [line.strip() for line in str(exc).split("\n\n")[0].splitlines()
+                if line.strip() and not line.startswith("Original Line:")]
+        message = f"{where}: {source_format.explained('; '.join(said))}"
     else:
-        message = f"{batch.where}: {type(exc).__name__}: {exc}"
+        message = f"{where}: {type(exc).__name__}: {exc}"
+    return redacted(message, source_format.credentials())
+
+
+def _failure(con, source: SourceSettings, source_format: SourceFormat, batch: Batch, exc: Exception, seen: dict,
+             cycle_id: str) -> dict:
+    """A batch that failed, as the ingest report names it; a new or retried file is remembered as rejected."""
+    message = _message(exc, batch.where, source_format)
     if batch.signature is not None and batch.name not in seen:
         # remembered, so it is reported once and tried again only when it changes
         size, modified = batch.signature
@@ -213,8 +223,10 @@ def _failure(con, source: SourceSettings, batch: Batch, exc: Exception, seen: di
 
 def _load_new(con, source: SourceSettings, source_format: SourceFormat, new: list[Batch], seen: dict, cycle_id: str,
               logger) -> tuple[list, list, int]:
-    """Load the new batches: all in one insert when they fit together, else one by one."""
-    if len(new) > 1:
+    """Load the new batches: all in one insert when they fit together, else one by one; reads that replace rows
+    (a table's chunks) one by one, in order, each committed alone."""
+    replacing = any(batch.replaces_since is not None for batch in new)
+    if len(new) > 1 and not replacing:
         # One insert for all: appending file by file leaves partly filled row groups, which DuckDB then
         # spends seconds compacting at every later checkpoint (measured at 100M rows).
         try:
@@ -224,16 +236,23 @@ def _load_new(con, source: SourceSettings, source_format: SourceFormat, new: lis
                 raise  # another writer of the lake won the race, not a bad file: the task tries again
             # rolled back: load them one by one, so a bad file is found, named and skipped alone
     loaded, failed, rows = [], [], 0
-    for batch in new:
+    started = time.monotonic()
+    for done, batch in enumerate(new, 1):
         try:
             rows += _load(con, source, source_format, batch, cycle_id)
         except Exception as exc:  # one bad file must not stop the others
             if is_write_conflict(exc):
                 raise
-            failed.append(_failure(con, source, batch, exc, seen, cycle_id))
+            failed.append(_failure(con, source, source_format, batch, exc, seen, cycle_id))
             logger.warning("ingest %s: skipped %s", source.name, failed[-1]["error"])
+            if replacing:  # a chunk missing: the next cycle reads on from what was committed
+                break
             continue
         loaded.append(batch.name)
+        if replacing and len(new) > 1:
+            seconds = time.monotonic() - started
+            logger.info("ingest %s: %d of %d chunks read, %d rows, %.0f rows/s, about %.0f s left", source.name,
+                        done, len(new), rows, rows / seconds if seconds else 0, seconds / done * (len(new) - done))
     return loaded, failed, rows
 
 
@@ -245,24 +264,20 @@ def _ingest(con, source: SourceSettings, reading: Reading, logger) -> tuple[list
         "select file, size_bytes, modified_at from batches where source = $source and status <> 'retry' "
         "and not (status = 'rejected' and declaration is distinct from $declaration)",
         {"source": source.name, "declaration": source.declaration}).fetchall()}
-    try:
-        found = source_format.discover(reading)
-    except BatchError as exc:  # nowhere to look (a landing folder gone): the source fails, its batches are kept
-        logger.warning("ingest %s: %s", source.name, exc)
-        return [], [{"file": getattr(source.options, "path", None) or source.name, "error": str(exc)}], 0
-    new = [batch for batch in found if batch.signature is None or seen.get(batch.name) != batch.signature]
-    if not new:
-        return [], [], 0
+    where = getattr(source.options, "path", None) or f"source {source.name}"
     try:
         with source_format.opened(con, reading):
-            return _load_new(con, source, source_format, new, seen, reading.cycle_id, logger)
-    except Exception as exc:  # the source cannot be opened (its DuckDB file is missing, say): its batches fail together
+            found = source_format.discover(con, reading)
+            new = [batch for batch in found if batch.signature is None or seen.get(batch.name) != batch.signature]
+            return _load_new(con, source, source_format, new, seen, reading.cycle_id, logger) if new else ([], [], 0)
+    except Exception as exc:
+        # nowhere to look or nothing to open (a landing folder gone, a database unreachable, wrong credentials): the
+        # source fails alone, in one line, and what it loaded before is kept
         if is_write_conflict(exc):
             raise
-        failed = [_failure(con, source, batch, exc, seen, reading.cycle_id) for batch in new]
-        for failure in failed:
-            logger.warning("ingest %s: %s", source.name, failure["error"])
-        return [], failed, 0
+        failure = {"file": where, "error": _message(exc, f"source {source.name}", source_format)}
+        logger.warning("ingest %s: %s", source.name, failure["error"])
+        return [], [failure], 0
 
 
 # Tasks that write are never cached. Ingest is retried: it loads only what is new, so a second try after a

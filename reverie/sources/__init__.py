@@ -62,14 +62,24 @@ class SourceFormat(ABC):
     def __init__(self, options: object) -> None:
         self.options = options
 
-    @abstractmethod
-    def discover(self, reading: Reading) -> list[Batch]:
-        """Every batch there is to load now, each with the signature that tells whether it changed."""
-
     @contextmanager
     def opened(self, con, reading: Reading) -> Iterator[None]:
-        """What must be in place on the connection while batches are read (nothing, unless the format says)."""
+        """What must be in place on the connection while batches are found and read (nothing, unless the format
+        says): an attached database, an extension and its credentials; undone afterwards."""
         yield
+
+    @abstractmethod
+    def discover(self, con, reading: Reading) -> list[Batch]:
+        """Every batch there is to load now, each with the signature that tells whether it changed."""
+
+    def explained(self, error: str) -> str:
+        """A DuckDB error of the format's reader, said so that the user can act on it (as it is, unless the format
+        knows better)."""
+        return error
+
+    def credentials(self) -> list[str]:
+        """What must never appear in a message: the texts of the credentials the format reads (none, unless it says)."""
+        return []
 
     def held_to(self, established: dict[str, str]) -> SourceFormat:
         """This format reading those columns as those types, where its files do not carry their own (CSV)."""
@@ -100,12 +110,14 @@ from reverie.sources.csv import CsvFiles  # noqa: E402
 from reverie.sources.duckdb_table import DuckDBTable  # noqa: E402
 from reverie.sources.jsonl import JsonLinesFiles  # noqa: E402
 from reverie.sources.parquet import ParquetFiles  # noqa: E402
+from reverie.sources.postgres import PostgresTable  # noqa: E402
 
 FORMATS: dict[str, type[SourceFormat]] = {
     "parquet": ParquetFiles,
     "csv": CsvFiles,
     "duckdb": DuckDBTable,
     "jsonl": JsonLinesFiles,
+    "postgres": PostgresTable,
 }
 
 

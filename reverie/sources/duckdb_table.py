@@ -5,18 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from reverie.options import OptionError
 from reverie.queries import literal, quoted
-from reverie.sources import (
-    Batch,
-    BatchError,
-    Reading,
-    Relation,
-    SourceFormat,
-)
+from reverie.sources import Batch, BatchError, Reading, Relation, SourceFormat
+from reverie.sources.tables import TableRead, between, window_reads
 
 
 @dataclass(frozen=True)
@@ -30,12 +24,6 @@ class DuckDBTableOptions:
             raise OptionError("needs table")
 
 
-@dataclass(frozen=True, kw_only=True)
-class TableRead(Batch):
-    """One read of the table."""
-    rows: Relation  # the rows it reads
-
-
 class DuckDBTable(SourceFormat):
     """Re-read from the watermark minus the lookback every cycle, so late and corrected rows are picked up."""
     Options = DuckDBTableOptions
@@ -46,17 +34,15 @@ class DuckDBTable(SourceFormat):
     def _alias(self, reading: Reading) -> str:
         return quoted(f"source_{reading.source}")
 
-    def discover(self, reading: Reading) -> list[Batch]:
+    def discover(self, con, reading: Reading) -> list[Batch]:
         where, relation = self.options.table, quoted(self.options.table)
         if self.options.database:
             where = f"{self._database(reading)}: table {self.options.table}"
             relation = f"{self._alias(reading)}.{relation}"
-        since = reading.watermark - timedelta(days=reading.lookback_days) if reading.watermark else None
-        rows = (Relation(f"(select * from {relation} where {quoted(reading.time_column)} >= $since)", {"since": since})
-                if since else Relation(f"(select * from {relation})", {}))
-        # the first read (or one after nothing was loaded) replaces every row with a time
-        return [TableRead(name=f"{where} @ {reading.cycle_id}", label=where, where=where, signature=None,
-                          replaces_since=since or datetime.min, rows=rows)]
+        time_column = quoted(reading.time_column)
+        return window_reads(where, reading, lambda start, end: Relation(
+            f"(select * from {relation} where {between(time_column, start, end)})",
+            {key: value for key, value in (("start", start), ("end", end)) if value}))
 
     @contextmanager
     def opened(self, con, reading: Reading) -> Iterator[None]:
