@@ -22,10 +22,17 @@ def binaries() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
+def program(name: str) -> str:
+    """One of PostgreSQL's programs (psql, createdb, ...), from the server's folder if it is there."""
+    bin_dir = binaries()
+    return str(bin_dir / name) if bin_dir and (bin_dir / name).exists() else name
+
+
 @contextmanager
-def postgres_server(database: str = "reverie") -> Iterator[str]:
-    """Start a server with one database; yields its libpq settings (`dbname=... host=... port=... user=...`).
-    Its folder is a new one in the system's temporary folder: pytest's are closed to the `postgres` user."""
+def postgres_server(database: str = "reverie", password: str | None = None) -> Iterator[str]:
+    """Start a server with one database; yields its libpq settings (`dbname=... host=... port=... user=...`), which
+    need `password=...` added when the server is given one. Its folder is a new one in the system's temporary folder:
+    pytest's are closed to the `postgres` user."""
     bin_dir = binaries()
     assert bin_dir is not None, "PostgreSQL is not installed (Debian: apt-get install postgresql)"
     folder = Path(tempfile.mkdtemp(prefix="reverie-postgres-"))
@@ -38,13 +45,34 @@ def postgres_server(database: str = "reverie") -> Iterator[str]:
     user = "postgres" if as_user else os.environ.get("USER", "postgres")
     port = "5439"
     run = lambda *args: subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)  # noqa: E731
-    run(str(bin_dir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "--no-sync")
+    auth = ["--auth=trust"]
+    if password:
+        (folder / "password").write_text(password)
+        if as_user:
+            shutil.chown(folder / "password", user)
+        auth = ["--auth=scram-sha-256", f"--pwfile={folder / 'password'}"]
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", user, *auth, "--no-sync")
     run(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "server.log"), "-o",
         f"-k {socket} -p {port} -c listen_addresses='' -c fsync=off", "start")
     try:
-        run(str(bin_dir / "createdb") if (bin_dir / "createdb").exists() else "createdb", "-h", str(socket), "-p", port,
-            "-U", user, database)
+        subprocess.run([*as_user, program("createdb"), "-h",
+                        str(socket), "-p", port, "-U", user, database], check=True, capture_output=True, text=True,
+                       env=dict(os.environ, PGPASSWORD=password or ""))
         yield f"dbname={database} host={socket} port={port} user={user}"
     finally:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def execute(dsn: str, *statements: str) -> None:
+    """Run statements on the server, each committed, through DuckDB's postgres_scanner (what reverie reads with)."""
+    import duckdb
+
+    from reverie.extensions import load_extension
+    from reverie.queries import literal
+
+    with duckdb.connect() as con:
+        load_extension(con, "postgres_scanner")
+        con.execute(f"attach {literal(dsn)} as server (type postgres)")
+        for statement in statements:
+            con.execute(f"call postgres_execute('server', {literal(statement)})")
