@@ -14,63 +14,120 @@ from reverie.queries import literal
 from reverie.sources import FORMATS, Reading, UnknownFormat, build_format
 from reverie.sources.csv import CsvFiles, CsvOptions
 from reverie.tasks.ingest import ingest_source
+from tests.helpers import postgres
 from tests.helpers.landing import write
+from tests.helpers.object_storage import S3Server, s3_server
 from tests.helpers.warehouse import query
 
 pytestmark = pytest.mark.without_prefect
 
 
-# One tiny landing per registered format: two rows, event_time and amount; returns its [sources.*] fields.
+# One tiny landing per registered format, and per file format in object storage too: two rows, event_time and
+# amount; each returns its [sources.*] fields and sets what the source reads from the environment.
 
-def parquet_landing(folder: Path) -> str:
+def _two_days(folder: Path, suffix: str, text: str) -> list[Path]:
+    paths = []
     for day in (1, 2):
-        (folder / "landing").mkdir(exist_ok=True)
-        duckdb.sql(f"copy (select timestamp '2026-03-0{day} 10:00' as event_time, {day} as amount) "
-                   f"to '{folder}/landing/day{day}.parquet' (format parquet)")
-    return 'format = "parquet"\npath = "landing/*.parquet"'
+        paths.append(folder / "landing" / f"day{day}.{suffix}")
+        paths[-1].parent.mkdir(exist_ok=True)
+        if suffix == "parquet":
+            duckdb.sql(f"copy (select timestamp '2026-03-0{day} 10:00' as event_time, {day} as amount) "
+                       f"to '{paths[-1]}' (format parquet)")
+        else:
+            write(paths[-1], text.format(day=day))
+    return paths
 
 
-def csv_landing(folder: Path) -> str:
-    for day in (1, 2):
-        write(folder / "landing" / f"day{day}.csv", f"event_time;amount\n2026-03-0{day} 10:00:00;{day}\n")
-    return 'format = "csv"\npath = "landing/*.csv"\ndelimiter = ";"'
+FILES = {"parquet": ("parquet", "", ""),
+         "csv": ("csv", "event_time;amount\n2026-03-0{day} 10:00:00;{day}\n", '\ndelimiter = ";"'),
+         "jsonl": ("jsonl", '{{"event_time": "2026-03-0{day} 10:00:00", "amount": {day}}}\n', "")}
 
 
-def jsonl_landing(folder: Path) -> str:
-    for day in (1, 2):
-        write(folder / "landing" / f"day{day}.jsonl", f'{{"event_time": "2026-03-0{day} 10:00:00", "amount": {day}}}\n')
-    return 'format = "jsonl"\npath = "landing/*.jsonl"'
+def file_landing(format_name: str, folder: Path, servers) -> str:
+    suffix, text, extra = FILES[format_name]
+    _two_days(folder, suffix, text)
+    return f'format = "{format_name}"\npath = "landing/*.{suffix}"{extra}'
 
 
-def duckdb_landing(folder: Path) -> str:
+def s3_landing(format_name: str, folder: Path, servers) -> str:
+    suffix, text, extra = FILES[format_name]
+    s3 = servers.s3()
+    for path in _two_days(folder, suffix, text):
+        s3.client.upload_file(str(path), "lake", f"{folder.name}/{path.name}")
+    return f'format = "{format_name}"\npath = "s3://lake/{folder.name}/*.{suffix}"{extra}'
+
+
+def duckdb_landing(format_name: str, folder: Path, servers) -> str:
     with duckdb.connect(str(folder / "crm.duckdb")) as crm:
         crm.execute("create table events as select * from (values (timestamp '2026-03-01 10:00', 1), "
                     "(timestamp '2026-03-02 10:00', 2)) as t(event_time, amount)")
     return 'format = "duckdb"\ndatabase = "crm.duckdb"\ntable = "events"'
 
 
-LANDINGS = {"parquet": parquet_landing, "csv": csv_landing, "jsonl": jsonl_landing, "duckdb": duckdb_landing}
+def postgres_landing(format_name: str, folder: Path, servers) -> str:
+    table = f"events_{abs(hash(folder.name))}"
+    postgres.execute(servers.postgres(), f"create table {table} (event_time timestamp, amount integer)",
+                     f"insert into {table} values ('2026-03-01 10:00', 1), ('2026-03-02 10:00', 2)")
+    return f'format = "postgres"\nconnection_env = "PG_CONFORMANCE"\ntable = "{table}"\nchunk_rows = 1'
+
+
+LANDINGS = {"parquet": file_landing, "csv": file_landing, "jsonl": file_landing, "duckdb": duckdb_landing,
+            "postgres": postgres_landing}
+CASES = [*sorted(FORMATS), *(pytest.param(f"{name} on s3", id=f"{name}-s3") for name in FILES)]
 ROWS = {("2026-03-01 10:00:00", 1), ("2026-03-02 10:00:00", 2)}
+
+
+class Servers:
+    """The servers a landing needs, started on first use, for one test."""
+
+    def __init__(self, request, monkeypatch) -> None:
+        self.request, self.monkeypatch = request, monkeypatch
+
+    def postgres(self) -> str:
+        dsn = self.request.getfixturevalue("postgres_dsn")
+        self.monkeypatch.setenv("PG_CONFORMANCE", dsn)
+        return dsn
+
+    def s3(self) -> S3Server:
+        server = self.request.getfixturevalue("s3")
+        for name, value in server.environment().items():
+            self.monkeypatch.setenv(name, value)
+        return server
+
+
+@pytest.fixture(scope="module")
+def postgres_dsn():
+    if postgres.binaries() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    with postgres.postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def s3():
+    with s3_server() as server:
+        yield server
 
 
 def test_every_registered_format_has_a_landing_to_be_tested_on():
     assert set(LANDINGS) == set(FORMATS)
 
 
-@pytest.mark.parametrize("format_name", sorted(FORMATS))
-def test_a_format_finds_reads_and_describes_its_batches(tmp_path, format_name):
-    fields_text = LANDINGS[format_name](tmp_path)
+@pytest.mark.parametrize("case", CASES)
+def test_a_format_finds_reads_and_describes_its_batches(tmp_path, case, request, monkeypatch):
+    format_name, on_s3 = case.removesuffix(" on s3"), case.endswith(" on s3")
+    fields_text = (s3_landing if on_s3 else LANDINGS[format_name])(format_name, tmp_path, Servers(request, monkeypatch))
     (tmp_path / "reverie.toml").write_text(f"[sources.things]\n{fields_text}\n")
     source = load_settings(tmp_path).sources["things"]
     source_format = build_format(source.name, source.format, source.options)
     reading = Reading(source=source.name, time_column="event_time", project_dir=tmp_path, cycle_id="c1")
 
-    batches = source_format.discover(reading)
-    assert batches and len({batch.name for batch in batches}) == len(batches)
-    # found again unchanged, a batch keeps its signature: nothing is reloaded for nothing
-    assert [b.signature for b in source_format.discover(reading)] == [b.signature for b in batches]
     con = duckdb.connect()
     with source_format.opened(con, reading):
+        batches = source_format.discover(con, reading)
+        assert batches and len({batch.name for batch in batches}) == len(batches)
+        # found again unchanged, a batch keeps its signature: nothing is reloaded for nothing
+        assert [b.signature for b in source_format.discover(con, reading)] == [b.signature for b in batches]
         one_by_one = set()
         for batch in batches:
             described = source_format.describe(con, batch)
@@ -83,6 +140,9 @@ def test_a_format_finds_reads_and_describes_its_batches(tmp_path, format_name):
             f"select _batch, event_time, amount from {together.sql}", together.params).fetchall()}
     assert read_together == one_by_one
     assert {(t, a) for _, t, a in one_by_one} == ROWS
+    # what was opened for the read is closed again: nothing of the source stays attached or in a secret
+    assert con.execute("select count(*) from duckdb_databases() where database_name like 'source_%'").fetchone() == (0,)
+    assert con.execute("select count(*) from duckdb_secrets()").fetchone() == (0,)
 
 
 def test_an_unknown_format_is_named_with_the_known_ones(tmp_path):
@@ -98,7 +158,7 @@ def test_an_unknown_format_is_named_with_the_known_ones(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ('format = "jsonl"\n', r"\[sources.events\] needs path \(a glob of jsonl files\)"),
     ('format = "jsonl"\npath = "a/*.jsonl"\ndelimiter = ","\n',
-     r"\[sources.events\]: unknown field 'delimiter' \(known for format jsonl: format, time_column, suite, timezone, path\)$"),
+     r"\[sources.events\]: unknown field 'delimiter' \(known for format jsonl: format, time_column, suite, timezone, path, endpoint, region, profile, url_style\)$"),
     ('format = "csv"\npath = "a/*.csv"\ndelimiter = 5\n', r"\[sources.events\] delimiter: expected text, got 5$"),
     ('format = "duckdb"\ndatabase = "crm.duckdb"\n', r"\[sources.events\] needs table"),
 ])

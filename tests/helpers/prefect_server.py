@@ -4,7 +4,6 @@ PREFECT_HOME, its REST API, and an environment for the clients (CLI, workers, `r
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,12 +20,6 @@ BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # the repository: where `prefect deploy` reads prefect.yaml
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _RetryingTransport(httpx.HTTPTransport):
@@ -54,7 +47,7 @@ class Server:
         home.mkdir(parents=True, exist_ok=True)
         self.log = home / "server.log"
         for _ in range(3):  # a free port can be taken between finding it and the server binding it
-            self._start(home, _free_port())
+            self._start(home, processes.free_port())
             try:
                 self._wait_healthy()
                 return
