@@ -17,9 +17,10 @@ from reverie.options import OptionError
 from reverie.queries import literal, quoted
 from reverie.secrets import url_secrets
 from reverie.sources import Batch, BatchError, Reading, Relation, SourceFormat
-from reverie.sources.tables import TableRead, between, window_reads
+from reverie.sources.tables import TableRead, window_reads
 
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+POSTGRES_ERROR = re.compile(r"Failed to (?:prepare query|prepare COPY|fetch header for COPY).*?: ERROR:\s+([^;]*)")
 PASSWORD_SETTING = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 
@@ -61,7 +62,8 @@ class PostgresTable(SourceFormat):
     def explained(self, error: str) -> str:
         if error.startswith('Failed to execute query "ROLLBACK"'):  # all the scanner says when the server went away
             return "the connection to the database was lost during the read; nothing of this read was kept"
-        return error
+        said = POSTGRES_ERROR.search(error)  # the statement it ran is long and says nothing the user wrote
+        return f"PostgreSQL: {said.group(1).strip()}" if said else error
 
     @staticmethod
     def _alias(reading: Reading) -> str:
@@ -90,19 +92,16 @@ class PostgresTable(SourceFormat):
 
     def discover(self, con, reading: Reading) -> list[Batch]:
         where = f"postgres {self.options.table or 'query'} (${self.options.connection_env})"
-        time_column = quoted(reading.time_column)
-        if self.options.query:
-            def rows_between(start, end) -> Relation:  # the window is applied by PostgreSQL, on its indexes
-                condition = between(time_column, start, end)
-                for name, value in (("$start", start), ("$end", end)):
-                    condition = condition.replace(name, literal(value.isoformat()) if value else "")
-                return Relation(self._in_postgres(reading, f"select * from {self._from()} where {condition}"), {})
-        else:
-            table = f"{quoted(self._alias(reading))}.{self._from()}"
+        column = quoted(reading.time_column)
 
-            def rows_between(start, end) -> Relation:  # the window is pushed down to PostgreSQL by the scanner
-                return Relation(f"(select * from {table} where {between(time_column, start, end)})",
-                                {key: value for key, value in (("start", start), ("end", end)) if value})
+        def rows_between(start: datetime | None, end: datetime | None) -> Relation:
+            # the window is applied by PostgreSQL itself: an index on the time column serves it, and only the
+            # window's rows travel (the scanner's pushed-down filter would scan the whole table for each read)
+            bounds = ([f"{column} >= {literal(str(start))}"] if start else []) + \
+                ([f"{column} < {literal(str(end))}"] if end else [])
+            condition = " and ".join(bounds) or "true"
+            return Relation(self._in_postgres(reading, f"select * from {self._from()} where {condition}"), {})
+
         return window_reads(where, reading, rows_between, [] if reading.watermark else self._cuts(con, reading))
 
     def _cuts(self, con, reading: Reading) -> list[datetime]:
