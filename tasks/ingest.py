@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def _held_to_table(con, source: SourceSettings, source_format: SourceFormat,
 
     Sniffed alone, a day with no nulls (or only nulls) types a column unlike the days before and would be refused;
     an integer column that a batch carries decimals in is left as sniffed, to be widened."""
-    shapes = [source_format.describe(con, batch) for batch in batches]
+    shapes = _described(con, source_format, batches)
     if not table_exists(con, source.raw_table):
         return source_format, shapes
     established = {column: kind for column, kind in _raw_columns(con, source).items()
@@ -63,7 +64,20 @@ def _held_to_table(con, source: SourceSettings, source_format: SourceFormat,
     held = source_format.held_to(established)
     if held is source_format:
         return source_format, shapes
-    return held, [held.describe(con, batch) for batch in batches]
+    return held, _described(con, held, batches)
+
+
+def _described(con, source_format: SourceFormat, batches: list[Batch]) -> list[dict[str, str]]:
+    """Each batch's columns, several at once: in object storage each is a round trip to the server."""
+    if len(batches) < 4:
+        return [source_format.describe(con, batch) for batch in batches]
+
+    def describe(batch: Batch) -> dict[str, str]:
+        with con.cursor() as cursor:  # the same database, with what `opened` attached and its secrets
+            return source_format.describe(cursor, batch)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(describe, batches))
 
 
 def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, str]) -> list[str]:
