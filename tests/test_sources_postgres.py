@@ -4,6 +4,7 @@ read, a schema changed, wrong credentials — the source fails alone, in one lin
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import threading
 import time
@@ -86,9 +87,13 @@ def until(condition, what: str, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-def test_a_first_read_goes_in_chunks_and_nightly_reads_take_late_rows_corrections_and_deletions(shop):
+def test_a_first_read_goes_in_chunks_and_nightly_reads_take_late_rows_corrections_and_deletions(shop, caplog):
+    caplog.set_level(logging.INFO)
     first = shop.cycle()
     assert first["failed"] == [] and first["rows"] == 3000 and first["files"] == 3  # three chunks of ~1,000
+    progress = [line for line in caplog.messages if "chunks read" in line]
+    assert [line.split(",")[0] for line in progress] == [f"ingest orders: {n} of 3 chunks read" for n in (1, 2, 3)]
+    assert progress[-1].split(", ")[1] == "3000 rows" and progress[-1].endswith("about 0 s left")
     assert shop.in_warehouse() == shop.on_server()
     chunks = [n for (n,) in query(shop.settings, "select rows from batches order by first_event")]
     assert sum(chunks) == 3000 and all(900 <= n <= 1100 for n in chunks)
