@@ -161,6 +161,18 @@ def test_an_unknown_format_is_named_with_the_known_ones(tmp_path):
      r"\[sources.events\]: unknown field 'delimiter' \(known for format jsonl: format, time_column, suite, timezone, path, endpoint, region, profile, url_style\)$"),
     ('format = "csv"\npath = "a/*.csv"\ndelimiter = 5\n', r"\[sources.events\] delimiter: expected text, got 5$"),
     ('format = "duckdb"\ndatabase = "crm.duckdb"\n', r"\[sources.events\] needs table"),
+    ('format = "postgres"\ntable = "orders"\n', r"\[sources.events\] needs connection_env"),
+    ('format = "postgres"\nconnection_env = "host=db user=me password=hunter2"\ntable = "orders"\n',
+     r"\[sources.events\] connection_env must name an environment variable \(like PG_ORDERS\), not hold the "
+     r"connection itself: a password never goes in reverie.toml$"),
+    ('format = "postgres"\nconnection_env = "SHOP_DB"\ntable = "orders"\nquery = "select 1"\n',
+     r"\[sources.events\] needs table or query \(one of them\)"),
+    ('format = "postgres"\nconnection_env = "SHOP_DB"\ntable = "orders"\nchunk_rows = 0\n',
+     r"\[sources.events\] chunk_rows"),
+    ('format = "parquet"\npath = "landing/*.parquet"\nendpoint = "http://127.0.0.1:9000"\n',
+     r"\[sources.events\] endpoint is for a path in object storage \(s3://...\), and path is 'landing/\*.parquet'"),
+    ('format = "parquet"\npath = "s3://lake/*.parquet"\nurl_style = "virtual"\n',
+     r"\[sources.events\] url_style = 'virtual': must be path or vhost"),
 ])
 @pytest.mark.reliability("bad_input")
 def test_a_format_checks_its_own_options_and_names_the_field(tmp_path, text, message):

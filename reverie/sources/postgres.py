@@ -107,8 +107,15 @@ class PostgresTable(SourceFormat):
     def _cuts(self, con, reading: Reading) -> list[datetime]:
         """Where a first read is cut: equal spans of time, as many as the rows need chunks of chunk_rows."""
         column = quoted(reading.time_column)
-        stats = f"select min({column}), max({column}), count(*) from {self._from()}"
+        # a table's row count as PostgreSQL estimates it (counting would read the whole table once more); a query's,
+        # or a table never analyzed, counted
+        estimate = (f"(select reltuples::bigint from pg_class where oid = to_regclass({literal(self._from())}) "
+                    "and reltuples > 0)") if self.options.table else "null"
+        stats = f"select min({column}), max({column}), {estimate} from {self._from()}"
         first, last, count = con.execute(f"select * from {self._in_postgres(reading, stats)}").fetchone()
+        if count is None:
+            count_rows = f"select count(*) from {self._from()}"
+            count = con.execute(f"select * from {self._in_postgres(reading, count_rows)}").fetchone()[0]
         chunks = math.ceil(count / self.options.chunk_rows)
         if chunks <= 1 or first is None or first == last:
             return []
