@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from reverie.options import OptionError
@@ -40,9 +41,12 @@ class DuckDBTable(SourceFormat):
             where = f"{self._database(reading)}: table {self.options.table}"
             relation = f"{self._alias(reading)}.{relation}"
         time_column = quoted(reading.time_column)
-        return window_reads(where, reading, lambda start, end: Relation(
-            f"(select * from {relation} where {between(time_column, start, end)})",
-            {key: value for key, value in (("start", start), ("end", end)) if value}))
+
+        def rows_between(start: datetime | None, end: datetime | None) -> Relation:
+            condition, params = between(time_column, start, end)
+            return Relation(f"(select * from {relation} where {condition})", params)
+
+        return window_reads(where, reading, rows_between)
 
     @contextmanager
     def opened(self, con, reading: Reading) -> Iterator[None]:

@@ -17,7 +17,7 @@ from reverie.options import OptionError
 from reverie.queries import literal, quoted
 from reverie.secrets import url_secrets
 from reverie.sources import Batch, BatchError, Reading, Relation, SourceFormat
-from reverie.sources.tables import TableRead, window_reads
+from reverie.sources.tables import TableRead, between, window_reads
 
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 POSTGRES_ERROR = re.compile(r"Failed to (?:prepare query|prepare COPY|fetch header for COPY).*?: ERROR:\s+([^;]*)")
@@ -97,9 +97,7 @@ class PostgresTable(SourceFormat):
         def rows_between(start: datetime | None, end: datetime | None) -> Relation:
             # the window is applied by PostgreSQL itself: an index on the time column serves it, and only the
             # window's rows travel (the scanner's pushed-down filter would scan the whole table for each read)
-            bounds = ([f"{column} >= {literal(str(start))}"] if start else []) + \
-                ([f"{column} < {literal(str(end))}"] if end else [])
-            condition = " and ".join(bounds) or "true"
+            condition, _ = between(column, start, end, inline=True)
             return Relation(self._in_postgres(reading, f"select * from {self._from()} where {condition}"), {})
 
         return window_reads(where, reading, rows_between, [] if reading.watermark else self._cuts(con, reading))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from reverie.queries import literal
 from reverie.sources import Batch, Reading, Relation
 
 
@@ -37,7 +38,11 @@ def window_reads(where: str, reading: Reading, rows_between: RowsBetween, cuts: 
     return reads
 
 
-def between(time_column: str, start: datetime | None, end: datetime | None) -> str:
-    """The SQL condition of rows from $start to before $end, either left out when None (parameters: start, end)."""
-    conditions = ([f"{time_column} >= $start"] if start else []) + ([f"{time_column} < $end"] if end else [])
-    return " and ".join(conditions) or "true"
+def between(time_column: str, start: datetime | None, end: datetime | None,
+            inline: bool = False) -> tuple[str, dict[str, datetime]]:
+    """The SQL condition of rows from `start` to before `end` (either left out when None), with its parameters
+    $start and $end; `inline`: the times written in as text, for SQL another database runs."""
+    bounds = {name: value for name, value in (("start", start), ("end", end)) if value}
+    conditions = [f"{time_column} {'>=' if name == 'start' else '<'} {literal(str(value)) if inline else '$' + name}"
+                  for name, value in bounds.items()]
+    return " and ".join(conditions) or "true", {} if inline else bounds
