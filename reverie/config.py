@@ -24,7 +24,8 @@ from reverie import sources as source_formats
 from reverie.channels import CHANNELS, UnknownChannel, channel_class
 from reverie.lake import Lake
 from reverie.options import OptionError
-from reverie.warehouse import PASSWORD, Warehouse
+from reverie.secrets import LIBPQ_PASSWORD
+from reverie.warehouse import Warehouse
 
 CONFIG_FILE = "reverie.toml"
 SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown
@@ -183,7 +184,7 @@ def _lake(section: LakeSection, root: Path, path: Path) -> Lake | None:
                               "DuckDB file")
         return None
     if not section.catalog.startswith(LAKE_CATALOGS):
-        shown = PASSWORD.sub("password=…", section.catalog)
+        shown = LIBPQ_PASSWORD.sub("password=…", section.catalog)
         raise ConfigError(f"{path}: [lake] catalog = {shown!r}: must start with "
                           f"{' or '.join(LAKE_CATALOGS)} (a SQLite file or a PostgreSQL database)")
     if several and not section.catalog.startswith("postgres:"):

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 BLANK = "***"
+LIBPQ_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")  # in libpq settings: password=... or '...'
 USER_INFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
 BEARER = re.compile(r"(?i)\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 BASIC = re.compile(r"(?i)\b(Basic)\s+([A-Za-z0-9+/]{4,}={0,2})")

@@ -25,8 +25,8 @@ import duckdb
 from reverie.lake import LAKE, Lake
 from reverie.migrations import migrate
 from reverie.queries import literal, quoted, with_values
+from reverie.secrets import LIBPQ_PASSWORD
 
-PASSWORD = re.compile(r"password=\S+")
 # A cycle's tasks each open the file briefly, and so does a command run meanwhile (`reverie memory list`): whoever
 # finds it held waits this long for the other to close it before saying who holds it.
 OPEN_WAIT_SECONDS = 30.0
@@ -73,7 +73,7 @@ class Warehouse:
     def __str__(self) -> str:  # as messages and summaries show it: a catalog's password is not shown
         if not self.lake:
             return str(self.path)
-        return "the DuckLake " + PASSWORD.sub("password=…", self.lake.catalog)
+        return "the DuckLake " + LIBPQ_PASSWORD.sub("password=…", self.lake.catalog)
 
     def exists(self) -> bool:
         """Whether anything was written to it yet (a lake's catalog is a server's or a file's)."""

@@ -15,13 +15,12 @@ from typing import ClassVar
 from reverie.extensions import load_extension
 from reverie.options import OptionError
 from reverie.queries import literal, quoted
-from reverie.secrets import url_secrets
+from reverie.secrets import LIBPQ_PASSWORD, url_secrets
 from reverie.sources import Batch, BatchError, Reading, Relation, SourceFormat
 from reverie.sources.tables import TableRead, between, window_reads
 
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 POSTGRES_ERROR = re.compile(r"Failed to (?:prepare query|prepare COPY|fetch header for COPY).*?: ERROR:\s+([^;]*)")
-PASSWORD_SETTING = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class PostgresTable(SourceFormat):
 
     def credentials(self) -> list[str]:
         value = os.environ.get(self.options.connection_env) or ""
-        passwords = [match.group(1).strip("'") for match in PASSWORD_SETTING.finditer(value)]
+        passwords = [match.group(1).strip("'") for match in LIBPQ_PASSWORD.finditer(value)]
         return [value, *passwords, *url_secrets(value)]
 
     def explained(self, error: str) -> str:
