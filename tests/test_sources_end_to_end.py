@@ -10,7 +10,6 @@ import duckdb
 import pytest
 
 from reverie.config import load_settings
-from reverie.extensions import load_extension
 from reverie.flows.local_run import run_cycle
 from reverie.queries import literal
 from tests.helpers import postgres
@@ -62,9 +61,7 @@ class Places:
 
     def export_orders(self, day: int) -> None:
         """The day's orders as they are in the database now, landed as a file."""
-        with duckdb.connect() as con:
-            load_extension(con, "postgres_scanner")
-            con.execute(f"attach {literal(self.dsn)} as server (type postgres, read_only)")
+        with postgres.attached(self.dsn) as con:
             path = self.files / "orders" / f"day{day:02}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             con.execute(f"copy (select * from server.orders where ordered_at::date = date '2026-03-01' + {day - 1}) "
@@ -119,9 +116,7 @@ def test_metrics_read_where_the_data_lives_equal_those_of_the_same_data_landed_a
     for folder in (live, landed):
         assert run_cycle(folder)["status"] == "completed"
     assert values(live) == values(landed)
-    with duckdb.connect() as con:  # the correction counted, the deleted order not
-        load_extension(con, "postgres_scanner")
-        con.execute(f"attach {literal(places.dsn)} as server (type postgres, read_only)")
+    with postgres.attached(places.dsn) as con:  # the correction counted, the deleted order not
         truth = con.execute("select country, sum(amount)::double from server.orders where ordered_at::date = "
                             "'2026-03-20' group by 1 order by 1").fetchall()
     assert query(load_settings(live), "select member, value from metric_values where metric = 'revenue' and "

@@ -9,11 +9,9 @@ import subprocess
 import threading
 import time
 
-import duckdb
 import pytest
 
 from reverie.config import load_settings
-from reverie.extensions import load_extension
 from reverie.queries import literal
 from reverie.tasks.ingest import ingest_source
 from tests.helpers import postgres, processes
@@ -58,16 +56,12 @@ class Shop:
                                 f"c{self.cycles}")
 
     def on_server(self) -> list[tuple]:
-        with duckdb.connect() as con:
-            load_extension(con, "postgres_scanner")
-            con.execute(f"attach {literal(self.dsn)} as server (type postgres, read_only)")
+        with postgres.attached(self.dsn) as con:
             return con.execute(f"select id, ordered_at, amount, country from server.{self.table} order by id").fetchall()
 
     def scalar(self, sql: str):
         """What a statement run by the server itself returns."""
-        with duckdb.connect() as con:
-            load_extension(con, "postgres_scanner")
-            con.execute(f"attach {literal(self.dsn)} as server (type postgres, read_only)")
+        with postgres.attached(self.dsn) as con:
             return con.execute(f"select * from postgres_query('server', {literal(sql)})").fetchone()[0]
 
     def in_warehouse(self) -> list[tuple]:

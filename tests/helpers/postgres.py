@@ -64,8 +64,9 @@ def postgres_server(database: str = "reverie", password: str | None = None) -> I
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def execute(dsn: str, *statements: str) -> None:
-    """Run statements on the server, each committed, through DuckDB's postgres_scanner (what reverie reads with)."""
+@contextmanager
+def attached(dsn: str, read_only: bool = True) -> Iterator:
+    """An in-memory DuckDB with the server attached as `server`, through the postgres_scanner reverie reads with."""
     import duckdb
 
     from reverie.extensions import load_extension
@@ -73,6 +74,14 @@ def execute(dsn: str, *statements: str) -> None:
 
     with duckdb.connect() as con:
         load_extension(con, "postgres_scanner")
-        con.execute(f"attach {literal(dsn)} as server (type postgres)")
+        con.execute(f"attach {literal(dsn)} as server (type postgres{', read_only' if read_only else ''})")
+        yield con
+
+
+def execute(dsn: str, *statements: str) -> None:
+    """Run statements on the server, each committed."""
+    from reverie.queries import literal
+
+    with attached(dsn, read_only=False) as con:
         for statement in statements:
             con.execute(f"call postgres_execute('server', {literal(statement)})")
