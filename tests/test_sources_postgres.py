@@ -105,6 +105,16 @@ def test_a_first_read_goes_in_chunks_and_nightly_reads_take_late_rows_correction
     assert shop.cycle()["failed"] == [] and shop.in_warehouse() == shop.on_server()  # a quiet night changes nothing
 
 
+def test_rows_without_a_time_are_read_by_a_first_read_in_chunks(shop):
+    # chunks are windows of time: the first takes the rows no window holds, as a first read in one piece does
+    shop.sql(f"alter table {shop.table} alter column ordered_at drop not null",
+             f"insert into {shop.table} values (4000, null, 5, 'FR')")
+    first = shop.cycle()
+    assert first["failed"] == [] and first["files"] > 1 and first["rows"] == 3001
+    assert shop.in_warehouse() == shop.on_server()
+    assert shop.cycle()["failed"] == [] and shop.in_warehouse() == shop.on_server()  # kept by the nights after
+
+
 def test_a_table_written_to_while_it_is_read_is_caught_up_by_the_next_cycle(shop):
     stop, written = threading.Event(), []
 

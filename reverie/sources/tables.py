@@ -45,4 +45,6 @@ def between(time_column: str, start: datetime | None, end: datetime | None,
     bounds = {name: value for name, value in (("start", start), ("end", end)) if value}
     conditions = [f"{time_column} {'>=' if name == 'start' else '<'} {literal(str(value)) if inline else '$' + name}"
                   for name, value in bounds.items()]
+    if start is None and end is not None:  # the first of a first read's chunks: rows without a time belong to it
+        conditions = [f"({conditions[0]} or {time_column} is null)"]
     return " and ".join(conditions) or "true", {} if inline else bounds
