@@ -8,8 +8,11 @@ A first read (every row: PostgreSQL in chunks of 1M, each committed alone; all t
 nightly read after one more day of rows (PostgreSQL: the rows from the watermark minus the one-day look-back,
 replacing those loaded; storage: the one new object). DuckDB's side does the same work by hand on a DuckDB file:
 `create table as select` for a first read, delete-and-insert of the same window (or an insert of the new object)
-for a night, each followed by a checkpoint (reverie's side closes its connection, which checkpoints). Servers: PostgreSQL started from Debian's programs (as the tests start it), moto's S3 server on
-loopback; orders spread over 100 days.
+for a night, each followed by a checkpoint (reverie's side closes its connection, which checkpoints). A second
+DuckDB side reads the way reverie must ("shaped"): a PostgreSQL first read in reverie's chunks, each committed alone;
+objects with the name of the object each row came from; nights as DuckDB's side. Servers: PostgreSQL started from
+Debian's programs (as the tests start it), moto's S3 server on loopback; orders spread over 100 days. Each timing
+is the median of --repeat runs, each on servers and data set up anew.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -29,6 +33,7 @@ from bench.metrics_refresh import parse_size
 from reverie.config import load_settings
 from reverie.extensions import load_extension
 from reverie.queries import literal
+from reverie.sources import Reading, build_format
 from reverie.sources.object_storage import Storage
 from reverie.tasks.ingest import ingest_source
 from tests.helpers.object_storage import s3_server  # shared with the tests on purpose: one way to start a server
@@ -81,9 +86,12 @@ def postgres_reads(rows: int, folder: Path) -> list[dict]:
         direct = duckdb.connect(str(folder / "direct.duckdb"))
         load_extension(direct, "postgres_scanner")
         direct.execute(f"attach {literal(dsn)} as server (type postgres, read_only)")
+        direct.execute("select count(*) from server.orders").fetchall()  # the server warm for every side alike
         results = [{"source": "postgres", "read": "first", "rows": rows,
                     "reverie": timed(lambda: reverie_cycle(folder, "c1")),
-                    "duckdb": timed(lambda: direct.execute("create table raw as select * from server.orders; checkpoint"))}]
+                    "duckdb": timed(lambda: direct.execute("create table raw as select * from server.orders; checkpoint")),
+                    "shaped": timed(lambda: in_chunks(folder, direct))}]
+        direct.execute("drop table shaped")
         with attached(dsn, read_only=False) as con:
             con.execute(f"insert into server.orders {day_of_orders(DAYS * per_day, per_day, START + timedelta(DAYS))}")
         since = START + timedelta(DAYS) - timedelta(seconds=86400 / per_day) - timedelta(days=1)
@@ -95,11 +103,24 @@ def postgres_reads(rows: int, folder: Path) -> list[dict]:
             direct.execute("commit")
             direct.execute("checkpoint")
 
+        night = timed(direct_night)
         results.append({"source": "postgres", "read": "night", "rows": 2 * per_day,
-                        "reverie": timed(lambda: reverie_cycle(folder, "c2")), "duckdb": timed(direct_night)})
+                        "reverie": timed(lambda: reverie_cycle(folder, "c2")), "duckdb": night, "shaped": night})
         direct.close()
         same(folder, results)
     return results
+
+
+def in_chunks(folder: Path, direct: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB reading the orders in the chunks reverie's first read takes (its postgres format finds them), each
+    chunk inserted and committed alone, then a checkpoint. Into a table of its own, dropped after it is timed."""
+    source = load_settings(folder).sources["orders"]
+    reads_in = build_format(source.name, source.format, source.options)
+    reading = Reading(source=source.name, time_column=source.time_column, project_dir=folder, cycle_id="shaped")
+    with reads_in.opened(direct, reading):
+        for n, read in enumerate(reads_in.discover(direct, reading)):
+            direct.execute(f"{'insert into shaped' if n else 'create table shaped as'} select * from {read.rows.sql}")
+    direct.execute("checkpoint")
 
 
 def storage_reads(rows: int, folder: Path) -> list[dict]:
@@ -123,16 +144,20 @@ def storage_reads(rows: int, folder: Path) -> list[dict]:
         load_extension(direct, "httpfs")
         load_extension(direct, "aws")
         direct.execute(f"create temporary secret s ({Storage().secret('lake')})")
+        direct.execute("select count(*) from read_parquet('s3://lake/orders/*.parquet')").fetchall()  # warm alike
         results = [{"source": "s3 parquet", "read": "first", "rows": rows,
                     "reverie": timed(lambda: reverie_cycle(folder, "c1")),
                     "duckdb": timed(lambda: direct.execute(
-                        "create table raw as select * from read_parquet('s3://lake/orders/*.parquet'); checkpoint"))}]
+                        "create table raw as select * from read_parquet('s3://lake/orders/*.parquet'); checkpoint")),
+                    "shaped": timed(lambda: direct.execute(
+                        "create table shaped as select * from read_parquet('s3://lake/orders/*.parquet', "
+                        "filename = true); checkpoint"))}]
+        direct.execute("drop table shaped")
         put(DAYS)
+        night = timed(lambda: direct.execute(
+            f"insert into raw select * from read_parquet('s3://lake/orders/day{DAYS:03}.parquet'); checkpoint"))
         results.append({"source": "s3 parquet", "read": "night", "rows": per_day,
-                        "reverie": timed(lambda: reverie_cycle(folder, "c2")),
-                        "duckdb": timed(lambda: direct.execute(
-                            f"insert into raw select * from read_parquet('s3://lake/orders/day{DAYS:03}.parquet'); "
-                            "checkpoint"))})
+                        "reverie": timed(lambda: reverie_cycle(folder, "c2")), "duckdb": night, "shaped": night})
         direct.close()
         same(folder, results)
     return results
@@ -145,8 +170,20 @@ def same(folder: Path, results: list[dict]) -> None:
         with duckdb.connect(str(folder / database), read_only=True) as con:
             sums.append(con.execute(f"select count(*), sum(id), sum(amount) from {table}").fetchone())
     for result in results:
-        result["ratio"] = round(result["reverie"] / result["duckdb"], 2)
         result["same"] = sums[0] == sums[1]
+
+
+def medians(runs: list[list[dict]]) -> list[dict]:
+    """Each read's timings, the median over the runs; its rows the same in every run or not."""
+    results = []
+    for reads in zip(*runs):
+        result = {**reads[0], "same": all(read["same"] for read in reads)}
+        for side in ("reverie", "duckdb", "shaped"):
+            result[side] = round(statistics.median(read[side] for read in reads), 2)
+        result["ratio"] = round(result["reverie"] / result["duckdb"], 2)
+        result["shaped ratio"] = round(result["reverie"] / result["shaped"], 2)
+        results.append(result)
+    return results
 
 
 def main() -> None:
@@ -154,14 +191,18 @@ def main() -> None:
     parser.add_argument("--rows", type=parse_size, default=10_000_000,
                         help="rows in each place (10M, 1M, 200K)")
     parser.add_argument("--only", choices=["postgres", "s3"], help="one place only")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per place, each set up anew (the median is kept)")
     report.output_options(parser)
     args = parser.parse_args()
     results = []
     for place, reads in (("postgres", postgres_reads), ("s3", storage_reads)):
         if args.only in (None, place):
-            with tempfile.TemporaryDirectory(prefix=f"reverie-bench-sources-{place}-") as folder:
-                results += reads(args.rows, Path(folder))
-    result = {"machine": report.machine(), "rows": args.rows, "reads": results}
+            runs = []
+            for _ in range(args.repeat):
+                with tempfile.TemporaryDirectory(prefix=f"reverie-bench-sources-{place}-") as folder:
+                    runs.append(reads(args.rows, Path(folder)))
+            results += medians(runs)
+    result = {"machine": report.machine(), "rows": args.rows, "repeat": args.repeat, "reads": results}
     report.keep(args, "sources", result)
     if args.json:
         print(json.dumps(result))
@@ -170,9 +211,9 @@ def main() -> None:
 
 
 def table(result: dict) -> tuple[tuple, list[tuple]]:
-    return (("source", "read", "rows", "reverie s", "duckdb s", "ratio", "same rows"),
-            [(r["source"], r["read"], f"{r['rows']:,}", r["reverie"], r["duckdb"], r["ratio"], r["same"])
-             for r in result["reads"]])
+    return (("source", "read", "rows", "reverie s", "duckdb s", "ratio", "shaped s", "shaped ratio", "same rows"),
+            [(r["source"], r["read"], f"{r['rows']:,}", r["reverie"], r["duckdb"], r["ratio"], r["shaped"],
+              r["shaped ratio"], r["same"]) for r in result["reads"]])
 
 
 if __name__ == "__main__":
