@@ -45,8 +45,12 @@ def _family(duckdb_type: str) -> str:
     return base
 
 
+def _raw_types(con, source: SourceSettings) -> dict[str, str]:
+    return columns(con, Relation(quoted(source.raw_table), {}))
+
+
 def _raw_columns(con, source: SourceSettings) -> dict[str, str]:
-    return {k: v for k, v in columns(con, Relation(quoted(source.raw_table), {})).items() if k != "_batch"}
+    return {k: v for k, v in _raw_types(con, source).items() if k != "_batch"}
 
 
 def _held_to_table(con, source: SourceSettings, source_format: SourceFormat,
@@ -104,31 +108,63 @@ def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, st
     return widen
 
 
-def _record_batches(con, source: SourceSettings, batches: list[Batch], cycle_id: str) -> list[int]:
-    """Remember each batch just loaded, with its signature, row count and time range, in one scan."""
+def _record_batches(con, source: SourceSettings, batches: list[Batch], ids: list[int], cycle_id: str) -> list[int]:
+    """Remember each batch just loaded under its number, with its signature, row count and time range, in one scan."""
     stats_sql = render("ingest/batch_stats.sql", identifiers={"raw_table": source.raw_table},
                        expressions={"local_time": local_time(con, source)})
-    stats = {batch: (count, first, last) for batch, count, first, last in con.execute(
-        stats_sql, {"batches": [b.name for b in batches]}).fetchall()}
+    stats = {batch_id: (count, first, last) for batch_id, count, first, last in con.execute(
+        stats_sql, {"batches": ids}).fetchall()}
     counts = []
-    for batch in batches:
-        count, first, last = stats.get(batch.name, (0, None, None))
+    for batch, batch_id in zip(batches, ids):
+        count, first, last = stats.get(batch_id, (0, None, None))
         size, modified = batch.signature or (0, datetime.now())  # a read without a signature is recorded as of now
         forget_batch(con, source.name, batch.name)
         con.execute("insert into batches values ($source, $file, $size, $modified, $rows, $first, $last, "
-                    "'loaded', null, $cycle_id, $now, $declaration)",
+                    "'loaded', null, $cycle_id, $now, $declaration, $batch_id)",
                     {"source": source.name, "file": batch.name, "size": size, "modified": modified, "rows": count,
                      "first": first, "last": last, "cycle_id": cycle_id, "now": datetime.now(),
-                     "declaration": source.declaration})
+                     "declaration": source.declaration, "batch_id": batch_id})
         counts.append(count)
     return counts
+
+
+def _numbers(con, source: SourceSettings, batches: list[Batch]) -> list[int]:
+    """New numbers for batches about to be loaded, after the source's highest."""
+    (highest,) = con.execute("select coalesce(max(batch_id), 0) from batches where source = $source",
+                             {"source": source.name}).fetchone()
+    return list(range(highest + 1, highest + 1 + len(batches)))
+
+
+def _delete_rows_of(con, table: str, source: SourceSettings, batches: list[Batch]) -> None:
+    """Delete the rows an earlier load of these batches left (a file replaced since, a read tried again)."""
+    con.execute(f"delete from {table} where _batch in (select batch_id from batches where source = $source "
+                "and file in (select unnest($names::varchar[])))",
+                {"source": source.name, "names": [batch.name for batch in batches]})
+
+
+def _number_rows(con, source: SourceSettings) -> None:
+    """A raw table made before batches were numbered: its rows' batch names become their batches' numbers.
+
+    Step by step, each step committed (DuckDB does not change a table in the transaction that altered it): a run
+    cut off between steps is finished by the next, which finds where it stopped from the columns."""
+    if not table_exists(con, source.raw_table):
+        return
+    types, table = _raw_types(con, source), quoted(source.raw_table)
+    if types.get("_batch") == "VARCHAR":
+        if "_batch_number" not in types:
+            con.execute(f"alter table {table} add column _batch_number bigint")
+        con.execute(f"update {table} set _batch_number = batches.batch_id from batches "
+                    f"where batches.source = $source and batches.file = {table}._batch", {"source": source.name})
+        con.execute(f"alter table {table} drop column _batch")
+    if "_batch_number" in _raw_types(con, source):
+        con.execute(f"alter table {table} rename column _batch_number to _batch")
 
 
 def _restamp(con, source: SourceSettings) -> int:
     """Batches loaded under another declaration (a time zone declared since, say) get their time range read again,
     so watermarks and completeness follow the declaration; returns how many."""
-    stale = [file for (file,) in con.execute(
-        "select file from batches where source = $source and status = 'loaded' "
+    stale = [batch_id for (batch_id,) in con.execute(
+        "select batch_id from batches where source = $source and status = 'loaded' "
         "and declaration is distinct from $declaration", {"source": source.name,
                                                          "declaration": source.declaration}).fetchall()]
     if not stale or not table_exists(con, source.raw_table):
@@ -136,13 +172,13 @@ def _restamp(con, source: SourceSettings) -> int:
     stats_sql = render("ingest/batch_stats.sql", identifiers={"raw_table": source.raw_table},
                        expressions={"local_time": local_time(con, source)})
     with transaction(con):
-        for file, _, first, last in con.execute(stats_sql, {"batches": stale}).fetchall():
+        for batch_id, _, first, last in con.execute(stats_sql, {"batches": stale}).fetchall():
             con.execute("update batches set first_event = $first, last_event = $last "
-                        "where source = $source and file = $file",
-                        {"first": first, "last": last, "source": source.name, "file": file})
+                        "where source = $source and batch_id = $batch_id",
+                        {"first": first, "last": last, "source": source.name, "batch_id": batch_id})
         con.execute("update batches set declaration = $declaration where source = $source "
-                    "and file in (select unnest($files::varchar[]))",
-                    {"declaration": source.declaration, "source": source.name, "files": stale})
+                    "and batch_id in (select unnest($ids::bigint[]))",
+                    {"declaration": source.declaration, "source": source.name, "ids": stale})
     return len(stale)
 
 
@@ -150,7 +186,7 @@ def _prepare_table(con, source: SourceSettings, batch_rows: Relation, widen: lis
     """The raw table, created with a batch's columns if new, widened columns made DOUBLE; returns its SQL name."""
     table = quoted(source.raw_table)
     if not table_exists(con, source.raw_table):
-        con.execute(f"create table {table} as select *, ''::varchar as _batch from {batch_rows.sql} limit 0",
+        con.execute(f"create table {table} as select *, null::bigint as _batch from {batch_rows.sql} limit 0",
                     batch_rows.params)
     for column in widen:
         con.execute(f"alter table {table} alter column {quoted(column)} type double")
@@ -173,10 +209,11 @@ def _load(con, source: SourceSettings, source_format: SourceFormat, batch: Batch
         if batch.replaces_since is not None:
             con.execute(f"delete from {table} where {quoted(source.time_column)} >= $since",
                         {"since": batch.replaces_since})
-        con.execute(f"delete from {table} where _batch = $batch_name", {"batch_name": batch.name})
-        con.execute(f"insert into {table} by name select *, $batch_name::varchar as _batch from {relation.sql}",
-                    {"batch_name": batch.name, **relation.params})
-        (count,) = _record_batches(con, source, [batch], cycle_id)
+        _delete_rows_of(con, table, source, [batch])
+        ids = _numbers(con, source, [batch])
+        con.execute(f"insert into {table} by name select *, $batch_id::bigint as _batch from {relation.sql}",
+                    {"batch_id": ids[0], **relation.params})
+        (count,) = _record_batches(con, source, [batch], ids, cycle_id)
         if count == 0 and batch.replaces_since is None:
             raise BatchError(f"{batch.where}: the file has no rows")
     return count
@@ -190,11 +227,11 @@ def _load_all(con, source: SourceSettings, source_format: SourceFormat, new: lis
     widen = check_schema(con, source, new[0].where, shapes[0])
     with transaction(con, "ingest"):
         table = _prepare_table(con, source, source_format.read(new[0]), widen)
-        con.execute(f"delete from {table} where _batch in (select unnest($batch_names::varchar[]))",
-                    {"batch_names": [batch.name for batch in new]})
-        together = source_format.read_together(new)
+        _delete_rows_of(con, table, source, new)
+        ids = _numbers(con, source, new)
+        together = source_format.read_together(new, ids)
         con.execute(f"insert into {table} by name select * from {together.sql}", together.params)
-        counts = _record_batches(con, source, new, cycle_id)
+        counts = _record_batches(con, source, new, ids, cycle_id)
         if 0 in counts:
             raise BatchError("a new file has no rows")
     return sum(counts)
@@ -228,7 +265,7 @@ def _failure(con, source: SourceSettings, source_format: SourceFormat, batch: Ba
         with transaction(con):
             forget_batch(con, source.name, batch.name)
             con.execute("insert into batches values ($source, $file, $size, $modified, 0, null, null, "
-                        "'rejected', $reason, $cycle_id, $now, $declaration)",
+                        "'rejected', $reason, $cycle_id, $now, $declaration, null)",
                         {"source": source.name, "file": batch.name, "size": size, "modified": modified,
                          "reason": message, "cycle_id": cycle_id, "now": datetime.now(),
                          "declaration": source.declaration})
@@ -304,6 +341,7 @@ def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings
     """Load what is new in one source; a bad batch fails alone and leaves what was loaded before intact."""
     logger = run_logger()
     with warehouse.connect() as con:
+        _number_rows(con, source)
         state = con.execute("select watermark from source_state where source = $source", {"source": source.name}).fetchone()
         reading = Reading(source=source.name, time_column=source.time_column, project_dir=Path(project_dir),
                           cycle_id=cycle_id, watermark=state[0] if state else None, lookback_days=lookback_days)

@@ -199,7 +199,7 @@ def test_a_batch_held_back_is_linked_to_the_drop_in_the_days_it_holds(tmp_path):
         for row in rows:
             con.execute(f"insert into memory ({', '.join(row)}) values ({', '.join('?' * len(row))})", list(row.values()))
         con.execute("insert into batches values ('orders', ?, 10, ?, 40, timestamp '2025-03-10 08:00', "
-                    "timestamp '2025-03-10 17:00', 'quarantined', 'nulls', 'c1', ?, null)", [held, now, now])
+                    "timestamp '2025-03-10 17:00', 'quarantined', 'nulls', 'c1', ?, null, 1)", [held, now, now])
         assert _link_stories(con, "c1", now) == 1
         links = dict(con.execute("select id, linked_ids from memory").fetchall())
     assert links == {"mem-drop": ["mem-batch"], "mem-batch": ["mem-drop"], "mem-rise": None}

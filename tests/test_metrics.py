@@ -346,8 +346,8 @@ def test_models_wait_for_sources_without_data_and_unknown_names_are_errors(tmp_p
     from reverie.models import ModelError, build_models
 
     con = duckdb.connect()
-    con.execute("create table batches (source varchar, file varchar, status varchar)")
-    con.execute("create table raw_orders as select 1 as id, now()::timestamp as created_at, 'f' as _batch")
+    con.execute("create table batches (source varchar, file varchar, status varchar, batch_id bigint)")
+    con.execute("create table raw_orders as select 1 as id, now()::timestamp as created_at, 1 as _batch")
     sources = {name: SourceSettings(name=name) for name in ("orders", "events")}
     write(tmp_path / "models" / "stg_events.sql", "select * from events")
     write(tmp_path / "models" / "daily_events.sql", "with d as (select * from stg_events) select * from d")

@@ -220,11 +220,11 @@ def test_row_checks_run_in_the_warehouse_screened_then_detailed_per_batch(tmp_pa
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as con:
         con.execute("""create table raw_orders as
-                       select 'a.csv' as _batch, 'o' || i as order_id, if(i < 3, null, 'DE') as country, i * 1.0 as amount,
+                       select 1 as _batch, 'o' || i as order_id, if(i < 3, null, 'DE') as country, i * 1.0 as amount,
                               if(i = 9, null, timestamp '2026-02-01' + to_hours(i)) as ordered_at
                        from range(10) t(i)
                        union all
-                       select 'b.csv', if(i = 0, 'o1', 'pp' || i), 'DE', i * 1.0, timestamp '2026-02-02' + to_hours(i)
+                       select 2, if(i = 0, 'o1', 'pp' || i), 'DE', i * 1.0, timestamp '2026-02-02' + to_hours(i)
                        from range(10) t(i)""")
         checks = [Check(check="not_null", column="country", mostly=0.5),  # 3 of 10 missing in a.csv: within mostly
                   Check(check="unique", column="order_id"),  # o1 is in both files
@@ -233,8 +233,8 @@ def test_row_checks_run_in_the_warehouse_screened_then_detailed_per_batch(tmp_pa
                         kwargs={"max_value": 15}),  # a table-level check: the rows' verdict together
                   Check(check="expectation", expectation="ExpectColumnValueLengthsToBeBetween", column="order_id",
                         kwargs={"max_value": 2}, severity="warning")]
-        batches = [{"file": "a.csv", "rows": 10, "first_event": datetime(2026, 2, 1), "last_event": datetime(2026, 2, 1, 8)},
-                   {"file": "b.csv", "rows": 10, "first_event": datetime(2026, 2, 2), "last_event": datetime(2026, 2, 2, 9)}]
+        batches = [{"file": "a.csv", "batch_id": 1, "rows": 10, "first_event": datetime(2026, 2, 1), "last_event": datetime(2026, 2, 1, 8)},
+                   {"file": "b.csv", "batch_id": 2, "rows": 10, "first_event": datetime(2026, 2, 2), "last_event": datetime(2026, 2, 2, 9)}]
         outcomes = row_outcomes(con, "raw_orders", '"ordered_at"', batches, checks, "test.yml: suites.orders")
     got = {(o.batch, o.check.check, o.check.expectation): o for o in outcomes}
     assert len(outcomes) == len(checks) * len(batches)

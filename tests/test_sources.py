@@ -17,7 +17,7 @@ from reverie.tasks.ingest import ingest_source
 from tests.helpers import postgres
 from tests.helpers.landing import write
 from tests.helpers.object_storage import S3Server, s3_server
-from tests.helpers.warehouse import query
+from tests.helpers.warehouse import query, rows_by_file
 
 pytestmark = pytest.mark.without_prefect
 
@@ -135,8 +135,8 @@ def test_a_format_finds_reads_and_describes_its_batches(tmp_path, case, request,
             relation = source_format.read(batch)
             one_by_one |= {(batch.name, str(t), a) for t, a in con.execute(
                 f"select event_time, amount from {relation.sql}", relation.params).fetchall()}
-        together = source_format.read_together(batches)
-        read_together = {(b, str(t), a) for b, t, a in con.execute(
+        together = source_format.read_together(batches, [7 + n for n in range(len(batches))])
+        read_together = {(batches[b - 7].name, str(t), a) for b, t, a in con.execute(
             f"select _batch, event_time, amount from {together.sql}", together.params).fetchall()}
     assert read_together == one_by_one
     assert {(t, a) for _, t, a in one_by_one} == ROWS
@@ -193,12 +193,41 @@ def _jsonl_project(folder: Path):
     return settings, settings.sources["clicks"]
 
 
+@pytest.mark.parametrize("left", ["named", "cut off after adding the numbers", "cut off after dropping the names"])
+def test_raw_rows_that_carry_their_batch_by_name_are_numbered_at_the_next_ingest(tmp_path, monkeypatch, left):
+    settings, source = _jsonl_project(tmp_path)
+    assert ingest_source.fn(settings.warehouse, str(tmp_path), source, "c1")["files"] == 2
+    with settings.warehouse.connect() as con:
+        if left == "cut off after dropping the names":
+            con.execute("alter table raw_clicks rename column _batch to _batch_number")
+        else:  # as an earlier release left it: batches unnumbered, rows named
+            con.execute("alter table raw_clicks alter _batch type varchar")
+            con.execute("update raw_clicks set _batch = (select file from batches where batch_id = raw_clicks._batch::bigint)")
+            con.execute("alter table batches drop column batch_id")
+            con.execute("delete from schema_migrations where version = '028_add_batches_batch_id'")
+            if left == "cut off after adding the numbers":
+                con.execute("alter table raw_clicks add column _batch_number bigint")
+    monkeypatch.setattr("reverie.warehouse._SCHEMA_CURRENT", set())  # the next release, in a new process
+    assert ingest_source.fn(settings.warehouse, str(tmp_path), source, "c2")["files"] == 0
+    assert query(settings, "select data_type from information_schema.columns where table_name = 'raw_clicks' "
+                           "and column_name = '_batch'") == [("BIGINT",)]
+    assert query(settings, rows_by_file("clicks", "count(*)")) == [("exports/clicks_01.jsonl", 3),
+                                                                  ("exports/clicks_02.jsonl", 3)]
+    # a file changed since: its rows found by their number and replaced, the other file's kept
+    write(tmp_path / "exports" / "clicks_01.jsonl", '{"clicked_at": "2026-03-01T09:00:00", "page": "/p9", "ms": 90}\n',
+          mtime=1_770_000_100)
+    assert ingest_source.fn(settings.warehouse, str(tmp_path), source, "c3")["files"] == 1
+    assert query(settings, rows_by_file("clicks", "count(*)")) == [("exports/clicks_01.jsonl", 1),
+                                                                  ("exports/clicks_02.jsonl", 3)]
+    assert query(settings, "select max(batch_id) from batches") == [(3,)]
+
+
 def test_a_jsonl_source_loads_one_batch_per_file_and_reloads_a_changed_one(tmp_path):
     settings, source = _jsonl_project(tmp_path)
     first = ingest_source.fn(settings.warehouse, str(tmp_path), source, "c1")
     assert (first["files"], first["rows"], first["failed"]) == (2, 6, [])
     assert first["watermark"] == "2026-03-02T02:00:00"
-    assert query(settings, "select _batch, count(*), max(ms) from raw_clicks group by 1 order by 1") == \
+    assert query(settings, rows_by_file("clicks", "count(*)", "max(ms)")) == \
         [("exports/clicks_01.jsonl", 3, 20), ("exports/clicks_02.jsonl", 3, 20)]
 
     assert ingest_source.fn(settings.warehouse, str(tmp_path), source, "c2")["files"] == 0  # nothing changed
@@ -207,7 +236,8 @@ def test_a_jsonl_source_loads_one_batch_per_file_and_reloads_a_changed_one(tmp_p
           mtime=1_770_000_100)
     third = ingest_source.fn(settings.warehouse, str(tmp_path), source, "c3")
     assert (third["files"], third["rows"], third["watermark"]) == (1, 1, "2026-03-02T09:00:00")
-    assert query(settings, "select page from raw_clicks where _batch = 'exports/clicks_02.jsonl'") == [("/p9",)]
+    assert query(settings, rows_by_file("clicks", "list(page order by page)")) == [("exports/clicks_01.jsonl", ["/p0", "/p1", "/p2"]),
+                                                                     ("exports/clicks_02.jsonl", ["/p9"])]
     assert query(settings, "select count(*) from raw_clicks") == [(4,)]
 
 

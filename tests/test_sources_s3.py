@@ -13,7 +13,7 @@ import pytest
 from reverie.config import load_settings
 from reverie.tasks.ingest import ingest_source
 from tests.helpers.object_storage import s3_server
-from tests.helpers.warehouse import query
+from tests.helpers.warehouse import query, rows_by_file
 
 pytestmark = pytest.mark.without_prefect
 
@@ -48,7 +48,7 @@ def project(server, tmp_path, monkeypatch, request):
 
 
 def totals(settings) -> list[tuple]:
-    return query(settings, "select _batch, count(*), sum(amount) from raw_orders group by 1 order by 1")
+    return query(settings, rows_by_file("orders", "count(*)", "sum(amount)"))
 
 
 def test_objects_added_replaced_and_removed_load_like_files(server, project):

@@ -29,7 +29,7 @@ class Relation(NamedTuple):
 @dataclass(frozen=True, kw_only=True)
 class Batch:
     """One unit of loading: a landed file, or one read of a table. A format may subclass it to carry what it reads."""
-    name: str  # its row in `batches` and the `_batch` of its rows
+    name: str  # its row in `batches` (whose number its rows carry in `_batch`)
     label: str  # how the ingest report names it when it fails
     where: str  # how messages name it: the whole path, so the user can act on it
     signature: tuple[int, datetime] | None  # size and mtime: loaded again when they change; None: read every cycle
@@ -89,15 +89,15 @@ class SourceFormat(ABC):
     def read(self, batch: Batch) -> Relation:
         """The rows of one batch, as they landed."""
 
-    def read_together(self, batches: list[Batch]) -> Relation:
-        """The rows of several batches at once, each row with its batch's name in `_batch`."""
+    def read_together(self, batches: list[Batch], ids: list[int]) -> Relation:
+        """The rows of several batches at once, each row with its batch's number (from `ids`) in `_batch`."""
         selects, params = [], {}
         for i, batch in enumerate(batches):  # each part's parameters renamed apart: $since of part 2 is $since_2
             part = self.read(batch)
             names = "|".join(map(re.escape, part.params)) or "(?!)"
             sql = re.sub(rf"\$({names})\b", rf"$\g<1>_{i}", part.sql)
-            selects.append(f"select *, $batch_{i}::varchar as _batch from {sql}")
-            params |= {f"{name}_{i}": value for name, value in part.params.items()} | {f"batch_{i}": batch.name}
+            selects.append(f"select *, $batch_{i}::bigint as _batch from {sql}")
+            params |= {f"{name}_{i}": value for name, value in part.params.items()} | {f"batch_{i}": ids[i]}
         return Relation(f"({' union all by name '.join(selects)})", params)
 
     def describe(self, con, batch: Batch) -> dict[str, str]:

@@ -97,8 +97,8 @@ class LandedFiles(SourceFormat):
     def read(self, batch: LandedFile) -> Relation:
         return Relation(self.reader(), {"path": batch.path})
 
-    def read_together(self, batches: list[LandedFile]) -> Relation:
-        """All the files in one read of DuckDB's reader, each row matched to its file's batch by name."""
+    def read_together(self, batches: list[LandedFile], ids: list[int]) -> Relation:
+        """All the files in one read of DuckDB's reader, each row matched to its file's batch number by path."""
         paths = [batch.path for batch in batches]
         sql = render("ingest/landed_files_together.sql", expressions={"reader": self.reader(many=True)})
-        return Relation(f"({sql})", {"path": paths, "batches": [batch.name for batch in batches]})
+        return Relation(f"({sql})", {"path": paths, "batches": ids})

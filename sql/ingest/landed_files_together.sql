@@ -1,12 +1,12 @@
--- Several landed files in one read of their format's reader, each row given its file's batch name.
+-- Several landed files in one read of their format's reader, each row given its file's batch number.
 with landed as (
     select * from {{ reader }}
 ),
 
-named as (
-    select unnest($path::varchar[]) as filename, unnest($batches::varchar[]) as batch
+numbered as (
+    select unnest($path::varchar[]) as filename, unnest($batches::bigint[]) as batch
 )
 
-select landed.* exclude (filename), named.batch as _batch
+select landed.* exclude (filename), numbered.batch as _batch
 from landed
-join named using (filename)
+join numbered using (filename)

@@ -7,10 +7,10 @@ with landed as (
 ),
 
 loaded_batches as (
-    select file from batches
+    select batch_id from batches
     where source = {{ source }} and status = 'loaded'
 )
 
 select landed.* exclude (_batch) {{ local_time }}
 from landed
-semi join loaded_batches on landed._batch = loaded_batches.file
+semi join loaded_batches on landed._batch = loaded_batches.batch_id

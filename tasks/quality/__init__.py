@@ -29,7 +29,7 @@ def run_quality_gate(warehouse: Warehouse, source_settings: SourceSettings, cycl
     summary = {"passed": 0, "failed": 0, "quarantined": 0, "warnings": 0, "unchecked": 0, "batches": [], "errors": []}
     with warehouse.connect() as con:
         batches = rows_as_dicts(con.execute(
-            "select file, rows, first_event, last_event from batches where source = $source and cycle_id = $cycle_id and status = 'loaded' "
+            "select file, batch_id, rows, first_event, last_event from batches where source = $source and cycle_id = $cycle_id and status = 'loaded' "
             "order by file", {"source": source, "cycle_id": cycle_id}))
         if not suite_name:
             save_unchecked(con, cycle_id, "", source, f"source {source} declares no suite", warehouse.now())

@@ -136,14 +136,14 @@ def row_outcomes(con: duckdb.DuckDBPyConnection, table: str, local_time: str, ba
                  where: str) -> list[Outcome]:
     """The row checks, run by great-expectations in the warehouse over all the new batches at once: a strict
     screen in one pass, then the checks it flagged as declared, with their rows' batches and values.
-    `batches` carry their file, rows and event-time range; `local_time` is the table's time as they measure it."""
+    `batches` carry their file, number, rows and event-time range; `local_time` is the table's time as they measure it."""
     columns = sorted({c.column for c in checks if c.column} | {k for c in checks for k in
                                                                (c.kwargs.get("column_list") or [])})
     firsts, lasts = [b["first_event"] for b in batches if b["first_event"]], [b["last_event"] for b in batches
                                                                            if b["last_event"]]
     query = render("quality/batch_rows.sql", identifiers={"raw_table": table}, expressions={
         "columns": ", ".join(quoted(c) for c in columns) if columns else "*", "local_time": local_time,
-        "batches": ", ".join(literal(b["file"]) for b in batches),
+        "batches": ", ".join(str(int(b["batch_id"])) for b in batches),
         "first_event": f"timestamp {literal(str(min(firsts)))}" if firsts else "null",
         "last_event": f"timestamp {literal(str(max(lasts)))}" if lasts else "null"})
     gx, validate, datasource = _validator(con, query)
@@ -160,12 +160,12 @@ def row_outcomes(con: duckdb.DuckDBPyConnection, table: str, local_time: str, ba
     for r in results:
         check = flagged[int(r.expectation_config.meta["check"])]
         stats = r.result or {}
-        per_batch: dict[str, list] = defaultdict(list)
+        per_batch: dict[int, list] = defaultdict(list)
         for row in stats.get("unexpected_index_list") or []:
             per_batch[row["_batch"]].append(row.get(check.column) if check.column else None)
         for b in batches:
             if "unexpected_index_list" in stats or r.success:
-                unexpected = per_batch.get(b["file"], [])
+                unexpected = per_batch.get(b["batch_id"], [])
                 success = r.success or not unexpected
             else:  # a table-level expectation: its verdict is the rows' together
                 unexpected, success = [], bool(r.success)

@@ -20,6 +20,12 @@ def query(settings, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
+def rows_by_file(source: str, *aggregates: str) -> str:
+    """SQL: a source's raw rows grouped by the file (the batch's name) they came from, with those aggregates."""
+    return (f"select batches.file, {', '.join(aggregates)} from raw_{source} as raw left join batches "
+            f"on batches.source = '{source}' and batches.batch_id = raw._batch group by 1 order by 1")
+
+
 def everything_stored(settings) -> str:
     """Every row of every table in the warehouse, as text."""
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
@@ -30,7 +36,7 @@ def everything_stored(settings) -> str:
 # what a cycle leaves behind, without the ids and clocks that differ from one run to another
 STATE = {
     "batches": "select source, file, rows, status, reason, first_event, last_event from batches",
-    "raw rows per batch": "select _batch, count(*) from raw_events group by _batch",
+    "raw rows per batch": rows_by_file("events", "count(*)"),
     "metric_values": "select * exclude (cycle_id) from metric_values",
     "candidates": "select * exclude (candidate_id, cycle_id) from candidates",
     # a stale source's item says how old its newest row is now: the clock, not the crash, moves that figure

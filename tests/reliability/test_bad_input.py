@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from reverie.cli.commands import app
 from reverie.generator import generate
+from tests.helpers.warehouse import rows_by_file
 
 NEW_DAY = "landing/events/date=2026-02-04/part-0.parquet"  # the day landed after the first cycle's 30
 NEW_DAY_START = datetime(2026, 2, 4)
@@ -26,7 +27,7 @@ STORED = {
     "metric_values": "select metric, grain, period_start, dimension, member from metric_values "
                      "where period_start < date '2026-02-03'",
     "memory": "select id from memory",
-    "raw rows": "select _batch, count(*) from raw_events group by _batch",
+    "raw rows": rows_by_file("events", "count(*)"),
 }
 
 
