@@ -71,6 +71,10 @@ def test_search_ranks_by_relevance_within_filters(remembered, monkeypatch):
     period = only[0]["period"]
     on_the_day = cli(remembered, monkeypatch, "memory", "search", metric, "--since", period, "--until", period)["items"]
     assert on_the_day and {f["period"] for f in on_the_day} == {period}
+    from_the_day = cli(remembered, monkeypatch, "memory", "search", metric, "--since", period)["items"]  # open-ended
+    until_the_day = cli(remembered, monkeypatch, "memory", "search", metric, "--until", period)["items"]
+    assert {f["period"] for f in from_the_day} >= {period} and min(f["period"] for f in from_the_day) == period
+    assert {f["period"] for f in until_the_day} >= {period} and max(f["period"] for f in until_the_day) == period
     assert cli(remembered, monkeypatch, "memory", "search", "nothing-like-this-anywhere")["items"] == []
     assert cli(remembered, monkeypatch, "memory", "search", 'conversion: "rate (DE')["query"]  # odd input is words
     for operators in ("orders IN US", "NOT revenue", "revenue AND -orders TO +x"):  # the parser's words are words too
@@ -85,6 +89,10 @@ def test_search_takes_words_as_they_come_and_reads_dates_as_periods(remembered, 
     # unquoted words; the date is a period to look in, not the words "2026", "01", "05"
     on_the_day = cli(remembered, monkeypatch, "memory", "search", metric, period)["items"]
     assert on_the_day and {f["period"] for f in on_the_day} == {period}
+    from_the_day = cli(remembered, monkeypatch, "memory", "search", metric, "--since", period)["items"]  # open-ended
+    until_the_day = cli(remembered, monkeypatch, "memory", "search", metric, "--until", period)["items"]
+    assert {f["period"] for f in from_the_day} >= {period} and min(f["period"] for f in from_the_day) == period
+    assert {f["period"] for f in until_the_day} >= {period} and max(f["period"] for f in until_the_day) == period
     month_name = day.strftime("%B")
     in_the_month = cli(remembered, monkeypatch, "memory", "search", metric, month_name, str(day.year))["items"]
     assert period in {f["period"] for f in in_the_month}

@@ -181,6 +181,7 @@ DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 MONTH = re.compile(r"\b(\d{4})-(\d{2})\b")
 NAMED_MONTH = re.compile(rf"\b({'|'.join(sorted(MONTHS, key=len, reverse=True))})\b(?:\s+(\d{{4}}))?", re.IGNORECASE)
 YEARS = range(2000, 2100)  # a month named without a year: that month in any of these years
+EARLIEST, LATEST = date(1678, 1, 1), date(2262, 1, 1)  # the index's dates are nanoseconds since 1970: no wider
 
 
 def periods_in(text: str) -> tuple[str, list[tuple[date, date]]]:
@@ -242,7 +243,7 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
         must.append((tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "kind", PREPARED)))
     must.append((tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "id", VERSION_ID)))
     if since or until:
-        must.append((tantivy.Occur.Must, _period_query(schema, since or date.min, until or date(9999, 12, 31))))
+        must.append((tantivy.Occur.Must, _period_query(schema, since or EARLIEST, until or LATEST)))
     if named_periods:
         any_of = [(tantivy.Occur.Should, _period_query(schema, low, high)) for low, high in named_periods]
         must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(any_of)))
