@@ -1,11 +1,11 @@
 """The snapshot questions are answered from: what a finished cycle left in memory, copied to a file of its own.
 
 DuckDB lets one process write a file and no other open it, not even to read; a cycle holds the warehouse for
-minutes. `reverie ask` must not wait for it, so each cycle ends by copying what questions need — memory and
-its history, the metrics and their complete daily values — to `snapshot.duckdb` beside the warehouse, built
-aside and moved into place whole. Any number of readers open it read-only while the next cycle writes the
-warehouse. A running cycle leaves a marker saying since when, so a question that needs the warehouse itself
-(the cold path) can say who holds it.
+minutes. `reverie ask` and `reverie mcp` must not wait for it, so each cycle ends by copying what questions need —
+memory and its history, the metrics, their complete daily values and their values by day, week and month — to
+`snapshot.duckdb` beside the warehouse, built aside and moved into place whole. Any number of readers open it
+read-only while the next cycle writes the warehouse. A running cycle leaves a marker saying since when, so a
+question that needs the warehouse itself (the cold path) can say who holds it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def write_snapshot(warehouse: Warehouse, cycle_id: str) -> Path:
         try:
             for table in COPIED_TABLES:
                 con.execute(f"create table snapshot.{table} as select * from {table}")
-            for name in ("metrics", "daily_values"):
+            for name in ("metrics", "daily_values", "period_values"):
                 con.execute(f"create table snapshot.{name} as {sql_file(f'snapshot/{name}.sql')}")
             con.execute(f"create table snapshot.snapshot_info as {sql_file('snapshot/info.sql')}",
                         {"cycle_id": cycle_id, "written_at": warehouse.now()})
