@@ -28,12 +28,13 @@ from reverie.queries import rows_as_dicts
 from reverie.warehouse import Warehouse
 
 INDEX_FOLDER = "memory-index"
-ITEMS_FOLDER = "items-stemmed"  # a new name when the schema changes: the old folder is replaced, rebuilt whole
+ITEMS_FOLDER = "items-sliced"  # a new name when the schema changes: the old folder is replaced, rebuilt whole
 PREPARED = "prepared_answer"
 VERSION_ID = "~version"  # the id of the document holding the version: no memory id starts with "~"
 WRITER_WAIT_SECONDS = 60.0  # another process updating the index: wait for it, it is doing our work
 TEXT_FIELDS = ["subject", "title", "body"]
 SUBJECT_BOOST = 2.0
+EXACT_FIELDS = ("kind", "metric", "status", "dimension", "member", "severity")  # filters: lowercase, whole values
 SHOWN = ("id", "kind", "title", "body", "status", "severity", "score", "metric", "dimension", "member",
          "strftime(period_start, '%Y-%m-%d') as period", "period_start", "source", "cycle_id", "flow_run_id",
          "feedback")
@@ -44,7 +45,7 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("id", stored=True, tokenizer_name="raw")
     for text in TEXT_FIELDS:
         builder.add_text_field(text, stored=False, tokenizer_name="en_stem")
-    for exact in ("kind", "metric", "status"):
+    for exact in EXACT_FIELDS:
         builder.add_text_field(exact, stored=False, tokenizer_name="raw")
     builder.add_date_field("period", indexed=True, fast=True)
     builder.add_text_field("item", stored=True, tokenizer_name="raw")  # what a hit shows: no second read
@@ -92,8 +93,8 @@ def _writer(index: tantivy.Index):
 def _document(row: dict) -> tantivy.Document:
     period = row.pop("period_start")
     subject = " ".join(part for part in ((row["metric"] or "").replace("_", " "), row["member"] or "") if part)
-    fields = {"id": row["id"], "kind": row["kind"], "metric": row["metric"] or "", "status": row["status"],
-              "subject": subject, "title": row["title"], "body": row.pop("text"), "item": json.dumps(row, default=str)}
+    fields = {"id": row["id"], **{f: (row[f] or "").lower() for f in EXACT_FIELDS}, "subject": subject,
+              "title": row["title"], "body": row.pop("text"), "item": json.dumps(row, default=str)}
     if period is not None:
         fields["period"] = datetime.combine(period, datetime.min.time())
     return tantivy.Document(**fields)
@@ -224,9 +225,11 @@ def _members_named(aliases: dict[str, tuple[str, str]], words: str) -> list[str]
 
 def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, kind: str | None = None,
                   status: str = "active", since: date | None = None, until: date | None = None,
-                  limit: int = 20) -> list[dict]:
+                  limit: int = 20, dimension: str | None = None, member: str | None = None,
+                  severity: str | None = None) -> list[dict]:
     """Memory items matching `text` in title or body, most relevant first, within the filters (prepared answers
-    only when their kind is asked for); dates and months in the text narrow the periods searched."""
+    only when their kind is asked for; a slice is a dimension, a member of it, or both); dates and months in the
+    text narrow the periods searched."""
     index, aliases = _current_index(warehouse)
     schema = index.schema
     text, named_periods = periods_in(text)
@@ -236,9 +239,11 @@ def search_memory(warehouse: Warehouse, text: str, metric: str | None = None, ki
     query = (index.parse_query(words, TEXT_FIELDS, field_boosts={"subject": SUBJECT_BOOST}) if words
              else tantivy.Query.all_query())
     must = [(tantivy.Occur.Must, query)]
-    for field, value in (("metric", metric), ("kind", kind), ("status", None if status == "all" else status)):
+    filters = {"metric": metric, "kind": kind, "status": None if status == "all" else status, "dimension": dimension,
+               "member": member, "severity": severity}
+    for field, value in filters.items():
         if value:
-            must.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, field, value)))
+            must.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, field, value.lower())))
     if kind is None:  # prepared answers are found by their question (`reverie ask`), not among insights
         must.append((tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "kind", PREPARED)))
     must.append((tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "id", VERSION_ID)))
