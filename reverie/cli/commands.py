@@ -275,6 +275,27 @@ def serve() -> None:
 
 
 @app.command()
+def mcp(http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP at http://HOST:PORT/mcp instead of "
+                                                          "stdio.")] = False,
+        host: Annotated[str, typer.Option("--host", help="Address to serve HTTP on; off loopback only with "
+                                                         "REVERIE_MCP_TOKEN set.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", help="Port to serve HTTP on.")] = 8765,
+        project: Annotated[Path, typer.Option("--project", help="The project folder, for clients that cannot set "
+                                                                "where a server starts.")] = Path(".")) -> None:
+    """Serve memory, metrics, the brief and ask to any agent over the Model Context Protocol (stdio by default)."""
+    from reverie.mcp_server.server import Refusal, serve
+
+    settings = _settings(project)
+    try:
+        serve(settings, http=http, host=host, port=port,
+              print_line=lambda line: render.err.print(line, highlight=False))
+    except Refusal as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def stats(days: Annotated[int, typer.Option("--days", help="The last N days.")] = 30, as_json: JsonFlag = False) -> None:
     """Sleep-time cost per cycle, query-time cost per ask by path, and what the nights saved the asks."""
     from reverie.ask.stats import usage_stats

@@ -1,0 +1,1 @@
+"""`reverie mcp`: the snapshot served to any agent over the Model Context Protocol."""
