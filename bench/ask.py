@@ -55,6 +55,17 @@ def sh(args: list[str], cwd: Path) -> tuple[float, dict]:
     return wall, json.loads(done.stdout)
 
 
+def demo_project(days: int) -> Path:
+    """A demo project of `days` after two nights (the second lands a new day: the night prepares answers)."""
+    env = {**os.environ, "PREFECT_HOME": tempfile.mkdtemp(prefix="bench-ask-prefect-")}
+    folder = Path(tempfile.mkdtemp(prefix="bench-ask-"))
+    for command in (["demo", "--days", str(days), "--json"], ["demo", "--json"]):
+        done = subprocess.run(REVERIE + command, cwd=folder, env=env, capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            raise SystemExit(done.stderr[-2000:])
+    return folder
+
+
 def questions(warehouse: Path) -> list[dict]:
     """Questions with their truth, in a tune phrasing and a held-back one."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -178,12 +189,7 @@ def main() -> None:
     parser.add_argument("--paths", default=",".join(PATHS), help="which of default, memory, cold to ask on")
     args = parser.parse_args()
     paths = {name: PATHS[name] for name in args.paths.split(",")}
-    env = {**os.environ, "PREFECT_HOME": tempfile.mkdtemp(prefix="bench-ask-prefect-")}
-    folder = Path(tempfile.mkdtemp(prefix="bench-ask-"))
-    for command in (["demo", "--days", str(args.days), "--json"], ["demo", "--json"]):
-        done = subprocess.run(REVERIE + command, cwd=folder, env=env, capture_output=True, text=True, timeout=1800)
-        if done.returncode != 0:
-            raise SystemExit(done.stderr[-2000:])
+    folder = demo_project(args.days)
     qs = questions(folder / ".reverie" / "warehouse.duckdb")
     rows = []
     for q in qs:
