@@ -286,6 +286,8 @@ def test_over_http_with_a_token_and_without_one(project):
         with pytest.raises(Exception):  # noqa: B017 -- whatever the SDK raises, the client gets no session
             run(Client(over_http(port, None)), lambda client: client.list_tools())
         assert server.poll() is None  # refusing a call did not stop the server
+    said = server.stderr.read()
+    assert "a bearer token is required" in said and "t0ken-for-the-test" not in said
 
 
 def test_off_loopback_without_a_token_it_refuses_to_start(project):

@@ -57,8 +57,8 @@ def build_server(settings: Settings):
     from mcp.server.mcpserver.exceptions import ResourceError, ToolError
     from mcp_types import ToolAnnotations
 
-    server = MCPServer("reverie", title=f"reverie: {settings.name}", instructions=INSTRUCTIONS, version=version("reverie"),
-                       log_level="WARNING", middleware=[errors_in_one_line])
+    server = MCPServer("reverie", title=f"reverie: {settings.name}", instructions=INSTRUCTIONS,
+                       version=version("reverie"), log_level="WARNING", middleware=[errors_in_one_line])
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     def served(call) -> str:
