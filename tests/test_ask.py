@@ -175,6 +175,12 @@ def test_rankings_spans_and_comparisons_are_answered_exactly_from_the_data(proje
     this_week = daily_sum(project, "revenue", now["start"], now["end"])["all"]
     last_week = daily_sum(project, "revenue", before["start"], before["end"])["all"]
     assert f": {show(this_week)}, against {show(last_week)} over the same days of last week" in compared["answer"]
+    # each number with the metric, slice and days it comes from: this week's, last week's, the change between them
+    spans = [{"start": p["start"], "end": p["end"]} for p in (now, before)]
+    assert [(n["value"], {k: n.get(k) for k in ("start", "end")}) for n in compared["numbers"][:2]] == [
+        (pytest.approx(this_week), spans[0]), (pytest.approx(last_week), spans[1])]
+    assert compared["numbers"][2]["between"] == spans[::-1] and {n["metric"] for n in compared["numbers"]} == {"revenue"}
+    assert [(n["dimension"], n["member"]) for n in ranked["numbers"]] == [("channel", m) for m, _ in truth[:5]]
 
     week = ask("What was revenue last week?")
     period = week["understood"]["period"]
@@ -259,6 +265,9 @@ def test_a_prepared_answer_needs_no_model_and_is_recorded(project, scripted_llm)
     result = ask("What was", "revenue", "yesterday?")  # words unquoted, as they come
     assert result["path"] == "prepared" and result["grounded"]
     assert f"{day.isoformat()}: {show(revenue)}" in result["answer"]
+    assert (result["numbers"][0]["day"], result["numbers"][0]["value"]) == (day.isoformat(), revenue)  # kept overnight
+    shown = CliRunner().invoke(app, ["memory", "show", result["cited"][0]])  # the prepared answer, whole
+    assert shown.exit_code == 0 and f"number {show(revenue)} = {revenue:g}, revenue on {day.isoformat()} from daily_values" in shown.stdout
     assert result["prompt_tokens"] == result["completion_tokens"] == 0 and scripted_llm.requests == []
     # how fast: bench/ask.py; that it starts neither Prefect nor a model client:
     # test_ask_starts_no_prefect_and_no_model_client_for_a_prepared_answer

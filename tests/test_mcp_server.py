@@ -122,6 +122,8 @@ def test_ask_answers_with_the_period_its_freshness_and_ids_that_resolve(project,
                            "and day between ? and ?", [period["start"], period["end"]])[0]
     assert answer["path"] in ("prepared", "computed") and answer["grounded"]
     assert show(week, "number") in answer["answer"] and period["label"] == "last week"
+    assert [(n["metric"], n["dimension"], n["start"], n["end"]) for n in answer["numbers"]] == [
+        ("revenue", "overall", period["start"], period["end"])] and answer["numbers"][0]["value"] == pytest.approx(week)
     assert answer["data_through"] == str(sql(project, "select latest_day from snapshot_info")[0][0])
     assert answer["cited"] and [i["id"] for i in items] == answer["cited"]
     assert declined["path"] == "declined" and declined["cited"] == []

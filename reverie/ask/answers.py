@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from reverie.ask.periods import Period
 from reverie.ask.questions import Question
 from reverie.queries import rows_as_dicts, with_values
 from reverie.wording import scale_styles, show
+
+When = date | Period | tuple | None
+
+
+def _days(when: date | Period) -> dict:
+    return {"start": when.start.isoformat(), "end": when.end.isoformat()} if isinstance(when, Period) else {
+        "day": when.isoformat()}
+
+
+def _lineage(when: When) -> dict:
+    """Where a number's days are: `day`, or `start` and `end`, or (a change) `between` two of them."""
+    if isinstance(when, tuple):
+        return {"day": None, "between": [_days(w) for w in when]}
+    return {"day": None, **_days(when)} if when else {"day": None}
 
 
 @dataclass
@@ -27,14 +41,16 @@ class Answer:
     cited: list[str] = field(default_factory=list)
     numbers: list[dict] = field(default_factory=list)
 
-    def number(self, value, style: str, question: Question, day: date | None, source: str) -> str:
-        """A value written into the answer, kept with what it is about."""
+    def number(self, value, style: str, question: Question, when: When, source: str) -> str:
+        """A value written into the answer, kept with what it is about: its metric, slice and day or span of days
+        (for a change, the two it is between; None for an item's figure, which its source names)."""
         shown = show(value, style)
         if isinstance(value, int | float):
             self.numbers.append({"text": shown, "value": float(value), "style": style, "from": source,
-                                 "metric": question.metric, "member": question.member,
-                                 "day": day.isoformat() if day else None})
+                                 "metric": question.metric, "dimension": question.dimension,
+                                 "member": question.member, **_lineage(when)})
         return shown
+
 
 
 def _slice(q: Question) -> str:
@@ -46,7 +62,7 @@ def _scale(con, metric: str) -> str | None:
     return row[0] if row else None
 
 
-def _moved(a: Answer, now: float, then: float, change_style: str, q: Question) -> str:
+def _moved(a: Answer, now: float, then: float, change_style: str, q: Question, between: tuple) -> str:
     """How a value moved from `then` to `now`, in words: ' (up 13.6%)', ' (down 0.9 pp)', ' (unchanged)'."""
     difference = now - then
     if difference == 0:
@@ -54,7 +70,7 @@ def _moved(a: Answer, now: float, then: float, change_style: str, q: Question) -
     if change_style == "change" and not then:
         return ""
     change = difference / abs(then) if change_style == "change" else difference
-    return f" ({'up' if difference > 0 else 'down'} {a.number(abs(change), change_style, q, None, 'daily_values')})"
+    return f" ({'up' if difference > 0 else 'down'} {a.number(abs(change), change_style, q, between, 'daily_values')})"
 
 
 def _level(con, q: Question, day: date) -> Answer | None:
@@ -67,8 +83,9 @@ def _level(con, q: Question, day: date) -> Answer | None:
     text = f"{q.metric}{_slice(q)} on {day.isoformat()}: {a.number(row['value'], style, q, day, 'daily_values')}"
     before = row["week_before"]
     if before is not None:
-        text += f", against {a.number(before, style, q, None, 'daily_values')} the same weekday a week before"
-        text += _moved(a, row["value"], before, change_style, q)
+        week_before = day - timedelta(days=7)
+        text += f", against {a.number(before, style, q, week_before, 'daily_values')} the same weekday a week before"
+        text += _moved(a, row["value"], before, change_style, q, (week_before, day))
     a.text = text + "."
     return a
 
@@ -190,7 +207,7 @@ def _total(con, q: Question) -> Answer:
     a = Answer("")
     style = scale_styles(_scale(con, q.metric))[0]
     a.text = (f"{q.metric}{_slice(q)} over {q.period.words()}: "
-              f"{a.number(value, style, q, None, 'daily_values')}{_missing_days(q.period, days)}.")
+              f"{a.number(value, style, q, q.period, 'daily_values')}{_missing_days(q.period, days)}.")
     return a
 
 
@@ -204,10 +221,10 @@ def _compare(con, q: Question) -> Answer:
                       f"{why}.")
     a = Answer("")
     style, change_style = scale_styles(_scale(con, q.metric))
-    text = (f"{q.metric}{_slice(q)} over {q.period.words()}: {a.number(now, style, q, None, 'daily_values')}"
-            f"{_missing_days(q.period, days)}, against {a.number(then, style, q, None, 'daily_values')} over "
+    text = (f"{q.metric}{_slice(q)} over {q.period.words()}: {a.number(now, style, q, q.period, 'daily_values')}"
+            f"{_missing_days(q.period, days)}, against {a.number(then, style, q, before, 'daily_values')} over "
             f"{before.words()}{_missing_days(before, days_before)}")
-    a.text = text + _moved(a, now, then, change_style, q) + "."
+    a.text = text + _moved(a, now, then, change_style, q, (before, q.period)) + "."
     return a
 
 
@@ -224,7 +241,7 @@ def _rank(con, q: Question) -> Answer:
         rows.reverse()
     a = Answer("")
     style = scale_styles(_scale(con, q.metric))[0]
-    named = [f"{r['member']} {a.number(r['value'], style, Question('level', q.metric, q.by, r['member']), None, 'daily_values')}"
+    named = [f"{r['member']} {a.number(r['value'], style, Question('level', q.metric, q.by, r['member']), q.period, 'daily_values')}"
              for r in rows[:RANKED]]
     lead = rows[0]["member"]
     text = (f"Over {q.period.words()}, {q.by} {lead} had the {'least' if q.fewest else 'most'} {q.metric}: "

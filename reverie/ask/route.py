@@ -4,6 +4,7 @@ data for; without Prefect, without waiting for a cycle that holds the warehouse,
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -23,8 +24,9 @@ def _prepared(con, key: str) -> dict | None:
     row = con.execute(render("ask/prepared_answer.sql", literals={"key": key})).fetchone()
     if row is None:
         return None
-    memory_id, body, related = row
-    return {"answer": body, "cited": [memory_id, *(related or [])], "grounded": True}
+    memory_id, body, related, evidence = row
+    return {"answer": body, "cited": [memory_id, *(related or [])], "grounded": True,
+            "numbers": json.loads(evidence).get("numbers", []) if evidence else []}
 
 
 def _cold(settings: Settings, question: str, latest_day) -> dict:
@@ -75,7 +77,7 @@ def _at_once(con, parsed, key: str, latest_day) -> tuple[str, dict | None]:
         when = parsed.period.words() if parsed.period else (parsed.day or latest_day).isoformat()
         return "declined", {"answer": f"The snapshot holds no value of {parsed.metric or 'anything'} for {when}.",
                             "cited": [], "grounded": False}
-    return "computed", {"answer": answer.text, "cited": answer.cited, "grounded": True}
+    return "computed", {"answer": answer.text, "cited": answer.cited, "grounded": True, "numbers": answer.numbers}
 
 
 def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared: bool = True) -> dict:
@@ -113,6 +115,7 @@ def ask(settings: Settings, question: str, use_memory: bool = True, use_prepared
         "grounded": result["grounded"], "question": question, "ask_id": f"ask-{uuid.uuid4().hex[:12]}",
         "snapshot": {"cycle_id": info["cycle_id"], "written_at": str(info["written_at"])},
         "understood": parsed.understood() if parsed else None,
+        "numbers": result.get("numbers", []),  # where each number of a prepared or computed answer comes from
         "data_through": info["latest_day"].isoformat() if info["latest_day"] else None,
     }
     payload["recorded"] = record_ask(settings.warehouse, {

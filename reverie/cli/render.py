@@ -24,6 +24,17 @@ def emit(payload: dict, as_json: bool, human) -> None:
         human(payload)
 
 
+def lineage_text(n: dict) -> str:
+    """Where a number of an answer comes from, in words: its metric, slice and day, span, or the two of a change."""
+    def days(w: dict) -> str:
+        if w.get("between"):
+            return "the change from " + " to ".join(days(x) for x in w["between"])
+        return f"on {w['day']}" if w.get("day") else f"over {w['start']}..{w['end']}" if w.get("start") else ""
+
+    slice_ = "" if n.get("dimension") in (None, "overall") else f" ({n['dimension']} {n['member']})"
+    return f"{n['metric']}{slice_} {days(n)} from {n['from']}".replace("  ", " ")
+
+
 def red(lines: list[str], prefix: str = "") -> str:
     """Each line on a line of its own, in red, as text (an error's "[sources.x]" is not markup)."""
     return "".join(f"\n[red]{prefix}{escape(line)}[/]" for line in lines)
@@ -126,7 +137,7 @@ def memory_item(m: dict) -> None:
     for query in (m["evidence"] or {}).get("queries", []):
         out.print(f"  evidence: {query}", highlight=False)
     for n in (m["evidence"] or {}).get("numbers", []):  # where each number in the text comes from
-        where = (f"row {n['row']}, {n['column']} of: {n['query']}" if n.get("row")
-                 else f"{n['column']} of candidate {n.get('candidate_id')}")
+        where = (f"row {n['row']}, {n['column']} of: {n['query']}" if n.get("row") else
+                 f"{n['column']} of candidate {n.get('candidate_id')}" if "column" in n else lineage_text(n))
         out.print(f"  number {n['text']} = {n['value']:g}, {where}", highlight=False)
     print_history(m["history"])

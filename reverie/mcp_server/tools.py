@@ -95,8 +95,8 @@ def ask(settings: Settings, question: str) -> dict:
         result = answer(settings, question)
     except AskError as exc:
         raise Refused(str(exc)) from None
-    return _plain({k: result[k] for k in ("answer", "path", "understood", "cited", "grounded", "data_through",
-                                           "ask_id")} | {"cycle_id": result["snapshot"]["cycle_id"]})
+    return _plain({k: result[k] for k in ("answer", "path", "understood", "numbers", "cited", "grounded",
+                                           "data_through", "ask_id")} | {"cycle_id": result["snapshot"]["cycle_id"]})
 
 
 def search_memory(settings: Settings, query: str = "", metric: str | None = None, dimension: str | None = None,
