@@ -52,7 +52,6 @@ class Answer:
         return shown
 
 
-
 def _slice(q: Question) -> str:
     return "" if q.dimension == "overall" else f" in {q.dimension} {q.member}"
 
