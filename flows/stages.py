@@ -83,7 +83,8 @@ def refresh_stages(settings: Settings, cycle_id: str, full_refresh: bool, stages
         stages, "metrics", refresh_metrics, warehouse=settings.warehouse, cycle_id=cycle_id,
         sources=settings.sources, models_dir=str(settings.models_dir), metrics_dir=str(settings.metrics_dir),
         full_refresh=full_refresh, lookback_days=settings.lookback_days,
-        grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), run_units=run_units)
+        grace_minutes=settings.completeness_grace_minutes, quality_dir=str(settings.quality_dir), run_units=run_units,
+        dbt=settings.dbt)
 
 
 def analysis_stages(settings: Settings, cycle_id: str, stages: Stages, run_units: RunUnits) -> None:

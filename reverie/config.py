@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reverie import sources as source_formats
@@ -26,6 +26,9 @@ from reverie.lake import Lake
 from reverie.options import OptionError
 from reverie.secrets import LIBPQ_PASSWORD
 from reverie.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from reverie.dbt_project import DbtProject
 
 CONFIG_FILE = "reverie.toml"
 SECRET_FIELDS = {"api_key"}  # named in an error about them, never shown
@@ -153,6 +156,15 @@ class LakeSection(_Section):
 
 
 LAKE_CATALOGS = ("sqlite:", "postgres:")
+
+
+@section
+class DbtSection(_Section):
+    """[dbt] in reverie.toml: a dbt project whose semantic models are sources and whose metrics are reverie's."""
+    project_dir: str = ""  # the dbt project's folder, relative to this one (empty: no dbt project)
+    profiles_dir: str = ""  # where its profiles.yml is (default: $DBT_PROFILES_DIR, the dbt project, ~/.dbt)
+    target: str = ""  # the profile's target (default: the profile's own)
+    suites: dict[str, str] = field(default_factory=dict)  # a semantic model's quality suite: orders = "orders"
 
 
 @dataclass(frozen=True)
@@ -287,11 +299,12 @@ class Settings:
     deliver: DeliverSettings
     workers: Workers
     aliases: dict[str, tuple[str, ...]]  # a member's other names
+    dbt: DbtProject | None = None  # [dbt]: its semantic models are among `sources`, its metrics join metrics/*.yml
 
 
 SECTIONS = {"project": ProjectSection, "paths": PathsSection, "lake": LakeSection, "sources": SourceSettings,
             "llm": LLMSettings, "detect": DetectSettings, "memory": MemorySettings, "deliver": AlertSettings,
-            "aliases": None}  # the class whose fields a section has, for suggesting where a stray field belongs
+            "aliases": None, "dbt": DbtSection}  # the class whose fields a section has, for suggesting where a stray field belongs
 EXPECTED = {"str": "text", "int": "an integer", "float": "a number", "bool": "true or false", "array": "a list",
             "object": "a table"}  # msgspec's names of TOML's types, in reverie's words
 WRONG_TYPE = re.compile(r"Expected `(?P<expected>[^`]+)`, got `[^`]+`(?: - at `\$(?P<at>[^`]*)`)?")
@@ -603,8 +616,12 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
     deliver = _collected(problems, lambda: _deliver(data, path, timezone))
     aliases = _collected(problems, lambda: _aliases(data, path))
     lake_catalog = _collected(problems, lambda: _lake(lake, root, path)) if lake else None
+    dbt = built(DbtSection, "dbt")
     if problems:
         raise ConfigError("\n".join(problems))
+    dbt_project = None
+    if dbt.project_dir:
+        sources, dbt_project = _with_dbt(dbt, sources, root, path, project.timezone)
     return Settings(
         project_dir=root,
         name=project.name or root.name,
@@ -625,7 +642,31 @@ def load_settings(project_dir: str | Path = ".") -> Settings:
         deliver=deliver,
         workers=Workers(lake.workers, lake.scheduler, lake.pool),
         aliases=aliases,
+        dbt=dbt_project,
     )
+
+
+def _with_dbt(section: DbtSection, sources: dict[str, SourceSettings], root: Path, path: Path,
+              timezone: str) -> tuple[dict[str, SourceSettings], DbtProject]:
+    """The sources with one per semantic model of the dbt project added. A dbt project that cannot be read (dbt parse
+    failing, a profile that is not dbt-duckdb's) adds none and is kept as the project's problem: the cycle goes on
+    without it, degraded, and says why."""
+    from reverie.dbt_project import DbtError, dbt_project, dbt_sources
+
+    project = dbt_project({"project_dir": section.project_dir, "profiles_dir": section.profiles_dir,
+                           "target": section.target}, root)
+    if not project.project_dir.is_dir():
+        raise ConfigError(f"{path}: [dbt] project_dir: {project.project_dir} is not a folder")
+    try:
+        manifest = project.semantic_manifest()
+        added, skipped = dbt_sources(project, manifest, timezone, section.suites, sources, path)
+    except DbtError as exc:
+        return sources, replace(project, problem=f"dbt project {project.project_dir}: {exc}")
+    unknown = sorted(set(section.suites) - set(added))
+    if unknown:
+        raise ConfigError(f"{path}: [dbt] suites: {', '.join(unknown)} is not a semantic model of "
+                          f"{project.project_dir} (semantic models: {', '.join(added) or 'none'})")
+    return {**sources, **added}, replace(project, skipped=tuple(skipped))
 
 
 def yaml_files(folder: Path, error: type[Exception], skipped: list[str] | None = None):

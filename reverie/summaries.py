@@ -67,6 +67,7 @@ class MetricsSummary(TypedDict):
     since: str | None  # the first period recomputed: what detect and memory look at
     errors: list[str]
     commits_retried: int  # a group's writes run again after its commit lost a race with another writer of a lake
+    unsupported: NotRequired[list[str]]  # a dbt project's metrics reverie cannot compute, one a line with the reason
     seconds: NotRequired[float]
 
 
@@ -186,7 +187,9 @@ STAGES = (  # a new stage: its record above, its line here, its call in flows/st
                      + (f", {s['unchecked']} unchecked" if s["unchecked"] else ""))),
     Stage("metrics", MetricsSummary,
           lambda s: (f"{s['rows']:,} values for {s['metrics']} metric(s)"
-                     + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}"))),
+                     + {None: "", "1900-01-01": ", full rebuild"}.get(s["since"], f" from {s['since']}")
+                     + (f"; {len(s['unsupported'])} dbt metric(s) not computed (the log says why)"
+                        if s.get("unsupported") else ""))),
     Stage("detect", DetectSummary, lambda s: f"{s['findings']} finding(s) in {s['candidates']} candidate(s)"),
     Stage("reflect", ReflectSummary,
           lambda s: "off ([llm] analysts = 0)" if s["status"] == "off" else (

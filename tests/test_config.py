@@ -37,7 +37,7 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     ('[project]\nnmae = "shop"\n', r"\[project\]: unknown field 'nmae' — did you mean 'name'\?$"),
     ('[detcet]\nmin_abs_z = 3.0\n', r"unknown section 'detcet' — did you mean 'detect'\?$"),
     ('top_k = 3\n', r"unknown section 'top_k' — did you mean \[llm\] top_k\?$"),
-    ('[bogus]\n', r"unknown section 'bogus' \(known: project, paths, lake, sources, llm, detect, memory, deliver, aliases\)$"),
+    ('[bogus]\n', r"unknown section 'bogus' \(known: project, paths, lake, sources, llm, detect, memory, deliver, aliases, dbt\)$"),
     ('[sources.events]\nname = "drop table x"\npath = "a/*.csv"\nformat = "csv"\n',
      r"\[sources.events\] name: a source is named by its table"),
     ('[sources.events]\npath = "a/*.csv"\nformat = "csv"\nbogus = 1\n',

@@ -64,6 +64,16 @@ def duckdb_landing(format_name: str, folder: Path, servers) -> str:
     return 'format = "duckdb"\ndatabase = "crm.duckdb"\ntable = "events"'
 
 
+def dbt_landing(format_name: str, folder: Path, servers) -> str:
+    """A view dbt-duckdb built, naming its table by the file's catalog; dbt's run left no result to check."""
+    with duckdb.connect(str(folder / "shop.duckdb")) as shop:
+        shop.execute("create table raw_events as select * from (values (timestamp '2026-03-01 10:00', 1), "
+                     "(timestamp '2026-03-02 10:00', 2)) as t(event_time, amount)")
+        shop.execute('create view events as select * from "shop"."main"."raw_events"')
+    return ('format = "dbt"\ndatabase = "shop.duckdb"\ntable = "main.events"\nproject_dir = "."\n'
+            'relation = \'"shop"."main"."events"\'\ncomputed = { amount = "amount * 1" }')
+
+
 def postgres_landing(format_name: str, folder: Path, servers) -> str:
     table = f"events_{abs(hash(folder.name))}"
     postgres.execute(servers.postgres(), f"create table {table} (event_time timestamp, amount integer)",
@@ -72,7 +82,7 @@ def postgres_landing(format_name: str, folder: Path, servers) -> str:
 
 
 LANDINGS = {"parquet": file_landing, "csv": file_landing, "jsonl": file_landing, "duckdb": duckdb_landing,
-            "postgres": postgres_landing}
+            "postgres": postgres_landing, "dbt": dbt_landing}
 CASES = [*sorted(FORMATS), *(pytest.param(f"{name} on s3", id=f"{name}-s3") for name in FILES)]
 ROWS = {("2026-03-01 10:00:00", 1), ("2026-03-02 10:00:00", 2)}
 

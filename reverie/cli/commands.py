@@ -44,15 +44,32 @@ def _settings(project_dir: Path = Path(".")):
 
 @app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Project folder.")] = Path("."),
+         from_dbt: Annotated[Optional[Path], typer.Option(
+             "--from-dbt", help="A dbt project's folder: its semantic models and metrics become reverie's.")] = None,
          as_json: JsonFlag = False) -> None:
-    """Scaffold reverie.toml, an example model and example metrics (existing files are kept)."""
+    """Scaffold reverie.toml, an example model and example metrics (existing files are kept); with --from-dbt, a
+    project reading that dbt project's metrics instead, listed with what reverie cannot compute."""
     try:
-        payload = scaffold(directory)
+        payload = scaffold(directory, from_dbt)
+        if from_dbt is not None:
+            from reverie.flows.dbt_cycle import dbt_metrics
+
+            settings = load_settings(directory)
+            payload |= {"dbt": str(settings.dbt.project_dir), "database": _dbt_database(settings.dbt),
+                        **dbt_metrics(settings)}
     except ConfigError as exc:
         _fail(str(exc))
-    render.emit(payload, as_json, lambda p: render.out.print(
-        f"{p['project']}: created {', '.join(p['created']) or 'nothing (all files exist)'}; "
-        "declare sources in reverie.toml and metrics in metrics/*.yml", highlight=False))
+    render.emit(payload, as_json, render.initialised)
+
+
+def _dbt_database(project) -> str | None:
+    """The DuckDB file the dbt project's target builds, or None when its profile does not say one."""
+    from reverie.dbt_project import DbtError
+
+    try:
+        return str(project.database())
+    except DbtError:
+        return None
 
 
 def _generate(days: int, start: date | None, seed: int | None, scale: float | None, as_json: bool) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +23,29 @@ def emit(payload: dict, as_json: bool, human) -> None:
         sys.stdout.write(json.dumps(payload, default=str) + "\n")
     else:
         human(payload)
+
+
+def initialised(p: dict) -> None:
+    """`reverie init`: what was created and what to declare next; from a dbt project, its metrics as reverie reads
+    them and, one a line, those it cannot compute."""
+    created = ", ".join(p["created"]) or "nothing (all files exist)"
+    if "dbt" not in p:
+        out.print(f"{p['project']}: created {created}; declare sources in reverie.toml and metrics in metrics/*.yml",
+                  highlight=False)
+        return
+    out.print(f"{p['project']}: created {created}; reading the dbt project {p['dbt']}", highlight=False)
+    for metric in p["metrics"]:
+        by = f", by {', '.join(metric['dimensions'])}" if metric["dimensions"] else ""
+        out.print(f"  {metric['name']}: {metric['kind']} of {metric['model']}, {'/'.join(metric['grains'])}{by}",
+                  highlight=False)
+    for line in p["unsupported"] + p["errors"]:
+        out.print(f"  {line}", highlight=False, style="yellow")
+    if not p["database"] or not Path(p["database"]).exists():
+        out.print(f"its DuckDB file {p['database'] or '(none in its profile)'} is not built yet: run `dbt build` in "
+                  f"{p['dbt']} before `reverie run`", highlight=False)
+    else:
+        out.print(f"{len(p['metrics'])} metric(s) from {p['database']}; next: `reverie run` in {p['project']}",
+                  highlight=False)
 
 
 def lineage_text(n: dict) -> str:

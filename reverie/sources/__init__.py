@@ -107,6 +107,7 @@ class SourceFormat(ABC):
 
 # The format modules build on the classes above, so they are imported after them.
 from reverie.sources.csv import CsvFiles  # noqa: E402
+from reverie.sources.dbt_model import DbtModel  # noqa: E402
 from reverie.sources.duckdb_table import DuckDBTable  # noqa: E402
 from reverie.sources.jsonl import JsonLinesFiles  # noqa: E402
 from reverie.sources.parquet import ParquetFiles  # noqa: E402
@@ -118,6 +119,7 @@ FORMATS: dict[str, type[SourceFormat]] = {
     "duckdb": DuckDBTable,
     "jsonl": JsonLinesFiles,
     "postgres": PostgresTable,
+    "dbt": DbtModel,  # written by [dbt], a source per semantic model
 }
 
 

@@ -17,10 +17,12 @@ from pydantic import TypeAdapter
 
 from reverie.commits import committed, is_write_conflict, transaction
 from reverie.config import SourceSettings
+from reverie.dbt_project import DbtProject
 from reverie.logs import run_logger
 from reverie.models import ModelError, build_models
 from reverie.suites import MetricCheck, QualityConfig, QualityError, load_quality
 from reverie.summaries import MetricsSummary
+from reverie.tasks.metrics.dbt import dbt_metric_specs
 from reverie.tasks.metrics.declarations import MetricError, MetricSpec, check_columns, load_metric_specs
 from reverie.tasks.metrics.refresh import (
     new_values,
@@ -70,11 +72,13 @@ class MetricPlan:
     groups: list[MetricGroup] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     not_computed: list[dict] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # a dbt project's metrics reverie cannot compute, and why
 
 
 def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
                     metrics_dir: str, full_refresh: bool = False, lookback_days: int = 1, grace_minutes: int = 15,
-                    quality_dir: str | None = None, run_units: RunUnits = run_here) -> MetricsSummary:
+                    quality_dir: str | None = None, run_units: RunUnits = run_here,
+                    dbt: DbtProject | None = None) -> MetricsSummary:
     """Build the models, then recompute every valid metric, a commit per group of metrics on the same sources;
     a broken metric fails alone. Then the catalogue of the metrics recomputed and their checks, in this process.
 
@@ -83,7 +87,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
     """
     # units here: the file opened once for the refresh, not once per step (a fixed cost of each small refresh)
     with warehouse.kept_open() if runs_here(run_units) else nullcontext():
-        plan = plan_metrics(warehouse, cycle_id, sources, models_dir, metrics_dir, lookback_days, quality_dir)
+        plan = plan_metrics(warehouse, cycle_id, sources, models_dir, metrics_dir, lookback_days, quality_dir, dbt)
         done = run_units(refresh_metric_group, [{"warehouse": warehouse, "cycle_id": cycle_id, "group": group,
                                               "full_refresh": full_refresh, "grace_minutes": grace_minutes}
                                              for group in plan.groups])
@@ -95,21 +99,31 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
             save_metric_outcomes(con, cycle_id, plan.not_computed + [o for group in done for o in group["outcomes"]])
     logger = run_logger()
     errors = plan.errors + [message for group in done for message in group["errors"]]
-    for message in errors:
+    for message in plan.unsupported + errors:
         logger.warning("metrics: %s", message)
     rows, refreshed = sum(group["rows"] for group in done), sum(group["metrics"] for group in done)
     first_since = min((since for group in done for since in group["starts"]), default=None)
     logger.info("metrics: %d metric(s), %d values recomputed%s", refreshed, rows,
                       f" from {first_since:%Y-%m-%d}" if first_since else "")
     return {"rows": rows, "metrics": refreshed, "since": first_since.date().isoformat() if first_since else None,
-            "errors": errors, "commits_retried": sum(group["commits_retried"] for group in done)}
+            "errors": errors, "commits_retried": sum(group["commits_retried"] for group in done),
+            "unsupported": plan.unsupported}
 
 
 def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
-                 metrics_dir: str, lookback_days: int = 1, quality_dir: str | None = None) -> MetricPlan:
-    """Build the models and group the metrics that can be computed by the sources they read."""
+                 metrics_dir: str, lookback_days: int = 1, quality_dir: str | None = None,
+                 dbt: DbtProject | None = None) -> MetricPlan:
+    """Build the models and group the metrics that can be computed by the sources they read (metrics/*.yml's and the
+    dbt project's; a name declared in both is an error, and neither is computed)."""
     plan = MetricPlan()
     specs = load_metric_specs(Path(metrics_dir), plan.errors)  # a broken declaration is left out, the others computed
+    from_dbt, plan.unsupported, dbt_errors = dbt_metric_specs(dbt, sources)
+    plan.errors += dbt_errors
+    declared = {spec.name: spec.path for spec in specs}
+    clashes = {spec.name for spec in from_dbt} & set(declared)
+    plan.errors += [f"{declared[spec.name]}: metric '{spec.name}' is also a metric of the dbt project ({spec.path}); "
+                    "rename one (neither is computed)" for spec in from_dbt if spec.name in clashes]
+    specs = [spec for spec in specs + from_dbt if spec.name not in clashes]
     try:
         quality = load_quality(Path(quality_dir)) if quality_dir else QualityConfig()
     except QualityError:
