@@ -53,7 +53,7 @@ def deployment_specs(project: str, project_dir: Path) -> list[dict[str, Any]]:
 
 def served_flows(settings: Settings) -> list[tuple[Any, dict[str, Any]]]:
     """Each deployment as (flow, the options of `Runner.add_flow`): schedules, triggers, concurrency, parameters.
-    Not `cycle-unit`: its runs are for a work pool's workers (`[lake] pool`), and a served copy, on no pool, would
+    One of `nightly` and `dbt-nightly`, whichever fits the project, its schedule on. Not `cycle-unit`: its runs are for a work pool's workers (`[lake] pool`), and a served copy, on no pool, would
     replace the one `prefect deploy` put on the pool."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.events import DeploymentTriggerTypes
@@ -65,11 +65,13 @@ def served_flows(settings: Settings) -> list[tuple[Any, dict[str, Any]]]:
 
     trigger = TypeAdapter(DeploymentTriggerTypes)
     served = []
+    # a [dbt] project's night starts with dbt build
+    nightly, not_served = ("dbt-nightly", "nightly") if settings.dbt else ("nightly", "dbt-nightly")
     for spec in deployment_specs(settings.name, settings.project_dir):
-        if spec["name"] == UNIT_DEPLOYMENT.partition("/")[2]:
+        if spec["name"] in (UNIT_DEPLOYMENT.partition("/")[2], not_served):
             continue
         flow = load_flow_from_entrypoint(str(PACKAGE_DIR / spec["entrypoint"]))
-        schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
+        schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True) or spec["name"] == nightly)
                      for s in spec.get("schedules", [])]
         triggers = [trigger.validate_python({"name": f"{spec['name']}__automation_{i}", **t})
                     for i, t in enumerate(spec["triggers"], start=1)]

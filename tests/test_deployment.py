@@ -22,7 +22,7 @@ from reverie.flows.serve import deployment_specs, served_flows
 from reverie.paths import DEPLOYMENTS_DIR, PACKAGE_DIR
 from tests.helpers import processes
 
-DEPLOYMENTS = ["nightly", "metrics-refresh", "analysis", "morning-brief", "cycle-unit"]
+DEPLOYMENTS = ["nightly", "dbt-nightly", "metrics-refresh", "analysis", "morning-brief", "cycle-unit"]
 
 
 def _raw() -> dict:
@@ -52,7 +52,9 @@ def test_prefect_yaml_validates_with_prefects_model_and_has_no_unknown_keys():
 
 def test_every_schedule_is_a_valid_cron_with_an_explicit_timezone():
     scheduled = {name: d["schedules"] for name, d in _deployments().items() if d.get("schedules")}
-    assert set(scheduled) == {"nightly", "metrics-refresh", "morning-brief"}
+    assert set(scheduled) == {"nightly", "dbt-nightly", "metrics-refresh", "morning-brief"}
+    # deployed together, only one of the two nights runs until a [dbt] project swaps them
+    assert [s["active"] for s in scheduled["nightly"] + scheduled["dbt-nightly"]] == [True, False]
     for schedules in scheduled.values():
         for schedule in schedules:
             RawScheduleConfig.model_validate(schedule)  # extra="forbid": no misspelt schedule keys
@@ -81,7 +83,8 @@ def test_entrypoints_load_the_flows_and_parameters_match_their_signatures():
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)
         # a unit's run writes under its cycle's writer lock: it does not wait for one
         assert ("wait_minutes" in deployment["parameters"]) == (name != "cycle-unit")
-    assert flows == {"nightly": "sleep-cycle", "metrics-refresh": "metrics-refresh", "analysis": "analysis",
+    assert flows == {"nightly": "sleep-cycle", "dbt-nightly": "dbt-build-then-cycle", "metrics-refresh": "metrics-refresh",
+                     "analysis": "analysis",
                      "morning-brief": "morning-brief", "cycle-unit": "cycle-unit"}
 
 
@@ -91,7 +94,8 @@ def test_serve_builds_each_deployment_for_its_project_with_triggers_narrowed_to_
     assert {s["parameters"]["project_dir"] for s in specs} == {"/srv/shop"}
     assert {t["match"]["prefect.resource.id"] for s in specs for t in s["triggers"]} == {"reverie.project.shop"}
     served = served_flows(settings)
-    assert [options["name"] for _, options in served] == DEPLOYMENTS[:-1]  # cycle-unit is a work pool's
+    # cycle-unit is a work pool's; dbt-nightly is a [dbt] project's (tests/test_dbt.py)
+    assert [options["name"] for _, options in served] == [d for d in DEPLOYMENTS[:-1] if d != "dbt-nightly"]
     nightly = served[0][1]
     assert nightly["schedules"][0].cron == "0 3 * * *" and nightly["schedules"][0].timezone == "Europe/London"
     assert nightly["concurrency_limit"].collision_strategy.value == "ENQUEUE"
