@@ -344,7 +344,8 @@ def ingest_source(warehouse: Warehouse, project_dir: str, source: SourceSettings
         _number_rows(con, source)
         state = con.execute("select watermark from source_state where source = $source", {"source": source.name}).fetchone()
         reading = Reading(source=source.name, time_column=source.time_column, project_dir=Path(project_dir),
-                          cycle_id=cycle_id, watermark=state[0] if state else None, lookback_days=lookback_days)
+                          cycle_id=cycle_id, watermark=state[0] if state else None, lookback_days=lookback_days,
+                          raw_table=source.raw_table)
         loaded, failed, rows = _ingest(con, source, reading, logger)
         _restamp(con, source)
         watermark = con.execute("select max(last_event) from batches where source = $source and status = 'loaded'",

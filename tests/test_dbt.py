@@ -32,7 +32,8 @@ FIRST_DAY = datetime(2026, 1, 1)
 
 
 def seed(dbt_dir: Path, days: int, start: datetime = FIRST_DAY, seed_value: int = 1) -> None:
-    """Orders over `days` days from `start` as the dbt project's seed, appended to what is there."""
+    """Orders over `days` days from `start` as the dbt project's seed, appended to what is there; a region is now
+    and then missing."""
     path = dbt_dir / "seeds" / "raw_orders.csv"
     rows = list(csv.reader(path.open())) if path.exists() else [
         ["order_id", "customer_id", "ordered_at", "status", "region", "amount"]]
@@ -41,7 +42,7 @@ def seed(dbt_dir: Path, days: int, start: datetime = FIRST_DAY, seed_value: int 
         for _ in range(rng.randint(5, 30)):
             moment = start + timedelta(days=day, seconds=rng.randint(0, 86_399))
             rows.append([str(len(rows)), str(rng.randint(1, 80)), f"{moment:%Y-%m-%d %H:%M:%S}",
-                         rng.choice(["paid", "paid", "paid", "refunded"]), rng.choice(["north", "south", "east"]),
+                         rng.choice(["paid", "paid", "paid", "refunded"]), rng.choice(["north", "south", "east"] * 10 + [""]),
                          f"{rng.randint(500, 25_000) / 100:.2f}"])
     path.parent.mkdir(exist_ok=True)
     with path.open("w", newline="") as out:
@@ -71,7 +72,7 @@ def differences(settings, dbt_dir: Path, metrics: list[str], grain: str, dimensi
     theirs = {}
     for row in metricflow(dbt_dir, metrics, group_by):
         when = datetime.fromisoformat(row[group_by[0]]).date()
-        member = row[group_by[1]].lower() if dimension else "all"
+        member = (row[group_by[1]] or "(missing)").lower() if dimension else "all"  # reverie's name of a null
         for metric in metrics:
             theirs[(metric, when, member)] = float(row[metric]) if row[metric] != "" else None
     ours = {(metric, start.date(), member.lower()): value for metric, start, member, value in query(
@@ -128,7 +129,9 @@ def test_reverie_computes_the_dbt_metrics_as_metricflow_does_value_for_value(sho
     assert compared(settings, dbt_dir, [("day", None), ("day", "status"), ("day", "order_region"),
                                         ("day", "is_large"), ("week", None), ("week", "status"), ("month", None),
                                         ("month", "order_region")]) == []
-    # the comparison is not empty: a day, a week's slice and a month MetricFlow has, as reverie has them
+    # the comparison is not empty, and rows without a region are compared as reverie names them
+    assert query(settings, "select count(*) from metric_values where dimension = 'order_region' "
+                           "and member = '(missing)'")[0][0] > 10
     assert query(settings, "select count(*) from metric_values where metric = 'refund_rate' and grain = 'week' "
                            "and dimension = 'status' and value > 0")[0][0] >= 17
 
@@ -253,17 +256,25 @@ def test_the_dbt_nightly_flow_builds_then_cycles_and_never_reads_a_model_dbt_fai
         and failure["error"].endswith("not read, what was loaded before is kept")), failure
     assert query(settings, "select * from metric_values order by all") == before
 
-    # built again: the ten days are read, and every value is MetricFlow's again
+    # built again, with an order of the first day corrected too (dbt rebuilds whole; the look-back is a day): the ten
+    # days are read, the first day's values change, and every value is MetricFlow's again
     model.write_text(good)
+    raw = dbt_dir / "seeds" / "raw_orders.csv"
+    rows = raw.read_text().splitlines()
+    rows[1] = ",".join(rows[1].split(",")[:3] + ["refunded", "west", "999.99"])
+    raw.write_text("\n".join(rows) + "\n")
+    first_day = "select value from metric_values where metric = 'revenue' and grain = 'day' and dimension = 'overall' "\
+                "and period_start = '2026-01-01'"
+    old_first_day = query(settings, first_day)
     session_llm.script()
     summary = dbt_build_then_cycle(project_dir=str(folder))
     assert summary["status"] == "completed", summary
     assert query(settings, "select max(period_start)::date::varchar from metric_values")[0][0] == "2026-05-10"
-    assert compared(settings, dbt_dir, [("day", None), ("week", "status")]) == []
+    assert query(settings, first_day) != old_first_day
+    assert compared(settings, dbt_dir, [("day", None), ("week", "status"), ("month", "order_region")]) == []
 
     # a test of the model that fails: its rows are not read either (its model built, but dbt says it is wrong)
     seed(dbt_dir, 3, start=FIRST_DAY + timedelta(days=130), seed_value=3)
-    raw = dbt_dir / "seeds" / "raw_orders.csv"
     raw.write_text(raw.read_text() + raw.read_text().splitlines()[-1] + "\n")  # an order id twice
     session_llm.script()
     summary = dbt_build_then_cycle(project_dir=str(folder))

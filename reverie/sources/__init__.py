@@ -45,6 +45,7 @@ class Reading:
     cycle_id: str
     watermark: datetime | None = None  # how far the source's loaded rows reach
     lookback_days: int = 1
+    raw_table: str | None = None  # the warehouse table its rows are loaded into
 
 
 def columns(con, relation: Relation) -> dict[str, str]:

@@ -7,10 +7,12 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
-from reverie.sources import BatchError, Reading
+from reverie.queries import quoted
+from reverie.sources import Batch, BatchError, Reading, Relation, columns
 from reverie.sources.duckdb_table import DuckDBTable, DuckDBTableOptions
 
 UNBUILT = ("error", "skipped")  # a model dbt's run failed, or left as it was because one it reads failed
@@ -56,8 +58,25 @@ def unbuilt(project_dir: Path, relation: str) -> str | None:
 
 
 class DbtModel(DuckDBTable):
-    """Never read half-built: a relation whose model failed (or was skipped) in dbt's last run is left as loaded."""
+    """Never read half-built: a relation whose model failed (or was skipped) in dbt's last run is left as loaded.
+    dbt rebuilds a relation whole, so a row older than the look-back may have changed: then it is read whole again."""
     Options = DbtModelOptions
+
+    def discover(self, con, reading: Reading) -> list[Batch]:
+        if reading.watermark and self._history_changed(con, reading):
+            reading = replace(reading, watermark=None)  # a first read again: every row, in place of those loaded
+        return super().discover(con, reading)
+
+    def _history_changed(self, con, reading: Reading) -> bool:
+        """Whether the rows before this cycle's window differ from those loaded (by count and a sum of row hashes)."""
+        relation = self._relation()
+        loaded = set(columns(con, Relation(quoted(reading.raw_table), {})))
+        shared = [quoted(c) for c in columns(con, Relation(relation, {})) if c in loaded]
+        since = {"since": reading.watermark - timedelta(days=reading.lookback_days)}
+        summary = (f"select count(*), sum(hash({', '.join(f'{c}::varchar' for c in shared)})::hugeint) from {{}} "
+                   f"where {quoted(reading.time_column)} < $since")
+        return (con.execute(summary.format(relation), since).fetchone()
+                != con.execute(summary.format(quoted(reading.raw_table)), since).fetchone())
 
     @contextmanager
     def opened(self, con, reading: Reading) -> Iterator[None]:
