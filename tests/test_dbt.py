@@ -218,9 +218,16 @@ def test_a_changed_semantic_model_is_parsed_again_before_it_is_read(shop, tmp_pa
     semantic.write_text(semantic.read_text().replace("      - name: is_large\n        type: categorical\n", ""))
     from reverie.tasks.metrics.dbt import dbt_metric_specs
 
+    # reverie's own fields in a metric's meta: its slices chosen, and a value reverie refuses named
+    semantic.write_text(semantic.read_text().replace(
+        "      measure: buyers\n", "      measure: buyers\n    config:\n      meta:\n        reverie: {dimensions: [status]}\n"
+    ).replace("      measure: large\n", "      measure: large\n    config:\n      meta:\n        reverie: {favourability: sideways}\n"))
     settings = load_settings(folder)  # dbt parse ran: the manifest is newer than the file
-    specs, _, _ = dbt_metric_specs(settings.dbt, settings.sources)
-    assert {tuple(s.dimensions) for s in specs} == {("status", "order_region")}
+    specs, unsupported, _ = dbt_metric_specs(settings.dbt, settings.sources)
+    assert {s.name: s.dimensions for s in specs if s.name in ("buyers", "revenue")} == {
+        "buyers": ["status"], "revenue": ["status", "order_region"]}
+    assert "semantic.yml: dbt metric 'large_orders' (simple) not computed: favourability: Input should be 'up', " \
+           "'down' or 'neutral'" in unsupported
     semantic.write_text(semantic.read_text().replace("    dimensions:\n", "    dimensions: [\n"))
     settings = load_settings(folder)
     assert settings.sources == {} and settings.dbt.problem.startswith(f"dbt project {project}: dbt parse failed: ")
