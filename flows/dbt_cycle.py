@@ -27,6 +27,7 @@ def dbt_build_then_cycle(project_dir: str = ".", full_refresh: bool = False,
 
 def dbt_metrics(settings: Settings) -> dict:
     """What a cycle will compute of the project's dbt metrics, and what not and why (`reverie init --from-dbt`)."""
-    specs, unsupported, errors = dbt_metric_specs(settings.dbt, settings.sources)
+    read = dbt_metric_specs(settings.dbt, settings.sources)
     return {"metrics": [{"name": s.name, "kind": s.kind, "model": s.model, "grains": s.grains,
-                         "dimensions": s.dimensions} for s in specs], "unsupported": unsupported, "errors": errors}
+                         "dimensions": s.dimensions} for s in read.specs], "unsupported": read.unsupported,
+            "errors": read.errors}

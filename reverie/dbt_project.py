@@ -196,7 +196,10 @@ def dbt_sources(project: DbtProject, manifest, timezone: str, suites: dict[str, 
             raise ConfigError(f"{config_path}: [sources.{name}] and the dbt semantic model '{name}' "
                               f"({project.project_dir}) have the same name; rename one")
         reason = (None if IDENTIFIER.match(name) else "its name is not a SQL identifier")
-        reason = reason or (None if time_column else "it names no agg_time_dimension and has several time dimensions")
+        times = [d for d in semantic_model.dimensions if d.type.value == "time"]
+        reason = reason or (None if time_column else "it has no time dimension (reverie reaches another semantic "
+                            "model's dimensions through no join)" if not times else
+                            "it names no agg_time_dimension and has several time dimensions")
         reason = reason or (None if (relation.database or database.stem) == database.stem else
                             f"its relation is in database '{relation.database}', not the target's {database.name}")
         if reason:

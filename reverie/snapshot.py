@@ -24,7 +24,7 @@ from reverie.warehouse import Warehouse
 
 SNAPSHOT_FILE = "snapshot.duckdb"
 RUNNING_FILE = "cycle-running.json"
-COPIED_TABLES = ("memory", "memory_history", "member_aliases", "detectors")  # whole; metrics and values through sql/snapshot/
+COPIED_TABLES = ("memory", "memory_history", "member_aliases", "detectors", "metrics_not_computed")  # whole; metrics and values through sql/snapshot/
 
 
 class NoSnapshot(RuntimeError):

@@ -84,13 +84,18 @@ def _described(con, source_format: SourceFormat, batches: list[Batch]) -> list[d
         return list(pool.map(describe, batches))
 
 
-def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, str]) -> list[str]:
-    """Compare a batch's columns with the raw table; widen integer columns that now carry decimals."""
+def check_time_column(source: SourceSettings, where: str, incoming: dict[str, str]) -> None:
+    """A batch has the source's time column, as a TIMESTAMP or a DATE."""
     if source.time_column not in incoming:
         raise BatchError(f"{where}: time column '{source.time_column}' is missing")
     if not incoming[source.time_column].startswith(TIME_TYPES):
         raise BatchError(f"{where}: time column '{source.time_column}' is {incoming[source.time_column]}, "
                          "expected a TIMESTAMP or DATE")
+
+
+def check_schema(con, source: SourceSettings, where: str, incoming: dict[str, str]) -> list[str]:
+    """Compare a batch's columns with the raw table; widen integer columns that now carry decimals."""
+    check_time_column(source, where, incoming)
     if not table_exists(con, source.raw_table):
         return []
     existing = _raw_columns(con, source)
@@ -197,14 +202,19 @@ def _load(con, source: SourceSettings, source_format: SourceFormat, batch: Batch
     """Check a batch's schema and (re)load its rows, all in one transaction."""
     source_format, (incoming,) = _held_to_table(con, source, source_format, [batch])
     relation = source_format.read(batch)
+    # a relation its owner rebuilt, read whole: its columns are what they now are, the raw table made anew with them
+    anew = source_format.rebuilt_whole and batch.replaces_since == datetime.min
     try:
-        widen = check_schema(con, source, batch.where, incoming)
+        check_time_column(source, batch.where, incoming)
+        widen = [] if anew else check_schema(con, source, batch.where, incoming)
     except BatchError:
         # a header-only CSV has no types to check: say what is really wrong with it
         if con.execute(f"select count(*) from {relation.sql}", relation.params).fetchone()[0] == 0:
             raise BatchError(f"{batch.where}: the file has no rows") from None
         raise
     with transaction(con, "ingest"):
+        if anew:
+            con.execute(f"drop table if exists {quoted(source.raw_table)}")
         table = _prepare_table(con, source, relation, widen)
         if batch.replaces_since is not None:
             con.execute(f"delete from {table} where {quoted(source.time_column)} >= $since",

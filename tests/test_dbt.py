@@ -6,6 +6,7 @@ once each; a model dbt failed to build is never read."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import random
 import shutil
@@ -147,6 +148,18 @@ def test_what_reverie_cannot_compute_is_named_once_each_with_the_reason(shop):
     assert not {name for name, in query(settings, "select name from metrics")} & set(NOT_COMPUTED)
 
 
+def test_ask_answers_a_dbt_metric_and_declines_one_reverie_does_not_compute_saying_why(shop):
+    settings, _, _ = shop
+    answered = json.loads(reverie("ask", "--json", "what", "was", "paid", "revenue", "last", "week?",
+                                  cwd=settings.project_dir).stdout)
+    assert answered["path"] in ("prepared", "computed") and answered["numbers"][0]["metric"] == "paid_revenue"
+    declined = json.loads(reverie("ask", "--json", "what", "was", "cumulative_revenue", "last", "month?",
+                                  cwd=settings.project_dir).stdout)
+    assert declined["path"] == "declined" and declined["answer"].startswith(
+        "reverie does not compute cumulative_revenue (a cumulative metric of the dbt project: a cumulative metric adds "
+        "periods up over a window; reverie computes each period on its own). Its metrics are ")
+
+
 def test_a_metric_declared_in_both_places_is_an_error_and_neither_is_computed(shop, tmp_path):
     settings, _, _ = shop
     shutil.copytree(settings.project_dir.parent / "dbt", tmp_path / "dbt")
@@ -223,7 +236,8 @@ def test_a_changed_semantic_model_is_parsed_again_before_it_is_read(shop, tmp_pa
         "      measure: buyers\n", "      measure: buyers\n    config:\n      meta:\n        reverie: {dimensions: [status]}\n"
     ).replace("      measure: large\n", "      measure: large\n    config:\n      meta:\n        reverie: {favourability: sideways}\n"))
     settings = load_settings(folder)  # dbt parse ran: the manifest is newer than the file
-    specs, unsupported, _ = dbt_metric_specs(settings.dbt, settings.sources)
+    read = dbt_metric_specs(settings.dbt, settings.sources)
+    specs, unsupported = read.specs, read.unsupported
     assert {s.name: s.dimensions for s in specs if s.name in ("buyers", "revenue")} == {
         "buyers": ["status"], "revenue": ["status", "order_region"]}
     assert "semantic.yml: dbt metric 'large_orders' (simple) not computed: favourability: Input should be 'up', " \

@@ -138,6 +138,7 @@ class Lexicon:
     today: date | None = None  # in the project's time zone; None: the day after the newest complete day
     catalogue: dict[str, dict] = field(default_factory=dict)  # metric -> dimensions, measure, favourability
     aliases: dict[str, tuple[str, str]] = field(default_factory=dict)  # lowercase alias -> (dimension, member)
+    not_computed: dict[str, str] = field(default_factory=dict)  # a dbt metric reverie does not compute -> why
 
     def names(self) -> Vocabulary:
         """The same names as the grounding check reads an answer's words with."""
@@ -247,6 +248,9 @@ def parse_question(text: str, lexicon: Lexicon) -> Question | None:
     lowered = text.lower()
     metrics = lexicon.metrics_in(text)
     listed = ", ".join(lexicon.metrics)
+    for name, why in lexicon.not_computed.items():  # named whole: a metric reverie knows of but does not compute
+        if re.search(rf"\b{_words(name)}\b", lowered):
+            return declined(f"reverie does not compute {name} ({why}). Its metrics are {listed}.")
     if _has(FORECAST, lowered):
         return _forecast(metrics, lexicon)
     if len(metrics) > 1:
@@ -380,4 +384,11 @@ def load_lexicon(con, latest_day: date | None, today: date | None = None) -> Lex
     return Lexicon(metrics=sorted(name for kind, name, _ in rows if kind == "metric"),
                    members={name: dimension for kind, name, dimension in rows if kind == "member"},
                    latest_day=latest_day, first_day=first, today=today, catalogue=catalogue,
-                   aliases=read_aliases(con))
+                   aliases=read_aliases(con), not_computed=_not_computed(con))
+
+
+def _not_computed(con) -> dict[str, str]:
+    """The dbt metrics the snapshot's cycle did not compute, and why (none in a snapshot of an earlier release)."""
+    if not con.execute("select count(*) from duckdb_tables() where table_name = 'metrics_not_computed'").fetchone()[0]:
+        return {}
+    return dict(con.execute("select name, reason from metrics_not_computed").fetchall())

@@ -59,6 +59,8 @@ class SourceFormat(ABC):
     # The format's own fields in [sources.<name>]: a frozen dataclass whose fields have defaults; its
     # __post_init__ raises OptionError, naming the field, for values that cannot work.
     Options: ClassVar[type]
+    # its owner rebuilds it whole (dbt): a whole read may bring other columns, and its rows replace the table's
+    rebuilt_whole: ClassVar[bool] = False
 
     def __init__(self, options: object) -> None:
         self.options = options

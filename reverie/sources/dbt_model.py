@@ -61,17 +61,21 @@ class DbtModel(DuckDBTable):
     """Never read half-built: a relation whose model failed (or was skipped) in dbt's last run is left as loaded.
     dbt rebuilds a relation whole, so a row older than the look-back may have changed: then it is read whole again."""
     Options = DbtModelOptions
+    rebuilt_whole = True
 
     def discover(self, con, reading: Reading) -> list[Batch]:
-        if reading.watermark and self._history_changed(con, reading):
+        if reading.watermark and self._changed_before(con, reading):
             reading = replace(reading, watermark=None)  # a first read again: every row, in place of those loaded
         return super().discover(con, reading)
 
-    def _history_changed(self, con, reading: Reading) -> bool:
-        """Whether the rows before this cycle's window differ from those loaded (by count and a sum of row hashes)."""
+    def _changed_before(self, con, reading: Reading) -> bool:
+        """Whether the relation's columns changed, or its rows before this cycle's window differ from those loaded
+        (by count and a sum of row hashes)."""
         relation = self._relation()
-        loaded = set(columns(con, Relation(quoted(reading.raw_table), {})))
-        shared = [quoted(c) for c in columns(con, Relation(relation, {})) if c in loaded]
+        loaded = {c: t for c, t in columns(con, Relation(quoted(reading.raw_table), {})).items() if c != "_batch"}
+        if columns(con, Relation(relation, {})) != loaded:
+            return True
+        shared = [quoted(c) for c in loaded]
         since = {"since": reading.watermark - timedelta(days=reading.lookback_days)}
         summary = (f"select count(*), sum(hash({', '.join(f'{c}::varchar' for c in shared)})::hugeint) from {{}} "
                    f"where {quoted(reading.time_column)} < $since")

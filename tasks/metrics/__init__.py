@@ -27,6 +27,7 @@ from reverie.tasks.metrics.declarations import MetricError, MetricSpec, check_co
 from reverie.tasks.metrics.refresh import (
     new_values,
     record_metrics,
+    record_not_computed,
     refresh_start,
     replace_values,
     touched_since,
@@ -73,6 +74,7 @@ class MetricPlan:
     errors: list[str] = field(default_factory=list)
     not_computed: list[dict] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # a dbt project's metrics reverie cannot compute, and why
+    dbt_not_computed: dict[str, str] = field(default_factory=dict)  # the same by name: metric -> why (for `ask`)
 
 
 def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceSettings], models_dir: str,
@@ -96,6 +98,7 @@ def refresh_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, Sour
             with transaction(con):  # the groups write only metric values: concurrent groups do not conflict here
                 record_metrics(con, [(m.spec, m.known, m.zones) for group in plan.groups for m in group.metrics
                                      if m.spec.name in committed])
+                record_not_computed(con, plan.dbt_not_computed)
             save_metric_outcomes(con, cycle_id, plan.not_computed + [o for group in done for o in group["outcomes"]])
     logger = run_logger()
     errors = plan.errors + [message for group in done for message in group["errors"]]
@@ -117,13 +120,14 @@ def plan_metrics(warehouse: Warehouse, cycle_id: str, sources: dict[str, SourceS
     dbt project's; a name declared in both is an error, and neither is computed)."""
     plan = MetricPlan()
     specs = load_metric_specs(Path(metrics_dir), plan.errors)  # a broken declaration is left out, the others computed
-    from_dbt, plan.unsupported, dbt_errors = dbt_metric_specs(dbt, sources)
-    plan.errors += dbt_errors
+    dbt_metrics = dbt_metric_specs(dbt, sources)
+    plan.unsupported, plan.dbt_not_computed = dbt_metrics.unsupported, dbt_metrics.not_computed
+    plan.errors += dbt_metrics.errors
     declared = {spec.name: spec.path for spec in specs}
-    clashes = {spec.name for spec in from_dbt} & set(declared)
+    clashes = {spec.name for spec in dbt_metrics.specs} & set(declared)
     plan.errors += [f"{declared[spec.name]}: metric '{spec.name}' is also a metric of the dbt project ({spec.path}); "
-                    "rename one (neither is computed)" for spec in from_dbt if spec.name in clashes]
-    specs = [spec for spec in specs + from_dbt if spec.name not in clashes]
+                    "rename one (neither is computed)" for spec in dbt_metrics.specs if spec.name in clashes]
+    specs = [spec for spec in specs + dbt_metrics.specs if spec.name not in clashes]
     try:
         quality = load_quality(Path(quality_dir)) if quality_dir else QualityConfig()
     except QualityError:

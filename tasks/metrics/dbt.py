@@ -5,7 +5,7 @@ reverie cannot compute is returned one line each, with the reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -223,28 +223,40 @@ def _quotient(expression: str | None) -> list[str] | None:
     return None
 
 
-def dbt_metric_specs(project: DbtProject | None, sources: dict) -> tuple[list[MetricSpec], list[str], list[str]]:
-    """The dbt project's metrics as reverie metrics; the ones it cannot compute, one line each with the reason; and
-    errors (the project unreadable: its metrics keep the values they have)."""
-    if project is None:
-        return [], [], []
-    if project.problem:
-        return [], list(project.skipped), [project.problem]
+@dataclass
+class DbtMetrics:
+    """A dbt project's metrics as reverie reads them: those it computes; those it does not, each with the reason
+    (`not_computed`, by name) and as a line to show (`unsupported`, with the semantic models not read); and errors
+    (the project unreadable: its metrics keep the values they have)."""
+    specs: list[MetricSpec] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    not_computed: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def dbt_metric_specs(project: DbtProject | None, sources: dict) -> DbtMetrics:
+    """The dbt project's metrics as reverie metrics, and what it cannot compute, with the reasons."""
+    read = DbtMetrics(unsupported=list(project.skipped) if project else [])
+    if project is None or project.problem:
+        read.errors += [project.problem] if project else []
+        return read
     try:
         manifest = project.semantic_manifest()
         files = project.files_of_metrics()
     except DbtError as exc:
-        return [], list(project.skipped), [f"dbt project {project.project_dir}: {exc}"]
-    translation, specs, unsupported = _Translation(manifest), [], list(project.skipped)
+        read.errors.append(f"dbt project {project.project_dir}: {exc}")
+        return read
+    translation = _Translation(manifest)
     for metric in manifest.metrics:
         path = str(files.get(metric.name, project.project_dir / "dbt_project.yml"))
         try:
             spec = translation.spec(metric, path)
             if spec.model not in sources:
                 raise Unsupported(f"its semantic model '{spec.model}' is not read")
-            specs.append(spec)
+            read.specs.append(spec)
         except (Unsupported, KeyError) as exc:
             reason = str(exc) if isinstance(exc, Unsupported) else f"it reads {exc}, which the manifest has not got"
-            unsupported.append(f"{Path(path).name}: dbt metric '{metric.name}' ({metric.type.value}) not computed: "
-                               f"{reason}")
-    return specs, unsupported, []
+            read.not_computed[metric.name] = f"a {metric.type.value} metric of the dbt project: {reason}"
+            read.unsupported.append(f"{Path(path).name}: dbt metric '{metric.name}' ({metric.type.value}) not "
+                                    f"computed: {reason}")
+    return read

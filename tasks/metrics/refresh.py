@@ -124,6 +124,14 @@ def record_metrics(con: duckdb.DuckDBPyConnection, recomputed: list[tuple[Metric
             "shares": [spec.is_share for spec, _, _ in recomputed]})
 
 
+def record_not_computed(con: duckdb.DuckDBPyConnection, not_computed: dict[str, str]) -> None:
+    """Keep the dbt metrics reverie does not compute, and why, as this refresh found them."""
+    con.execute("delete from metrics_not_computed")
+    if not_computed:
+        con.execute("insert into metrics_not_computed select unnest($names), unnest($reasons)",
+                    {"names": list(not_computed), "reasons": list(not_computed.values())})
+
+
 @dataclass(frozen=True)
 class NewValues:
     """New values of metrics sharing a start, watermark and grain: what the insert that stores them selects (their
