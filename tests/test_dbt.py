@@ -302,3 +302,13 @@ def test_the_dbt_nightly_flow_builds_then_cycles_and_never_reads_a_model_dbt_fai
     assert summary["status"] == "degraded"
     assert "fail on test.shop.unique_orders_order_id" in summary["stages"]["ingest"]["failed"][0]["error"]
     assert query(settings, "select max(period_start)::date::varchar from metric_values")[0][0] == "2026-05-10"
+
+    # the order fixed, and the model changing a column's type: read whole into a table made anew, not refused
+    raw.write_text("\n".join(raw.read_text().splitlines()[:-1]) + "\n")
+    model.write_text(good.replace("amount, amount > 100", "amount::decimal(12, 2) as amount, amount > 100"))
+    session_llm.script()
+    summary = dbt_build_then_cycle(project_dir=str(folder))
+    assert summary["status"] == "completed", summary
+    assert query(settings, "select data_type from information_schema.columns where table_name = 'raw_orders' "
+                           "and column_name = 'amount'") == [("DECIMAL(12,2)",)]
+    assert compared(settings, dbt_dir, [("day", None)]) == []
