@@ -653,8 +653,7 @@ def _with_dbt(section: DbtSection, sources: dict[str, SourceSettings], root: Pat
     without it, degraded, and says why."""
     from reverie.dbt_project import DbtError, dbt_project, dbt_sources
 
-    project = dbt_project({"project_dir": section.project_dir, "profiles_dir": section.profiles_dir,
-                           "target": section.target}, root)
+    project = dbt_project(section, root)
     if not project.project_dir.is_dir():
         raise ConfigError(f"{path}: [dbt] project_dir: {project.project_dir} is not a folder")
     try:

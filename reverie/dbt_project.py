@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from reverie.config import IDENTIFIER, ConfigError, SourceSettings
+from reverie.config import IDENTIFIER, ConfigError, DbtSection, SourceSettings
 from reverie.sources.dbt_model import DbtModelOptions, in_one_line
 
 PREFERRED_ERRORS = ("RunResultError", "MainEncounteredError")  # dbt's events that say what failed and why
@@ -90,8 +92,6 @@ class DbtProject:
 
     def run(self, *arguments: str) -> DbtRun:
         """A dbt command on this project (`build`, `parse`, ...), in its folder, without sending usage statistics."""
-        import time
-
         executable = shutil.which("dbt", path=str(Path(sys.executable).parent)) or shutil.which("dbt")
         if executable is None:
             raise DbtError("dbt is not installed: install reverie with its dbt extra (uv sync --extra dbt)")
@@ -110,12 +110,8 @@ class DbtProject:
             parsed = self.run("parse")
             if not parsed.ok:
                 raise DbtError(f"dbt parse failed: {parsed.error}")
-        try:
-            from dbt_semantic_interfaces.implementations.semantic_manifest import PydanticSemanticManifest
-        except ImportError:
-            raise DbtError("dbt-semantic-interfaces is not installed: install reverie with its dbt extra "
-                           "(uv sync --extra dbt)") from None
-        return PydanticSemanticManifest.parse_raw(self.manifest_path.read_text())
+        written = self.manifest_path.stat()
+        return _parsed(str(self.manifest_path), written.st_mtime_ns, written.st_size)
 
     def files_of_metrics(self) -> dict[str, Path]:
         """Each metric's name -> the file of the dbt project that declares it (dbt's manifest.json says)."""
@@ -123,6 +119,18 @@ class DbtProject:
         metrics = json.loads(manifest.read_text()).get("metrics", {}) if manifest.exists() else {}
         return {m["name"]: self.project_dir / m["original_file_path"] for m in metrics.values()
                 if m.get("original_file_path")}
+
+
+@lru_cache(maxsize=4)
+def _parsed(path: str, modified_ns: int, size: int):
+    """A semantic manifest parsed once per process for as long as the file stays the same: the settings and the
+    metrics stage of one cycle read the same one."""
+    try:
+        from dbt_semantic_interfaces.implementations.semantic_manifest import PydanticSemanticManifest
+    except ImportError:
+        raise DbtError("dbt-semantic-interfaces is not installed: install reverie with its dbt extra "
+                       "(uv sync --extra dbt)") from None
+    return PydanticSemanticManifest.parse_raw(Path(path).read_text())
 
 
 def _rendered(text: str) -> str:
@@ -158,19 +166,19 @@ def _first_error(done: subprocess.CompletedProcess) -> str:
     return in_one_line(min(errors, key=lambda e: e[0])[1])
 
 
-def dbt_project(values: dict, root: Path) -> DbtProject:
+def dbt_project(section: DbtSection, root: Path) -> DbtProject:
     """[dbt] as a DbtProject: folders relative to the reverie project; profiles where dbt looks for them
     ($DBT_PROFILES_DIR, the dbt project, ~/.dbt) unless it says."""
-    project_dir = (root / values["project_dir"]).resolve()
-    if values.get("profiles_dir"):
-        profiles_dir = (root / values["profiles_dir"]).resolve()
+    project_dir = (root / section.project_dir).resolve()
+    if section.profiles_dir:
+        profiles_dir = (root / section.profiles_dir).resolve()
     elif os.environ.get("DBT_PROFILES_DIR"):
         profiles_dir = Path(os.environ["DBT_PROFILES_DIR"]).resolve()
     elif (project_dir / "profiles.yml").exists():
         profiles_dir = project_dir
     else:
         profiles_dir = Path.home() / ".dbt"
-    return DbtProject(project_dir, profiles_dir, values.get("target") or None)
+    return DbtProject(project_dir, profiles_dir, section.target or None)
 
 
 def agg_time_dimension(semantic_model, measure=None) -> str | None:
